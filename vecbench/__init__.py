@@ -1,0 +1,13 @@
+"""vecbench: benchmark compression pipelines and ANN indexes for embeddings.
+
+Recall is measured against exact kNN of the original float32 vectors. Importing this package
+is cheap: faiss, hnswlib and umap are imported only when a component that needs them runs.
+"""
+
+from vecbench.errors import ConfigError, DataError, VecbenchError
+from vecbench.registry import datasets, indexes, orderings, transforms
+
+__version__ = "0.1.0"
+
+__all__ = ["ConfigError", "DataError", "VecbenchError", "datasets", "indexes", "orderings",
+           "transforms", "__version__"]

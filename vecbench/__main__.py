@@ -1,0 +1,3 @@
+from vecbench.cli import main
+
+raise SystemExit(main())

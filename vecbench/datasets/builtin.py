@@ -1,0 +1,103 @@
+"""Datasets that need no download: scikit-learn's digits, seeded synthetic data, .npy files."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vecbench.datasets.base import METRICS, Dataset, PathResolver, finish
+from vecbench.params import check_choice, check_float, check_int, check_str
+
+
+class Digits:
+    """scikit-learn's bundled 8×8 digits (1797 × 64), split into base and queries by a seeded draw."""
+
+    def __init__(self, n_queries: int = 200, seed: int = 0, metric: str = "l2"):
+        self.n_queries = check_int("n_queries", n_queries, 1, 1000)
+        self.seed = check_int("seed", seed, 0)
+        self.metric = check_choice("metric", metric, METRICS)
+
+    def load(self, paths: PathResolver | None = None) -> Dataset:
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        x = bunch.data.astype(np.float32)
+        rows = np.random.default_rng(self.seed).permutation(len(x))
+        query_rows, base_rows = np.sort(rows[:self.n_queries]), np.sort(rows[self.n_queries:])
+        return finish("digits", x[base_rows], x[query_rows], self.metric,
+                      labels=bunch.target[base_rows], query_labels=bunch.target[query_rows])
+
+
+class Synthetic:
+    """Points in the span of a random orthonormal basis of ``intrinsic_dim`` vectors in ``dim``-d.
+
+    Latent coordinates are Gaussian (around ``n_clusters`` Gaussian centres when > 1, which also
+    gives labels); ``noise`` adds isotropic Gaussian noise in all ``dim`` dimensions, which raises
+    the intrinsic dimension at small scales. Reproducible bit for bit from ``seed``.
+    """
+
+    def __init__(self, n_base: int = 10_000, n_queries: int = 200, dim: int = 64,
+                 intrinsic_dim: int = 8, noise: float = 0.0, n_clusters: int = 1,
+                 cluster_std: float = 0.5, n_train: int = 0, seed: int = 0, metric: str = "l2"):
+        self.n_base = check_int("n_base", n_base, 1)
+        self.n_queries = check_int("n_queries", n_queries, 1)
+        self.dim = check_int("dim", dim, 1)
+        self.intrinsic_dim = check_int("intrinsic_dim", intrinsic_dim, 1, self.dim)
+        self.noise = check_float("noise", noise, 0.0)
+        self.n_clusters = check_int("n_clusters", n_clusters, 1)
+        self.cluster_std = check_float("cluster_std", cluster_std, 0.0, low_open=True)
+        self.n_train = check_int("n_train", n_train, 0)
+        self.seed = check_int("seed", seed, 0)
+        self.metric = check_choice("metric", metric, METRICS)
+
+    def load(self, paths: PathResolver | None = None) -> Dataset:
+        rng = np.random.default_rng(self.seed)
+        # QR of a Gaussian matrix: a uniformly random orthonormal basis of the subspace
+        basis, _ = np.linalg.qr(rng.standard_normal((self.dim, self.intrinsic_dim)))
+        centres = rng.standard_normal((self.n_clusters, self.intrinsic_dim))
+        total = self.n_base + self.n_queries + self.n_train
+        labels = rng.integers(0, self.n_clusters, size=total)
+        latent = rng.standard_normal((total, self.intrinsic_dim))
+        if self.n_clusters > 1:
+            latent = centres[labels] + self.cluster_std * latent
+        x = latent @ basis.T
+        if self.noise > 0:
+            x += self.noise * rng.standard_normal(x.shape)
+        x = x.astype(np.float32)
+        nb, nq = self.n_base, self.n_queries
+        name = f"synthetic-d{self.dim}-id{self.intrinsic_dim}"
+        return finish(name, x[:nb], x[nb:nb + nq], self.metric,
+                      train=x[nb + nq:] if self.n_train else None, seed=self.seed,
+                      labels=labels[:nb] if self.n_clusters > 1 else None,
+                      query_labels=labels[nb:nb + nq] if self.n_clusters > 1 else None)
+
+
+class Npy:
+    """Vectors in .npy files, memory-mapped: ``base``, ``queries``, optional ``train``, ``labels``."""
+
+    def __init__(self, base: str, queries: str, train: str | None = None,
+                 labels: str | None = None, metric: str = "l2", name: str | None = None):
+        self.base = check_str("base", base)
+        self.queries = check_str("queries", queries)
+        self.train = None if train is None else check_str("train", train)
+        self.labels = None if labels is None else check_str("labels", labels)
+        self.metric = check_choice("metric", metric, METRICS)
+        self.name = name
+
+    def load(self, paths: PathResolver | None = None) -> Dataset:
+        from vecbench.errors import DataError
+
+        paths = paths or PathResolver()
+
+        def read(param: str, value: str | None) -> np.ndarray | None:
+            if value is None:
+                return None
+            path = paths.resolve(param, value)
+            try:
+                return np.load(path, mmap_mode="r")
+            except (ValueError, OSError) as exc:
+                raise DataError(f"{path}: not a readable .npy file ({exc})") from None
+
+        base, queries = read("base", self.base), read("queries", self.queries)
+        name = self.name or str(self.base).rsplit("/", 1)[-1].removesuffix(".npy")
+        return finish(name, base, queries, self.metric, train=read("train", self.train),
+                      labels=read("labels", self.labels))

@@ -1,0 +1,45 @@
+"""User-facing errors.
+
+A ``VecbenchError`` is bad input: the CLI prints its message as one line and exits 2, without a
+traceback. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class VecbenchError(Exception):
+    """Bad input from the user (file, YAML value, argument). Printed as one line, exit 2."""
+
+
+class ConfigError(VecbenchError):
+    """A bad value in an experiment, a component's parameters or a CLI argument.
+
+    ``path`` is the dotted YAML path of the value (``indexes[1].hnswlib.build.M``); callers that
+    know more of the path prepend to it with :meth:`within`, so the component that checks a value
+    need not know where in the YAML it sits.
+    """
+
+    def __init__(self, message: str, path: str = "", file: str | None = None):
+        self.message = message
+        self.path = path
+        self.file = file
+        super().__init__(str(self))
+
+    def within(self, prefix: str) -> "ConfigError":
+        """Return the same error with ``prefix`` prepended to its YAML path."""
+        if not prefix:
+            return self
+        joined = prefix if not self.path else (
+            f"{prefix}{self.path}" if self.path.startswith("[") else f"{prefix}.{self.path}")
+        return ConfigError(self.message, joined, self.file)
+
+    def in_file(self, file: str) -> "ConfigError":
+        return ConfigError(self.message, self.path, self.file or file)
+
+    def __str__(self) -> str:
+        where = ": ".join(p for p in (self.file, self.path) if p)
+        return f"{where}: {self.message}" if where else self.message
+
+
+class DataError(VecbenchError):
+    """Unusable data: a missing file, NaN/Inf vectors, mismatched dimensions."""

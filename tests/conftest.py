@@ -1,0 +1,16 @@
+import os
+
+import pytest
+
+DATA = os.environ.get("VECBENCH_DATA")
+HAVE_DATA = bool(DATA) and os.path.isdir(DATA)
+needs_data = pytest.mark.skipif(
+    not HAVE_DATA, reason="real datasets absent: set VECBENCH_DATA to ../shared/datasets")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Keep caches of the test session out of the user's ~/.cache."""
+    if "VECBENCH_CACHE" not in os.environ or os.environ.get("CI"):
+        os.environ["VECBENCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield

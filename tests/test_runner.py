@@ -1,0 +1,140 @@
+"""End-to-end: experiment -> runs -> table, resume after SIGKILL, jobs, timing columns."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vecbench import runner, store
+from vecbench.experiment import load_experiment
+
+SMALL = """
+name: small
+k: 10
+datasets:
+  - digits: {n_queries: 50}
+  - synthetic: {n_base: 1500, n_queries: 40, dim: 32, intrinsic_dim: 6}
+indexes:
+  - flat: {}
+  - hnswlib: {build: {M: 8, ef_construction: 64}, search: {ef: [10, 80]}}
+  - faiss_ivf: {build: {nlist: 16}, search: {nprobe: [1, 16]}}
+orderings: [original, reverse]
+"""
+
+
+def write(tmp_path, text, name="exp.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.fixture(scope="module")
+def small_results(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("small")
+    exp = load_experiment(write(tmp, SMALL))
+    results = tmp / "results"
+    summary = runner.run_experiment(exp, results, threads=2, log=lambda line: None)
+    store.collect(results)
+    return exp, results, summary
+
+
+def test_table_has_the_contract_columns(small_results):
+    exp, results, summary = small_results
+    frame = pd.read_parquet(results / "results.parquet")
+    assert summary["run"] == len(exp.units) == 12
+    assert len(frame) == exp.n_rows == 2 * (1 + 2 + 2) * 2
+    for column in ["experiment", "dataset", "pipeline", "index", "build.M", "search.ef",
+                   "search.nprobe", "ordering", "repeat", "k", "recall@10", "recall_index@10",
+                   "recall_eps@10", "qps", "p50_ms", "p95_ms", "p99_ms", "build_s", "fit_s",
+                   "encode_s", "bytes_per_vector", "index_bytes", "quantization", "status",
+                   "reason"]:
+        assert column in frame.columns, column
+    csv = pd.read_csv(results / "results.csv")
+    assert list(csv.columns) == list(frame.columns) and len(csv) == len(frame)
+
+
+def test_flat_is_exact_and_ann_sweeps_are_monotone(small_results):
+    _, results, _ = small_results
+    frame = pd.read_parquet(results / "results.parquet")
+    flat = frame[frame["index"] == "flat"]
+    assert (flat["recall@10"] == 1.0).all() and (flat["recall_eps@10"] == 1.0).all()
+    ivf = frame[frame["index"] == "faiss_ivf"].sort_values("search.nprobe")
+    for _, group in ivf.groupby(["dataset", "ordering"]):
+        assert group["recall@10"].iloc[-1] >= group["recall@10"].iloc[0]
+        assert group["recall@10"].iloc[-1] == pytest.approx(1.0)  # nprobe = nlist is exhaustive
+    assert (frame["recall_eps@10"] >= frame["recall@10"] - 1e-12).all()
+    assert (frame["qps"] > 0).all() and (frame["p99_ms"] >= frame["p50_ms"]).all()
+    assert (frame["bytes_per_vector"] == 4 * np.where(frame["dataset"] == "digits", 64, 32)).all()
+    assert (frame["quantization"] == "none").all()
+
+
+def test_reverse_order_maps_ids_back(small_results):
+    """A flat index built in reverse order must still return the right (original) ids."""
+    _, results, _ = small_results
+    frame = pd.read_parquet(results / "results.parquet")
+    rev = frame[(frame["ordering"] == "reverse") & (frame["index"] == "flat")]
+    assert len(rev) == 2 and (rev["recall@10"] == 1.0).all()
+
+
+def test_run_records_environment_and_per_query_recall(small_results):
+    _, results, _ = small_results
+    record = json.loads(next((results / "runs").glob("*.json")).read_text())
+    env = record["environment"]
+    assert env["versions"]["numpy"] and env["versions"]["faiss-cpu"] and env["cpu"]
+    assert env["threads"]["faiss_omp"] >= 1
+    per_query = record["rows"][0]["per_query"]["recall@10"]
+    assert len(per_query) == record["dataset"]["n_queries"]
+
+
+def test_rerun_skips_and_force_reruns(small_results):
+    exp, results, _ = small_results
+    again = runner.run_experiment(exp, results, threads=2, log=lambda line: None)
+    assert again == {"run": 0, "skipped": len(exp.units), "warnings": []}
+
+
+def test_jobs_mark_contention(tmp_path):
+    exp = load_experiment(write(tmp_path, """
+        datasets: [{synthetic: {n_base: 800, n_queries: 20, dim: 16}}]
+        indexes: [flat, {hnswlib: {search: {ef: [20]}}}]
+        """))
+    runner.run_experiment(exp, tmp_path / "r", jobs=2, threads=2, log=lambda line: None)
+    frame = store.table(tmp_path / "r")
+    assert len(frame) == 2 and frame["contended"].all()
+
+
+def test_sigkill_loses_at_most_the_unit_in_flight(tmp_path):
+    """Kill a real run mid-sweep; a rerun completes it with every row exactly once."""
+    path = write(tmp_path, """
+        name: killme
+        datasets: [{synthetic: {n_base: 3000, n_queries: 100, dim: 32}}]
+        indexes:
+          - hnswlib: {build: {M: [4, 6, 8, 10, 12, 14, 16, 20]}, search: {ef: [10, 40]}}
+        orderings: [original, random]
+        """)
+    results = tmp_path / "results"
+    cmd = [sys.executable, "-m", "vecbench", "run", str(path), "--results", str(results),
+           "--threads", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((results / "runs").glob("*.json"))
+                                         if (results / "runs").exists() else []) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(list((results / "runs").glob("*.json")))
+    assert 3 <= done_before < 16, "the run finished before it could be killed"
+    finished = subprocess.run(cmd, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
+    assert f"ran {16 - done_before} build units, {done_before} already done" in finished.stdout
+    frame = pd.read_csv(results / "results.csv")
+    keys = frame[["build.M", "search.ef", "ordering"]].astype(str).agg("|".join, axis=1)
+    assert len(frame) == 32 and keys.is_unique
+    assert not list((results / "runs").glob(".*.tmp"))

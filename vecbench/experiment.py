@@ -1,0 +1,355 @@
+"""Experiment YAML -> a validated list of build units, without loading any data.
+
+Lists at leaves are grid axes and multiply; ``zip:`` pairs named axes; a top-level ``cases:``
+list gives explicit combinations. A build unit is dataset × pipeline × index build params ×
+ordering × repeat; search parameters are swept inside it. Every error names the file and the
+YAML path of the offending value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from vecbench.errors import ConfigError, DataError
+from vecbench.params import check_int, check_no_extra, check_str
+from vecbench.registry import Registry, datasets, indexes, orderings, transforms
+
+TOP_LEVEL = ("name", "seed", "k", "repeat", "datasets", "pipelines", "indexes", "orderings",
+             "cases", "threads", "description")
+CASE_KEYS = ("dataset", "pipeline", "index", "ordering")
+INDEX_KEYS = ("build", "search")
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registered component by name, with its (scalar) parameters and its YAML path."""
+
+    name: str
+    params: dict = field(default_factory=dict, hash=False)
+    where: str = ""
+
+    def canonical(self) -> dict:
+        return {self.name: self.params}
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    name: str
+    build: dict = field(hash=False)
+    search_grid: tuple = ()
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class BuildUnit:
+    """One index build: what is searched with every setting of ``index.search_grid``."""
+
+    experiment: str
+    dataset: Component
+    pipeline: tuple[Component, ...]
+    index: IndexSpec
+    ordering: Component
+    repeat: int
+    k: int
+    seed: int
+    threads: int | None
+    base_dir: str
+
+    def spec(self) -> dict:
+        """The canonical description that identifies the unit's results."""
+        return {
+            "dataset": self.dataset.canonical(),
+            "pipeline": [step.canonical() for step in self.pipeline],
+            "index": {"name": self.index.name, "build": self.index.build,
+                      "search": list(self.index.search_grid)},
+            "ordering": self.ordering.canonical(),
+            "repeat": self.repeat, "k": self.k, "seed": self.seed, "threads": self.threads,
+        }
+
+    def key(self, versions: dict) -> str:
+        text = json.dumps({"spec": self.spec(), "versions": versions}, sort_keys=True,
+                          default=str)
+        label = "-".join([self.dataset.name, self.index.name, self.ordering.name,
+                          f"r{self.repeat}"])
+        return f"{label}-{hashlib.blake2b(text.encode(), digest_size=8).hexdigest()}"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    file: str
+    seed: int
+    k: int
+    repeat: int
+    units: tuple[BuildUnit, ...]
+    raw: dict = field(hash=False, default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        return sum(len(unit.index.search_grid) for unit in self.units)
+
+
+# ---------------------------------------------------------------------------------------------
+# Grid expansion
+
+def expand_params(params: Any, where: str, list_params: Iterable[str] = ()) -> list[dict]:
+    """All combinations of a parameter mapping whose list values are axes.
+
+    A parameter named in ``list_params`` takes a list as its value: a list of scalars is one
+    value, a list of lists is an axis. ``zip:`` maps names to equally long lists that advance
+    together. Nested mappings expand recursively.
+    """
+    if params is None:
+        return [{}]
+    if not isinstance(params, dict):
+        raise ConfigError(f"expected a mapping of parameters, got {params!r}", where)
+    list_params = set(list_params)
+    axes: list[list[dict]] = []
+    for key, value in params.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key == "zip":
+            axes.append(_zip_axis(value, path))
+        elif isinstance(value, dict):
+            axes.append([{key: v} for v in expand_params(value, path, list_params)])
+        elif isinstance(value, list) and (key not in list_params or
+                                          (value and isinstance(value[0], list))):
+            if not value:
+                raise ConfigError("expected a non-empty list of values, got []", path)
+            axes.append([{key: v} for v in value])
+        else:
+            axes.append([{key: value}])
+    combos = []
+    for parts in itertools.product(*axes):
+        merged: dict = {}
+        for part in parts:
+            merged.update(part)
+        combos.append(merged)
+    return combos
+
+
+def _zip_axis(value: Any, where: str) -> list[dict]:
+    if not isinstance(value, dict) or not value:
+        raise ConfigError(f"expected a mapping of parameter names to equally long lists, "
+                          f"got {value!r}", where)
+    lengths = {}
+    for name, values in value.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"expected a non-empty list, got {values!r}", f"{where}.{name}")
+        lengths[name] = len(values)
+    if len(set(lengths.values())) > 1:
+        raise ConfigError(f"expected lists of equal length, got lengths {lengths}", where)
+    n = next(iter(lengths.values()))
+    return [{name: values[i] for name, values in value.items()} for i in range(n)]
+
+
+def _entry(entry: Any, where: str, kind: str) -> tuple[str, Any]:
+    """``name`` or ``{name: params}`` -> (name, params)."""
+    if isinstance(entry, str):
+        return entry, {}
+    if isinstance(entry, dict) and len(entry) == 1:
+        name, params = next(iter(entry.items()))
+        return str(name), {} if params is None else params
+    raise ConfigError(f"expected a {kind} name or a one-key mapping {{name: parameters}}, "
+                      f"got {entry!r}", where)
+
+
+def _lookup(registry: Registry, name: str, where: str) -> Any:
+    try:
+        return registry.get(name)
+    except ConfigError as exc:
+        raise exc.within(where) from None
+
+
+def _construct(target: Any, params: dict, where: str) -> Any:
+    """Instantiate a component to validate its parameters (constructors need no data)."""
+    try:
+        return target(**params)
+    except ConfigError as exc:
+        raise exc.within(where) from None
+    except TypeError as exc:
+        import inspect
+        accepted = [p for p in inspect.signature(target).parameters if p not in ("self",)]
+        try:
+            check_no_extra(getattr(target, "__name__", "component"), params, accepted)
+        except ConfigError as bad:
+            raise bad.within(where) from None
+        raise ConfigError(f"invalid parameters ({exc})", where) from None
+
+
+def _list_params(target: Any) -> set:
+    return set(getattr(target, "list_params", ()))
+
+
+def expand_dataset(entry: Any, where: str) -> list[Component]:
+    name, params = _entry(entry, where, "dataset")
+    path = f"{where}.{name}"
+    target = _lookup(datasets, name, where)
+    combos = expand_params(params, path, _list_params(target))
+    for combo in combos:
+        _construct(target, combo, path)
+    return [Component(name, combo, path) for combo in combos]
+
+
+def expand_pipeline(steps: Any, where: str) -> list[tuple[Component, ...]]:
+    if steps is None:
+        steps = []
+    if not isinstance(steps, list):
+        raise ConfigError(f"expected a list of transform steps ([] for none), got {steps!r}",
+                          where)
+    per_step: list[list[Component]] = []
+    for i, step in enumerate(steps):
+        step_where = f"{where}[{i}]"
+        name, params = _entry(step, step_where, "transform")
+        path = f"{step_where}.{name}"
+        target = _lookup(transforms, name, step_where)
+        combos = expand_params(params, path, _list_params(target))
+        for combo in combos:
+            _construct(target, combo, path)
+        per_step.append([Component(name, combo, path) for combo in combos])
+    return [tuple(chosen) for chosen in itertools.product(*per_step)]
+
+
+def expand_index(entry: Any, where: str) -> list[IndexSpec]:
+    name, params = _entry(entry, where, "index")
+    path = f"{where}.{name}"
+    target = _lookup(indexes, name, where)
+    if not isinstance(params, dict):
+        raise ConfigError(f"expected a mapping with 'build' and 'search', got {params!r}", path)
+    try:
+        check_no_extra(f"index {name}", params, INDEX_KEYS)
+    except ConfigError as exc:
+        raise exc.within(path) from None
+    builds = expand_params(params.get("build"), f"{path}.build", _list_params(target))
+    searches = expand_params(params.get("search"), f"{path}.search")
+    checked_searches = []
+    for search in searches:
+        try:
+            checked_searches.append(target.check_search(dict(search)))
+        except ConfigError as exc:
+            raise exc.within(f"{path}.search") from None
+    for build in builds:
+        _construct(target, build, f"{path}.build")
+    return [IndexSpec(name, build, tuple(checked_searches), path) for build in builds]
+
+
+def expand_ordering(entry: Any, where: str) -> list[Component]:
+    from vecbench.ordering import check_params
+
+    name, params = _entry(entry, where, "ordering")
+    path = f"{where}.{name}"
+    function = _lookup(orderings, name, where)
+    combos = expand_params(params, path)
+    checked = []
+    for combo in combos:
+        try:
+            checked.append(check_params(name, function, combo))
+        except ConfigError as exc:
+            raise exc.within(path) from None
+    return [Component(name, combo, path) for combo in checked]
+
+
+def _expand_list(raw: dict, key: str, default: list, expand) -> list:
+    value = raw.get(key, default)
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"expected a non-empty list, got {value!r}", key)
+    out = []
+    for i, entry in enumerate(value):
+        out.extend(expand(entry, f"{key}[{i}]"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+def read_yaml(path: str | Path) -> dict:
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such experiment file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{line}{problem}; expected valid YAML", file=str(path)) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"expected a mapping at the top level, got {type(raw).__name__}",
+                          file=str(path))
+    return raw
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    raw = read_yaml(path)
+    try:
+        return build_experiment(raw, name_default=Path(path).stem,
+                                base_dir=str(Path(path).resolve().parent))
+    except ConfigError as exc:
+        raise exc.in_file(Path(path).name) from None
+
+
+def build_experiment(raw: dict, name_default: str = "experiment",
+                     base_dir: str = ".") -> Experiment:
+    """Validate and expand an experiment mapping (already parsed from YAML)."""
+    check_no_extra("the experiment", raw, TOP_LEVEL)
+    name = check_str("name", raw.get("name", name_default))
+    seed = check_int("seed", raw.get("seed", 0), 0)
+    k = check_int("k", raw.get("k", 10), 1)
+    repeat = check_int("repeat", raw.get("repeat", 1), 1)
+    threads = raw.get("threads")
+    if threads is not None:
+        threads = check_int("threads", threads, 1)
+
+    if "cases" in raw:
+        combos = _expand_cases(raw)
+    else:
+        combos = itertools.product(
+            _expand_list(raw, "datasets", None, expand_dataset),
+            _expand_list(raw, "pipelines", [[]], expand_pipeline),
+            _expand_list(raw, "indexes", None, expand_index),
+            _expand_list(raw, "orderings", ["original"], expand_ordering))
+    units = []
+    seen = set()
+    for dataset, pipeline, index, ordering in combos:
+        for r in range(repeat):
+            unit = BuildUnit(name, dataset, pipeline, index, ordering, r, k, seed, threads,
+                             base_dir)
+            ident = json.dumps(unit.spec(), sort_keys=True, default=str)
+            if ident not in seen:  # cases may repeat a combination: run it once
+                seen.add(ident)
+                units.append(unit)
+    return Experiment(name, name_default, seed, k, repeat, tuple(units), raw)
+
+
+def _expand_cases(raw: dict) -> list:
+    cases = raw["cases"]
+    if not isinstance(cases, list) or not cases:
+        raise ConfigError(f"expected a non-empty list of cases, got {cases!r}", "cases")
+    combos = []
+    for i, case in enumerate(cases):
+        where = f"cases[{i}]"
+        if not isinstance(case, dict):
+            raise ConfigError(f"expected a mapping with keys {', '.join(CASE_KEYS)}, "
+                              f"got {case!r}", where)
+        try:
+            check_no_extra("a case", case, CASE_KEYS)
+        except ConfigError as exc:
+            raise exc.within(where) from None
+
+        def pick(key: str, plural: str, default, expand):
+            if key in case:
+                return expand(case[key], f"{where}.{key}")
+            return _expand_list(raw, plural, default, expand)
+
+        combos.extend(itertools.product(
+            pick("dataset", "datasets", None, expand_dataset),
+            pick("pipeline", "pipelines", [[]], expand_pipeline),
+            pick("index", "indexes", None, expand_index),
+            pick("ordering", "orderings", ["original"], expand_ordering)))
+    return combos

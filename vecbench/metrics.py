@@ -1,0 +1,123 @@
+"""What is measured, and which way is better.
+
+Recall variants compare the ids an index returned with exact kNN of the original float32 vectors.
+``METRICS`` is the one table that says whether higher or lower is better; Pareto fronts, plot
+labels and regression gates read the direction from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Relative tolerance of recall_eps: a returned id is a hit when its true distance is at most
+#: the k-th true distance times (1 + EPS_REL) (plus EPS_ABS, so a k-th distance of 0 still works).
+EPS_REL = 1e-6
+EPS_ABS = 1e-9
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    higher_is_better: bool
+    label: str
+
+
+def _m(name: str, higher: bool, label: str) -> tuple[str, Metric]:
+    return name, Metric(name, higher, label)
+
+
+#: Metric columns by name pattern: ``recall@k`` etc. are looked up with the ``@k`` part removed.
+METRICS: dict[str, Metric] = dict([
+    _m("recall", True, "recall vs exact kNN"),
+    _m("recall_index", True, "recall vs exact kNN of the indexed codes"),
+    _m("recall_eps", True, "recall with distance ties"),
+    _m("ndcg", True, "nDCG"),
+    _m("mrr", True, "MRR"),
+    _m("qps", True, "queries per second"),
+    _m("p50_ms", False, "median latency (ms)"),
+    _m("p95_ms", False, "p95 latency (ms)"),
+    _m("p99_ms", False, "p99 latency (ms)"),
+    _m("build_s", False, "build time (s)"),
+    _m("fit_s", False, "fit time (s)"),
+    _m("encode_s", False, "encode time (s)"),
+    _m("bytes_per_vector", False, "bytes per vector"),
+    _m("index_bytes", False, "index size (bytes)"),
+    _m("compression_ratio", True, "compression ratio"),
+])
+
+
+def metric_info(column: str) -> Metric | None:
+    """The Metric of a result column (``recall@10`` -> recall), or None if it is not a metric."""
+    base = column.split("@", 1)[0]
+    if base.endswith(tuple(f"_q{i}" for i in range(1, 5))):
+        base = base.rsplit("_", 1)[0]
+    return METRICS.get(base)
+
+
+def unique_hits(returned: np.ndarray, relevant: np.ndarray) -> np.ndarray:
+    """Per query, how many distinct returned ids (ignoring -1) are among ``relevant``."""
+    hits = np.zeros(len(returned), dtype=np.int64)
+    for row, (got, want) in enumerate(zip(returned, relevant)):
+        got = np.unique(got[got >= 0])
+        hits[row] = np.isin(got, want, assume_unique=False).sum()
+    return hits
+
+
+def recall_per_query(returned: np.ndarray, truth_ids: np.ndarray, k: int) -> np.ndarray:
+    """|distinct returned[:k] ∩ exact top-k| / k for each query (a duplicate counts once)."""
+    return unique_hits(returned[:, :k], truth_ids[:, :k]) / float(k)
+
+
+def true_distances(base: np.ndarray, queries: np.ndarray, ids: np.ndarray,
+                   metric: str) -> np.ndarray:
+    """Exact distance (smaller is nearer) of each returned id to its query; inf for -1."""
+    safe = np.where(ids >= 0, ids, 0)
+    vectors = np.asarray(base[safe.ravel()], dtype=np.float32).reshape(*ids.shape, -1)
+    q = np.asarray(queries, dtype=np.float32)[:, None, :]
+    if metric == "l2":
+        d = ((vectors - q) ** 2).sum(axis=-1)
+    else:
+        d = -(vectors * q).sum(axis=-1)
+    return np.where(ids >= 0, d, np.inf)
+
+
+def hits_within_kth(returned: np.ndarray, truth, base: np.ndarray, queries: np.ndarray,
+                    k: int) -> np.ndarray:
+    """Boolean (nq, k): returned id is distinct and no farther than the exact k-th neighbour."""
+    from vecbench.groundtruth import as_distance
+
+    returned = returned[:, :k]
+    kth = as_distance(truth.distances[:, k - 1], truth.metric).astype(np.float64)
+    threshold = kth + EPS_REL * np.abs(kth) + EPS_ABS
+    dist = true_distances(base, queries, returned, truth.metric)
+    ok = dist <= threshold[:, None]
+    # count each id once: mask later repeats of an id in the same row
+    first = np.zeros_like(ok)
+    for row in range(len(returned)):
+        _, where = np.unique(returned[row], return_index=True)
+        first[row, where] = True
+    return ok & first & (returned >= 0)
+
+
+def recall_eps_per_query(returned: np.ndarray, truth, base: np.ndarray, queries: np.ndarray,
+                         k: int) -> np.ndarray:
+    """Tie-tolerant recall: hits within the k-th true distance (+ relative tolerance), over k."""
+    return hits_within_kth(returned, truth, base, queries, k).sum(axis=1) / float(k)
+
+
+def latency_percentiles(seconds: np.ndarray) -> dict[str, float]:
+    ms = np.asarray(seconds) * 1000.0
+    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+    return {"p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99)}
+
+
+def mean_ci95(values: np.ndarray) -> tuple[float, float, float]:
+    """Mean and a normal-approximation 95% interval of the mean (t would be a nicety here)."""
+    values = np.asarray(values, dtype=np.float64)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, mean, mean
+    half = 1.96 * float(values.std(ddof=1)) / np.sqrt(len(values))
+    return mean, mean - half, mean + half

@@ -1,0 +1,307 @@
+"""Run build units: load, ground truth, fit and encode, order, build, sweep searches, measure.
+
+Timing protocol: QPS is the whole query batch over measured wall time (one warm-up, then the
+best of ``TIMED_REPEATS``), never 1/mean latency; latencies come from a separate single-query
+loop. Thread counts are set explicitly and recorded; ordered builds are single-threaded so that
+the insertion order is the only thing that differs between them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from vecbench import store
+from vecbench.datasets.base import Dataset, PathResolver
+from vecbench.errors import ConfigError
+from vecbench.experiment import BuildUnit, Component, Experiment
+from vecbench.registry import datasets, indexes, transforms
+
+#: Bump a stage's version when its results change meaning: units keyed with it rerun.
+STAGE_VERSIONS = {"runner": 1, "groundtruth": 1, "metrics": 1}
+TIMED_REPEATS = 3
+#: Latency percentiles come from a single-query loop over at most this many queries.
+LATENCY_QUERIES = 1000
+#: Per-query values are kept in run files with this many decimals (enough for recall@k, k<=10^4).
+PER_QUERY_DECIMALS = 5
+
+
+@dataclass
+class Encoded:
+    """A dataset after the pipeline: what the index gets, and what it cost."""
+
+    base: np.ndarray          # codes or float32, as handed to the index
+    queries: np.ndarray
+    train: np.ndarray
+    decoded_base: np.ndarray  # float32 view of base in the transformed space
+    decoded_queries: np.ndarray
+    quantization: str         # none | native | simulated
+    bytes_per_vector: float
+    model_bytes: int
+    fit_s: float
+    encode_s: float
+    notes: dict
+
+
+_DATASET_CACHE: dict[str, Dataset] = {}
+
+
+def load_dataset(component: Component, base_dir: str) -> Dataset:
+    """Load (once per process) the dataset a unit names."""
+    key = json.dumps([component.name, component.params, base_dir], sort_keys=True, default=str)
+    if key not in _DATASET_CACHE:
+        loader = datasets.get(component.name)(**component.params)
+        _DATASET_CACHE[key] = loader.load(PathResolver(base_dir, component.where))
+    return _DATASET_CACHE[key]
+
+
+def _make_transform(step: Component, metric: str):
+    params = dict(step.params)
+    transform_cls = transforms.get(step.name)
+    transform = transform_cls(**params)
+    # reductions re-normalize under cos unless told otherwise (normalize: None = "runner decides")
+    if getattr(transform, "normalize", False) is None:
+        transform.normalize = metric == "cos"
+    return transform
+
+
+def encode(dataset: Dataset, steps: tuple[Component, ...], index_accepts: frozenset) -> Encoded:
+    """Fit the pipeline on ``train`` (never on queries), encode base and queries."""
+    base, queries, train = dataset.base, dataset.queries, dataset.train
+    fit_s = encode_s = 0.0
+    clipped: dict = {}
+    quantizer = None
+    for i, step in enumerate(steps):
+        transform = _make_transform(step, dataset.metric)
+        start = time.perf_counter()
+        transform.fit(train)
+        fit_s += time.perf_counter() - start
+        start = time.perf_counter()
+        base = transform.transform(base)
+        clipped_base = getattr(transform, "last_clipped_fraction_", None)
+        queries = transform.transform(queries)
+        clipped_queries = getattr(transform, "last_clipped_fraction_", None)
+        encode_s += time.perf_counter() - start
+        if clipped_base is not None:  # int quantizers report what calibration clipped
+            clipped[step.name] = {"base": clipped_base, "queries": clipped_queries}
+        if hasattr(transform, "code_kind"):
+            if i != len(steps) - 1:
+                raise ConfigError(f"a quantizer must be the last step of a pipeline; "
+                                  f"{step.name} is followed by {steps[i + 1].name}", step.where)
+            quantizer = transform
+        else:
+            train = transform.transform(train)
+    notes = {"clipped_fraction": clipped} if clipped else {}
+    if quantizer is None:
+        base = np.ascontiguousarray(base, dtype=np.float32)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        return Encoded(base, queries, train, base, queries,
+                       "none", 4.0 * base.shape[1], 0, fit_s, encode_s, notes)
+    decoded_base = quantizer.inverse_transform(base).astype(np.float32, copy=False)
+    decoded_queries = quantizer.inverse_transform(queries).astype(np.float32, copy=False)
+    if quantizer.code_kind in index_accepts:
+        return Encoded(base, queries, train, decoded_base, decoded_queries, "native",
+                       float(quantizer.bytes_per_vector_), int(quantizer.model_bytes_),
+                       fit_s, encode_s, notes)
+    # simulated: the index stores decoded float32, but storage is counted as the codes
+    return Encoded(decoded_base, decoded_queries, train, decoded_base, decoded_queries,
+                   "simulated", float(quantizer.bytes_per_vector_), int(quantizer.model_bytes_),
+                   fit_s, encode_s, notes)
+
+
+def time_batch(search: Callable[[], np.ndarray]) -> tuple[np.ndarray, float]:
+    """One warm-up call (whose result is returned), then the best of TIMED_REPEATS timings."""
+    ids = search()
+    best = float("inf")
+    for _ in range(TIMED_REPEATS):
+        start = time.perf_counter()
+        search()
+        best = min(best, time.perf_counter() - start)
+    return ids, best
+
+
+def time_single_queries(index, queries: np.ndarray, k: int, params: dict) -> np.ndarray:
+    n = min(len(queries), LATENCY_QUERIES)
+    seconds = np.empty(n)
+    for i in range(n):
+        one = queries[i:i + 1]
+        start = time.perf_counter()
+        index.search(one, k, **params)
+        seconds[i] = time.perf_counter() - start
+    return seconds
+
+
+def run_unit(unit: BuildUnit, threads: int, contended: bool = False) -> dict:
+    """Run one build unit and return its record (the caller writes it)."""
+    from vecbench import environment, groundtruth, metrics, ordering
+
+    thread_info = environment.set_threads(threads)
+    dataset = load_dataset(unit.dataset, unit.base_dir)
+    warnings: list[str] = []
+    truth = groundtruth.ground_truth(dataset.base, dataset.queries, dataset.metric,
+                                     dataset.fingerprint(), unit.k)
+    if dataset.neighbors is not None:
+        sample = min(len(dataset.queries), 1000)
+        wrong = groundtruth.shipped_mismatch(dataset.neighbors[:sample], _head(truth, sample),
+                                             dataset.base, dataset.queries[:sample], unit.k)
+        if wrong > 0:
+            warnings.append(f"shipped neighbors mismatch: {wrong:.1%} of {sample} sampled "
+                            "queries disagree with exact search; using recomputed ground truth")
+
+    index_cls = indexes.get(unit.index.name)
+    encoded = encode(dataset, unit.pipeline, frozenset(index_cls.accepts))
+    truth_index = truth
+    if encoded.quantization != "none" or unit.pipeline:
+        truth_index = groundtruth.exact_knn(encoded.decoded_base, encoded.decoded_queries,
+                                            unit.k, dataset.metric)
+
+    context = ordering.OrderingContext(metric=dataset.metric, labels=dataset.labels,
+                                       fingerprint=dataset.fingerprint())
+    order_seed = unit.seed * 1_000_003 + unit.repeat
+    perm = ordering.apply(unit.ordering.name, unit.ordering.params, dataset.base, order_seed,
+                          context)
+    ordered = unit.ordering.name != "original"
+    build_params = dict(unit.index.build)
+    build_params["seed"] = int(build_params.get("seed", unit.seed)) + unit.repeat
+    build_threads = 1 if ordered else int(build_params.pop("threads", threads) or threads)
+    build_params.pop("threads", None)
+    index = index_cls(threads=build_threads, **build_params)
+    codes = encoded.base if not ordered else np.ascontiguousarray(encoded.base[perm])
+    start = time.perf_counter()
+    index.build(codes, dataset.metric, train=encoded.train)
+    build_s = time.perf_counter() - start
+    index.threads = threads  # searches use every thread granted, whatever the build used
+    index_bytes = int(index.nbytes())
+
+    base_row = {
+        "experiment": unit.experiment, "dataset": dataset.name,
+        "pipeline": pipeline_label(unit.pipeline), "index": unit.index.name,
+        **{f"build.{name}": value for name, value in unit.index.build.items()},
+        "ordering": component_label(unit.ordering), "repeat": unit.repeat, "k": unit.k,
+        "build_s": build_s, "fit_s": encoded.fit_s, "encode_s": encoded.encode_s,
+        "bytes_per_vector": encoded.bytes_per_vector, "index_bytes": index_bytes,
+        "compression_ratio": 4.0 * dataset.dim / encoded.bytes_per_vector,
+        "quantization": encoded.quantization, "threads": threads,
+        "build_threads": build_threads, "contended": contended, "status": "ok", "reason": "",
+    }
+    k = unit.k
+    rows = []
+    for params in unit.index.search_grid:
+        def search(q=encoded.queries):
+            return index.search(q, k, **params)
+        ids, best = time_batch(search)
+        if ordered:
+            ids = np.where(ids >= 0, perm[np.maximum(ids, 0)], -1)
+        latencies = time_single_queries(index, encoded.queries, k, params)
+        recall = metrics.recall_per_query(ids, truth.ids, k)
+        recall_index = metrics.recall_per_query(ids, truth_index.ids, k)
+        recall_eps = metrics.recall_eps_per_query(ids, truth, dataset.base, dataset.queries, k)
+        row = {**base_row, **{f"search.{name}": value for name, value in params.items()},
+               f"recall@{k}": float(recall.mean()), f"recall_index@{k}": float(recall_index.mean()),
+               f"recall_eps@{k}": float(recall_eps.mean()),
+               "qps": len(encoded.queries) / best, **metrics.latency_percentiles(latencies)}
+        row["per_query"] = {f"recall@{k}": np.round(recall, PER_QUERY_DECIMALS).tolist()}
+        rows.append(row)
+
+    return {
+        "spec": unit.spec(), "experiment": unit.experiment, "status": "ok",
+        "dataset": {"name": dataset.name, "n_base": len(dataset.base),
+                    "n_queries": len(dataset.queries), "dim": dataset.dim,
+                    "metric": dataset.metric, "fingerprint": dataset.fingerprint()},
+        "environment": environment.describe(thread_info), "warnings": warnings,
+        "notes": encoded.notes, "model_bytes": encoded.model_bytes, "rows": rows,
+    }
+
+
+def _head(truth, n: int):
+    from vecbench.groundtruth import GroundTruth
+
+    return GroundTruth(truth.ids[:n], truth.distances[:n], truth.metric)
+
+
+def component_label(component: Component) -> str:
+    if not component.params:
+        return component.name
+    inner = ",".join(f"{key}={value}" for key, value in sorted(component.params.items()))
+    return f"{component.name}({inner})"
+
+
+def pipeline_label(steps: tuple[Component, ...]) -> str:
+    return "|".join(component_label(step) for step in steps) or "float32"
+
+
+# ---------------------------------------------------------------------------------------------
+
+def _worker(args: tuple) -> tuple[str, list[str]]:
+    unit, threads, results, key = args
+    record = run_unit(unit, threads, contended=True)
+    record["key"] = key
+    store.write_run(results, key, record)
+    return key, record["warnings"]
+
+
+def run_experiment(experiment: Experiment, results: str | Path, *, force: bool = False,
+                   jobs: int = 1, threads: int | None = None,
+                   progress: bool = False, log: Callable[[str], None] = print) -> dict:
+    """Run every unit not already complete; return counts of run and skipped units."""
+    from vecbench import environment
+
+    versions = STAGE_VERSIONS
+    todo = []
+    skipped = 0
+    for unit in experiment.units:
+        key = unit.key(versions)
+        if not force and store.is_complete(results, key):
+            skipped += 1
+        else:
+            todo.append((unit, key))
+    total_threads = threads or experiment.units[0].threads or environment.cpu_count()
+    warnings: list[str] = []
+    if jobs <= 1:
+        bar = _progress(len(todo), progress)
+        for unit, key in todo:
+            record = run_unit(unit, unit.threads or total_threads)
+            record["key"] = key
+            store.write_run(results, key, record)
+            warnings.extend(record["warnings"])
+            bar.update(1)
+        bar.close()
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        per_job = max(1, total_threads // jobs)
+        # spawn, not fork: OpenMP in the parent (faiss) can deadlock a forked child
+        context = multiprocessing.get_context("spawn")
+        bar = _progress(len(todo), progress)
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            futures = [pool.submit(_worker, (unit, unit.threads or per_job, str(results), key))
+                       for unit, key in todo]
+            for future in as_completed(futures):
+                warnings.extend(future.result()[1])
+                bar.update(1)
+        bar.close()
+    for warning in dict.fromkeys(warnings):
+        log(f"warning: {warning}")
+    return {"run": len(todo), "skipped": skipped, "warnings": warnings}
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled or total == 0:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="unit", desc="vecbench")

@@ -65,11 +65,14 @@ def test_flat_is_exact_and_ann_sweeps_are_monotone(small_results):
     _, results, _ = small_results
     frame = pd.read_parquet(results / "results.parquet")
     flat = frame[frame["index"] == "flat"]
-    assert (flat["recall@10"] == 1.0).all() and (flat["recall_eps@10"] == 1.0).all()
+    # digits has exactly tied distances: a reordered flat index may return another of the tied
+    # ids, which recall@10 counts as a miss and recall_eps@10 (rightly) does not
+    assert (flat["recall_eps@10"] == 1.0).all()
+    assert (flat[flat["ordering"] == "original"]["recall@10"] == 1.0).all()
     ivf = frame[frame["index"] == "faiss_ivf"].sort_values("search.nprobe")
     for _, group in ivf.groupby(["dataset", "ordering"]):
         assert group["recall@10"].iloc[-1] >= group["recall@10"].iloc[0]
-        assert group["recall@10"].iloc[-1] == pytest.approx(1.0)  # nprobe = nlist is exhaustive
+        assert group["recall_eps@10"].iloc[-1] == pytest.approx(1.0)  # nprobe = nlist: exhaustive
     assert (frame["recall_eps@10"] >= frame["recall@10"] - 1e-12).all()
     assert (frame["qps"] > 0).all() and (frame["p99_ms"] >= frame["p50_ms"]).all()
     assert (frame["bytes_per_vector"] == 4 * np.where(frame["dataset"] == "digits", 64, 32)).all()
@@ -81,7 +84,8 @@ def test_reverse_order_maps_ids_back(small_results):
     _, results, _ = small_results
     frame = pd.read_parquet(results / "results.parquet")
     rev = frame[(frame["ordering"] == "reverse") & (frame["index"] == "flat")]
-    assert len(rev) == 2 and (rev["recall@10"] == 1.0).all()
+    assert len(rev) == 2 and (rev["recall_eps@10"] == 1.0).all()
+    assert (rev["recall@10"] >= 0.99).all()
 
 
 def test_run_records_environment_and_per_query_recall(small_results):

@@ -73,23 +73,27 @@ def recall_per_query(returned: np.ndarray, truth_ids: np.ndarray, k: int) -> np.
 def true_distances(base: np.ndarray, queries: np.ndarray, ids: np.ndarray,
                    metric: str) -> np.ndarray:
     """Exact distance (smaller is nearer) of each returned id to its query; inf for -1."""
-    safe = np.where(ids >= 0, ids, 0)
-    vectors = np.asarray(base[safe.ravel()], dtype=np.float32).reshape(*ids.shape, -1)
-    q = np.asarray(queries, dtype=np.float32)[:, None, :]
-    if metric == "l2":
-        d = ((vectors - q) ** 2).sum(axis=-1)
-    else:
-        d = -(vectors * q).sum(axis=-1)
-    return np.where(ids >= 0, d, np.inf)
+    out = np.empty(ids.shape, dtype=np.float64)
+    for start in range(0, len(ids), 256):  # blocks bound the (rows, k, d) temporary
+        block = ids[start:start + 256]
+        safe = np.where(block >= 0, block, 0)
+        vectors = np.asarray(base[safe.ravel()], dtype=np.float64).reshape(*block.shape, -1)
+        q = np.asarray(queries[start:start + 256], dtype=np.float64)[:, None, :]
+        if metric == "l2":
+            d = ((vectors - q) ** 2).sum(axis=-1)
+        else:
+            d = -(vectors * q).sum(axis=-1)
+        out[start:start + 256] = np.where(block >= 0, d, np.inf)
+    return out
 
 
 def hits_within_kth(returned: np.ndarray, truth, base: np.ndarray, queries: np.ndarray,
                     k: int) -> np.ndarray:
     """Boolean (nq, k): returned id is distinct and no farther than the exact k-th neighbour."""
-    from vecbench.groundtruth import as_distance
-
     returned = returned[:, :k]
-    kth = as_distance(truth.distances[:, k - 1], truth.metric).astype(np.float64)
+    # the k-th distance is recomputed with the same arithmetic as the returned ids' distances
+    # (not taken from faiss), so an exact tie compares equal
+    kth = true_distances(base, queries, truth.ids[:, k - 1:k], truth.metric)[:, 0]
     threshold = kth + EPS_REL * np.abs(kth) + EPS_ABS
     dist = true_distances(base, queries, returned, truth.metric)
     ok = dist <= threshold[:, None]

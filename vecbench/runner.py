@@ -206,6 +206,9 @@ def run_unit(unit: BuildUnit, threads: int, contended: bool = False) -> dict:
                f"recall_eps@{k}": float(recall_eps.mean()),
                "qps": len(encoded.queries) / best, **metrics.latency_percentiles(latencies)}
         row["per_query"] = {f"recall@{k}": np.round(recall, PER_QUERY_DECIMALS).tolist()}
+        if dataset.qrels is not None:
+            row.update(_relevance(index, encoded.queries, params, perm if ordered else None,
+                                  dataset, ids, row["per_query"]))
         rows.append(row)
 
     return {
@@ -216,6 +219,29 @@ def run_unit(unit: BuildUnit, threads: int, contended: bool = False) -> dict:
         "environment": environment.describe(thread_info), "warnings": warnings,
         "notes": encoded.notes, "model_bytes": encoded.model_bytes, "rows": rows,
     }
+
+
+def _relevance(index, queries: np.ndarray, params: dict, perm: np.ndarray | None,
+               dataset: Dataset, ids: np.ndarray, per_query: dict) -> dict:
+    """nDCG@10 and MRR@10 from the measured search's top 10; recall@100 from a search 100 deep.
+
+    nDCG@10 must come from the search as configured: a deeper search would raise an HNSW's
+    effective ef (max(ef, depth)) and flatter it. Only recall@100 needs depth 100 (untimed).
+    """
+    from vecbench import relevance
+
+    def search(depth: int) -> np.ndarray:
+        found = index.search(queries, depth, **params)
+        return found if perm is None else np.where(found >= 0, perm[np.maximum(found, 0)], -1)
+
+    top = ids if ids.shape[1] >= 10 else search(10)
+    scores = {"ndcg@10": relevance.ndcg_at_k(top, dataset, 10),
+              "recall@100": relevance.recall_at_k(search(100), dataset, 100),
+              "mrr@10": relevance.mrr_at_k(top, dataset, 10)}
+    judged = ~np.isnan(scores["ndcg@10"])  # queries without a relevant judgment have no score
+    for name, values in scores.items():
+        per_query[name] = np.round(values, PER_QUERY_DECIMALS).tolist()
+    return {name: float(values[judged].mean()) for name, values in scores.items()}
 
 
 def _head(truth, n: int):

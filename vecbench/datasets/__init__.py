@@ -8,3 +8,8 @@ datasets.register("synthetic", "vecbench.datasets.builtin:Synthetic")
 datasets.register("npy", "vecbench.datasets.builtin:Npy")
 
 __all__ = ["Dataset", "PathResolver"]
+datasets.register("hdf5", "vecbench.datasets.loaders:Hdf5")
+datasets.register("vecs", "vecbench.datasets.loaders:Vecs")
+datasets.register("fbin", "vecbench.datasets.loaders:Fbin")
+datasets.register("parquet", "vecbench.datasets.loaders:Parquet")
+datasets.register("beir", "vecbench.datasets.beir:Beir")

@@ -1,0 +1,254 @@
+"""Readers and writers of the vector file formats other tools use: .vecs, big-ann .bin, HDF5, parquet.
+
+Binary formats (``.fvecs/.ivecs/.bvecs``, ``.fbin/.u8bin/.i8bin/.ibin``) are read as memory maps;
+headers are validated against the file size so a truncated or foreign file is a clear
+``DataError``, never garbage vectors. Writers write to a temporary file and rename it, so an
+interrupted export never leaves a file that reads as valid. HDF5 (ann-benchmarks layout) and
+parquet (VectorDBBench custom-dataset layout) live in :mod:`vecbench.datasets.formats_tables`
+and are re-exported here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from vecbench.errors import DataError
+
+#: Element type of each .vecs flavour (little-endian, as written by the INRIA TEXMEX tools).
+VECS_DTYPES = {".fvecs": np.dtype("<f4"), ".ivecs": np.dtype("<i4"), ".bvecs": np.dtype("u1")}
+#: Element type of each big-ann-benchmarks binary flavour (uint32 n, uint32 d, then n*d values).
+BIN_DTYPES = {".fbin": np.dtype("<f4"), ".u8bin": np.dtype("u1"), ".i8bin": np.dtype("i1"),
+              ".ibin": np.dtype("<i4")}
+_BLOCK_ROWS = 1 << 16
+
+
+def format_dtype(path: str | os.PathLike, table: dict[str, np.dtype], kind: str) -> np.dtype:
+    """The element type ``path``'s suffix stands for in ``table``, or a DataError listing them."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in table:
+        raise DataError(f"{path}: unknown {kind} suffix {suffix!r}; expected one of "
+                        f"{', '.join(table)}")
+    return table[suffix]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path``; rename it over ``path`` only if the block succeeds."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _matrix(x: np.ndarray, what: str) -> np.ndarray:
+    x = np.asanyarray(x)
+    if x.ndim != 2:
+        raise DataError(f"{what}: expected a 2-D array of vectors, got shape {x.shape}")
+    return x
+
+
+def _cast_block(block: np.ndarray, dtype: np.dtype, path: Path) -> np.ndarray:
+    """Cast to the file's element type; integer formats refuse values they cannot hold exactly."""
+    out = block.astype(dtype)
+    if dtype.kind in "iu" and not np.array_equal(out, block):
+        info = np.iinfo(dtype)
+        raise DataError(f"{path}: values do not fit {dtype.name} exactly (need integers in "
+                        f"[{info.min}, {info.max}]); write a .fvecs/.fbin file instead")
+    return out
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+# --- .fvecs / .ivecs / .bvecs: each row is an int32 dimension d, then d values --------------------
+
+def read_vecs(path: str | os.PathLike) -> np.ndarray:
+    """Memory-map a .fvecs/.ivecs/.bvecs file as an (n, d) array, the per-row header sliced off.
+
+    The result is a strided view (not C-contiguous): the Dataset contract copies it to RAM as
+    float32. Every row's header is checked to equal the first (the format allows none other).
+    """
+    path = Path(path)
+    dtype = format_dtype(path, VECS_DTYPES, "vecs")
+    size = _file_size(path)
+    if size < 4:
+        raise DataError(f"{path}: {size} bytes is too short for a {path.suffix} file; "
+                        "expected an int32 dimension header")
+    dim = int(np.fromfile(path, dtype="<i4", count=1)[0])
+    if dim <= 0:
+        raise DataError(f"{path}: dimension header {dim}; expected a positive int32")
+    row_bytes = 4 + dim * dtype.itemsize
+    if size % row_bytes:
+        raise DataError(f"{path}: {size} bytes is not a whole number of rows of {row_bytes} bytes "
+                        f"(4-byte header + {dim} x {dtype.itemsize}); truncated, or not a "
+                        f"{path.suffix} file")
+    rows = np.memmap(path, mode="r", shape=(size // row_bytes,),
+                     dtype=np.dtype([("dim", "<i4"), ("vec", dtype, (dim,))]))
+    for start in range(0, len(rows), _BLOCK_ROWS * 16):
+        dims = np.asarray(rows["dim"][start:start + _BLOCK_ROWS * 16])
+        bad = np.flatnonzero(dims != dim)
+        if bad.size:
+            raise DataError(f"{path}: row {start + int(bad[0])} has dimension header "
+                            f"{int(dims[bad[0]])}; expected {dim} like row 0 (rows must all have "
+                            "the same dimension)")
+    return rows["vec"]
+
+
+def write_vecs(path: str | os.PathLike, x: np.ndarray) -> None:
+    """Write ``x`` (n, d) as .fvecs/.ivecs/.bvecs, chosen by the suffix of ``path``."""
+    path = Path(path)
+    dtype = format_dtype(path, VECS_DTYPES, "vecs")
+    x = _matrix(x, str(path))
+    record = np.dtype([("dim", "<i4"), ("vec", dtype, (x.shape[1],))])
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:
+        for start in range(0, len(x), _BLOCK_ROWS):
+            block = _cast_block(np.asarray(x[start:start + _BLOCK_ROWS]), dtype, path)
+            rows = np.empty(len(block), dtype=record)
+            rows["dim"] = x.shape[1]
+            rows["vec"] = block
+            rows.tofile(out)
+
+
+# --- big-ann-benchmarks .fbin / .u8bin / .i8bin / .ibin: uint32 n, uint32 d, then n*d values ------
+
+def _bin_header(path: Path, what: str) -> tuple[int, int, int]:
+    size = _file_size(path)
+    if size < 8:
+        raise DataError(f"{path}: {size} bytes is too short for a {what} header "
+                        "(expected uint32 n, uint32 d)")
+    n, d = (int(v) for v in np.fromfile(path, dtype="<u4", count=2))
+    return n, d, size
+
+
+def read_bin(path: str | os.PathLike) -> np.ndarray:
+    """Memory-map a big-ann .fbin/.u8bin/.i8bin/.ibin file as a C-contiguous (n, d) array."""
+    path = Path(path)
+    dtype = format_dtype(path, BIN_DTYPES, "big-ann binary")
+    n, d, size = _bin_header(path, path.suffix)
+    expected = 8 + n * d * dtype.itemsize
+    if size != expected:
+        raise DataError(f"{path}: header says {n} x {d} {dtype.name} ({expected} bytes) but the "
+                        f"file has {size} bytes; truncated, or not a {path.suffix} file")
+    if n * d == 0:
+        return np.empty((n, d), dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r", offset=8, shape=(n, d))
+
+
+def write_bin(path: str | os.PathLike, x: np.ndarray) -> None:
+    """Write ``x`` (n, d) as a big-ann binary whose element type the suffix of ``path`` names."""
+    path = Path(path)
+    dtype = format_dtype(path, BIN_DTYPES, "big-ann binary")
+    x = _matrix(x, str(path))
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:
+        np.array(x.shape, dtype="<u4").tofile(out)
+        for start in range(0, len(x), _BLOCK_ROWS):
+            _cast_block(np.asarray(x[start:start + _BLOCK_ROWS]), dtype, path).tofile(out)
+
+
+def read_bin_groundtruth(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read big-ann ground truth: uint32 n, uint32 k, int32 ids (n*k), float32 distances (n*k).
+
+    Returns ``(ids, distances)`` as (n, k) memory maps (int32, float32).
+    """
+    path = Path(path)
+    n, k, size = _bin_header(path, "ground-truth")
+    expected = 8 + n * k * 8
+    if size != expected:
+        raise DataError(f"{path}: header says {n} queries x {k} neighbours ({expected} bytes: "
+                        f"int32 ids then float32 distances) but the file has {size} bytes")
+    if n * k == 0:
+        return np.empty((n, k), dtype="<i4"), np.empty((n, k), dtype="<f4")
+    ids = np.memmap(path, dtype="<i4", mode="r", offset=8, shape=(n, k))
+    distances = np.memmap(path, dtype="<f4", mode="r", offset=8 + n * k * 4, shape=(n, k))
+    return ids, distances
+
+
+def write_bin_groundtruth(path: str | os.PathLike, ids: np.ndarray,
+                          distances: np.ndarray) -> None:
+    """Write big-ann ground truth; ``ids`` and ``distances`` are (n, k)."""
+    path = Path(path)
+    ids, distances = _matrix(ids, f"{path}: ids"), _matrix(distances, f"{path}: distances")
+    if ids.shape != distances.shape:
+        raise DataError(f"{path}: ids have shape {ids.shape} but distances {distances.shape}; "
+                        "expected the same")
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:
+        np.array(ids.shape, dtype="<u4").tofile(out)
+        _cast_block(np.asarray(ids), np.dtype("<i4"), path).tofile(out)
+        np.asarray(distances, dtype="<f4").tofile(out)
+
+
+#: Formats :func:`export_dataset` writes.
+EXPORT_FORMATS = ("hdf5", "parquet", "fvecs", "fbin")
+
+
+def export_dataset(dataset, path: str | os.PathLike, fmt: str,
+                   neighbors: np.ndarray | None = None,
+                   distances: np.ndarray | None = None) -> list[Path]:
+    """Write ``dataset`` for other tools; returns the files written.
+
+    ``hdf5``: one ann-benchmarks file at ``path``. ``parquet``: a VectorDBBench folder at
+    ``path``. ``fvecs`` / ``fbin``: TEXMEX / big-ann style files ``<path>_base``, ``<path>_query``
+    and, with neighbours, ``<path>_groundtruth`` (.ivecs / .bin; the .bin needs ``distances``).
+    ``neighbors`` are base rows (default ``dataset.neighbors``); the metric is recorded only by
+    hdf5, so say it again when loading the others.
+    """
+    from vecbench.datasets import formats_tables
+
+    path = Path(path)
+    neighbors = dataset.neighbors if neighbors is None else neighbors
+    if fmt == "hdf5":
+        formats_tables.write_hdf5(dataset, path, neighbors, distances)
+        return [path]
+    if fmt == "parquet":
+        formats_tables.write_parquet_dataset(dataset, path, neighbors)
+        return sorted(path.glob("*.parquet"))
+    if fmt not in EXPORT_FORMATS:
+        raise DataError(f"{path}: unknown export format {fmt!r}; expected one of "
+                        f"{', '.join(EXPORT_FORMATS)}")
+    write, suffix = (write_vecs, ".fvecs") if fmt == "fvecs" else (write_bin, ".fbin")
+    files = [path.with_name(f"{path.name}_base{suffix}"),
+             path.with_name(f"{path.name}_query{suffix}")]
+    write(files[0], dataset.base)
+    write(files[1], dataset.queries)
+    if neighbors is not None and fmt == "fvecs":
+        files.append(path.with_name(f"{path.name}_groundtruth.ivecs"))
+        write_vecs(files[-1], neighbors)
+    elif neighbors is not None:
+        if distances is None:
+            raise DataError(f"{path}: big-ann ground truth stores distances beside the ids; "
+                            "expected distances with the neighbours")
+        files.append(path.with_name(f"{path.name}_groundtruth.bin"))
+        write_bin_groundtruth(files[-1], neighbors, distances)
+    return files
+
+
+_TABLE_NAMES = ("HDF5_DISTANCES", "AnnBenchmarksFile", "read_hdf5", "write_hdf5",
+                "read_parquet_vectors", "read_parquet_neighbors", "write_parquet_vectors",
+                "write_parquet_neighbors", "write_parquet_dataset")
+
+
+def __getattr__(name: str):
+    """Re-export the HDF5 / parquet functions lazily (that module imports this one)."""
+    if name in _TABLE_NAMES:
+        from vecbench.datasets import formats_tables
+        return getattr(formats_tables, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["VECS_DTYPES", "BIN_DTYPES", "read_vecs", "write_vecs", "read_bin", "write_bin",
+           "read_bin_groundtruth", "write_bin_groundtruth",
+           "format_dtype", "atomic_path", "export_dataset", "EXPORT_FORMATS",
+           *_TABLE_NAMES]

@@ -142,7 +142,8 @@ def run_unit(unit: BuildUnit, threads: int, contended: bool = False) -> dict:
 
     thread_info = environment.set_threads(threads)
     dataset = load_dataset(unit.dataset, unit.base_dir)
-    warnings: list[str] = []
+    from vecbench.datasets import guards
+    guard_stats, warnings = guards.inspect(dataset)  # duplicates, zero vectors, queries in base
     truth = groundtruth.ground_truth(dataset.base, dataset.queries, dataset.metric,
                                      dataset.fingerprint(), unit.k)
     if dataset.neighbors is not None:
@@ -175,6 +176,7 @@ def run_unit(unit: BuildUnit, threads: int, contended: bool = False) -> dict:
     start = time.perf_counter()
     index.build(codes, dataset.metric, train=encoded.train)
     build_s = time.perf_counter() - start
+    build_threads = getattr(index, "build_threads_", build_threads)  # what the build really used
     index.threads = threads  # searches use every thread granted, whatever the build used
     index_bytes = int(index.nbytes())
 
@@ -217,6 +219,7 @@ def run_unit(unit: BuildUnit, threads: int, contended: bool = False) -> dict:
                     "n_queries": len(dataset.queries), "dim": dataset.dim,
                     "metric": dataset.metric, "fingerprint": dataset.fingerprint()},
         "environment": environment.describe(thread_info), "warnings": warnings,
+        "guards": guard_stats,
         "notes": encoded.notes, "model_bytes": encoded.model_bytes, "rows": rows,
     }
 

@@ -14,7 +14,27 @@ The interface every index implements (a protocol, not a base class):
 
 Rows of ``x`` get ids 0..n-1 in the order given: the runner applies insertion orderings and maps
 ids back, so an index never reorders and never sees an ordering. Search parameters are
-arguments, never hidden state. ``threads`` (None = all cores) governs build and search.
+arguments, never hidden state: a parameter left out of a call takes the library's default,
+whatever an earlier call used. ``threads`` (None = all cores) governs build and search; it is
+read at each call, so it may be reassigned between build and search.
+
+Details the built-in adapters share (``vecbench.indexes.base``):
+
+- ``metric``: ``l2``; ``ip`` (inner product, larger is nearer); ``cos`` (inner product of
+  normalized copies: the caller's arrays are never modified).
+- ``search`` accepts any 2-D array of the built dimension (converted to float32) and any
+  ``k >= 1``; when fewer than k results exist (k > n, or an approximate index finds fewer), rows
+  are padded with -1 at the end.
+- ``check_search`` returns the validated parameters, without adding defaults, so results record
+  what was asked; unknown names raise ConfigError with a did-you-mean.
+- ``honours_order`` may be set per instance where a build parameter decides it
+  (``faiss_hnsw`` with ``keep_order: false``). Order holds exactly only in a single-threaded
+  build (hnswlib inserts concurrently with more threads).
+- ``build_threads_`` (after build) is the thread count the build really used: 1 for
+  ``faiss_hnsw`` with ``keep_order`` (one vector per add call), whatever ``threads`` says.
+- ``seed`` seeds what the library lets one seed: HNSW level generators, k-means of IVF and PQ.
+- ``nbytes()`` is the size of the serialized index (faiss ``serialize_index``, hnswlib's saved
+  file), never a memory measurement.
 """
 
 from vecbench.registry import indexes

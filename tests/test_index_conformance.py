@@ -1,0 +1,227 @@
+"""Every registered index honours the protocol in ``vecbench.indexes``.
+
+A newly registered index fails here until it has an entry in ``GENEROUS``: parameters at which it
+must be (nearly) exact on small data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vecbench.errors import ConfigError, DataError
+from vecbench.registry import indexes
+
+#: name -> (build params, search params) at which recall@10 must be >= 0.99 on 2000 vectors.
+GENEROUS: dict[str, tuple[dict, dict]] = {
+    "flat": ({}, {}),
+    "hnswlib": ({"M": 16, "ef_construction": 200}, {"ef": 200}),
+    "faiss_hnsw": ({"M": 16, "ef_construction": 200}, {"ef": 200}),
+    "faiss_ivf": ({"nlist": 16}, {"nprobe": 16}),
+    "faiss_ivfpq": ({"nlist": 8, "m": 16, "nbits": 6, "refine": True},
+                    {"nprobe": 8, "k_factor": 40}),
+    "faiss_factory": ({"factory": "IVF16,Flat"}, {"nprobe": 16}),
+}
+#: Indexes whose build takes an HNSW ``M``.
+WITH_M = ("hnswlib", "faiss_hnsw")
+METRICS = ("l2", "ip", "cos")
+NAMES = indexes.names()
+K = 10
+
+
+def generous(name: str) -> tuple[dict, dict]:
+    if name not in GENEROUS:
+        pytest.fail(f"index {name!r} is registered but has no entry in GENEROUS in "
+                    f"{__file__}: add generous build/search params for it")
+    return GENEROUS[name]
+
+
+def build(name: str, x: np.ndarray, metric: str = "l2", **overrides) -> object:
+    build_params, _ = generous(name)
+    index = indexes.get(name)(**{"threads": 1, **build_params, **overrides})
+    index.build(x, metric)
+    return index
+
+
+def exact_knn(x: np.ndarray, q: np.ndarray, metric: str, k: int) -> np.ndarray:
+    """Ground truth by numpy alone, so it does not share code with the indexes under test."""
+    x, q = x.astype(np.float64), q.astype(np.float64)
+    if metric == "cos":
+        x = x / np.linalg.norm(x, axis=1, keepdims=True)
+        q = q / np.linalg.norm(q, axis=1, keepdims=True)
+    if metric == "l2":
+        score = -((q**2).sum(1)[:, None] - 2 * q @ x.T + (x**2).sum(1)[None, :])
+    else:
+        score = q @ x.T
+    return np.argsort(-score, axis=1, kind="stable")[:, :k]
+
+
+def recall(ids: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean([len(set(row) & set(true)) / truth.shape[1]
+                          for row, true in zip(ids, truth)]))
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian directions with norms spread over 16x, so l2, ip and cos neighbours differ."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2000, 32)) * rng.uniform(0.25, 4.0, (2000, 1))
+    q = rng.standard_normal((100, 32))
+    return x.astype(np.float32), q.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def truth(data) -> dict[str, np.ndarray]:
+    x, q = data
+    return {metric: exact_knn(x, q, metric, K) for metric in METRICS}
+
+
+@pytest.fixture(scope="module")
+def built(data):
+    """Indexes built with generous params, shared by the tests of this module (read-only)."""
+    cache: dict[tuple[str, str], object] = {}
+
+    def get(name: str, metric: str = "l2") -> object:
+        if (name, metric) not in cache:
+            cache[name, metric] = build(name, data[0], metric)
+        return cache[name, metric]
+    return get
+
+
+def test_every_registered_index_has_generous_params():
+    missing = sorted(set(NAMES) - set(GENEROUS))
+    assert not missing, f"add {missing} to GENEROUS in {__file__}"
+    assert "flat" in NAMES and "hnswlib" in NAMES  # the registry was loaded at all
+
+
+def test_metrics_disagree_on_this_data(truth):
+    """Precondition of the metric test: each metric's neighbours differ from the others'."""
+    for a in METRICS:
+        for b in METRICS:
+            if a != b:
+                assert recall(truth[a], truth[b]) < 0.5
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_protocol_attributes(name):
+    cls = indexes.get(name)
+    assert isinstance(cls.accepts, frozenset) and "float32" in cls.accepts
+    assert isinstance(cls.honours_order, bool)
+    given = generous(name)[1]
+    checked = cls.check_search(dict(given))
+    assert checked == given  # normalized, no defaults added: results record what was asked
+    assert {key: type(value) for key, value in checked.items()} == \
+        {key: type(value) for key, value in given.items()}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_search_returns_int64_ids_of_base_rows(name, built, data):
+    x, q = data
+    ids = built(name).search(q, K, **generous(name)[1])
+    assert ids.shape == (len(q), K) and ids.dtype == np.int64 and ids.flags.c_contiguous
+    assert ids.min() >= 0 and ids.max() < len(x)
+    assert all(len(set(row)) == K for row in ids)
+    # one query, float64 and not contiguous: converted, same answer as in the batch
+    one = built(name).search(np.asfortranarray(q[3:4].astype(np.float64)), K,
+                             **generous(name)[1])
+    assert one.shape == (1, K) and set(one[0]) == set(ids[3])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_pads_with_minus_one_when_k_exceeds_base(name, data):
+    x, q = data
+    small = x[:100]
+    ids = build(name, small).search(q[:5], 120, **generous(name)[1])
+    assert ids.shape == (5, 120) and ids.dtype == np.int64
+    assert (ids[:, 100:] == -1).all()
+    for row in ids:
+        assert sorted(row[:100]) == list(range(100))
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("name", NAMES)
+def test_recall_follows_the_metric(name, metric, built, data, truth):
+    ids = built(name, metric).search(data[1], K, **generous(name)[1])
+    assert recall(ids, truth[metric]) >= 0.99
+    for other in METRICS:
+        if other != metric:  # tracks its own metric, not another one
+            assert recall(ids, truth[other]) < 0.5
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_cos_does_not_modify_the_callers_vectors(name, data):
+    x, q = data
+    x_before, q_before = x[:300].copy(), q.copy()
+    x_small = x[:300].copy()
+    index = build(name, x_small, "cos")
+    index.search(q, K, **generous(name)[1])
+    assert np.array_equal(x_small, x_before) and np.array_equal(q, q_before)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_nbytes_is_serialized_size(name, built, data):
+    small = build(name, data[0][:200])
+    assert 0 < small.nbytes() < built(name).nbytes()
+    assert isinstance(built(name).nbytes(), int)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_seed_single_threaded_gives_same_results(name, data):
+    x, q = data
+    # modest search settings, where build noise would show in the results
+    first = build(name, x[:1000], seed=7).search(q, K)
+    again = build(name, x[:1000], seed=7).search(q, K)
+    assert np.array_equal(first, again)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unknown_build_parameter_is_a_config_error(name):
+    with pytest.raises(ConfigError, match="unknown parameter") as info:
+        indexes.get(name)(bogus_param=1)
+    assert info.value.path == "bogus_param"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bad_threads_and_seed_are_config_errors(name):
+    with pytest.raises(ConfigError, match="threads: expected an integer >= 1, got 0"):
+        indexes.get(name)(threads=0)
+    with pytest.raises(ConfigError, match="seed: expected an integer"):
+        indexes.get(name)(seed=-1)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unknown_search_parameter_is_a_config_error(name, built, data):
+    cls = indexes.get(name)
+    with pytest.raises(ConfigError, match="unknown parameter") as info:
+        cls.check_search({"bogus": 1})
+    assert info.value.path == "bogus"
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        built(name).search(data[1], K, bogus=1)
+    for known in generous(name)[1]:  # a near miss names the real parameter
+        with pytest.raises(ConfigError, match=f"did you mean '{known}'"):
+            cls.check_search({known + "x": 1})
+
+
+@pytest.mark.parametrize("name", WITH_M)
+def test_hnsw_parameters_are_checked_without_data(name):
+    cls = indexes.get(name)
+    with pytest.raises(ConfigError) as info:
+        cls(M="sixteen")
+    assert str(info.value) == "M: expected an integer >= 2, got 'sixteen'"
+    with pytest.raises(ConfigError, match="M: expected an integer >= 2, got 1"):
+        cls(M=1)
+    with pytest.raises(ConfigError, match="ef_construction: expected an integer >= 1"):
+        cls(ef_construction=0)
+    with pytest.raises(ConfigError, match="ef: expected an integer >= 1, got 0"):
+        cls.check_search({"ef": 0})
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bad_metric_k_and_dimension(name, built, data):
+    x, q = data
+    with pytest.raises(ConfigError, match="metric: expected one of l2, ip, cos"):
+        indexes.get(name)(**generous(name)[0]).build(x, "euclid")
+    with pytest.raises(ConfigError, match="k: expected an integer >= 1"):
+        built(name).search(q, 0, **generous(name)[1])
+    with pytest.raises(DataError, match="dimension 32, got 31"):
+        built(name).search(q[:, :31], K, **generous(name)[1])

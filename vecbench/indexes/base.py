@@ -1,0 +1,192 @@
+"""What every index adapter shares: parameter checks, metric handling, threads, -1 padding.
+
+Adapters subclass :class:`IndexBase` for these helpers; the interface itself is the protocol in
+``vecbench.indexes`` (a base class is not required of third-party indexes).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+import numpy as np
+
+from vecbench.datasets.base import METRICS, normalize_rows
+from vecbench.errors import DataError
+from vecbench.params import check_choice, check_int, check_no_extra
+
+#: Seeds are stored by the libraries as 64-bit integers.
+MAX_SEED = 2**63 - 1
+_FLOAT32 = np.dtype(np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def available_cores() -> int:
+    """Cores this process may run on (the affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def check_threads(threads: Any) -> int | None:
+    """``None`` (all cores) or a positive thread count."""
+    return None if threads is None else check_int("threads", threads, 1)
+
+
+def check_k(k: Any) -> int:
+    return check_int("k", k, 1)
+
+
+def check_metric(metric: Any) -> str:
+    return check_choice("metric", metric, METRICS)
+
+
+class omp_threads:  # noqa: N801  (used like a function: ``with omp_threads(n):``)
+    """Run faiss (and the OpenMP BLAS it ships with) on ``n`` threads, then restore the setting.
+
+    faiss's thread count is process-global OpenMP state, so it is set around each call rather
+    than once: another index in the same process may want a different count. A class rather
+    than a generator context manager: this wraps every single-query search, so it must be cheap.
+    """
+
+    def __init__(self, n: int):
+        import faiss
+
+        self._faiss, self._n, self._previous = faiss, n, None
+
+    def __enter__(self) -> None:
+        previous = self._faiss.omp_get_max_threads()
+        if previous != self._n:
+            self._previous = previous
+            self._faiss.omp_set_num_threads(self._n)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            self._faiss.omp_set_num_threads(self._previous)
+
+
+def pad_ids(ids: np.ndarray, k: int) -> np.ndarray:
+    """Widen (nq, k') ids to (nq, k) int64, C-contiguous, filling the missing columns with -1."""
+    if ids.shape[1] == k and ids.dtype == np.int64 and ids.flags.c_contiguous:
+        return ids
+    out = np.full((ids.shape[0], k), -1, dtype=np.int64)
+    out[:, :ids.shape[1]] = ids
+    return out
+
+
+def as_vectors(x: Any, what: str, metric: str, dim: int | None = None) -> np.ndarray:
+    """float32 C-contiguous rows, normalized (as a copy) for ``cos``; shape checked."""
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise DataError(f"{what}: expected a 2-D array of vectors, got shape {x.shape}")
+    if dim is not None and x.shape[1] != dim:
+        raise DataError(f"{what}: expected vectors of dimension {dim}, got {x.shape[1]}")
+    if metric == "cos":
+        return normalize_rows(x)  # always a new array: the caller's vectors are never modified
+    if x.dtype == np.float32 and x.flags.c_contiguous:
+        return x
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def faiss_serialized_size(index: Any) -> int:
+    import faiss
+
+    return int(faiss.serialize_index(index).nbytes)
+
+
+class IndexBase:
+    """Shared state and checks of the built-in adapters.
+
+    Subclasses set ``name`` (the registry name, used in messages) and ``_build_param_names``,
+    validate their own build parameters in ``__init__`` and call ``super().__init__``.
+    Learned state (set by ``build``) lives in attributes ending in ``_``.
+    """
+
+    name = "index"
+    index_: Any = None  # the library's index, set when build() succeeds
+    accepts = frozenset({"float32"})
+    honours_order = False
+    _build_param_names: tuple[str, ...] = ()
+    _search_param_names: tuple[str, ...] = ()
+
+    def __init__(self, *, threads: int | None = None, seed: int = 0,
+                 extra: dict[str, Any] | None = None):
+        check_no_extra(self.name, extra or {},
+                       (*self._build_param_names, "threads", "seed"))
+        self.threads = check_threads(threads)
+        self.seed = check_int("seed", seed, 0, MAX_SEED)
+        self.metric_: str | None = None
+        self.dim_: int | None = None
+        self.ntotal_ = 0
+        self._nbytes: int | None = None
+        self._checked_search: dict[tuple, dict] = {}
+
+    @property
+    def n_threads(self) -> int:
+        """The thread count actually used: ``threads``, or all available cores when None."""
+        return self.threads if self.threads is not None else available_cores()
+
+    def get_params(self) -> dict[str, Any]:
+        """Build parameters as given to the constructor (with defaults), plus threads and seed."""
+        params = {name: getattr(self, name) for name in self._build_param_names}
+        return {**params, "threads": self.threads, "seed": self.seed}
+
+    @classmethod
+    def check_search(cls, params: dict) -> dict:
+        """Validate search parameters without data; return them normalized (no defaults added)."""
+        check_no_extra(f"{cls.name} search", params, cls._search_param_names)
+        return dict(params)
+
+    def nbytes(self) -> int:
+        """Serialized size of the built index in bytes (never process memory)."""
+        if self.index_ is None:
+            raise RuntimeError(f"{self.name}: nbytes() called before build()")
+        if self._nbytes is None:
+            self._nbytes = int(self._serialized_size())
+        return self._nbytes
+
+    def _serialized_size(self) -> int:
+        raise NotImplementedError
+
+    # -- helpers for build and search -----------------------------------------------------
+
+    def _start_build(self, x: Any, metric: Any) -> np.ndarray:
+        self.index_ = None  # a failed build leaves no half-built index behind
+        metric = check_metric(metric)
+        x = as_vectors(x, f"{self.name}: base vectors", metric)
+        if len(x) == 0:
+            raise DataError(f"{self.name}: expected at least one base vector, got 0")
+        self.metric_, self.dim_, self.ntotal_ = metric, int(x.shape[1]), int(len(x))
+        self.build_threads_ = self.n_threads  # what the build really ran on (recorded by runs)
+        self._nbytes = None
+        return x
+
+    def _train_set(self, train: Any, x: np.ndarray) -> np.ndarray:
+        """The vectors to fit quantizers on: ``train`` when given, else the base vectors."""
+        if train is None:
+            return x
+        return as_vectors(train, f"{self.name}: train vectors", self.metric_, self.dim_)
+
+    def _start_search(self, q: Any, k: Any, params: dict) -> tuple[np.ndarray, int, dict]:
+        """Checked queries, k and search parameters.
+
+        Single-query latency is measured through this path, so the common case (float32
+        C-contiguous queries, int k, parameters seen before) costs only a few attribute checks.
+        """
+        if self.index_ is None:
+            raise RuntimeError(f"{self.name}: search() called before build()")
+        if type(k) is not int or k < 1:
+            k = check_k(k)
+        key = tuple((name, type(value), value) for name, value in params.items())
+        try:
+            params = self._checked_search[key]
+        except KeyError:
+            params = self._checked_search[key] = self.check_search(params)
+        except TypeError:  # unhashable values: not cached
+            params = self.check_search(params)
+        if not (type(q) is np.ndarray and q.ndim == 2 and q.shape[1] == self.dim_
+                and q.dtype == _FLOAT32 and q.flags.c_contiguous and self.metric_ != "cos"):
+            q = as_vectors(q, f"{self.name}: queries", self.metric_, self.dim_)
+        return q, k, params

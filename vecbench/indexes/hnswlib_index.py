@@ -1,0 +1,97 @@
+"""HNSW graphs built with hnswlib, inserted in the order given."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vecbench.indexes.base import IndexBase, pad_ids
+from vecbench.params import check_int
+
+#: hnswlib's own default for the search beam width.
+DEFAULT_EF = 10
+
+
+class HnswlibIndex(IndexBase):
+    """hnswlib HNSW. Build: ``M`` (>= 2), ``ef_construction`` (>= 1); search: ``ef`` (>= 1).
+
+    Rows are added with ids 0..n-1 in the order given. With ``threads=1`` the build is
+    deterministic for a given ``seed`` (hnswlib's level RNG) and the order holds exactly; with
+    more threads hnswlib inserts rows concurrently, so neighbouring rows may swap. ``cos``
+    indexes normalized copies in hnswlib's ``ip`` space. The effective beam is ``max(ef, k)``;
+    ``ef`` defaults to hnswlib's 10.
+    """
+
+    name = "hnswlib"
+    honours_order = True
+    _build_param_names = ("M", "ef_construction")
+    _search_param_names = ("ef",)
+
+    def __init__(self, *, M: int = 16, ef_construction: int = 200, threads: int | None = None,
+                 seed: int = 0, **extra: Any):
+        super().__init__(threads=threads, seed=seed, extra=extra)
+        self.M = check_int("M", M, 2)
+        self.ef_construction = check_int("ef_construction", ef_construction, 1)
+
+    @classmethod
+    def check_search(cls, params: dict) -> dict:
+        params = super().check_search(params)
+        if "ef" in params:
+            params["ef"] = check_int("ef", params["ef"], 1)
+        return params
+
+    def build(self, x: Any, metric: str, *, train: Any = None) -> None:
+        import hnswlib
+
+        x = self._start_build(x, metric)
+        index = hnswlib.Index(space="l2" if self.metric_ == "l2" else "ip", dim=self.dim_)
+        index.init_index(max_elements=len(x), M=self.M, ef_construction=self.ef_construction,
+                         random_seed=self.seed)
+        index.add_items(x, np.arange(len(x), dtype=np.int64), num_threads=self.n_threads)
+        self.index_ = index
+
+    def search(self, q: Any, k: int, **search_params: Any) -> np.ndarray:
+        q, k, params = self._start_search(q, k, search_params)
+        k_found = min(k, self.ntotal_)  # hnswlib refuses k > number of elements
+        # ef is hnswlib state: set it on every call so no earlier call's value leaks in
+        self.index_.set_ef(max(params.get("ef", DEFAULT_EF), k_found))
+        try:
+            labels, _ = self.index_.knn_query(q, k=k_found, num_threads=self.n_threads)
+        except RuntimeError:
+            # hnswlib raises for the whole batch when any query finds fewer than k results
+            # (a small ef on a poorly connected graph, e.g. with many duplicate vectors)
+            return pad_ids(self._search_one_by_one(q, k_found), k)
+        ids = labels.view(np.int64)  # ids < 2**63: the uint64 -> int64 view is exact
+        return ids if k_found == k else pad_ids(ids, k)
+
+    def _search_one_by_one(self, q: np.ndarray, k: int) -> np.ndarray:
+        out = np.full((len(q), k), -1, dtype=np.int64)
+        for row in range(len(q)):
+            found = self._most_results(q[row:row + 1], k)
+            out[row, :len(found)] = found
+        return out
+
+    def _most_results(self, query: np.ndarray, k: int) -> np.ndarray:
+        """The longest result list hnswlib can return for one query, by bisection on k.
+
+        With ef fixed (>= k), hnswlib's candidate set does not depend on the k asked for, so
+        "k results can be returned" is monotone in k.
+        """
+        try:
+            return self.index_.knn_query(query, k=k, num_threads=1)[0][0].view(np.int64)
+        except RuntimeError:
+            pass
+        best = np.empty(0, dtype=np.int64)
+        possible, impossible = 0, k
+        while impossible - possible > 1:
+            middle = (possible + impossible) // 2
+            try:
+                best = self.index_.knn_query(query, k=middle, num_threads=1)[0][0].view(np.int64)
+                possible = middle
+            except RuntimeError:
+                impossible = middle
+        return best
+
+    def _serialized_size(self) -> int:
+        return self.index_.index_file_size()

@@ -142,3 +142,22 @@ def test_sigkill_loses_at_most_the_unit_in_flight(tmp_path):
     keys = frame[["build.M", "search.ef", "ordering"]].astype(str).agg("|".join, axis=1)
     assert len(frame) == 32 and keys.is_unique
     assert not list((results / "runs").glob(".*.tmp"))
+
+
+def test_repeats_get_mean_and_confidence_interval(tmp_path):
+    exp = load_experiment(write(tmp_path, """
+        repeat: 3
+        datasets: [{synthetic: {n_base: 2000, n_queries: 50, dim: 32, intrinsic_dim: 16}}]
+        indexes: [{hnswlib: {build: {M: 4, ef_construction: 16}, search: {ef: [10]}}}]
+        orderings: [random]
+        """))
+    runner.run_experiment(exp, tmp_path / "r", threads=1, log=lambda line: None)
+    frame = store.table(tmp_path / "r")
+    assert len(frame) == 3 and sorted(frame["repeat"]) == [0, 1, 2]
+    values = frame["recall@10"].to_numpy()
+    assert values.std() > 0, "random orders and re-seeded builds should differ"
+    assert frame["recall@10_mean"].iloc[0] == pytest.approx(values.mean())
+    low, high = frame["recall@10_ci95_low"].iloc[0], frame["recall@10_ci95_high"].iloc[0]
+    assert low < values.mean() < high
+    # t with 2 degrees of freedom: half width = 4.303 * s / sqrt(3)
+    assert high - values.mean() == pytest.approx(4.303 * values.std(ddof=1) / np.sqrt(3), rel=1e-3)

@@ -30,6 +30,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     experiment = _experiment(args.file)
     results = Path(args.results) if args.results else Path("results") / experiment.name
+    results.mkdir(parents=True, exist_ok=True)
+    # the report shows the experiment as it was run
+    (results / "experiment.yaml").write_text(Path(args.file).read_text())
     summary = runner.run_experiment(experiment, results, force=args.force, jobs=args.jobs,
                                     threads=args.threads, progress=sys.stderr.isatty(),
                                     log=lambda line: print(line, file=sys.stderr))
@@ -55,6 +58,75 @@ def cmd_list(args: argparse.Namespace) -> int:
     kinds = [args.kind] if args.kind else list(REGISTRIES)
     for kind in kinds:
         print(f"{kind}: {', '.join(REGISTRIES[kind].names())}")
+    return 0
+
+
+def _dataset_components(spec: str) -> list:
+    """SPEC (a dataset entry in YAML flow form, or a recipe name) -> validated components."""
+    import yaml
+
+    from vecbench.datasets.recipes import dataset_entry
+    from vecbench.experiment import expand_dataset
+
+    try:
+        entry = yaml.safe_load(spec)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{getattr(exc, 'problem', None) or 'invalid YAML'}; expected a dataset "
+                          "such as digits or 'npy: {base: b.npy, queries: q.npy}'", "SPEC") from None
+    return expand_dataset(dataset_entry(entry), where="SPEC")
+
+
+def cmd_datasets_list(args: argparse.Namespace) -> int:
+    from vecbench.datasets.recipes import recipe_table
+    from vecbench.registry import datasets
+
+    print(f"loaders: {', '.join(datasets.names())}")
+    for line in recipe_table():
+        print(line)
+    return 0
+
+
+def cmd_datasets_info(args: argparse.Namespace) -> int:
+    from vecbench import runner
+    from vecbench.datasets.guards import describe
+
+    for i, component in enumerate(_dataset_components(args.spec)):
+        if i:
+            print()
+        print("\n".join(describe(runner.load_dataset(component, str(Path.cwd())))))
+    return 0
+
+
+def cmd_datasets_fetch(args: argparse.Namespace) -> int:
+    from vecbench.datasets.recipes import fetch
+
+    for path in fetch(args.name, args.dest, log=lambda line: print(line, file=sys.stderr)):
+        print(path)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from vecbench import groundtruth, runner
+    from vecbench.datasets.formats import export_dataset
+
+    components = _dataset_components(args.spec)
+    if len(components) != 1:
+        raise ConfigError(f"expands to {len(components)} datasets; expected one", "SPEC")
+    dataset = runner.load_dataset(components[0], str(Path.cwd()))
+    truth = groundtruth.ground_truth(dataset.base, dataset.queries, dataset.metric,
+                                     dataset.fingerprint(), args.k)
+    ids, scores = truth.ids[:, :args.k], truth.distances[:, :args.k]
+    # distances as ann-benchmarks writes them (L2, 1 - cosine); .bin keeps faiss's (squared L2)
+    if dataset.metric == "cos":
+        scores = 1.0 - scores
+    elif dataset.metric == "ip":
+        scores = -scores
+    elif args.format == "hdf5":
+        scores = np.sqrt(np.maximum(scores, 0.0))
+    for path in export_dataset(dataset, args.out, args.format, ids, scores):
+        print(path)
     return 0
 
 
@@ -100,6 +172,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list registered components")
     p.add_argument("kind", nargs="?", choices=["datasets", "transforms", "indexes", "orderings"])
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("datasets", help="list, inspect and fetch datasets")
+    dsub = p.add_subparsers(dest="datasets_command", required=True, parser_class=_Parser)
+    p = dsub.add_parser("list", help="dataset loaders and recipes (datasets/*.yaml)")
+    p.set_defaults(func=cmd_datasets_list)
+    p = dsub.add_parser("info", help="shape, metric, norms, duplicates, judgments of a dataset")
+    p.add_argument("spec", help="a recipe name, or a dataset entry in YAML flow form: "
+                   "'npy: {base: b.npy, queries: q.npy, metric: cos}'")
+    p.set_defaults(func=cmd_datasets_info)
+    p = dsub.add_parser("fetch", help="download a recipe's files, verify checksums and layout")
+    p.add_argument("name")
+    p.add_argument("--dest", help="data folder (default $VECBENCH_DATA, else the cache's data/)")
+    p.set_defaults(func=cmd_datasets_fetch)
+
+    p = sub.add_parser("export", help="write a dataset with exact ground truth for other tools")
+    p.add_argument("spec", help="a recipe name or a dataset entry (as for `datasets info`)")
+    p.add_argument("out", help="output file (hdf5) or folder / file prefix (others)")
+    p.add_argument("--format", required=True, choices=["hdf5", "parquet", "fvecs", "fbin"])
+    p.add_argument("--k", type=_threads, default=100, help="neighbours per query (default 100)")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

@@ -81,7 +81,46 @@ def table(results: str | Path):
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
+    frame = add_repeat_intervals(frame)
     return frame[_ordered_columns(frame)]
+
+
+#: Columns across whose repeats a mean and 95% interval are added (``{k}`` = the experiment's k).
+REPEATED_METRICS = ("recall@{k}", "recall_eps@{k}", "ndcg@10")
+
+
+def config_columns(frame) -> list[str]:
+    """The columns that identify a configuration, repeat excluded."""
+    fixed = ["experiment", "dataset", "pipeline", "index", "ordering", "k"]
+    params = [c for c in frame.columns if c.startswith(("build.", "search.", "rescore."))]
+    return [c for c in fixed + params if c in frame.columns]
+
+
+def add_repeat_intervals(frame):
+    """Add ``<metric>_mean``, ``_ci95_low``, ``_ci95_high`` over the repeats of a configuration.
+
+    The interval is Student's t over the repeats' means (each repeat is an independent build);
+    configurations with a single repeat get the mean and no interval (NaN).
+    """
+    import numpy as np
+    from scipy import stats
+
+    k = int(frame["k"].iloc[0])
+    keys = config_columns(frame)
+    grouped = frame.groupby(keys, sort=False, dropna=False)
+    for template in REPEATED_METRICS:
+        column = template.format(k=k)
+        if column not in frame:
+            continue
+        mean = grouped[column].transform("mean")
+        std = grouped[column].transform("std")
+        count = grouped[column].transform("count")
+        half = stats.t.ppf(0.975, np.maximum(count - 1, 1)) * std / np.sqrt(count)
+        half = half.where(count > 1)
+        frame[f"{column}_mean"] = mean
+        frame[f"{column}_ci95_low"] = mean - half
+        frame[f"{column}_ci95_high"] = mean + half
+    return frame
 
 
 def _ordered_columns(frame) -> list[str]:

@@ -21,7 +21,17 @@ GENEROUS: dict[str, tuple[dict, dict]] = {
     "faiss_ivfpq": ({"nlist": 8, "m": 16, "nbits": 6, "refine": True},
                     {"nprobe": 8, "k_factor": 40}),
     "faiss_factory": ({"factory": "IVF16,Flat"}, {"nprobe": 16}),
+    "faiss_sq": ({"qtype": "fp16"}, {}),
+    "faiss_hnsw_sq": ({"qtype": "fp16", "M": 16, "ef_construction": 200}, {"ef": 200}),
+    # binary indexes binarize float input and rank by Hamming distance (see HAMMING below)
+    "faiss_binary_flat": ({}, {}),
+    "faiss_binary_hnsw": ({"M": 16, "ef_construction": 200}, {"ef": 200}),
+    "faiss_binary_ivf": ({"nlist": 16}, {"nprobe": 16}),
 }
+#: Binary indexes: they index sign bits (float input is binarized) and rank by Hamming distance,
+#: so they accept "binary" codes rather than float32 and cannot follow l2/ip/cos; their recall
+#: is judged against exact Hamming kNN (ties included) in tests/test_native_indexes.py.
+HAMMING = ("faiss_binary_flat", "faiss_binary_hnsw", "faiss_binary_ivf")
 #: Indexes whose build takes an HNSW ``M``.
 WITH_M = ("hnswlib", "faiss_hnsw")
 METRICS = ("l2", "ip", "cos")
@@ -105,7 +115,8 @@ def test_metrics_disagree_on_this_data(truth):
 @pytest.mark.parametrize("name", NAMES)
 def test_protocol_attributes(name):
     cls = indexes.get(name)
-    assert isinstance(cls.accepts, frozenset) and "float32" in cls.accepts
+    assert isinstance(cls.accepts, frozenset)
+    assert ("binary" if name in HAMMING else "float32") in cls.accepts
     assert isinstance(cls.honours_order, bool)
     given = generous(name)[1]
     checked = cls.check_search(dict(given))
@@ -141,6 +152,8 @@ def test_pads_with_minus_one_when_k_exceeds_base(name, data):
 @pytest.mark.parametrize("metric", METRICS)
 @pytest.mark.parametrize("name", NAMES)
 def test_recall_follows_the_metric(name, metric, built, data, truth):
+    if name in HAMMING:
+        pytest.skip("Hamming distance whatever the metric: judged in tests/test_native_indexes.py")
     ids = built(name, metric).search(data[1], K, **generous(name)[1])
     assert recall(ids, truth[metric]) >= 0.99
     for other in METRICS:

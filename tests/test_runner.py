@@ -161,3 +161,16 @@ def test_repeats_get_mean_and_confidence_interval(tmp_path):
     assert low < values.mean() < high
     # t with 2 degrees of freedom: half width = 4.303 * s / sqrt(3)
     assert high - values.mean() == pytest.approx(4.303 * values.std(ddof=1) / np.sqrt(3), rel=1e-3)
+
+
+def test_index_that_quantizes_itself_counts_its_own_bytes(tmp_path):
+    exp = load_experiment(write(tmp_path, """
+        datasets: [{synthetic: {n_base: 1000, n_queries: 20, dim: 32}}]
+        indexes: [{faiss_sq: {build: {qtype: 8bit}}}, {faiss_sq: {build: {qtype: 4bit}}}, flat]
+        """))
+    runner.run_experiment(exp, tmp_path / "r", threads=1, log=lambda line: None)
+    frame = store.table(tmp_path / "r").set_index("build.qtype", drop=False)
+    assert frame.loc["8bit", "bytes_per_vector"] == 32 and frame.loc["4bit", "bytes_per_vector"] == 16
+    assert (frame.loc[["8bit", "4bit"], "quantization"] == "index").all()
+    flat = frame[frame["index"] == "flat"]
+    assert flat["quantization"].iloc[0] == "none" and flat["bytes_per_vector"].iloc[0] == 128

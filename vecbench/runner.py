@@ -154,13 +154,6 @@ def run_unit(unit: BuildUnit, threads: int, contended: bool = False) -> dict:
             warnings.append(f"shipped neighbors mismatch: {wrong:.1%} of {sample} sampled "
                             "queries disagree with exact search; using recomputed ground truth")
 
-    index_cls = indexes.get(unit.index.name)
-    encoded = encode(dataset, unit.pipeline, frozenset(index_cls.accepts))
-    truth_index = truth
-    if encoded.quantization != "none" or unit.pipeline:
-        truth_index = groundtruth.exact_knn(encoded.decoded_base, encoded.decoded_queries,
-                                            unit.k, dataset.metric)
-
     context = ordering.OrderingContext(metric=dataset.metric, labels=dataset.labels,
                                        fingerprint=dataset.fingerprint())
     order_seed = unit.seed * 1_000_003 + unit.repeat
@@ -171,7 +164,14 @@ def run_unit(unit: BuildUnit, threads: int, contended: bool = False) -> dict:
     build_params["seed"] = int(build_params.get("seed", unit.seed)) + unit.repeat
     build_threads = 1 if ordered else int(build_params.pop("threads", threads) or threads)
     build_params.pop("threads", None)
-    index = index_cls(threads=build_threads, **build_params)
+    index = indexes.get(unit.index.name)(threads=build_threads, **build_params)
+    # the instance says which code kinds it takes natively (e.g. faiss_sq by its qtype)
+    encoded = encode(dataset, unit.pipeline, frozenset(index.accepts))
+    truth_index = truth
+    if encoded.quantization != "none" or unit.pipeline:
+        truth_index = groundtruth.exact_knn(encoded.decoded_base, encoded.decoded_queries,
+                                            unit.k, dataset.metric)
+
     codes = encoded.base if not ordered else np.ascontiguousarray(encoded.base[perm])
     start = time.perf_counter()
     index.build(codes, dataset.metric, train=encoded.train)
@@ -179,6 +179,10 @@ def run_unit(unit: BuildUnit, threads: int, contended: bool = False) -> dict:
     build_threads = getattr(index, "build_threads_", build_threads)  # what the build really used
     index.threads = threads  # searches use every thread granted, whatever the build used
     index_bytes = int(index.nbytes())
+    bytes_per_vector, quantization = encoded.bytes_per_vector, encoded.quantization
+    if quantization == "none" and getattr(index, "bytes_per_vector_", None) is not None:
+        # the index quantizes float32 itself (e.g. faiss_sq 8bit): count what it stores
+        bytes_per_vector, quantization = float(index.bytes_per_vector_), "index"
 
     base_row = {
         "experiment": unit.experiment, "dataset": dataset.name,
@@ -186,9 +190,9 @@ def run_unit(unit: BuildUnit, threads: int, contended: bool = False) -> dict:
         **{f"build.{name}": value for name, value in unit.index.build.items()},
         "ordering": component_label(unit.ordering), "repeat": unit.repeat, "k": unit.k,
         "build_s": build_s, "fit_s": encoded.fit_s, "encode_s": encoded.encode_s,
-        "bytes_per_vector": encoded.bytes_per_vector, "index_bytes": index_bytes,
-        "compression_ratio": 4.0 * dataset.dim / encoded.bytes_per_vector,
-        "quantization": encoded.quantization, "threads": threads,
+        "bytes_per_vector": bytes_per_vector, "index_bytes": index_bytes,
+        "compression_ratio": 4.0 * dataset.dim / bytes_per_vector,
+        "quantization": quantization, "threads": threads,
         "build_threads": build_threads, "contended": contended, "status": "ok", "reason": "",
     }
     k = unit.k

@@ -174,3 +174,33 @@ def test_index_that_quantizes_itself_counts_its_own_bytes(tmp_path):
     assert (frame.loc[["8bit", "4bit"], "quantization"] == "index").all()
     flat = frame[frame["index"] == "flat"]
     assert flat["quantization"].iloc[0] == "none" and flat["bytes_per_vector"].iloc[0] == 128
+
+
+def test_rescoring_recovers_recall_of_binary_codes(tmp_path):
+    exp = load_experiment(write(tmp_path, """
+        datasets: [{synthetic: {n_base: 2000, n_queries: 50, dim: 64, intrinsic_dim: 32,
+                                metric: cos}}]
+        pipelines: [[binary: {}]]
+        indexes:
+          - faiss_binary_flat: {rescore: {oversample: [1, 4, 10], with: [float32, int8]}}
+        """))
+    assert exp.n_rows == 6
+    runner.run_experiment(exp, tmp_path / "r", threads=1, log=lambda line: None)
+    frame = store.table(tmp_path / "r")
+    f32 = frame[frame["rescore.with"] == "float32"].sort_values("rescore.oversample")
+    recalls = f32["recall@10"].to_numpy()
+    assert recalls[0] < recalls[1] < recalls[2] and recalls[2] > recalls[0] + 0.15
+    assert (f32["rescore_bytes_per_vector"] == 4 * 64).all()
+    assert (frame[frame["rescore.with"] == "int8"]["rescore_bytes_per_vector"] >= 64).all()
+    assert (frame["bytes_per_vector"] == 8).all() and (frame["quantization"] == "native").all()
+
+
+def test_bad_rescore_value_names_its_path(tmp_path):
+    from vecbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"indexes\[0\]\.flat\.rescore\.oversample: expected an "
+                                          r"integer >= 1, got 0"):
+        load_experiment(write(tmp_path, """
+            datasets: [digits]
+            indexes: [{flat: {rescore: {oversample: 0}}}]
+            """))

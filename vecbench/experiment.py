@@ -22,7 +22,7 @@ from vecbench.registry import Registry, datasets, indexes, orderings, transforms
 TOP_LEVEL = ("name", "seed", "k", "repeat", "datasets", "pipelines", "indexes", "orderings",
              "cases", "threads", "description")
 CASE_KEYS = ("dataset", "pipeline", "index", "ordering")
-INDEX_KEYS = ("build", "search")
+INDEX_KEYS = ("build", "search", "rescore")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class IndexSpec:
     build: dict = field(hash=False)
     search_grid: tuple = ()
     where: str = ""
+    rescore_grid: tuple = ({},)  # {} = no rescoring; else {oversample, with}
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,9 @@ class BuildUnit:
             "dataset": self.dataset.canonical(),
             "pipeline": [step.canonical() for step in self.pipeline],
             "index": {"name": self.index.name, "build": self.index.build,
-                      "search": list(self.index.search_grid)},
+                      "search": list(self.index.search_grid),
+                      **({"rescore": list(self.index.rescore_grid)}
+                         if self.index.rescore_grid != ({},) else {})},
             "ordering": self.ordering.canonical(),
             "repeat": self.repeat, "k": self.k, "seed": self.seed, "threads": self.threads,
         }
@@ -91,7 +94,8 @@ class Experiment:
 
     @property
     def n_rows(self) -> int:
-        return sum(len(unit.index.search_grid) for unit in self.units)
+        return sum(len(unit.index.search_grid) * len(unit.index.rescore_grid)
+                   for unit in self.units)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,7 +238,16 @@ def expand_index(entry: Any, where: str) -> list[IndexSpec]:
             raise exc.within(f"{path}.search") from None
     for build in builds:
         _construct(target, build, f"{path}.build")
-    return [IndexSpec(name, build, tuple(checked_searches), path) for build in builds]
+    rescores = ({},)
+    if "rescore" in params:
+        from vecbench import rescore
+
+        try:
+            rescores = tuple(rescore.check(r) for r in
+                             expand_params(params["rescore"], f"{path}.rescore"))
+        except ConfigError as exc:
+            raise exc.within(f"{path}.rescore") from None
+    return [IndexSpec(name, build, tuple(checked_searches), path, rescores) for build in builds]
 
 
 def expand_ordering(entry: Any, where: str) -> list[Component]:

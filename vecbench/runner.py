@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from vecbench import store
+from vecbench import rescore, store
 from vecbench.datasets.base import Dataset, PathResolver
 from vecbench.errors import ConfigError
 from vecbench.experiment import BuildUnit, Component, Experiment
@@ -125,13 +125,13 @@ def time_batch(search: Callable[[], np.ndarray]) -> tuple[np.ndarray, float]:
     return ids, best
 
 
-def time_single_queries(index, queries: np.ndarray, k: int, params: dict) -> np.ndarray:
-    n = min(len(queries), LATENCY_QUERIES)
+def time_single_queries(search: Callable, n_queries: int, k: int) -> np.ndarray:
+    """Seconds per query, one query per call (what a service answering one user sees)."""
+    n = min(n_queries, LATENCY_QUERIES)
     seconds = np.empty(n)
     for i in range(n):
-        one = queries[i:i + 1]
         start = time.perf_counter()
-        index.search(one, k, **params)
+        search(slice(i, i + 1), k)
         seconds[i] = time.perf_counter() - start
     return seconds
 
@@ -197,25 +197,33 @@ def run_unit(unit: BuildUnit, threads: int, contended: bool = False) -> dict:
     }
     k = unit.k
     rows = []
+    finer: dict = {}
     for params in unit.index.search_grid:
-        def search(q=encoded.queries):
-            return index.search(q, k, **params)
-        ids, best = time_batch(search)
-        if ordered:
-            ids = np.where(ids >= 0, perm[np.maximum(ids, 0)], -1)
-        latencies = time_single_queries(index, encoded.queries, k, params)
-        recall = metrics.recall_per_query(ids, truth.ids, k)
-        recall_index = metrics.recall_per_query(ids, truth_index.ids, k)
-        recall_eps = metrics.recall_eps_per_query(ids, truth, dataset.base, dataset.queries, k)
-        row = {**base_row, **{f"search.{name}": value for name, value in params.items()},
-               f"recall@{k}": float(recall.mean()), f"recall_index@{k}": float(recall_index.mean()),
-               f"recall_eps@{k}": float(recall_eps.mean()),
-               "qps": len(encoded.queries) / best, **metrics.latency_percentiles(latencies)}
-        row["per_query"] = {f"recall@{k}": np.round(recall, PER_QUERY_DECIMALS).tolist()}
-        if dataset.qrels is not None:
-            row.update(_relevance(index, encoded.queries, params, perm if ordered else None,
-                                  dataset, ids, row["per_query"]))
-        rows.append(row)
+        for rescoring in unit.index.rescore_grid:
+            if rescoring and rescoring["with"] not in finer:
+                finer[rescoring["with"]] = rescore.FinerVectors(rescoring["with"], dataset.base,
+                                                                dataset.train)
+            search = _searcher(index, params, perm if ordered else None, rescoring,
+                               finer.get(rescoring.get("with")), encoded.queries,
+                               dataset.queries, dataset.metric)
+            ids, best = time_batch(lambda: search(slice(None), k))
+            latencies = time_single_queries(search, len(encoded.queries), k)
+            recall = metrics.recall_per_query(ids, truth.ids, k)
+            recall_index = metrics.recall_per_query(ids, truth_index.ids, k)
+            recall_eps = metrics.recall_eps_per_query(ids, truth, dataset.base, dataset.queries,
+                                                      k)
+            row = {**base_row, **{f"search.{name}": value for name, value in params.items()},
+                   **{f"rescore.{name}": value for name, value in rescoring.items()},
+                   f"recall@{k}": float(recall.mean()),
+                   f"recall_index@{k}": float(recall_index.mean()),
+                   f"recall_eps@{k}": float(recall_eps.mean()),
+                   "qps": len(encoded.queries) / best, **metrics.latency_percentiles(latencies)}
+            if rescoring:
+                row["rescore_bytes_per_vector"] = finer[rescoring["with"]].bytes_per_vector
+            row["per_query"] = {f"recall@{k}": np.round(recall, PER_QUERY_DECIMALS).tolist()}
+            if dataset.qrels is not None:
+                row.update(_relevance(search, dataset, ids, row["per_query"]))
+            rows.append(row)
 
     return {
         "spec": unit.spec(), "experiment": unit.experiment, "status": "ok",
@@ -228,8 +236,23 @@ def run_unit(unit: BuildUnit, threads: int, contended: bool = False) -> dict:
     }
 
 
-def _relevance(index, queries: np.ndarray, params: dict, perm: np.ndarray | None,
-               dataset: Dataset, ids: np.ndarray, per_query: dict) -> dict:
+def _searcher(index, params: dict, perm: np.ndarray | None, rescoring: dict, finer,
+              queries: np.ndarray, original_queries: np.ndarray, metric: str) -> Callable:
+    """``search(rows, depth) -> ids`` in dataset row ids: index search, order mapped back,
+    and (when rescoring) k × oversample candidates re-ranked with the finer vectors. All of it is
+    inside the timed call: it is what a query costs."""
+    def search(rows: slice, depth: int) -> np.ndarray:
+        fetch = depth * rescoring["oversample"] if rescoring else depth
+        ids = index.search(queries[rows], fetch, **params)
+        if perm is not None:
+            ids = np.where(ids >= 0, perm[np.maximum(ids, 0)], -1)
+        if rescoring:
+            ids = rescore.rerank(ids, original_queries[rows], finer, metric, depth)
+        return ids
+    return search
+
+
+def _relevance(search: Callable, dataset: Dataset, ids: np.ndarray, per_query: dict) -> dict:
     """nDCG@10 and MRR@10 from the measured search's top 10; recall@100 from a search 100 deep.
 
     nDCG@10 must come from the search as configured: a deeper search would raise an HNSW's
@@ -237,13 +260,9 @@ def _relevance(index, queries: np.ndarray, params: dict, perm: np.ndarray | None
     """
     from vecbench import relevance
 
-    def search(depth: int) -> np.ndarray:
-        found = index.search(queries, depth, **params)
-        return found if perm is None else np.where(found >= 0, perm[np.maximum(found, 0)], -1)
-
-    top = ids if ids.shape[1] >= 10 else search(10)
+    top = ids if ids.shape[1] >= 10 else search(slice(None), 10)
     scores = {"ndcg@10": relevance.ndcg_at_k(top, dataset, 10),
-              "recall@100": relevance.recall_at_k(search(100), dataset, 100),
+              "recall@100": relevance.recall_at_k(search(slice(None), 100), dataset, 100),
               "mrr@10": relevance.mrr_at_k(top, dataset, 10)}
     judged = ~np.isnan(scores["ndcg@10"])  # queries without a relevant judgment have no score
     for name, values in scores.items():

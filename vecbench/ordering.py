@@ -71,7 +71,115 @@ def reverse(vectors: np.ndarray, *, seed: int = 0,
     return np.arange(len(vectors))[::-1].copy()
 
 
-def require_labels(name: str, context: OrderingContext) -> np.ndarray:
-    if context.labels is None:
+def require_labels(name: str, context: OrderingContext | None) -> np.ndarray:
+    if context is None or context.labels is None:
         raise ConfigError(f"ordering {name} needs dataset labels, and this dataset has none")
     return context.labels
+
+
+# --- orderings informed by the data: LID, clusters, categories --------------------------------
+
+def _lid(vectors: np.ndarray, context: OrderingContext, k: int, estimator: str) -> np.ndarray:
+    from vecbench.lid import cached_pointwise_lid
+
+    return cached_pointwise_lid(context.fingerprint, vectors, k=k, estimator=estimator,
+                                metric=context.metric)
+
+
+def _check_lid(params: dict) -> dict:
+    from vecbench.params import check_choice, check_int
+
+    out = dict(params)
+    if "k" in out:
+        out["k"] = check_int("k", out["k"], 2)
+    if "estimator" in out:
+        out["estimator"] = check_choice("estimator", out["estimator"], ("mle", "tle", "mada",
+                                                                         "mom"))
+    return out
+
+
+@orderings.register("lid_asc")
+def lid_asc(vectors: np.ndarray, *, seed: int = 0, context: OrderingContext,
+            k: int = 20, estimator: str = "mle") -> np.ndarray:
+    """Lowest pointwise LID first (ties keep row order). LID is cached per dataset."""
+    return np.argsort(_lid(vectors, context, k, estimator), kind="stable")
+
+
+@orderings.register("lid_desc")
+def lid_desc(vectors: np.ndarray, *, seed: int = 0, context: OrderingContext,
+             k: int = 20, estimator: str = "mle") -> np.ndarray:
+    """Highest pointwise LID first: the hardest points shape the graph's upper layers."""
+    return np.argsort(-_lid(vectors, context, k, estimator), kind="stable")
+
+
+lid_asc.validate = lid_desc.validate = _check_lid
+
+
+def _kmeans_labels(vectors: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
+    import faiss
+
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    kmeans = faiss.Kmeans(x.shape[1], min(n_clusters, len(x)), niter=20, seed=seed % (2**31 - 1),
+                          verbose=False)
+    kmeans.train(x)
+    return kmeans.index.search(x, 1)[1][:, 0]
+
+
+def _contiguous(labels: np.ndarray, seed: int) -> np.ndarray:
+    """Groups one after another (group order shuffled by seed), rows in order within a group."""
+    groups = np.unique(labels)
+    order = np.random.default_rng(seed).permutation(len(groups))
+    rank = np.empty(len(groups), dtype=np.int64)
+    rank[order] = np.arange(len(groups))
+    return np.argsort(rank[np.searchsorted(groups, labels)], kind="stable")
+
+
+def _interleaved(labels: np.ndarray, seed: int) -> np.ndarray:
+    """Round robin over groups: one row of each group in turn, until every group is used up."""
+    contiguous = _contiguous(labels, seed)
+    sorted_labels = labels[contiguous]
+    # position of each row within its group, then sort by (position, group turn)
+    starts = np.r_[0, np.flatnonzero(sorted_labels[1:] != sorted_labels[:-1]) + 1]
+    within = np.arange(len(labels)) - np.repeat(starts, np.diff(np.r_[starts, len(labels)]))
+    turn = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(labels)]))
+    return contiguous[np.lexsort((turn, within))]
+
+
+def _check_clusters(params: dict) -> dict:
+    from vecbench.params import check_int
+
+    out = dict(params)
+    if "n_clusters" in out:
+        out["n_clusters"] = check_int("n_clusters", out["n_clusters"], 1)
+    return out
+
+
+@orderings.register("cluster")
+def cluster(vectors: np.ndarray, *, seed: int = 0, context: OrderingContext | None = None,
+            n_clusters: int = 32) -> np.ndarray:
+    """k-means clusters (faiss, seeded) inserted one after another."""
+    return _contiguous(_kmeans_labels(vectors, n_clusters, seed), seed)
+
+
+@orderings.register("cluster_interleaved")
+def cluster_interleaved(vectors: np.ndarray, *, seed: int = 0,
+                        context: OrderingContext | None = None, n_clusters: int = 32) -> np.ndarray:
+    """Round robin over k-means clusters."""
+    return _interleaved(_kmeans_labels(vectors, n_clusters, seed), seed)
+
+
+cluster.validate = cluster_interleaved.validate = _check_clusters
+
+
+@orderings.register("category")
+def category(vectors: np.ndarray, *, seed: int = 0,
+             context: OrderingContext | None = None) -> np.ndarray:
+    """The dataset's label categories inserted one after another."""
+    return _contiguous(np.asarray(require_labels("category", context)), seed)
+
+
+@orderings.register("category_interleaved")
+def category_interleaved(vectors: np.ndarray, *, seed: int = 0,
+                         context: OrderingContext | None = None) -> np.ndarray:
+    """Round robin over the dataset's label categories."""
+    return _interleaved(np.asarray(require_labels("category_interleaved", context)), seed)

@@ -1,0 +1,64 @@
+"""Insertion orderings: permutations, their parameters, and that each does what it says."""
+
+import numpy as np
+import pytest
+
+from vecbench import ordering
+from vecbench.errors import ConfigError
+from vecbench.experiment import build_experiment
+from vecbench.ordering import OrderingContext
+from vecbench.registry import datasets
+
+
+@pytest.fixture(scope="module")
+def clustered():
+    return datasets.get("synthetic")(n_base=1200, n_queries=10, dim=16, intrinsic_dim=4,
+                                     n_clusters=6, cluster_std=0.1).load()
+
+
+def _ctx(ds):
+    return OrderingContext(metric=ds.metric, labels=ds.labels, fingerprint=ds.fingerprint())
+
+
+def test_lid_orders_sort_by_pointwise_lid(clustered):
+    from vecbench.lid import cached_pointwise_lid
+
+    lid = cached_pointwise_lid(clustered.fingerprint(), clustered.base, k=10)
+    up = ordering.apply("lid_asc", {"k": 10}, clustered.base, 0, _ctx(clustered))
+    down = ordering.apply("lid_desc", {"k": 10}, clustered.base, 0, _ctx(clustered))
+    assert (np.diff(lid[up]) >= 0).all() and (np.diff(lid[down]) <= 0).all()
+    assert lid[up[0]] < lid[down[0]]
+
+
+def test_category_orders_are_contiguous_or_round_robin(clustered):
+    labels = clustered.labels
+    perm = ordering.apply("category", {}, clustered.base, 3, _ctx(clustered))
+    runs = (np.diff(labels[perm]) != 0).sum() + 1
+    assert runs == len(np.unique(labels))  # each category in one contiguous block
+    inter = ordering.apply("category_interleaved", {}, clustered.base, 3, _ctx(clustered))
+    first = labels[inter[:len(np.unique(labels))]]
+    assert sorted(first) == sorted(np.unique(labels))  # one of each category first
+
+
+def test_cluster_orders_group_nearby_points(clustered):
+    perm = ordering.apply("cluster", {"n_clusters": 6}, clustered.base, 0, _ctx(clustered))
+    inter = ordering.apply("cluster_interleaved", {"n_clusters": 6}, clustered.base, 0,
+                           _ctx(clustered))
+    step = lambda p: np.linalg.norm(np.diff(clustered.base[p], axis=0), axis=1).mean()
+    # consecutive insertions are close in a clustered order, far apart when interleaved
+    assert step(perm) < 0.5 * step(inter)
+
+
+def test_category_without_labels_is_a_clear_error():
+    ds = datasets.get("synthetic")(n_base=50, n_queries=2, dim=4, intrinsic_dim=2).load()
+    with pytest.raises(ConfigError, match="ordering category needs dataset labels"):
+        ordering.apply("category", {}, ds.base, 0, _ctx(ds))
+
+
+def test_ordering_parameters_are_checked_without_data():
+    with pytest.raises(ConfigError, match=r"orderings\[0\]\.lid_desc\.k: expected an integer"):
+        build_experiment({"datasets": ["digits"], "indexes": ["flat"],
+                          "orderings": [{"lid_desc": {"k": "twenty"}}]})
+    with pytest.raises(ConfigError, match=r"orderings\[0\]\.cluster\.n_cluster.*did you mean"):
+        build_experiment({"datasets": ["digits"], "indexes": ["flat"],
+                          "orderings": [{"cluster": {"n_cluster": 8}}]})

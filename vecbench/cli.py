@@ -73,7 +73,7 @@ def _dataset_components(spec: str) -> list:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{getattr(exc, 'problem', None) or 'invalid YAML'}; expected a dataset "
                           "such as digits or 'npy: {base: b.npy, queries: q.npy}'", "SPEC") from None
-    return expand_dataset(dataset_entry(entry), where="SPEC")
+    return expand_dataset(dataset_entry(entry, "SPEC"), where="SPEC")
 
 
 def cmd_datasets_list(args: argparse.Namespace) -> int:
@@ -128,6 +128,84 @@ def cmd_export(args: argparse.Namespace) -> int:
     for path in export_dataset(dataset, args.out, args.format, ids, scores):
         print(path)
     return 0
+
+
+def _plot_table(source: str, kind: str):
+    """The table a plot reads: the results (or a csv/parquet); for ``lid``, a LID table."""
+    from vecbench.compare import load_table
+
+    folder = Path(source)
+    if kind == "lid" and folder.is_dir():
+        for name in ("lid.parquet", "lid.csv"):
+            if (folder / name).is_file():
+                return load_table(folder / name)
+    return load_table(source)
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from vecbench import plots
+
+    frame = _plot_table(args.dir, args.kind)
+    if args.kind == "lid":
+        options = {"column": args.x or args.y, "hue": args.hue}
+    else:
+        options = {"x": args.x, "y": args.y, "hue": args.hue}
+        if args.kind == "tradeoff":
+            options["budgets"] = args.budget or None
+    path = plots.save(plots.plot(args.kind, frame, **options), args.output)
+    print(f"{args.kind} plot -> {path}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from vecbench.report import build_report
+
+    html_path, md_path = build_report(args.dir, args.out)
+    print(f"report -> {html_path}, {md_path}")
+    return 0
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    from vecbench import compare
+
+    budgets = [compare.parse_budget(text) for text in args.budget or []]
+    frame = compare.load_table(args.dir, with_specs=True)
+    if args.dataset:
+        compare.check_column(frame, "dataset", "--dataset")
+        frame = frame[frame["dataset"].astype(str) == args.dataset]
+        if frame.empty:
+            raise ConfigError(f"no rows for dataset {args.dataset!r}", "--dataset")
+    objective = args.maximize or args.minimize
+    row, n_ok = compare.best_under_budget(frame, budgets, objective, bool(args.maximize))
+    if row is None:
+        print(f"no configuration meets {' and '.join(b.text() for b in budgets)}",
+              file=sys.stderr)
+        return 1
+    k = int(row.get("k", 10))
+    shown = [objective] + [b.column for b in budgets] + [
+        f"recall@{k}", "ndcg@10", "qps", "p99_ms", "bytes_per_vector", "build_s"]
+    print(compare.best_yaml(row, budgets, objective, bool(args.maximize), n_ok,
+                            list(dict.fromkeys(shown))), end="")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from vecbench import compare
+
+    rules = compare.parse_rules(args.fail) if args.fail else []
+    base, new = compare.load_table(args.base), compare.load_table(args.new)
+    shown = [c for c in ("recall@" + str(int(base["k"].iloc[0])) if "k" in base else "",
+                         "ndcg@10", "qps") if c in base.columns and c in new.columns]
+    result = compare.compare(base, new, rules, metrics=shown)
+    print(compare.format_table(result.table))
+    if result.only_base or result.only_new:
+        print(f"unmatched: {result.only_base} configurations only in BASE, "
+              f"{result.only_new} only in NEW")
+    for line in result.failures:
+        print(f"REGRESSION {line}")
+    print(f"{'FAIL' if result.failures else 'ok'}: {len(result.failures)} rule failures "
+          f"over {len(result.table)} matched configurations")
+    return 1 if result.failures else 0
 
 
 def _threads(value: str) -> int:
@@ -192,6 +270,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", required=True, choices=["hdf5", "parquet", "fvecs", "fbin"])
     p.add_argument("--k", type=_threads, default=100, help="neighbours per query (default 100)")
     p.set_defaults(func=cmd_export)
+    p = sub.add_parser("plot", help="plot a results folder (pareto, tradeoff, ordering, lid)")
+    p.add_argument("dir", help="results folder, results.csv or results.parquet")
+    p.add_argument("--kind", default="pareto", choices=["pareto", "tradeoff", "ordering", "lid"])
+    p.add_argument("-o", "--output", required=True, help="FILE.png or FILE.svg")
+    p.add_argument("--x", help="column on the x axis")
+    p.add_argument("--y", help="column on the y axis")
+    p.add_argument("--hue", help="column that splits series")
+    p.add_argument("--budget", type=float, action="append",
+                   help="tradeoff: an x budget line (repeatable)")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("report", help="write report.html and report.md for a results folder")
+    p.add_argument("dir")
+    p.add_argument("--out", help="output folder (default: the results folder)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("best", help="the best configuration under budgets, as YAML")
+    p.add_argument("dir", help="results folder, results.csv or results.parquet")
+    p.add_argument("--budget", action="append", help="COLUMN<=NUMBER (repeatable)")
+    goal = p.add_mutually_exclusive_group(required=True)
+    goal.add_argument("--maximize", help="metric column to maximize")
+    goal.add_argument("--minimize", help="metric column to minimize")
+    p.add_argument("--dataset", help="only rows of this dataset")
+    p.set_defaults(func=cmd_best)
+
+    p = sub.add_parser("compare", help="compare two result tables; exit 1 on a regression")
+    p.add_argument("base", help="baseline results folder, results.csv or results.parquet")
+    p.add_argument("new")
+    p.add_argument("--fail", help="rules, e.g. recall@10:-0.005,qps:-10%%")
+    p.set_defaults(func=cmd_compare)
     return parser
 
 

@@ -1,0 +1,160 @@
+"""compare (rules with metric directions, row matching) and best-under-budget."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+
+from vecbench import compare
+from vecbench.errors import ConfigError, DataError
+
+
+def table(**metrics):
+    rows = {"dataset": ["d", "d"], "pipeline": ["float32", "float32"],
+            "index": ["hnswlib", "hnswlib"], "build.M": [16, 16], "search.ef": [10, 40],
+            "ordering": ["original"] * 2, "repeat": [0, 0], "k": [10, 10]}
+    rows.update({name: list(values) for name, values in metrics.items()})
+    return pd.DataFrame(rows)
+
+
+def test_rules_take_direction_from_metrics():
+    recall, qps, p99 = compare.parse_rules("recall@10:-0.005,qps:-10%,p99_ms:+5%")
+    assert recall.higher_is_better and not recall.relative and recall.tolerance == 0.005
+    assert qps.relative and qps.tolerance == 10
+    assert not p99.higher_is_better
+    assert recall.fails(0.95, 0.94) and not recall.fails(0.95, 0.946)
+    assert not recall.fails(0.95, 0.99)            # an improvement never fails
+    assert qps.fails(1000, 850) and not qps.fails(1000, 950) and not qps.fails(1000, 5000)
+    assert p99.fails(1.0, 1.2) and not p99.fails(1.0, 0.1)  # lower is better: a rise fails
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("recall@10", "--fail: expected METRIC:THRESHOLD"),
+    ("recall@10:abc", "got 'recall@10:abc'"),
+    ("color:-1", "'color' is not a metric"),
+    ("", "at least one"),
+])
+def test_bad_rules_are_one_line_config_errors(text, expected):
+    with pytest.raises(ConfigError, match=expected) as info:
+        compare.parse_rules(text)
+    assert "\n" not in str(info.value)
+
+
+def test_compare_matches_rows_and_flags_regressions():
+    base = table(**{"recall@10": [0.90, 0.99], "qps": [2000.0, 800.0]})
+    new = table(**{"recall@10": [0.90, 0.97], "qps": [2100.0, 500.0]})
+    new["build.M"] = [16.0, 16.0]                  # a float column (read from CSV) still matches
+    result = compare.compare(base, new, compare.parse_rules("recall@10:-0.005,qps:-10%"))
+    assert len(result.table) == 2 and not result.ok
+    assert len(result.failures) == 2               # ef=40: recall -0.02 and qps -37.5%
+    assert all("search.ef=40" in line for line in result.failures)
+    assert list(result.table["failed"]) == ["", "recall@10,qps"]
+    assert result.table["recall@10 change"].round(6).tolist() == [0.0, -0.02]
+    loose = compare.compare(base, new, compare.parse_rules("recall@10:-0.05,qps:-50%"))
+    assert loose.ok
+
+
+def test_unmatched_and_disjoint_tables():
+    base = table(**{"recall@10": [0.9, 0.9]})
+    new = base.copy()
+    new.loc[1, "search.ef"] = 80
+    result = compare.compare(base, new, compare.parse_rules("recall@10:-0.01"))
+    assert (result.only_base, result.only_new, len(result.table)) == (1, 1, 1)
+    new["dataset"] = "other"
+    with pytest.raises(DataError, match="share no configuration"):
+        compare.compare(base, new, compare.parse_rules("recall@10:-0.01"))
+    with pytest.raises(ConfigError, match="no column 'ndcg@10'"):
+        compare.compare(base, base, compare.parse_rules("ndcg@10:-0.01"))
+
+
+def test_best_under_budget_respects_every_budget():
+    frame = pd.DataFrame({"dataset": "d", "pipeline": ["a", "b", "c", "d"], "index": "flat",
+                          "k": 10, "ndcg@10": [0.70, 0.65, 0.60, 0.80],
+                          "bytes_per_vector": [512, 256, 128, 256],
+                          "p99_ms": [1.0, 1.0, 1.0, 9.0], "qps": [1.0, 2.0, 3.0, 4.0]})
+    budgets = [compare.parse_budget("bytes_per_vector<=256"), compare.parse_budget("p99_ms<5")]
+    row, n_ok = compare.best_under_budget(frame, budgets, "ndcg@10")
+    assert row["pipeline"] == "b" and n_ok == 2
+    row, _ = compare.best_under_budget(frame, budgets[:1], "p99_ms", maximize=False)
+    assert row["pipeline"] == "c"                  # tie on p99 -> the faster one
+    assert compare.best_under_budget(frame, [compare.parse_budget("bytes_per_vector<8")],
+                                     "ndcg@10") == (None, 0)
+    with pytest.raises(ConfigError, match="--budget: no column 'size'.*bytes_per_vector"):
+        compare.best_under_budget(frame, [compare.parse_budget("size<=3")], "ndcg@10")
+    with pytest.raises(ConfigError, match="--budget: expected COLUMN<=NUMBER"):
+        compare.parse_budget("bytes_per_vector<=lots")
+
+
+def test_configuration_from_labels_parses_pipeline_params():
+    row = pd.Series({"dataset": "d", "pipeline": "pca(n_components=64)|float8(format=e4m3)",
+                     "index": "hnswlib", "build.M": 16.0, "build.nlist": float("nan"),
+                     "search.ef": 40.0, "ordering": "original", "k": 10})
+    config = compare.configuration(row)
+    assert config["pipeline"] == [{"pca": {"n_components": 64}}, {"float8": {"format": "e4m3"}}]
+    assert config["index"] == {"hnswlib": {"build": {"M": 16}, "search": {"ef": 40}}}
+
+
+# ---------------------------------------------------------------------------------------------
+# On real (tiny) results, through the command line
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    from vecbench.experiment import build_experiment
+    from vecbench.runner import run_experiment
+
+    folder = tmp_path_factory.mktemp("results")
+    experiment = build_experiment({
+        "name": "tiny", "k": 10, "datasets": [{"digits": {"n_queries": 60}}],
+        "indexes": [{"flat": {}},
+                    {"hnswlib": {"build": {"M": 8, "ef_construction": 40},
+                                 "search": {"ef": [10, 40]}}}]})
+    run_experiment(experiment, folder, threads=1, log=lambda line: None)
+    return folder
+
+
+def vecbench(*args):
+    return subprocess.run([sys.executable, "-m", "vecbench", *map(str, args)],
+                          capture_output=True, text=True)
+
+
+def test_cli_compare_exit_codes(results, tmp_path):
+    same = vecbench("compare", results, results, "--fail", "recall@10:-0.005")
+    assert same.returncode == 0, same.stderr
+    assert "0 rule failures over 3 matched" in same.stdout
+    worse = tmp_path / "worse"
+    shutil.copytree(results, worse)
+    for path in (worse / "runs").glob("*.json"):
+        record = json.loads(path.read_text())
+        for row in record["rows"]:
+            row["recall@10"] -= 0.05
+        path.write_text(json.dumps(record))
+    done = vecbench("compare", results, worse, "--fail", "recall@10:-0.005")
+    assert done.returncode == 1
+    assert done.stdout.count("REGRESSION recall@10") == 3
+    bad = vecbench("compare", results, worse, "--fail", "recall@10=-1")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert "--fail" in bad.stderr
+
+
+def test_cli_best_prints_a_spec_the_plugin_accepts(results):
+    from vecbench.pytest_plugin import build_spec
+
+    done = vecbench("best", results, "--budget", "bytes_per_vector<=256", "--budget",
+                    "recall@10>=0.5", "--maximize", "qps")
+    assert done.returncode == 0, done.stderr
+    spec = yaml.safe_load(done.stdout)
+    assert spec["dataset"] == {"digits": {"n_queries": 60}} and spec["k"] == 10
+    assert "recall@10:" in done.stdout and "# measured:" in done.stdout
+    frame = compare.load_table(results)
+    ok = frame[frame["recall@10"] >= 0.5]
+    winner = ok.loc[ok["qps"].idxmax()]
+    assert list(spec["index"]) == [winner["index"]]
+    assert build_spec(spec).experiment.n_rows == 1   # pastes straight into a .vecbench.yaml
+    none = vecbench("best", results, "--budget", "bytes_per_vector<=1", "--maximize", "qps")
+    assert none.returncode == 1 and "no configuration meets" in none.stderr
+    bad = vecbench("best", results, "--budget", "bytes<=1", "--maximize", "qps")
+    assert bad.returncode == 2 and "no column 'bytes'" in bad.stderr

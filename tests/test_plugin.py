@@ -1,0 +1,105 @@
+"""The pytest plugin: *.vecbench.yaml files collected as regression tests (via pytester)."""
+
+import json
+
+import pytest
+
+# pytester runs pytest in this process and afterwards drops modules imported during the run;
+# C extensions (numpy, hnswlib, faiss) cannot be loaded twice, so load them once up front
+import hnswlib  # noqa: F401
+import numpy  # noqa: F401
+import pandas  # noqa: F401
+import sklearn.datasets  # noqa: F401
+import vecbench.compare  # noqa: F401
+import vecbench.pytest_plugin  # noqa: F401
+import vecbench.runner  # noqa: F401
+
+pytest_plugins = ["pytester"]
+
+SPEC = """\
+dataset: {digits: {n_queries: 40}}
+pipeline: []
+index: {hnswlib: {build: {M: 8, ef_construction: 40}, search: {ef: 64}}}
+k: 10
+expect: {recall@10: ">= 0.8", bytes_per_vector: "<= 384", p99_ms: "<= 0.000001"}
+baseline: baselines/prod.json
+"""
+
+
+@pytest.fixture(autouse=True)
+def _no_plugin_autoload(monkeypatch):
+    # inner sessions load the plugin with -p only: installed plugins (hypothesis, benchmark,
+    # and vecbench's own entry point once installed) would slow them or register it twice
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+
+def run(pytester, *args):
+    return pytester.runpytest("-p", "vecbench.pytest_plugin", "-p", "no:cacheprovider",
+                              "-W", "ignore::pytest.PytestAssertRewriteWarning", *args)
+
+
+def test_passing_spec_skips_timing_without_flag(pytester):
+    pytester.makefile(".vecbench.yaml", prod=SPEC)
+    result = run(pytester, "-rA")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*timing expectations not checked*p99_ms <= 1e-06*"])
+    # with --vecbench-timing the impossible latency bound is checked, and fails
+    timed = run(pytester, "--vecbench-timing")
+    timed.assert_outcomes(failed=1)
+    timed.stdout.fnmatch_lines(["*p99_ms: expected <= 1e-06, measured *"])
+
+
+def test_failing_expectation_names_metric_bound_value_and_configuration(pytester):
+    pytester.makefile(".vecbench.yaml", prod=SPEC.replace('"<= 384"', '"<= 100"'))
+    result = run(pytester)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*bytes_per_vector: expected <= 100, measured 256 at dataset=digits pipeline=float32 "
+        "index=hnswlib build.M=8 build.ef_construction=40 search.ef=64*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_baseline_update_then_failing_comparison(pytester):
+    pytester.makefile(".vecbench.yaml", prod=SPEC)
+    missing = run(pytester, "--vecbench-fail=recall@10:-0.005")
+    missing.assert_outcomes(failed=1)
+    missing.stdout.fnmatch_lines(["*baseline*prod.json does not exist*"])
+    run(pytester, "--vecbench-update-baselines").assert_outcomes(passed=1)
+    baseline = pytester.path / "baselines" / "prod.json"
+    assert json.loads(baseline.read_text())["rows"][0]["recall@10"] >= 0.8
+    run(pytester, "--vecbench-fail=recall@10:-0.005").assert_outcomes(passed=1)
+    saved = json.loads(baseline.read_text())
+    saved["rows"][0]["recall@10"] = 2.0             # a baseline today's run cannot match
+    baseline.write_text(json.dumps(saved))
+    result = run(pytester, "--vecbench-fail=recall@10:-0.005")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*baseline prod.json: recall@10: 2 -> * (worse by 1*; allowed recall@10: drop <= 0.005)*"])
+
+
+@pytest.mark.parametrize("text, expected", [
+    (SPEC.replace("M: 8", "M: eight"),
+     "*bad.vecbench.yaml: index.hnswlib.build.M: expected an integer >= 2, got 'eight'*"),
+    (SPEC.replace("recall@10:", "recall@5:"), "*bad.vecbench.yaml: expect.recall@5: the spec "
+     "measures @10*"),
+    (SPEC.replace('">= 0.8"', '"at least 0.8"'),
+     "*bad.vecbench.yaml: expect.recall@10: expected a bound like*"),
+    (SPEC + "colour: blue\n", "*bad.vecbench.yaml: colour: unknown parameter of a vecbench spec*"),
+    ("dataset: [unclosed\n", "*bad.vecbench.yaml: line *expected valid YAML*"),
+])
+def test_malformed_spec_is_a_clear_collection_error(pytester, text, expected):
+    pytester.makefile(".vecbench.yaml", bad=text)
+    result = run(pytester)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*ERROR collecting bad.vecbench.yaml*", expected])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_fixture_runs_a_spec_from_python(pytester):
+    pytester.makepyfile(test_fixture="""
+        def test_rows(vecbench):
+            rows = vecbench({"dataset": {"digits": {"n_queries": 30}}, "index": {"flat": {}},
+                             "k": 5, "expect": {"recall@5": ">= 0.99"}})
+            assert len(rows) == 1 and rows[0]["recall@5"] == 1.0
+            assert rows[0]["dataset"] == "digits"
+    """)
+    run(pytester).assert_outcomes(passed=1)

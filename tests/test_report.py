@@ -1,0 +1,100 @@
+"""The HTML/Markdown report, checked in a real headless browser where one is installed."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from vecbench.report import build_report
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    from vecbench.experiment import build_experiment
+    from vecbench.runner import run_experiment
+
+    folder = tmp_path_factory.mktemp("results")
+    experiment = build_experiment({
+        "name": "tiny-report", "k": 10, "datasets": [{"digits": {"n_queries": 60}}],
+        "orderings": ["original", "random"],
+        "indexes": [{"hnswlib": {"build": {"M": 8, "ef_construction": 40},
+                                 "search": {"ef": [10, 40]}}}]})
+    run_experiment(experiment, folder, threads=1, log=lambda line: None)
+    path = next((folder / "runs").glob("*.json"))
+    record = json.loads(path.read_text())
+    record["warnings"] = record.get("warnings", []) + ["a <warning> to show"]
+    path.write_text(json.dumps(record))
+    return folder
+
+
+def test_report_files_hold_plots_table_environment_and_warnings(results, tmp_path):
+    html_path, md_path = build_report(results, tmp_path)
+    html = html_path.read_text()
+    assert html.count("src='data:image/png;base64,") == 3   # pareto, tradeoff, ordering
+    assert '<table class="results"' in html and html.count("<tr>") == 1 + 4
+    assert "a &lt;warning&gt; to show" in html             # escaped
+    assert "was not saved" in html and "cpu" in html.lower()
+    md = md_path.read_text()
+    assert md.count("![") == 3 and "| dataset |" in md
+    for line in md.splitlines():
+        if line.startswith("!["):
+            assert (tmp_path / line.split("](")[1].rstrip(")")).is_file()
+
+
+def test_report_includes_saved_experiment_yaml(results, tmp_path):
+    folder = tmp_path / "r"
+    shutil.copytree(results, folder)
+    (folder / "experiment.yaml").write_text("name: tiny-report\nk: 10  # <the yaml>\n")
+    html_path, md_path = build_report(folder)
+    assert "k: 10  # &lt;the yaml&gt;" in html_path.read_text()
+    assert "```yaml\nname: tiny-report" in md_path.read_text()
+
+
+PROBE = """<script>window.addEventListener('load', function () {
+  var images = Array.from(document.images).map(function (i) {
+    return i.complete && i.naturalWidth > 0; });
+  var table = document.querySelector('table.results');
+  var heads = Array.from(table.tHead.rows[0].cells).map(function (c) { return c.textContent; });
+  var col = heads.indexOf('recall@10');
+  function column() { return Array.from(table.tBodies[0].rows).map(function (r) {
+    return parseFloat(r.cells[col].textContent); }); }
+  table.tHead.rows[0].cells[col].click();
+  var values = column();
+  table.tHead.rows[0].cells[col].click();
+  var descending = column();
+  var out = document.createElement('pre'); out.id = 'probe';
+  out.textContent = JSON.stringify({images: images, rows: values.length, sorted: values,
+                                    descending: descending});
+  document.body.appendChild(out);
+});</script></body>"""
+
+
+def find_browser():
+    return next((path for path in map(shutil.which, BROWSERS) if path), None)
+
+
+def test_report_renders_in_headless_browser(results, tmp_path):
+    browser = find_browser()
+    if browser is None:
+        pytest.skip("no headless browser found (install Debian's chromium: "
+                    "apt-get install -y chromium)")
+    html_path, _ = build_report(results, tmp_path)
+    probe = tmp_path / "probe.html"
+    probe.write_text(html_path.read_text().replace("</body>", PROBE))
+    done = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu",
+         "--disable-background-networking", "--disable-component-update", "--no-first-run",
+         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
+         "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    start = done.stdout.index('<pre id="probe">') + len('<pre id="probe">')
+    found = json.loads(done.stdout[start:done.stdout.index("</pre>", start)])
+    assert found["images"] == [True, True, True]           # every plot decoded and rendered
+    assert found["rows"] == 4
+    # a click sorts the column ascending, a second click descending
+    assert found["sorted"] == sorted(found["sorted"])
+    assert found["descending"] == sorted(found["sorted"], reverse=True)
+    assert found["sorted"] != found["descending"]

@@ -1,0 +1,326 @@
+"""pytest plugin: a committed ``*.vecbench.yaml`` is a regression test of an index configuration.
+
+    dataset: {digits: {}}
+    pipeline: []
+    index: {hnswlib: {build: {M: 16, ef_construction: 200}, search: {ef: 96}}}
+    k: 10
+    expect: {recall@10: ">= 0.90", bytes_per_vector: "<= 384", p99_ms: "<= 5"}
+    baseline: baselines/prod.json        # optional; compared with --vecbench-fail=RULES
+
+The spec becomes a one-unit experiment (validated at collection, without data) and runs through
+:func:`vecbench.runner.run_unit`. Timing checks (qps, latency, build time) only run with
+``--vecbench-timing``: they depend on the machine. Options: ``--vecbench-fail=RULES`` (compare
+with the baseline by :mod:`vecbench.compare` rules), ``--vecbench-update-baselines``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from vecbench.errors import ConfigError, DataError, VecbenchError
+
+SUFFIX = ".vecbench.yaml"
+SPEC_KEYS = ("dataset", "pipeline", "index", "ordering", "k", "seed", "threads", "expect",
+             "baseline", "fail")
+#: Machine-dependent metrics: checked only with --vecbench-timing.
+TIMING_METRICS = ("qps", "p50_ms", "p95_ms", "p99_ms", "build_s", "fit_s", "encode_s")
+_EXPECTATION = re.compile(r"^\s*(<=|>=|==|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+#: Experiment paths as they read in a spec (datasets[0].x -> dataset.x).
+_SPEC_PATHS = {"datasets[0]": "dataset", "pipelines[0]": "pipeline", "indexes[0]": "index",
+               "orderings[0]": "ordering"}
+
+
+@dataclass(frozen=True)
+class Expectation:
+    metric: str
+    op: str
+    value: float
+
+    def holds(self, measured: float) -> bool:
+        return {"<=": measured <= self.value, ">=": measured >= self.value,
+                "<": measured < self.value, ">": measured > self.value,
+                "==": measured == self.value}[self.op]
+
+    @property
+    def timing(self) -> bool:
+        return is_timing(self.metric)
+
+    def text(self) -> str:
+        return f"{self.metric} {self.op} {self.value:g}"
+
+
+def is_timing(metric: str) -> bool:
+    return metric.split("@", 1)[0] in TIMING_METRICS
+
+
+@dataclass
+class Spec:
+    file: str
+    base_dir: str
+    raw: dict
+    experiment: object                        # vecbench.experiment.Experiment
+    expectations: list[Expectation] = field(default_factory=list)
+    baseline: Path | None = None
+    rules: str | None = None
+
+
+def _spec_error(exc: ConfigError, file: str) -> ConfigError:
+    path = exc.path
+    for old, new in _SPEC_PATHS.items():
+        if path.startswith(old):
+            path = new + path[len(old):]
+    return ConfigError(exc.message, path, file)
+
+
+def parse_expectation(metric: str, value, k: int) -> Expectation:
+    """``">= 0.9"`` -> Expectation; a bare number is a bound in the metric's better direction."""
+    from vecbench.metrics import metric_info
+
+    where = f"expect.{metric}"
+    info = metric_info(str(metric))
+    if info is None:
+        raise ConfigError("not a metric with a known direction (e.g. recall@10, ndcg@10, qps, "
+                          "p99_ms, bytes_per_vector)", where)
+    name, _, depth = str(metric).partition("@")
+    if name in ("recall", "recall_index", "recall_eps") and depth and depth != str(k):
+        raise ConfigError(f"the spec measures @{k} (k: {k}); expected {name}@{k}", where)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Expectation(str(metric), ">=" if info.higher_is_better else "<=", float(value))
+    match = _EXPECTATION.match(str(value))
+    if not match:
+        raise ConfigError(f"expected a bound like '>= 0.9' or '<= 384', got {value!r}", where)
+    return Expectation(str(metric), match.group(1), float(match.group(2)))
+
+
+def build_spec(raw, file: str = "<spec>", base_dir: str = ".") -> Spec:
+    """Validate a spec mapping (no data is loaded) and turn it into a one-unit experiment."""
+    from vecbench.experiment import build_experiment
+    from vecbench.params import check_no_extra
+
+    try:
+        if not isinstance(raw, dict):
+            raise ConfigError(f"expected a mapping with keys {', '.join(SPEC_KEYS)}, "
+                              f"got {type(raw).__name__}")
+        check_no_extra("a vecbench spec", raw, SPEC_KEYS)
+        for key in ("dataset", "index"):
+            if key not in raw:
+                raise ConfigError("missing; expected a one-key mapping {name: parameters}", key)
+        experiment_raw = {"name": Path(file).name.removesuffix(SUFFIX),
+                          "datasets": [raw["dataset"]], "pipelines": [raw.get("pipeline") or []],
+                          "indexes": [raw["index"]],
+                          "orderings": [raw.get("ordering", "original")],
+                          **{key: raw[key] for key in ("k", "seed", "threads") if key in raw}}
+        experiment = build_experiment(experiment_raw, base_dir=base_dir)
+        expect = raw.get("expect") or {}
+        if not isinstance(expect, dict):
+            raise ConfigError(f"expected a mapping of metric: bound, got {expect!r}", "expect")
+        expectations = [parse_expectation(m, v, experiment.k) for m, v in expect.items()]
+        rules = raw.get("fail")
+        if rules is not None:
+            from vecbench.compare import parse_rules
+            parse_rules(str(rules), "fail")
+        baseline = raw.get("baseline")
+        if baseline is not None and (not isinstance(baseline, str) or not baseline):
+            raise ConfigError(f"expected a file path, got {baseline!r}", "baseline")
+    except ConfigError as exc:
+        raise _spec_error(exc, file) from None
+    return Spec(file, base_dir, raw, experiment, expectations,
+                Path(base_dir) / baseline if baseline else None, rules)
+
+
+def load_spec(path: str | Path) -> Spec:
+    from vecbench.experiment import read_yaml
+
+    path = Path(path)
+    try:
+        raw = read_yaml(path)
+    except ConfigError as exc:
+        raise exc.in_file(str(path)) from None
+    return build_spec(raw, str(path), str(path.resolve().parent))
+
+
+def run_spec(spec: Spec, threads: int | None = None) -> list[dict]:
+    """Run the spec's build units; the result rows (without per-query arrays)."""
+    from vecbench import environment, runner
+
+    rows = []
+    for unit in spec.experiment.units:
+        record = runner.run_unit(unit, threads or unit.threads or environment.cpu_count())
+        for row in record["rows"]:
+            rows.append({key: value for key, value in row.items() if key != "per_query"})
+    return rows
+
+
+def describe(row: dict) -> str:
+    from vecbench.compare import config_columns, _key_text
+    import pandas as pd
+
+    keys = config_columns(pd.DataFrame([row]))
+    return " ".join(f"{key}={_key_text(row[key])}" for key in keys
+                    if _key_text(row.get(key)) != "")
+
+
+def check_expectations(rows: list[dict], expectations: list[Expectation],
+                       timing: bool) -> list[str]:
+    failures = []
+    for row in rows:
+        for expectation in expectations:
+            if expectation.timing and not timing:
+                continue
+            measured = row.get(expectation.metric)
+            if measured is None or measured != measured:
+                failures.append(f"{expectation.text()}: not measured (columns: "
+                                f"{', '.join(sorted(row))}) at {describe(row)}")
+            elif not expectation.holds(float(measured)):
+                failures.append(f"{expectation.metric}: expected {expectation.op} "
+                                f"{expectation.value:g}, measured {float(measured):.6g} "
+                                f"at {describe(row)}")
+    return failures
+
+
+def check_baseline(rows: list[dict], baseline: Path, rules_text: str, timing: bool) -> list[str]:
+    import pandas as pd
+
+    from vecbench import compare
+
+    if not baseline.is_file():
+        return [f"baseline {baseline} does not exist; create it with "
+                "--vecbench-update-baselines"]
+    try:
+        base_rows = json.loads(baseline.read_text())["rows"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise DataError(f"{baseline}: not a vecbench baseline file ({exc})") from None
+    rules = [r for r in compare.parse_rules(rules_text, "--vecbench-fail")
+             if timing or not is_timing(r.metric)]
+    if not rules:
+        return []
+    result = compare.compare(pd.DataFrame(base_rows), pd.DataFrame(rows), rules)
+    return [f"baseline {baseline.name}: {line}" for line in result.failures]
+
+
+def write_baseline(rows: list[dict], path: Path, raw: dict) -> None:
+    """Write atomically (temporary file, then rename) so a killed run leaves the old baseline."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({"spec": raw, "rows": rows}, indent=1, default=str))
+    tmp.replace(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# pytest hooks
+
+class VecbenchCheckFailed(Exception):
+    """Expectations or baseline rules that did not hold; the message lists each."""
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("vecbench", "vecbench index-configuration regression tests")
+    group.addoption("--vecbench-fail", default=None, metavar="RULES",
+                    help="compare with each spec's baseline, e.g. recall@10:-0.005,qps:-10%%")
+    group.addoption("--vecbench-update-baselines", action="store_true",
+                    help="write each spec's baseline file from this run")
+    group.addoption("--vecbench-timing", action="store_true",
+                    help="also check timing expectations (qps, p*_ms, build_s)")
+
+
+def pytest_collect_file(file_path, parent):
+    if file_path.name.endswith(SUFFIX):
+        return VecbenchFile.from_parent(parent, path=file_path)
+    return None
+
+
+class VecbenchFile(pytest.File):
+    def collect(self):
+        try:
+            spec = load_spec(self.path)
+        except VecbenchError as exc:
+            raise self.CollectError(f"vecbench spec: {exc}") from None
+        yield VecbenchItem.from_parent(self, name=self.path.name.removesuffix(SUFFIX),
+                                       spec=spec)
+
+
+class VecbenchItem(pytest.Item):
+    def __init__(self, *, spec: Spec, **kwargs):
+        super().__init__(**kwargs)
+        self.spec = spec
+
+    def runtest(self):
+        config = self.config
+        timing = config.getoption("vecbench_timing", False)
+        rows = run_spec(self.spec)
+        failures = check_expectations(rows, self.spec.expectations, timing)
+        rules = config.getoption("vecbench_fail", None) or self.spec.rules
+        baseline = self.spec.baseline
+        if config.getoption("vecbench_update_baselines", False) and baseline is not None:
+            write_baseline(rows, baseline, self.spec.raw)
+        elif rules and baseline is not None:
+            failures += check_baseline(rows, baseline, str(rules), timing)
+        skipped = [e.text() for e in self.spec.expectations if e.timing and not timing]
+        if skipped:
+            self.add_report_section("call", "vecbench", "timing expectations not checked "
+                                    f"(pass --vecbench-timing): {', '.join(skipped)}")
+        if failures:
+            raise VecbenchCheckFailed(f"{self.spec.file}:\n  " + "\n  ".join(failures))
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, (VecbenchCheckFailed, VecbenchError)):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, 0, f"vecbench: {self.name}"
+
+
+@pytest.fixture
+def vecbench(request):
+    """Run a spec (a mapping, or a path to a .vecbench.yaml) and return its result rows.
+
+    Relative paths in a mapping resolve against the test module's folder.
+    """
+    def run(spec, threads: int | None = None) -> list[dict]:
+        if isinstance(spec, (str, Path)):
+            loaded = load_spec(spec)
+        else:
+            loaded = build_spec(spec, "<fixture spec>", str(Path(request.path).parent))
+        rows = run_spec(loaded, threads)
+        failures = check_expectations(rows, loaded.expectations,
+                                      request.config.getoption("vecbench_timing", False))
+        if failures:
+            raise VecbenchCheckFailed("\n".join(failures))
+        return rows
+    return run
+
+
+@dataclass
+class PreparedIndex:
+    """A spec's index, built and ready to search (for latency benchmarks)."""
+
+    index: object
+    queries: object
+    k: int
+    search: dict
+
+    def query(self, queries=None):
+        return self.index.search(self.queries if queries is None else queries, self.k,
+                                 **self.search)
+
+
+def prepare(spec_path: str | Path, threads: int = 1) -> PreparedIndex:
+    """Load, encode and build a spec's (first) unit; search settings are the first of the grid.
+    The insertion order is the dataset's own (orderings are for build studies, not latency)."""
+    from vecbench import runner
+    from vecbench.registry import indexes
+
+    unit = load_spec(spec_path).experiment.units[0]
+    dataset = runner.load_dataset(unit.dataset, unit.base_dir)
+    index_cls = indexes.get(unit.index.name)
+    encoded = runner.encode(dataset, unit.pipeline, frozenset(index_cls.accepts))
+    build = {key: value for key, value in unit.index.build.items() if key != "threads"}
+    index = index_cls(threads=threads, **build)
+    index.build(encoded.base, dataset.metric, train=encoded.train)
+    return PreparedIndex(index, encoded.queries, unit.k, dict(unit.index.search_grid[0]))

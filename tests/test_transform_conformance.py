@@ -1,0 +1,208 @@
+"""Every registered transform honours the protocol of ``vecbench.transforms``.
+
+SPECS has one entry per registered name: small parameters (fast fits), a bad parameter that must
+raise ConfigError, and for quantizers the bound on the reconstruction error. A newly registered
+transform without an entry fails ``test_every_registered_transform_has_a_spec`` on purpose.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+
+from vecbench.errors import ConfigError
+from vecbench.registry import transforms
+
+D = 24
+
+
+def _relative(bits: int, smallest: float):
+    """Round-to-nearest bound: half an ulp relative, or half the smallest subnormal absolute."""
+    def bound(x, t):
+        return np.maximum(np.abs(x) * 2.0 ** -(bits + 1), smallest / 2)
+    return bound
+
+
+def _float8(bits: int, smallest: float):
+    def bound(x, t):
+        # codes are scaled by s before the cast: errors scale by 1/s
+        scale = 1.0
+        if t.scale in ("global", "per_dimension"):
+            scale = t.encode_scale_
+        elif t.scale == "per_vector":
+            scale = np.float32(448 if t.format == "e4m3" else 57344) / np.abs(x).max(1)[:, None]
+        return np.maximum(np.abs(x) * 2.0 ** -(bits + 1), smallest / 2 / scale) * (1 + 1e-6)
+    return bound
+
+
+def _half_step(x, t):
+    """Uniform quantizers: half a step (a query beyond the calibration range is clipped, so
+    the bound is checked on the fit data)."""
+    return np.broadcast_to(t.step_ / 2 * (1 + 1e-5) + 1e-7, x.shape)
+
+
+def _sign_only(x, t):  # +-1 decoding: the sign is right, the magnitude is not bounded
+    return None
+
+
+REDUCTION_PARAMS = dict(n_components=6)
+SPECS = {
+    "pca": dict(params=REDUCTION_PARAMS, bad=("n_components", 0)),
+    "random_projection": dict(params=dict(n_components=6, kind="sparse"), bad=("kind", "dense")),
+    "truncate": dict(params=dict(n_components=0.25), bad=("n_components", 1.5)),
+    "umap": dict(params=dict(n_components=3, n_neighbors=8, fit_size=150),
+                 bad=("metric", "hamming")),
+    "kernel_pca": dict(params=dict(n_components=6, kernel="rbf", fit_size=150),
+                       bad=("kernel", "sigmoid")),
+    "autoencoder": dict(params=dict(hidden=[16], n_components=6, epochs=5),
+                        bad=("hidden", [16, 0])),
+    "mpad": dict(params=dict(n_components=4, fit_size=150, n_anchors=30, n_negatives=5,
+                             negative_rank=20, max_iter=5), bad=("n_components", 0)),
+    "mpad_axiswise": dict(params=dict(n_components=3, fit_size=150, pairs_per_point=5,
+                                      max_iter=5), bad=("n_components", 0)),
+    "float16": dict(params={}, bound=_relative(10, 2.0 ** -24)),
+    "bfloat16": dict(params={}, bound=_relative(7, 2.0 ** -133)),
+    "float8": dict(params=dict(format="e4m3", scale="per_dimension"), bad=("format", "e3m3"),
+                   bound=_float8(3, 2.0 ** -9)),
+    "int8": dict(params=dict(symmetric=False, granularity="per_dimension"),
+                 bad=("granularity", "per_vector"), bound=_half_step),
+    "int4": dict(params=dict(symmetric=True, granularity="global"), bad=("symmetric", "yes"),
+                 bound=_half_step),
+    "binary": dict(params={}, bound=_sign_only),
+}
+NAMES = transforms.names()
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((250, D)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x[:200], x[200:]
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    """One fit per transform for the whole module (UMAP's first fit compiles for ~20 s)."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = transforms.get(name)(**SPECS[name]["params"]).fit(data[0])
+        return cache[name]
+    return get
+
+
+def is_quantizer(t) -> bool:
+    return hasattr(t, "code_kind")
+
+
+def test_every_registered_transform_has_a_spec():
+    missing = sorted(set(NAMES) - set(SPECS))
+    assert not missing, f"add conformance specs for newly registered transforms: {missing}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fit_returns_self_and_outputs_have_declared_shape_and_dtype(name, data, fitted):
+    train, queries = data
+    t = transforms.get(name)(**SPECS[name]["params"])
+    assert t.fit(train) is t
+    codes = fitted(name).transform(queries)
+    assert codes.ndim == 2 and len(codes) == len(queries)
+    if is_quantizer(t):
+        t = fitted(name)
+        assert isinstance(t.code_kind, str) and t.code_kind
+        assert codes.dtype == t.code_dtype
+        assert codes.nbytes == len(queries) * t.bytes_per_vector_
+        assert isinstance(t.model_bytes_, int) and t.model_bytes_ >= 0
+        assert 0.0 <= t.last_clipped_fraction_ <= 1.0
+    else:
+        assert codes.dtype == np.float32 and codes.flags.c_contiguous
+        assert 1 <= codes.shape[1] <= D
+        assert np.isfinite(codes).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_seeded_fits_are_deterministic(name, data, fitted):
+    train, queries = data
+    again = transforms.get(name)(**SPECS[name]["params"]).fit(train)
+    np.testing.assert_array_equal(again.transform(queries), fitted(name).transform(queries))
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if "bound" in SPECS.get(n, {})])
+def test_quantizer_round_trip_is_within_the_format_bound(name, data, fitted):
+    train, _ = data
+    t = fitted(name)
+    decoded = t.inverse_transform(t.transform(train))
+    assert decoded.dtype == np.float32 and decoded.shape == train.shape
+    bound = SPECS[name]["bound"](train, t)
+    if bound is None:
+        assert np.array_equal(decoded > 0, train > 0)
+    else:
+        error = np.abs(decoded - train)
+        assert (error <= bound).all(), f"max excess {np.max(error - bound)}"
+        assert error.max() > 0, "a lossy format reconstructed the data exactly?"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_inverse_transform_when_present_returns_input_shaped_float32(name, data, fitted):
+    t = fitted(name)
+    if not hasattr(t, "inverse_transform"):
+        pytest.skip(f"{name} has no inverse_transform (optional for reductions)")
+    x = data[1]
+    back = t.inverse_transform(t.transform(x))
+    assert back.shape == x.shape and back.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_get_params_round_trip_clone_and_pickle(name, data, fitted):
+    t = fitted(name)
+    params = t.get_params()
+    for key, value in SPECS[name]["params"].items():
+        assert params[key] == value
+    assert type(t)(**params).get_params() == params
+    assert clone(t).get_params() == params
+    restored = pickle.loads(pickle.dumps(t))
+    np.testing.assert_array_equal(restored.transform(data[1]), t.transform(data[1]))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_usable_in_a_sklearn_pipeline(name, data, fitted):
+    train, queries = data
+    pipe = Pipeline([("step", transforms.get(name)(**SPECS[name]["params"]))]).fit(train)
+    np.testing.assert_array_equal(pipe.transform(queries), fitted(name).transform(queries))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bad_parameters_raise_config_error_without_data(name, data):
+    cls = transforms.get(name)
+    if "bad" not in SPECS[name]:
+        pytest.skip(f"{name} has no parameters")
+    key, value = SPECS[name]["bad"]
+    with pytest.raises(ConfigError) as err:
+        cls(**{**SPECS[name]["params"], key: value})
+    assert err.value.path.startswith(key) and "expected" in err.value.message
+    with pytest.raises(ConfigError):  # set_params re-validates, at the latest when fitting
+        cls(**SPECS[name]["params"]).set_params(**{key: value}).fit(data[0])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unknown_parameter_names_are_refused(name):
+    """ConfigError from the built-ins' base class; the experiment loader also turns a
+    constructor's TypeError into a ConfigError naming the accepted parameters."""
+    with pytest.raises((ConfigError, TypeError), match="no_such_parameter|unknown parameter"):
+        transforms.get(name)(**{**SPECS[name]["params"], "no_such_parameter": 1})
+
+
+def test_chain_of_reduction_and_quantizer(data):
+    """[pca: {n_components: 0.5}, float8: {format: e4m3}] composes as a Pipeline."""
+    train, queries = data
+    pipe = Pipeline([("pca", transforms.get("pca")(n_components=0.5)),
+                     ("float8", transforms.get("float8")(format="e4m3"))]).fit(train)
+    codes = pipe.transform(queries)
+    assert codes.shape == (len(queries), D // 2) and codes.dtype == np.uint8
+    assert pipe["float8"].bytes_per_vector_ == D // 2

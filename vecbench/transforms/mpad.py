@@ -1,0 +1,441 @@
+r"""MPAD: linear reductions that keep nearest neighbours (Fu & Zhao, arXiv 2504.16335).
+
+Both transforms are linear maps fitted on a seeded sample of at most ``fit_size`` rows, centred
+with their mean and, with ``normalize`` (default, as the authors do), L2-normalized first::
+
+    transform(x) = (x − mean_) @ components_.T        float32, components_: (m, d)
+
+computed as ``x @ components_.T − mean_ @ components_.T``: one matrix product. ``transform`` does
+not re-normalize rows (an extra pass over x would cost about as much as the product): vecbench's
+loaders already normalize ``cos`` datasets, and L2 distances ignore the centring. For L2 data
+whose norms matter, fit with ``normalize=False``. The outputs are for L2 search (or cosine after
+re-normalizing).
+
+``mpad`` (:class:`MPAD`): the paper's margin between k-NNs and non-k-NNs, made to scale.
+    x_1..x_N are the prepared fit rows, W ∈ R^{m×d}. For sampled anchors a ∈ A, N_k(a) are the k
+    exact nearest neighbours of x_a within the sample (faiss, computed once) and S(a) are J
+    sampled non-neighbours. With squared projected distances
+
+        p_ai = ‖W(x_a − x_i)‖²  (i ∈ N_k(a)),        n_aj = ‖W(x_a − x_j)‖²  (j ∈ S(a)),
+
+    MPAD minimizes over W
+
+        L(W) = 1/|T| Σ_{(a,i,j) ∈ T} τ·softplus((p_ai − n_aj)/τ)  +  λ‖W Wᵀ − I_m‖_F²,
+
+    T = all (a, i, j). The first term is a smooth hinge on every margin n_aj − p_ai (it tends to
+    max(0, p_ai − n_aj) as τ → 0): it pays for each non-neighbour that comes closer than a true
+    neighbour, i.e. for what costs recall@k. The choices the paper leaves open:
+
+    * squared L2 in the reduced space: the distance the downstream index ranks by, and its
+      gradient is a matrix product (the paper's own per-axis differences are ``mpad_axiswise``);
+    * a per-triplet soft hinge, not mean(non-neighbour distance) − mean(neighbour distance): the
+      latter is linear in WᵀW, so its optimum is an eigenproblem (the LPP/ANMM family) that weighs
+      far, harmless pairs as much as confused ones;
+    * τ = ``temperature`` × mean |p_ai − n_aj| at the initial W, then fixed: the loss has the
+      data's scale and stays one function during the optimization (exact gradients for L-BFGS);
+    * non-neighbours: half near misses drawn from ranks k+1..``negative_rank`` of the anchor's
+      exact list (the only points a mild distortion can swap with a neighbour), half uniform over
+      the sample (they keep the global layout); uniform draws that are neighbours are masked;
+    * soft orthogonality λ‖WWᵀ − I‖_F² (``penalty``): without it, scaling W up inflates every
+      margin, and rows could collapse onto one direction;
+    * k = 10, vecbench's default recall@10; ``init="pca"`` starts from the principal axes.
+
+    Gradient: ∂p/∂W = 2 W δ δᵀ, so ∂L/∂W = 2 Σ_pairs c_ab (y_a − y_b)(x_a − x_b)ᵀ + 4λ(WWᵀ − I)W,
+    c = ∂L/∂distance, accumulated on the points through a sparse ±1 incidence matrix. One
+    evaluation costs O(|U| m d) for the |U| ≤ |A|(1 + k + J) points the triplets touch plus
+    O(|A| k J); the faiss search, once, is O(|A| N d): linear in the fit size.
+
+``mpad_axiswise`` (:class:`MPADAxiswise`): the authors' later per-axis formulation.
+    Axes are learned one at a time; axis t solves, over unit vectors w,
+
+        minimize  −μ_b(w) + α Σ_{s<t} ⟨w, w_s⟩²,     μ_b(w) = mean of the b% lower tail of
+                                                      { |⟨w, x_i − x_j⟩| : (i, j) ∈ P }
+
+    ("smallest b%" in the paper; ``tail="upper"`` takes the largest instead). P is a fixed sample
+    of ``pairs_per_point`` × N random pairs, so one evaluation is O(N d + |P|): project the rows
+    once, then differences are scalars. ‖w‖ = 1 by normalization: L-BFGS-B (scipy) optimizes v,
+    w = v/‖v‖, and the gradient is projected, (I − wwᵀ)∇_w/‖v‖. The tail selection is piecewise:
+    the gradient is that of the currently selected pairs, −1/|B| Σ_B sign(e_ij)(x_i − x_j), which
+    is exact wherever a small step does not change the selection (almost everywhere).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from vecbench.errors import ConfigError, DataError
+from vecbench.params import check_bool, check_choice, check_float, check_int
+
+
+def check_n_components(value) -> int | float:
+    """An integer >= 1 (dimensions kept) or a fraction in (0, 1] of the input dimension."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1:
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, numbers.Integral)) \
+            and 0.0 < float(value) <= 1.0:
+        return float(value)
+    raise ConfigError("expected an integer >= 1 or a fraction in (0, 1], "
+                      f"got {value!r}", "n_components")
+
+
+class _LinearReduction(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Shared preparation of the fit sample and the one-matrix-product transform."""
+
+    def _prepare_fit(self, x) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
+        """Seeded sample of ``fit_size`` rows, normalized and centred, float64; its mean."""
+        x = np.asarray(x)
+        if x.ndim != 2 or len(x) < 2 or not np.issubdtype(x.dtype, np.number):
+            raise DataError(f"{type(self).__name__}.fit: x: expected a 2-D numeric array of at "
+                            f"least 2 vectors, got shape {x.shape} and dtype {x.dtype}")
+        rng = np.random.default_rng(self.seed)
+        if len(x) > self.fit_size:
+            x = x[np.sort(rng.choice(len(x), self.fit_size, replace=False))]
+        x = np.array(x, dtype=np.float64)
+        if not np.isfinite(x).all():
+            raise DataError(f"{type(self).__name__}.fit: x has NaN or Inf values; "
+                            "expected finite vectors")
+        if self.normalize:
+            norms = np.linalg.norm(x, axis=1, keepdims=True)
+            x /= np.where(norms > 0, norms, 1.0)
+        mean = x.mean(axis=0)
+        x -= mean
+        return x, mean, rng
+
+    def _n_components_for(self, dim: int) -> int:
+        if isinstance(self.n_components, float):
+            return max(1, int(round(self.n_components * dim)))
+        if self.n_components > dim:
+            raise ConfigError(f"expected at most the input dimension {dim}, "
+                              f"got {self.n_components}", "n_components")
+        return self.n_components
+
+    def _set_learned(self, components: np.ndarray, mean: np.ndarray) -> None:
+        self.components_ = np.ascontiguousarray(components, dtype=np.float32)
+        self.mean_ = mean.astype(np.float32)
+        # (x − μ)Wᵀ = xWᵀ − μWᵀ: the centring is applied to the (m/d times smaller) output
+        self.offset_ = (mean @ components.T).astype(np.float32)
+        self.n_features_in_ = int(components.shape[1])
+        self._n_features_out = int(components.shape[0])
+
+    def transform(self, x) -> np.ndarray:
+        check_is_fitted(self, "components_")
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self.n_features_in_:
+            raise DataError(f"{type(self).__name__}.transform: x: expected shape (n, "
+                            f"{self.n_features_in_}), got {x.shape}")
+        y = x @ self.components_.T
+        y -= self.offset_
+        if not np.isfinite(y).all():
+            raise DataError(f"{type(self).__name__}.transform: x has NaN or Inf values; "
+                            "expected finite vectors")
+        return y
+
+    def _initial_axes(self, x: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
+        """(m, d) starting axes: principal axes, or a random orthonormal basis."""
+        if self.init == "pca":
+            from sklearn.decomposition import PCA
+            return PCA(n_components=m, random_state=self.seed).fit(x).components_.astype(np.float64)
+        q, _ = np.linalg.qr(rng.standard_normal((x.shape[1], m)))
+        return q.T.copy()
+
+
+def _check_common(est) -> None:
+    check_n_components(est.n_components)
+    check_int("fit_size", est.fit_size, 2)
+    check_int("max_iter", est.max_iter, 1)
+    check_float("tol", est.tol, 0.0)
+    check_choice("init", est.init, ("pca", "random"))
+    check_bool("normalize", est.normalize)
+    check_int("seed", est.seed, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# MPAD: soft-margin triplets
+
+def exact_neighbours(x: np.ndarray, rows: np.ndarray, count: int) -> np.ndarray:
+    """(len(rows), count) ids of the nearest rows of ``x`` to ``x[rows]``, self excluded."""
+    import faiss
+    x32 = np.ascontiguousarray(x, dtype=np.float32)
+    index = faiss.IndexFlatL2(x32.shape[1])
+    index.add(x32)
+    _, ids = index.search(x32[rows], count + 1)
+    # the anchor is usually first but not always (duplicates): drop it wherever it is
+    keep_order = np.argsort(ids == rows[:, None], axis=1, kind="stable")
+    return np.take_along_axis(ids, keep_order, axis=1)[:, :count]
+
+
+def sample_triplets(x: np.ndarray, k: int, n_anchors: int, n_negatives: int,
+                    negative_rank: int, rng: np.random.Generator):
+    """Anchors (A,), their k-NN (A, k), non-neighbours (A, J) and a validity mask (A, J)."""
+    n = len(x)
+    if n - 1 < k + 1:
+        raise DataError(f"MPAD.fit: the fit sample has {n} vectors; expected more than k+1 = "
+                        f"{k + 1}")
+    anchors = np.sort(rng.choice(n, min(n_anchors, n), replace=False))
+    ranked = exact_neighbours(x, anchors, min(max(k, negative_rank), n - 1))
+    positives = ranked[:, :k]
+    pool = ranked.shape[1] - k
+    n_near = min(n_negatives // 2, pool)
+    near_cols = k + np.argsort(rng.random((len(anchors), pool)), axis=1)[:, :n_near]
+    near = np.take_along_axis(ranked, near_cols, axis=1)
+    far = rng.integers(0, n, size=(len(anchors), n_negatives - n_near))
+    far_ok = (far != anchors[:, None]) & ~(far[:, :, None] == positives[:, None, :]).any(axis=2)
+    negatives = np.concatenate([near, far], axis=1)
+    valid = np.concatenate([np.ones_like(near, dtype=bool), far_ok], axis=1)
+    return anchors, positives, negatives, valid
+
+
+class MarginObjective:
+    """L(W) of the module docstring and its gradient, for fixed triplets (W flattened)."""
+
+    def __init__(self, x, anchors, positives, negatives, valid, penalty: float, tau: float = 1.0,
+                 dtype=np.float64):
+        from scipy import sparse
+        a, k, j = len(anchors), positives.shape[1], negatives.shape[1]
+        used, local = np.unique(np.concatenate([anchors, positives.ravel(), negatives.ravel()]),
+                                return_inverse=True)
+        # only the points the triplets touch; float32 halves the cost of the two products
+        self.x = np.ascontiguousarray(x[used], dtype=dtype)
+        self.x_t = np.ascontiguousarray(self.x.T)  # xᵀ @ G splits well across BLAS threads
+        heads = np.concatenate([np.repeat(local[:a], k), np.repeat(local[:a], j)])
+        tails = local[a:]
+        cols = np.arange(len(heads))
+        values = np.concatenate([np.ones(len(heads)), -np.ones(len(heads))]).astype(dtype)
+        # column p of the incidence is e_head − e_tail: pair differences are incidenceᵀ @ Y
+        self.incidence = sparse.csr_matrix(
+            (values, (np.concatenate([heads, tails]), np.concatenate([cols, cols]))),
+            shape=(len(used), len(heads)))
+        self.incidence_t = self.incidence.T.tocsr()
+        self.shape = (a, k, j)
+        self.valid = valid[:, None, :].astype(np.float64)
+        self.n_triplets = max(float(self.valid.sum()) * k, 1.0)
+        self.penalty = penalty
+        self.tau = tau
+
+    def distances(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        a, k, j = self.shape
+        diffs = self.incidence_t @ (self.x @ w.T.astype(self.x.dtype))
+        dist = np.einsum("pm,pm->p", diffs, diffs, dtype=np.float64)
+        return diffs, dist[:a * k].reshape(a, k), dist[a * k:].reshape(a, j)
+
+    def initial_tau(self, w: np.ndarray, temperature: float) -> float:
+        _, pos, neg = self.distances(w)
+        gaps = np.abs(pos[:, :, None] - neg[:, None, :])
+        return temperature * max(float((gaps * self.valid).sum() / self.n_triplets), 1e-12)
+
+    def __call__(self, flat: np.ndarray) -> tuple[float, np.ndarray]:
+        from scipy.special import expit
+        a, k, j = self.shape
+        w = flat.reshape(-1, self.x.shape[1])
+        diffs, pos, neg = self.distances(w)
+        z = (pos[:, :, None] - neg[:, None, :]) / self.tau
+        loss = self.tau * float((np.logaddexp(0.0, z) * self.valid).sum()) / self.n_triplets
+        slope = expit(z) * self.valid / self.n_triplets  # d(τ·softplus(z/τ))/dp = sigmoid(z)
+        coef = np.concatenate([slope.sum(axis=2).ravel(), -slope.sum(axis=1).ravel()])
+        weighted = coef.astype(self.x.dtype)[:, None] * diffs
+        grad = 2.0 * (self.x_t @ (self.incidence @ weighted)).T.astype(np.float64)
+        excess = w @ w.T - np.eye(len(w))
+        loss += self.penalty * float((excess ** 2).sum())
+        grad += 4.0 * self.penalty * excess @ w
+        return loss, grad.ravel()
+
+
+@contextlib.contextmanager
+def serial_optimizer(fun):
+    """Yield ``fun`` wrapped to keep its BLAS threads, while the optimizer runs on one thread.
+
+    L-BFGS-B's own BLAS calls are on single vectors, where threads only cost (on a busy machine
+    they spin: 25x slower in a measurement); the objective's matrix products keep every thread.
+    """
+    import scipy.optimize  # noqa: F401  (loads scipy's BLAS before the controller looks)
+    from threadpoolctl import ThreadpoolController
+    controller = ThreadpoolController()
+    threads = max([lib["num_threads"] for lib in controller.info() if lib["user_api"] == "blas"],
+                  default=1)
+
+    def wrapped(v):
+        with controller.limit(limits=threads, user_api="blas"):
+            return fun(v)
+
+    with controller.limit(limits=1, user_api="blas"):
+        yield wrapped
+
+
+def lbfgs(fun, x0: np.ndarray, scale: float, max_iter: int, tol: float):
+    """scipy's L-BFGS-B on ``fun / scale``; the result's ``fun`` is unscaled.
+
+    L-BFGS-B stops when the decrease is below ``tol · max(|f|, 1)``: an absolute test for losses
+    far below 1, as these are. Dividing by the loss's own scale makes ``tol`` relative.
+    """
+    from scipy.optimize import minimize as scipy_minimize
+    scale = max(scale, 1e-300)
+
+    def scaled(v):
+        loss, grad = fun(v)
+        return loss / scale, grad / scale
+
+    with serial_optimizer(scaled) as objective:
+        res = scipy_minimize(objective, x0, jac=True, method="L-BFGS-B", tol=tol,
+                             options={"maxiter": max_iter})
+    res.fun = float(res.fun) * scale
+    return res
+
+
+def minimize(fun, w0: np.ndarray, optimizer: str, max_iter: int, tol: float,
+             learning_rate: float) -> tuple[np.ndarray, float, int]:
+    """Minimize ``fun(flat) -> (loss, grad)``; returns (solution, loss, iterations)."""
+    if optimizer == "lbfgs":
+        res = lbfgs(fun, w0.ravel(), abs(fun(w0.ravel())[0]), max_iter, tol)
+        return res.x.reshape(w0.shape), float(res.fun), int(res.nit)
+    # Adam written out (a few lines): scipy has none and torch is no dependency of vecbench
+    w, m1, m2 = w0.ravel().copy(), np.zeros(w0.size), np.zeros(w0.size)
+    best, best_loss, previous, step = w.copy(), np.inf, np.inf, 0
+    for step in range(1, max_iter + 1):
+        loss, grad = fun(w)
+        if loss < best_loss:
+            best, best_loss = w.copy(), loss
+        if 0.0 <= previous - loss <= tol * max(abs(loss), 1e-12):
+            break
+        previous = loss
+        m1 = 0.9 * m1 + 0.1 * grad
+        m2 = 0.999 * m2 + 0.001 * grad ** 2
+        w -= learning_rate * (m1 / (1 - 0.9 ** step)) / (np.sqrt(m2 / (1 - 0.999 ** step)) + 1e-12)
+    return best.reshape(w0.shape), float(best_loss), step
+
+
+class MPAD(_LinearReduction):
+    """Linear reduction maximizing a soft margin between k-NNs and non-neighbours (see module)."""
+
+    def __init__(self, n_components=64, *, k=10, fit_size=10_000, n_anchors=2000,
+                 n_negatives=20, negative_rank=100, penalty=1.0, temperature=0.1,
+                 optimizer="lbfgs", max_iter=200, tol=1e-7, learning_rate=1e-3, init="pca",
+                 normalize=True, seed=0):
+        self.n_components = n_components
+        self.k = k
+        self.fit_size = fit_size
+        self.n_anchors = n_anchors
+        self.n_negatives = n_negatives
+        self.negative_rank = negative_rank
+        self.penalty = penalty
+        self.temperature = temperature
+        self.optimizer = optimizer
+        self.max_iter = max_iter
+        self.tol = tol
+        self.learning_rate = learning_rate
+        self.init = init
+        self.normalize = normalize
+        self.seed = seed
+        self._check_params()
+
+    def _check_params(self) -> None:
+        _check_common(self)
+        check_int("k", self.k, 1)
+        check_int("n_anchors", self.n_anchors, 1)
+        check_int("n_negatives", self.n_negatives, 1)
+        check_int("negative_rank", self.negative_rank, 0)
+        check_float("penalty", self.penalty, 0.0)
+        check_float("temperature", self.temperature, 0.0, low_open=True)
+        check_choice("optimizer", self.optimizer, ("lbfgs", "adam"))
+        check_float("learning_rate", self.learning_rate, 0.0, low_open=True)
+
+    def fit(self, x, y=None) -> "MPAD":
+        self._check_params()
+        x, mean, rng = self._prepare_fit(x)
+        m = self._n_components_for(x.shape[1])
+        triplets = sample_triplets(x, self.k, self.n_anchors, self.n_negatives,
+                                   self.negative_rank, rng)
+        w0 = self._initial_axes(x, m, rng)
+        objective = MarginObjective(x, *triplets, penalty=self.penalty, dtype=np.float32)
+        objective.tau = objective.initial_tau(w0, self.temperature)
+        w, self.loss_, self.n_iter_ = minimize(objective, w0, self.optimizer, self.max_iter,
+                                               self.tol, self.learning_rate)
+        self.initial_loss_ = objective(w0.ravel())[0]
+        self._set_learned(w, mean)
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# MPAD axis by axis: the tail mean of 1-D pairwise absolute differences
+
+class AxisObjective:
+    """−μ_b(v/‖v‖) + α Σ_s ⟨v/‖v‖, w_s⟩² and its gradient in v, for fixed pairs."""
+
+    def __init__(self, x, left, right, b: float, alpha: float, tail: str = "lower"):
+        self.x, self.left, self.right = x, left, right
+        self.n_select = max(1, int(round(b / 100.0 * len(left))))
+        self.alpha, self.tail = alpha, tail
+        self.previous = np.zeros((0, x.shape[1]))
+
+    def selected(self, gaps: np.ndarray) -> np.ndarray:
+        """Indices of the pairs in the chosen tail (argpartition: linear time)."""
+        if self.tail == "lower":
+            return np.argpartition(gaps, self.n_select - 1)[:self.n_select]
+        return np.argpartition(gaps, len(gaps) - self.n_select)[len(gaps) - self.n_select:]
+
+    def __call__(self, v: np.ndarray) -> tuple[float, np.ndarray]:
+        norm = float(np.linalg.norm(v))
+        w = v / norm
+        z = self.x @ w
+        diffs = z[self.left] - z[self.right]
+        chosen = self.selected(np.abs(diffs))
+        signs = np.sign(diffs[chosen])
+        n = len(z)
+        weights = (np.bincount(self.left[chosen], signs, minlength=n)
+                   - np.bincount(self.right[chosen], signs, minlength=n))
+        overlap = self.previous @ w
+        loss = -float(np.abs(diffs[chosen]).mean()) + self.alpha * float(overlap @ overlap)
+        grad_w = -(weights @ self.x) / self.n_select + 2.0 * self.alpha * (overlap @ self.previous)
+        return loss, (grad_w - (grad_w @ w) * w) / norm
+
+
+class MPADAxiswise(_LinearReduction):
+    """Per-axis MPAD: tail mean of 1-D pairwise absolute differences (see module docstring)."""
+
+    def __init__(self, n_components=64, *, fit_size=10_000, b=1.0, alpha=0.1,
+                 pairs_per_point=50, tail="lower", max_iter=100, tol=1e-7, init="random",
+                 normalize=True, seed=0):
+        self.n_components = n_components
+        self.fit_size = fit_size
+        self.b = b
+        self.alpha = alpha
+        self.pairs_per_point = pairs_per_point
+        self.tail = tail
+        self.max_iter = max_iter
+        self.tol = tol
+        self.init = init
+        self.normalize = normalize
+        self.seed = seed
+        self._check_params()
+
+    def _check_params(self) -> None:
+        _check_common(self)
+        check_float("b", self.b, 0.0, 100.0, low_open=True)
+        check_float("alpha", self.alpha, 0.0)
+        check_int("pairs_per_point", self.pairs_per_point, 1)
+        check_choice("tail", self.tail, ("lower", "upper"))
+
+    def fit(self, x, y=None) -> "MPADAxiswise":
+        self._check_params()
+        x, mean, rng = self._prepare_fit(x)
+        m = self._n_components_for(x.shape[1])
+        n = len(x)
+        left = rng.integers(0, n, self.pairs_per_point * n)
+        right = (left + rng.integers(1, n, len(left))) % n  # never a point with itself
+        objective = AxisObjective(x, left, right, self.b, self.alpha, self.tail)
+        starts = self._initial_axes(x, m, rng)
+        axes, self.n_iter_ = np.zeros((m, x.shape[1])), 0
+        for t in range(m):
+            objective.previous = axes[:t]
+            # the loss's scale: the utility μ_b at the start (the penalty may be ~0 there)
+            scale = objective(starts[t])[0] - objective.alpha * float(np.sum(
+                (axes[:t] @ starts[t]) ** 2) / (starts[t] @ starts[t]))
+            res = lbfgs(objective, starts[t], abs(scale), self.max_iter, self.tol)
+            axes[t] = res.x / np.linalg.norm(res.x)
+            self.n_iter_ += int(res.nit)
+        self._set_learned(axes, mean)
+        return self

@@ -1,0 +1,406 @@
+"""Dimensionality reductions, and the base class every vecbench transform shares.
+
+Reductions are fitted on the dataset's ``train`` vectors (never on the queries) and output
+float32. ``n_components`` is an integer (dimensions kept) or a fraction in (0, 1] of the input
+dimension d, resolved at fit time: ``1`` keeps one dimension, ``1.0`` keeps all d.
+
+``normalize`` (all reductions): L2-normalize the output rows. ``None`` (the default) means "the
+runner decides": the runner sets it to true when the dataset's metric is cos (a projection of
+unit vectors is no longer unit-norm, and PCA also centres) and leaves it off otherwise. A
+reduction built outside the runner treats None as false.
+
+The scikit-learn estimators are used where they exist (PCA, random projections, KernelPCA,
+MLPRegressor for the autoencoder); UMAP comes from umap-learn, imported only when fitted.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from vecbench.datasets.base import normalize_rows
+from vecbench.errors import ConfigError, DataError
+from vecbench.params import check_bool, check_choice, check_float, check_int, check_no_extra
+
+
+class TransformBase(TransformerMixin, BaseEstimator):
+    """scikit-learn transformer whose parameters are checked when set, without data.
+
+    Subclasses store constructor arguments unchanged (scikit-learn's ``clone`` relies on it) and
+    implement ``_check_params``, which raises ConfigError; it runs on construction and on every
+    ``set_params``. Unknown parameter names raise ConfigError instead of TypeError, so a typo in
+    an experiment YAML reads like any other bad value.
+    """
+
+    name = "transform"  # the registered name, used in messages
+
+    def __new__(cls, *args, **params):
+        check_no_extra(cls.name, params, cls._get_param_names())
+        return super().__new__(cls)
+
+    def _check_params(self) -> None:
+        raise NotImplementedError
+
+    def set_params(self, **params):
+        check_no_extra(self.name, params, self._get_param_names())
+        super().set_params(**params)
+        self._check_params()
+        return self
+
+    def _vectors(self, x, fitted: bool = True) -> np.ndarray:
+        """``x`` as C-contiguous float32 (n, d); after fit, d must be the fitted dimension."""
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[0] < 1 or not np.issubdtype(x.dtype, np.number):
+            raise DataError(f"{self.name}: expected a non-empty 2-D array of vectors, got shape "
+                            f"{x.shape} and dtype {x.dtype}")
+        if fitted and x.shape[1] != self.n_features_in_:
+            raise DataError(f"{self.name}: expected vectors of dimension {self.n_features_in_} "
+                            f"(the fitted dimension), got {x.shape[1]}")
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def check_components(value, allow_auto: bool = False) -> None:
+    """``n_components``: an integer >= 1 or a fraction in (0, 1] (or 'auto' where allowed)."""
+    if allow_auto and isinstance(value, str) and value == "auto":
+        return
+    if not isinstance(value, bool) and (
+            (isinstance(value, numbers.Integral) and value >= 1)
+            or (isinstance(value, numbers.Real) and 0.0 < float(value) <= 1.0)):
+        return
+    extra = ", or 'auto'" if allow_auto else ""
+    raise ConfigError(f"expected an integer >= 1 or a fraction in (0, 1]{extra}, got {value!r}",
+                      "n_components")
+
+
+def resolve_components(value, d: int, limit: int | None = None, limit_name: str = "") -> int:
+    """Dimensions kept for ``n_components`` on d-dimensional input (at most d, and ``limit``)."""
+    k = max(1, int(round(float(value) * d))) if not isinstance(value, numbers.Integral) \
+        else int(value)
+    if k > d:
+        raise ConfigError(f"expected at most the input dimension {d}, got {value!r}",
+                          "n_components")
+    if limit is not None and k > limit:
+        raise ConfigError(f"expected at most {limit} ({limit_name}), got {value!r} -> {k}",
+                          "n_components")
+    return k
+
+
+def seeded_sample(x: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """At most ``size`` rows of x, drawn without replacement with ``seed``, in original order."""
+    if len(x) <= size:
+        return x
+    rows = np.sort(np.random.default_rng(seed).choice(len(x), size, replace=False))
+    return x[rows]
+
+
+class Reduction(TransformBase):
+    """Shared checks and output handling of the reductions."""
+
+    def _check_common(self, allow_auto: bool = False) -> None:
+        check_components(self.n_components, allow_auto)
+        if self.normalize is not None:
+            check_bool("normalize", self.normalize)
+        if hasattr(self, "seed"):
+            check_int("seed", self.seed, 0)
+        if hasattr(self, "fit_size"):
+            check_int("fit_size", self.fit_size, 2)
+
+    def _output(self, y) -> np.ndarray:
+        y = np.ascontiguousarray(y, dtype=np.float32)
+        return normalize_rows(y) if self.normalize else y
+
+
+class PCAReduction(Reduction):
+    """Principal components (scikit-learn PCA), optionally whitened."""
+
+    name = "pca"
+
+    def __init__(self, *, n_components=0.5, whiten=False, normalize=None, seed=0):
+        self.n_components = n_components
+        self.whiten = whiten
+        self.normalize = normalize
+        self.seed = seed
+        self._check_params()
+
+    def _check_params(self) -> None:
+        self._check_common()
+        check_bool("whiten", self.whiten)
+
+    def fit(self, x, y=None) -> "PCAReduction":
+        from sklearn.decomposition import PCA
+        x = self._vectors(x, fitted=False)
+        k = resolve_components(self.n_components, x.shape[1], len(x), "the number of fit vectors")
+        self.pca_ = PCA(n_components=k, whiten=self.whiten, random_state=self.seed).fit(x)
+        self.n_features_in_, self.n_components_ = x.shape[1], k
+        return self
+
+    def transform(self, x) -> np.ndarray:
+        check_is_fitted(self, "pca_")
+        return self._output(self.pca_.transform(self._vectors(x)))
+
+    def inverse_transform(self, y) -> np.ndarray:
+        check_is_fitted(self, "pca_")
+        return self.pca_.inverse_transform(np.asarray(y, np.float32)).astype(np.float32)
+
+
+class RandomProjection(Reduction):
+    """Gaussian or sparse (Achlioptas / Li) random projection, scikit-learn's estimators.
+
+    ``n_components='auto'`` picks the Johnson-Lindenstrauss dimension that keeps squared
+    pairwise distances of the fit vectors within 1 +- ``eps`` with high probability.
+    """
+
+    name = "random_projection"
+
+    def __init__(self, *, kind="gaussian", n_components=0.5, eps=0.1, normalize=None, seed=0):
+        self.kind = kind
+        self.n_components = n_components
+        self.eps = eps
+        self.normalize = normalize
+        self.seed = seed
+        self._check_params()
+
+    def _check_params(self) -> None:
+        self._check_common(allow_auto=True)
+        check_choice("kind", self.kind, ("gaussian", "sparse"))
+        check_float("eps", self.eps, 0.0, 1.0, low_open=True)
+        if self.eps >= 1.0:
+            raise ConfigError(f"expected a number in (0, 1), got {self.eps!r}", "eps")
+
+    def fit(self, x, y=None) -> "RandomProjection":
+        from sklearn.random_projection import (GaussianRandomProjection, SparseRandomProjection,
+                                               johnson_lindenstrauss_min_dim)
+        x = self._vectors(x, fitted=False)
+        n, d = x.shape
+        if self.n_components == "auto":
+            k = int(johnson_lindenstrauss_min_dim(n, eps=self.eps))
+            if k > d:
+                raise ConfigError(f"'auto' with eps={self.eps} on {n} fit vectors needs {k} "
+                                  f"dimensions, more than the input's {d}; raise eps or give a "
+                                  "number", "n_components")
+        else:
+            k = resolve_components(self.n_components, d)
+        cls = GaussianRandomProjection if self.kind == "gaussian" else SparseRandomProjection
+        extra = {} if self.kind == "gaussian" else {"dense_output": True}
+        self.projection_ = cls(n_components=k, random_state=self.seed, **extra).fit(x)
+        self.n_features_in_, self.n_components_ = d, k
+        return self
+
+    def transform(self, x) -> np.ndarray:
+        check_is_fitted(self, "projection_")
+        return self._output(self.projection_.transform(self._vectors(x)))
+
+    def inverse_transform(self, y) -> np.ndarray:
+        """Least-squares reconstruction through the pseudo-inverse of the projection, computed
+        on first use (an SVD of k x d: seconds for large d, and the runner rarely needs it)."""
+        check_is_fitted(self, "projection_")
+        if not hasattr(self, "inverse_components_"):
+            components = self.projection_.components_
+            dense = components.toarray() if hasattr(components, "toarray") else components
+            self.inverse_components_ = np.linalg.pinv(dense).astype(np.float32)
+        return np.asarray(y, np.float32) @ self.inverse_components_.T
+
+
+class Truncate(Reduction):
+    """The first ``n_components`` dimensions (Matryoshka-style embeddings put the most in front)."""
+
+    name = "truncate"
+
+    def __init__(self, *, n_components=0.5, normalize=None):
+        self.n_components = n_components
+        self.normalize = normalize
+        self._check_params()
+
+    def _check_params(self) -> None:
+        self._check_common()
+
+    def fit(self, x, y=None) -> "Truncate":
+        x = self._vectors(x, fitted=False)
+        self.n_features_in_ = x.shape[1]
+        self.n_components_ = resolve_components(self.n_components, x.shape[1])
+        return self
+
+    def transform(self, x) -> np.ndarray:
+        check_is_fitted(self, "n_components_")
+        return self._output(self._vectors(x)[:, :self.n_components_])
+
+    def inverse_transform(self, y) -> np.ndarray:
+        """Zeros in the dropped dimensions."""
+        check_is_fitted(self, "n_components_")
+        y = np.asarray(y, np.float32)
+        out = np.zeros((len(y), self.n_features_in_), np.float32)
+        out[:, :y.shape[1]] = y
+        return out
+
+
+class UMAPReduction(Reduction):
+    """UMAP (umap-learn), fitted on a seeded sample of at most ``fit_size`` vectors.
+
+    Base and query vectors alike go through ``transform`` (UMAP's out-of-sample embedding), so
+    the sample's own fitted coordinates are never mixed with transformed ones.
+    """
+
+    name = "umap"
+    METRICS = ("euclidean", "cosine", "manhattan", "correlation")
+
+    def __init__(self, *, n_components=16, n_neighbors=15, min_dist=0.1, metric="euclidean",
+                 fit_size=10_000, normalize=None, seed=0):
+        self.n_components = n_components
+        self.n_neighbors = n_neighbors
+        self.min_dist = min_dist
+        self.metric = metric
+        self.fit_size = fit_size
+        self.normalize = normalize
+        self.seed = seed
+        self._check_params()
+
+    def _check_params(self) -> None:
+        self._check_common()
+        check_int("n_neighbors", self.n_neighbors, 2)
+        check_float("min_dist", self.min_dist, 0.0)
+        check_choice("metric", self.metric, self.METRICS)
+
+    def fit(self, x, y=None) -> "UMAPReduction":
+        import umap
+        x = self._vectors(x, fitted=False)
+        sample = seeded_sample(x, self.fit_size, self.seed)
+        k = resolve_components(self.n_components, x.shape[1], len(sample) - 2,
+                               "the fit sample size minus 2")
+        if self.n_neighbors >= len(sample):
+            raise ConfigError(f"expected fewer than the {len(sample)} fit vectors, got "
+                              f"{self.n_neighbors}", "n_neighbors")
+        self.umap_ = umap.UMAP(n_components=k, n_neighbors=self.n_neighbors,
+                               min_dist=self.min_dist, metric=self.metric,
+                               random_state=self.seed)
+        with warnings.catch_warnings():  # "n_jobs overridden by random_state": deterministic
+            warnings.simplefilter("ignore", UserWarning)
+            self.umap_.fit(sample)
+        self.n_features_in_, self.n_components_ = x.shape[1], k
+        return self
+
+    def transform(self, x) -> np.ndarray:
+        check_is_fitted(self, "umap_")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return self._output(self.umap_.transform(self._vectors(x)))
+
+
+class KernelPCAReduction(Reduction):
+    """Kernel PCA (scikit-learn), fitted on a seeded sample of at most ``fit_size`` vectors
+    (its cost grows with the square of the sample in memory, the cube in time)."""
+
+    name = "kernel_pca"
+
+    def __init__(self, *, n_components=0.5, kernel="cosine", fit_size=2000, normalize=None,
+                 seed=0):
+        self.n_components = n_components
+        self.kernel = kernel
+        self.fit_size = fit_size
+        self.normalize = normalize
+        self.seed = seed
+        self._check_params()
+
+    def _check_params(self) -> None:
+        self._check_common()
+        check_choice("kernel", self.kernel, ("cosine", "rbf", "poly"))
+
+    def fit(self, x, y=None) -> "KernelPCAReduction":
+        from sklearn.decomposition import KernelPCA
+        x = self._vectors(x, fitted=False)
+        sample = seeded_sample(x, self.fit_size, self.seed)
+        k = resolve_components(self.n_components, x.shape[1], len(sample) - 1,
+                               "the fit sample size minus 1")
+        self.kpca_ = KernelPCA(n_components=k, kernel=self.kernel, random_state=self.seed)
+        self.kpca_.fit(sample)
+        self.n_features_in_, self.n_components_ = x.shape[1], k
+        return self
+
+    def transform(self, x) -> np.ndarray:
+        check_is_fitted(self, "kpca_")
+        return self._output(self.kpca_.transform(self._vectors(x)))
+
+
+_ACTIVATIONS = {
+    "relu": lambda h: np.maximum(h, 0, out=h),
+    "tanh": lambda h: np.tanh(h, out=h),
+    "identity": lambda h: h,
+}
+
+
+class Autoencoder(Reduction):
+    """A dense autoencoder d -> hidden... -> n_components -> ...hidden -> d, trained to
+    reconstruct its (centred, scaled) input with scikit-learn's MLPRegressor; the encoder half
+    (the layers up to the bottleneck) transforms. MLPRegressor applies one activation to every
+    hidden layer, the bottleneck included. Without torch, the forward pass is plain numpy.
+    """
+
+    name = "autoencoder"
+    list_params = ("hidden",)  # experiment YAML: a list of sizes is one value, not a grid axis
+
+    def __init__(self, *, n_components=0.5, hidden=(512, 256), activation="tanh", epochs=50,
+                 fit_size=20_000, normalize=None, seed=0):
+        self.n_components = n_components
+        self.hidden = hidden
+        self.activation = activation
+        self.epochs = epochs
+        self.fit_size = fit_size
+        self.normalize = normalize
+        self.seed = seed
+        self._check_params()
+
+    def _check_params(self) -> None:
+        self._check_common()
+        if not isinstance(self.hidden, (list, tuple)):
+            raise ConfigError(f"expected a list of layer sizes, got {self.hidden!r}", "hidden")
+        for i, size in enumerate(self.hidden):
+            check_int(f"hidden[{i}]", size, 1)
+        check_choice("activation", self.activation, tuple(_ACTIVATIONS))
+        check_int("epochs", self.epochs, 1)
+
+    def fit(self, x, y=None) -> "Autoencoder":
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPRegressor
+        x = self._vectors(x, fitted=False)
+        k = resolve_components(self.n_components, x.shape[1])
+        sample = seeded_sample(x, self.fit_size, self.seed)
+        # Embedding components are small (~1/sqrt(d)): standardize so Adam's defaults fit.
+        self.mean_ = sample.mean(axis=0)
+        self.scale_ = np.float32(1.0 / max(float(sample.std()), 1e-12))
+        z = (sample - self.mean_) * self.scale_
+        layers = (*self.hidden, k, *reversed(self.hidden))
+        net = MLPRegressor(hidden_layer_sizes=layers, activation=self.activation,
+                           max_iter=self.epochs, random_state=self.seed)
+        with warnings.catch_warnings():  # stopping after `epochs` is the point, not a problem
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            net.fit(z, z)
+        weights = [(w.astype(np.float32), b.astype(np.float32))
+                   for w, b in zip(net.coefs_, net.intercepts_)]
+        self.encoder_ = weights[:len(self.hidden) + 1]
+        self.decoder_ = weights[len(self.hidden) + 1:]
+        self.loss_ = float(net.loss_)
+        self.n_features_in_, self.n_components_ = x.shape[1], k
+        return self
+
+    def _forward(self, h: np.ndarray, layers, last_activation: bool) -> np.ndarray:
+        act = _ACTIVATIONS[self.activation]
+        for i, (w, b) in enumerate(layers):
+            h = h @ w
+            h += b
+            if last_activation or i < len(layers) - 1:
+                h = act(h)
+        return h
+
+    def transform(self, x) -> np.ndarray:
+        check_is_fitted(self, "encoder_")
+        z = (self._vectors(x) - self.mean_) * self.scale_
+        return self._output(self._forward(z, self.encoder_, last_activation=True))
+
+    def inverse_transform(self, y) -> np.ndarray:
+        """The decoder half: reconstructions of the input from bottleneck codes."""
+        check_is_fitted(self, "decoder_")
+        z = self._forward(np.asarray(y, np.float32), self.decoder_, last_activation=False)
+        return (z / self.scale_ + self.mean_).astype(np.float32)

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: quickstart test bench clean
+.PHONY: quickstart test bench figures clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,14 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/pytest benchmarks -q -s -o python_files='bench_*.py' --benchmark-columns=min,mean,max
+
+# the plots of every committed reference study, from its committed results.csv
+figures: $(STAMP)
+	for dir in results/*/; do \
+	  if [ -f "$$dir/results.csv" ]; then \
+	    $(BIN)/vecbench plot "$$dir/results.csv" --kind pareto -o "$$dir/pareto.png" || exit 1; \
+	  fi; \
+	done
 
 clean:
 	rm -rf $(VENV) results/quickstart

@@ -87,3 +87,24 @@ def test_list_and_usage_errors(capsys):
     assert "required: file" in err and len(err.strip().splitlines()) == 1
     assert main(["run", "x.yaml", "--jobs", "zero"]) == 2
     assert "--jobs" in capsys.readouterr().err
+
+
+def test_wrong_shipped_neighbours_warn_mismatch_and_are_not_used(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from vecbench.datasets.formats import write_hdf5
+    from vecbench.groundtruth import exact_knn
+    from vecbench.registry import datasets
+
+    ds = datasets.get("synthetic")(n_base=500, n_queries=40, dim=8, intrinsic_dim=8).load()
+    neighbors = exact_knn(ds.base, ds.queries, 10, "l2").ids
+    neighbors[:10] = neighbors[:10, ::-1] + 1  # 10 of 40 rows point at wrong vectors
+    write_hdf5(ds, tmp_path / "d.hdf5", neighbors=neighbors,
+               distances=np.zeros(neighbors.shape, np.float32))
+    (tmp_path / "e.yaml").write_text("datasets: [{hdf5: {path: d.hdf5}}]\nindexes: [flat]\n")
+    done = vecbench("run", tmp_path / "e.yaml", "--results", tmp_path / "r")
+    assert done.returncode == 0, done.stderr
+    assert "mismatch" in done.stderr and "25.0% of 40" in done.stderr
+    frame = pd.read_csv(tmp_path / "r" / "results.csv")
+    assert frame["recall@10"].iloc[0] == 1.0  # scored against recomputed ground truth

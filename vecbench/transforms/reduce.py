@@ -335,14 +335,16 @@ class Autoencoder(Reduction):
     """A dense autoencoder d -> hidden... -> n_components -> ...hidden -> d, trained to
     reconstruct its (centred, scaled) input with scikit-learn's MLPRegressor; the encoder half
     (the layers up to the bottleneck) transforms. MLPRegressor applies one activation to every
-    hidden layer, the bottleneck included. Without torch, the forward pass is plain numpy.
+    hidden layer, the bottleneck included, hence tanh by default (scifact MiniLM, 384 -> 192:
+    recall@10 0.65 with tanh, 0.60 with relu, whose bottleneck units can die). Without torch,
+    the forward pass is plain numpy.
     """
 
     name = "autoencoder"
     list_params = ("hidden",)  # experiment YAML: a list of sizes is one value, not a grid axis
 
-    def __init__(self, *, n_components=0.5, hidden=(512, 256), activation="tanh", epochs=50,
-                 fit_size=20_000, normalize=None, seed=0):
+    def __init__(self, *, n_components=0.5, hidden=(512, 256), activation="tanh", epochs=20,
+                 fit_size=10_000, normalize=None, seed=0):
         self.n_components = n_components
         self.hidden = hidden
         self.activation = activation

@@ -46,13 +46,19 @@ def test_margin_gradient_matches_finite_differences():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((90, 9))
     x -= x.mean(axis=0)
-    objective = MarginObjective(x, *sample_triplets(x, 5, 25, 6, 20, rng), penalty=0.7)
+    triplets = sample_triplets(x, 5, 25, 6, 20, rng)
+    objective = MarginObjective(x, *triplets, penalty=0.7)
     w = 0.4 * rng.standard_normal((3, 9))
     objective.tau = objective.initial_tau(w, 0.3)
     loss, grad = objective(w.ravel())
     assert loss > 0
     np.testing.assert_allclose(grad, numeric_gradient(objective, w.ravel(), 1e-6),
                                rtol=1e-5, atol=1e-7 * np.abs(grad).max())
+    # fit runs in float32: the same function to float32 precision
+    single = MarginObjective(x, *triplets, penalty=0.7, tau=objective.tau, dtype=np.float32)
+    loss32, grad32 = single(w.ravel())
+    assert loss32 == pytest.approx(loss, rel=1e-4)
+    np.testing.assert_allclose(grad32, grad, atol=1e-4 * np.abs(grad).max())
 
 
 def test_axis_gradient_matches_finite_differences():
@@ -69,6 +75,9 @@ def test_axis_gradient_matches_finite_differences():
         # that of the selected set
         np.testing.assert_allclose(grad, numeric_gradient(objective, v, 1e-8),
                                    rtol=1e-4, atol=1e-6 * np.abs(grad).max())
+        single = AxisObjective(x, left, right, b=2.0, alpha=0.3, tail=tail, dtype=np.float32)
+        single.previous = objective.previous
+        np.testing.assert_allclose(single(v)[1], grad, atol=1e-4 * np.abs(grad).max())
 
 
 def test_exact_neighbours_excludes_self_even_with_duplicates():
@@ -103,10 +112,11 @@ def test_fit_transform_shapes_dtypes_and_formula(cls, blobs):
 
 
 def test_learned_axes_are_near_orthonormal(blobs):
-    for est in (small(MPAD, n_components=6), small(MPADAxiswise, n_components=6, alpha=1.0)):
+    # soft constraints: near, not exactly, orthonormal; λ = 0 leaves MPAD's rows free (~0.3 off)
+    for est, limit in ((small(MPAD, n_components=6), 0.05),
+                       (small(MPADAxiswise, n_components=6, alpha=1.0), 0.1)):
         w = est.fit(blobs).components_.astype(np.float64)
-        gram = w @ w.T
-        assert np.abs(gram - np.eye(6)).max() < 0.35, type(est).__name__
+        assert np.abs(w @ w.T - np.eye(6)).max() < limit, type(est).__name__
 
 
 @pytest.mark.parametrize("cls,params", [(MPAD, {"init": "random"}),
@@ -162,7 +172,7 @@ def test_bad_data_raises_data_error(blobs):
         est.transform(blobs[:, :10])
     with pytest.raises(ConfigError, match="n_components"):
         small(MPAD, n_components=30).fit(blobs)
-    with pytest.raises(DataError, match="k\\+1"):
+    with pytest.raises(DataError, match="k \\+ 2 = 12"):
         small(MPAD, n_components=2).fit(blobs[:8])
 
 

@@ -174,8 +174,8 @@ def sample_triplets(x: np.ndarray, k: int, n_anchors: int, n_negatives: int,
     """Anchors (A,), their k-NN (A, k), non-neighbours (A, J) and a validity mask (A, J)."""
     n = len(x)
     if n - 1 < k + 1:
-        raise DataError(f"MPAD.fit: the fit sample has {n} vectors; expected more than k+1 = "
-                        f"{k + 1}")
+        raise DataError(f"MPAD.fit: the fit sample has {n} vectors; expected at least "
+                        f"k + 2 = {k + 2}")
     anchors = np.sort(rng.choice(n, min(n_anchors, n), replace=False))
     ranked = exact_neighbours(x, anchors, min(max(k, negative_rank), n - 1))
     positives = ranked[:, :k]
@@ -212,7 +212,7 @@ class MarginObjective:
             shape=(len(used), len(heads)))
         self.incidence_t = self.incidence.T.tocsr()
         self.shape = (a, k, j)
-        self.valid = valid[:, None, :].astype(np.float64)
+        self.valid = valid[:, None, :].astype(dtype)
         self.n_triplets = max(float(self.valid.sum()) * k, 1.0)
         self.penalty = penalty
         self.tau = tau
@@ -220,25 +220,29 @@ class MarginObjective:
     def distances(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         a, k, j = self.shape
         diffs = self.incidence_t @ (self.x @ w.T.astype(self.x.dtype))
-        dist = np.einsum("pm,pm->p", diffs, diffs, dtype=np.float64)
+        dist = np.einsum("pm,pm->p", diffs, diffs)
         return diffs, dist[:a * k].reshape(a, k), dist[a * k:].reshape(a, j)
 
     def initial_tau(self, w: np.ndarray, temperature: float) -> float:
         _, pos, neg = self.distances(w)
-        gaps = np.abs(pos[:, :, None] - neg[:, None, :])
-        return temperature * max(float((gaps * self.valid).sum() / self.n_triplets), 1e-12)
+        gaps = np.abs(pos[:, :, None] - neg[:, None, :]) * self.valid
+        return temperature * max(float(gaps.sum(dtype=np.float64)) / self.n_triplets, 1e-12)
 
     def __call__(self, flat: np.ndarray) -> tuple[float, np.ndarray]:
         from scipy.special import expit
-        a, k, j = self.shape
         w = flat.reshape(-1, self.x.shape[1])
         diffs, pos, neg = self.distances(w)
-        z = (pos[:, :, None] - neg[:, None, :]) / self.tau
-        loss = self.tau * float((np.logaddexp(0.0, z) * self.valid).sum()) / self.n_triplets
-        slope = expit(z) * self.valid / self.n_triplets  # d(τ·softplus(z/τ))/dp = sigmoid(z)
+        # the (A, k, J) triplet arrays dominate memory traffic: in place, in the working dtype
+        z = pos[:, :, None] - neg[:, None, :]
+        z /= self.x.dtype.type(self.tau)
+        hinge = np.logaddexp(0.0, z, dtype=z.dtype)
+        hinge *= self.valid
+        loss = self.tau * float(hinge.sum(dtype=np.float64)) / self.n_triplets
+        slope = expit(z, out=z)  # d(τ·softplus((p − n)/τ))/dp = sigmoid((p − n)/τ)
+        slope *= self.valid
         coef = np.concatenate([slope.sum(axis=2).ravel(), -slope.sum(axis=1).ravel()])
-        weighted = coef.astype(self.x.dtype)[:, None] * diffs
-        grad = 2.0 * (self.x_t @ (self.incidence @ weighted)).T.astype(np.float64)
+        diffs *= (coef / self.n_triplets)[:, None]
+        grad = 2.0 * (self.x_t @ (self.incidence @ diffs)).T.astype(np.float64)
         excess = w @ w.T - np.eye(len(w))
         loss += self.penalty * float((excess ** 2).sum())
         grad += 4.0 * self.penalty * excess @ w
@@ -309,27 +313,22 @@ def minimize(fun, w0: np.ndarray, optimizer: str, max_iter: int, tol: float,
 
 
 class MPAD(_LinearReduction):
-    """Linear reduction maximizing a soft margin between k-NNs and non-neighbours (see module)."""
+    """Linear reduction with a soft margin between k-NNs and non-neighbours (module docstring).
 
-    def __init__(self, n_components=64, *, k=10, fit_size=10_000, n_anchors=2000,
-                 n_negatives=20, negative_rank=100, penalty=1.0, temperature=0.1,
-                 optimizer="lbfgs", max_iter=200, tol=1e-7, learning_rate=1e-3, init="pca",
+    ``n_components``: dimensions kept, or a fraction of the input's; ``fit_size``: rows sampled
+    to fit on; ``k``, ``n_anchors``, ``n_negatives``, ``negative_rank``: the triplets;
+    ``penalty``: λ; ``temperature``: τ over the initial mean gap; ``optimizer``: ``lbfgs``
+    (scipy L-BFGS-B) or ``adam`` (full batch, ``learning_rate``); ``max_iter``, ``tol``: stop
+    rules; ``init``: ``pca`` or ``random``; ``normalize``: fit on L2-normalized rows. Learned:
+    ``components_``, ``mean_``, ``offset_``, ``loss_``, ``initial_loss_``, ``n_iter_``.
+    """
+
+    def __init__(self, n_components=64, *, k=10, fit_size=10_000, n_anchors=5000,
+                 n_negatives=20, negative_rank=100, penalty=1.0, temperature=0.03,
+                 optimizer="lbfgs", max_iter=100, tol=1e-7, learning_rate=1e-3, init="pca",
                  normalize=True, seed=0):
-        self.n_components = n_components
-        self.k = k
-        self.fit_size = fit_size
-        self.n_anchors = n_anchors
-        self.n_negatives = n_negatives
-        self.negative_rank = negative_rank
-        self.penalty = penalty
-        self.temperature = temperature
-        self.optimizer = optimizer
-        self.max_iter = max_iter
-        self.tol = tol
-        self.learning_rate = learning_rate
-        self.init = init
-        self.normalize = normalize
-        self.seed = seed
+        # scikit-learn's contract: every parameter stored unchanged under its own name
+        vars(self).update((name, value) for name, value in locals().items() if name != "self")
         self._check_params()
 
     def _check_params(self) -> None:
@@ -370,49 +369,51 @@ class AxisObjective:
         # float32 halves the memory traffic of the two matrix-vector products
         self.x, self.left, self.right = np.ascontiguousarray(x, dtype=dtype), left, right
         self.n_select = max(1, int(round(b / 100.0 * len(left))))
-        self.alpha, self.tail = alpha, tail
+        self.alpha, self.side = alpha, tail
         self.previous = np.zeros((0, x.shape[1]))
 
-    def selected(self, gaps: np.ndarray) -> np.ndarray:
-        """Indices of the pairs in the chosen tail (argpartition: linear time)."""
-        if self.tail == "lower":
-            return np.argpartition(gaps, self.n_select - 1)[:self.n_select]
-        return np.argpartition(gaps, len(gaps) - self.n_select)[len(gaps) - self.n_select:]
-
-    def __call__(self, v: np.ndarray) -> tuple[float, np.ndarray]:
-        norm = float(np.linalg.norm(v))
-        w = v / norm
+    def tail(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Unit w, the pair differences ⟨w, x_i − x_j⟩ and the indices of the selected tail."""
+        w = v / np.linalg.norm(v)
         z = (self.x @ w.astype(self.x.dtype)).astype(np.float64)
         diffs = z[self.left] - z[self.right]
-        chosen = self.selected(np.abs(diffs))
+        gaps, n_select = np.abs(diffs), self.n_select
+        # argpartition: the tail in linear time, no sort
+        if self.side == "lower":
+            return w, diffs, np.argpartition(gaps, n_select - 1)[:n_select]
+        return w, diffs, np.argpartition(gaps, len(gaps) - n_select)[len(gaps) - n_select:]
+
+    def tail_mean(self, v: np.ndarray) -> float:
+        """μ_b(v/‖v‖), the utility alone."""
+        _, diffs, chosen = self.tail(v)
+        return float(np.abs(diffs[chosen]).mean())
+
+    def __call__(self, v: np.ndarray) -> tuple[float, np.ndarray]:
+        w, diffs, chosen = self.tail(v)
         signs = np.sign(diffs[chosen])
-        n = len(z)
+        n = len(self.x)
         weights = (np.bincount(self.left[chosen], signs, minlength=n)
                    - np.bincount(self.right[chosen], signs, minlength=n))
         overlap = self.previous @ w
         loss = -float(np.abs(diffs[chosen]).mean()) + self.alpha * float(overlap @ overlap)
         grad_w = (2.0 * self.alpha * (overlap @ self.previous)
                   - (weights.astype(self.x.dtype) @ self.x) / self.n_select)
-        return loss, (grad_w - (grad_w @ w) * w) / norm
+        return loss, (grad_w - (grad_w @ w) * w) / np.linalg.norm(v)
 
 
 class MPADAxiswise(_LinearReduction):
-    """Per-axis MPAD: tail mean of 1-D pairwise absolute differences (see module docstring)."""
+    """Per-axis MPAD: tail mean of 1-D pairwise absolute differences (module docstring).
+
+    ``b``: tail size in percent of the sampled pairs; ``alpha``: α; ``pairs_per_point``: |P|/N;
+    ``tail``: ``lower`` (the paper) or ``upper``; ``max_iter``, ``tol``: per axis; ``init``:
+    ``random`` (the paper's random unit starts) or ``pca`` (axis t starts at principal axis t).
+    """
 
     def __init__(self, n_components=64, *, fit_size=10_000, b=1.0, alpha=0.1,
                  pairs_per_point=20, tail="lower", max_iter=50, tol=1e-7, init="random",
                  normalize=True, seed=0):
-        self.n_components = n_components
-        self.fit_size = fit_size
-        self.b = b
-        self.alpha = alpha
-        self.pairs_per_point = pairs_per_point
-        self.tail = tail
-        self.max_iter = max_iter
-        self.tol = tol
-        self.init = init
-        self.normalize = normalize
-        self.seed = seed
+        # scikit-learn's contract: every parameter stored unchanged under its own name
+        vars(self).update((name, value) for name, value in locals().items() if name != "self")
         self._check_params()
 
     def _check_params(self) -> None:
@@ -434,10 +435,8 @@ class MPADAxiswise(_LinearReduction):
         axes, self.n_iter_ = np.zeros((m, x.shape[1])), 0
         for t in range(m):
             objective.previous = axes[:t]
-            # the loss's scale: the utility μ_b at the start (the penalty may be ~0 there)
-            scale = objective(starts[t])[0] - objective.alpha * float(np.sum(
-                (axes[:t] @ starts[t]) ** 2) / (starts[t] @ starts[t]))
-            res = lbfgs(objective, starts[t], abs(scale), self.max_iter, self.tol)
+            res = lbfgs(objective, starts[t], objective.tail_mean(starts[t]), self.max_iter,
+                        self.tol)
             axes[t] = res.x / np.linalg.norm(res.x)
             self.n_iter_ += int(res.nit)
         self._set_learned(axes, mean)

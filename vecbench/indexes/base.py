@@ -7,7 +7,6 @@ Adapters subclass :class:`IndexBase` for these helpers; the interface itself is 
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any
 
 import numpy as np
@@ -23,11 +22,10 @@ _FLOAT32 = np.dtype(np.float32)
 
 @functools.lru_cache(maxsize=1)
 def available_cores() -> int:
-    """Cores this process may run on (the affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
+    """Cores this process may run on (cached: it is read on every search call)."""
+    from vecbench.environment import cpu_count
+
+    return cpu_count()
 
 
 def check_threads(threads: Any) -> int | None:

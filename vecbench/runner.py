@@ -49,6 +49,10 @@ class Encoded:
 
 
 _DATASET_CACHE: dict[str, Dataset] = {}
+#: The last few encodings, so that units sharing a dataset and pipeline (flat and HNSW over the
+#: same UMAP output, say) fit it once per process. Small: each entry holds the encoded corpus.
+_ENCODE_CACHE: dict[str, "Encoded"] = {}
+ENCODE_CACHE_SIZE = 2
 
 
 def load_dataset(component: Component, base_dir: str) -> Dataset:
@@ -71,7 +75,25 @@ def _make_transform(step: Component, metric: str):
 
 
 def encode(dataset: Dataset, steps: tuple[Component, ...], index_accepts: frozenset) -> Encoded:
-    """Fit the pipeline on ``train`` (never on queries), encode base and queries."""
+    """Fit the pipeline on ``train`` (never on queries), encode base and queries.
+
+    Repeated calls with the same dataset, steps and accepted code kinds reuse the last result
+    (arrays read-only); fit_s and encode_s are those of the fit that produced it.
+    """
+    key = json.dumps([id(dataset), [[s.name, s.params] for s in steps], sorted(index_accepts)],
+                     sort_keys=True, default=str)
+    if key not in _ENCODE_CACHE:
+        encoded = _encode(dataset, steps, index_accepts)
+        for array in (encoded.base, encoded.queries, encoded.decoded_base,
+                      encoded.decoded_queries):
+            array.setflags(write=False)
+        while len(_ENCODE_CACHE) >= ENCODE_CACHE_SIZE:
+            _ENCODE_CACHE.pop(next(iter(_ENCODE_CACHE)))
+        _ENCODE_CACHE[key] = encoded
+    return _ENCODE_CACHE[key]
+
+
+def _encode(dataset: Dataset, steps: tuple[Component, ...], index_accepts: frozenset) -> Encoded:
     base, queries, train = dataset.base, dataset.queries, dataset.train
     fit_s = encode_s = 0.0
     clipped: dict = {}

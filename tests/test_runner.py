@@ -204,3 +204,26 @@ def test_bad_rescore_value_names_its_path(tmp_path):
             datasets: [digits]
             indexes: [{flat: {rescore: {oversample: 0}}}]
             """))
+
+
+def test_trustworthiness_is_reported_for_pipelines_and_orders_reductions(tmp_path):
+    exp = load_experiment(write(tmp_path, """
+        datasets: [{digits: {n_queries: 30}}]
+        pipelines: [[], [pca: {n_components: 32}], [pca: {n_components: 2}]]
+        indexes: [flat]
+        """))
+    runner.run_experiment(exp, tmp_path / "r", threads=1, log=lambda line: None)
+    frame = store.table(tmp_path / "r").set_index("pipeline")
+    column = frame["trustworthiness@10"]
+    assert np.isnan(column.loc["float32"])  # nothing was transformed
+    wide, narrow = column.loc["pca(n_components=32)"], column.loc["pca(n_components=2)"]
+    assert 0.5 < narrow < wide <= 1.0 and wide > 0.98
+
+
+def test_trustworthiness_of_an_isometry_is_one():
+    from vecbench import metrics
+
+    x = np.random.default_rng(0).normal(size=(300, 16))
+    rotation, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(16, 16)))
+    assert metrics.trustworthiness_sample(x, x @ rotation, "l2", 10) == pytest.approx(1.0)
+    assert metrics.trustworthiness_sample(x, x[:, :2], "l2", 10) < 0.9

@@ -45,6 +45,7 @@ METRICS: dict[str, Metric] = dict([
     _m("bytes_per_vector", False, "bytes per vector"),
     _m("index_bytes", False, "index size (bytes)"),
     _m("compression_ratio", True, "compression ratio"),
+    _m("trustworthiness", True, "trustworthiness of the reduced space"),
 ])
 
 
@@ -111,6 +112,23 @@ def recall_eps_per_query(returned: np.ndarray, truth, base: np.ndarray, queries:
     return hits_within_kth(returned, truth, base, queries, k).sum(axis=1) / float(k)
 
 
+def quartile_groups(values: np.ndarray, n_groups: int = 4) -> list[np.ndarray]:
+    """Row indices split into ``n_groups`` groups by rank of ``values``, lowest first.
+
+    By rank (a stable argsort cut by ``np.array_split``), not by quantile thresholds, so ties and
+    infinite values still give groups whose sizes differ by at most one; with fewer rows than
+    groups the last groups are empty.
+    """
+    order = np.argsort(np.asarray(values, dtype=np.float64), kind="stable")
+    return np.array_split(order, n_groups)
+
+
+def recall_by_quartile(recall: np.ndarray, groups: list[np.ndarray]) -> list[float]:
+    """Mean per-query recall within each group of :func:`quartile_groups`; NaN for an empty one."""
+    recall = np.asarray(recall, dtype=np.float64)
+    return [float(recall[rows].mean()) if len(rows) else float("nan") for rows in groups]
+
+
 def latency_percentiles(seconds: np.ndarray) -> dict[str, float]:
     ms = np.asarray(seconds) * 1000.0
     p50, p95, p99 = np.percentile(ms, [50, 95, 99])
@@ -125,3 +143,26 @@ def mean_ci95(values: np.ndarray) -> tuple[float, float, float]:
         return mean, mean, mean
     half = 1.96 * float(values.std(ddof=1)) / np.sqrt(len(values))
     return mean, mean - half, mean + half
+
+
+#: Trustworthiness is O(n^2) in the sample; 2000 points take about a second.
+TRUSTWORTHINESS_SAMPLE = 2000
+
+
+def trustworthiness_sample(original: np.ndarray, reduced: np.ndarray, metric: str,
+                           n_neighbors: int, sample: int = TRUSTWORTHINESS_SAMPLE,
+                           seed: int = 0) -> float:
+    """scikit-learn's trustworthiness on a seeded sample of rows (1 = no false neighbours).
+
+    Under ``cos`` and ``ip`` both spaces are compared with cosine distance, under ``l2`` with
+    Euclidean; the same rows of ``original`` and ``reduced`` are used.
+    """
+    from sklearn.manifold import trustworthiness
+
+    n = len(original)
+    rows = np.sort(np.random.default_rng(seed).choice(n, min(n, sample), replace=False))
+    n_neighbors = min(n_neighbors, (len(rows) - 1) // 2)  # scikit-learn requires k < n/2
+    distance = "euclidean" if metric == "l2" else "cosine"
+    return float(trustworthiness(np.asarray(original[rows], dtype=np.float64),
+                                 np.asarray(reduced[rows], dtype=np.float64),
+                                 n_neighbors=n_neighbors, metric=distance))

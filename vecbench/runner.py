@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from vecbench import rescore, store
+from vecbench import lid, rescore, store
 from vecbench.datasets.base import Dataset, PathResolver
 from vecbench.errors import ConfigError
 from vecbench.experiment import BuildUnit, Component, Experiment
@@ -175,6 +175,9 @@ def run_unit(unit: BuildUnit, threads: int, contended: bool = False) -> dict:
         if wrong > 0:
             warnings.append(f"shipped neighbors mismatch: {wrong:.1%} of {sample} sampled "
                             "queries disagree with exact search; using recomputed ground truth")
+    # query difficulty from the original vectors: the same quartiles for every pipeline and index
+    query_lid = _query_lid(dataset, truth)
+    lid_quartiles = metrics.quartile_groups(query_lid)
 
     context = ordering.OrderingContext(metric=dataset.metric, labels=dataset.labels,
                                        fingerprint=dataset.fingerprint())
@@ -215,6 +218,10 @@ def run_unit(unit: BuildUnit, threads: int, contended: bool = False) -> dict:
         "bytes_per_vector": bytes_per_vector, "index_bytes": index_bytes,
         "compression_ratio": 4.0 * dataset.dim / bytes_per_vector,
         "quantization": quantization, "threads": threads,
+        # how many of each point's neighbours in the transformed space are false (sampled)
+        f"trustworthiness@{unit.k}": (
+            metrics.trustworthiness_sample(dataset.base, encoded.decoded_base, dataset.metric,
+                                           unit.k, seed=unit.seed) if unit.pipeline else None),
         "build_threads": build_threads, "contended": contended, "status": "ok", "reason": "",
     }
     k = unit.k
@@ -239,6 +246,8 @@ def run_unit(unit: BuildUnit, threads: int, contended: bool = False) -> dict:
                    f"recall@{k}": float(recall.mean()),
                    f"recall_index@{k}": float(recall_index.mean()),
                    f"recall_eps@{k}": float(recall_eps.mean()),
+                   **{f"recall@{k}_q{i}": value for i, value in
+                      enumerate(metrics.recall_by_quartile(recall, lid_quartiles), start=1)},
                    "qps": len(encoded.queries) / best, **metrics.latency_percentiles(latencies)}
             if rescoring:
                 row["rescore_bytes_per_vector"] = finer[rescoring["with"]].bytes_per_vector
@@ -254,8 +263,32 @@ def run_unit(unit: BuildUnit, threads: int, contended: bool = False) -> dict:
                     "metric": dataset.metric, "fingerprint": dataset.fingerprint()},
         "environment": environment.describe(thread_info), "warnings": warnings,
         "guards": guard_stats,
-        "notes": encoded.notes, "model_bytes": encoded.model_bytes, "rows": rows,
+        "notes": encoded.notes, "model_bytes": encoded.model_bytes,
+        "query_lid": {"k": min(lid.DEFAULT_K, len(dataset.base)), "estimator": "mle",
+                      "values": np.round(query_lid, PER_QUERY_DECIMALS).tolist()},
+        "rows": rows,
     }
+
+
+def _query_lid(dataset: Dataset, truth) -> np.ndarray:
+    """MLE LID of each query from its lid.DEFAULT_K exact nearest base vectors (original float32).
+
+    Euclidean, as in vecbench.lid: ``cos`` vectors are already normalized; under ``ip`` the
+    Euclidean neighbours differ from the ground truth's, so they come from a cached L2 search.
+    """
+    from vecbench import groundtruth, metrics
+
+    k = min(lid.DEFAULT_K, len(dataset.base))
+    if k < 2:  # no neighbourhood to measure: degenerate, LID 0 as lid.py reports it
+        return np.zeros(len(dataset.queries))
+    ids = truth.ids
+    if dataset.metric == "ip":
+        ids = groundtruth.ground_truth(dataset.base, dataset.queries, "l2",
+                                       f"{dataset.fingerprint()}-l2", k).ids
+    # recomputed exactly: faiss's |x|^2 + |y|^2 - 2xy leaves a query found in base at a small
+    # non-zero distance, where query_lid must see 0 (a copy) to drop it
+    squared = metrics.true_distances(dataset.base, dataset.queries, ids[:, :k], "l2")
+    return lid.query_lid(squared, k, squared=True)
 
 
 def _searcher(index, params: dict, perm: np.ndarray | None, rescoring: dict, finer,

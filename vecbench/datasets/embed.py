@@ -138,6 +138,10 @@ class Embed:
         self.seed = check_int("seed", seed, 0)
         self.name = None if name is None else check_str("name", name)
 
+    def identity(self) -> str:
+        """The model as the dataset's name and info record it (subclasses embed differently)."""
+        return model_id(self.model)
+
     def cache_key(self, doc_texts: Sequence[str], query_texts: Sequence[str]) -> str:
         h = hashlib.blake2b(digest_size=16)
         h.update(json.dumps([CACHE_VERSION, model_id(self.model), self.normalize,
@@ -185,11 +189,11 @@ class Embed:
                             f"queries.jsonl (first: {unknown[0]!r}); expected every judged query")
         corpus, queries, folder = self.embeddings(doc_texts, query_texts)
         judged = [row for row, qid in enumerate(query_ids) if qid in qrels]
-        short = Path(model_id(self.model)).name
+        short = Path(self.identity()).name
         name = self.name or "-".join([root.name, short]
                                      + ([self.split] if self.split != "test" else []))
         info = {"source": str(root), "format": "beir", "split": self.split,
-                "model": model_id(self.model), "embeddings": str(folder)}
+                "model": self.identity(), "embeddings": str(folder)}
         return finish(name, corpus, np.ascontiguousarray(queries[judged]), self.metric,
                       seed=self.seed, qrels=qrels, base_ids=np.array(doc_ids),
                       query_ids=np.array([query_ids[row] for row in judged]), info=info)

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vecbench.errors import ConfigError, VecbenchError
+from vecbench.errors import ConfigError, DataError, VecbenchError
 
 
 def _experiment(path: str):
@@ -130,6 +130,49 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lid(args: argparse.Namespace) -> int:
+    import json
+    import re
+
+    import numpy as np
+
+    from vecbench import lid, plots, runner
+    from vecbench.params import check_choice, check_int
+
+    k = check_int("--k", lid.DEFAULT_K if args.k is None else args.k, 2)
+    estimator = check_choice("--estimator", args.estimator, lid.ESTIMATORS)
+    output = plots.check_output(args.output) if args.output else None
+    components = _dataset_components(args.spec)
+    if len(components) != 1:
+        raise ConfigError(f"expands to {len(components)} datasets; expected one", "SPEC")
+    dataset = runner.load_dataset(components[0], str(Path.cwd()))
+    values, info = lid.cached_pointwise_lid(dataset.fingerprint(), dataset.base, k, estimator,
+                                            metric=dataset.metric, return_info=True)
+    estimates = lid.global_estimates(dataset.base, k, metric=dataset.metric)
+    finite = values[np.isfinite(values)]  # inf: all non-zero neighbours equidistant (see lid)
+    if len(finite) == 0:
+        raise DataError(f"{dataset.name}: no finite pointwise LID at k={k}; try a larger --k")
+    p10, median, p90 = np.percentile(finite, [10, 50, 90])
+    pointwise = {"k": k, "estimator": estimator, "mean": float(np.mean(finite)),
+                 "median": float(median), "p10": float(p10), "p90": float(p90),
+                 "n_infinite": int(len(values) - len(finite)), "graph": info["method"]}
+    output = output or f"lid-{re.sub(r'[^A-Za-z0-9._-]+', '_', dataset.name)}.png"
+    path = plots.save(plots.lid({dataset.name: values}), output)
+    if args.json:
+        print(json.dumps({"dataset": dataset.name, "n": len(dataset.base), "dim": dataset.dim,
+                          "metric": dataset.metric, **estimates, "pointwise": pointwise,
+                          "histogram": str(path)}, indent=2))
+        return 0
+    print(f"{dataset.name}: {len(dataset.base)} x {dataset.dim}, metric {dataset.metric}")
+    print(f"global ID: twonn {estimates['twonn']:.2f}, mle {estimates['mle']:.2f}, "
+          f"pca90 {estimates['pca90']}, pca95 {estimates['pca95']}")
+    print(f"pointwise {estimator} (k={k}, {info['method']} graph): mean {pointwise['mean']:.2f}, "
+          f"median {median:.2f}, p10 {p10:.2f}, p90 {p90:.2f}"
+          + (f", {pointwise['n_infinite']} infinite" if pointwise["n_infinite"] else ""))
+    print(f"histogram -> {path}")
+    return 0
+
+
 def _plot_table(source: str, kind: str):
     """The table a plot reads: the results (or a csv/parquet); for ``lid``, a LID table."""
     from vecbench.compare import load_table
@@ -208,6 +251,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 1 if result.failures else 0
 
 
+def cmd_paired(args: argparse.Namespace) -> int:
+    from vecbench import paired
+
+    baseline = paired.parse_filter(args.baseline, "--baseline")
+    where = paired.parse_filter(args.where, "--where") if args.where else None
+    frame = paired.per_query_frame(args.dir)
+    table = paired.paired_table(frame, baseline, args.metric, where=where,
+                                resamples=args.resamples, seed=args.seed)
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    print(paired.format_markdown(table, scale=args.scale), end="")
+    return 0
+
+
 def _threads(value: str) -> int:
     try:
         threads = int(value)
@@ -270,6 +327,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", required=True, choices=["hdf5", "parquet", "fvecs", "fbin"])
     p.add_argument("--k", type=_threads, default=100, help="neighbours per query (default 100)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("lid", help="intrinsic dimension of a dataset: global estimates and a "
+                       "histogram of pointwise LID")
+    p.add_argument("spec", help="a recipe name or a dataset entry (as for `datasets info`)")
+    p.add_argument("--k", type=int, help="neighbours per point (default 20)")
+    p.add_argument("--estimator", default="mle", help="pointwise: mle (default), tle, mada, mom")
+    p.add_argument("--json", action="store_true", help="print the estimates as JSON")
+    p.add_argument("-o", "--output", help="histogram FILE.png or .svg (default lid-<dataset>.png)")
+    p.set_defaults(func=cmd_lid)
     p = sub.add_parser("plot", help="plot a results folder (pareto, tradeoff, ordering, lid)")
     p.add_argument("dir", help="results folder, results.csv or results.parquet")
     p.add_argument("--kind", default="pareto", choices=["pareto", "tradeoff", "ordering", "lid"])
@@ -294,6 +360,21 @@ def build_parser() -> argparse.ArgumentParser:
     goal.add_argument("--minimize", help="metric column to minimize")
     p.add_argument("--dataset", help="only rows of this dataset")
     p.set_defaults(func=cmd_best)
+
+    p = sub.add_parser("paired", help="per-query differences against a baseline, with "
+                                      "bootstrap 95%% intervals")
+    p.add_argument("dir", help="results folder (its runs/*.json keep per-query values)")
+    p.add_argument("--baseline", required=True,
+                   help="COLUMN=VALUE,... picking one baseline row per dataset, "
+                        "e.g. pipeline=float32,index=flat")
+    p.add_argument("--metric", default="ndcg@10", help="a per-query metric (default ndcg@10)")
+    p.add_argument("--where", help="COLUMN=VALUE,... keeping only matching rows")
+    p.add_argument("--scale", type=float, default=100.0,
+                   help="multiply differences (default 100: points)")
+    p.add_argument("--resamples", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--csv", help="also write the table (unscaled) to this CSV file")
+    p.set_defaults(func=cmd_paired)
 
     p = sub.add_parser("compare", help="compare two result tables; exit 1 on a regression")
     p.add_argument("base", help="baseline results folder, results.csv or results.parquet")

@@ -1,0 +1,69 @@
+"""vecbench paired: per-query differences against a baseline with bootstrap intervals."""
+
+import textwrap
+
+import numpy as np
+import pytest
+
+from vecbench import paired, runner
+from vecbench.cli import main
+from vecbench.errors import ConfigError
+from vecbench.experiment import load_experiment
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("paired")
+    path = tmp / "exp.yaml"
+    path.write_text(textwrap.dedent("""
+        datasets: [{synthetic: {n_base: 1500, n_queries: 60, dim: 32, intrinsic_dim: 8}}]
+        pipelines: [[], [pca: {n_components: 4}], [float16: {}]]
+        indexes: [flat]
+        """))
+    runner.run_experiment(load_experiment(path), tmp / "r", threads=1, log=lambda line: None)
+    return tmp / "r"
+
+
+def test_bootstrap_interval_covers_the_mean_and_is_degenerate_for_constants():
+    rng = np.random.default_rng(0)
+    delta = rng.normal(-0.1, 0.2, size=400)
+    mean, low, high = paired.bootstrap_mean(delta)
+    assert low < mean < high and high < 0  # a clear loss: the interval excludes 0
+    assert high - low == pytest.approx(2 * 1.96 * delta.std() / 20, rel=0.15)
+    assert paired.bootstrap_mean(np.zeros(10)) == (0.0, 0.0, 0.0)
+
+
+def test_paired_table_against_exact_search(results):
+    frame = paired.per_query_frame(results)
+    table = paired.paired_table(frame, {"pipeline": "float32"}, "recall@10").set_index("pipeline")
+    assert table.loc["float32", "delta"] == 0 and table.loc["float32", "worse"] == 0
+    pca = table.loc["pca(n_components=4)"]
+    assert pca["delta"] < 0 and pca["ci_high"] < 0 and pca["worse"] > 0
+    assert pca["recall@10"] == pytest.approx(pca["baseline"] + pca["delta"])
+    assert table.loc["float16", "ci_low"] <= table.loc["float16", "delta"] <= 0.0
+
+
+def test_cli_prints_markdown_and_csv(results, tmp_path, capsys):
+    csv = tmp_path / "t.csv"
+    assert main(["paired", str(results), "--baseline", "pipeline=float32", "--metric",
+                 "recall@10", "--csv", str(csv)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("| dataset | pipeline") and "difference [95% CI]" in out
+    assert csv.read_text().count("\n") == 4
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--baseline", "pipeline"], "expected COLUMN=VALUE"),
+    (["--baseline", "colour=red", "--metric", "recall@10"], "unknown column 'colour'"),
+    (["--baseline", "index=flat", "--metric", "recall@10"], "matches 3 rows"),
+    (["--baseline", "pipeline=float32", "--metric", "ndcg@10"], "unknown metric 'ndcg@10'"),
+])
+def test_bad_arguments_exit_2_with_one_line(results, capsys, argv, message):
+    assert main(["paired", str(results), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_filter_parsing_rejects_empty():
+    with pytest.raises(ConfigError, match="--where"):
+        paired.parse_filter(",", "--where")

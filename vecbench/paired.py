@@ -1,0 +1,147 @@
+"""Paired differences over queries: how much does a configuration lose against a baseline?
+
+Two configurations run on the same queries of the same dataset are compared query by query
+(their ``per_query`` arrays in the run files), and the mean difference gets a percentile
+bootstrap interval over queries (scipy.stats.bootstrap). Pairing removes the between-query
+spread, which dwarfs the differences between indexes or codecs on one query set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vecbench import store
+from vecbench.errors import ConfigError
+
+#: Columns shown beside the difference, when present.
+SHOWN = ["dataset", "pipeline", "index", "ordering", "repeat", "quantization",
+         "bytes_per_vector"]
+#: |difference| below this counts a query as unchanged (per-query values keep 5 decimals).
+CHANGED = 1e-4
+
+
+def parse_filter(text: str, option: str) -> dict[str, str]:
+    """``pipeline=float32,index=flat`` -> {column: value} (values compared as text)."""
+    pairs = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        column, sep, value = part.partition("=")
+        if not sep or not column.strip():
+            raise ConfigError(f"expected COLUMN=VALUE[,COLUMN=VALUE...], got {text!r}", option)
+        pairs[column.strip()] = value.strip()
+    if not pairs:
+        raise ConfigError(f"expected COLUMN=VALUE[,COLUMN=VALUE...], got {text!r}", option)
+    return pairs
+
+
+def per_query_frame(results: str | Path):
+    """The result table with each row's ``per_query`` mapping kept (one row per search setting)."""
+    import pandas as pd
+
+    rows = [row for record in store.iter_runs(results) for row in record.get("rows", [])]
+    frame = pd.DataFrame(rows)
+    if frame.empty or "per_query" not in frame:
+        raise ConfigError(f"{results}: no rows with per-query values", "DIR")
+    return frame
+
+
+def _select(frame, pairs: dict[str, str], option: str):
+    mask = np.ones(len(frame), dtype=bool)
+    for column, value in pairs.items():
+        if column not in frame.columns:
+            raise ConfigError(f"unknown column {column!r}; expected one of: "
+                              f"{', '.join(c for c in frame.columns if c != 'per_query')}",
+                              option)
+        mask &= frame[column].astype(str).to_numpy() == value
+    return frame[mask]
+
+
+def bootstrap_mean(delta: np.ndarray, resamples: int = 10_000, seed: int = 0,
+                   confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean of ``delta`` and its percentile bootstrap interval over the entries."""
+    from scipy.stats import bootstrap
+
+    delta = np.asarray(delta, dtype=np.float64)
+    mean = float(delta.mean())
+    if len(delta) < 2 or np.ptp(delta) == 0:  # every resample has the same mean
+        return mean, mean, mean
+    result = bootstrap((delta,), np.mean, n_resamples=resamples, confidence_level=confidence,
+                       method="percentile", random_state=np.random.default_rng(seed))
+    low, high = result.confidence_interval
+    return mean, float(low), float(high)
+
+
+def paired_table(frame, baseline: dict[str, str], metric: str, *, where: dict | None = None,
+                 resamples: int = 10_000, seed: int = 0, confidence: float = 0.95):
+    """One row per configuration: metric, baseline's metric, mean difference and interval.
+
+    The baseline is chosen per dataset by ``baseline`` (column=value pairs) and must match
+    exactly one row of each dataset that has rows.
+    """
+    import pandas as pd
+
+    if where:
+        frame = _select(frame, where, "--where")
+    if metric not in frame.columns:
+        raise ConfigError(f"unknown metric {metric!r}; expected one of: "
+                          f"{', '.join(c for c in frame.columns if '@' in c)}", "--metric")
+    out = []
+    for dataset, rows in frame.groupby("dataset", sort=False):
+        base = _select(rows, baseline, "--baseline")
+        if len(base) != 1:
+            raise ConfigError(f"{', '.join(f'{c}={v}' for c, v in baseline.items())} matches "
+                              f"{len(base)} rows of dataset {dataset!r}; expected exactly one "
+                              "(add columns, e.g. index=flat)", "--baseline")
+        reference = np.asarray(base.iloc[0]["per_query"].get(metric, []), dtype=np.float64)
+        if reference.size == 0:
+            raise ConfigError(f"the baseline of {dataset!r} has no per-query {metric!r}",
+                              "--metric")
+        for _, row in rows.iterrows():
+            values = np.asarray(row["per_query"].get(metric, []), dtype=np.float64)
+            if values.shape != reference.shape:
+                continue  # a row without this metric (e.g. no judgments) has nothing to pair
+            delta = values - reference
+            mean, low, high = bootstrap_mean(delta, resamples, seed, confidence)
+            entry = {c: row[c] for c in SHOWN if c in row.index}
+            entry.update({c: row[c] for c in row.index
+                          if c.startswith(("build.", "search.", "rescore.")) and pd.notna(row[c])
+                          and c not in entry})
+            entry.update({metric: float(values.mean()), "baseline": float(reference.mean()),
+                          "delta": mean, "ci_low": low, "ci_high": high,
+                          "worse": int((delta < -CHANGED).sum()),
+                          "better": int((delta > CHANGED).sum()), "queries": len(delta)})
+            out.append(entry)
+    table = pd.DataFrame(out)
+    # a column that is the same in every row (ordering "original", repeat 0) says nothing here
+    constant = [c for c in ("ordering", "repeat", "quantization", "queries")
+                if c in table and table[c].nunique(dropna=False) == 1 and len(table) > 1]
+    return table.drop(columns=constant)
+
+
+def format_markdown(table, scale: float = 1.0, digits: int = 4) -> str:
+    """A Markdown table; ``scale`` multiplies the difference and its interval (100 = points)."""
+    if table.empty:
+        return "(no rows)\n"
+    shown = table.copy()
+    for column in ("delta", "ci_low", "ci_high"):
+        shown[column] = shown[column] * scale
+    shown["difference [95% CI]"] = [
+        f"{d:+.{max(digits - 2, 1)}f} [{lo:+.{max(digits - 2, 1)}f}, {hi:+.{max(digits - 2, 1)}f}]"
+        for d, lo, hi in zip(shown["delta"], shown["ci_low"], shown["ci_high"])]
+    shown = shown.drop(columns=["delta", "ci_low", "ci_high"])
+    columns = list(shown.columns)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for _, row in shown.iterrows():
+        lines.append("| " + " | ".join(_cell(row[c], c, digits) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value, column: str, digits: int) -> str:
+    if not isinstance(value, float):
+        return str(value)
+    if np.isnan(value):
+        return ""
+    if column in ("bytes_per_vector", "repeat") or value.is_integer():
+        return f"{value:g}"
+    return f"{value:.{digits}f}"

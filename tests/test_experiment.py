@@ -77,6 +77,24 @@ def test_cases_give_explicit_combinations(tmp_path):
                      ("synthetic", "flat", "reverse")]
 
 
+def test_a_case_may_set_its_own_repeat(tmp_path):
+    path = write(tmp_path, """
+        datasets: [digits]
+        indexes: [hnswlib]
+        repeat: 2
+        cases:
+          - {ordering: random, repeat: 5}
+          - {ordering: lid_asc}
+        """)
+    exp = load_experiment(path)
+    repeats = sorted((u.ordering.name, u.repeat) for u in exp.units)
+    assert repeats == [("lid_asc", 0), ("lid_asc", 1)] + [("random", r) for r in range(5)]
+    bad = write(tmp_path, "datasets: [digits]\nindexes: [flat]\ncases: [{repeat: 0}]\n",
+                "bad.yaml")
+    with pytest.raises(ConfigError, match=r"cases\[0\]\.repeat: expected an integer >= 1"):
+        load_experiment(bad)
+
+
 @pytest.mark.parametrize("snippet, expected", [
     ("hnswlib: {build: {M: sixteen}}", "exp.yaml: indexes[0].hnswlib.build.M: expected an integer"),
     ("hnswlib: {build: {M: 1}}", "indexes[0].hnswlib.build.M: expected an integer >= 2, got 1"),

@@ -21,7 +21,7 @@ from vecbench.registry import Registry, datasets, indexes, orderings, transforms
 
 TOP_LEVEL = ("name", "seed", "k", "repeat", "datasets", "pipelines", "indexes", "orderings",
              "cases", "threads", "description")
-CASE_KEYS = ("dataset", "pipeline", "index", "ordering")
+CASE_KEYS = ("dataset", "pipeline", "index", "ordering", "repeat")
 INDEX_KEYS = ("build", "search", "rescore")
 
 
@@ -320,17 +320,17 @@ def build_experiment(raw: dict, name_default: str = "experiment",
         threads = check_int("threads", threads, 1)
 
     if "cases" in raw:
-        combos = _expand_cases(raw)
+        combos = _expand_cases(raw, repeat)
     else:
-        combos = itertools.product(
+        combos = [(*combo, repeat) for combo in itertools.product(
             _expand_list(raw, "datasets", None, expand_dataset),
             _expand_list(raw, "pipelines", [[]], expand_pipeline),
             _expand_list(raw, "indexes", None, expand_index),
-            _expand_list(raw, "orderings", ["original"], expand_ordering))
+            _expand_list(raw, "orderings", ["original"], expand_ordering))]
     units = []
     seen = set()
-    for dataset, pipeline, index, ordering in combos:
-        for r in range(repeat):
+    for dataset, pipeline, index, ordering, repeats in combos:
+        for r in range(repeats):
             unit = BuildUnit(name, dataset, pipeline, index, ordering, r, k, seed, threads,
                              base_dir)
             ident = json.dumps(unit.spec(), sort_keys=True, default=str)
@@ -340,7 +340,8 @@ def build_experiment(raw: dict, name_default: str = "experiment",
     return Experiment(name, name_default, seed, k, repeat, tuple(units), raw)
 
 
-def _expand_cases(raw: dict) -> list:
+def _expand_cases(raw: dict, repeat: int) -> list:
+    """(dataset, pipeline, index, ordering, repeats) for every case; a case may set ``repeat``."""
     cases = raw["cases"]
     if not isinstance(cases, list) or not cases:
         raise ConfigError(f"expected a non-empty list of cases, got {cases!r}", "cases")
@@ -360,7 +361,11 @@ def _expand_cases(raw: dict) -> list:
                 return expand(case[key], f"{where}.{key}")
             return _expand_list(raw, plural, default, expand)
 
-        combos.extend(itertools.product(
+        try:
+            repeats = check_int("repeat", case.get("repeat", repeat), 1)
+        except ConfigError as exc:
+            raise exc.within(where) from None
+        combos.extend((*combo, repeats) for combo in itertools.product(
             pick("dataset", "datasets", None, expand_dataset),
             pick("pipeline", "pipelines", [[]], expand_pipeline),
             pick("index", "indexes", None, expand_index),

@@ -84,11 +84,11 @@ def test_a_case_may_set_its_own_repeat(tmp_path):
         repeat: 2
         cases:
           - {ordering: random, repeat: 5}
-          - {ordering: lid_asc}
+          - {ordering: [lid_asc, {cluster: {n_clusters: 4}}], repeat: 1}
         """)
     exp = load_experiment(path)
     repeats = sorted((u.ordering.name, u.repeat) for u in exp.units)
-    assert repeats == [("lid_asc", 0), ("lid_asc", 1)] + [("random", r) for r in range(5)]
+    assert repeats == [("cluster", 0), ("lid_asc", 0)] + [("random", r) for r in range(5)]
     bad = write(tmp_path, "datasets: [digits]\nindexes: [flat]\ncases: [{repeat: 0}]\n",
                 "bad.yaml")
     with pytest.raises(ConfigError, match=r"cases\[0\]\.repeat: expected an integer >= 1"):

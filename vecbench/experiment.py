@@ -357,8 +357,12 @@ def _expand_cases(raw: dict, repeat: int) -> list:
             raise exc.within(where) from None
 
         def pick(key: str, plural: str, default, expand):
+            value = case.get(key)
+            if isinstance(value, list) and key != "pipeline":  # a list of entries, each expanded
+                return [item for j, entry in enumerate(value)
+                        for item in expand(entry, f"{where}.{key}[{j}]")]
             if key in case:
-                return expand(case[key], f"{where}.{key}")
+                return expand(value, f"{where}.{key}")
             return _expand_list(raw, plural, default, expand)
 
         try:

@@ -112,6 +112,35 @@ def recall_eps_per_query(returned: np.ndarray, truth, base: np.ndarray, queries:
     return hits_within_kth(returned, truth, base, queries, k).sum(axis=1) / float(k)
 
 
+def query_lid_k(n_base: int) -> int:
+    """Neighbours per query for the query LID: lid.DEFAULT_K, or all of a smaller base."""
+    from vecbench.lid import DEFAULT_K
+
+    return min(DEFAULT_K, n_base)
+
+
+def query_lid_from_truth(base: np.ndarray, queries: np.ndarray, metric: str, truth,
+                         fingerprint: str) -> np.ndarray:
+    """MLE LID of each query (its difficulty) from its exact nearest vectors of the original base.
+
+    Euclidean, as in vecbench.lid: ``cos`` vectors are already normalized, so the ground truth's
+    neighbours are the Euclidean ones; under ``ip`` they are not, and come from a cached L2
+    search. A base of fewer than 2 vectors gives LID 0 (a degenerate neighbourhood, as in lid).
+    """
+    from vecbench import groundtruth, lid
+
+    k = query_lid_k(len(base))
+    if k < 2:
+        return np.zeros(len(queries))
+    ids = truth.ids
+    if metric == "ip":
+        ids = groundtruth.ground_truth(base, queries, "l2", f"{fingerprint}-l2", k).ids
+    # recomputed exactly: faiss's |x|^2 + |y|^2 - 2xy leaves a query found in base at a small
+    # non-zero distance, where query_lid must see 0 (a copy) to drop it
+    squared = true_distances(base, queries, ids[:, :k], "l2")
+    return lid.query_lid(squared, k, squared=True)
+
+
 def quartile_groups(values: np.ndarray, n_groups: int = 4) -> list[np.ndarray]:
     """Row indices split into ``n_groups`` groups by rank of ``values``, lowest first.
 

@@ -259,10 +259,16 @@ def plot(kind: str, frame, **options):
     return functions[kind](frame, **options)
 
 
-def save(fig, path: str | Path) -> Path:
+def check_output(path: str | Path) -> Path:
+    """``path`` as a Path if it names a PNG or SVG file (checked before any work is done)."""
     path = Path(path)
     if path.suffix.lower() not in (".png", ".svg"):
         raise ConfigError(f"expected a .png or .svg file name, got {str(path)!r}", "-o")
+    return path
+
+
+def save(fig, path: str | Path) -> Path:
+    path = check_output(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     return path

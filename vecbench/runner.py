@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from vecbench import lid, rescore, store
+from vecbench import rescore, store
 from vecbench.datasets.base import Dataset, PathResolver
 from vecbench.errors import ConfigError
 from vecbench.experiment import BuildUnit, Component, Experiment
@@ -176,7 +176,8 @@ def run_unit(unit: BuildUnit, threads: int, contended: bool = False) -> dict:
             warnings.append(f"shipped neighbors mismatch: {wrong:.1%} of {sample} sampled "
                             "queries disagree with exact search; using recomputed ground truth")
     # query difficulty from the original vectors: the same quartiles for every pipeline and index
-    query_lid = _query_lid(dataset, truth)
+    query_lid = metrics.query_lid_from_truth(dataset.base, dataset.queries, dataset.metric,
+                                             truth, dataset.fingerprint())
     lid_quartiles = metrics.quartile_groups(query_lid)
 
     context = ordering.OrderingContext(metric=dataset.metric, labels=dataset.labels,
@@ -264,31 +265,10 @@ def run_unit(unit: BuildUnit, threads: int, contended: bool = False) -> dict:
         "environment": environment.describe(thread_info), "warnings": warnings,
         "guards": guard_stats,
         "notes": encoded.notes, "model_bytes": encoded.model_bytes,
-        "query_lid": {"k": min(lid.DEFAULT_K, len(dataset.base)), "estimator": "mle",
+        "query_lid": {"k": metrics.query_lid_k(len(dataset.base)), "estimator": "mle",
                       "values": np.round(query_lid, PER_QUERY_DECIMALS).tolist()},
         "rows": rows,
     }
-
-
-def _query_lid(dataset: Dataset, truth) -> np.ndarray:
-    """MLE LID of each query from its lid.DEFAULT_K exact nearest base vectors (original float32).
-
-    Euclidean, as in vecbench.lid: ``cos`` vectors are already normalized; under ``ip`` the
-    Euclidean neighbours differ from the ground truth's, so they come from a cached L2 search.
-    """
-    from vecbench import groundtruth, metrics
-
-    k = min(lid.DEFAULT_K, len(dataset.base))
-    if k < 2:  # no neighbourhood to measure: degenerate, LID 0 as lid.py reports it
-        return np.zeros(len(dataset.queries))
-    ids = truth.ids
-    if dataset.metric == "ip":
-        ids = groundtruth.ground_truth(dataset.base, dataset.queries, "l2",
-                                       f"{dataset.fingerprint()}-l2", k).ids
-    # recomputed exactly: faiss's |x|^2 + |y|^2 - 2xy leaves a query found in base at a small
-    # non-zero distance, where query_lid must see 0 (a copy) to drop it
-    squared = metrics.true_distances(dataset.base, dataset.queries, ids[:, :k], "l2")
-    return lid.query_lid(squared, k, squared=True)
 
 
 def _searcher(index, params: dict, perm: np.ndarray | None, rescoring: dict, finer,

@@ -16,7 +16,9 @@ from vecbench.errors import DataError
 
 FIRST_COLUMNS = ["experiment", "dataset", "pipeline", "index"]
 MIDDLE_COLUMNS = ["ordering", "repeat", "k"]
-METRIC_COLUMNS = ["recall@{k}", "recall_index@{k}", "recall_eps@{k}", "qps", "p50_ms", "p95_ms",
+#: ``recall@{k}_q1`` .. ``_q4``: recall within each query-LID quartile (q1 = lowest LID).
+METRIC_COLUMNS = ["recall@{k}", "recall_index@{k}", "recall_eps@{k}",
+                  *(f"recall@{{k}}_q{i}" for i in range(1, 5)), "qps", "p50_ms", "p95_ms",
                   "p99_ms", "build_s", "fit_s", "encode_s", "bytes_per_vector", "index_bytes",
                   "quantization", "status", "reason"]
 QRELS_COLUMNS = ["ndcg@10", "recall@100", "mrr@10"]

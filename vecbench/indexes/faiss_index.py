@@ -17,7 +17,7 @@ import numpy as np
 
 from vecbench.errors import ConfigError, DataError
 from vecbench.indexes.base import IndexBase, faiss_serialized_size, omp_threads
-from vecbench.params import check_bool, check_float, check_int, check_str
+from vecbench.params import check_bool, check_choice, check_float, check_int, check_str
 
 #: faiss's default efSearch.
 DEFAULT_EF_SEARCH = 16
@@ -111,9 +111,13 @@ class _FaissIndex(IndexBase):
         return faiss_serialized_size(self.index_)
 
 
+#: How FaissHNSW gives each vector its level (see FaissHNSW).
+LEVEL_MODES = ("insertion", "content")
+
+
 class FaissHNSW(_FaissIndex):
-    """faiss ``IndexHNSWFlat``. Build: ``M`` (>= 2), ``ef_construction`` (>= 1), ``keep_order``;
-    search: ``ef`` (>= 1, default faiss's 16; the effective beam is ``max(ef, k)``).
+    """faiss ``IndexHNSWFlat``. Build: ``M`` (>= 2), ``ef_construction`` (>= 1), ``keep_order``,
+    ``levels``; search: ``ef`` (>= 1, default faiss's 16; the effective beam is ``max(ef, k)``).
 
     ``seed`` seeds faiss's level generator (``hnsw.rng``, otherwise fixed at 12345).
     ``IndexHNSW.add`` inserts a batch level by level, highest first, shuffled within a level; with
@@ -122,19 +126,28 @@ class FaissHNSW(_FaissIndex):
     (faiss parallelizes only within a batch) and costs about 1.2-1.3x a single-threaded batch
     build. ``keep_order=False`` adds one batch on all threads; the order is then faiss's, and
     ``honours_order`` is False for that instance.
+
+    ``levels: insertion`` (the default) is faiss's own draw: the i-th vector inserted gets the
+    i-th level from ``hnsw.rng``, so permuting the insertion order also reassigns levels.
+    ``levels: content`` draws each vector's level from a hash of its bytes keyed by ``seed``,
+    with faiss's level distribution, and presets it (faiss uses a preset ``hnsw.levels`` entry
+    instead of drawing); a vector then keeps its level under any insertion order, and an
+    ordering experiment measures the order alone.
     """
 
     name = "faiss_hnsw"
     honours_order = True
-    _build_param_names = ("M", "ef_construction", "keep_order")
+    _build_param_names = ("M", "ef_construction", "keep_order", "levels")
     _search_param_names = ("ef",)
 
     def __init__(self, *, M: int = 16, ef_construction: int = 200, keep_order: bool = True,
-                 threads: int | None = None, seed: int = 0, **extra: Any):
+                 levels: str = "insertion", threads: int | None = None, seed: int = 0,
+                 **extra: Any):
         super().__init__(threads=threads, seed=seed, extra=extra)
         self.M = check_int("M", M, 2)
         self.ef_construction = check_int("ef_construction", ef_construction, 1)
         self.keep_order = check_bool("keep_order", keep_order)
+        self.levels = check_choice("levels", levels, LEVEL_MODES)
         self.honours_order = self.keep_order
 
     @classmethod
@@ -151,16 +164,46 @@ class FaissHNSW(_FaissIndex):
         return index
 
     def _add(self, index: Any, x: np.ndarray) -> None:
+        # IndexHNSW::add takes the levels as preset, rather than drawing them, when hnsw.levels
+        # already holds an entry (level + 1) for each vector it is given
+        preset = content_levels(x, self.seed, index.hnsw) + 1 if self.levels == "content" \
+            else np.empty(0, dtype=np.int64)
         if not self.keep_order:
+            for level in preset:
+                index.hnsw.levels.push_back(int(level))
             index.add(x)
             return
         self.build_threads_ = 1
         for row in range(len(x)):  # a batch of one cannot be reordered
+            if len(preset):
+                index.hnsw.levels.push_back(int(preset[row]))
             index.add(x[row:row + 1])
 
     def _search_parameters(self, faiss: Any, params: dict, k: int) -> Any:
         ef = max(params.get("ef", DEFAULT_EF_SEARCH), k)
         return self._reuse(("ef", ef), lambda: (faiss.SearchParametersHNSW(efSearch=ef),))
+
+
+def content_levels(x: np.ndarray, seed: int, hnsw: Any) -> np.ndarray:
+    """A level per row of ``x`` (0 = bottom only) from the row's bytes and ``seed`` alone,
+    distributed as faiss's ``HNSW::random_level`` (``hnsw.assign_probas``).
+
+    Hand-written: neither faiss nor numpy has a seeded per-row hash. A keyed blake2b of each row
+    is a uniform draw in [0, 1), mapped through faiss's level probabilities as faiss maps its own.
+    """
+    import hashlib
+
+    import faiss
+
+    key = seed.to_bytes(8, "little")
+    rows = np.ascontiguousarray(x)
+    draws = np.fromiter(
+        (int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8, key=key).digest(),
+                        "little") >> 11 for row in rows), dtype=np.float64, count=len(rows))
+    uniform = draws * 2.0**-53
+    cumulative = np.cumsum(faiss.vector_to_array(hnsw.assign_probas))
+    levels = np.searchsorted(cumulative, uniform, side="right")
+    return np.minimum(levels, len(cumulative) - 1).astype(np.int64)
 
 
 class FaissIVF(_FaissIndex):

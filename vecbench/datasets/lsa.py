@@ -1,0 +1,113 @@
+"""Embed a text collection by latent semantic analysis: the ``lsa`` dataset loader.
+
+A second offline "model" beside the sentence-transformers one (``embed``), so several models can
+be ranked on the same BEIR folder without a network: TF-IDF (scikit-learn's ``TfidfVectorizer``,
+sublinear term frequency, English stop words unless ``stop_words: false``) then a truncated SVD
+to ``dim`` components (``TruncatedSVD``, randomized, seeded by ``seed``). Both are fitted on the
+corpus texts only; queries are transformed with the fitted model, so they never shape the space.
+Vectors are L2-normalized and compared by cosine.
+
+Everything else is the ``embed`` loader's: documents are the ``fields`` joined by a space, the
+judged queries of ``split`` are kept, and vectors are cached under
+``$VECBENCH_CACHE/embeddings/<key>/`` where the key hashes the texts, the parameters and the
+scikit-learn version (its randomized SVD may change between releases).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from vecbench.datasets.base import normalize_rows
+from vecbench.datasets.embed import Embed, _read_cache, _write_cache
+from vecbench.errors import ConfigError
+from vecbench.params import check_bool, check_int
+
+#: Bump when the way LSA vectors are computed or stored changes.
+LSA_CACHE_VERSION = 1
+
+
+class Lsa(Embed):
+    """A BEIR folder embedded by TF-IDF + truncated SVD (see the module docstring).
+
+    ``dim``: SVD components (at most the number of documents and of distinct terms);
+    ``stop_words``: drop scikit-learn's English stop words; ``min_df``: ignore terms found in
+    fewer documents; ``seed`` seeds the SVD (and, as for every loader, the train sample).
+    """
+
+    def __init__(self, path: str, dim: int = 256, split: str = "test", metric: str = "cos",
+                 fields: Sequence[str] = ("title", "text"), stop_words: bool = True,
+                 min_df: int = 1, seed: int = 0, name: str | None = None):
+        super().__init__(path=path, model="lsa", split=split, metric=metric, fields=fields,
+                         seed=seed, name=name)
+        self.dim = check_int("dim", dim, 1)
+        self.stop_words = check_bool("stop_words", stop_words)
+        self.min_df = check_int("min_df", min_df, 1)
+
+    def identity(self) -> str:
+        return f"lsa-{self.dim}"
+
+    def _settings(self) -> dict:
+        import sklearn
+
+        return {"dim": self.dim, "stop_words": self.stop_words, "min_df": self.min_df,
+                "seed": self.seed, "sublinear_tf": True, "sklearn": sklearn.__version__}
+
+    def cache_key(self, doc_texts: Sequence[str], query_texts: Sequence[str]) -> str:
+        h = hashlib.blake2b(digest_size=16)
+        h.update(json.dumps([LSA_CACHE_VERSION, "lsa", self._settings()],
+                            sort_keys=True).encode())
+        for group in (doc_texts, query_texts):
+            h.update(str(len(group)).encode())
+            for text in group:
+                h.update(text.encode("utf-8") + b"\0")
+        return h.hexdigest()
+
+    def embeddings(self, doc_texts: Sequence[str],
+                   query_texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, Path]:
+        """``(corpus, queries, cache folder)``, from the cache when a matching copy is there."""
+        from vecbench.groundtruth import cache_dir
+
+        folder = cache_dir() / "embeddings" / self.cache_key(doc_texts, query_texts)
+        cached = _read_cache(folder, len(doc_texts), len(query_texts))
+        if cached is not None:
+            return (*cached, folder)
+        corpus, queries, stats = self.fit_transform(doc_texts, query_texts)
+        _write_cache(folder, corpus, queries, {
+            "model": self.identity(), **self._settings(), **stats,
+            "fields": list(self.fields), "n_docs": len(doc_texts),
+            "n_queries": len(query_texts)})
+        return corpus, queries, folder
+
+    def fit_transform(self, doc_texts: Sequence[str],
+                      query_texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, dict]:
+        """Fit TF-IDF and the SVD on ``doc_texts``; return normalized float32 documents and
+        queries, and what the fit found (vocabulary size, explained variance)."""
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        vectorizer = TfidfVectorizer(sublinear_tf=True, min_df=self.min_df,
+                                     stop_words="english" if self.stop_words else None)
+        try:
+            tfidf = vectorizer.fit_transform(doc_texts)
+        except ValueError as exc:  # scikit-learn's "empty vocabulary" and min_df errors
+            raise ConfigError(f"no terms to fit TF-IDF on ({exc}); expected documents with "
+                              "words that are not all stop words or rarer than min_df",
+                              "min_df") from None
+        n_docs, n_terms = tfidf.shape
+        # the SVD silently returns fewer components than asked beyond either bound
+        limit = min(n_docs, n_terms)
+        if self.dim > limit:
+            raise ConfigError(f"expected at most {limit} (the corpus has {n_docs} documents "
+                              f"and {n_terms} terms), got {self.dim}", "dim")
+        svd = TruncatedSVD(n_components=self.dim, algorithm="randomized",
+                           random_state=self.seed)
+        corpus = svd.fit_transform(tfidf)
+        queries = svd.transform(vectorizer.transform(query_texts))
+        stats = {"n_terms": int(n_terms),
+                 "explained_variance": float(svd.explained_variance_ratio_.sum())}
+        return normalize_rows(corpus), normalize_rows(queries), stats

@@ -26,7 +26,7 @@ from vecbench.errors import ConfigError, DataError, VecbenchError
 
 SUFFIX = ".vecbench.yaml"
 SPEC_KEYS = ("dataset", "pipeline", "index", "ordering", "k", "seed", "threads", "expect",
-             "baseline", "fail")
+             "baseline", "fail", "missing_data")
 #: Machine-dependent metrics: checked only with --vecbench-timing.
 TIMING_METRICS = ("qps", "p50_ms", "p95_ms", "p99_ms", "build_s", "fit_s", "encode_s")
 _EXPECTATION = re.compile(r"^\s*(<=|>=|==|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
@@ -54,6 +54,11 @@ class Expectation:
         return f"{self.metric} {self.op} {self.value:g}"
 
 
+def is_missing_file(exc: DataError) -> bool:
+    """Whether a load failed because a file or folder is absent (not because it is bad)."""
+    return isinstance(exc.__cause__, FileNotFoundError) or "no such file" in str(exc).lower()
+
+
 def is_timing(metric: str) -> bool:
     return metric.split("@", 1)[0] in TIMING_METRICS
 
@@ -67,6 +72,7 @@ class Spec:
     expectations: list[Expectation] = field(default_factory=list)
     baseline: Path | None = None
     rules: str | None = None
+    missing_data: str = "fail"                # or "skip": a dataset whose files are absent skips
 
 
 def _spec_error(exc: ConfigError, file: str) -> ConfigError:
@@ -100,7 +106,7 @@ def parse_expectation(metric: str, value, k: int) -> Expectation:
 def build_spec(raw, file: str = "<spec>", base_dir: str = ".") -> Spec:
     """Validate a spec mapping (no data is loaded) and turn it into a one-unit experiment."""
     from vecbench.experiment import build_experiment
-    from vecbench.params import check_no_extra
+    from vecbench.params import check_choice, check_no_extra
 
     try:
         if not isinstance(raw, dict):
@@ -127,10 +133,12 @@ def build_spec(raw, file: str = "<spec>", base_dir: str = ".") -> Spec:
         baseline = raw.get("baseline")
         if baseline is not None and (not isinstance(baseline, str) or not baseline):
             raise ConfigError(f"expected a file path, got {baseline!r}", "baseline")
+        missing_data = check_choice("missing_data", raw.get("missing_data", "fail"),
+                                    ("fail", "skip"))
     except ConfigError as exc:
         raise _spec_error(exc, file) from None
     return Spec(file, base_dir, raw, experiment, expectations,
-                Path(base_dir) / baseline if baseline else None, rules)
+                Path(base_dir) / baseline if baseline else None, rules, missing_data)
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -252,7 +260,13 @@ class VecbenchItem(pytest.Item):
     def runtest(self):
         config = self.config
         timing = config.getoption("vecbench_timing", False)
-        rows = run_spec(self.spec)
+        try:
+            rows = run_spec(self.spec)
+        except DataError as exc:
+            # a spec over data that only some machines have (missing_data: skip) skips there
+            if self.spec.missing_data == "skip" and is_missing_file(exc):
+                pytest.skip(f"missing_data: skip; {exc}")
+            raise
         failures = check_expectations(rows, self.spec.expectations, timing)
         rules = config.getoption("vecbench_fail", None) or self.spec.rules
         baseline = self.spec.baseline

@@ -140,3 +140,25 @@ def test_no_pyplot_and_cli(tmp_path):
                           "-o", str(tmp_path / "x.png")], capture_output=True, text=True)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert "--hue: no column 'colour'" in bad.stderr
+
+
+def test_plot_cli_where_facet_and_title(tmp_path, capsys):
+    import pandas as pd
+
+    from vecbench.cli import main
+
+    frame = pd.DataFrame({
+        "dataset": ["a", "a", "b", "b"], "pipeline": ["float32"] * 4, "index": ["flat", "x"] * 2,
+        "recall@10": [1.0, 0.9, 1.0, 0.8], "qps": [10.0, 100.0, 20.0, 200.0], "k": 10,
+        "search.ef": [None, 64, None, 64]})
+    frame.to_csv(tmp_path / "results.csv", index=False)
+    out = tmp_path / "p.png"
+    assert main(["plot", str(tmp_path / "results.csv"), "--kind", "pareto", "-o", str(out),
+                 "--where", "`search.ef` == 64", "--facet", "index", "--hue", "dataset",
+                 "--title", "t"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for argv, message in [(["--where", "colour == 1"], "--where: not a valid row filter"),
+                          (["--where", "qps > 1e9"], "matches no rows"),
+                          (["--facet", "colour"], "--facet: no column 'colour'")]:
+        assert main(["plot", str(tmp_path / "results.csv"), "-o", str(out), *argv]) == 2
+        assert message in capsys.readouterr().err

@@ -185,17 +185,35 @@ def _plot_table(source: str, kind: str):
     return load_table(source)
 
 
+def _where(frame, query: str):
+    """Rows matching a pandas query (columns with dots or @ in backticks: `search.ef` == 40)."""
+    try:
+        selected = frame.query(query)
+    except Exception as exc:  # pandas raises many kinds (syntax, undefined name, type)
+        raise ConfigError(f"not a valid row filter {query!r} ({type(exc).__name__}: {exc}); "
+                          "expected a pandas query over the result columns, e.g. "
+                          "\"index == 'flat' and `search.ef` == 64\"", "--where") from None
+    if selected.empty:
+        raise ConfigError(f"{query!r} matches no rows", "--where")
+    return selected
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     from vecbench import plots
 
     frame = _plot_table(args.dir, args.kind)
+    if args.where:
+        frame = _where(frame, args.where)
     if args.kind == "lid":
         options = {"column": args.x or args.y, "hue": args.hue}
     else:
-        options = {"x": args.x, "y": args.y, "hue": args.hue}
+        options = {"x": args.x, "y": args.y, "hue": args.hue, "facet": args.facet}
         if args.kind == "tradeoff":
             options["budgets"] = args.budget or None
-    path = plots.save(plots.plot(args.kind, frame, **options), args.output)
+    figure = plots.plot(args.kind, frame, **options)
+    if args.title:
+        figure.suptitle(args.title)
+    path = plots.save(figure, args.output)
     print(f"{args.kind} plot -> {path}")
     return 0
 
@@ -345,6 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hue", help="column that splits series")
     p.add_argument("--budget", type=float, action="append",
                    help="tradeoff: an x budget line (repeatable)")
+    p.add_argument("--facet", help="column that splits panels (default dataset)")
+    p.add_argument("--where", help="pandas query keeping rows, e.g. \"index == 'flat'\"")
+    p.add_argument("--title", help="figure title")
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("report", help="write report.html and report.md for a results folder")

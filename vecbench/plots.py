@@ -138,7 +138,7 @@ def pareto(frame, x: str | None = None, y: str = "qps", hue: str = "index",
     """Recall (x) vs QPS (y, log), one series per index family, Pareto front; a panel per dataset."""
     frame = _ok_rows(frame)
     x = x or recall_column(frame)
-    _check(frame, x=x, y=y, hue=hue)
+    _check(frame, x=x, y=y, hue=hue, facet=facet)
     panels = _panels(frame, facet)
     fig, axes = _new_figure(len(panels))
     for ax, (title, part) in zip(axes, panels):
@@ -159,7 +159,7 @@ def tradeoff(frame, x: str = "bytes_per_vector", y: str | None = None, hue: str 
     frame = _ok_rows(frame)
     y = y or ("ndcg@10" if "ndcg@10" in frame.columns and frame["ndcg@10"].notna().any()
               else recall_column(frame))
-    _check(frame, x=x, y=y, hue=hue)
+    _check(frame, x=x, y=y, hue=hue, facet=facet)
     panels = _panels(frame, facet)
     fig, axes = _new_figure(len(panels))
     hy = _higher_better(y)
@@ -194,7 +194,7 @@ def ordering(frame, y: str | None = None, hue: str = "index", x: str = "ordering
     """
     frame = _ok_rows(frame)
     y = y or recall_column(frame)
-    _check(frame, y=y, hue=hue, x=x)
+    _check(frame, y=y, hue=hue, x=x, facet=facet)
     panels = _panels(frame, facet)
     fig, axes = _new_figure(len(panels))
     for ax, (title, part) in zip(axes, panels):

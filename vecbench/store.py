@@ -14,7 +14,7 @@ from typing import Iterator
 
 from vecbench.errors import DataError
 
-FIRST_COLUMNS = ["experiment", "dataset", "pipeline", "index"]
+FIRST_COLUMNS = ["experiment", "dataset", "pipeline", "pipeline_kind", "index"]
 MIDDLE_COLUMNS = ["ordering", "repeat", "k"]
 #: ``recall@{k}_q1`` .. ``_q4``: recall within each query-LID quartile (q1 = lowest LID).
 METRIC_COLUMNS = ["recall@{k}", "recall_index@{k}", "recall_eps@{k}",
@@ -83,6 +83,9 @@ def table(results: str | Path):
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
+    if "pipeline" in frame:  # "pca(n_components=64)|float8(format=e4m3)" -> "pca|float8"
+        frame["pipeline_kind"] = frame["pipeline"].astype(str).str.replace(
+            r"\([^)]*\)", "", regex=True)
     frame = add_repeat_intervals(frame)
     return frame[_ordered_columns(frame)]
 

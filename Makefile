@@ -22,12 +22,34 @@ bench: $(STAMP)
 	$(BIN)/pytest benchmarks -q -s -o python_files='bench_*.py' --benchmark-columns=min,mean,max
 
 # the plots of every committed reference study, from its committed results.csv
+# The committed figures of every reference study present under results/ (each study's README
+# shows them); rerun after `vecbench run` + `vecbench collect`.
+PLOT = $(BIN)/vecbench plot
 figures: $(STAMP)
-	for dir in results/*/; do \
-	  if [ -f "$$dir/results.csv" ]; then \
-	    $(BIN)/vecbench plot "$$dir/results.csv" --kind pareto -o "$$dir/pareto.png" || exit 1; \
-	  fi; \
-	done
+	@set -e; \
+	if [ -f results/scifact_indexes/results.csv ]; then \
+	  $(PLOT) results/scifact_indexes --kind pareto -o results/scifact_indexes/pareto.png; fi; \
+	if [ -f results/rag_storage/results.csv ]; then \
+	  $(PLOT) results/rag_storage --kind tradeoff --where "index == 'flat'" --hue pipeline_kind \
+	    --y ndcg@10 --budget 128 --budget 256 --budget 512 -o results/rag_storage/tradeoff_ndcg.png \
+	    --title "nDCG@10 vs bytes per vector (exact search over the compressed vectors)"; \
+	  $(PLOT) results/rag_storage --kind tradeoff --where "index == 'flat'" --hue pipeline_kind \
+	    --y recall@10 --budget 128 --budget 256 --budget 512 -o results/rag_storage/tradeoff_recall.png \
+	    --title "recall@10 vs bytes per vector (exact search over the compressed vectors)"; fi; \
+	if [ -f results/nn_preserving/results.csv ]; then \
+	  $(PLOT) results/nn_preserving --kind tradeoff --where "index == 'flat' and pipeline != 'float32'" \
+	    --hue pipeline_kind --y recall@10 -o results/nn_preserving/preservation.png \
+	    --title "neighbour preservation: recall@10 of exact search in the reduced space"; \
+	  $(PLOT) results/nn_preserving --kind tradeoff --where "index == 'flat' and pipeline != 'float32'" \
+	    --hue pipeline_kind --y trustworthiness@10 -o results/nn_preserving/trustworthiness.png \
+	    --title "trustworthiness@10 (scikit-learn, 2,000-vector sample)"; fi; \
+	if [ -f results/hnsw_ordering/results.csv ]; then \
+	  $(PLOT) results/hnsw_ordering --kind pareto --where "dataset.str.startswith('synthetic-d384')" \
+	    --hue dataset --facet index -o results/hnsw_ordering/intrinsic_dim.png \
+	    --title "recall vs QPS by intrinsic dimension (50k x 384, M=16, ef_construction=200)"; \
+	  $(PLOT) results/hnsw_ordering --kind ordering \
+	    --where "not dataset.str.startswith('synthetic-d384-') and index == 'hnswlib' and \`search.ef\` == 10 and pipeline == 'float32' and not dataset.str.contains('lsa|cranfield') and dataset != 'scifact-minilm-l6'" \
+	    -o results/hnsw_ordering/ordering_ef10.png --title "recall@10 by insertion order, ef=10"; fi
 
 clean:
 	rm -rf $(VENV) results/quickstart

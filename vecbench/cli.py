@@ -185,25 +185,12 @@ def _plot_table(source: str, kind: str):
     return load_table(source)
 
 
-def _where(frame, query: str):
-    """Rows matching a pandas query (columns with dots or @ in backticks: `search.ef` == 40)."""
-    try:
-        selected = frame.query(query)
-    except Exception as exc:  # pandas raises many kinds (syntax, undefined name, type)
-        raise ConfigError(f"not a valid row filter {query!r} ({type(exc).__name__}: {exc}); "
-                          "expected a pandas query over the result columns, e.g. "
-                          "\"index == 'flat' and `search.ef` == 64\"", "--where") from None
-    if selected.empty:
-        raise ConfigError(f"{query!r} matches no rows", "--where")
-    return selected
-
-
 def cmd_plot(args: argparse.Namespace) -> int:
-    from vecbench import plots
+    from vecbench import compare, plots
 
     frame = _plot_table(args.dir, args.kind)
     if args.where:
-        frame = _where(frame, args.where)
+        frame = compare.select_rows(frame, args.where)
     if args.kind == "lid":
         options = {"column": args.x or args.y, "hue": args.hue}
     else:
@@ -270,13 +257,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_paired(args: argparse.Namespace) -> int:
-    from vecbench import paired
+    from vecbench import compare, paired
 
     baseline = paired.parse_filter(args.baseline, "--baseline")
-    where = paired.parse_filter(args.where, "--where") if args.where else None
     frame = paired.per_query_frame(args.dir)
-    table = paired.paired_table(frame, baseline, args.metric, where=where,
-                                resamples=args.resamples, seed=args.seed)
+    if args.where:
+        frame = compare.select_rows(frame, args.where)
+    table = paired.paired_table(frame, baseline, args.metric, resamples=args.resamples,
+                                seed=args.seed)
     if args.csv:
         table.to_csv(args.csv, index=False)
     print(paired.format_markdown(table, scale=args.scale), end="")
@@ -389,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="COLUMN=VALUE,... picking one baseline row per dataset, "
                         "e.g. pipeline=float32,index=flat")
     p.add_argument("--metric", default="ndcg@10", help="a per-query metric (default ndcg@10)")
-    p.add_argument("--where", help="COLUMN=VALUE,... keeping only matching rows")
+    p.add_argument("--where", help="pandas query keeping rows, e.g. \"index == 'flat'\"")
     p.add_argument("--scale", type=float, default=100.0,
                    help="multiply differences (default 100: points)")
     p.add_argument("--resamples", type=int, default=10_000)

@@ -84,6 +84,19 @@ def config_columns(*frames) -> list[str]:
     return sorted(seen, key=lambda c: (order.get(c, 2.5 if c.startswith("build.") else 2.7), c))
 
 
+def select_rows(frame, query: str, option: str = "--where"):
+    """Rows matching a pandas query (columns with dots or @ in backticks: `search.ef` == 40)."""
+    try:
+        selected = frame.query(query)
+    except Exception as exc:  # pandas raises many kinds (syntax, undefined name, type)
+        raise ConfigError(f"not a valid row filter {query!r} ({type(exc).__name__}: {exc}); "
+                          "expected a pandas query over the result columns, e.g. "
+                          "\"index == 'flat' and `search.ef` == 64\"", option) from None
+    if selected.empty:
+        raise ConfigError(f"{query!r} matches no rows", option)
+    return selected
+
+
 def check_column(frame, column: str, option: str) -> str:
     """``column`` if the table has it; else a one-line ConfigError listing the valid ones."""
     if column not in frame.columns:

@@ -43,7 +43,7 @@ def per_query_frame(results: str | Path):
     frame = pd.DataFrame(rows)
     if frame.empty or "per_query" not in frame:
         raise ConfigError(f"{results}: no rows with per-query values", "DIR")
-    return frame
+    return store.add_pipeline_kind(frame)
 
 
 def _select(frame, pairs: dict[str, str], option: str):
@@ -72,8 +72,8 @@ def bootstrap_mean(delta: np.ndarray, resamples: int = 10_000, seed: int = 0,
     return mean, float(low), float(high)
 
 
-def paired_table(frame, baseline: dict[str, str], metric: str, *, where: dict | None = None,
-                 resamples: int = 10_000, seed: int = 0, confidence: float = 0.95):
+def paired_table(frame, baseline: dict[str, str], metric: str, *, resamples: int = 10_000,
+                 seed: int = 0, confidence: float = 0.95):
     """One row per configuration: metric, baseline's metric, mean difference and interval.
 
     The baseline is chosen per dataset by ``baseline`` (column=value pairs) and must match
@@ -81,8 +81,6 @@ def paired_table(frame, baseline: dict[str, str], metric: str, *, where: dict | 
     """
     import pandas as pd
 
-    if where:
-        frame = _select(frame, where, "--where")
     if metric not in frame.columns:
         raise ConfigError(f"unknown metric {metric!r}; expected one of: "
                           f"{', '.join(c for c in frame.columns if '@' in c)}", "--metric")

@@ -118,12 +118,20 @@ def _check(frame, **columns) -> None:
         raise DataError("no result rows to plot")
 
 
+MARKERS = "os^Dv<>PXph*"
+
+
 def _scatter_with_front(ax, part, x: str, y: str, hue: str, line_between: bool) -> None:
-    for name, group in part.groupby(hue, sort=True):
+    import matplotlib
+
+    colors = matplotlib.colormaps["tab20"].colors
+    for i, (name, group) in enumerate(part.groupby(hue, sort=True)):
         gx, gy = _numeric(group, x), _numeric(group, y)
         order = np.argsort(gx)
-        style = "o-" if line_between else "o"
-        ax.plot(gx[order], gy[order], style, label=str(name), alpha=0.8, markersize=5)
+        # colour and marker both cycle, so that 20+ series stay distinguishable
+        ax.plot(gx[order], gy[order], linestyle="-" if line_between else "none",
+                marker=MARKERS[i % len(MARKERS)], color=colors[(2 * i) % 20 + (i // 10) % 2],
+                label=str(name), alpha=0.8, markersize=5)
     hx, hy = _higher_better(x), _higher_better(y)
     if hx is not None and hy is not None:
         px, py = _numeric(part, x), _numeric(part, y)

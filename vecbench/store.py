@@ -83,15 +83,20 @@ def table(results: str | Path):
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    if "pipeline" in frame:  # "pca(n_components=64)|float8(format=e4m3)" -> "pca|float8"
-        frame["pipeline_kind"] = frame["pipeline"].astype(str).str.replace(
-            r"\([^)]*\)", "", regex=True)
-    frame = add_repeat_intervals(frame)
+    frame = add_repeat_intervals(add_pipeline_kind(frame))
     return frame[_ordered_columns(frame)]
 
 
 #: Columns across whose repeats a mean and 95% interval are added (``{k}`` = the experiment's k).
 REPEATED_METRICS = ("recall@{k}", "recall_eps@{k}", "ndcg@10")
+
+
+def add_pipeline_kind(frame):
+    """``pipeline_kind``: the pipeline without parameters ("pca|float8"), to group by method."""
+    if "pipeline" in frame:
+        frame["pipeline_kind"] = frame["pipeline"].astype(str).str.replace(
+            r"\([^)]*\)", "", regex=True)
+    return frame
 
 
 def config_columns(frame) -> list[str]:

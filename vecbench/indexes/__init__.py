@@ -50,3 +50,4 @@ indexes.register("faiss_hnsw_sq", "vecbench.indexes.faiss_sq:FaissHNSWSQ")
 indexes.register("faiss_binary_flat", "vecbench.indexes.binary:FaissBinaryFlat")
 indexes.register("faiss_binary_hnsw", "vecbench.indexes.binary:FaissBinaryHNSW")
 indexes.register("faiss_binary_ivf", "vecbench.indexes.binary:FaissBinaryIVF")
+indexes.register("usearch", "vecbench.indexes.usearch_index:USearchIndex")  # optional dependency

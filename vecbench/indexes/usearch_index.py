@@ -1,0 +1,185 @@
+"""HNSW graphs built with USearch, storing vectors as f32, f16, bf16, float8, int8 or bits.
+
+USearch casts float32 input to its storage ``dtype`` itself, so with any dtype but ``f32`` the
+index quantizes (the runner reports ``quantization: index`` and ``bytes_per_vector_``). What each
+dtype does with float32 input (measured with usearch 2.26):
+
+- ``f16``, ``bf16``, ``e4m3``, ``e5m2``: round to nearest, bit-identical to numpy / ml_dtypes
+  casts (``e4m3`` is ``float8_e4m3fn``). 2, 2, 1, 1 bytes per dimension.
+- ``i8``: every vector is scaled to unit norm, multiplied by 127 and truncated toward zero, so
+  norms are lost: it ranks by cosine only and is refused for ``l2`` and ``ip``. 1 byte.
+- ``b1``: sign bits (x > 0) packed eight per byte, ranked by Hamming distance whatever the metric
+  (as the faiss binary indexes; USearch itself takes only packed bits, so floats are binarized
+  here exactly as vecbench's ``binary`` quantizer does).
+
+Native codes (stored bit for bit, never re-encoded): float16 arrays with ``f16``, bfloat16 arrays
+with ``bf16``, packed ``binary`` codes (uint8) with ``b1``. Under ``cos`` these codes are stored
+unchanged and USearch's cosine kernel normalizes; float32 input under ``cos`` is normalized
+first. vecbench's int8 and float8 codes are never taken natively: they carry per-dimension
+offsets or scales that an index never sees.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vecbench.errors import ConfigError, DataError
+from vecbench.indexes.base import IndexBase, check_k, check_metric
+from vecbench.indexes.binary import binarize
+from vecbench.indexes.faiss_sq import code_kind_of
+from vecbench.params import check_choice, check_int
+
+#: dtype -> bytes stored per dimension (b1: per 8 dimensions, see ``bytes_per_vector_``).
+DTYPES = {"f32": 4, "f16": 2, "bf16": 2, "e4m3": 1, "e5m2": 1, "i8": 1, "b1": 1}
+#: dtype -> the vecbench code kind it stores bit for bit (and so accepts natively).
+NATIVE_KINDS = {"f16": "fp16", "bf16": "bf16", "b1": "binary"}
+#: vecbench metric -> USearch metric (b1 always uses hamming).
+METRICS = {"l2": "l2sq", "ip": "ip", "cos": "cos"}
+
+
+def import_usearch() -> Any:
+    """The ``usearch.index`` module, or a ConfigError saying how to get it (an optional
+    dependency: the registry entry must not fail at vecbench import time)."""
+    try:
+        from usearch import index
+    except ImportError:
+        raise ConfigError("usearch adapter needs `pip install usearch`") from None
+    return index
+
+
+class USearchIndex(IndexBase):
+    """USearch HNSW. Build: ``M`` (connectivity, >= 2), ``ef_construction`` (expansion_add,
+    >= 1), ``dtype`` (f32, f16, bf16, e4m3, e5m2, i8, b1; default f32); search: ``ef``
+    (expansion_search, >= 1; default USearch's 64; the beam is ``max(ef, k)``). ``M`` and
+    ``ef_construction`` default to USearch's own 16 and 128.
+
+    Rows get keys 0..n-1 in the order given. With ``threads=1`` USearch inserts them one after
+    another in that order (the build is byte-identical to adding rows one at a time) and the
+    build is deterministic; with more threads rows are inserted concurrently. USearch exposes
+    no seed: ``seed`` is accepted and recorded but changes nothing, so repeats of an unordered
+    single-threaded build are identical.
+    """
+
+    name = "usearch"
+    honours_order = True
+    accepts = frozenset({"float32", *NATIVE_KINDS.values()})  # over all dtypes; see __init__
+    _build_param_names = ("M", "ef_construction", "dtype")
+    _search_param_names = ("ef",)
+
+    def __init__(self, *, M: int = 16, ef_construction: int = 128, dtype: str = "f32",
+                 threads: int | None = None, seed: int = 0, **extra: Any):
+        super().__init__(threads=threads, seed=seed, extra=extra)
+        self.M = check_int("M", M, 2)  # USearch refuses 1 ("the index degenerates into ropes")
+        self.ef_construction = check_int("ef_construction", ef_construction, 1)
+        self.dtype = check_choice("dtype", dtype, tuple(DTYPES))
+        usearch = import_usearch()
+        if not hasattr(usearch.ScalarKind, self.dtype.upper()):  # float8 came in usearch 2.2x
+            raise ConfigError(f"expected a storage type this usearch has; usearch "
+                              f"{_version()} has no {dtype}", "dtype")
+        native = NATIVE_KINDS.get(self.dtype)
+        # what this instance takes natively (the class attribute is the union over dtypes)
+        self.accepts = frozenset({native} if self.dtype == "b1" else
+                                 {"float32"} | ({native} if native else set()))
+        self.code_bytes_: int | None = None
+
+    @classmethod
+    def check_search(cls, params: dict) -> dict:
+        params = super().check_search(params)
+        if "ef" in params:
+            params["ef"] = check_int("ef", params["ef"], 1)
+        return params
+
+    @property
+    def bytes_per_vector_(self) -> int | None:
+        """Bytes of vector stored per row (without graph links); None for f32 (no quantization)."""
+        if self.index_ is None:
+            raise RuntimeError(f"{self.name}: bytes_per_vector_ read before build()")
+        if self.dtype == "f32":
+            return None
+        return self.code_bytes_ if self.dtype == "b1" else DTYPES[self.dtype] * self.dim_
+
+    def build(self, x: Any, metric: str, *, train: Any = None) -> None:
+        usearch = import_usearch()
+        self.index_ = None  # a failed build leaves no half-built index behind
+        x = np.asarray(x)
+        metric = check_metric(metric)
+        if self.dtype == "i8" and metric != "cos":
+            raise ConfigError("usearch's i8 storage scales every vector to unit norm, so it "
+                              f"ranks by cosine only; got metric {metric} (use metric cos, or "
+                              "dtype f16, bf16, e4m3 or e5m2)", "dtype")
+        if self.dtype == "b1":
+            vectors, add_dtype = self._start_binary_build(x, metric), None
+            ndim, usearch_metric = 8 * self.code_bytes_, "hamming"
+        else:
+            vectors = self._start_build(x, metric)  # checks, state, normalized copy for cos
+            ndim, usearch_metric, add_dtype = self.dim_, METRICS[self.metric_], None
+            kind = code_kind_of(x)
+            if kind in self.accepts and kind != "float32":  # codes in, stored bit for bit
+                vectors = np.ascontiguousarray(x)
+                if kind == "bf16":  # USearch reads bfloat16 as raw 16-bit patterns
+                    vectors, add_dtype = vectors.view(np.uint16), "bf16"
+        index = usearch.Index(ndim=ndim, metric=usearch_metric, dtype=self.dtype,
+                              connectivity=self.M, expansion_add=self.ef_construction)
+        index.add(np.arange(len(vectors), dtype=np.uint64), vectors, threads=self.n_threads,
+                  dtype=add_dtype)
+        self._default_ef = index.expansion_search  # USearch's default, for calls without ef
+        self.index_ = index
+
+    def search(self, q: Any, k: int, **search_params: Any) -> np.ndarray:
+        if self.dtype == "b1":
+            if self.index_ is None:
+                raise RuntimeError(f"{self.name}: search() called before build()")
+            k = check_k(k)
+            params = self.check_search(search_params)
+            q = self._binary_codes(q, "queries")[0]
+        else:
+            q, k, params = self._start_search(q, k, search_params)
+        # ef is index state: set on every call so no earlier call's value leaks in
+        self.index_.expansion_search = max(params.get("ef", self._default_ef), k)
+        found = self.index_.search(q, k, threads=self.n_threads)
+        ids = np.full((len(q), k), -1, dtype=np.int64)
+        if len(q) == 1:  # one query: USearch returns only the keys it found
+            ids[0, :len(found.keys)] = found.keys
+        else:  # a batch: k columns per query, of which counts[i] are real
+            real = np.arange(k)[None, :] < found.counts[:, None]
+            ids[real] = found.keys[real]  # keys < 2**63: the uint64 -> int64 cast is exact
+        return ids
+
+    def _start_binary_build(self, x: np.ndarray, metric: str) -> np.ndarray:
+        self.index_ = None  # a failed build leaves no half-built index behind
+        self.metric_ = check_metric(metric)
+        self.dim_ = self.code_bytes_ = None
+        codes, self.dim_ = self._binary_codes(x, "base vectors")
+        if len(codes) == 0:
+            raise DataError(f"{self.name}: expected at least one base vector, got 0")
+        self.code_bytes_, self.ntotal_ = int(codes.shape[1]), len(codes)
+        self.build_threads_ = self.n_threads
+        self._nbytes = None
+        return codes
+
+    def _binary_codes(self, x: Any, what: str) -> tuple[np.ndarray, int | None]:
+        """Packed codes (uint8 as given, floats binarized) and the float dimension (None for
+        codes), checked against the built index."""
+        x = np.asarray(x)
+        if x.ndim != 2:
+            raise DataError(f"{self.name}: {what}: expected a 2-D array, got shape {x.shape}")
+        float_dim = None if x.dtype == np.uint8 else int(x.shape[1])
+        if float_dim is not None and self.dim_ is not None and float_dim != self.dim_:
+            raise DataError(f"{self.name}: {what}: expected vectors of dimension {self.dim_}, "
+                            f"got {float_dim}")
+        codes = x if float_dim is None else binarize(x)
+        if self.code_bytes_ is not None and codes.shape[1] != self.code_bytes_:
+            raise DataError(f"{self.name}: {what}: expected packed codes of {self.code_bytes_} "
+                            f"bytes, got {codes.shape[1]} bytes from shape {x.shape}")
+        return np.ascontiguousarray(codes), float_dim
+
+    def _serialized_size(self) -> int:
+        return int(self.index_.serialized_length)
+
+
+def _version() -> str:
+    import usearch
+
+    return getattr(usearch, "__version__", "?")

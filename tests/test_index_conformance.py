@@ -27,13 +27,14 @@ GENEROUS: dict[str, tuple[dict, dict]] = {
     "faiss_binary_flat": ({}, {}),
     "faiss_binary_hnsw": ({"M": 16, "ef_construction": 200}, {"ef": 200}),
     "faiss_binary_ivf": ({"nlist": 16}, {"nprobe": 16}),
+    "usearch": ({"M": 16, "ef_construction": 200}, {"ef": 200}),
 }
 #: Binary indexes: they index sign bits (float input is binarized) and rank by Hamming distance,
 #: so they accept "binary" codes rather than float32 and cannot follow l2/ip/cos; their recall
 #: is judged against exact Hamming kNN (ties included) in tests/test_native_indexes.py.
 HAMMING = ("faiss_binary_flat", "faiss_binary_hnsw", "faiss_binary_ivf")
 #: Indexes whose build takes an HNSW ``M``.
-WITH_M = ("hnswlib", "faiss_hnsw")
+WITH_M = ("hnswlib", "faiss_hnsw", "usearch")
 METRICS = ("l2", "ip", "cos")
 NAMES = indexes.names()
 K = 10

@@ -227,3 +227,15 @@ def test_trustworthiness_of_an_isometry_is_one():
     rotation, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(16, 16)))
     assert metrics.trustworthiness_sample(x, x @ rotation, "l2", 10) == pytest.approx(1.0)
     assert metrics.trustworthiness_sample(x, x[:, :2], "l2", 10) < 0.9
+
+
+def test_total_bytes_add_the_rescoring_copy(tmp_path):
+    exp = load_experiment(write(tmp_path, """
+        datasets: [{synthetic: {n_base: 500, n_queries: 10, dim: 32, metric: cos}}]
+        pipelines: [[binary: {}]]
+        indexes: [flat, {flat: {rescore: {oversample: 4, with: float32}}}]
+        """))
+    runner.run_experiment(exp, tmp_path / "r", threads=1, log=lambda line: None)
+    frame = store.table(tmp_path / "r")
+    assert sorted(frame["total_bytes_per_vector"]) == [4, 4 + 4 * 32]
+    assert sorted(frame["pipeline_kind"]) == ["binary", "binary"]

@@ -43,6 +43,8 @@ METRICS: dict[str, Metric] = dict([
     _m("fit_s", False, "fit time (s)"),
     _m("encode_s", False, "encode time (s)"),
     _m("bytes_per_vector", False, "bytes per vector"),
+    _m("total_bytes_per_vector", False, "bytes per vector with the rescoring copy"),
+    _m("rescore_bytes_per_vector", False, "bytes per vector of the rescoring copy"),
     _m("index_bytes", False, "index size (bytes)"),
     _m("compression_ratio", True, "compression ratio"),
     _m("trustworthiness", True, "trustworthiness of the reduced space"),

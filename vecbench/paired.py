@@ -43,7 +43,7 @@ def per_query_frame(results: str | Path):
     frame = pd.DataFrame(rows)
     if frame.empty or "per_query" not in frame:
         raise ConfigError(f"{results}: no rows with per-query values", "DIR")
-    return store.add_pipeline_kind(frame)
+    return store.add_derived_columns(frame)
 
 
 def _select(frame, pairs: dict[str, str], option: str):

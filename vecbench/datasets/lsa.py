@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from vecbench.datasets.base import normalize_rows
-from vecbench.datasets.embed import Embed, _read_cache, _write_cache
+from vecbench.datasets.embed import Embed, _read_cache, _write_cache, texts_digest
 from vecbench.errors import ConfigError
 from vecbench.params import check_bool, check_int
 
@@ -61,11 +61,7 @@ class Lsa(Embed):
         h = hashlib.blake2b(digest_size=16)
         h.update(json.dumps([LSA_CACHE_VERSION, "lsa", self._settings()],
                             sort_keys=True).encode())
-        for group in (doc_texts, query_texts):
-            h.update(str(len(group)).encode())
-            for text in group:
-                h.update(text.encode("utf-8") + b"\0")
-        return h.hexdigest()
+        return texts_digest(h, doc_texts, query_texts)
 
     def embeddings(self, doc_texts: Sequence[str],
                    query_texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, Path]:

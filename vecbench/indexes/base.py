@@ -131,11 +131,18 @@ class IndexBase:
         params = {name: getattr(self, name) for name in self._build_param_names}
         return {**params, "threads": self.threads, "seed": self.seed}
 
+    #: Search parameters that must be integers >= 1 (ef, nprobe), checked by check_search.
+    positive_int_search: tuple[str, ...] = ()
+
     @classmethod
     def check_search(cls, params: dict) -> dict:
         """Validate search parameters without data; return them normalized (no defaults added)."""
         check_no_extra(f"{cls.name} search", params, cls._search_param_names)
-        return dict(params)
+        params = dict(params)
+        for name in cls.positive_int_search:
+            if name in params:
+                params[name] = check_int(name, params[name], 1)
+        return params
 
     def nbytes(self) -> int:
         """Serialized size of the built index in bytes (never process memory)."""

@@ -150,12 +150,7 @@ class FaissHNSW(_FaissIndex):
         self.levels = check_choice("levels", levels, LEVEL_MODES)
         self.honours_order = self.keep_order
 
-    @classmethod
-    def check_search(cls, params: dict) -> dict:
-        params = super().check_search(params)
-        if "ef" in params:
-            params["ef"] = check_int("ef", params["ef"], 1)
-        return params
+    positive_int_search = ("ef",)
 
     def _new_index(self, faiss: Any, metric: int) -> Any:
         index = faiss.IndexHNSWFlat(self.dim_, self.M, metric)
@@ -220,12 +215,7 @@ class FaissIVF(_FaissIndex):
         super().__init__(threads=threads, seed=seed, extra=extra)
         self.nlist = check_int("nlist", nlist, 1)
 
-    @classmethod
-    def check_search(cls, params: dict) -> dict:
-        params = super().check_search(params)
-        if "nprobe" in params:
-            params["nprobe"] = check_int("nprobe", params["nprobe"], 1)
-        return params
+    positive_int_search = ("nprobe",)
 
     def _min_train(self) -> tuple[int, str]:
         return self.nlist, f"one per IVF list, nlist={self.nlist}"

@@ -34,12 +34,7 @@ class HnswlibIndex(IndexBase):
         self.M = check_int("M", M, 2)
         self.ef_construction = check_int("ef_construction", ef_construction, 1)
 
-    @classmethod
-    def check_search(cls, params: dict) -> dict:
-        params = super().check_search(params)
-        if "ef" in params:
-            params["ef"] = check_int("ef", params["ef"], 1)
-        return params
+    positive_int_search = ("ef",)
 
     def build(self, x: Any, metric: str, *, train: Any = None) -> None:
         import hnswlib

@@ -84,12 +84,7 @@ class USearchIndex(IndexBase):
                                  {"float32"} | ({native} if native else set()))
         self.code_bytes_: int | None = None
 
-    @classmethod
-    def check_search(cls, params: dict) -> dict:
-        params = super().check_search(params)
-        if "ef" in params:
-            params["ef"] = check_int("ef", params["ef"], 1)
-        return params
+    positive_int_search = ("ef",)
 
     @property
     def bytes_per_vector_(self) -> int | None:

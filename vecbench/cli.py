@@ -263,11 +263,18 @@ def cmd_paired(args: argparse.Namespace) -> int:
     frame = paired.per_query_frame(args.dir)
     if args.where:
         frame = compare.select_rows(frame, args.where)
+    extra = args.show.split(",") if args.show else ()
     table = paired.paired_table(frame, baseline, args.metric, resamples=args.resamples,
-                                seed=args.seed)
+                                seed=args.seed, extra=extra)
+    if args.sort:
+        column = args.sort.lstrip("-")
+        compare.check_column(table, column, "--sort")
+        table = table.sort_values(column, ascending=not args.sort.startswith("-"), kind="stable")
     if args.csv:
         table.to_csv(args.csv, index=False)
-    print(paired.format_markdown(table, scale=args.scale), end="")
+    drop = args.drop.split(",") if args.drop else ()
+    print(paired.format_markdown(table, scale=args.scale, relative=args.relative, drop=drop),
+          end="")
     return 0
 
 
@@ -383,6 +390,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resamples", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--csv", help="also write the table (unscaled) to this CSV file")
+    p.add_argument("--relative", action="store_true",
+                   help="add the difference as a percentage of the baseline")
+    p.add_argument("--drop", help="COLUMN,... left out of the printed table")
+    p.add_argument("--show", help="COLUMN,... of the results shown beside, e.g. recall@10")
+    p.add_argument("--sort", help="COLUMN to sort by (-COLUMN: descending)")
     p.set_defaults(func=cmd_paired)
 
     p = sub.add_parser("compare", help="compare two result tables; exit 1 on a regression")

@@ -73,14 +73,17 @@ def bootstrap_mean(delta: np.ndarray, resamples: int = 10_000, seed: int = 0,
 
 
 def paired_table(frame, baseline: dict[str, str], metric: str, *, resamples: int = 10_000,
-                 seed: int = 0, confidence: float = 0.95):
+                 seed: int = 0, confidence: float = 0.95, extra: tuple | list = ()):
     """One row per configuration: metric, baseline's metric, mean difference and interval.
 
     The baseline is chosen per dataset by ``baseline`` (column=value pairs) and must match
-    exactly one row of each dataset that has rows.
+    exactly one row of each dataset that has rows. ``extra`` columns are copied beside.
     """
     import pandas as pd
 
+    for column in extra:
+        if column not in frame.columns:
+            raise ConfigError(f"unknown column {column!r}", "--show")
     if metric not in frame.columns:
         raise ConfigError(f"unknown metric {metric!r}; expected one of: "
                           f"{', '.join(c for c in frame.columns if '@' in c)}", "--metric")
@@ -105,6 +108,7 @@ def paired_table(frame, baseline: dict[str, str], metric: str, *, resamples: int
             entry.update({c: row[c] for c in row.index
                           if c.startswith(("build.", "search.", "rescore.")) and pd.notna(row[c])
                           and c not in entry})
+            entry.update({c: row[c] for c in extra if c in row.index})
             entry.update({metric: float(values.mean()), "baseline": float(reference.mean()),
                           "delta": mean, "ci_low": low, "ci_high": high,
                           "worse": int((delta < -CHANGED).sum()),
@@ -117,8 +121,10 @@ def paired_table(frame, baseline: dict[str, str], metric: str, *, resamples: int
     return table.drop(columns=constant)
 
 
-def format_markdown(table, scale: float = 1.0, digits: int = 4) -> str:
-    """A Markdown table; ``scale`` multiplies the difference and its interval (100 = points)."""
+def format_markdown(table, scale: float = 1.0, digits: int = 4, relative: bool = False,
+                    drop: tuple | list = ()) -> str:
+    """A Markdown table; ``scale`` multiplies the difference and its interval (100 = points);
+    ``relative`` adds the difference as a percentage of the baseline."""
     if table.empty:
         return "(no rows)\n"
     shown = table.copy()
@@ -127,7 +133,13 @@ def format_markdown(table, scale: float = 1.0, digits: int = 4) -> str:
     shown["difference [95% CI]"] = [
         f"{d:+.{max(digits - 2, 1)}f} [{lo:+.{max(digits - 2, 1)}f}, {hi:+.{max(digits - 2, 1)}f}]"
         for d, lo, hi in zip(shown["delta"], shown["ci_low"], shown["ci_high"])]
-    shown = shown.drop(columns=["delta", "ci_low", "ci_high"])
+    if relative:  # the difference as a percentage of the baseline's mean
+        base = table["baseline"].where(table["baseline"] != 0)
+        shown["relative % [95% CI]"] = [
+            "" if np.isnan(b) else f"{100 * d / b:+.2f} [{100 * lo / b:+.2f}, {100 * hi / b:+.2f}]"
+            for d, lo, hi, b in zip(table["delta"], table["ci_low"], table["ci_high"], base)]
+    shown = shown.drop(columns=["delta", "ci_low", "ci_high"]
+                       + [c for c in drop if c in shown.columns])
     columns = list(shown.columns)
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for _, row in shown.iterrows():

@@ -158,3 +158,26 @@ def test_cli_best_prints_a_spec_the_plugin_accepts(results):
     assert none.returncode == 1 and "no configuration meets" in none.stderr
     bad = vecbench("best", results, "--budget", "bytes<=1", "--maximize", "qps")
     assert bad.returncode == 2 and "no column 'bytes'" in bad.stderr
+
+
+def test_a_rows_configuration_keeps_its_own_search_and_rescoring(tmp_path):
+    from vecbench import runner
+    from vecbench.experiment import load_experiment
+    from vecbench.pytest_plugin import build_spec, run_spec
+
+    path = tmp_path / "exp.yaml"
+    path.write_text("datasets: [{synthetic: {n_base: 1500, n_queries: 40, dim: 64, "
+                    "intrinsic_dim: 32, metric: cos}}]\npipelines: [[binary: {}]]\n"
+                    "indexes: [{hnswlib: {build: {M: 8}, search: {ef: [10, 64]}, "
+                    "rescore: {oversample: [1, 10], with: float32}}}]\n")
+    runner.run_experiment(load_experiment(path), tmp_path / "r", threads=1,
+                          log=lambda line: None)
+    frame = compare.load_table(tmp_path / "r", with_specs=True)
+    assert len(frame) == 4
+    row = frame[(frame["search.ef"] == 64) & (frame["rescore.oversample"] == 10)].iloc[0]
+    spec = compare.configuration(row)
+    assert spec["index"]["hnswlib"]["search"] == {"ef": 64}
+    assert spec["index"]["hnswlib"]["rescore"] == {"oversample": 10, "with": "float32"}
+    # pasted into a spec, it measures what the row measured
+    rerun = run_spec(build_spec(spec))
+    assert rerun[0]["recall@10"] == pytest.approx(row["recall@10"])

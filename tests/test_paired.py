@@ -78,3 +78,9 @@ def test_cli_relative_show_sort_and_drop(results, capsys):
     assert lines[2].startswith("| float32 |") and "+0.00 [+0.00, +0.00]" in lines[2]
     assert main(["paired", str(results), "--baseline", "pipeline=float32", "--metric",
                  "recall@10", "--sort", "colour"]) == 2
+
+
+def test_filter_values_may_hold_commas_in_parentheses():
+    assert paired.parse_filter("pipeline=int8(granularity=global,symmetric=True),index=flat",
+                               "--baseline") == {
+        "pipeline": "int8(granularity=global,symmetric=True)", "index": "flat"}

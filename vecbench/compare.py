@@ -58,17 +58,20 @@ def _table_with_specs(results: Path):
     rows = []
     for record in store.iter_runs(results):
         spec = record.get("spec", {})
-        searches = spec.get("index", {}).get("search", [])
+        # rows run search-major, rescoring-minor (runner.run_unit): pair each with its settings
+        settings = [(search, rescoring)
+                    for search in spec.get("index", {}).get("search", []) or [{}]
+                    for rescoring in spec.get("index", {}).get("rescore", []) or [{}]]
         for i, row in enumerate(record.get("rows", [])):
             flat = {key: value for key, value in row.items() if key != "per_query"}
             unit = dict(spec)
-            unit["search"] = searches[i] if i < len(searches) else {}
+            unit["search"], unit["row_rescore"] = settings[i] if i < len(settings) else ({}, {})
             flat["_spec"] = json.dumps(unit, default=str)
             rows.append(flat)
     frame = pd.DataFrame(rows)
     if frame.empty:
         raise DataError(f"{results}: no result rows in runs/*.json")
-    return frame
+    return store.add_derived_columns(frame)
 
 
 def config_columns(*frames) -> list[str]:
@@ -321,7 +324,9 @@ def configuration(row) -> dict:
         index = spec["index"]
         out = {"dataset": spec["dataset"], "pipeline": spec["pipeline"],
                "index": {index["name"]: {"build": index.get("build", {}),
-                                         "search": spec.get("search", {})}},
+                                         "search": spec.get("search", {}),
+                                         **({"rescore": spec["row_rescore"]}
+                                            if spec.get("row_rescore") else {})}},
                "ordering": _ordering_value(spec.get("ordering", "original")),
                "k": int(spec.get("k", row.get("k", 10)))}
         return out
@@ -332,8 +337,11 @@ def configuration(row) -> dict:
     pipeline = [] if row.get("pipeline", "float32") in ("float32", "", None) else \
         [_parse_label(step) for step in str(row["pipeline"]).split("|")]
     ordering = _parse_label(str(row.get("ordering", "original")))
+    rescoring = {c[8:]: _scalar(row[c]) for c in row.index if c.startswith("rescore.")
+                 and _key_text(row[c]) != ""}
     return {"dataset": {str(row["dataset"]): {}}, "pipeline": pipeline,
-            "index": {str(row["index"]): {"build": build, "search": search}},
+            "index": {str(row["index"]): {"build": build, "search": search,
+                                          **({"rescore": rescoring} if rescoring else {})}},
             "ordering": _ordering_value(ordering), "k": int(row.get("k", 10))}
 
 

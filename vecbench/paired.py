@@ -8,6 +8,7 @@ spread, which dwarfs the differences between indexes or codecs on one query set.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,9 @@ CHANGED = 1e-4
 def parse_filter(text: str, option: str) -> dict[str, str]:
     """``pipeline=float32,index=flat`` -> {column: value} (values compared as text)."""
     pairs = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        column, sep, value = part.partition("=")
+    # commas inside parentheses belong to a value: pipeline=int8(granularity=global,symmetric=True)
+    for part in filter(None, (p.strip() for p in re.split(r",(?![^()]*\))", text))):
+        column, sep, value = part.partition("=")  # the first "=" ends the column name
         if not sep or not column.strip():
             raise ConfigError(f"expected COLUMN=VALUE[,COLUMN=VALUE...], got {text!r}", option)
         pairs[column.strip()] = value.strip()

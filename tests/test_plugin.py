@@ -6,6 +6,7 @@ import pytest
 
 # pytester runs pytest in this process and afterwards drops modules imported during the run;
 # C extensions (numpy, hnswlib, faiss) cannot be loaded twice, so load them once up front
+import faiss  # noqa: F401
 import hnswlib  # noqa: F401
 import numpy  # noqa: F401
 import pandas  # noqa: F401

@@ -43,3 +43,7 @@ class ConfigError(VecbenchError):
 
 class DataError(VecbenchError):
     """Unusable data: a missing file, NaN/Inf vectors, mismatched dimensions."""
+
+
+class MissingDataError(DataError):
+    """A data file or folder is not there (as opposed to being there and unusable)."""

@@ -80,7 +80,8 @@ def encode(dataset: Dataset, steps: tuple[Component, ...], index_accepts: frozen
     Repeated calls with the same dataset, steps and accepted code kinds reuse the last result
     (arrays read-only); fit_s and encode_s are those of the fit that produced it.
     """
-    key = json.dumps([id(dataset), [[s.name, s.params] for s in steps], sorted(index_accepts)],
+    key = json.dumps([dataset.fingerprint(), _train_digest(dataset),
+                      [[s.name, s.params] for s in steps], sorted(index_accepts)],
                      sort_keys=True, default=str)
     if key not in _ENCODE_CACHE:
         encoded = _encode(dataset, steps, index_accepts)
@@ -91,6 +92,21 @@ def encode(dataset: Dataset, steps: tuple[Component, ...], index_accepts: frozen
             _ENCODE_CACHE.pop(next(iter(_ENCODE_CACHE)))
         _ENCODE_CACHE[key] = encoded
     return _ENCODE_CACHE[key]
+
+
+def _train_digest(dataset: Dataset) -> str:
+    """Content hash of the fitting set, memoized like Dataset.fingerprint."""
+    cached = dataset.info.get("_train_digest")
+    if cached is None:
+        import hashlib
+
+        from vecbench.datasets.base import hash_array
+
+        h = hashlib.blake2b(digest_size=16)
+        h.update(str(dataset.train.shape).encode())
+        hash_array(h, dataset.train)
+        cached = dataset.info["_train_digest"] = h.hexdigest()  # type: ignore[index]
+    return cached
 
 
 def _encode(dataset: Dataset, steps: tuple[Component, ...], index_accepts: frozenset) -> Encoded:

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from vecbench.errors import DataError
+from vecbench.errors import DataError, MissingDataError
 
 METRICS = ("l2", "ip", "cos")
 #: Train sets larger than this are subsampled: fitting PCA, IVF or a quantizer on more buys little.
@@ -159,4 +159,5 @@ class PathResolver:
             return candidates[0]
         looked = ", ".join(str(c.parent) for c in candidates)
         where = f"{self.where}.{param}" if self.where else param
-        raise DataError(f"{where}: no such file or folder {str(value)!r} (looked in {looked})")
+        raise MissingDataError(f"{where}: no such file or folder {str(value)!r} "
+                               f"(looked in {looked})")

@@ -167,16 +167,25 @@ class Embed:
         cached = _read_cache(folder, len(doc_texts), len(query_texts))
         if cached is not None:
             return (*cached, folder)
+        corpus, queries, meta = self.compute(doc_texts, query_texts)
+        _write_cache(folder, corpus, queries, {
+            **meta, "fields": list(self.fields), "n_docs": len(doc_texts),
+            "n_queries": len(query_texts)})
+        return corpus, queries, folder
+
+    def compute(self, doc_texts: Sequence[str],
+                query_texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, dict]:
+        """Embed both groups (no cache); also what the cache's meta.json records of the model.
+        Subclasses with another model override this alone."""
         model = load_model(self.model, self.device)
         if self.max_seq_length is not None:
             model.max_seq_length = self.max_seq_length
         corpus = embed_texts(doc_texts, model, self.normalize, self.batch_size)
         queries = embed_texts(query_texts, model, self.normalize, self.batch_size)
-        _write_cache(folder, corpus, queries, {
+        return corpus, queries, {
             "model": model_id(self.model), "location": model_location(self.model),
-            "normalize": self.normalize, "max_seq_length": getattr(model, "max_seq_length", None),
-            "fields": list(self.fields), "n_docs": len(doc_texts), "n_queries": len(query_texts)})
-        return corpus, queries, folder
+            "normalize": self.normalize,
+            "max_seq_length": getattr(model, "max_seq_length", None)}
 
     def load(self, paths: PathResolver | None = None) -> Dataset:
         from vecbench.datasets.beir import _listing, read_qrels

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from vecbench.datasets.base import normalize_rows
-from vecbench.datasets.embed import Embed, _read_cache, _write_cache, texts_digest
+from vecbench.datasets.embed import Embed, texts_digest
 from vecbench.errors import ConfigError
 from vecbench.params import check_bool, check_int
 
@@ -63,21 +62,10 @@ class Lsa(Embed):
                             sort_keys=True).encode())
         return texts_digest(h, doc_texts, query_texts)
 
-    def embeddings(self, doc_texts: Sequence[str],
-                   query_texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, Path]:
-        """``(corpus, queries, cache folder)``, from the cache when a matching copy is there."""
-        from vecbench.groundtruth import cache_dir
-
-        folder = cache_dir() / "embeddings" / self.cache_key(doc_texts, query_texts)
-        cached = _read_cache(folder, len(doc_texts), len(query_texts))
-        if cached is not None:
-            return (*cached, folder)
+    def compute(self, doc_texts: Sequence[str],
+                query_texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, dict]:
         corpus, queries, stats = self.fit_transform(doc_texts, query_texts)
-        _write_cache(folder, corpus, queries, {
-            "model": self.identity(), **self._settings(), **stats,
-            "fields": list(self.fields), "n_docs": len(doc_texts),
-            "n_queries": len(query_texts)})
-        return corpus, queries, folder
+        return corpus, queries, {"model": self.identity(), **self._settings(), **stats}
 
     def fit_transform(self, doc_texts: Sequence[str],
                       query_texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, dict]:

@@ -259,12 +259,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_paired(args: argparse.Namespace) -> int:
     from vecbench import compare, paired
 
-    baseline = paired.parse_filter(args.baseline, "--baseline")
     frame = paired.per_query_frame(args.dir)
     if args.where:
         frame = compare.select_rows(frame, args.where)
     extra = args.show.split(",") if args.show else ()
-    table = paired.paired_table(frame, baseline, args.metric, resamples=args.resamples,
+    table = paired.paired_table(frame, args.baseline, args.metric, resamples=args.resamples,
                                 seed=args.seed, extra=extra)
     if args.sort:
         column = args.sort.lstrip("-")
@@ -381,8 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "bootstrap 95%% intervals")
     p.add_argument("dir", help="results folder (its runs/*.json keep per-query values)")
     p.add_argument("--baseline", required=True,
-                   help="COLUMN=VALUE,... picking one baseline row per dataset, "
-                        "e.g. pipeline=float32,index=flat")
+                   help="pandas query picking one baseline row per dataset, "
+                        "e.g. \"pipeline == 'float32' and index == 'flat'\"")
     p.add_argument("--metric", default="ndcg@10", help="a per-query metric (default ndcg@10)")
     p.add_argument("--where", help="pandas query keeping rows, e.g. \"index == 'flat'\"")
     p.add_argument("--scale", type=float, default=100.0,

@@ -8,12 +8,11 @@ spread, which dwarfs the differences between indexes or codecs on one query set.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
-from vecbench import store
+from vecbench import compare, store
 from vecbench.errors import ConfigError
 
 #: Columns shown beside the difference, when present.
@@ -21,20 +20,6 @@ SHOWN = ["dataset", "pipeline", "index", "ordering", "repeat", "quantization",
          "bytes_per_vector"]
 #: |difference| below this counts a query as unchanged (per-query values keep 5 decimals).
 CHANGED = 1e-4
-
-
-def parse_filter(text: str, option: str) -> dict[str, str]:
-    """``pipeline=float32,index=flat`` -> {column: value} (values compared as text)."""
-    pairs = {}
-    # commas inside parentheses belong to a value: pipeline=int8(granularity=global,symmetric=True)
-    for part in filter(None, (p.strip() for p in re.split(r",(?![^()]*\))", text))):
-        column, sep, value = part.partition("=")  # the first "=" ends the column name
-        if not sep or not column.strip():
-            raise ConfigError(f"expected COLUMN=VALUE[,COLUMN=VALUE...], got {text!r}", option)
-        pairs[column.strip()] = value.strip()
-    if not pairs:
-        raise ConfigError(f"expected COLUMN=VALUE[,COLUMN=VALUE...], got {text!r}", option)
-    return pairs
 
 
 def per_query_frame(results: str | Path):
@@ -46,17 +31,6 @@ def per_query_frame(results: str | Path):
     if frame.empty or "per_query" not in frame:
         raise ConfigError(f"{results}: no rows with per-query values", "DIR")
     return store.add_derived_columns(frame)
-
-
-def _select(frame, pairs: dict[str, str], option: str):
-    mask = np.ones(len(frame), dtype=bool)
-    for column, value in pairs.items():
-        if column not in frame.columns:
-            raise ConfigError(f"unknown column {column!r}; expected one of: "
-                              f"{', '.join(c for c in frame.columns if c != 'per_query')}",
-                              option)
-        mask &= frame[column].astype(str).to_numpy() == value
-    return frame[mask]
 
 
 def bootstrap_mean(delta: np.ndarray, resamples: int = 10_000, seed: int = 0,
@@ -74,12 +48,13 @@ def bootstrap_mean(delta: np.ndarray, resamples: int = 10_000, seed: int = 0,
     return mean, float(low), float(high)
 
 
-def paired_table(frame, baseline: dict[str, str], metric: str, *, resamples: int = 10_000,
+def paired_table(frame, baseline: str, metric: str, *, resamples: int = 10_000,
                  seed: int = 0, confidence: float = 0.95, extra: tuple | list = ()):
     """One row per configuration: metric, baseline's metric, mean difference and interval.
 
-    The baseline is chosen per dataset by ``baseline`` (column=value pairs) and must match
-    exactly one row of each dataset that has rows. ``extra`` columns are copied beside.
+    The baseline is chosen per dataset by ``baseline``, a pandas query like ``--where``
+    ("pipeline == 'float32' and index == 'flat'"), and must match exactly one row of each
+    dataset that has rows. ``extra`` columns are copied beside.
     """
     import pandas as pd
 
@@ -89,13 +64,14 @@ def paired_table(frame, baseline: dict[str, str], metric: str, *, resamples: int
     if metric not in frame.columns:
         raise ConfigError(f"unknown metric {metric!r}; expected one of: "
                           f"{', '.join(c for c in frame.columns if '@' in c)}", "--metric")
+    compare.select_rows(frame, baseline, "--baseline")  # a bad query fails here, once
     out = []
     for dataset, rows in frame.groupby("dataset", sort=False):
-        base = _select(rows, baseline, "--baseline")
+        base = rows.query(baseline)
         if len(base) != 1:
-            raise ConfigError(f"{', '.join(f'{c}={v}' for c, v in baseline.items())} matches "
-                              f"{len(base)} rows of dataset {dataset!r}; expected exactly one "
-                              "(add columns, e.g. index=flat)", "--baseline")
+            raise ConfigError(f"{baseline!r} matches {len(base)} rows of dataset {dataset!r}; "
+                              "expected exactly one (add conditions, e.g. index == 'flat')",
+                              "--baseline")
         reference = np.asarray(base.iloc[0]["per_query"].get(metric, []), dtype=np.float64)
         if reference.size == 0:
             raise ConfigError(f"the baseline of {dataset!r} has no per-query {metric!r}",

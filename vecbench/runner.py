@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -46,6 +46,8 @@ class Encoded:
     fit_s: float
     encode_s: float
     notes: dict
+    #: trustworthiness by (k, seed): units sharing a cached encoding compute it once
+    trustworthiness: dict = field(default_factory=dict)
 
 
 _DATASET_CACHE: dict[str, Dataset] = {}
@@ -92,6 +94,15 @@ def encode(dataset: Dataset, steps: tuple[Component, ...], index_accepts: frozen
             _ENCODE_CACHE.pop(next(iter(_ENCODE_CACHE)))
         _ENCODE_CACHE[key] = encoded
     return _ENCODE_CACHE[key]
+
+
+def _trustworthiness(dataset: Dataset, encoded: Encoded, k: int, seed: int) -> float:
+    from vecbench import metrics
+
+    if (k, seed) not in encoded.trustworthiness:
+        encoded.trustworthiness[(k, seed)] = metrics.trustworthiness_sample(
+            dataset.base, encoded.decoded_base, dataset.metric, k, seed=seed)
+    return encoded.trustworthiness[(k, seed)]
 
 
 def _train_digest(dataset: Dataset) -> str:
@@ -237,8 +248,7 @@ def run_unit(unit: BuildUnit, threads: int, contended: bool = False) -> dict:
         "quantization": quantization, "threads": threads,
         # how many of each point's neighbours in the transformed space are false (sampled)
         f"trustworthiness@{unit.k}": (
-            metrics.trustworthiness_sample(dataset.base, encoded.decoded_base, dataset.metric,
-                                           unit.k, seed=unit.seed) if unit.pipeline else None),
+            _trustworthiness(dataset, encoded, unit.k, unit.seed) if unit.pipeline else None),
         "build_threads": build_threads, "contended": contended, "status": "ok", "reason": "",
     }
     k = unit.k

@@ -41,3 +41,15 @@ def test_metric_directions():
     assert not metrics.metric_info("p99_ms").higher_is_better
     assert metrics.metric_info("recall@10_q3").higher_is_better
     assert metrics.metric_info("dataset") is None
+
+
+def test_mean_ci95_is_students_t_over_few_repeats():
+    import scipy.stats
+
+    values = np.array([0.91, 0.93, 0.95])
+    mean, low, high = metrics.mean_ci95(values)
+    expected = scipy.stats.t.interval(0.95, len(values) - 1, loc=values.mean(),
+                                      scale=scipy.stats.sem(values))
+    assert mean == values.mean()
+    assert np.allclose((low, high), expected)
+    assert metrics.mean_ci95(np.array([0.5])) == (0.5, 0.5, 0.5)

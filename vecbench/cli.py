@@ -263,8 +263,9 @@ def cmd_paired(args: argparse.Namespace) -> int:
     if args.where:
         frame = compare.select_rows(frame, args.where)
     extra = args.show.split(",") if args.show else ()
+    within = args.within.split(",") if args.within else ("dataset",)
     table = paired.paired_table(frame, args.baseline, args.metric, resamples=args.resamples,
-                                seed=args.seed, extra=extra)
+                                seed=args.seed, extra=extra, within=within)
     if args.sort:
         column = args.sort.lstrip("-")
         compare.check_column(table, column, "--sort")
@@ -384,6 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "e.g. \"pipeline == 'float32' and index == 'flat'\"")
     p.add_argument("--metric", default="ndcg@10", help="a per-query metric (default ndcg@10)")
     p.add_argument("--where", help="pandas query keeping rows, e.g. \"index == 'flat'\"")
+    p.add_argument("--within", help="COLUMN,... whose groups each get their own baseline "
+                                    "(default dataset), e.g. dataset,bytes_per_vector")
     p.add_argument("--scale", type=float, default=100.0,
                    help="multiply differences (default 100: points)")
     p.add_argument("--resamples", type=int, default=10_000)

@@ -49,32 +49,42 @@ def bootstrap_mean(delta: np.ndarray, resamples: int = 10_000, seed: int = 0,
 
 
 def paired_table(frame, baseline: str, metric: str, *, resamples: int = 10_000,
-                 seed: int = 0, confidence: float = 0.95, extra: tuple | list = ()):
+                 seed: int = 0, confidence: float = 0.95, extra: tuple | list = (),
+                 within: tuple | list = ("dataset",)):
     """One row per configuration: metric, baseline's metric, mean difference and interval.
 
-    The baseline is chosen per dataset by ``baseline``, a pandas query like ``--where``
-    ("pipeline == 'float32' and index == 'flat'"), and must match exactly one row of each
-    dataset that has rows. ``extra`` columns are copied beside.
+    The baseline is chosen per group of ``within`` columns (per dataset by default) by
+    ``baseline``, a pandas query like ``--where`` ("pipeline == 'float32' and index ==
+    'flat'"), and must match exactly one row of each group. ``within=("dataset",
+    "bytes_per_vector")`` compares each reduction with PCA at the same size, for instance.
+    ``extra`` columns are copied beside.
     """
     import pandas as pd
 
     for column in extra:
         if column not in frame.columns:
             raise ConfigError(f"unknown column {column!r}", "--show")
+    within = list(within)
+    for column in within:
+        if column not in frame.columns:
+            raise ConfigError(f"unknown column {column!r}; expected one of: "
+                              f"{', '.join(c for c in frame.columns if c != 'per_query')}",
+                              "--within")
     if metric not in frame.columns:
         raise ConfigError(f"unknown metric {metric!r}; expected one of: "
                           f"{', '.join(c for c in frame.columns if '@' in c)}", "--metric")
     compare.select_rows(frame, baseline, "--baseline")  # a bad query fails here, once
     out = []
-    for dataset, rows in frame.groupby("dataset", sort=False):
+    for key, rows in frame.groupby(within, sort=False, dropna=False):
+        group = ", ".join(f"{c} {v!r}" for c, v in zip(within, key))
         base = rows.query(baseline)
         if len(base) != 1:
-            raise ConfigError(f"{baseline!r} matches {len(base)} rows of dataset {dataset!r}; "
+            raise ConfigError(f"{baseline!r} matches {len(base)} rows of {group}; "
                               "expected exactly one (add conditions, e.g. index == 'flat')",
                               "--baseline")
         reference = np.asarray(base.iloc[0]["per_query"].get(metric, []), dtype=np.float64)
         if reference.size == 0:
-            raise ConfigError(f"the baseline of {dataset!r} has no per-query {metric!r}",
+            raise ConfigError(f"the baseline of {group} has no per-query {metric!r}",
                               "--metric")
         for _, row in rows.iterrows():
             values = np.asarray(row["per_query"].get(metric, []), dtype=np.float64)

@@ -21,7 +21,6 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pytest benchmarks -q -s -o python_files='bench_*.py' --benchmark-columns=min,mean,max
 
-# the plots of every committed reference study, from its committed results.csv
 # The committed figures of every reference study present under results/ (each study's README
 # shows them); rerun after `vecbench run` + `vecbench collect`.
 PLOT = $(BIN)/vecbench plot
@@ -48,8 +47,8 @@ figures: $(STAMP)
 	    --hue dataset --facet index -o results/hnsw_ordering/intrinsic_dim.png \
 	    --title "recall vs QPS by intrinsic dimension (50k x 384, M=16, ef_construction=200)"; \
 	  $(PLOT) results/hnsw_ordering --kind ordering \
-	    --where "not dataset.str.startswith('synthetic-d384-') and index == 'hnswlib' and \`search.ef\` == 10 and pipeline == 'float32' and not dataset.str.contains('lsa|cranfield') and dataset != 'scifact-minilm-l6'" \
-	    -o results/hnsw_ordering/ordering_ef10.png --title "recall@10 by insertion order, ef=10"; fi
+	    --where "\`search.ef\` == 10 and dataset in ['scifact-sentences-minilm-l6', 'mnist-test', 'synthetic-d128-id16']" \
+	    -o results/hnsw_ordering/ordering.png --title "recall@10 by insertion order (hnswlib M=16, ef_construction=200, ef=10)"; fi
 
 clean:
 	rm -rf $(VENV) results/quickstart

@@ -221,8 +221,17 @@ def ordering(frame, y: str | None = None, hue: str = "index", x: str = "ordering
                     (np.nan, np.nan, np.nan)
                 means.append(mean), lows.append(mean - low), highs.append(high - mean)
             positions = np.arange(len(categories)) + (j - (len(groups) - 1) / 2) * width
-            ax.errorbar(positions, means, yerr=[lows, highs], fmt="o", capsize=4, label=group)
-        ax.set_xticks(np.arange(len(categories)), categories, rotation=20)
+            bars = ax.errorbar(positions, means, yerr=[lows, highs], fmt="o", capsize=4,
+                               label=group)
+            # each build as a faint dot: an interval over 10 builds and a single build beside
+            # it are not the same kind of thing, and the dots show both spreads
+            for position, category in zip(positions, categories):
+                mask = (per_build.index.get_level_values(0).astype(str) == group) & \
+                       (per_build.index.get_level_values(1).astype(str) == category)
+                builds = per_build[mask].to_numpy()
+                ax.plot(np.full(len(builds), position + width / 4), builds, ".", alpha=0.4,
+                        color=bars.lines[0].get_color(), markersize=4)
+        ax.set_xticks(np.arange(len(categories)), categories, rotation=30, ha="right")
         ax.set(xlabel=x, ylabel=f"{_label(y)}, mean ± 95% CI", title=title)
         ax.grid(True, axis="y", alpha=0.3)
         _better_note(ax, x, y)

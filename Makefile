@@ -48,7 +48,11 @@ figures: $(STAMP)
 	    --title "recall vs QPS by intrinsic dimension (50k x 384, M=16, ef_construction=200)"; \
 	  $(PLOT) results/hnsw_ordering --kind ordering \
 	    --where "\`search.ef\` == 10 and dataset in ['scifact-sentences-minilm-l6', 'mnist-test', 'synthetic-d128-id16']" \
-	    -o results/hnsw_ordering/ordering.png --title "recall@10 by insertion order (hnswlib M=16, ef_construction=200, ef=10)"; fi
+	    -o results/hnsw_ordering/ordering.png --title "recall@10 by insertion order (hnswlib M=16, ef_construction=200, ef=10)"; \
+	  VECBENCH_DATA=$${VECBENCH_DATA:-$(abspath ../shared/datasets)} $(BIN)/vecbench lid mnist-test \
+	    "beir: {path: scifact-sentences, embeddings: minilm-l6}" \
+	    "synthetic: {n_base: 20000, n_queries: 1000, dim: 128, intrinsic_dim: 16, n_clusters: 32, noise: 0.05}" \
+	    -o results/hnsw_ordering/lid.png; fi
 
 clean:
 	rm -rf $(VENV) results/quickstart

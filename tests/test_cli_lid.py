@@ -76,6 +76,18 @@ def test_text_output_of_an_npy_spec_with_k_and_output(capsys, tmp_path, monkeypa
     assert report["pointwise"]["p10"] <= report["pointwise"]["mean"] <= report["pointwise"]["p90"]
 
 
+def test_several_specs_share_one_histogram(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = "synthetic: {n_base: 800, n_queries: 10, dim: 16, intrinsic_dim: 3}"
+    code, out, err = run(capsys, "lid", "digits", spec, "--json")
+    assert code == 0, err
+    reports = json.loads(out)
+    assert [r["dataset"] for r in reports] == ["digits", "synthetic-d16-id3"]
+    assert reports[1]["pointwise"]["median"] < reports[0]["pointwise"]["median"]
+    assert reports[0]["histogram"] == "lid-digits+synthetic-d16-id3.png"
+    assert is_png(tmp_path / "lid-digits+synthetic-d16-id3.png")
+
+
 @pytest.mark.parametrize("argv, message", [
     (["digitz"], "SPEC: unknown dataset or recipe 'digitz' (did you mean 'digits'?)"),
     (["npy: {base: missing.npy, queries: missing.npy}"], "missing.npy"),
@@ -85,7 +97,9 @@ def test_text_output_of_an_npy_spec_with_k_and_output(capsys, tmp_path, monkeypa
     (["digits", "--k", "5000"], "a 5000-NN graph needs at least 5001"),
     (["digits", "--estimator", "pca"], "--estimator: expected one of mle, tle, mada, mom"),
     (["digits", "-o", "hist.jpg"], "-o: expected a .png or .svg file name, got 'hist.jpg'"),
-    (["synthetic: {dim: [8, 16]}"], "SPEC: expands to 2 datasets; expected one"),
+    (["synthetic: {dim: [8, 16]}"],
+     "SPEC: 'synthetic: {dim: [8, 16]}' expands to 2 datasets; expected one"),
+    (["digits", "digitz"], "SPEC: unknown dataset or recipe 'digitz'"),
 ])
 def test_bad_input_is_one_line_exit_2(capsys, tmp_path, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)

@@ -134,17 +134,43 @@ def cmd_lid(args: argparse.Namespace) -> int:
     import json
     import re
 
-    import numpy as np
-
-    from vecbench import lid, plots, runner
+    from vecbench import lid, plots
     from vecbench.params import check_choice, check_int
 
     k = check_int("--k", lid.DEFAULT_K if args.k is None else args.k, 2)
     estimator = check_choice("--estimator", args.estimator, lid.ESTIMATORS)
     output = plots.check_output(args.output) if args.output else None
-    components = _dataset_components(args.spec)
+    reports = [_lid_report(spec, k, estimator) for spec in args.spec]
+    names = [report["dataset"] for report in reports]
+    output = output or "lid-" + "+".join(re.sub(r"[^A-Za-z0-9._-]+", "_", n) for n in names) + ".png"
+    path = plots.save(plots.lid({r["dataset"]: r.pop("_values") for r in reports}), output)
+    if args.json:  # one SPEC: an object; several: a list of them
+        for report in reports:
+            report["histogram"] = str(path)
+        print(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2))
+        return 0
+    for report in reports:
+        estimates, pointwise = report, report["pointwise"]
+        print(f"{report['dataset']}: {report['n']} x {report['dim']}, metric {report['metric']}")
+        print(f"global ID: twonn {estimates['twonn']:.2f}, mle {estimates['mle']:.2f}, "
+              f"pca90 {estimates['pca90']}, pca95 {estimates['pca95']}")
+        print(f"pointwise {estimator} (k={k}, {pointwise['graph']} graph): mean "
+              f"{pointwise['mean']:.2f}, median {pointwise['median']:.2f}, p10 "
+              f"{pointwise['p10']:.2f}, p90 {pointwise['p90']:.2f}"
+              + (f", {pointwise['n_infinite']} infinite" if pointwise["n_infinite"] else ""))
+    print(f"histogram -> {path}")
+    return 0
+
+
+def _lid_report(spec: str, k: int, estimator: str) -> dict:
+    """Global ID estimates and the pointwise distribution of one dataset SPEC."""
+    import numpy as np
+
+    from vecbench import lid, runner
+
+    components = _dataset_components(spec)
     if len(components) != 1:
-        raise ConfigError(f"expands to {len(components)} datasets; expected one", "SPEC")
+        raise ConfigError(f"{spec!r} expands to {len(components)} datasets; expected one", "SPEC")
     dataset = runner.load_dataset(components[0], str(Path.cwd()))
     values, info = lid.cached_pointwise_lid(dataset.fingerprint(), dataset.base, k, estimator,
                                             metric=dataset.metric, return_info=True)
@@ -156,21 +182,8 @@ def cmd_lid(args: argparse.Namespace) -> int:
     pointwise = {"k": k, "estimator": estimator, "mean": float(np.mean(finite)),
                  "median": float(median), "p10": float(p10), "p90": float(p90),
                  "n_infinite": int(len(values) - len(finite)), "graph": info["method"]}
-    output = output or f"lid-{re.sub(r'[^A-Za-z0-9._-]+', '_', dataset.name)}.png"
-    path = plots.save(plots.lid({dataset.name: values}), output)
-    if args.json:
-        print(json.dumps({"dataset": dataset.name, "n": len(dataset.base), "dim": dataset.dim,
-                          "metric": dataset.metric, **estimates, "pointwise": pointwise,
-                          "histogram": str(path)}, indent=2))
-        return 0
-    print(f"{dataset.name}: {len(dataset.base)} x {dataset.dim}, metric {dataset.metric}")
-    print(f"global ID: twonn {estimates['twonn']:.2f}, mle {estimates['mle']:.2f}, "
-          f"pca90 {estimates['pca90']}, pca95 {estimates['pca95']}")
-    print(f"pointwise {estimator} (k={k}, {info['method']} graph): mean {pointwise['mean']:.2f}, "
-          f"median {median:.2f}, p10 {p10:.2f}, p90 {p90:.2f}"
-          + (f", {pointwise['n_infinite']} infinite" if pointwise["n_infinite"] else ""))
-    print(f"histogram -> {path}")
-    return 0
+    return {"dataset": dataset.name, "n": len(dataset.base), "dim": dataset.dim,
+            "metric": dataset.metric, **estimates, "pointwise": pointwise, "_values": values}
 
 
 def _plot_table(source: str, kind: str):
@@ -343,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("lid", help="intrinsic dimension of a dataset: global estimates and a "
                        "histogram of pointwise LID")
-    p.add_argument("spec", help="a recipe name or a dataset entry (as for `datasets info`)")
+    p.add_argument("spec", nargs="+", help="a recipe name or a dataset entry (as for `datasets "
+                                           "info`); several share one histogram")
     p.add_argument("--k", type=int, help="neighbours per point (default 20)")
     p.add_argument("--estimator", default="mle", help="pointwise: mle (default), tle, mada, mom")
     p.add_argument("--json", action="store_true", help="print the estimates as JSON")

@@ -73,6 +73,13 @@ def test_cli_relative_show_sort_and_drop(results, capsys):
     assert lines[2].startswith("| float32 |") and "+0.00 [+0.00, +0.00]" in lines[2]
     assert main(["paired", str(results), "--baseline", "pipeline == 'float32'", "--metric",
                  "recall@10", "--sort", "colour"]) == 2
+    capsys.readouterr()
+    # several keys: bytes descending, then recall descending
+    assert main(["paired", str(results), "--baseline", "pipeline == 'float32'", "--metric",
+                 "recall@10", "--show", "bytes_per_vector",
+                 "--sort=-bytes_per_vector,-recall@10", "--drop", "dataset,index"]) == 0
+    rows = [line.split(" | ")[0] for line in capsys.readouterr().out.splitlines()[2:]]
+    assert rows == ["| float32", "| float16", "| pca(n_components=4)"]
 
 
 

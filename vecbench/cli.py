@@ -279,10 +279,12 @@ def cmd_paired(args: argparse.Namespace) -> int:
     within = args.within.split(",") if args.within else ("dataset",)
     table = paired.paired_table(frame, args.baseline, args.metric, resamples=args.resamples,
                                 seed=args.seed, extra=extra, within=within)
-    if args.sort:
-        column = args.sort.lstrip("-")
-        compare.check_column(table, column, "--sort")
-        table = table.sort_values(column, ascending=not args.sort.startswith("-"), kind="stable")
+    if args.sort:  # COLUMN,-COLUMN,...: the first key first, "-" descending
+        keys = [key.strip() for key in args.sort.split(",") if key.strip()]
+        for key in keys:
+            compare.check_column(table, key.lstrip("-"), "--sort")
+        table = table.sort_values([key.lstrip("-") for key in keys], kind="stable",
+                                  ascending=[not key.startswith("-") for key in keys])
     if args.csv:
         table.to_csv(args.csv, index=False)
     drop = args.drop.split(",") if args.drop else ()
@@ -410,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add the difference as a percentage of the baseline")
     p.add_argument("--drop", help="COLUMN,... left out of the printed table")
     p.add_argument("--show", help="COLUMN,... of the results shown beside, e.g. recall@10")
-    p.add_argument("--sort", help="COLUMN to sort by (-COLUMN: descending)")
+    p.add_argument("--sort", help="COLUMN,... to sort by (-COLUMN: descending)")
     p.set_defaults(func=cmd_paired)
 
     p = sub.add_parser("compare", help="compare two result tables; exit 1 on a regression")

@@ -19,7 +19,7 @@ test: $(STAMP)
 	VECBENCH_DATA=$${VECBENCH_DATA:-$(abspath ../shared/datasets)} $(BIN)/pytest -q
 
 bench: $(STAMP)
-	$(BIN)/pytest benchmarks -q -s -o python_files='bench_*.py' --benchmark-columns=min,mean,max
+	VECBENCH_DATA=$${VECBENCH_DATA:-$(abspath ../shared/datasets)} $(BIN)/pytest benchmarks -q -s -o python_files='bench_*.py' --benchmark-columns=min,mean,max
 
 # The committed figures of every reference study present under results/ (each study's README
 # shows them); rerun after `vecbench run` + `vecbench collect`.

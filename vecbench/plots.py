@@ -261,8 +261,10 @@ def lid(data, column: str = "lid", hue: str = "dataset", bins: int = 50):
     for name, group in data.groupby(hue, sort=True):
         v = _numeric(group, column)
         v = v[np.isfinite(v)]
-        ax.hist(v, bins=edges, alpha=0.5, label=f"{name} (median {np.median(v):.1f})")
-    ax.set(xlabel="pointwise LID", ylabel="points", title="Local intrinsic dimension")
+        # density, not counts: datasets of 9k and 46k points share one axis
+        ax.hist(v, bins=edges, alpha=0.5, density=True,
+                label=f"{name} (n {len(v):,}, median {np.median(v):.1f})")
+    ax.set(xlabel="pointwise LID", ylabel="density", title="Local intrinsic dimension")
     ax.legend(fontsize=8)
     return fig
 

@@ -103,7 +103,10 @@ def test_lid_histogram_from_frame_or_mapping():
     for data in (frame, {"x": frame.lid[:100].to_numpy(), "y": frame.lid[100:].to_numpy()}):
         ax = plots.lid(data).axes[0]
         legend = [t.get_text() for t in ax.get_legend().get_texts()]
-        assert len(legend) == 2 and legend[0].startswith("x (median 10")
+        assert len(legend) == 2 and legend[0].startswith("x (n 100, median 10")
+        # densities, so that sets of different sizes compare: each histogram integrates to 1
+        for bars in ax.containers:
+            assert sum(p.get_height() * p.get_width() for p in bars) == pytest.approx(1.0)
 
 
 def test_bad_column_is_a_config_error_listing_columns():

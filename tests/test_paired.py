@@ -82,7 +82,6 @@ def test_cli_relative_show_sort_and_drop(results, capsys):
     assert rows == ["| float32", "| float16", "| pca(n_components=4)"]
 
 
-
 def test_within_pairs_each_group_with_its_own_baseline(capsys, results):
     import pandas as pd
 

@@ -140,20 +140,20 @@ def cmd_lid(args: argparse.Namespace) -> int:
     k = check_int("--k", lid.DEFAULT_K if args.k is None else args.k, 2)
     estimator = check_choice("--estimator", args.estimator, lid.ESTIMATORS)
     output = plots.check_output(args.output) if args.output else None
-    reports = [_lid_report(spec, k, estimator) for spec in args.spec]
+    reports, values = zip(*(_lid_report(spec, k, estimator) for spec in args.spec))
     names = [report["dataset"] for report in reports]
     output = output or "lid-" + "+".join(re.sub(r"[^A-Za-z0-9._-]+", "_", n) for n in names) + ".png"
-    path = plots.save(plots.lid({r["dataset"]: r.pop("_values") for r in reports}), output)
+    path = plots.save(plots.lid(dict(zip(names, values))), output)
     if args.json:  # one SPEC: an object; several: a list of them
         for report in reports:
             report["histogram"] = str(path)
         print(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2))
         return 0
     for report in reports:
-        estimates, pointwise = report, report["pointwise"]
+        pointwise = report["pointwise"]
         print(f"{report['dataset']}: {report['n']} x {report['dim']}, metric {report['metric']}")
-        print(f"global ID: twonn {estimates['twonn']:.2f}, mle {estimates['mle']:.2f}, "
-              f"pca90 {estimates['pca90']}, pca95 {estimates['pca95']}")
+        print(f"global ID: twonn {report['twonn']:.2f}, mle {report['mle']:.2f}, "
+              f"pca90 {report['pca90']}, pca95 {report['pca95']}")
         print(f"pointwise {estimator} (k={k}, {pointwise['graph']} graph): mean "
               f"{pointwise['mean']:.2f}, median {pointwise['median']:.2f}, p10 "
               f"{pointwise['p10']:.2f}, p90 {pointwise['p90']:.2f}"
@@ -162,8 +162,9 @@ def cmd_lid(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lid_report(spec: str, k: int, estimator: str) -> dict:
-    """Global ID estimates and the pointwise distribution of one dataset SPEC."""
+def _lid_report(spec: str, k: int, estimator: str):
+    """Global ID estimates and the pointwise distribution of one dataset SPEC (a JSON-ready
+    dict), and the pointwise values for the histogram."""
     import numpy as np
 
     from vecbench import lid, runner
@@ -183,7 +184,7 @@ def _lid_report(spec: str, k: int, estimator: str) -> dict:
                  "median": float(median), "p10": float(p10), "p90": float(p90),
                  "n_infinite": int(len(values) - len(finite)), "graph": info["method"]}
     return {"dataset": dataset.name, "n": len(dataset.base), "dim": dataset.dim,
-            "metric": dataset.metric, **estimates, "pointwise": pointwise, "_values": values}
+            "metric": dataset.metric, **estimates, "pointwise": pointwise}, values
 
 
 def _plot_table(source: str, kind: str):
@@ -276,7 +277,7 @@ def cmd_paired(args: argparse.Namespace) -> int:
     if args.where:
         frame = compare.select_rows(frame, args.where)
     extra = args.show.split(",") if args.show else ()
-    within = args.within.split(",") if args.within else ("dataset",)
+    within = args.within.split(",")
     table = paired.paired_table(frame, args.baseline, args.metric, resamples=args.resamples,
                                 seed=args.seed, extra=extra, within=within)
     if args.sort:  # COLUMN,-COLUMN,...: the first key first, "-" descending
@@ -401,8 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "e.g. \"pipeline == 'float32' and index == 'flat'\"")
     p.add_argument("--metric", default="ndcg@10", help="a per-query metric (default ndcg@10)")
     p.add_argument("--where", help="pandas query keeping rows, e.g. \"index == 'flat'\"")
-    p.add_argument("--within", help="COLUMN,... whose groups each get their own baseline "
-                                    "(default dataset), e.g. dataset,bytes_per_vector")
+    p.add_argument("--within", default="dataset",
+                   help="COLUMN,... whose groups each get their own baseline "
+                        "(default dataset), e.g. dataset,bytes_per_vector")
     p.add_argument("--scale", type=float, default=100.0,
                    help="multiply differences (default 100: points)")
     p.add_argument("--resamples", type=int, default=10_000)

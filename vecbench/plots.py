@@ -212,24 +212,21 @@ def ordering(frame, y: str | None = None, hue: str = "index", x: str = "ordering
         categories = sorted(part[x].astype(str).unique())
         groups = sorted(part[hue].astype(str).unique())
         width = 0.8 / max(len(groups), 1)
+        levels = [per_build.index.get_level_values(i).astype(str) for i in (0, 1)]
         for j, group in enumerate(groups):
+            builds = [per_build[(levels[0] == group) & (levels[1] == category)].to_numpy()
+                      for category in categories]
             means, lows, highs = [], [], []
-            for category in categories:
-                mask = (per_build.index.get_level_values(0).astype(str) == group) & \
-                       (per_build.index.get_level_values(1).astype(str) == category)
-                mean, low, high = mean_ci95(per_build[mask].to_numpy()) if mask.any() else \
-                    (np.nan, np.nan, np.nan)
+            for values in builds:
+                mean, low, high = mean_ci95(values) if len(values) else (np.nan,) * 3
                 means.append(mean), lows.append(mean - low), highs.append(high - mean)
             positions = np.arange(len(categories)) + (j - (len(groups) - 1) / 2) * width
             bars = ax.errorbar(positions, means, yerr=[lows, highs], fmt="o", capsize=4,
                                label=group)
             # each build as a faint dot: an interval over 10 builds and a single build beside
             # it are not the same kind of thing, and the dots show both spreads
-            for position, category in zip(positions, categories):
-                mask = (per_build.index.get_level_values(0).astype(str) == group) & \
-                       (per_build.index.get_level_values(1).astype(str) == category)
-                builds = per_build[mask].to_numpy()
-                ax.plot(np.full(len(builds), position + width / 4), builds, ".", alpha=0.4,
+            for position, values in zip(positions, builds):
+                ax.plot(np.full(len(values), position + width / 4), values, ".", alpha=0.4,
                         color=bars.lines[0].get_color(), markersize=4)
         ax.set_xticks(np.arange(len(categories)), categories, rotation=30, ha="right")
         ax.set(xlabel=x, ylabel=f"{_label(y)}, mean ± 95% CI", title=title)

@@ -40,11 +40,16 @@ def intrinsic_dim_table(results: pd.DataFrame) -> str:
     return markdown(table.reset_index())
 
 
+def ordering_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """The hnswlib rows of the datasets built in random order too (question 2)."""
+    hnswlib = results[results["index"] == "hnswlib"]
+    return hnswlib[hnswlib["dataset"].isin(
+        hnswlib.loc[hnswlib["ordering"] == "random", "dataset"].unique())]
+
+
 def ordering_table(results: pd.DataFrame) -> tuple[str, pd.DataFrame]:
     """Per dataset and ef: the random-order spread, and each ordering's shift from its mean."""
-    ordered = results[results["ordering"].notna() & (results["index"] == "hnswlib")]
-    ordered = ordered[ordered["dataset"].isin(
-        ordered.loc[ordered["ordering"] == "random", "dataset"].unique())]
+    ordered = ordering_rows(results)
     rows = []
     for (dataset, ef), part in ordered.groupby(["dataset", "search.ef"]):
         random = part.loc[part["ordering"] == "random", RECALL].to_numpy()
@@ -76,8 +81,8 @@ def largest_shifts(table: pd.DataFrame) -> str:
 
 def quartile_table(results: pd.DataFrame, ef: int) -> str:
     """recall@10 by query-LID quartile (q1 = lowest LID) at one ef, mean over builds."""
-    part = results[results["ordering"].notna() & (results["search.ef"] == ef)]
-    part = part[part["dataset"].isin(part.loc[part["ordering"] == "random", "dataset"].unique())]
+    part = ordering_rows(results)
+    part = part[part["search.ef"] == ef]
     columns = [f"{RECALL}_q{q}" for q in range(1, 5)]
     return markdown(part.groupby(["dataset", "ordering"])[columns].mean().reset_index())
 

@@ -127,10 +127,15 @@ def test_cli_compare_exit_codes(results, tmp_path):
     assert "0 rule failures over 3 matched" in same.stdout
     worse = tmp_path / "worse"
     shutil.copytree(results, worse)
+    # a worse run: rewrite the stored ids so that every query loses its nearest neighbour
+    from vecbench import records
     for path in (worse / "runs").glob("*.json"):
         record = json.loads(path.read_text())
-        for row in record["rows"]:
-            row["recall@10"] -= 0.05
+        raw = records.load_raw(worse, record)
+        for setting in record["settings"]:
+            ids = raw[f"{setting['prefix']}ids@10"]
+            ids[:, 0] = -1
+        record["raw"] = records.write_arrays(worse / "runs" / record["raw"]["file"], raw)
         path.write_text(json.dumps(record))
     done = vecbench("compare", results, worse, "--fail", "recall@10:-0.005")
     assert done.returncode == 1

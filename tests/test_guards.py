@@ -111,7 +111,7 @@ def test_nan_is_an_error_before_any_guard():
 
 
 def test_runner_records_guards_and_warnings(tmp_path):
-    from vecbench import runner
+    from vecbench import stages
     from vecbench.experiment import build_experiment
 
     base = with_duplicates()
@@ -120,7 +120,7 @@ def test_runner_records_guards_and_warnings(tmp_path):
     experiment = build_experiment({
         "name": "guarded", "datasets": [{"npy": {"base": "b.npy", "queries": "q.npy"}}],
         "indexes": [{"flat": {}}]}, base_dir=str(tmp_path))
-    record = runner.run_unit(experiment.units[0], threads=1)
+    record = stages.run_unit(experiment.units[0], threads=1).record
     assert record["guards"]["duplicate_base"] == len(base) - distinct_rows(base)
     assert record["guards"]["queries_in_base"] == 5
     assert any("duplicate an earlier row" in w for w in record["warnings"])

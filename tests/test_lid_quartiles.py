@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vecbench import lid, metrics, runner, store
+from vecbench import lid, metrics, records, runner
+from vecbench import results as vbresults
 from vecbench.experiment import load_experiment
 from vecbench.groundtruth import exact_knn
 
@@ -82,9 +83,8 @@ def tiny_results(tmp_path_factory):
     experiment = load_experiment(tmp / "exp.yaml")
     results = tmp / "results"
     runner.run_experiment(experiment, results, threads=1, log=lambda line: None)
-    store.collect(results)
-    records = [json.loads(p.read_text()) for p in sorted((results / "runs").glob("*.json"))]
-    return pd.read_parquet(results / "results.parquet"), records
+    vbresults.collect(results)
+    return pd.read_parquet(results / "results.parquet"), results
 
 
 def test_quartile_columns_follow_recall_and_lie_in_unit_interval(tiny_results):
@@ -108,20 +108,19 @@ def test_query_weighted_quartile_mean_is_recall(tiny_results):
 
 
 def test_quartiles_come_from_the_per_query_recall_and_one_lid_per_dataset(tiny_results):
-    _, records = tiny_results
+    frame, results = tiny_results
+    per_query = pd.read_parquet(results / "per_query.parquet")
     by_dataset: dict = {}
-    for record in records:
-        query_lid = record["query_lid"]
-        assert query_lid["k"] == lid.DEFAULT_K and query_lid["estimator"] == "mle"
-        values = np.array(query_lid["values"])
+    for _, record, _ in records.iter_records(results):
+        values = records.load_reference(results, record).query_lid
         assert len(values) == record["dataset"]["n_queries"] and np.isfinite(values).all()
         # every pipeline and index of a dataset ranks its queries by the same LID
         by_dataset.setdefault(record["dataset"]["fingerprint"], values)
         np.testing.assert_array_equal(by_dataset[record["dataset"]["fingerprint"]], values)
-        groups = metrics.quartile_groups(values)
-        for row in record["rows"]:
-            recall = np.array(row["per_query"]["recall@10"])
-            # per-query recalls are stored rounded; quartile means are exact
-            expected = [recall[g].mean() for g in groups]
-            np.testing.assert_allclose([row[c] for c in QUARTILES], expected, atol=1e-5)
     assert len(by_dataset) == 2
+    for row_id, row in frame.iterrows():
+        recall = per_query[per_query["row"] == row_id]["recall@10"].to_numpy()
+        lid_values = by_dataset[next(fp for fp in by_dataset
+                                     if len(by_dataset[fp]) == len(recall))]
+        expected = [recall[g].mean() for g in metrics.quartile_groups(lid_values)]
+        np.testing.assert_allclose([row[c] for c in QUARTILES], expected, atol=1e-12)

@@ -273,7 +273,7 @@ def test_holdout_splits_uint8_images_with_labels(env):
 
 
 def test_recipe_in_an_experiment(env, tmp_path):
-    from vecbench import runner
+    from vecbench import results, stages
 
     rng = np.random.default_rng(0)
     np.save(env / "data" / "b.npy", rng.standard_normal((200, 8)).astype(np.float32))
@@ -284,8 +284,10 @@ def test_recipe_in_an_experiment(env, tmp_path):
         datasets: [{recipe: {name: tiny-npy}}]
         indexes: [{flat: {}}]
     """)), base_dir=str(tmp_path))
-    record = runner.run_unit(experiment.units[0], threads=1)
-    assert record["rows"][0]["recall@10"] == 1.0 and record["dataset"]["n_base"] == 200
+    outcome = stages.run_unit(experiment.units[0], threads=1)
+    assert outcome.record["status"] == "ok", outcome.record.get("reason")
+    assert results.outcome_rows(outcome)[0]["recall@10"] == 1.0
+    assert outcome.record["dataset"]["n_base"] == 200
 
 
 @pytest.mark.realdata

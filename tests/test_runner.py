@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vecbench import runner, store
+from vecbench import records, runner
+from vecbench import results as vbresults
 from vecbench.experiment import load_experiment
 
 SMALL = """
@@ -42,7 +43,7 @@ def small_results(tmp_path_factory):
     exp = load_experiment(write(tmp, SMALL))
     results = tmp / "results"
     summary = runner.run_experiment(exp, results, threads=2, log=lambda line: None)
-    store.collect(results)
+    vbresults.collect(results)
     return exp, results, summary
 
 
@@ -94,14 +95,19 @@ def test_run_records_environment_and_per_query_recall(small_results):
     env = record["environment"]
     assert env["versions"]["numpy"] and env["versions"]["faiss-cpu"] and env["cpu"]
     assert env["threads"]["faiss_omp"] >= 1
-    per_query = record["rows"][0]["per_query"]["recall@10"]
-    assert len(per_query) == record["dataset"]["n_queries"]
+    raw = records.load_raw(results, record)
+    setting = record["settings"][0]
+    ids = raw[f"{setting['prefix']}ids@10"]
+    assert ids.shape == (record["dataset"]["n_queries"], 10)
+    assert len(raw[f"{setting['prefix']}batch_seconds"]) >= 5
+    per_query = pd.read_parquet(results / "per_query.parquet")
+    assert per_query.groupby("row").size().isin([40, 50]).all()
 
 
 def test_rerun_skips_and_force_reruns(small_results):
     exp, results, _ = small_results
     again = runner.run_experiment(exp, results, threads=2, log=lambda line: None)
-    assert again == {"run": 0, "skipped": len(exp.units), "warnings": []}
+    assert (again.run, again.skipped, again.failed) == (0, len(exp.units), [])
 
 
 def test_jobs_mark_contention(tmp_path):
@@ -110,7 +116,7 @@ def test_jobs_mark_contention(tmp_path):
         indexes: [flat, {hnswlib: {search: {ef: [20]}}}]
         """))
     runner.run_experiment(exp, tmp_path / "r", jobs=2, threads=2, log=lambda line: None)
-    frame = store.table(tmp_path / "r")
+    frame = vbresults.table(tmp_path / "r")
     assert len(frame) == 2 and frame["contended"].all()
 
 
@@ -152,7 +158,7 @@ def test_repeats_get_mean_and_confidence_interval(tmp_path):
         orderings: [random]
         """))
     runner.run_experiment(exp, tmp_path / "r", threads=1, log=lambda line: None)
-    frame = store.table(tmp_path / "r")
+    frame = vbresults.table(tmp_path / "r")
     assert len(frame) == 3 and sorted(frame["repeat"]) == [0, 1, 2]
     values = frame["recall@10"].to_numpy()
     assert values.std() > 0, "random orders and re-seeded builds should differ"
@@ -169,7 +175,7 @@ def test_index_that_quantizes_itself_counts_its_own_bytes(tmp_path):
         indexes: [{faiss_sq: {build: {qtype: 8bit}}}, {faiss_sq: {build: {qtype: 4bit}}}, flat]
         """))
     runner.run_experiment(exp, tmp_path / "r", threads=1, log=lambda line: None)
-    frame = store.table(tmp_path / "r").set_index("build.qtype", drop=False)
+    frame = vbresults.table(tmp_path / "r").set_index("build.qtype", drop=False)
     assert frame.loc["8bit", "bytes_per_vector"] == 32 and frame.loc["4bit", "bytes_per_vector"] == 16
     assert (frame.loc[["8bit", "4bit"], "quantization"] == "index").all()
     flat = frame[frame["index"] == "flat"]
@@ -186,7 +192,7 @@ def test_rescoring_recovers_recall_of_binary_codes(tmp_path):
         """))
     assert exp.n_rows == 6
     runner.run_experiment(exp, tmp_path / "r", threads=1, log=lambda line: None)
-    frame = store.table(tmp_path / "r")
+    frame = vbresults.table(tmp_path / "r")
     f32 = frame[frame["rescore.with"] == "float32"].sort_values("rescore.oversample")
     recalls = f32["recall@10"].to_numpy()
     assert recalls[0] < recalls[1] < recalls[2] and recalls[2] > recalls[0] + 0.15
@@ -213,7 +219,7 @@ def test_trustworthiness_is_reported_for_pipelines_and_orders_reductions(tmp_pat
         indexes: [flat]
         """))
     runner.run_experiment(exp, tmp_path / "r", threads=1, log=lambda line: None)
-    frame = store.table(tmp_path / "r").set_index("pipeline")
+    frame = vbresults.table(tmp_path / "r").set_index("pipeline")
     column = frame["trustworthiness@10"]
     assert np.isnan(column.loc["float32"])  # nothing was transformed
     wide, narrow = column.loc["pca(n_components=32)"], column.loc["pca(n_components=2)"]
@@ -236,6 +242,6 @@ def test_total_bytes_add_the_rescoring_copy(tmp_path):
         indexes: [flat, {flat: {rescore: {oversample: 4, with: float32}}}]
         """))
     runner.run_experiment(exp, tmp_path / "r", threads=1, log=lambda line: None)
-    frame = store.table(tmp_path / "r")
+    frame = vbresults.table(tmp_path / "r")
     assert sorted(frame["total_bytes_per_vector"]) == [4, 4 + 4 * 32]
     assert sorted(frame["pipeline_kind"]) == ["binary", "binary"]

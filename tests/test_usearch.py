@@ -18,7 +18,8 @@ import pytest
 
 pytest.importorskip("usearch")
 
-from vecbench import runner, store  # noqa: E402
+from vecbench import runner  # noqa: E402
+from vecbench import results as vbresults  # noqa: E402
 from vecbench.errors import ConfigError, DataError  # noqa: E402
 from vecbench.experiment import load_experiment  # noqa: E402
 from vecbench.indexes.usearch_index import USearchIndex  # noqa: E402
@@ -267,7 +268,7 @@ def test_runner_reports_index_quantization_and_native_codes(tmp_path):
     path.write_text(textwrap.dedent(EXPERIMENT))
     results = tmp_path / "results"
     runner.run_experiment(load_experiment(path), results, threads=1, log=lambda line: None)
-    store.collect(results)
+    vbresults.collect(results)
     frame = pd.read_parquet(results / "results.parquet")
     assert (frame["status"] == "ok").all(), frame["reason"].tolist()
     rows = frame.set_index([frame["build.dtype"], frame["pipeline"].str.contains("float16")])

@@ -25,29 +25,53 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from vecbench import runner, store
+    from vecbench import results as results_module
+    from vecbench import runner
 
     experiment = _experiment(args.file)
     results = Path(args.results) if args.results else Path("results") / experiment.name
     results.mkdir(parents=True, exist_ok=True)
-    # the report shows the experiment as it was run
-    (results / "experiment.yaml").write_text(Path(args.file).read_text())
+    # the report shows the experiment as it was run (written only when it changed)
+    text = Path(args.file).read_text()
+    saved = results / "experiment.yaml"
+    if not saved.is_file() or saved.read_text() != text:
+        saved.write_text(text)
     summary = runner.run_experiment(experiment, results, force=args.force, jobs=args.jobs,
-                                    threads=args.threads, progress=sys.stderr.isatty(),
-                                    log=lambda line: print(line, file=sys.stderr))
-    csv_path, parquet_path, n_rows = store.collect(results)
-    print(f"{experiment.name}: ran {summary['run']} build units, "
-          f"{summary['skipped']} already done; {n_rows} rows")
+                                    threads=args.threads, quiet=args.quiet,
+                                    fail_fast=args.fail_fast, log=_stderr)
+    table = results / "results.csv"
+    if summary.run or not table.is_file():
+        csv_path, parquet_path, n_rows = results_module.collect(results, log=_stderr)
+        rows = f"{n_rows} rows"
+    else:
+        csv_path, parquet_path, rows = table, results / "results.parquet", "table unchanged"
+    print(f"{experiment.name}: ran {summary.run} build units, "
+          f"{summary.skipped} already done; {rows}")
     print(f"table: {csv_path}")
     print(f"       {parquet_path}")
+    for line in summary.failed:
+        _stderr(f"failed: {line}")
+    if summary.failed:
+        crashed = f" ({summary.crashed} crashed: a bug; tracebacks in their run records)" \
+            if summary.crashed else ""
+        stop = "; stopped at the first (--fail-fast)" if summary.stopped_early else ""
+        _stderr(f"{len(summary.failed)} of {summary.run} units failed{crashed}{stop}")
+        return 1
     return 0
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from vecbench import store
+    from vecbench import results
 
-    csv_path, parquet_path, n_rows = store.collect(args.dir)
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics \
+        else None
+    csv_path, parquet_path, n_rows = results.collect(args.dir, metrics, include_all=args.all,
+                                                     log=_stderr)
     print(f"{n_rows} rows -> {csv_path}, {parquet_path}")
     return 0
 
@@ -87,13 +111,13 @@ def cmd_datasets_list(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets_info(args: argparse.Namespace) -> int:
-    from vecbench import runner
+    from vecbench import stages
     from vecbench.datasets.guards import describe
 
     for i, component in enumerate(_dataset_components(args.spec)):
         if i:
             print()
-        print("\n".join(describe(runner.load_dataset(component, str(Path.cwd())))))
+        print("\n".join(describe(stages.load(component, str(Path.cwd())))))
     return 0
 
 
@@ -108,13 +132,13 @@ def cmd_datasets_fetch(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from vecbench import groundtruth, runner
+    from vecbench import groundtruth, stages
     from vecbench.datasets.formats import export_dataset
 
     components = _dataset_components(args.spec)
     if len(components) != 1:
         raise ConfigError(f"expands to {len(components)} datasets; expected one", "SPEC")
-    dataset = runner.load_dataset(components[0], str(Path.cwd()))
+    dataset = stages.load(components[0], str(Path.cwd()))
     truth = groundtruth.ground_truth(dataset.base, dataset.queries, dataset.metric,
                                      dataset.fingerprint(), args.k)
     ids, scores = truth.ids[:, :args.k], truth.distances[:, :args.k]
@@ -167,12 +191,12 @@ def _lid_report(spec: str, k: int, estimator: str):
     dict), and the pointwise values for the histogram."""
     import numpy as np
 
-    from vecbench import lid, runner
+    from vecbench import lid, stages
 
     components = _dataset_components(spec)
     if len(components) != 1:
         raise ConfigError(f"{spec!r} expands to {len(components)} datasets; expected one", "SPEC")
-    dataset = runner.load_dataset(components[0], str(Path.cwd()))
+    dataset = stages.load(components[0], str(Path.cwd()))
     values, info = lid.cached_pointwise_lid(dataset.fingerprint(), dataset.base, k, estimator,
                                             metric=dataset.metric, return_info=True)
     estimates = lid.global_estimates(dataset.base, k, metric=dataset.metric)
@@ -323,14 +347,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="build units in N worker processes (timings marked contended)")
     p.add_argument("--threads", type=_threads, default=None,
                    help="threads for faiss, hnswlib and BLAS (default: all cores)")
+    p.add_argument("--fail-fast", action="store_true",
+                   help="stop at the first failed unit (default: record it and go on)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("validate", help="expand and check an experiment without data")
     p.add_argument("file")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("collect", help="write results.csv and results.parquet from run files")
+    p = sub.add_parser("collect", help="compute metrics from the run records' raw results; "
+                       "write results.csv, results.parquet and per_query.parquet")
     p.add_argument("dir")
+    p.add_argument("--metrics", help="more metrics, e.g. recall@1,recall@5,mrr@10 (computed "
+                   "from the raw results, no unit reruns)")
+    p.add_argument("--all", action="store_true",
+                   help="include records of other grids in the folder (default: the "
+                        "experiment's current units only)")
     p.set_defaults(func=cmd_collect)
 
     p = sub.add_parser("list", help="list registered components")

@@ -15,8 +15,6 @@ from pathlib import Path
 from vecbench.errors import ConfigError, DataError
 from vecbench.metrics import metric_info
 
-#: What identifies a configuration (besides the build.* and search.* columns).
-CONFIG_COLUMNS = ("dataset", "pipeline", "index", "ordering", "repeat", "k")
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _BUDGET = re.compile(rf"^\s*([^<>=!\s]+)\s*(<=|>=|==|<|>)\s*({_NUMBER})\s*$")
 _RULE = re.compile(rf"^\s*([^:\s]+)\s*:\s*({_NUMBER})\s*(%?)\s*$")
@@ -26,65 +24,27 @@ _RULE = re.compile(rf"^\s*([^:\s]+)\s*:\s*({_NUMBER})\s*(%?)\s*$")
 # Loading tables
 
 def load_table(source: str | Path, with_specs: bool = False):
-    """A results dir (runs/*.json), a results.csv or a results.parquet -> flat DataFrame.
+    """A results folder, a results.csv or a results.parquet -> flat DataFrame.
 
-    With ``with_specs`` and a results dir, column ``_spec`` holds each row's canonical unit spec
-    with its own search parameters, so the configuration can be written back as YAML exactly.
+    With ``with_specs`` and a results folder, column ``_spec`` holds each row's canonical unit
+    spec with its own search parameters, so the configuration can be written back as YAML.
     """
-    import pandas as pd
+    from vecbench import results
 
     path = Path(source)
-    if path.is_dir():
-        if not with_specs:
-            from vecbench import store
-            return store.table(path)
-        return _table_with_specs(path)
-    if not path.is_file():
-        raise DataError(f"{source}: no such results folder or file (expected a results dir, "
-                        "results.csv or results.parquet)")
-    if path.suffix == ".csv":
-        return pd.read_csv(path, keep_default_na=False, na_values=[""])
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    raise DataError(f"{source}: unknown table format {path.suffix!r} (expected .csv, .parquet "
-                    "or a results folder)")
-
-
-def _table_with_specs(results: Path):
-    import pandas as pd
-
-    from vecbench import store
-
-    rows = []
-    for record in store.iter_runs(results):
-        spec = record.get("spec", {})
-        # rows run search-major, rescoring-minor (runner.run_unit): pair each with its settings
-        settings = [(search, rescoring)
-                    for search in spec.get("index", {}).get("search", []) or [{}]
-                    for rescoring in spec.get("index", {}).get("rescore", []) or [{}]]
-        for i, row in enumerate(record.get("rows", [])):
-            flat = {key: value for key, value in row.items() if key != "per_query"}
-            unit = dict(spec)
-            unit["search"], unit["row_rescore"] = settings[i] if i < len(settings) else ({}, {})
-            flat["_spec"] = json.dumps(unit, default=str)
-            rows.append(flat)
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        raise DataError(f"{results}: no result rows in runs/*.json")
-    return store.add_derived_columns(frame)
+    if with_specs and path.is_dir() and (path / "runs").is_dir():
+        frame = results.build_tables(path, with_specs=True).frame
+        if frame.empty:
+            raise DataError(f"{source}: no result rows in runs/*.json")
+        return frame
+    return results.table(path)
 
 
 def config_columns(*frames) -> list[str]:
     """The columns that identify a configuration, in any of ``frames``."""
-    seen: list[str] = []
-    for frame in frames:
-        for column in frame.columns:
-            is_config = (column in CONFIG_COLUMNS or column.startswith("build.")
-                         or column.startswith("search."))
-            if is_config and column not in seen:
-                seen.append(column)
-    order = {name: i for i, name in enumerate(CONFIG_COLUMNS)}
-    return sorted(seen, key=lambda c: (order.get(c, 2.5 if c.startswith("build.") else 2.7), c))
+    from vecbench.results import config_columns as columns
+
+    return columns(*frames)
 
 
 def select_rows(frame, query: str, option: str = "--where"):
@@ -111,7 +71,8 @@ def check_column(frame, column: str, option: str) -> str:
 
 def _key_text(value) -> str:
     """A canonical text for matching: 64, 64.0 and '64' are one key; NaN and '' are absent."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or (isinstance(value, float) and math.isnan(value)) or \
+            type(value).__name__ == "NAType":  # pandas' missing value in Int64 columns
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))

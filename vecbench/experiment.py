@@ -20,7 +20,10 @@ from vecbench.params import check_int, check_no_extra, check_str
 from vecbench.registry import Registry, datasets, indexes, orderings, transforms
 
 TOP_LEVEL = ("name", "seed", "k", "repeat", "datasets", "pipelines", "indexes", "orderings",
-             "cases", "threads", "description")
+             "cases", "threads", "timing", "description")
+#: ``timing:`` keys and their checks (see vecbench.stages.Timing); VECBENCH_MIN_SECONDS sets the
+#: default of min_seconds (the test suite shortens timings with it; rows record what was used).
+TIMING_KEYS = ("min_seconds", "min_passes", "latency_queries", "latency_seconds")
 CASE_KEYS = ("dataset", "pipeline", "index", "ordering", "repeat")
 INDEX_KEYS = ("build", "search", "rescore")
 
@@ -60,6 +63,8 @@ class BuildUnit:
     seed: int
     threads: int | None
     base_dir: str
+    source: str = ""          # the experiment file, for messages
+    timing: tuple = ()        # (name, value) pairs of the timing protocol
 
     def spec(self) -> dict:
         """The canonical description that identifies the unit's results."""
@@ -72,14 +77,43 @@ class BuildUnit:
                          if self.index.rescore_grid != ({},) else {})},
             "ordering": self.ordering.canonical(),
             "repeat": self.repeat, "k": self.k, "seed": self.seed, "threads": self.threads,
+            "timing": dict(self.timing),
         }
 
-    def key(self, versions: dict) -> str:
-        text = json.dumps({"spec": self.spec(), "versions": versions}, sort_keys=True,
-                          default=str)
+    def spec_digest(self) -> str:
+        """Digest of the canonical spec alone: the unit's place in the experiment's grid."""
+        text = json.dumps(self.spec(), sort_keys=True, default=str)
+        return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+    def key(self, versions: dict, threads: int, data: str) -> str:
+        """The unit's identity: its spec, the thread count it runs with, the content digest of
+        its data (:mod:`vecbench.datasets.identity`) and the stage versions."""
+        text = json.dumps({"spec": self.spec(), "versions": versions, "threads": threads,
+                           "data": data}, sort_keys=True, default=str)
         label = "-".join([self.dataset.name, self.index.name, self.ordering.name,
                           f"r{self.repeat}"])
         return f"{label}-{hashlib.blake2b(text.encode(), digest_size=8).hexdigest()}"
+
+    def labels(self) -> dict:
+        """Readable labels and typed parameter columns of the unit's rows."""
+        columns = {f"build.{name}": value for name, value in self.index.build.items()}
+        for step in self.pipeline:
+            columns.update({f"pipeline.{step.name}.{name}": value
+                            for name, value in step.params.items()})
+        return {"dataset_entry": self.dataset.name, "pipeline": pipeline_label(self.pipeline),
+                "index": self.index.name, "ordering": component_label(self.ordering),
+                "repeat": self.repeat, "k": self.k, "columns": columns}
+
+
+def component_label(component: Component) -> str:
+    if not component.params:
+        return component.name
+    inner = ",".join(f"{key}={value}" for key, value in sorted(component.params.items()))
+    return f"{component.name}({inner})"
+
+
+def pipeline_label(steps: tuple[Component, ...]) -> str:
+    return "|".join(component_label(step) for step in steps) or "float32"
 
 
 @dataclass(frozen=True)
@@ -302,13 +336,13 @@ def load_experiment(path: str | Path) -> Experiment:
     raw = read_yaml(path)
     try:
         return build_experiment(raw, name_default=Path(path).stem,
-                                base_dir=str(Path(path).resolve().parent))
+                                base_dir=str(Path(path).resolve().parent), source=str(path))
     except ConfigError as exc:
         raise exc.in_file(Path(path).name) from None
 
 
 def build_experiment(raw: dict, name_default: str = "experiment",
-                     base_dir: str = ".") -> Experiment:
+                     base_dir: str = ".", source: str = "") -> Experiment:
     """Validate and expand an experiment mapping (already parsed from YAML)."""
     check_no_extra("the experiment", raw, TOP_LEVEL)
     name = check_str("name", raw.get("name", name_default))
@@ -318,6 +352,7 @@ def build_experiment(raw: dict, name_default: str = "experiment",
     threads = raw.get("threads")
     if threads is not None:
         threads = check_int("threads", threads, 1)
+    timing = _timing(raw.get("timing"))
 
     if "cases" in raw:
         combos = _expand_cases(raw, repeat)
@@ -332,12 +367,43 @@ def build_experiment(raw: dict, name_default: str = "experiment",
     for dataset, pipeline, index, ordering, repeats in combos:
         for r in range(repeats):
             unit = BuildUnit(name, dataset, pipeline, index, ordering, r, k, seed, threads,
-                             base_dir)
+                             base_dir, source, timing)
             ident = json.dumps(unit.spec(), sort_keys=True, default=str)
             if ident not in seen:  # cases may repeat a combination: run it once
                 seen.add(ident)
                 units.append(unit)
     return Experiment(name, name_default, seed, k, repeat, tuple(units), raw)
+
+
+def _timing(value: Any) -> tuple:
+    """The timing protocol as sorted (name, value) pairs; defaults are left out of the spec
+    except a VECBENCH_MIN_SECONDS override, which changes what a row measured."""
+    import os
+
+    from vecbench.params import check_float
+
+    given = {} if value is None else value
+    if not isinstance(given, dict):
+        raise ConfigError(f"expected a mapping with keys {', '.join(TIMING_KEYS)}, "
+                          f"got {value!r}", "timing")
+    try:
+        check_no_extra("timing", given, TIMING_KEYS)
+        checked = {}
+        for key, item in given.items():
+            if key in ("min_passes", "latency_queries"):
+                checked[key] = check_int(key, item, 1)
+            else:
+                checked[key] = check_float(key, item, 0.0)
+    except ConfigError as exc:
+        raise exc.within("timing") from None
+    override = os.environ.get("VECBENCH_MIN_SECONDS")
+    if override and "min_seconds" not in checked:
+        try:
+            checked["min_seconds"] = check_float("min_seconds", float(override), 0.0)
+        except (ValueError, ConfigError):
+            raise ConfigError(f"expected a number of seconds >= 0, got {override!r}",
+                              "VECBENCH_MIN_SECONDS") from None
+    return tuple(sorted(checked.items()))
 
 
 def _expand_cases(raw: dict, repeat: int) -> list:

@@ -7,7 +7,9 @@ labels and regression gates read the direction from it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
@@ -19,44 +21,220 @@ EPS_ABS = 1e-9
 
 @dataclass(frozen=True)
 class Metric:
+    """A measured quantity, which way is better, and (for metrics computed at collect) how.
+
+    ``compute(setting, depth)`` returns per-query values (aggregated by their mean over the
+    queries where they are defined, NaN elsewhere) or one number for the whole setting.
+    ``depth`` is the ``@K`` of the column (None for metrics without one). ``needs`` names what
+    the computation reads: ``truth`` (exact kNN ids), ``truth_distances``, ``judgments``,
+    ``index_truth``, ``true_distances`` (original-space distances of the returned ids),
+    ``timings``; a setting without one of them gets NaN.
+    """
+
     name: str
     higher_is_better: bool
     label: str
+    compute: Callable[["Setting", int | None], Any] | None = None
+    needs: tuple[str, ...] = ()
+    per_query: bool = True
+    takes_depth: bool = True
 
 
-def _m(name: str, higher: bool, label: str) -> tuple[str, Metric]:
-    return name, Metric(name, higher, label)
+#: Every metric by name (``recall@10`` is looked up as ``recall``). Register with :func:`register`.
+METRICS: dict[str, Metric] = {}
 
 
-#: Metric columns by name pattern: ``recall@k`` etc. are looked up with the ``@k`` part removed.
-METRICS: dict[str, Metric] = dict([
-    _m("recall", True, "recall vs exact kNN"),
-    _m("recall_index", True, "recall vs exact kNN of the indexed codes"),
-    _m("recall_eps", True, "recall with distance ties"),
-    _m("ndcg", True, "nDCG"),
-    _m("mrr", True, "MRR"),
-    _m("qps", True, "queries per second"),
-    _m("p50_ms", False, "median latency (ms)"),
-    _m("p95_ms", False, "p95 latency (ms)"),
-    _m("p99_ms", False, "p99 latency (ms)"),
-    _m("build_s", False, "build time (s)"),
-    _m("fit_s", False, "fit time (s)"),
-    _m("encode_s", False, "encode time (s)"),
-    _m("bytes_per_vector", False, "bytes per vector"),
-    _m("total_bytes_per_vector", False, "bytes per vector with the rescoring copy"),
-    _m("rescore_bytes_per_vector", False, "bytes per vector of the rescoring copy"),
-    _m("index_bytes", False, "index size (bytes)"),
-    _m("compression_ratio", True, "compression ratio"),
-    _m("trustworthiness", True, "trustworthiness of the reduced space"),
-])
+def register(metric: Metric) -> Metric:
+    METRICS[metric.name] = metric
+    return metric
+
+
+class MetricUnavailable(Exception):
+    """The raw results of a setting cannot give this metric (too shallow, nothing stored)."""
+
+
+@dataclass(frozen=True)
+class MetricColumn:
+    """A parsed column name: ``recall@10_q4`` -> metric recall, depth 10, LID quartile 4."""
+
+    column: str
+    metric: Metric
+    depth: int | None
+    quartile: int | None = None
+
+
+def parse_column(column: str) -> MetricColumn | None:
+    """The metric behind a column name, or None when the column is not a metric."""
+    text, quartile = column, None
+    match = re.fullmatch(r"(.+)_q([1-4])", text)
+    if match:
+        text, quartile = match.group(1), int(match.group(2))
+    name, _, depth_text = text.partition("@")
+    metric = METRICS.get(name)
+    if metric is None:
+        return None
+    if depth_text:
+        if not depth_text.isdigit() or int(depth_text) < 1:
+            return None
+        depth = int(depth_text)
+    else:
+        depth = None
+    return MetricColumn(column, metric, depth, quartile)
 
 
 def metric_info(column: str) -> Metric | None:
     """The Metric of a result column (``recall@10`` -> recall), or None if it is not a metric."""
-    base = column.split("@", 1)[0]
-    if base.endswith(tuple(f"_q{i}" for i in range(1, 5))):
-        base = base.rsplit("_", 1)[0]
-    return METRICS.get(base)
+    parsed = parse_column(column)
+    return None if parsed is None else parsed.metric
+
+
+@dataclass
+class Setting:
+    """One search setting's raw results beside the dataset's exact answers, read at collect.
+
+    ``ids`` maps a depth to the ids returned by a search that deep (the timed search at the
+    unit's k; a deeper untimed one where judgments exist). ``reference`` holds the exact kNN
+    (``truth_ids`` and, to the unit's k, ``truth_distances``), ``query_lid`` and judgments.
+    """
+
+    ids: dict
+    reference: Any
+    true_distances: np.ndarray | None = None   # original-space distances of ids[k]
+    index_truth: np.ndarray | None = None       # exact kNN ids of the indexed vectors
+    batch_seconds: np.ndarray | None = None     # every timed pass over the whole query batch
+    latency_seconds: np.ndarray | None = None   # single-query loop, one entry per query
+
+    def returned(self, depth: int) -> np.ndarray:
+        """The first ``depth`` ids of the shallowest stored search at least that deep."""
+        deep_enough = [d for d in self.ids if d >= depth]
+        if not deep_enough:
+            raise MetricUnavailable(f"searches were stored to depth {max(self.ids)}, "
+                                    f"not {depth}")
+        return self.ids[min(deep_enough)][:, :depth]
+
+    def truth(self, depth: int) -> np.ndarray:
+        ids = self.reference.truth_ids
+        if ids.shape[1] < depth:
+            raise MetricUnavailable(f"ground truth is stored to depth {ids.shape[1]}, not {depth}")
+        return ids[:, :depth]
+
+
+def _recall(setting: Setting, depth: int) -> np.ndarray:
+    return recall_per_query(setting.returned(depth), setting.truth(depth), depth)
+
+
+def _recall_index(setting: Setting, depth: int) -> np.ndarray:
+    if setting.index_truth is None or setting.index_truth.shape[1] < depth:
+        raise MetricUnavailable("exact kNN of the indexed vectors is not stored that deep")
+    return recall_per_query(setting.returned(depth), setting.index_truth, depth)
+
+
+def _recall_eps(setting: Setting, depth: int) -> np.ndarray:
+    kth = setting.reference.truth_distances
+    stored = setting.true_distances
+    if stored is None or kth is None or stored.shape[1] < depth or kth.shape[1] < depth:
+        raise MetricUnavailable("true distances of the returned ids are not stored that deep")
+    returned = setting.ids[min(d for d in setting.ids if d >= depth)][:, :depth]
+    return recall_eps_from_distances(returned, stored[:, :depth], kth[:, depth - 1], depth)
+
+
+def _judged(function: Callable) -> Callable:
+    def compute(setting: Setting, depth: int) -> np.ndarray:
+        judgments = setting.reference.judgments
+        if judgments is None:
+            raise MetricUnavailable("the dataset has no relevance judgments")
+        return function(setting.returned(depth), judgments, depth)
+    return compute
+
+
+def _qps(setting: Setting, depth: int | None) -> float:
+    passes = _passes(setting)
+    return float(setting.reference.n_queries / np.median(passes))
+
+
+def _qps_spread(setting: Setting, depth: int | None) -> float:
+    """(max - min) / median of the per-pass QPS: how far a rerun may land from this one."""
+    qps = setting.reference.n_queries / _passes(setting)
+    return float((qps.max() - qps.min()) / np.median(qps))
+
+
+def _passes(setting: Setting) -> np.ndarray:
+    if setting.batch_seconds is None or len(setting.batch_seconds) == 0:
+        raise MetricUnavailable("no timed passes stored")
+    return np.asarray(setting.batch_seconds, dtype=np.float64)
+
+
+def _latency(percentile: float) -> Callable:
+    def compute(setting: Setting, depth: int | None) -> float:
+        if setting.latency_seconds is None or len(setting.latency_seconds) == 0:
+            raise MetricUnavailable("no single-query latencies stored")
+        return float(np.percentile(np.asarray(setting.latency_seconds) * 1000.0, percentile))
+    return compute
+
+
+def _builtin_metrics() -> None:
+    from vecbench import relevance
+
+    for metric in [
+        Metric("recall", True, "recall vs exact kNN", _recall, ("truth",)),
+        Metric("recall_index", True, "recall vs exact kNN of the indexed codes", _recall_index,
+               ("index_truth",)),
+        Metric("recall_eps", True, "recall with distance ties", _recall_eps,
+               ("true_distances", "truth_distances")),
+        Metric("ndcg", True, "nDCG", _judged(relevance.ndcg_at_k), ("judgments",)),
+        Metric("mrr", True, "MRR", _judged(relevance.mrr_at_k), ("judgments",)),
+        Metric("judged_recall", True, "recall of the judged relevant documents",
+               _judged(relevance.recall_at_k), ("judgments",)),
+        Metric("qps", True, "queries per second", _qps, ("timings",), False, False),
+        Metric("qps_spread", False, "spread of QPS over timed passes (fraction of the median)",
+               _qps_spread, ("timings",), False, False),
+        Metric("p50_ms", False, "median latency (ms)", _latency(50), ("timings",), False, False),
+        Metric("p95_ms", False, "p95 latency (ms)", _latency(95), ("timings",), False, False),
+        Metric("p99_ms", False, "p99 latency (ms)", _latency(99), ("timings",), False, False),
+    ]:
+        register(metric)
+    # recorded at run time, not computed from raw results: direction and label only
+    for name, higher, label in [
+        ("build_s", False, "build time (s)"), ("fit_s", False, "fit time (s)"),
+        ("encode_s", False, "encode time (s)"), ("bytes_per_vector", False, "bytes per vector"),
+        ("graph_bytes_per_vector", False, "graph or list bytes per vector"),
+        ("total_bytes_per_vector", False, "bytes per vector with the rescoring copy"),
+        ("rescore_bytes_per_vector", False, "bytes per vector of the rescoring copy"),
+        ("index_bytes", False, "index size (bytes)"),
+        ("compression_ratio", True, "compression ratio"),
+        ("trustworthiness", True, "trustworthiness of the reduced space"),
+    ]:
+        register(Metric(name, higher, label, takes_depth=name == "trustworthiness"))
+
+
+def default_columns(k: int, judged: bool) -> list[str]:
+    """The metric columns collect computes when none are asked for."""
+    columns = [f"recall@{k}", f"recall_index@{k}", f"recall_eps@{k}",
+               *(f"recall@{k}_q{i}" for i in range(1, 5)),
+               "qps", "qps_spread", "p50_ms", "p95_ms", "p99_ms"]
+    if judged:
+        columns += ["ndcg@10", "judged_recall@100", "mrr@10"]
+    return columns
+
+
+def evaluate(setting: Setting, column: MetricColumn) -> tuple[float, np.ndarray | None]:
+    """(value, per-query values or None) of one column; NaN when the raw results cannot say."""
+    metric = column.metric
+    if metric.compute is None:
+        raise MetricUnavailable(f"{metric.name} is recorded at run time, not computed")
+    if metric.takes_depth and column.depth is None:
+        raise MetricUnavailable(f"{metric.name} needs a depth, e.g. {metric.name}@10")
+    values = metric.compute(setting, column.depth)
+    if not metric.per_query:
+        return float(values), None
+    values = np.asarray(values, dtype=np.float64)
+    if column.quartile is not None:
+        groups = quartile_groups(setting.reference.query_lid)
+        rows = groups[column.quartile - 1]
+        chosen = values[rows]
+        return (float(np.nanmean(chosen)) if np.isfinite(chosen).any() else float("nan")), None
+    defined = ~np.isnan(values)
+    return (float(values[defined].mean()) if defined.any() else float("nan")), values
 
 
 def unique_hits(returned: np.ndarray, relevant: np.ndarray) -> np.ndarray:
@@ -99,13 +277,26 @@ def hits_within_kth(returned: np.ndarray, truth, base: np.ndarray, queries: np.n
     kth = true_distances(base, queries, truth.ids[:, k - 1:k], truth.metric)[:, 0]
     threshold = kth + EPS_REL * np.abs(kth) + EPS_ABS
     dist = true_distances(base, queries, returned, truth.metric)
-    ok = dist <= threshold[:, None]
-    # count each id once: mask later repeats of an id in the same row
-    first = np.zeros_like(ok)
+    return (dist <= threshold[:, None]) & _first_occurrence(returned) & (returned >= 0)
+
+
+def recall_eps_from_distances(returned: np.ndarray, returned_distances: np.ndarray,
+                              kth_distances: np.ndarray, k: int) -> np.ndarray:
+    """Tie-tolerant recall from stored distances: ``returned_distances`` are the exact
+    original-space distances of the returned ids and ``kth_distances`` that of each query's k-th
+    exact neighbour, both from :func:`true_distances` (the same arithmetic, so ties are equal)."""
+    threshold = kth_distances + EPS_REL * np.abs(kth_distances) + EPS_ABS
+    ok = (returned_distances <= threshold[:, None]) & _first_occurrence(returned) & (returned >= 0)
+    return ok.sum(axis=1) / float(k)
+
+
+def _first_occurrence(returned: np.ndarray) -> np.ndarray:
+    """True where an id appears for the first time in its row (a repeat counts once)."""
+    first = np.zeros(returned.shape, dtype=bool)
     for row in range(len(returned)):
         _, where = np.unique(returned[row], return_index=True)
         first[row, where] = True
-    return ok & first & (returned >= 0)
+    return first
 
 
 def recall_eps_per_query(returned: np.ndarray, truth, base: np.ndarray, queries: np.ndarray,
@@ -160,12 +351,6 @@ def recall_by_quartile(recall: np.ndarray, groups: list[np.ndarray]) -> list[flo
     return [float(recall[rows].mean()) if len(rows) else float("nan") for rows in groups]
 
 
-def latency_percentiles(seconds: np.ndarray) -> dict[str, float]:
-    ms = np.asarray(seconds) * 1000.0
-    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
-    return {"p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99)}
-
-
 def mean_ci95(values: np.ndarray) -> tuple[float, float, float]:
     """Mean and Student's t 95% interval of the mean (repeats are few: 3 builds need t=4.30,
     not 1.96); a single value gets a zero-width interval."""
@@ -200,3 +385,6 @@ def trustworthiness_sample(original: np.ndarray, reduced: np.ndarray, metric: st
     return float(trustworthiness(np.asarray(original[rows], dtype=np.float64),
                                  np.asarray(reduced[rows], dtype=np.float64),
                                  n_neighbors=n_neighbors, metric=distance))
+
+
+_builtin_metrics()

@@ -1,7 +1,7 @@
 """Paired differences over queries: how much does a configuration lose against a baseline?
 
 Two configurations run on the same queries of the same dataset are compared query by query
-(their ``per_query`` arrays in the run files), and the mean difference gets a percentile
+(computed at collect from the run records' raw results), and the mean difference gets a percentile
 bootstrap interval over queries (scipy.stats.bootstrap). Pairing removes the between-query
 spread, which dwarfs the differences between indexes or codecs on one query set.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vecbench import compare, store
+from vecbench import compare, results
 from vecbench.errors import ConfigError
 
 #: Columns shown beside the difference, when present.
@@ -22,15 +22,18 @@ SHOWN = ["dataset", "pipeline", "index", "ordering", "repeat", "quantization",
 CHANGED = 1e-4
 
 
-def per_query_frame(results: str | Path):
-    """The result table with each row's ``per_query`` mapping kept (one row per search setting)."""
-    import pandas as pd
-
-    rows = [row for record in store.iter_runs(results) for row in record.get("rows", [])]
-    frame = pd.DataFrame(rows)
-    if frame.empty or "per_query" not in frame:
-        raise ConfigError(f"{results}: no rows with per-query values", "DIR")
-    return store.add_derived_columns(frame)
+def per_query_frame(source: str | Path):
+    """The result table with each row's per-query values as a mapping ``per_query`` (metric ->
+    array), from run records or from a study's results.parquet + per_query.parquet."""
+    frame, long = results.per_query(source)
+    if frame.empty or long.empty:
+        raise ConfigError(f"{source}: no rows with per-query values", "DIR")
+    metrics = [c for c in long.columns if "@" in c]
+    by_row = {row: {m: part[m].to_numpy() for m in metrics if part[m].notna().any()}
+              for row, part in long.groupby("row", sort=False)}
+    frame = frame.reset_index(drop=True)
+    frame["per_query"] = [by_row.get(i, {}) for i in range(len(frame))]
+    return frame
 
 
 def bootstrap_mean(delta: np.ndarray, resamples: int = 10_000, seed: int = 0,

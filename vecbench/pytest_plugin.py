@@ -8,7 +8,7 @@
     baseline: baselines/prod.json        # optional; compared with --vecbench-fail=RULES
 
 The spec becomes a one-unit experiment (validated at collection, without data) and runs through
-:func:`vecbench.runner.run_unit`. Timing checks (qps, latency, build time) only run with
+:func:`vecbench.stages.run_unit`. Timing checks (qps, latency, build time) only run with
 ``--vecbench-timing``: they depend on the machine. Options: ``--vecbench-fail=RULES`` (compare
 with the baseline by :mod:`vecbench.compare` rules), ``--vecbench-update-baselines``.
 """
@@ -148,14 +148,21 @@ def load_spec(path: str | Path) -> Spec:
 
 
 def run_spec(spec: Spec, threads: int | None = None) -> list[dict]:
-    """Run the spec's build units; the result rows (without per-query arrays)."""
-    from vecbench import environment, runner
+    """Run the spec's build units; their result rows. A unit that failed raises: its data
+    missing as MissingDataError, other bad input as VecbenchError, a bug as RuntimeError."""
+    from vecbench import environment, results, stages
 
     rows = []
     for unit in spec.experiment.units:
-        record = runner.run_unit(unit, threads or unit.threads or environment.cpu_count())
-        for row in record["rows"]:
-            rows.append({key: value for key, value in row.items() if key != "per_query"})
+        outcome = stages.run_unit(unit, threads or unit.threads or environment.cpu_count())
+        record = outcome.record
+        if record["status"] == "error":
+            error = MissingDataError if record.get("error_type") == "MissingDataError" \
+                else VecbenchError
+            raise error(record["reason"])
+        if record["status"] == "crash":
+            raise RuntimeError(f"vecbench unit crashed:\n{record['traceback']}")
+        rows.extend(results.outcome_rows(outcome))
     return rows
 
 
@@ -322,13 +329,13 @@ class PreparedIndex:
 def prepare(spec_path: str | Path, threads: int = 1) -> PreparedIndex:
     """Load, encode and build a spec's (first) unit; search settings are the first of the grid.
     The insertion order is the dataset's own (orderings are for build studies, not latency)."""
-    from vecbench import runner
+    from vecbench import stages
     from vecbench.registry import indexes
 
     unit = load_spec(spec_path).experiment.units[0]
-    dataset = runner.load_dataset(unit.dataset, unit.base_dir)
+    dataset = stages.load(unit.dataset, unit.base_dir)
     index_cls = indexes.get(unit.index.name)
-    encoded = runner.encode(dataset, unit.pipeline, frozenset(index_cls.accepts))
+    encoded = stages.encode(dataset, unit.pipeline, frozenset(index_cls.accepts))
     build = {key: value for key, value in unit.index.build.items() if key != "threads"}
     index = index_cls(threads=threads, **build)
     index.build(encoded.base, dataset.metric, train=encoded.train)

@@ -67,6 +67,21 @@ class Judgments:
         for q, relevant in enumerate(ideal):
             self.ideal[q, :len(relevant)] = relevant
 
+    @classmethod
+    def from_arrays(cls, data, indices, indptr, ideal, n_relevant, self_rows,
+                    n_base: int) -> "Judgments":
+        """Rebuild judgments saved as their arrays (run records keep them beside the truth)."""
+        from scipy import sparse
+
+        judgments = cls.__new__(cls)
+        judgments.n_queries, judgments.n_base = len(n_relevant), int(n_base)
+        judgments.n_relevant = np.asarray(n_relevant, dtype=np.int64)
+        judgments.self_rows = np.asarray(self_rows, dtype=np.int64)
+        judgments.gains = sparse.csr_matrix((data, indices, indptr),
+                                            shape=(judgments.n_queries, judgments.n_base + 1))
+        judgments.ideal = np.asarray(ideal, dtype=np.float64)
+        return judgments
+
     def retrieved_gains(self, ids: np.ndarray, k: int,
                         ignore_identical_ids: bool = False) -> np.ndarray:
         """(n_queries, k) gain of each of the top k returned rows (0 for padding and repeats)."""

@@ -66,8 +66,9 @@ def _png(fig) -> bytes:
 
 
 def _run_records(results: Path) -> list[dict]:
-    from vecbench import store
-    return list(store.iter_runs(results))
+    from vecbench import records
+
+    return [record for _, record, _ in records.iter_records(results) if record is not None]
 
 
 def _experiment_yaml(results: Path) -> str | None:
@@ -121,11 +122,11 @@ def _md_table(frame) -> str:
 def build_report(results: str | Path, out_dir: str | Path | None = None,
                  lid_frame=None) -> tuple[Path, Path]:
     """Write ``report.html`` and ``report.md`` (and ``report_plots/*.png``) for a results dir."""
-    from vecbench import store
+    from vecbench import results as results_module
 
     results = Path(results)
     out = Path(out_dir) if out_dir else results
-    frame = store.table(results)
+    frame = results_module.table(results)
     if frame.empty:
         raise DataError(f"{results}: the run files hold no result rows")
     records = _run_records(results)

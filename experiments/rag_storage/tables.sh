@@ -1,0 +1,34 @@
+#!/bin/sh
+# Prints the tables of results/rag_storage/README.md from the committed results and per-query tables:
+#   sh experiments/rag_storage/tables.sh > /tmp/tables.md
+set -e
+V=${VECBENCH:-.venv/bin/vecbench}
+R=results/rag_storage
+BASE="pipeline == 'float32' and index == 'flat'"
+FLAT="index in ['flat', 'faiss_sq', 'faiss_binary_flat']"
+COMMON="--metric ndcg@10 --relative --show recall@10 --sort=-bytes_per_vector --drop dataset,baseline,queries"
+for d in scifact-minilm-l6 scifact-sentences-minilm-l6 cranfield-minilm-l6; do
+  echo "### $d: exact search over the compressed vectors, against float32"
+  echo
+  $V paired $R --baseline "$BASE" --where "dataset == '$d' and $FLAT" $COMMON
+  echo
+  echo "### $d: hnswlib (M 16, ef_construction 200), against float32 exact search"
+  echo
+  $V paired $R --baseline "$BASE" \
+    --where "dataset == '$d' and (index == 'hnswlib' or (index == 'flat' and pipeline == 'float32'))" $COMMON
+  echo
+done
+echo "### PCA 50% + float8 e4m3 (8x) against int8 per-dimension (4x), exact search"
+echo
+$V paired $R --baseline "pipeline == 'int8(granularity=per_dimension,symmetric=False)' and index == 'flat'" \
+  --where "index == 'flat' and pipeline in ['int8(granularity=per_dimension,symmetric=False)', 'pca(n_components=0.5)|float8(format=e4m3)', 'float8(format=e4m3,scale=none)']" \
+  --metric ndcg@10 --relative --show recall@10 --drop baseline,queries,index,quantization
+echo
+for b in 128 256 512; do
+  for d in scifact-minilm-l6 scifact-sentences-minilm-l6 cranfield-minilm-l6; do
+    echo "### best nDCG@10 under $b bytes per vector (index bytes, rescoring copy not counted): $d"
+    $V best $R --budget "bytes_per_vector<=$b" --maximize ndcg@10 --dataset "$d" | grep -v "^#   \(qps\|p99_ms\|build_s\)"
+    echo "### the same, counting the rescoring copy (total_bytes_per_vector <= $b): $d"
+    $V best $R --budget "total_bytes_per_vector<=$b" --maximize ndcg@10 --dataset "$d" | grep -v "^#   \(qps\|p99_ms\|build_s\)"
+  done
+done

@@ -1,0 +1,115 @@
+"""Where units run: in this process, or in a pool of local processes.
+
+An executor takes tasks and yields ``(task, outcome)`` as units finish, in any order; it never
+writes anything: the caller (the runner) writes each record as it arrives, so workers need no
+shared results folder and a distributed engine plugs in by implementing the same two methods.
+Interrupting the iteration (Ctrl-C) cancels what has not started.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from typing import Iterator, Protocol
+
+from vecbench.experiment import BuildUnit
+from vecbench.records import Outcome
+
+
+@dataclass(frozen=True)
+class Task:
+    unit: BuildUnit
+    key: str
+    threads: int
+    contended: bool = False
+
+
+def execute(task: Task, worker: str | None = None) -> Outcome:
+    """Run one unit wherever this is called; the outcome carries its key."""
+    from vecbench import stages
+
+    worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+    outcome = stages.run_unit(task.unit, task.threads, contended=task.contended, worker=worker)
+    outcome.record["key"] = task.key
+    return outcome
+
+
+class Executor(Protocol):
+    name: str
+
+    def map(self, tasks: list[Task]) -> Iterator[tuple[Task, Outcome]]: ...
+
+    def close(self) -> None: ...
+
+
+class InProcess:
+    """One unit after another in this process (caches shared by every unit)."""
+
+    name = "in-process"
+
+    def map(self, tasks: list[Task]) -> Iterator[tuple[Task, Outcome]]:
+        for task in tasks:
+            yield task, execute(task, worker="local")
+
+    def close(self) -> None:
+        pass
+
+
+class LocalProcesses:
+    """``jobs`` worker processes on this machine (spawned: OpenMP in a forked child can hang)."""
+
+    name = "processes"
+
+    def __init__(self, jobs: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.jobs = jobs
+        self._pool = ProcessPoolExecutor(max_workers=jobs,
+                                         mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_exit_with_parent)
+
+    def map(self, tasks: list[Task]) -> Iterator[tuple[Task, Outcome]]:
+        from concurrent.futures import as_completed
+
+        futures = {self._pool.submit(execute, task): task for task in tasks}
+        try:
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+    def close(self) -> None:
+        """Stop now: pending units are cancelled and running workers terminated."""
+        processes = list(getattr(self._pool, "_processes", {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(timeout=5)
+
+
+def _exit_with_parent() -> None:
+    """A worker ends by itself when the process that started it is gone (killed, not only
+    stopped cleanly): a daemon thread watches the parent's pid."""
+    import signal
+    import threading
+    import time
+
+    parent = os.getppid()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def make(jobs: int = 1) -> Executor:
+    return LocalProcesses(jobs) if jobs > 1 else InProcess()

@@ -1,0 +1,299 @@
+"""Run records on disk: one JSON per build unit, its raw arrays beside it, written atomically.
+
+    runs/<key>.json        the record: spec, status, what each stage reported, environment;
+                           written last, so its existence *and validity* is the resume check
+    runs/<key>.npz         raw results: ids (and distances) of every search setting, every timed
+                           pass and single-query latency, exact kNN of the indexed vectors
+    reference/<fp>-*.npz   per dataset (by content fingerprint and depth), shared by its units: exact kNN
+                           ids, exact distances, query LID and judgments, from which collect
+                           computes every metric without the data
+
+A record names the checksums of its arrays; a record whose arrays are missing or altered, an
+empty, truncated or foreign record, or one written for another key is not complete and its unit
+runs again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from vecbench.errors import DataError
+
+#: Bump when the record layout changes: older records are reported and left out, never misread.
+SCHEMA = 2
+STATUSES = ("ok", "error", "crash")
+#: Fields every record has, with their JSON types.
+REQUIRED = {"schema": int, "key": str, "status": str, "spec": dict, "experiment": str,
+            "labels": dict, "spec_digest": str}
+REQUIRED_OK = {"dataset": dict, "encode": dict, "build": dict, "settings": list, "raw": dict,
+               "reference": dict}
+
+
+def runs_dir(results: str | Path) -> Path:
+    return Path(results) / "runs"
+
+
+def record_path(results: str | Path, key: str) -> Path:
+    return runs_dir(results) / f"{key}.json"
+
+
+def raw_path(results: str | Path, key: str) -> Path:
+    return runs_dir(results) / f"{key}.npz"
+
+
+def reference_path(results: str | Path, name: str) -> Path:
+    return Path(results) / "reference" / name
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+def file_digest(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _atomic(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename: all or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_arrays(path: Path, arrays: dict) -> dict:
+    """Save named arrays (npz, uncompressed: ids do not compress) atomically; name its digest."""
+    import numpy as np
+
+    _atomic(path, lambda handle: np.savez(handle, **arrays))
+    return {"file": path.name, "bytes": path.stat().st_size, "blake2b": file_digest(path)}
+
+
+def write_record(results: str | Path, record: dict) -> Path:
+    path = record_path(results, record["key"])
+    text = json.dumps(record, default=_json_default, allow_nan=True)
+    _atomic(path, lambda handle: handle.write(text.encode()))
+    return path
+
+
+def _json_default(value):
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def store_unit(results: str | Path, outcome: "Outcome") -> Path:
+    """Write a unit's arrays, its dataset's reference (once), then the record, in that order."""
+    record = dict(outcome.record)
+    if outcome.raw:
+        record["raw"] = write_arrays(raw_path(results, record["key"]), outcome.raw)
+    if outcome.reference is not None:
+        # named by content (fingerprint, k, depth): never overwritten by different answers
+        name = outcome.reference_name
+        path = reference_path(results, name)
+        if read_reference_meta(path) is None:
+            write_arrays(path, outcome.reference)
+        record["reference"] = {"file": name, "blake2b": file_digest(path)}
+    return write_record(results, record)
+
+
+@dataclass
+class Outcome:
+    """What a unit returns to whoever writes it: the record and its arrays."""
+
+    record: dict
+    raw: dict | None = None
+    reference: dict | None = None     # arrays of the dataset's reference
+    reference_name: str = ""
+
+    @property
+    def status(self) -> str:
+        return self.record["status"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+def read_record(path: Path) -> dict:
+    """A record, or DataError naming the file when it is not one."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: not a vecbench run record ({type(exc).__name__}); "
+                        "expected JSON written by `vecbench run`") from None
+    except (IsADirectoryError, PermissionError) as exc:
+        raise DataError(f"{path}: cannot be read as a run record ({exc.strerror})") from None
+    problem = schema_problem(data)
+    if problem:
+        raise DataError(f"{path}: not a complete vecbench run record ({problem})")
+    return data
+
+
+def schema_problem(data: Any) -> str | None:
+    """Why ``data`` is not a valid record, or None."""
+    if not isinstance(data, dict):
+        return f"expected a JSON object, got {type(data).__name__}"
+    if data.get("schema") != SCHEMA:
+        return f"schema {data.get('schema')!r}, expected {SCHEMA}"
+    for name, kind in REQUIRED.items():
+        if not isinstance(data.get(name), kind):
+            return f"field {name!r} missing or not a {kind.__name__}"
+    if data["status"] not in STATUSES:
+        return f"status {data['status']!r}, expected one of {', '.join(STATUSES)}"
+    if data["status"] == "ok":
+        for name, kind in REQUIRED_OK.items():
+            if not isinstance(data.get(name), kind):
+                return f"field {name!r} missing or not a {kind.__name__}"
+    return None
+
+
+def is_done(results: str | Path, key: str) -> bool:
+    """True when the unit's record is there, valid, for this key, ``ok``, and its arrays check.
+
+    A failed unit (``error``, ``crash``) is not done: it runs again (its cause may be gone).
+    """
+    path = record_path(results, key)
+    if not path.is_file():
+        return False
+    try:
+        record = read_record(path)
+    except DataError:
+        return False
+    if record["key"] != key or record["status"] != "ok":
+        return False
+    return _arrays_match(results, record)
+
+
+def _arrays_match(results: str | Path, record: dict) -> bool:
+    raw = record["raw"]
+    raw_file = runs_dir(results) / str(raw.get("file", ""))
+    reference = reference_path(results, str(record["reference"].get("file", "")))
+    try:
+        return (raw_file.is_file() and raw_file.stat().st_size == raw.get("bytes")
+                and file_digest(raw_file) == raw.get("blake2b")
+                and reference.is_file()
+                and file_digest(reference) == record["reference"].get("blake2b"))
+    except OSError:
+        return False
+
+
+def iter_records(results: str | Path) -> Iterator[tuple[Path, dict | None, str | None]]:
+    """(path, record or None, why not) for every runs/*.json, in name order."""
+    folder = runs_dir(results)
+    if not folder.is_dir():
+        raise DataError(f"{results}: no run records here (expected a folder with runs/*.json; "
+                        "run `vecbench run` first)")
+    for path in sorted(folder.glob("*.json")):
+        try:
+            yield path, read_record(path), None
+        except DataError as exc:
+            yield path, None, str(exc)
+
+
+def load_raw(results: str | Path, record: dict) -> dict:
+    """The record's raw arrays, checked against the digest the record names."""
+    import numpy as np
+
+    path = runs_dir(results) / record["raw"]["file"]
+    _verify(path, record["raw"].get("blake2b"), "raw results")
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return {name: stored[name] for name in stored.files}
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: unreadable raw results ({exc})") from None
+
+
+def _verify(path: Path, digest: str | None, what: str) -> None:
+    if not path.is_file():
+        raise DataError(f"{path}: {what} missing; expected the file the run record names "
+                        "(rerun the unit with `vecbench run`)")
+    if file_digest(path) != digest:
+        raise DataError(f"{path}: {what} do not match the checksum in the run record "
+                        "(altered or truncated); rerun the unit with `vecbench run`")
+
+
+@dataclass
+class Reference:
+    """A dataset's exact answers, shared by every unit over it (see module docstring)."""
+
+    truth_ids: Any                 # (nq, depth) int64
+    truth_distances: Any           # (nq, k) float64, exact original-space distances
+    query_lid: Any                 # (nq,)
+    judgments: Any = None          # relevance.Judgments or None
+    n_queries: int = 0
+    n_base: int = 0
+
+
+def reference_arrays(truth_ids, truth_distances, query_lid, judgments, n_base: int) -> dict:
+    """The arrays of a reference file (judgments as their sparse parts)."""
+    import numpy as np
+
+    arrays = {"truth_ids": truth_ids, "truth_distances": truth_distances,
+              "query_lid": query_lid, "n_base": np.int64(n_base)}
+    if judgments is not None:
+        gains = judgments.gains.tocsr()
+        arrays.update({"judged_data": gains.data, "judged_indices": gains.indices,
+                       "judged_indptr": gains.indptr, "judged_ideal": judgments.ideal,
+                       "judged_n_relevant": judgments.n_relevant,
+                       "judged_self_rows": judgments.self_rows})
+    return arrays
+
+
+def read_reference_meta(path: Path) -> dict | None:
+    """Depth of an existing reference file, or None when there is none or it is unreadable."""
+    import numpy as np
+
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return {"depth": int(stored["truth_ids"].shape[1])}
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def load_reference(results: str | Path, record: dict) -> Reference:
+    import numpy as np
+
+    path = reference_path(results, record["reference"]["file"])
+    _verify(path, record["reference"].get("blake2b"), "reference answers")
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {name: stored[name] for name in stored.files}
+        return reference_from_arrays(arrays)
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"{path}: unreadable reference answers ({exc})") from None
+
+
+def reference_from_arrays(arrays: dict) -> Reference:
+    from vecbench.relevance import Judgments
+
+    judgments = None
+    if "judged_data" in arrays:
+        judgments = Judgments.from_arrays(
+            arrays["judged_data"], arrays["judged_indices"], arrays["judged_indptr"],
+            arrays["judged_ideal"], arrays["judged_n_relevant"], arrays["judged_self_rows"],
+            int(arrays["n_base"]))
+    return Reference(arrays["truth_ids"], arrays["truth_distances"], arrays["query_lid"],
+                     judgments, int(arrays["truth_ids"].shape[0]), int(arrays["n_base"]))

@@ -1,0 +1,472 @@
+"""A build unit as stages: load -> reference -> encode -> build -> search -> record.
+
+Each stage is a function with typed input and output; components say what they did through
+return values (an index's :class:`~vecbench.indexes.base.BuildReport`, a quantizer's clipped
+fractions), never through attributes probed afterwards. :func:`run_unit` chains the stages and
+turns a failure into data: a user error becomes ``status: error`` with a one-line reason naming
+the experiment file and YAML path, anything else ``status: crash`` with its traceback.
+
+Timing protocol: a warm-up search (whose ids are kept), then timed passes over the whole query
+batch until ``min_seconds`` of measured time and at least ``min_passes`` passes; every pass is
+kept. Latencies come from a separate single-query loop bounded in count and time. Thread counts
+are set explicitly and recorded; ordered builds are single-threaded.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from vecbench import rescore
+from vecbench.datasets.base import Dataset, PathResolver
+from vecbench.errors import ConfigError, DataError, VecbenchError
+from vecbench.experiment import BuildUnit, Component
+from vecbench.records import SCHEMA, Outcome, reference_arrays
+from vecbench.registry import datasets, indexes, transforms
+
+#: Bump a stage's version when its results change meaning: units keyed with it rerun.
+STAGE_VERSIONS = {"stages": 2, "groundtruth": 1}
+#: Judged datasets also keep an untimed search this deep (judged_recall@100).
+JUDGED_DEPTH = 100
+
+
+# ---------------------------------------------------------------------------------------------
+# load
+
+_DATASETS: dict[str, Dataset] = {}
+
+
+def load(component: Component, base_dir: str) -> Dataset:
+    """The dataset a unit names, loaded once per process."""
+    key = json.dumps([component.name, component.params, base_dir], sort_keys=True, default=str)
+    if key not in _DATASETS:
+        loader = datasets.get(component.name)(**component.params)
+        _DATASETS[key] = loader.load(PathResolver(base_dir, component.where))
+    return _DATASETS[key]
+
+
+# ---------------------------------------------------------------------------------------------
+# reference: exact answers in the original space
+
+@dataclass
+class ReferenceStage:
+    truth: Any                      # groundtruth.GroundTruth, depth >= max(k, 100)
+    arrays: dict                    # what records.reference_arrays saves
+    name: str                       # the reference file name (content-addressed)
+    guards: dict
+    warnings: list
+
+
+def reference(dataset: Dataset, k: int) -> ReferenceStage:
+    """Exact kNN (cached by content), exact distances to depth k, query LID, judgments."""
+    from vecbench import groundtruth, metrics
+    from vecbench.datasets import guards
+
+    if k > len(dataset.base):
+        raise ConfigError(f"k = {k} is larger than the {len(dataset.base)} base vectors of "
+                          f"{dataset.name}; expected k <= {len(dataset.base)}", "k")
+    stats, warnings = guards.inspect(dataset)
+    fingerprint = dataset.fingerprint()
+    truth = groundtruth.ground_truth(dataset.base, dataset.queries, dataset.metric, fingerprint,
+                                     k)
+    if dataset.neighbors is not None:
+        sample = min(len(dataset.queries), 1000)
+        head = groundtruth.GroundTruth(truth.ids[:sample], truth.distances[:sample], truth.metric)
+        wrong = groundtruth.shipped_mismatch(dataset.neighbors[:sample], head, dataset.base,
+                                             dataset.queries[:sample], k)
+        if wrong > 0:
+            warnings.append(f"shipped neighbors mismatch: {wrong:.1%} of {sample} sampled "
+                            "queries disagree with exact search; using recomputed ground truth")
+    # recomputed with the arithmetic used for the returned ids, so exact ties compare equal
+    truth_distances = metrics.true_distances(dataset.base, dataset.queries, truth.ids[:, :k],
+                                             dataset.metric)
+    query_lid = metrics.query_lid_from_truth(dataset.base, dataset.queries, dataset.metric,
+                                             truth, fingerprint)
+    judgments = None
+    if dataset.qrels is not None:
+        from vecbench.relevance import judgments_of
+        judgments = judgments_of(dataset)
+    arrays = reference_arrays(truth.ids, truth_distances, query_lid, judgments, len(dataset.base))
+    name = f"{dataset.name}-{fingerprint[:16]}-k{k}-d{truth.depth}.npz"
+    return ReferenceStage(truth, arrays, name.replace("/", "_"), stats, warnings)
+
+
+# ---------------------------------------------------------------------------------------------
+# encode
+
+@dataclass
+class Encoded:
+    """A dataset after the pipeline: what the index gets, and what it cost."""
+
+    base: np.ndarray          # codes or float32, as handed to the index
+    queries: np.ndarray
+    train: np.ndarray
+    decoded_base: np.ndarray  # float32 view of base in the transformed space
+    decoded_queries: np.ndarray
+    quantization: str         # none | native | simulated
+    bytes_per_vector: float
+    model_bytes: int
+    fit_s: float
+    encode_s: float
+    clipped: dict
+    #: trustworthiness by (k, seed): units sharing a cached encoding compute it once
+    trustworthiness: dict = field(default_factory=dict)
+
+
+#: The last few encodings, so that units sharing a dataset and pipeline (flat and HNSW over the
+#: same UMAP output, say) fit it once per process. Small: each entry holds the encoded corpus.
+_ENCODED: dict[str, Encoded] = {}
+ENCODE_CACHE_SIZE = 2
+
+
+def encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset) -> Encoded:
+    """Fit the pipeline on ``train`` (never on queries), encode base and queries (memoized)."""
+    key = json.dumps([dataset.fingerprint(), _train_digest(dataset),
+                      [[s.name, s.params] for s in steps], sorted(accepts)],
+                     sort_keys=True, default=str)
+    if key not in _ENCODED:
+        encoded = _encode(dataset, steps, accepts)
+        for array in (encoded.base, encoded.queries, encoded.decoded_base,
+                      encoded.decoded_queries):
+            array.setflags(write=False)
+        while len(_ENCODED) >= ENCODE_CACHE_SIZE:
+            _ENCODED.pop(next(iter(_ENCODED)))
+        _ENCODED[key] = encoded
+    return _ENCODED[key]
+
+
+def _train_digest(dataset: Dataset) -> str:
+    """Content hash of the fitting set, memoized like Dataset.fingerprint."""
+    cached = dataset.info.get("_train_digest")
+    if cached is None:
+        import hashlib
+
+        from vecbench.datasets.base import hash_array
+
+        h = hashlib.blake2b(digest_size=16)
+        h.update(str(dataset.train.shape).encode())
+        hash_array(h, dataset.train)
+        cached = dataset.info["_train_digest"] = h.hexdigest()  # type: ignore[index]
+    return cached
+
+
+def _make_transform(step: Component, metric: str):
+    transform = transforms.get(step.name)(**step.params)
+    # reductions re-normalize under cos unless told otherwise (normalize: None = "runner decides")
+    if transform.get_params().get("normalize", False) is None:
+        transform.set_params(normalize=metric == "cos")
+    return transform
+
+
+def _encode_with_report(transform, x: np.ndarray) -> tuple[np.ndarray, float | None]:
+    """Codes and the fraction of values clipped (quantizers report it; reductions clip none)."""
+    codes = transform.transform(x)
+    return codes, getattr(transform, "last_clipped_fraction_", None)
+
+
+def _encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset) -> Encoded:
+    base, queries, train = dataset.base, dataset.queries, dataset.train
+    fit_s = encode_s = 0.0
+    clipped: dict = {}
+    quantizer = None
+    for i, step in enumerate(steps):
+        try:
+            transform = _make_transform(step, dataset.metric)
+            start = time.perf_counter()
+            transform.fit(train)
+            fit_s += time.perf_counter() - start
+            start = time.perf_counter()
+            base, clipped_base = _encode_with_report(transform, base)
+            queries, clipped_queries = _encode_with_report(transform, queries)
+            encode_s += time.perf_counter() - start
+        except ConfigError as exc:
+            raise exc.within(step.where) from None
+        if clipped_base is not None:
+            clipped[step.name] = {"base": clipped_base, "queries": clipped_queries}
+        if getattr(transform, "code_kind", None):
+            if i != len(steps) - 1:
+                raise ConfigError(f"a quantizer must be the last step of a pipeline; "
+                                  f"{step.name} is followed by {steps[i + 1].name}", step.where)
+            quantizer = transform
+        else:
+            train = transform.transform(train)
+    if quantizer is None:
+        base = np.ascontiguousarray(base, dtype=np.float32)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        return Encoded(base, queries, train, base, queries, "none", 4.0 * base.shape[1], 0,
+                       fit_s, encode_s, clipped)
+    decoded_base = quantizer.inverse_transform(base).astype(np.float32, copy=False)
+    decoded_queries = quantizer.inverse_transform(queries).astype(np.float32, copy=False)
+    size, model = float(quantizer.bytes_per_vector_), int(quantizer.model_bytes_)
+    if quantizer.code_kind in accepts:
+        return Encoded(base, queries, train, decoded_base, decoded_queries, "native", size,
+                       model, fit_s, encode_s, clipped)
+    # simulated: the index stores decoded float32, but storage is counted as the codes
+    return Encoded(decoded_base, decoded_queries, train, decoded_base, decoded_queries,
+                   "simulated", size, model, fit_s, encode_s, clipped)
+
+
+def trustworthiness(dataset: Dataset, encoded: Encoded, k: int, seed: int) -> float:
+    from vecbench import metrics
+
+    if (k, seed) not in encoded.trustworthiness:
+        encoded.trustworthiness[(k, seed)] = metrics.trustworthiness_sample(
+            dataset.base, encoded.decoded_base, dataset.metric, k, seed=seed)
+    return encoded.trustworthiness[(k, seed)]
+
+
+# ---------------------------------------------------------------------------------------------
+# build
+
+@dataclass
+class Built:
+    index: Any
+    report: Any               # indexes.base.BuildReport
+    build_s: float
+    index_bytes: int
+    perm: np.ndarray | None   # insertion order (None: the dataset's own)
+
+
+def build(unit: BuildUnit, encoded: Encoded, index: Any, perm: np.ndarray | None,
+          metric: str) -> Built:
+    codes = encoded.base if perm is None else np.ascontiguousarray(encoded.base[perm])
+    # ordered builds are single-threaded so that the order is the only thing that differs
+    threads = 1 if perm is not None else None
+    start = time.perf_counter()
+    try:
+        report = index.build(codes, metric, train=encoded.train, threads=threads)
+    except ConfigError as exc:
+        raise exc.within(f"{unit.index.where}.build") from None
+    build_s = time.perf_counter() - start
+    return Built(index, report, build_s, int(index.nbytes()), perm)
+
+
+def insertion_order(unit: BuildUnit, dataset: Dataset) -> np.ndarray | None:
+    from vecbench import ordering
+
+    if unit.ordering.name == "original":
+        return None
+    context = ordering.OrderingContext(metric=dataset.metric, labels=dataset.labels,
+                                       fingerprint=dataset.fingerprint())
+    seed = unit.seed * 1_000_003 + unit.repeat
+    return ordering.apply(unit.ordering.name, unit.ordering.params, dataset.base, seed, context)
+
+
+# ---------------------------------------------------------------------------------------------
+# search
+
+@dataclass(frozen=True)
+class Timing:
+    """How long timings run: see the module docstring. From the experiment's ``timing:``."""
+
+    min_seconds: float = 1.0
+    min_passes: int = 5
+    latency_queries: int = 1000
+    latency_seconds: float = 2.0
+
+
+def as_neighbors(result: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """An index's search result as (ids, distances or None)."""
+    if isinstance(result, tuple):
+        return result[0], result[1]
+    return result, None
+
+
+def time_batch(search: Callable[[], np.ndarray], timing: Timing) -> tuple[Any, np.ndarray]:
+    """The warm-up call's result, then every timed pass (seconds)."""
+    result = search()
+    passes: list[float] = []
+    while len(passes) < timing.min_passes or sum(passes) < timing.min_seconds:
+        start = time.perf_counter()
+        search()
+        passes.append(time.perf_counter() - start)
+    return result, np.asarray(passes)
+
+
+def time_single_queries(search: Callable, n_queries: int, k: int, timing: Timing) -> np.ndarray:
+    """Seconds per query, one query per call, over at most ``latency_queries`` queries and
+    ``latency_seconds`` (at least one query)."""
+    n = min(n_queries, timing.latency_queries)
+    seconds = np.empty(n)
+    deadline = time.perf_counter() + timing.latency_seconds
+    for i in range(n):
+        start = time.perf_counter()
+        search(slice(i, i + 1), k)
+        seconds[i] = time.perf_counter() - start
+        if start > deadline:
+            return seconds[:i + 1]
+    return seconds
+
+
+def searcher(index: Any, params: dict, perm: np.ndarray | None, rescoring: dict, finer,
+             queries: np.ndarray, original_queries: np.ndarray, metric: str) -> Callable:
+    """``search(rows, depth) -> (ids, distances)`` in dataset row ids: index search, order
+    mapped back, and (when rescoring) k × oversample candidates re-ranked with the finer
+    vectors. All of it is inside the timed call: it is what a query costs."""
+    def search(rows: slice, depth: int):
+        fetch = depth * rescoring["oversample"] if rescoring else depth
+        ids, distances = as_neighbors(index.search(queries[rows], fetch, **params))
+        if perm is not None:
+            ids = np.where(ids >= 0, perm[np.maximum(ids, 0)], -1)
+        if rescoring:
+            ids, distances = rescore.rerank(ids, original_queries[rows], finer, metric, depth), None
+        return ids, distances
+    return search
+
+
+def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
+           timing: Timing) -> tuple[list[dict], dict]:
+    """Every search setting of the unit: (settings for the record, raw arrays)."""
+    from vecbench import metrics
+
+    k = unit.k
+    settings: list[dict] = []
+    raw: dict = {}
+    finer: dict = {}
+    n_base_ids = np.int32 if len(dataset.base) < 2**31 else np.int64
+    for params in unit.index.search_grid:
+        for rescoring in unit.index.rescore_grid:
+            if rescoring and rescoring["with"] not in finer:
+                finer[rescoring["with"]] = rescore.FinerVectors(rescoring["with"], dataset.base,
+                                                                dataset.train)
+            run = searcher(built.index, params, built.perm, rescoring,
+                           finer.get(rescoring.get("with")), encoded.queries, dataset.queries,
+                           dataset.metric)
+            try:
+                (ids, distances), passes = time_batch(lambda: run(slice(None), k), timing)
+                latencies = time_single_queries(run, len(encoded.queries), k, timing)
+                deeper = {}
+                if dataset.qrels is not None:  # untimed: relevance metrics at their depth
+                    for depth in sorted({10, JUDGED_DEPTH} - {k}):
+                        if depth > k:
+                            deeper[depth] = run(slice(None), min(depth, len(dataset.base)))[0]
+            except ConfigError as exc:
+                raise exc.within(f"{unit.index.where}.search") from None
+            prefix = f"s{len(settings)}_"
+            raw[f"{prefix}ids@{k}"] = ids.astype(n_base_ids)
+            raw[f"{prefix}true_distances"] = metrics.true_distances(
+                dataset.base, dataset.queries, ids, dataset.metric)
+            if distances is not None:
+                raw[f"{prefix}distances"] = np.asarray(distances, dtype=np.float32)
+            for depth, deep_ids in deeper.items():
+                raw[f"{prefix}ids@{depth}"] = deep_ids.astype(n_base_ids)
+            raw[f"{prefix}batch_seconds"] = passes
+            raw[f"{prefix}latency_seconds"] = latencies
+            setting = {"search": params, "rescore": rescoring, "prefix": prefix,
+                       "depths": sorted({k, *deeper})}
+            if rescoring:
+                setting["rescore_bytes_per_vector"] = finer[rescoring["with"]].bytes_per_vector
+            settings.append(setting)
+    return settings, raw
+
+
+# ---------------------------------------------------------------------------------------------
+# the unit
+
+def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
+             worker: str = "local") -> Outcome:
+    """Run every stage of one unit; a failure is returned as a record, never raised."""
+    started = time.time()
+    stage = "load"
+    try:
+        from vecbench import environment, groundtruth
+
+        thread_info = environment.set_threads(threads)
+        try:
+            dataset = load(unit.dataset, unit.base_dir)
+        except ConfigError as exc:
+            raise exc.within(unit.dataset.where) from None
+        stage = "reference"
+        ref = reference(dataset, unit.k)
+        stage = "encode"
+        build_params = dict(unit.index.build)
+        build_params["seed"] = int(build_params.get("seed", unit.seed)) + unit.repeat
+        try:
+            index = indexes.get(unit.index.name)(threads=threads, **build_params)
+        except ConfigError as exc:
+            raise exc.within(f"{unit.index.where}.build") from None
+        encoded = encode(dataset, unit.pipeline, frozenset(index.accepts))
+        raw: dict = {}
+        if unit.pipeline:  # exact kNN of what the index stores: the index's own loss
+            raw["index_truth"] = groundtruth.exact_knn(
+                encoded.decoded_base, encoded.decoded_queries, unit.k, dataset.metric).ids
+        trust = (trustworthiness(dataset, encoded, unit.k, unit.seed) if unit.pipeline
+                 else None)
+        stage = "build"
+        built = build(unit, encoded, index, insertion_order(unit, dataset), dataset.metric)
+        stage = "search"
+        settings, search_raw = search(unit, built, encoded, dataset, unit_timing(unit))
+        raw.update(search_raw)
+        close = getattr(index, "close", None)
+        if close is not None:
+            close()
+    except VecbenchError as exc:
+        outcome = _failed(unit, threads, "error", failure_reason(unit, exc), stage, started,
+                          worker)
+        outcome.record["error_type"] = type(exc).__name__
+        return outcome
+    except Exception:  # a bug: kept whole, in the record
+        return _failed(unit, threads, "crash", traceback.format_exc(), stage, started, worker)
+    report = built.report
+    record = {
+        **_head(unit, threads, "ok", started, worker),
+        "contended": contended,
+        "dataset": {"name": dataset.name, "n_base": len(dataset.base),
+                    "n_queries": len(dataset.queries), "dim": dataset.dim,
+                    "metric": dataset.metric, "fingerprint": dataset.fingerprint(),
+                    "judged": dataset.qrels is not None},
+        "encode": {"quantization": encoded.quantization,
+                   "bytes_per_vector": encoded.bytes_per_vector,
+                   "model_bytes": encoded.model_bytes, "fit_s": encoded.fit_s,
+                   "encode_s": encoded.encode_s, "clipped_fraction": encoded.clipped,
+                   "dim": int(encoded.decoded_base.shape[1]), "trustworthiness": trust},
+        "build": {"build_s": built.build_s, "index_bytes": built.index_bytes,
+                  "threads": report.threads, "deterministic": report.deterministic,
+                  "code_bytes_per_vector": report.code_bytes_per_vector,
+                  "graph_bytes_per_vector": report.graph_bytes_per_vector,
+                  "compresses": report.compresses, "details": report.details},
+        "search_threads": threads,
+        "settings": settings,
+        "guards": ref.guards, "warnings": ref.warnings,
+        "environment": environment.describe(thread_info),
+        "finished": time.time(),
+    }
+    return Outcome(record, raw, ref.arrays, ref.name)
+
+
+def unit_timing(unit: BuildUnit) -> Timing:
+    return Timing(**unit.timing) if unit.timing else Timing()
+
+
+def failure_reason(unit: BuildUnit, exc: VecbenchError) -> str:
+    """One line: the experiment file, the YAML path, the message."""
+    if isinstance(exc, ConfigError):
+        exc = exc.in_file(unit.source) if unit.source else exc
+        text = str(exc)
+    else:
+        where = f"{unit.dataset.where}: " if isinstance(exc, DataError) else ""
+        text = f"{unit.source}: {where}{exc}" if unit.source else f"{where}{exc}"
+    return " ".join(text.split())
+
+
+def _head(unit: BuildUnit, threads: int, status: str, started: float, worker: str) -> dict:
+    return {"schema": SCHEMA, "key": "", "status": status, "experiment": unit.experiment,
+            "spec": unit.spec(), "spec_digest": unit.spec_digest(), "labels": unit.labels(),
+            "threads": threads, "host": socket.gethostname(), "worker": worker,
+            "started": started}
+
+
+def _failed(unit: BuildUnit, threads: int, status: str, reason: str, stage: str,
+            started: float, worker: str) -> Outcome:
+    record = _head(unit, threads, status, started, worker)
+    if status == "crash":
+        record["traceback"] = reason
+        reason = reason.strip().splitlines()[-1]
+    record.update({"reason": reason, "stage": stage, "finished": time.time()})
+    return Outcome(record)

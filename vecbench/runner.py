@@ -217,7 +217,8 @@ def run_unit(unit: BuildUnit, threads: int, contended: bool = False) -> dict:
     build_params["seed"] = int(build_params.get("seed", unit.seed)) + unit.repeat
     build_threads = 1 if ordered else int(build_params.pop("threads", threads) or threads)
     build_params.pop("threads", None)
-    index = indexes.get(unit.index.name)(threads=build_threads, **build_params)
+    # the constructor's threads serve searches; the build gets its own count
+    index = indexes.get(unit.index.name)(threads=threads, **build_params)
     # the instance says which code kinds it takes natively (e.g. faiss_sq by its qtype)
     encoded = encode(dataset, unit.pipeline, frozenset(index.accepts))
     truth_index = truth
@@ -227,15 +228,14 @@ def run_unit(unit: BuildUnit, threads: int, contended: bool = False) -> dict:
 
     codes = encoded.base if not ordered else np.ascontiguousarray(encoded.base[perm])
     start = time.perf_counter()
-    index.build(codes, dataset.metric, train=encoded.train)
+    report = index.build(codes, dataset.metric, train=encoded.train, threads=build_threads)
     build_s = time.perf_counter() - start
-    build_threads = getattr(index, "build_threads_", build_threads)  # what the build really used
-    index.threads = threads  # searches use every thread granted, whatever the build used
+    build_threads = report.threads  # what the build really used
     index_bytes = int(index.nbytes())
     bytes_per_vector, quantization = encoded.bytes_per_vector, encoded.quantization
-    if quantization == "none" and getattr(index, "bytes_per_vector_", None) is not None:
+    if quantization == "none" and report.compresses:
         # the index quantizes float32 itself (e.g. faiss_sq 8bit): count what it stores
-        bytes_per_vector, quantization = float(index.bytes_per_vector_), "index"
+        bytes_per_vector, quantization = report.code_bytes_per_vector, "index"
 
     base_row = {
         "experiment": unit.experiment, "dataset": dataset.name,
@@ -304,7 +304,7 @@ def _searcher(index, params: dict, perm: np.ndarray | None, rescoring: dict, fin
     inside the timed call: it is what a query costs."""
     def search(rows: slice, depth: int) -> np.ndarray:
         fetch = depth * rescoring["oversample"] if rescoring else depth
-        ids = index.search(queries[rows], fetch, **params)
+        ids, _ = index.search(queries[rows], fetch, **params)
         if perm is not None:
             ids = np.where(ids >= 0, perm[np.maximum(ids, 0)], -1)
         if rescoring:

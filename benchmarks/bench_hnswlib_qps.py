@@ -41,7 +41,7 @@ def test_adapter_qps_within_5_percent_of_bare_hnswlib(benchmark, built):
     raw, threads = index.index_, index.n_threads
 
     def adapter():
-        return index.search(queries, K, ef=EF)
+        return index.search(queries, K, ef=EF)[0]
 
     def bare():
         raw.set_ef(EF)

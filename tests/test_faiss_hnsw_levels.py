@@ -92,7 +92,7 @@ def test_content_levels_search_correctly_and_keep_the_order():
     d2 = (q**2).sum(1)[:, None] - 2 * q @ x.T + (x**2).sum(1)[None, :]
     truth = np.argsort(d2, axis=1)[:, :10]
     index = build(x, levels="content", M=16, ef_construction=100)
-    ids = index.search(q, 10, ef=100)
+    ids = index.search(q, 10, ef=100)[0]
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, truth)])
     assert recall > 0.95
     assert index.honours_order

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from vecbench.errors import ConfigError, DataError
+from vecbench.indexes.base import BuildReport, as_vectors
 from vecbench.registry import indexes
 
 #: name -> (build params, search params) at which recall@10 must be >= 0.99 on 2000 vectors.
@@ -129,13 +130,13 @@ def test_protocol_attributes(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_search_returns_int64_ids_of_base_rows(name, built, data):
     x, q = data
-    ids = built(name).search(q, K, **generous(name)[1])
+    ids = built(name).search(q, K, **generous(name)[1])[0]
     assert ids.shape == (len(q), K) and ids.dtype == np.int64 and ids.flags.c_contiguous
     assert ids.min() >= 0 and ids.max() < len(x)
     assert all(len(set(row)) == K for row in ids)
     # one query, float64 and not contiguous: converted, same answer as in the batch
     one = built(name).search(np.asfortranarray(q[3:4].astype(np.float64)), K,
-                             **generous(name)[1])
+                             **generous(name)[1])[0]
     assert one.shape == (1, K) and set(one[0]) == set(ids[3])
 
 
@@ -143,7 +144,7 @@ def test_search_returns_int64_ids_of_base_rows(name, built, data):
 def test_pads_with_minus_one_when_k_exceeds_base(name, data):
     x, q = data
     small = x[:100]
-    ids = build(name, small).search(q[:5], 120, **generous(name)[1])
+    ids = build(name, small).search(q[:5], 120, **generous(name)[1])[0]
     assert ids.shape == (5, 120) and ids.dtype == np.int64
     assert (ids[:, 100:] == -1).all()
     for row in ids:
@@ -155,7 +156,7 @@ def test_pads_with_minus_one_when_k_exceeds_base(name, data):
 def test_recall_follows_the_metric(name, metric, built, data, truth):
     if name in HAMMING:
         pytest.skip("Hamming distance whatever the metric: judged in tests/test_native_indexes.py")
-    ids = built(name, metric).search(data[1], K, **generous(name)[1])
+    ids = built(name, metric).search(data[1], K, **generous(name)[1])[0]
     assert recall(ids, truth[metric]) >= 0.99
     for other in METRICS:
         if other != metric:  # tracks its own metric, not another one
@@ -168,7 +169,7 @@ def test_cos_does_not_modify_the_callers_vectors(name, data):
     x_before, q_before = x[:300].copy(), q.copy()
     x_small = x[:300].copy()
     index = build(name, x_small, "cos")
-    index.search(q, K, **generous(name)[1])
+    index.search(q, K, **generous(name)[1])[0]
     assert np.array_equal(x_small, x_before) and np.array_equal(q, q_before)
 
 
@@ -183,8 +184,8 @@ def test_nbytes_is_serialized_size(name, built, data):
 def test_same_seed_single_threaded_gives_same_results(name, data):
     x, q = data
     # modest search settings, where build noise would show in the results
-    first = build(name, x[:1000], seed=7).search(q, K)
-    again = build(name, x[:1000], seed=7).search(q, K)
+    first = build(name, x[:1000], seed=7).search(q, K)[0]
+    again = build(name, x[:1000], seed=7).search(q, K)[0]
     assert np.array_equal(first, again)
 
 
@@ -210,7 +211,7 @@ def test_unknown_search_parameter_is_a_config_error(name, built, data):
         cls.check_search({"bogus": 1})
     assert info.value.path == "bogus"
     with pytest.raises(ConfigError, match="unknown parameter"):
-        built(name).search(data[1], K, bogus=1)
+        built(name).search(data[1], K, bogus=1)[0]
     for known in generous(name)[1]:  # a near miss names the real parameter
         with pytest.raises(ConfigError, match=f"did you mean '{known}'"):
             cls.check_search({known + "x": 1})
@@ -236,6 +237,86 @@ def test_bad_metric_k_and_dimension(name, built, data):
     with pytest.raises(ConfigError, match="metric: expected one of l2, ip, cos"):
         indexes.get(name)(**generous(name)[0]).build(x, "euclid")
     with pytest.raises(ConfigError, match="k: expected an integer >= 1"):
-        built(name).search(q, 0, **generous(name)[1])
+        built(name).search(q, 0, **generous(name)[1])[0]
     with pytest.raises(DataError, match="dimension 32, got 31"):
-        built(name).search(q[:, :31], K, **generous(name)[1])
+        built(name).search(q[:, :31], K, **generous(name)[1])[0]
+
+
+# -- the build report and search's (ids, distances) --------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_build_returns_a_report_read_from_the_index(name, data):
+    x = data[0][:300]
+    index = indexes.get(name)(**{"threads": 1, **generous(name)[0]})
+    report = index.build(x, "l2")
+    assert isinstance(report, BuildReport)
+    assert report.threads == 1 and report.deterministic is True
+    assert report.code_bytes_per_vector > 0 and report.graph_bytes_per_vector >= 0
+    assert isinstance(report.compresses, bool) and isinstance(report.details, dict)
+    # codes and per-vector overhead never exceed what is serialized
+    stored = len(x) * (report.code_bytes_per_vector + report.graph_bytes_per_vector)
+    assert stored <= index.nbytes() + 1e-6 * stored
+    assert not hasattr(index, "build_threads_") and not hasattr(index, "bytes_per_vector_")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_search_returns_ids_and_own_space_distances(name, built, data):
+    ids, distances = built(name).search(data[1], K, **generous(name)[1])
+    assert ids.shape == (len(data[1]), K)
+    if distances is not None:  # l2 (and Hamming): smaller is nearer, sorted nearest first
+        assert distances.shape == ids.shape and distances.dtype == np.float32
+        assert (np.diff(distances, axis=1) >= -1e-4 * np.abs(distances[:, 1:]) - 1e-6).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_deterministic_builds_repeat_at_two_threads(name, data):
+    """A report that says deterministic at 2 threads is checked by building twice."""
+    x, q = data
+    first_index = indexes.get(name)(**{**generous(name)[0], "threads": 2, "seed": 3})
+    report = first_index.build(x[:1000], "l2")
+    assert report.threads in (1, 2)
+    if not report.deterministic:
+        pytest.skip(f"{name} says a {report.threads}-thread build is not repeatable")
+    again = indexes.get(name)(**{**generous(name)[0], "threads": 2, "seed": 3})
+    again.build(x[:1000], "l2")
+    assert np.array_equal(first_index.search(q, K)[0], again.search(q, K)[0])
+    assert first_index.nbytes() == again.nbytes()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_cos_vectors_already_unit_norm_are_not_copied(name, data):
+    """The loader normalizes cos data: an index must not copy it again (build or query)."""
+    x, q = data
+    unit = x[:300] / np.linalg.norm(x[:300], axis=1, keepdims=True)
+    index = indexes.get(name)(**{"threads": 1, **generous(name)[0]})
+    index.build(unit, "cos")
+    plain = indexes.get(name)(**{"threads": 1, **generous(name)[0]})
+    plain.build(x[:300], "cos")  # normalized by the adapter: the same index
+    query = q[:1] / np.linalg.norm(q[:1])
+    assert np.array_equal(index.search(query, K, **generous(name)[1])[0],
+                          plain.search(q[:1], K, **generous(name)[1])[0])
+
+
+def test_as_vectors_normalizes_only_what_needs_it():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 8)).astype(np.float32)
+    unit = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    unit[7] = 0.0  # normalize_rows leaves zero rows zero
+    assert as_vectors(unit, "v", "cos") is unit  # no copy
+    normalized = as_vectors(x, "v", "cos")
+    assert normalized is not x and np.allclose(np.linalg.norm(normalized, axis=1), 1, atol=1e-6)
+    almost = unit.copy()
+    almost[3] *= 1.01  # one row off by 2% in squared norm: the whole array is normalized
+    fixed = as_vectors(almost, "v", "cos")
+    assert fixed is not almost and np.isclose(np.linalg.norm(fixed[3]), 1, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n.startswith(("faiss", "flat"))])
+def test_nbytes_counts_without_a_serialized_copy_and_agrees_with_it(name, built):
+    import faiss
+
+    index = built(name)
+    binary = isinstance(index.index_, faiss.IndexBinary)
+    serialize = faiss.serialize_index_binary if binary else faiss.serialize_index
+    assert index.nbytes() == serialize(index.index_).nbytes

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from vecbench.errors import ConfigError, DataError
-from vecbench.indexes.faiss_index import FaissFactory, FaissHNSW, FaissIVF, FaissIVFPQ
+from vecbench.indexes.faiss_factory import FaissFactory
+from vecbench.indexes.faiss_index import FaissHNSW, FaissIVF, FaissIVFPQ
 from vecbench.indexes.flat import FlatIndex
 from vecbench.indexes.hnswlib_index import HnswlibIndex
 
@@ -107,9 +108,12 @@ def test_entry_point_is_the_first_inserted_point_of_the_top_level(cls):
 def test_faiss_hnsw_keep_order_false_is_declared():
     assert FaissHNSW(keep_order=False).honours_order is False
     ordered, batch = FaissHNSW(M=4, threads=2), FaissHNSW(M=4, threads=2, keep_order=False)
-    for index in (ordered, batch):
-        index.build(gaussian(50, 4), "l2")
-    assert (ordered.build_threads_, batch.build_threads_) == (1, 2)
+    reports = [index.build(gaussian(50, 4), "l2") for index in (ordered, batch)]
+    assert [report.threads for report in reports] == [1, 2]
+    assert [report.deterministic for report in reports] == [True, False]
+    # threads given to build() override the index's own, for the build only
+    single = batch.build(gaussian(50, 4), "l2", threads=1)
+    assert (single.threads, single.deterministic, batch.threads) == (1, True, 2)
     assert FaissHNSW.honours_order is True
     with pytest.raises(ConfigError, match="keep_order: expected true or false"):
         FaissHNSW(keep_order="yes")
@@ -144,9 +148,9 @@ def test_ef_below_k_searches_with_k(cls, xq):
     x, q, _ = xq
     index = cls(M=8, ef_construction=64, threads=1)
     index.build(x, "l2")
-    low = index.search(q, 50, ef=1)
+    low = index.search(q, 50, ef=1)[0]
     assert (low >= 0).all()
-    assert np.array_equal(low, index.search(q, 50, ef=50))
+    assert np.array_equal(low, index.search(q, 50, ef=50)[0])
 
 
 @pytest.mark.parametrize("cls", [HnswlibIndex, FaissHNSW])
@@ -154,22 +158,22 @@ def test_ef_does_not_leak_into_the_next_call(cls, xq):
     x, q, truth = xq
     index = cls(M=4, ef_construction=16, threads=1)
     index.build(x, "l2")
-    default = index.search(q, 10)
-    wide = index.search(q, 10, ef=400)
+    default = index.search(q, 10)[0]
+    wide = index.search(q, 10, ef=400)[0]
     assert recall(wide, truth) > recall(default, truth)  # ef matters at this setting
-    assert np.array_equal(index.search(q, 10), default)
+    assert np.array_equal(index.search(q, 10)[0], default)
 
 
 def test_faiss_parameters_leave_the_index_untouched(xq):
     x, q, truth = xq
     ivf = FaissIVF(nlist=32, threads=1)
     ivf.build(x, "l2")
-    few, all_lists = ivf.search(q, 10, nprobe=1), ivf.search(q, 10, nprobe=32)
+    few, all_lists = ivf.search(q, 10, nprobe=1)[0], ivf.search(q, 10, nprobe=32)[0]
     assert recall(all_lists, truth) == 1.0 and recall(few, truth) < 0.9
     assert faiss.extract_index_ivf(ivf.index_).nprobe == 1
     hnsw = FaissHNSW(M=8, threads=1)
     hnsw.build(x, "l2")
-    hnsw.search(q, 10, ef=300)
+    hnsw.search(q, 10, ef=300)[0]
     assert hnsw.index_.hnsw.efSearch == 16
 
 
@@ -178,7 +182,7 @@ def test_thread_setting_is_restored(xq):
     before = faiss.omp_get_max_threads()
     index = FlatIndex(threads=1)
     index.build(x, "l2")
-    index.search(q, 10)
+    index.search(q, 10)[0]
     assert faiss.omp_get_max_threads() == before
     assert index.n_threads == 1 and FlatIndex().n_threads >= 1
 
@@ -196,7 +200,7 @@ def test_hnswlib_pads_queries_it_cannot_answer_in_full():
     index.index_.set_ef(1)
     with pytest.raises(RuntimeError):  # the path under test is really taken
         index.index_.knn_query(q, k=k, num_threads=1)
-    ids = index.search(q, k, ef=1)
+    ids = index.search(q, k, ef=1)[0]
     assert ids.shape == (len(q), k) and ids.dtype == np.int64
     found = (ids >= 0).sum(axis=1)
     assert found.min() < k and found.max() > 0
@@ -257,12 +261,12 @@ def test_ivfpq_refinement(xq):
     plain = FaissIVFPQ(nlist=4, m=16, nbits=4, threads=1)
     plain.build(x, "l2")
     with pytest.raises(ConfigError, match="k_factor applies only with refine"):
-        plain.search(q, 10, k_factor=4)
-    base_recall = recall(plain.search(q, 10, nprobe=4), truth)
+        plain.search(q, 10, k_factor=4)[0]
+    base_recall = recall(plain.search(q, 10, nprobe=4)[0], truth)
     for refine in (True, "SQfp16"):
         refined = FaissIVFPQ(nlist=4, m=16, nbits=4, refine=refine, threads=1)
         refined.build(x, "l2")
-        assert recall(refined.search(q, 10, nprobe=4, k_factor=50), truth) > \
+        assert recall(refined.search(q, 10, nprobe=4, k_factor=50)[0], truth) > \
             max(base_recall + 0.2, 0.95)
     with pytest.raises(ConfigError, match="refine: faiss cannot build"):
         FaissIVFPQ(nlist=4, m=16, nbits=4, refine="Bogus").build(x, "l2")
@@ -274,15 +278,15 @@ def test_factory_search_parameters_apply_per_call(xq):
     x, q, truth = xq
     hnsw = FaissFactory(factory="HNSW8,Flat", threads=1)
     hnsw.build(x, "l2")
-    low, high = hnsw.search(q, 10, efSearch=10), hnsw.search(q, 10, efSearch=300)
+    low, high = hnsw.search(q, 10, efSearch=10)[0], hnsw.search(q, 10, efSearch=300)[0]
     assert recall(high, truth) > recall(low, truth)
     assert faiss.downcast_index(hnsw.index_).hnsw.efSearch == 16  # restored
-    assert np.array_equal(hnsw.search(q, 10), hnsw.search(q, 10, efSearch=16))
+    assert np.array_equal(hnsw.search(q, 10)[0], hnsw.search(q, 10, efSearch=16)[0])
 
     refined = FaissFactory(factory="IVF8,PQ16x4np,RFlat", threads=1)
     refined.build(x, "l2")
-    aliased = refined.search(q, 10, nprobe=8, k_factor=50)
-    assert np.array_equal(aliased, refined.search(q, 10, nprobe=8, k_factor_rf=50))
+    aliased = refined.search(q, 10, nprobe=8, k_factor=50)[0]
+    assert np.array_equal(aliased, refined.search(q, 10, nprobe=8, k_factor_rf=50)[0])
     assert recall(aliased, truth) > 0.95
     assert faiss.downcast_index(refined.index_).k_factor == 1
 
@@ -297,7 +301,7 @@ def test_factory_errors_name_the_parameter(xq):
     ivf.build(x, "l2")
     with pytest.raises(ConfigError, match="efSearch: not a search parameter of 'IVF8,Flat'; "
                                           "it takes: nprobe"):
-        ivf.search(q, 10, nprobe=4, efSearch=32)
+        ivf.search(q, 10, nprobe=4, efSearch=32)[0]
     assert faiss.extract_index_ivf(ivf.index_).nprobe == 1  # restored after the error
     with pytest.raises(DataError, match="training on 5 vectors failed"):
         FaissFactory(factory="IVF8,Flat").build(x, "l2", train=x[:5])
@@ -307,7 +311,7 @@ def test_factory_quantizer_parameters(xq):
     x, q, truth = xq
     index = FaissFactory(factory="IVF16_HNSW8,Flat", threads=1)
     index.build(x, "l2")
-    ids = index.search(q, 10, nprobe=16, quantizer_efSearch=64)
+    ids = index.search(q, 10, nprobe=16, quantizer_efSearch=64)[0]
     assert recall(ids, truth) == 1.0
 
 

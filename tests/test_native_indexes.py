@@ -79,7 +79,9 @@ def test_native_codes_are_stored_unchanged(cls, quantizer_cls, qtype, data):
     codes = quantizer.transform(x)
     index = cls(qtype=qtype, threads=1, M=8) if cls is FaissHNSWSQ else cls(qtype=qtype)
     assert quantizer.code_kind in index.accepts
-    index.build(codes, "l2")
+    report = index.build(codes, "l2")
+    assert not report.compresses  # given codes, not float32
+    assert report.code_bytes_per_vector == codes.itemsize * codes.shape[1]
     stored = stored_codes(index.index_)
     assert np.array_equal(stored, codes.view(np.uint8).ravel())
     # decoded by faiss and by vecbench: the same float32 bits
@@ -89,12 +91,12 @@ def test_native_codes_are_stored_unchanged(cls, quantizer_cls, qtype, data):
     assert np.array_equal(faiss_decoded.view(np.uint32),
                           quantizer.inverse_transform(codes).view(np.uint32))
     if cls is FaissHNSWSQ:
-        assert index.native_mismatch_bytes_ == 0
+        assert report.details["native_mismatch_bytes"] == 0
     # searching with the query codes equals searching with their decoded floats
     q_codes = quantizer.transform(q)
-    assert np.array_equal(index.search(q_codes, K, **({"ef": 64} if cls is FaissHNSWSQ else {})),
+    assert np.array_equal(index.search(q_codes, K, **({"ef": 64} if cls is FaissHNSWSQ else {}))[0],
                           index.search(quantizer.inverse_transform(q_codes), K,
-                                       **({"ef": 64} if cls is FaissHNSWSQ else {})))
+                                       **({"ef": 64} if cls is FaissHNSWSQ else {}))[0])
 
 
 def test_float_input_is_quantized_by_faiss_itself(data):
@@ -102,8 +104,8 @@ def test_float_input_is_quantized_by_faiss_itself(data):
     numpy (and so vecbench) rounds half to even: one more reason for the native hand-off."""
     x, _ = data
     own = FaissSQ(qtype="fp16")
-    own.build(x, "l2")
-    assert own.input_kind_ == "float32"
+    report = own.build(x, "l2")
+    assert report.details["input"] == "float32" and report.compresses
     faiss_values = stored_codes(own.index_).view(np.float16).astype(np.float32)
     numpy_values = x.astype(np.float16).astype(np.float32).ravel()
     differ = faiss_values != numpy_values
@@ -133,9 +135,9 @@ def test_bf16_subnormals_are_kept_by_the_flat_index_only():
     codes = x.astype(ml_dtypes.bfloat16)
     flat, graph = FaissSQ(qtype="bf16"), FaissHNSWSQ(qtype="bf16", threads=1)
     flat.build(codes, "l2")
-    graph.build(codes, "l2")
+    report = graph.build(codes, "l2")
     assert np.array_equal(stored_codes(flat.index_), codes.view(np.uint8).ravel())
-    assert graph.native_mismatch_bytes_ > 0
+    assert report.details["native_mismatch_bytes"] > 0
 
 
 def test_faiss_8bit_codes_are_not_vecbench_int8_codes(data):
@@ -162,9 +164,10 @@ def test_faiss_8bit_codes_are_not_vecbench_int8_codes(data):
 def test_scalar_quantizer_bytes_per_vector(cls, qtype, per_vector, data):
     x, _ = data
     index = cls(qtype=qtype, threads=1)
-    index.build(x[:300], "l2", train=x)
+    report = index.build(x[:300], "l2", train=x)
     d = x.shape[1]
-    assert index.bytes_per_vector_ == per_vector(d)
+    assert report.code_bytes_per_vector == per_vector(d) and report.compresses
+    assert (report.graph_bytes_per_vector > 0) == (cls is FaissHNSWSQ)
     assert index.nbytes() >= 300 * per_vector(d)
     if cls is FaissSQ:  # flat: codes plus a small header (and trained ranges)
         assert index.nbytes() < 300 * per_vector(d) + 2 * 4 * d + 1024
@@ -178,7 +181,7 @@ def test_scalar_quantizer_recall_orders_with_bits(data):
     for qtype in ("4bit", "8bit", "fp16"):
         index = FaissSQ(qtype=qtype)
         index.build(x, "l2")
-        ids = index.search(q, K)
+        ids = index.search(q, K)[0]
         recalls.append(np.mean([len(set(a) & set(b)) for a, b in zip(ids, truth)]) / K)
     assert recalls[0] < recalls[1] <= recalls[2] and recalls[2] >= 0.99
 
@@ -211,7 +214,7 @@ def test_binary_search_matches_numpy_hamming(cls, data):
     build_params, search_params = GENEROUS_BINARY[cls]
     index = cls(threads=1, **build_params)
     index.build(codes, "l2", train=x)
-    ids = index.search(q_codes, K, **search_params)
+    ids = index.search(q_codes, K, **search_params)[0]
     dist = hamming(q_codes, codes)
     assert tie_aware_recall(ids, dist, K) >= 0.99
     if cls is FaissBinaryFlat:  # exact: the returned distances are the k smallest, sorted
@@ -228,8 +231,8 @@ def test_binary_float_input_is_binarized_like_the_quantizer(cls, data):
     quantizer = Binary().fit(x)
     from_codes.build(quantizer.transform(x), "l2", train=x)
     assert np.array_equal(stored_binary_codes(from_floats), stored_binary_codes(from_codes))
-    assert np.array_equal(from_floats.search(q, K, **search_params),
-                          from_codes.search(quantizer.transform(q), K, **search_params))
+    assert np.array_equal(from_floats.search(q, K, **search_params)[0],
+                          from_codes.search(quantizer.transform(q), K, **search_params)[0])
 
 
 def stored_binary_codes(index) -> np.ndarray | None:
@@ -248,8 +251,8 @@ def stored_binary_codes(index) -> np.ndarray | None:
 def test_binary_bytes_per_vector(cls, d, data):
     x = data[0][:, :d]
     index = cls(threads=1, **GENEROUS_BINARY[cls][0])
-    index.build(x, "l2")
-    assert index.bytes_per_vector_ == (d + 7) // 8
+    report = index.build(x, "l2")
+    assert report.code_bytes_per_vector == (d + 7) // 8 and report.compresses
     assert index.nbytes() >= len(x) * ((d + 7) // 8)
     if cls is FaissBinaryFlat:
         assert index.nbytes() < len(x) * ((d + 7) // 8) + 1024
@@ -260,8 +263,8 @@ def test_binary_ivf_nprobe_trades_recall(data):
     index = FaissBinaryIVF(nlist=32, threads=1)
     index.build(x, "l2")
     dist = hamming(np.packbits(q > 0, axis=1), np.packbits(x > 0, axis=1))
-    low = tie_aware_recall(index.search(q, K, nprobe=1), dist, K)
-    high = tie_aware_recall(index.search(q, K, nprobe=32), dist, K)
+    low = tie_aware_recall(index.search(q, K, nprobe=1)[0], dist, K)
+    high = tie_aware_recall(index.search(q, K, nprobe=32)[0], dist, K)
     assert low < 0.9 and high == 1.0
 
 
@@ -270,8 +273,8 @@ def test_binary_input_errors(data):
     index = FaissBinaryFlat()
     index.build(np.packbits(x > 0, axis=1), "l2")
     with pytest.raises(DataError, match="expected packed codes of 8 bytes"):
-        index.search(np.packbits(q[:, :40] > 0, axis=1), K)
-    assert index.search(q, K).shape == (len(q), K)  # floats of 64 dims give 8-byte codes
+        index.search(np.packbits(q[:, :40] > 0, axis=1), K)[0]
+    assert index.search(q, K)[0].shape == (len(q), K)  # floats of 64 dims give 8-byte codes
     with pytest.raises(DataError, match="at least one base vector"):
         FaissBinaryFlat().build(np.empty((0, 8), np.uint8), "l2")
     with pytest.raises(DataError, match="train set has 10 vectors; expected at least 16"):
@@ -298,10 +301,10 @@ def test_binary_parameters_are_checked_without_data():
 def test_binary_hnsw_keeps_insertion_order_deterministically(data):
     x, q = data
     first, again = FaissBinaryHNSW(M=8, seed=3), FaissBinaryHNSW(M=8, seed=3)
-    first.build(x, "l2")
+    report = first.build(x, "l2")
     again.build(x, "l2")
-    assert first.honours_order and first.build_threads_ == 1
-    assert np.array_equal(first.search(q, K, ef=20), again.search(q, K, ef=20))
+    assert first.honours_order and report.threads == 1 and report.deterministic
+    assert np.array_equal(first.search(q, K, ef=20)[0], again.search(q, K, ef=20)[0])
 
 
 # -- through the runner -----------------------------------------------------------------------

@@ -46,7 +46,7 @@ def data() -> tuple[np.ndarray, np.ndarray]:
 def flat_truth(x: np.ndarray, q: np.ndarray, metric: str) -> np.ndarray:
     flat = indexes.get("flat")()
     flat.build(x, metric)
-    return flat.search(q, K)
+    return flat.search(q, K)[0]
 
 
 def recall(ids: np.ndarray, truth: np.ndarray) -> float:
@@ -55,7 +55,7 @@ def recall(ids: np.ndarray, truth: np.ndarray) -> float:
 
 def built(dtype: str, x: np.ndarray, metric: str = "cos", **params) -> USearchIndex:
     index = USearchIndex(dtype=dtype, threads=1, ef_construction=200, **params)
-    index.build(x, metric)
+    index.report = index.build(x, metric)
     return index
 
 
@@ -71,7 +71,7 @@ def stored(index: USearchIndex, dtype: str | None = None) -> np.ndarray:
 def test_recall_against_flat(dtype, data):
     x, q = data
     truth = flat_truth(x, q, "cos")
-    ids = built(dtype, x).search(q, K, ef=200)
+    ids = built(dtype, x).search(q, K, ef=200)[0]
     assert recall(ids, truth) >= MIN_RECALL[dtype]
 
 
@@ -79,7 +79,7 @@ def test_recall_against_flat(dtype, data):
 @pytest.mark.parametrize("dtype", ["f16", "e4m3"])
 def test_float_storage_follows_l2_and_ip(dtype, metric, data):
     x, q = data
-    ids = built(dtype, x, metric).search(q, K, ef=200)
+    ids = built(dtype, x, metric).search(q, K, ef=200)[0]
     assert recall(ids, flat_truth(x, q, metric)) >= MIN_RECALL[dtype]
 
 
@@ -87,9 +87,9 @@ def test_fewer_bits_lose_recall(data):
     """The index really quantizes: 1-byte storage loses recall that 4 bytes do not."""
     x, q = data
     truth = flat_truth(x, q, "cos")
-    full = recall(built("f32", x).search(q, K, ef=200), truth)
-    assert recall(built("i8", x).search(q, K, ef=200), truth) < full
-    assert recall(built("e5m2", x).search(q, K, ef=200), truth) < full
+    full = recall(built("f32", x).search(q, K, ef=200)[0], truth)
+    assert recall(built("i8", x).search(q, K, ef=200)[0], truth) < full
+    assert recall(built("e5m2", x).search(q, K, ef=200)[0], truth) < full
 
 
 def test_b1_ranks_by_hamming_distance(data):
@@ -97,7 +97,7 @@ def test_b1_ranks_by_hamming_distance(data):
     x_bits = np.unpackbits(np.packbits(x > 0, axis=1), axis=1).astype(np.int32)
     q_bits = np.unpackbits(np.packbits(q > 0, axis=1), axis=1).astype(np.int32)
     dist = q_bits.sum(1)[:, None] + x_bits.sum(1)[None, :] - 2 * q_bits @ x_bits.T
-    ids = built("b1", x, "l2").search(q, K, ef=200)
+    ids = built("b1", x, "l2").search(q, K, ef=200)[0]
     kth = np.sort(dist, axis=1)[:, K - 1]  # ties are frequent: any vector within the k-th counts
     hits = [np.count_nonzero(dist[i, ids[i]] <= kth[i]) for i in range(len(q))]
     assert np.mean(hits) / K >= 0.99
@@ -130,19 +130,27 @@ def test_i8_stores_unit_vectors_times_127_truncated(data):
 def test_bytes_per_vector(dtype, per_dim, data):
     x = data[0][:500]
     index = built(dtype, x, M=8)
-    assert index.bytes_per_vector_ == per_dim * x.shape[1]
+    assert index.report.code_bytes_per_vector == per_dim * x.shape[1]
+    assert index.report.compresses and index.report.details["dtype"] == dtype
     f32 = built("f32", x, M=8)
-    assert f32.bytes_per_vector_ is None  # no quantization: the runner reports "none"
+    assert f32.report.code_bytes_per_vector == 4 * x.shape[1]
+    assert not f32.report.compresses  # no quantization: the runner reports "none"
     # the serialized index shrinks by exactly the vector bytes saved
     assert f32.nbytes() - index.nbytes() == len(x) * (4 - per_dim) * x.shape[1]
+    # and the graph bytes are the same (the links do not depend on the storage type)
+    assert f32.report.graph_bytes_per_vector == pytest.approx(index.report.graph_bytes_per_vector)
+    assert index.report.graph_bytes_per_vector > 8 * 2  # at least M links of 4 bytes
 
 
 @pytest.mark.parametrize("d", [48, 45])
 def test_b1_bytes_per_vector(d, data):
     x = np.ascontiguousarray(data[0][:500, :d])
     index = built("b1", x, M=8)
-    assert index.bytes_per_vector_ == (d + 7) // 8
+    assert index.report.code_bytes_per_vector == (d + 7) // 8
+    assert index.report.compresses  # floats binarized by the adapter
     assert index.accepts == {"binary"}
+    codes = built("b1", np.packbits(x > 0, axis=1), M=8)
+    assert codes.report.code_bytes_per_vector == (d + 7) // 8 and not codes.report.compresses
     assert index.nbytes() < built("i8", x, M=8).nbytes()
 
 
@@ -170,9 +178,9 @@ def test_native_codes_are_stored_bit_for_bit(quantizer_cls, dtype, metric, data)
         assert np.array_equal(raw.view(np.uint8), codes.view(np.uint8))
     if dtype != "b1":  # query codes and their decoded floats give the same answer
         decoded = quantizer.inverse_transform(q_codes)
-        assert np.array_equal(index.search(q_codes, K, ef=64), index.search(decoded, K, ef=64))
+        assert np.array_equal(index.search(q_codes, K, ef=64)[0], index.search(decoded, K, ef=64)[0])
         truth = flat_truth(quantizer.inverse_transform(codes), decoded, metric)
-        assert recall(index.search(q_codes, K, ef=200), truth) >= 0.99
+        assert recall(index.search(q_codes, K, ef=200)[0], truth) >= 0.99
 
 
 # -- order, determinism ---------------------------------------------------------------------
@@ -197,9 +205,9 @@ def test_single_threaded_build_inserts_in_the_order_given(data):
 def test_search_ef_is_not_sticky(data):
     x, q = data
     index = built("f32", x, "l2", M=4)
-    default = index.search(q, K)
-    index.search(q, K, ef=500)
-    assert np.array_equal(index.search(q, K), default)  # ef left out: USearch's default again
+    default = index.search(q, K)[0]
+    index.search(q, K, ef=500)[0]
+    assert np.array_equal(index.search(q, K)[0], default)  # ef left out: USearch's default again
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -241,8 +249,8 @@ def test_b1_input_errors(data):
     x, q = data
     index = built("b1", np.packbits(x > 0, axis=1), "l2", M=4)
     with pytest.raises(DataError, match="expected packed codes of 6 bytes, got 5"):
-        index.search(np.packbits(q[:, :40] > 0, axis=1), K)
-    assert index.search(q, K).shape == (len(q), K)  # 48 float dims give 6-byte codes
+        index.search(np.packbits(q[:, :40] > 0, axis=1), K)[0]
+    assert index.search(q, K)[0].shape == (len(q), K)  # 48 float dims give 6-byte codes
     with pytest.raises(DataError, match="at least one base vector"):
         USearchIndex(dtype="b1").build(np.empty((0, 6), np.uint8), "l2")
 

@@ -322,8 +322,9 @@ class PreparedIndex:
     search: dict
 
     def query(self, queries=None):
-        return self.index.search(self.queries if queries is None else queries, self.k,
-                                 **self.search)
+        ids, _ = self.index.search(self.queries if queries is None else queries, self.k,
+                                   **self.search)
+        return ids
 
 
 def prepare(spec_path: str | Path, threads: int = 1) -> PreparedIndex:

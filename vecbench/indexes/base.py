@@ -7,6 +7,7 @@ Adapters subclass :class:`IndexBase` for these helpers; the interface itself is 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,22 @@ from vecbench.params import check_choice, check_int, check_no_extra
 #: Seeds are stored by the libraries as 64-bit integers.
 MAX_SEED = 2**63 - 1
 _FLOAT32 = np.dtype(np.float32)
+#: A row counts as unit-norm (and is not normalized again under ``cos``) when its squared norm
+#: is within this of 1: float32 rounding of a normalized row stays far inside it, and the
+#: rescaling it tolerates changes no ranking but exact ties.
+UNIT_NORM_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build did and what the index stores, read from the index itself."""
+
+    threads: int                   # threads the build really used
+    deterministic: bool            # same input, order, seed and threads -> same index
+    code_bytes_per_vector: float   # bytes of vector codes stored per vector
+    graph_bytes_per_vector: float = 0.0  # links / list ids / padding beyond the codes
+    compresses: bool = False       # the index quantized the float32 it was given
+    details: dict = field(default_factory=dict)  # engine facts worth recording
 
 
 @functools.lru_cache(maxsize=1)
@@ -74,24 +91,52 @@ def pad_ids(ids: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def is_unit_norm(x: np.ndarray) -> bool:
+    """Every row of a float32 array has norm 1 (within ``UNIT_NORM_TOLERANCE``) or is zero
+    (``normalize_rows`` leaves zero rows zero). One pass, no copy of ``x``."""
+    squared = np.einsum("ij,ij->i", x, x)
+    return bool(np.all((np.abs(squared - 1.0) <= UNIT_NORM_TOLERANCE) | (squared == 0.0)))
+
+
+def pad_distances(distances: np.ndarray, k: int) -> np.ndarray:
+    """Widen (nq, k') distances to (nq, k) float32, filling the missing columns with inf."""
+    if distances.shape[1] == k and distances.dtype == _FLOAT32:
+        return distances
+    out = np.full((distances.shape[0], k), np.inf, dtype=np.float32)
+    out[:, :distances.shape[1]] = distances
+    return out
+
+
 def as_vectors(x: Any, what: str, metric: str, dim: int | None = None) -> np.ndarray:
-    """float32 C-contiguous rows, normalized (as a copy) for ``cos``; shape checked."""
+    """float32 C-contiguous rows, shape checked; for ``cos``, rows normalized as a new array
+    unless they already are unit-norm (the caller's vectors are never modified)."""
     x = np.asarray(x)
     if x.ndim != 2:
         raise DataError(f"{what}: expected a 2-D array of vectors, got shape {x.shape}")
     if dim is not None and x.shape[1] != dim:
         raise DataError(f"{what}: expected vectors of dimension {dim}, got {x.shape[1]}")
-    if metric == "cos":
-        return normalize_rows(x)  # always a new array: the caller's vectors are never modified
-    if x.dtype == np.float32 and x.flags.c_contiguous:
-        return x
-    return np.ascontiguousarray(x, dtype=np.float32)
+    if not (x.dtype == np.float32 and x.flags.c_contiguous):
+        x = np.ascontiguousarray(x, dtype=np.float32)
+    if metric == "cos" and not is_unit_norm(x):
+        return normalize_rows(x)
+    return x
 
 
-def faiss_serialized_size(index: Any) -> int:
+def faiss_serialized_size(index: Any, binary: bool = False) -> int:
+    """Bytes ``faiss.write_index`` writes for ``index``, counted as they stream past (a writer
+    that keeps nothing), so no serialized copy of the index is ever held in memory."""
     import faiss
 
-    return int(faiss.serialize_index(index).nbytes)
+    total = 0
+
+    def count(chunk: bytes) -> None:
+        nonlocal total
+        total += len(chunk)
+
+    writer = faiss.PyCallbackIOWriter(count)
+    (faiss.write_index_binary if binary else faiss.write_index)(index, writer)
+    del writer  # flushes anything still buffered
+    return total
 
 
 class IndexBase:
@@ -157,6 +202,11 @@ class IndexBase:
 
     # -- helpers for build and search -----------------------------------------------------
 
+    def _build_threads(self, threads: Any) -> int:
+        """Threads a build runs on: ``threads`` given to build(), else the index's own."""
+        threads = check_threads(threads)
+        return threads if threads is not None else self.n_threads
+
     def _start_build(self, x: Any, metric: Any) -> np.ndarray:
         self.index_ = None  # a failed build leaves no half-built index behind
         metric = check_metric(metric)
@@ -164,7 +214,6 @@ class IndexBase:
         if len(x) == 0:
             raise DataError(f"{self.name}: expected at least one base vector, got 0")
         self.metric_, self.dim_, self.ntotal_ = metric, int(x.shape[1]), int(len(x))
-        self.build_threads_ = self.n_threads  # what the build really ran on (recorded by runs)
         self._nbytes = None
         return x
 
@@ -192,6 +241,7 @@ class IndexBase:
         except TypeError:  # unhashable values: not cached
             params = self.check_search(params)
         if not (type(q) is np.ndarray and q.ndim == 2 and q.shape[1] == self.dim_
-                and q.dtype == _FLOAT32 and q.flags.c_contiguous and self.metric_ != "cos"):
+                and q.dtype == _FLOAT32 and q.flags.c_contiguous) \
+                or (self.metric_ == "cos" and not is_unit_norm(q)):
             q = as_vectors(q, f"{self.name}: queries", self.metric_, self.dim_)
         return q, k, params

@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 
 from vecbench.errors import DataError
-from vecbench.indexes.base import check_k, check_metric, omp_threads
-from vecbench.indexes.faiss_index import FaissHNSW, FaissIVF, _FaissIndex, faiss_message
+from vecbench.indexes.base import (BuildReport, check_k, check_metric, faiss_serialized_size,
+                                   omp_threads)
+from vecbench.indexes.faiss_build import _FaissIndex, faiss_message
+from vecbench.indexes.faiss_index import FaissHNSW, FaissIVF
 
 
 def binarize(x: np.ndarray) -> np.ndarray:
@@ -34,9 +36,11 @@ class _FaissBinary(_FaissIndex):
 
     accepts = frozenset({"binary"})
 
-    def build(self, x: Any, metric: str, *, train: Any = None) -> None:
+    def build(self, x: Any, metric: str, *, train: Any = None,
+              threads: int | None = None) -> BuildReport:
         import faiss
 
+        threads = self._build_threads(threads)
         self.index_ = None  # a failed build leaves no half-built index behind
         self.metric_ = check_metric(metric)
         self.dim_ = self.code_bytes_ = None
@@ -44,10 +48,9 @@ class _FaissBinary(_FaissIndex):
         if len(codes) == 0:
             raise DataError(f"{self.name}: expected at least one base vector, got 0")
         self.dim_, self.code_bytes_, self.ntotal_ = float_dim, codes.shape[1], len(codes)
-        self.build_threads_ = self.n_threads
         self._nbytes = None
         self._parameter_objects = {}
-        with omp_threads(self.n_threads):
+        with omp_threads(threads):
             index = self._new_index(faiss, 8 * self.code_bytes_)
             if not index.is_trained:
                 train_codes = codes if train is None else self._codes(train, "train vectors")[0]
@@ -62,15 +65,13 @@ class _FaissBinary(_FaissIndex):
                                     f"failed: {faiss_message(exc)}") from None
             self._add(index, codes)
         self.index_ = index
+        # given floats, the index binarizes them itself: it compresses
+        return self._report(self._used_threads(threads), float_input=float_dim is not None)
 
-    @property
-    def bytes_per_vector_(self) -> int:
-        """Bytes of code stored per vector (without graph links, lists or headers)."""
-        if self.index_ is None:
-            raise RuntimeError(f"{self.name}: bytes_per_vector_ read before build()")
-        return int(self.code_bytes_)
+    def _details(self) -> dict:
+        return {"bits": 8 * self.code_bytes_}
 
-    def search(self, q: Any, k: int, **search_params: Any) -> np.ndarray:
+    def search(self, q: Any, k: int, **search_params: Any) -> tuple[np.ndarray, np.ndarray]:
         import faiss
 
         if self.index_ is None:
@@ -81,8 +82,8 @@ class _FaissBinary(_FaissIndex):
         codes, _ = self._codes(q, "queries")
         faiss_params = self._search_parameters(faiss, params, k)
         with omp_threads(self.n_threads):
-            _, ids = self.index_.search(codes, k, params=faiss_params)
-        return ids
+            distances, ids = self.index_.search(codes, k, params=faiss_params)
+        return ids, distances.astype(np.float32)  # Hamming distances
 
     def _codes(self, x: Any, what: str) -> tuple[np.ndarray, int | None]:
         """Packed codes of ``x`` (codes as given, floats binarized) and its float dimension
@@ -106,9 +107,7 @@ class _FaissBinary(_FaissIndex):
         return np.ascontiguousarray(codes), float_dim
 
     def _serialized_size(self) -> int:
-        import faiss
-
-        return int(faiss.serialize_index_binary(self.index_).nbytes)
+        return faiss_serialized_size(self.index_, binary=True)
 
 
 class FaissBinaryFlat(_FaissBinary):

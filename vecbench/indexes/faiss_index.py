@@ -1,114 +1,22 @@
-"""faiss indexes: HNSW (in insertion order), IVF-Flat, IVF-PQ (with optional refinement), and any
-``index_factory`` string.
+"""faiss indexes: HNSW (in insertion order), IVF-Flat, IVF-PQ (with optional refinement).
 
-Search parameters travel in faiss ``SearchParameters`` objects, so an index holds no search state
-between calls; ``FaissFactory``, which accepts any factory string, sets ParameterSpace values for
-one call and restores the built values afterwards.
+Each is a factory string plus its parameters through the shared builder
+(``vecbench.indexes.faiss_build``). Search parameters travel in faiss ``SearchParameters``
+objects, so an index holds no search state between calls.
 """
 
 from __future__ import annotations
 
-import difflib
-import numbers
-import re
 from typing import Any
 
 import numpy as np
 
-from vecbench.errors import ConfigError, DataError
-from vecbench.indexes.base import IndexBase, faiss_serialized_size, omp_threads
-from vecbench.params import check_bool, check_choice, check_float, check_int, check_str
+from vecbench.errors import ConfigError
+from vecbench.indexes.faiss_build import _FaissIndex, check_number
+from vecbench.params import check_bool, check_choice, check_int, check_str
 
 #: faiss's default efSearch.
 DEFAULT_EF_SEARCH = 16
-#: faiss's k-means seeds are C ints.
-_INT32 = 2**31 - 1
-
-
-def faiss_message(exc: Exception) -> str:
-    """faiss's exception text without the C++ function and file prefix, on one line."""
-    text = " ".join(str(exc).split())
-    return re.sub(r"^Error in .*? at \S+:\d+: (Error: )?", "", text)
-
-
-def check_number(name: str, value: Any, low: float) -> int | float:
-    """A number >= ``low``, kept an int when given as one (so results record ``nprobe: 16``)."""
-    checked = check_float(name, value, low)
-    return int(value) if isinstance(value, numbers.Integral) else checked
-
-
-def seed_kmeans(index: Any, seed: int) -> None:
-    """Seed the k-means of an IVF index's coarse quantizer and, for PQ, of its codebooks."""
-    import faiss
-
-    ivf = faiss.extract_index_ivf(index)
-    ivf.cp.seed = seed % _INT32
-    pq = getattr(faiss.downcast_index(ivf), "pq", None)
-    if pq is not None:
-        pq.cp.seed = seed % _INT32
-
-
-class _FaissIndex(IndexBase):
-    """Build = create, train when needed (on ``train``, else on the base vectors), add."""
-
-    _parameter_objects: dict
-
-    def _min_train(self) -> tuple[int, str]:
-        """The fewest training vectors faiss can fit this index on, and why."""
-        return 1, ""
-
-    def _new_index(self, faiss: Any, metric: int) -> Any:
-        raise NotImplementedError
-
-    def _add(self, index: Any, x: np.ndarray) -> None:
-        index.add(x)
-
-    def _search_parameters(self, faiss: Any, params: dict, k: int) -> Any:
-        return None
-
-    def _reuse(self, key: tuple, make: Any) -> Any:
-        """A faiss SearchParameters object made once per distinct setting: making one costs
-        more than a single-query HNSW search. ``make`` returns (object, *objects it points to),
-        all kept alive here because SWIG does not keep nested parameter objects alive."""
-        try:
-            return self._parameter_objects[key][0]
-        except KeyError:
-            self._parameter_objects[key] = made = make()
-            return made[0]
-
-    def build(self, x: Any, metric: str, *, train: Any = None) -> None:
-        import faiss
-
-        x = self._start_build(x, metric)
-        self._parameter_objects = {}
-        faiss_metric = faiss.METRIC_L2 if self.metric_ == "l2" else faiss.METRIC_INNER_PRODUCT
-        with omp_threads(self.n_threads):
-            index = self._new_index(faiss, faiss_metric)
-            if not index.is_trained:
-                train_set = self._train_set(train, x)
-                need, why = self._min_train()
-                if len(train_set) < need:
-                    raise DataError(f"{self.name}: train set has {len(train_set)} vectors; "
-                                    f"expected at least {need} ({why})")
-                try:
-                    index.train(train_set)
-                except RuntimeError as exc:
-                    raise DataError(f"{self.name}: training on {len(train_set)} vectors failed: "
-                                    f"{faiss_message(exc)}") from None
-            self._add(index, x)
-        self.index_ = index
-
-    def search(self, q: Any, k: int, **search_params: Any) -> np.ndarray:
-        import faiss
-
-        q, k, params = self._start_search(q, k, search_params)
-        faiss_params = self._search_parameters(faiss, params, k)
-        with omp_threads(self.n_threads):
-            _, ids = self.index_.search(q, k, params=faiss_params)
-        return ids
-
-    def _serialized_size(self) -> int:
-        return faiss_serialized_size(self.index_)
 
 
 #: How FaissHNSW gives each vector its level (see FaissHNSW).
@@ -152,11 +60,16 @@ class FaissHNSW(_FaissIndex):
 
     positive_int_search = ("ef",)
 
+    def _factory(self) -> str:
+        return f"HNSW{self.M},Flat"
+
     def _new_index(self, faiss: Any, metric: int) -> Any:
-        index = faiss.IndexHNSWFlat(self.dim_, self.M, metric)
+        index = super()._new_index(faiss, metric)  # seeds hnsw.rng
         index.hnsw.efConstruction = self.ef_construction
-        index.hnsw.rng = faiss.RandomGenerator(self.seed)
         return index
+
+    def _used_threads(self, threads: int) -> int:
+        return 1 if self.keep_order else threads
 
     def _add(self, index: Any, x: np.ndarray) -> None:
         # IndexHNSW::add takes the levels as preset, rather than drawing them, when hnsw.levels
@@ -168,7 +81,6 @@ class FaissHNSW(_FaissIndex):
                 index.hnsw.levels.push_back(int(level))
             index.add(x)
             return
-        self.build_threads_ = 1
         for row in range(len(x)):  # a batch of one cannot be reordered
             if len(preset):
                 index.hnsw.levels.push_back(int(preset[row]))
@@ -220,10 +132,8 @@ class FaissIVF(_FaissIndex):
     def _min_train(self) -> tuple[int, str]:
         return self.nlist, f"one per IVF list, nlist={self.nlist}"
 
-    def _new_index(self, faiss: Any, metric: int) -> Any:
-        index = faiss.index_factory(self.dim_, f"IVF{self.nlist},Flat", metric)
-        seed_kmeans(index, self.seed)
-        return index
+    def _factory(self) -> str:
+        return f"IVF{self.nlist},Flat"
 
     def _search_parameters(self, faiss: Any, params: dict, k: int) -> Any:
         nprobe = params.get("nprobe", 1)
@@ -261,23 +171,21 @@ class FaissIVFPQ(FaissIVF):
             return 2**self.nbits, f"one per PQ centroid, 2**nbits with nbits={self.nbits}"
         return super()._min_train()
 
-    def _new_index(self, faiss: Any, metric: int) -> Any:
-        if self.dim_ % self.m:
-            raise ConfigError(f"expected a divisor of the dimension {self.dim_}, got {self.m}", "m")
+    def _factory(self) -> str:
         # "np": no polysemous training, which the factory otherwise runs (slow, and only
         # useful to Hamming-threshold search, which this adapter does not expose)
         factory = f"IVF{self.nlist},PQ{self.m}x{self.nbits}np"
         if self.refine is True or self.refine == "Flat":
-            factory += ",RFlat"
-        elif self.refine:
-            factory += f",Refine({self.refine})"
-        try:
-            index = faiss.index_factory(self.dim_, factory, metric)
-        except RuntimeError as exc:
-            raise ConfigError(f"faiss cannot build {factory!r}: {faiss_message(exc)}",
-                              "refine" if self.refine else "nbits") from None
-        seed_kmeans(index, self.seed)
-        return index
+            return factory + ",RFlat"
+        return factory + (f",Refine({self.refine})" if self.refine else "")
+
+    def _factory_error_path(self) -> str:
+        return "refine" if self.refine else "nbits"
+
+    def _new_index(self, faiss: Any, metric: int) -> Any:
+        if self.dim_ % self.m:
+            raise ConfigError(f"expected a divisor of the dimension {self.dim_}, got {self.m}", "m")
+        return super()._new_index(faiss, metric)
 
     def _search_parameters(self, faiss: Any, params: dict, k: int) -> Any:
         if not self.refine:
@@ -293,134 +201,3 @@ class FaissIVFPQ(FaissIVF):
         return self._reuse(("refine", nprobe, k_factor), make)
 
 
-#: Search parameter names vecbench lets through to faiss's ParameterSpace (each may carry any
-#: number of ``quantizer_`` prefixes, which faiss applies to an IVF's coarse quantizer).
-FACTORY_SEARCH_PARAMS = ("efSearch", "ht", "k_factor", "k_factor_rf", "max_codes", "nprobe")
-
-
-class FaissFactory(_FaissIndex):
-    """Any faiss ``index_factory`` string (build param ``factory``), e.g. ``"IVF1024,PQ32,RFlat"``,
-    ``"OPQ16,IVF256,PQ16"``, ``"HNSW32,Flat"``.
-
-    Search parameters are faiss ParameterSpace names (``FACTORY_SEARCH_PARAMS``, optionally with
-    ``quantizer_`` prefixes); ``k_factor`` on a refine index means faiss's ``k_factor_rf``. They
-    are set for one search call and restored to their built values afterwards. The whole base is
-    added as one batch, so insertion order is not guaranteed (HNSW factories reorder a batch).
-    """
-
-    name = "faiss_factory"
-    _build_param_names = ("factory",)
-    _search_param_names = FACTORY_SEARCH_PARAMS
-
-    def __init__(self, *, factory: str = "Flat", threads: int | None = None, seed: int = 0,
-                 **extra: Any):
-        super().__init__(threads=threads, seed=seed, extra=extra)
-        self.factory = check_str("factory", factory)
-
-    @classmethod
-    def check_search(cls, params: dict) -> dict:
-        checked = {}
-        for name, value in params.items():
-            base = str(name)
-            while base.startswith("quantizer_"):
-                base = base[len("quantizer_"):]
-            if base not in FACTORY_SEARCH_PARAMS:
-                close = difflib.get_close_matches(base, FACTORY_SEARCH_PARAMS, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise ConfigError(f"unknown parameter of {cls.name} search{hint}; expected one of: "
-                                  f"{', '.join(FACTORY_SEARCH_PARAMS)} (optionally prefixed "
-                                  "with quantizer_)", str(name))
-            checked[name] = check_number(name, value, 0.0)
-        return checked
-
-    def _new_index(self, faiss: Any, metric: int) -> Any:
-        try:
-            index = faiss.index_factory(self.dim_, self.factory, metric)
-        except RuntimeError as exc:
-            raise ConfigError(f"faiss cannot build {self.factory!r} for dimension {self.dim_}: "
-                              f"{faiss_message(exc)}", "factory") from None
-        top = faiss.downcast_index(index)
-        if isinstance(top, faiss.IndexHNSW):
-            top.hnsw.rng = faiss.RandomGenerator(self.seed)
-        try:
-            seed_kmeans(index, self.seed)
-        except RuntimeError:
-            pass  # not an IVF index
-        return index
-
-    def search(self, q: Any, k: int, **search_params: Any) -> np.ndarray:
-        import faiss
-
-        q, k, params = self._start_search(q, k, search_params)
-        space = self._reuse(("space",), lambda: (faiss.ParameterSpace(),))
-        saved: list[tuple[Any, str, Any]] = []
-        try:
-            for name, value in params.items():
-                if name == "k_factor" and self._reuse(("refine",), lambda: (
-                        isinstance(_unwrap(self.index_), faiss.IndexRefine),)):
-                    name = "k_factor_rf"
-                slots = self._reuse(("slots", name),
-                                    lambda: (_parameter_slots(self.index_, name),))
-                if slots is None:
-                    raise ConfigError(f"not a search parameter of {self.factory!r}; it takes: "
-                                      f"{', '.join(_tunable_names(self.index_)) or '(none)'}",
-                                      name)
-                saved += [(owner, attr, getattr(owner, attr)) for owner, attr in slots]
-                space.set_index_parameter(self.index_, name, value)
-            with omp_threads(self.n_threads):
-                _, ids = self.index_.search(q, k)
-        finally:
-            for owner, attr, value in reversed(saved):
-                setattr(owner, attr, value)
-        return ids
-
-
-def _unwrap(index: Any) -> Any:
-    """The index under IDMap and pre-transform wrappers, downcast to its class."""
-    import faiss
-
-    index = faiss.downcast_index(index)
-    while isinstance(index, (faiss.IndexPreTransform, faiss.IndexIDMap, faiss.IndexIDMap2)):
-        index = faiss.downcast_index(index.index)
-    return index
-
-
-def _tunable_names(index: Any) -> list[str]:
-    import faiss
-
-    space = faiss.ParameterSpace()
-    space.initialize(index)
-    return [space.parameter_ranges.at(i).name for i in range(space.parameter_ranges.size())]
-
-
-def _parameter_slots(index: Any, name: str) -> list[tuple[Any, str]] | None:
-    """The (object, attribute) pairs faiss's ParameterSpace writes for ``name`` on ``index``,
-    so their built values can be restored after a search; None where vecbench does not know.
-
-    Mirrors ``ParameterSpace::set_index_parameter`` (faiss/AutoTune.cpp), which has no getter.
-    """
-    import faiss
-
-    index = _unwrap(index)
-    if isinstance(index, faiss.IndexRefine):
-        if name == "k_factor_rf":
-            return [(index, "k_factor")]
-        return _parameter_slots(index.base_index, name)
-    if isinstance(index, faiss.IndexHNSW):
-        return [(index.hnsw, "efSearch")] if name == "efSearch" else None
-    if isinstance(index, faiss.IndexPQ):
-        return [(index, "search_type"), (index, "polysemous_ht")] if name == "ht" else None
-    if not isinstance(index, faiss.IndexIVF):
-        return None
-    if name in ("nprobe", "max_codes"):
-        return [(index, name)]
-    if name == "ht" and isinstance(index, faiss.IndexIVFPQ):
-        return [(index, "polysemous_ht")]
-    if name == "k_factor" and isinstance(index, faiss.IndexIVFPQR):
-        return [(index, "k_factor")]
-    quantizer = faiss.downcast_index(index.quantizer)
-    if name == "efSearch" and isinstance(quantizer, faiss.IndexHNSW):
-        return [(quantizer.hnsw, "efSearch")]
-    if name.startswith("quantizer_"):
-        return _parameter_slots(quantizer, name[len("quantizer_"):])
-    return None

@@ -3,7 +3,7 @@
 Two ways in:
 
 - float32 vectors: faiss trains its quantizer (on ``train``, else the base) and encodes itself;
-  the index stores ``bytes_per_vector_`` = ``sa_code_size()`` bytes per vector (fp16: 2d,
+  the build report's ``code_bytes_per_vector`` is faiss's code size (fp16: 2d,
   bf16: 2d, 8bit: d, 6bit: ceil(3d/4), 4bit: ceil(d/2)). faiss rounds fp16 to nearest but
   breaks exact ties away from zero where numpy (so vecbench's ``float16``) rounds half to even.
 - native codes from vecbench's ``float16`` / ``bfloat16`` quantizers (float16 / bfloat16 arrays),
@@ -12,7 +12,8 @@ Two ways in:
   pattern, little-endian, as numpy stores it). ``faiss_hnsw_sq`` must add float32 (the graph is
   built from vectors): the codes are decoded and re-encoded by faiss, lossless for every finite
   fp16 value and every normal bf16 value (faiss's SIMD encoder flushes bf16 subnormals,
-  |x| < 1.2e-38, to 0; ``native_mismatch_bytes_`` after build counts such code bytes).
+  |x| < 1.2e-38, to 0; the build report's ``details["native_mismatch_bytes"]`` counts such
+  code bytes).
   Under ``cos`` both add normalized copies, so the stored codes are faiss's encoding of the
   normalized decoded vectors, not vecbench's codes bit for bit.
 
@@ -29,7 +30,9 @@ from typing import Any
 import numpy as np
 
 from vecbench.errors import ConfigError
-from vecbench.indexes.faiss_index import FaissHNSW, _FaissIndex
+from vecbench.indexes.base import BuildReport
+from vecbench.indexes.faiss_build import _FaissIndex
+from vecbench.indexes.faiss_index import FaissHNSW
 from vecbench.params import check_choice
 
 #: qtype -> faiss ScalarQuantizer attribute.
@@ -67,18 +70,15 @@ class _ScalarQuantized:
     def _quantizer_type(self, faiss: Any) -> int:
         return getattr(faiss.ScalarQuantizer, QTYPES[self.qtype])
 
-    @property
-    def bytes_per_vector_(self) -> int:
-        """Bytes faiss stores per vector (the code, without graph links or headers)."""
-        if self.index_ is None:
-            raise RuntimeError(f"{self.name}: bytes_per_vector_ read before build()")
-        import faiss
+    def _given_floats(self) -> bool:
+        return self.input_kind_ == "float32"
 
-        # an HNSW index has no codec of its own: its storage has
-        return int(faiss.downcast_index(getattr(self.index_, "storage", self.index_))
-                   .sa_code_size())
+    def _details(self) -> dict:
+        return {"qtype": self.qtype, "input": self.input_kind_,
+                "native_mismatch_bytes": self.native_mismatch_bytes_}
 
-    def build(self, x: Any, metric: str, *, train: Any = None) -> None:
+    def build(self, x: Any, metric: str, *, train: Any = None,
+              threads: int | None = None) -> BuildReport:
         x = np.asarray(x)
         kind = code_kind_of(x)
         if kind not in self.accepts:
@@ -90,7 +90,7 @@ class _ScalarQuantized:
         # code bytes stored unlike the codes handed in (None: float input, or cos normalized)
         self.native_mismatch_bytes_: int | None = None
         try:
-            super().build(x, metric, train=train)
+            return super().build(x, metric, train=train, threads=threads)
         finally:
             self._native_codes = None
 

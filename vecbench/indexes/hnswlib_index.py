@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from vecbench.indexes.base import IndexBase, pad_ids
+from vecbench.indexes.base import BuildReport, IndexBase, pad_distances, pad_ids
 from vecbench.params import check_int
 
 #: hnswlib's own default for the search beam width.
@@ -36,54 +36,70 @@ class HnswlibIndex(IndexBase):
 
     positive_int_search = ("ef",)
 
-    def build(self, x: Any, metric: str, *, train: Any = None) -> None:
+    def build(self, x: Any, metric: str, *, train: Any = None,
+              threads: int | None = None) -> BuildReport:
         import hnswlib
 
+        threads = self._build_threads(threads)
         x = self._start_build(x, metric)
         index = hnswlib.Index(space="l2" if self.metric_ == "l2" else "ip", dim=self.dim_)
         index.init_index(max_elements=len(x), M=self.M, ef_construction=self.ef_construction,
                          random_seed=self.seed)
-        index.add_items(x, np.arange(len(x), dtype=np.int64), num_threads=self.n_threads)
+        index.add_items(x, np.arange(len(x), dtype=np.int64), num_threads=threads)
         self.index_ = index
+        # hnswlib stores each vector as float32 beside its links, label and level: the graph
+        # bytes are what its saved file holds beyond the vectors (its small header included)
+        code = 4.0 * index.dim
+        return BuildReport(threads=threads, deterministic=threads == 1,
+                           code_bytes_per_vector=code,
+                           graph_bytes_per_vector=self.nbytes() / len(x) - code,
+                           details={"space": index.space})
 
-    def search(self, q: Any, k: int, **search_params: Any) -> np.ndarray:
+    def search(self, q: Any, k: int,
+               **search_params: Any) -> tuple[np.ndarray, np.ndarray]:
         q, k, params = self._start_search(q, k, search_params)
         k_found = min(k, self.ntotal_)  # hnswlib refuses k > number of elements
         # ef is hnswlib state: set it on every call so no earlier call's value leaks in
         self.index_.set_ef(max(params.get("ef", DEFAULT_EF), k_found))
         try:
-            labels, _ = self.index_.knn_query(q, k=k_found, num_threads=self.n_threads)
+            labels, distances = self.index_.knn_query(q, k=k_found, num_threads=self.n_threads)
         except RuntimeError:
             # hnswlib raises for the whole batch when any query finds fewer than k results
             # (a small ef on a poorly connected graph, e.g. with many duplicate vectors)
-            return pad_ids(self._search_one_by_one(q, k_found), k)
+            ids, distances = self._search_one_by_one(q, k_found)
+            return pad_ids(ids, k), pad_distances(distances, k)
         ids = labels.view(np.int64)  # ids < 2**63: the uint64 -> int64 view is exact
-        return ids if k_found == k else pad_ids(ids, k)
+        if k_found == k:
+            return ids, distances
+        return pad_ids(ids, k), pad_distances(distances, k)
 
-    def _search_one_by_one(self, q: np.ndarray, k: int) -> np.ndarray:
-        out = np.full((len(q), k), -1, dtype=np.int64)
+    def _search_one_by_one(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.full((len(q), k), -1, dtype=np.int64)
+        distances = np.full((len(q), k), np.inf, dtype=np.float32)
         for row in range(len(q)):
-            found = self._most_results(q[row:row + 1], k)
-            out[row, :len(found)] = found
-        return out
+            found, found_distances = self._most_results(q[row:row + 1], k)
+            ids[row, :len(found)] = found
+            distances[row, :len(found)] = found_distances
+        return ids, distances
 
-    def _most_results(self, query: np.ndarray, k: int) -> np.ndarray:
+    def _most_results(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The longest result list hnswlib can return for one query, by bisection on k.
 
         With ef fixed (>= k), hnswlib's candidate set does not depend on the k asked for, so
         "k results can be returned" is monotone in k.
         """
         try:
-            return self.index_.knn_query(query, k=k, num_threads=1)[0][0].view(np.int64)
+            labels, distances = self.index_.knn_query(query, k=k, num_threads=1)
+            return labels[0].view(np.int64), distances[0]
         except RuntimeError:
             pass
-        best = np.empty(0, dtype=np.int64)
+        best = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
         possible, impossible = 0, k
         while impossible - possible > 1:
             middle = (possible + impossible) // 2
             try:
-                best = self.index_.knn_query(query, k=middle, num_threads=1)[0][0].view(np.int64)
-                possible = middle
+                labels, distances = self.index_.knn_query(query, k=middle, num_threads=1)
+                best, possible = (labels[0].view(np.int64), distances[0]), middle
             except RuntimeError:
                 impossible = middle
         return best

@@ -1,7 +1,7 @@
 """HNSW graphs built with USearch, storing vectors as f32, f16, bf16, float8, int8 or bits.
 
 USearch casts float32 input to its storage ``dtype`` itself, so with any dtype but ``f32`` the
-index quantizes (the runner reports ``quantization: index`` and ``bytes_per_vector_``). What each
+index quantizes (its build report says ``compresses`` and counts the stored bytes). What each
 dtype does with float32 input (measured with usearch 2.26):
 
 - ``f16``, ``bf16``, ``e4m3``, ``e5m2``: round to nearest, bit-identical to numpy / ml_dtypes
@@ -26,13 +26,13 @@ from typing import Any
 import numpy as np
 
 from vecbench.errors import ConfigError, DataError
-from vecbench.indexes.base import IndexBase, check_k, check_metric
+from vecbench.indexes.base import BuildReport, IndexBase, check_k, check_metric
 from vecbench.indexes.binary import binarize
 from vecbench.indexes.faiss_sq import code_kind_of
 from vecbench.params import check_choice, check_int
 
-#: dtype -> bytes stored per dimension (b1: per 8 dimensions, see ``bytes_per_vector_``).
-DTYPES = {"f32": 4, "f16": 2, "bf16": 2, "e4m3": 1, "e5m2": 1, "i8": 1, "b1": 1}
+#: dtype -> bits USearch stores per dimension of its ``ndim`` (b1: ndim counts bits).
+DTYPES = {"f32": 32, "f16": 16, "bf16": 16, "e4m3": 8, "e5m2": 8, "i8": 8, "b1": 1}
 #: dtype -> the vecbench code kind it stores bit for bit (and so accepts natively).
 NATIVE_KINDS = {"f16": "fp16", "bf16": "bf16", "b1": "binary"}
 #: vecbench metric -> USearch metric (b1 always uses hamming).
@@ -86,17 +86,10 @@ class USearchIndex(IndexBase):
 
     positive_int_search = ("ef",)
 
-    @property
-    def bytes_per_vector_(self) -> int | None:
-        """Bytes of vector stored per row (without graph links); None for f32 (no quantization)."""
-        if self.index_ is None:
-            raise RuntimeError(f"{self.name}: bytes_per_vector_ read before build()")
-        if self.dtype == "f32":
-            return None
-        return self.code_bytes_ if self.dtype == "b1" else DTYPES[self.dtype] * self.dim_
-
-    def build(self, x: Any, metric: str, *, train: Any = None) -> None:
+    def build(self, x: Any, metric: str, *, train: Any = None,
+              threads: int | None = None) -> BuildReport:
         usearch = import_usearch()
+        threads = self._build_threads(threads)
         self.index_ = None  # a failed build leaves no half-built index behind
         x = np.asarray(x)
         metric = check_metric(metric)
@@ -117,12 +110,22 @@ class USearchIndex(IndexBase):
                     vectors, add_dtype = vectors.view(np.uint16), "bf16"
         index = usearch.Index(ndim=ndim, metric=usearch_metric, dtype=self.dtype,
                               connectivity=self.M, expansion_add=self.ef_construction)
-        index.add(np.arange(len(vectors), dtype=np.uint64), vectors, threads=self.n_threads,
+        index.add(np.arange(len(vectors), dtype=np.uint64), vectors, threads=threads,
                   dtype=add_dtype)
         self._default_ef = index.expansion_search  # USearch's default, for calls without ef
         self.index_ = index
+        # the storage type USearch reports, times its dimensions (bits for b1)
+        stored = str(index.dtype).rsplit(".", 1)[-1].lower()
+        code = -(-DTYPES[stored] * int(index.ndim) // 8)
+        float_input = x.dtype != np.uint8 and code_kind_of(x) == "float32"
+        return BuildReport(
+            threads=threads, deterministic=threads == 1, code_bytes_per_vector=float(code),
+            graph_bytes_per_vector=self.nbytes() / len(vectors) - code,
+            compresses=float_input and code < 4 * self.dim_,
+            details={"dtype": stored, "connectivity": int(index.connectivity)})
 
-    def search(self, q: Any, k: int, **search_params: Any) -> np.ndarray:
+    def search(self, q: Any, k: int,
+               **search_params: Any) -> tuple[np.ndarray, np.ndarray]:
         if self.dtype == "b1":
             if self.index_ is None:
                 raise RuntimeError(f"{self.name}: search() called before build()")
@@ -135,12 +138,15 @@ class USearchIndex(IndexBase):
         self.index_.expansion_search = max(params.get("ef", self._default_ef), k)
         found = self.index_.search(q, k, threads=self.n_threads)
         ids = np.full((len(q), k), -1, dtype=np.int64)
+        distances = np.full((len(q), k), np.inf, dtype=np.float32)
         if len(q) == 1:  # one query: USearch returns only the keys it found
             ids[0, :len(found.keys)] = found.keys
+            distances[0, :len(found.keys)] = found.distances
         else:  # a batch: k columns per query, of which counts[i] are real
             real = np.arange(k)[None, :] < found.counts[:, None]
             ids[real] = found.keys[real]  # keys < 2**63: the uint64 -> int64 cast is exact
-        return ids
+            distances[real] = found.distances[real]
+        return ids, distances
 
     def _start_binary_build(self, x: np.ndarray, metric: str) -> np.ndarray:
         self.index_ = None  # a failed build leaves no half-built index behind
@@ -150,7 +156,6 @@ class USearchIndex(IndexBase):
         if len(codes) == 0:
             raise DataError(f"{self.name}: expected at least one base vector, got 0")
         self.code_bytes_, self.ntotal_ = int(codes.shape[1]), len(codes)
-        self.build_threads_ = self.n_threads
         self._nbytes = None
         return codes
 

@@ -57,7 +57,7 @@ def test_units_and_rows_are_counted(tmp_path):
     # 3 datasets x (1 flat + 2 hnswlib builds) x 2 orderings x 2 repeats
     assert len(exp.units) == 3 * 3 * 2 * 2
     assert exp.n_rows == 3 * (1 + 2 * 3) * 2 * 2
-    keys = {unit.key({}) for unit in exp.units}
+    keys = {unit.key({}, 1, "") for unit in exp.units}
     assert len(keys) == len(exp.units)
 
 

@@ -63,9 +63,12 @@ def unit_keys(experiment: Experiment, threads: int | None, jobs: int) -> list[tu
     return out
 
 
-def check_k(todo: list[tuple]) -> None:
-    """k larger than a base is bad input for the whole run: one line, before any unit runs."""
+def preflight(todo: list[tuple]) -> None:
+    """Load each dataset the units need (loads are cached for in-process units) and check k
+    against it: bad data or a k larger than a base stops the run with one line, exit 2, before
+    any unit runs, instead of failing every unit over that dataset."""
     from vecbench import stages
+    from vecbench.errors import DataError, VecbenchError
 
     seen = set()
     for unit, _, _ in todo:
@@ -76,8 +79,12 @@ def check_k(todo: list[tuple]) -> None:
         seen.add(entry)
         try:
             dataset = stages.load(unit.dataset, unit.base_dir)
-        except Exception:
-            continue  # the unit itself records why its data cannot be loaded
+        except ConfigError as exc:
+            raise exc.within(unit.dataset.where).in_file(unit.source) if unit.source \
+                else exc.within(unit.dataset.where) from None
+        except VecbenchError as exc:
+            prefix = f"{unit.source}: " if unit.source else ""
+            raise DataError(f"{prefix}{exc}") from None
         if unit.k > len(dataset.base):
             raise ConfigError(f"k = {unit.k} is larger than the {len(dataset.base)} base "
                               f"vectors of {dataset.name} ({unit.dataset.where}); expected "
@@ -102,7 +109,7 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
     if not todo:
         return summary
     if executor is None or executor.name != "dask":
-        check_k(todo)
+        preflight(todo)
     executor = executor or executors.make(jobs)
     tasks = [executors.Task(unit, key, n, contended=jobs > 1) for unit, key, n in todo]
     bar = Progress(len(tasks), summary.skipped, stream or sys.stderr, enabled=not quiet)

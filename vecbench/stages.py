@@ -441,7 +441,7 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
 
 
 def unit_timing(unit: BuildUnit) -> Timing:
-    return Timing(**unit.timing) if unit.timing else Timing()
+    return Timing(**dict(unit.timing))
 
 
 def failure_reason(unit: BuildUnit, exc: VecbenchError) -> str:

@@ -293,8 +293,9 @@ def test_factory_search_parameters_apply_per_call(xq):
 
 def test_factory_errors_name_the_parameter(xq):
     x, q, _ = xq
-    with pytest.raises(ConfigError, match="factory: faiss cannot build 'IVF8,Bogus'"):
-        FaissFactory(factory="IVF8,Bogus").build(x, "l2")
+    with pytest.raises(ConfigError, match="factory: faiss cannot parse the factory string "
+                                          "'IVF8,Bogus'"):
+        FaissFactory(factory="IVF8,Bogus")  # refused without data
     with pytest.raises(ConfigError, match="did you mean 'nprobe'"):
         FaissFactory.check_search({"nprob": 4})
     ivf = FaissFactory(factory="IVF8,Flat", threads=1)

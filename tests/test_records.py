@@ -242,3 +242,26 @@ def test_progress_is_a_line_per_unit_in_a_log(grid, tmp_path):
     assert "ETA" in lines[0] and "failures 0" in lines[0] and "hnswlib" in done.stderr
     quiet = cli("run", grid, "--results", tmp_path / "q", "--threads", "1", "--quiet")
     assert not [line for line in quiet.stderr.splitlines() if line.startswith("[")]
+
+
+@pytest.mark.parametrize("index, expected", [
+    ('faiss_factory: {build: {factory: "IVF16,Flaat"}}',
+     "indexes[0].faiss_factory.build.factory: faiss cannot parse the factory string 'IVF16,Flaat'"),
+    ('faiss_factory: {build: {factory: "HNSW32,Flat"}, search: {nprobe: [4]}}',
+     "indexes[0].faiss_factory.search.nprobe: faiss index 'HNSW32,Flat' does not take search "
+     "parameter 'nprobe'"),
+])
+def test_validate_rejects_what_the_yaml_alone_decides(tmp_path, index, expected):
+    path = tmp_path / "exp.yaml"
+    path.write_text(f"datasets: [digits]\nindexes:\n  - {index}\n")
+    done = cli("validate", path)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.startswith(f"vecbench: error: exp.yaml: {expected}")
+
+
+def test_validate_accepts_a_factory_string_whose_parameters_fit(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text('datasets: [digits]\nindexes:\n  - faiss_factory: {build: {factory: '
+                    '"IVF16,PQ8x4fs"}, search: {nprobe: [1, 4]}}\n')
+    done = cli("validate", path)
+    assert done.returncode == 0 and "1 build units, 2 result rows" in done.stdout

@@ -271,7 +271,15 @@ def expand_index(entry: Any, where: str) -> list[IndexSpec]:
         except ConfigError as exc:
             raise exc.within(f"{path}.search") from None
     for build in builds:
-        _construct(target, build, f"{path}.build")
+        instance = _construct(target, build, f"{path}.build")
+        # what the configured index decides from the YAML alone (a factory string's own
+        # search parameters, say)
+        check = getattr(instance, "check_search_for", None)
+        for search in checked_searches if check is not None else ():
+            try:
+                check(dict(search))
+            except ConfigError as exc:
+                raise exc.within(f"{path}.search") from None
     rescores = ({},)
     if "rescore" in params:
         from vecbench import rescore

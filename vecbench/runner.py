@@ -19,7 +19,7 @@ from typing import Callable, TextIO
 
 from vecbench import executors, records, results as results_module
 from vecbench.errors import ConfigError
-from vecbench.experiment import BuildUnit, Experiment
+from vecbench.experiment import BuildUnit, Experiment, component_label
 from vecbench.stages import STAGE_VERSIONS
 
 
@@ -138,7 +138,7 @@ def _label(unit: BuildUnit) -> str:
     labels = unit.labels()
     build = ",".join(f"{k}={v}" for k, v in unit.index.build.items())
     index = f"{labels['index']}({build})" if build else labels["index"]
-    return (f"{unit.dataset.name} {labels['pipeline']} {index} {labels['ordering']} "
+    return (f"{component_label(unit.dataset)} {labels['pipeline']} {index} {labels['ordering']} "
             f"r{unit.repeat}")
 
 

@@ -189,6 +189,11 @@ class IndexBase:
                 params[name] = check_int(name, params[name], 1)
         return params
 
+    def check_search_for(self, params: dict) -> dict:
+        """Validate search parameters for this configured index, without data (what the YAML
+        alone decides); by default the same as :meth:`check_search`."""
+        return self.check_search(params)
+
     def nbytes(self) -> int:
         """Serialized size of the built index in bytes (never process memory)."""
         if self.index_ is None:

@@ -9,6 +9,7 @@ built index like every faiss index's (``vecbench.indexes.faiss_storage``), so
 from __future__ import annotations
 
 import difflib
+import functools
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,29 @@ from vecbench.params import check_str
 #: Search parameter names vecbench lets through to faiss's ParameterSpace (each may carry any
 #: number of ``quantizer_`` prefixes, which faiss applies to an IVF's coarse quantizer).
 FACTORY_SEARCH_PARAMS = ("efSearch", "ht", "k_factor", "k_factor_rf", "max_codes", "nprobe")
+
+
+#: Dimensions a factory string is parsed at without data: between them, their divisors cover the
+#: usual PQ and PCA sizes, so a string that fits the real data parses at one of them.
+PROBE_DIMS = (960, 1008, 1024, 768, 1001)
+
+
+@functools.lru_cache(maxsize=64)
+def probe_index(factory: str) -> Any:
+    """An empty index of ``factory`` at a probe dimension; None when every probe dimension is
+    refused for its size only (the real dimension decides, at build); ConfigError when faiss
+    cannot parse the string at all."""
+    import faiss
+
+    for dim in PROBE_DIMS:
+        try:
+            return faiss.index_factory(dim, factory)
+        except RuntimeError as exc:
+            if "could not parse" in str(exc):
+                raise ConfigError(f"faiss cannot parse the factory string {factory!r}; expected "
+                                  "an index_factory string such as 'IVF256,PQ32' or "
+                                  "'HNSW32,Flat'", "factory") from None
+    return None
 
 
 class FaissFactory(_FaissIndex):
@@ -42,6 +66,31 @@ class FaissFactory(_FaissIndex):
                  **extra: Any):
         super().__init__(threads=threads, seed=seed, extra=extra)
         self.factory = check_str("factory", factory)
+        probe_index(self.factory)  # a string faiss cannot parse fails here, without data
+
+    def check_search_for(self, params: dict) -> dict:
+        """Names and values, then whether this factory string's index takes each parameter
+        (faiss's ParameterSpace on an empty index of the string at a probe dimension)."""
+        import faiss
+
+        params = self.check_search(params)
+        probe = probe_index(self.factory)
+        if probe is None:
+            return params
+        for name, value in params.items():
+            target = "k_factor_rf" if name == "k_factor" else name
+            try:
+                faiss.ParameterSpace().set_index_parameter(probe, target, float(value))
+            except RuntimeError:
+                if name == "k_factor":  # plain k_factor applies to IVFPQ-R indexes too
+                    try:
+                        faiss.ParameterSpace().set_index_parameter(probe, name, float(value))
+                        continue
+                    except RuntimeError:
+                        pass
+                raise ConfigError(f"faiss index {self.factory!r} does not take search "
+                                  f"parameter {name!r}", name) from None
+        return params
 
     @classmethod
     def check_search(cls, params: dict) -> dict:

@@ -28,20 +28,30 @@ def family_columns(frame) -> list[str]:
 
 
 def varying(frame, columns) -> list[str]:
-    """The columns among ``columns`` that take more than one (non-empty) value in ``frame``."""
-    return [c for c in columns
-            if frame[c].map(value_text).loc[lambda t: t != ""].nunique() > 1]
+    """The columns among ``columns`` that tell rows apart: more than one non-empty value, or
+    (rescoring) a value on some rows only."""
+    def tells_apart(column):
+        text = frame[column].map(value_text)
+        given = text.loc[lambda t: t != ""]
+        return given.nunique() > 1 or (column.startswith("rescore.") and 0 < len(given) < len(text))
+    return [c for c in columns if tells_apart(c)]
 
 
 def config_label(row, columns) -> str:
-    """``hnswlib M=16 ef_construction=200 pca(n_components=64)``: index and pipeline by value,
-    parameters as name=value; empty values are left out."""
-    parts = []
+    """``hnswlib M=16 pca(n_components=64) rescore(with=float32,oversample=10)``: index and
+    pipeline by value, parameters as name=value, rescoring grouped; empty values left out."""
+    parts, rescore = [], []
     for column in columns:
         text = value_text(row[column])
-        if text:
-            name = column.split(".", 1)[1] if "." in column else ""
-            parts.append(f"{name}={text}" if name and column != "pipeline" else text)
+        if not text:
+            continue
+        name = column.split(".", 1)[-1]
+        if column.startswith("rescore."):
+            rescore.append(f"{name}={text}")
+        else:
+            parts.append(text if column in ("index", "pipeline") else f"{name}={text}")
+    if rescore:
+        parts.append(f"rescore({','.join(rescore)})")
     return " ".join(parts)
 
 

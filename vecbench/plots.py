@@ -183,11 +183,12 @@ def _figure_legend(fig, axes) -> None:
         return
     longest = max(len(label) for label in handles)
     width_pt = fig.get_figwidth() * 72
-    ncol = max(1, min(len(handles), int(width_pt // (longest * 4.6 + 30))))
+    fontsize = 7.5 if len(handles) <= 20 else 6.5
+    ncol = max(1, min(len(handles), int(width_pt // (longest * 0.55 * fontsize + 30))))
     rows = math.ceil(len(handles) / ncol)
-    fig.set_figheight(fig.get_figheight() + 0.25 + rows * 0.16)  # the panels keep their height
+    fig.set_figheight(fig.get_figheight() + 0.25 + rows * fontsize / 46)  # panels keep theirs
     fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=ncol,
-               fontsize=7.5, frameon=False)
+               fontsize=fontsize, frameon=False)
 
 
 def _finish(ax, title: str, x: str, y: str, ylabel: str | None = None) -> None:

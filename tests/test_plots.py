@@ -11,6 +11,8 @@ import pytest
 
 from vecbench import plots
 from vecbench.errors import ConfigError, DataError
+from matplotlib.text import Text
+
 from vecbench.plot_labels import text_boxes
 
 
@@ -136,6 +138,9 @@ def test_tradeoff_annotates_best_under_each_budget():
     part = frame[(frame["dataset"] == "a") & (frame["bytes_per_vector"] <= 64)]
     assert len(notes) == 2 and notes[0].startswith(f"≤64: ndcg@10={part['ndcg@10'].max():.3f}")
     assert notes[0].endswith("\np0")
+    long = plots.tradeoff(crowded_frame(2), budgets=[400], y="recall@10").axes[0].texts[-1]
+    assert long.get_text().split("\n")[1:] == [  # wrapped at the pipeline's separators
+        "pca(n_components=1)|", "int8(granularity=per_dimension,", "symmetric=False)"]
     assert {line.get_label() for line in ax.get_lines()} >= {"p0", "p1", "Pareto front"}
 
 
@@ -167,7 +172,7 @@ def test_budget_labels_never_overprint(budgets):
         assert not overlap, (a, b)
     frame = ax.get_window_extent()
     for note in notes:           # inside the axes, away from the legend below
-        box = note.get_window_extent()
+        box = Text.get_window_extent(note)  # the text (an Annotation's extent adds its arrow)
         assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0
         assert box.y1 <= frame.y1
 
@@ -310,3 +315,23 @@ def test_plot_cli_where_facet_and_title(tmp_path, capsys):
                           (["--facet", "colour"], "--facet: no column 'colour'")]:
         assert main(["plot", str(tmp_path / "results.csv"), "-o", str(out), *argv]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_lid_of_many_datasets_is_a_box_per_dataset_sorted_by_median():
+    rng = np.random.default_rng(2)
+    data = {f"set{i}": rng.normal(5 + 3 * ((i * 7) % 9), 1, 80) for i in range(9)}
+    fig = plots.lid(data)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    medians = [np.median(data[label.split(" ")[0]]) for label in labels]
+    assert len(labels) == 9 and medians == sorted(medians)
+    assert all("n 80" in label for label in labels)
+    assert not ax.containers                                 # no overlaid histograms
+
+
+def test_hue_values_sort_naturally():
+    frame = family_frame().assign(dataset="id4")
+    frame = pd.concat([frame, frame.assign(dataset="id16"), frame.assign(dataset="id128")])
+    fig = plots.pareto(frame[frame["index"] == "faiss_ivf"], hue="dataset", facet="index")
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert [label.split(" ")[0] for label in legend[:-1]][::2] == ["id4", "id16", "id128"]

@@ -20,6 +20,13 @@ def value_text(value) -> str:
     return str(value)
 
 
+def natural_key(value) -> list:
+    """Sort key that orders ``id4 < id16 < id128`` (digits compared as numbers)."""
+    import re
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part)
+            for part in re.split(r"(\d+)", value_text(value)) if part]
+
+
 def family_columns(frame) -> list[str]:
     """Columns that name a configuration family: index, build parameters, pipeline, rescoring."""
     columns = (["index"] + sorted(c for c in frame.columns if c.startswith("build."))

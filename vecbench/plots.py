@@ -11,26 +11,29 @@ What keeps them readable past the quickstart:
   the line; colour follows ``hue``, marker and dash tell the families of one colour apart;
 * labels are placed by :func:`vecbench.plot_labels.place_labels`, which never overprints;
 * a facet without a single plottable point gets no panel; legends sit below the panels, once;
-* panels wrap at two columns, each about 5 inches wide, so a figure shown at a README's width
-  (about 900 pixels) keeps 8-9 point text legible.
+* panels wrap at two columns of 4.4 inches (1056 pixels at 120 dpi), so a figure shown at a
+  README's width (about 880 pixels) keeps its 9-point labels at about 7.5 points.
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
 
 from vecbench.compare import check_column
 from vecbench.errors import ConfigError, DataError
-from vecbench.frontier import config_label, family_columns, pareto_front, value_text, varying
+from vecbench.frontier import (config_label, family_columns, natural_key, pareto_front,
+                               value_text, varying)
 from vecbench.metrics import mean_ci95, metric_info
 
 KINDS = ("pareto", "tradeoff", "ordering", "lid")
 #: Output formats, chosen by the -o file's suffix.
 FORMATS = (".png", ".svg", ".pdf")
-PANEL_WIDTH, PANEL_HEIGHT, MAX_COLUMNS = 5.0, 3.7, 2
+PANEL_WIDTH, PANEL_HEIGHT, MAX_COLUMNS = 4.4, 3.3, 2
+LABEL_WIDTH = 36  # characters per line of a point label
 
 
 def recall_column(frame) -> str:
@@ -130,7 +133,7 @@ def _palette(n: int) -> list:
 def _series(frame, hue: str, line_between: bool):
     """(label, style, rows) per series: one per configuration family and build when
     ``line_between`` (so a line joins one build's search sweep), else one per ``hue`` value."""
-    hues = sorted(frame[hue].map(value_text).unique())
+    hues = sorted(frame[hue].map(value_text).unique(), key=natural_key)
     colors = dict(zip(hues, _palette(len(hues))))
     if not line_between:
         for i, name in enumerate(hues):
@@ -144,7 +147,8 @@ def _series(frame, hue: str, line_between: bool):
     keys = list(dict.fromkeys([hue, *families, *builds]))
     seen: dict[str, dict] = {}
     per_hue: dict[str, int] = {}
-    for _, part in frame.groupby(keys, sort=True, dropna=False):
+    groups = frame.groupby(keys, sort=True, dropna=False)
+    for _, part in sorted(groups, key=lambda group: natural_key(group[1][hue].iloc[0])):
         row = part.iloc[0]
         colour_key = value_text(row[hue])
         label = " ".join(t for t in (colour_key, config_label(row, shown)) if t) or colour_key
@@ -243,8 +247,9 @@ def _budget_notes(part, x: str, y: str, hue: str, budgets) -> list[tuple[float, 
     for pick, under in best.items():
         row = part.iloc[pick]
         limits = ", ".join(f"≤{b:g}" for b in under)
-        notes.append((px[pick], py[pick],
-                      f"{limits}: {y}={py[pick]:.3f}\n{value_text(row[hue])}"))
+        name = value_text(row[hue]).replace("|", "| ").replace(",", ", ")
+        notes.append((px[pick], py[pick], f"{limits}: {y}={py[pick]:.3f}\n"
+                      + textwrap.fill(name, LABEL_WIDTH, break_long_words=False)))
     return notes
 
 
@@ -311,85 +316,22 @@ def ordering(frame, y: str | None = None, hue: str = "index", x: str = "ordering
                 ax.plot(np.full(len(values), position + width / 4), values, ".", alpha=0.4,
                         color=bars.lines[0].get_color(), markersize=4)
         ax.set_xticks(np.arange(len(categories)), categories, rotation=30, ha="right")
-        _finish(ax, title, x, y, ylabel=f"{_label(y)}, mean ± 95% CI")
+        _finish(ax, title, x, y, ylabel=f"{y}, mean ± 95% CI")
         ax.grid(False, axis="x")
     _figure_legend(fig, axes)
     return fig
 
 
-LID_FILES = ("lid.parquet", "lid.csv")
-
-
 def lid_table(results: str | Path):
-    """Pointwise LID of a results folder, as a table (``dataset``, ``lid``, ``of``).
-
-    From ``lid.parquet`` / ``lid.csv`` in the folder where someone saved one, else from the run
-    records' ``query_lid`` (every run records its queries' LID, estimated against the base):
-    one set per dataset. A DataError says why when the folder has neither.
-    """
-    import pandas as pd
-
-    from vecbench import store
-    from vecbench.compare import load_table
-
-    folder = Path(results)
-    for name in LID_FILES:
-        if (folder / name).is_file():
-            return load_table(folder / name)
-    frames, seen = [], set()
-    for record in store.iter_runs(folder):
-        found = record.get("query_lid") or {}
-        dataset = (record.get("dataset") or {}).get("name")
-        if not found.get("values") or dataset is None or dataset in seen:
-            continue
-        seen.add(dataset)
-        about = f"queries, {found.get('estimator', 'mle').upper()} k={found.get('k', '?')}"
-        frames.append(pd.DataFrame({"dataset": dataset, "lid": found["values"], "of": about}))
-    if not frames:
-        raise DataError(f"{folder}: no pointwise LID to plot: no {' or '.join(LID_FILES)} "
-                        "and no run record with query_lid (records of an older vecbench, or "
-                        "no run succeeded); `vecbench lid DATASET -o FILE.png` estimates it")
-    return pd.concat(frames, ignore_index=True)
+    """Pointwise LID of a results folder as a table (see :func:`vecbench.plot_lid.lid_table`)."""
+    from vecbench.plot_lid import lid_table as read
+    return read(results)
 
 
 def lid(data, column: str = "lid", hue: str = "dataset", bins: int = 50):
-    """Histogram of pointwise LID estimates, one per dataset.
-
-    ``data`` is a DataFrame with columns ``dataset`` and ``lid`` (or ``hue``/``column``; an
-    optional ``of`` says of what: "queries, MLE k=20"), a mapping {dataset name: array of
-    estimates}, or a results folder (see :func:`lid_table`).
-    """
-    import pandas as pd
-
-    if isinstance(data, (str, Path)):
-        data = lid_table(data)
-    if isinstance(data, dict):
-        data = pd.concat([pd.DataFrame({hue: name, column: np.asarray(values, float).ravel()})
-                          for name, values in data.items()], ignore_index=True)
-    if column not in data.columns and "index" in data.columns:
-        raise DataError("a results table holds no pointwise LID; plot the results folder "
-                        "itself (its run records hold the queries' LID) or a lid.csv")
-    _check(data, x=column, hue=hue)
-    fig, axes = _new_figure(1)
-    ax = axes[0]
-    values = _numeric(data, column)
-    finite = values[np.isfinite(values)]
-    if len(finite) == 0:
-        raise DataError(f"column {column!r} has no finite LID values")
-    edges = np.histogram_bin_edges(finite, bins=bins)
-    for name, group in data.groupby(hue, sort=True):
-        v = _numeric(group, column)
-        v = v[np.isfinite(v)]
-        of = f"{group['of'].iloc[0]}, " if "of" in group.columns else ""
-        # density, not counts: datasets of 9k and 46k points share one axis
-        ax.hist(v, bins=edges, alpha=0.5, density=True,
-                label=f"{name} ({of}n {len(v):,}, median {np.median(v):.1f})")
-    ax.set_xlabel("pointwise LID", fontsize=9)
-    ax.set_ylabel("density", fontsize=9)
-    ax.set_title("Local intrinsic dimension", loc="left", fontsize=9)
-    ax.tick_params(labelsize=8)
-    _figure_legend(fig, axes)
-    return fig
+    """Distribution of pointwise LID per dataset (see :func:`vecbench.plot_lid.lid_figure`)."""
+    from vecbench.plot_lid import lid_figure
+    return lid_figure(data, column, hue, bins)
 
 
 def plot(kind: str, frame, **options):

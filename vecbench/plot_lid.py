@@ -8,7 +8,7 @@ import numpy as np
 
 from vecbench.errors import DataError
 from vecbench.frontier import natural_key
-from vecbench.plots import _check, _figure_legend, _new_figure, _numeric
+from vecbench.plots import PANEL_WIDTH, _check, _figure_legend, _new_figure, _numeric
 
 #: More datasets than this get box plots instead of overlaid histograms.
 MAX_HISTOGRAMS = 5
@@ -96,18 +96,24 @@ def lid_figure(data, column: str = "lid", hue: str = "dataset", bins: int = 50):
 def _lid_boxes(groups, column: str):
     """Many datasets: one horizontal box per dataset (quartiles, whiskers at 5% and 95%),
     sorted by median; overlaid histograms of more than a few sets cannot be read."""
-    groups = sorted(groups, key=lambda g: np.median(g[2]))
-    fig, axes = _new_figure(1, height=1.2 + 0.26 * len(groups))
-    ax = axes[0]
     import inspect
+
+    groups = sorted(groups, key=lambda g: np.median(g[2]))
+    about = {of for _, of, _ in groups}
+    shared = about.pop().rstrip(", ") if len(about) == 1 else ""
+    fig, axes = _new_figure(1, width=2 * PANEL_WIDTH, height=1.2 + 0.24 * len(groups))
+    ax = axes[0]
     sideways = ({"orientation": "horizontal"}  # matplotlib >= 3.10; vert= before
                 if "orientation" in inspect.signature(ax.boxplot).parameters else {"vert": False})
     ax.boxplot([v for _, _, v in groups], whis=(5, 95), showfliers=False,
                medianprops={"color": "tab:red"}, **sideways)
     ax.set_yticks(np.arange(1, len(groups) + 1),
-                  [f"{name} ({of}n {len(v):,})" for name, of, v in groups], fontsize=7.5)
-    ax.set_xlabel(f"pointwise LID ({column}): quartiles, whiskers at 5% and 95%", fontsize=9)
-    ax.set_title("Local intrinsic dimension, by median", loc="left", fontsize=9)
+                  [f"{name} ({'' if shared else of}n {len(v):,})" for name, of, v in groups],
+                  fontsize=8)
+    ax.set_xlabel(f"pointwise LID ({column}); box: quartiles, whiskers: 5% and 95%",
+                  fontsize=9)
+    ax.set_title("Local intrinsic dimension" + (f" ({shared})" if shared else "")
+                 + ", by median", loc="left", fontsize=9)
     ax.tick_params(axis="x", labelsize=8)
     ax.grid(True, axis="x", alpha=0.3)
     return fig

@@ -196,8 +196,8 @@ def _figure_legend(fig, axes) -> None:
 
 
 def _finish(ax, title: str, x: str, y: str, ylabel: str | None = None) -> None:
-    ax.set_xlabel(_label(x), fontsize=9)
-    ax.set_ylabel(ylabel or _label(y), fontsize=9)
+    ax.set_xlabel(textwrap.fill(_label(x), 60), fontsize=9)  # a long label wraps, never
+    ax.set_ylabel(textwrap.fill(ylabel or _label(y), 40), fontsize=9)  # runs off the panel
     ax.set_title(title, loc="left", fontsize=9)
     ax.tick_params(labelsize=8)
     ax.grid(True, alpha=0.3)

@@ -1,5 +1,7 @@
-"""Plots: Pareto fronts, directions from METRICS, column checks, no pyplot state."""
+"""Plots: Pareto fronts, one line per configuration family, labels that never overprint,
+empty facets dropped, LID from a results folder, PNG/SVG/PDF, no pyplot state."""
 
+import itertools
 import subprocess
 import sys
 
@@ -8,7 +10,10 @@ import pandas as pd
 import pytest
 
 from vecbench import plots
-from vecbench.errors import ConfigError
+from vecbench.errors import ConfigError, DataError
+from matplotlib.text import Text
+
+from vecbench.plot_labels import text_boxes
 
 
 def brute_front(x, y, x_higher, y_higher):
@@ -54,24 +59,74 @@ def lines_with_label(ax, label):
     return [line for line in ax.get_lines() if line.get_label() == label]
 
 
-def test_pareto_has_a_panel_per_dataset_series_per_index_and_front():
+def test_pareto_has_a_panel_per_dataset_a_line_per_family_and_front():
     fig = plots.pareto(results_frame())
     axes = [ax for ax in fig.axes if ax.get_visible()]
-    assert [ax.get_title() for ax in axes] == ["dataset=a", "dataset=b"]
+    assert [ax.get_title(loc="left") for ax in axes] == ["dataset=a", "dataset=b"]
     ax = axes[0]
     assert ax.get_yscale() == "log" and ax.get_xlabel().startswith("recall@10")
-    assert len(lines_with_label(ax, "hnswlib")) == 1 and len(lines_with_label(ax, "faiss_ivf")) == 1
+    # the pipeline differs within a sweep here: one family per (index, pipeline)
+    for label in ("hnswlib p0", "hnswlib p1", "faiss_ivf p0", "faiss_ivf p1"):
+        assert len(lines_with_label(ax, label)) == 1, label
     assert len(lines_with_label(ax, "Pareto front")) == 1
-    assert any(t.get_text() == "better → ↑" for t in ax.texts)
+    assert ax.get_title(loc="right") == "better → ↑"
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]   # once, below the panels
+    assert len(legend) == len(set(legend)) and "Pareto front" in legend
+
+
+def family_frame():
+    """hnswlib at M 8/16/32 and faiss_ivf, two orderings, two pipelines: the case in which the
+    old plot joined M=8, 16 and 32 (and both pipelines) into one zig-zag line."""
+    rows = []
+    rng = np.random.default_rng(4)
+    for pipeline, (index, build), ordering in itertools.product(
+            ("float32", "pca(n_components=64)"),
+            [("hnswlib", {"build.M": m, "build.ef_construction": 200}) for m in (8, 16, 32)]
+            + [("faiss_ivf", {"build.nlist": 256})], ("original", "random")):
+        for ef in (10, 40, 160):
+            rows.append({"dataset": "d", "pipeline": pipeline, "index": index, **build,
+                         "search.ef": ef, "ordering": ordering, "repeat": 0, "k": 10,
+                         "recall@10": rng.uniform(0.5, 1), "qps": rng.uniform(1e2, 1e4),
+                         "bytes_per_vector": 1536.0 if pipeline == "float32" else 256.0})
+    return pd.DataFrame(rows)
+
+
+def test_a_pareto_line_joins_one_configuration_family_only():
+    frame = family_frame()
+    ax = plots.pareto(frame).axes[0]
+    family = ["index", "build.M", "build.ef_construction", "build.nlist", "pipeline"]
+    keys = {tuple(map(plots.value_text, row)) for row in frame[family].to_numpy(object)}
+    lines = [line for line in ax.get_lines() if line.get_label() != "Pareto front"]
+    # one line per family and build (ordering): 2 pipelines x 4 configurations x 2 orderings
+    assert len(lines) == 16
+    for line in lines:
+        xs = set(np.round(line.get_xdata(), 12))
+        rows = frame[np.isin(np.round(frame["recall@10"], 12), list(xs))]
+        assert len(rows) == 3 and len({tuple(map(plots.value_text, r))
+                                       for r in rows[family].to_numpy(object)}) == 1
+    labels = {line.get_label() for line in lines} - {"_nolegend_"}
+    assert len(labels) == len(keys) == 8                    # each family once in the legend
+    assert "hnswlib M=8 pca(n_components=64)" in labels      # constant ef_construction left out
+    assert "faiss_ivf float32" in labels
 
 
 def test_better_direction_follows_metrics():
     fig = plots.pareto(results_frame(), y="p99_ms")     # lower latency is better
-    assert any(t.get_text() == "better → ↓" for t in fig.axes[0].texts)
+    assert fig.axes[0].get_title(loc="right") == "better → ↓"
     fig = plots.pareto(results_frame(), x="search.ef")  # not a metric: no front, no x arrow
     ax = fig.axes[0]
     assert not lines_with_label(ax, "Pareto front")
-    assert any(t.get_text() == "better ↑" for t in ax.texts)
+    assert ax.get_title(loc="right") == "better ↑"
+
+
+def test_empty_facets_get_no_panel():
+    frame = results_frame()
+    empty = frame[frame["dataset"] == "b"].assign(dataset="c", qps=np.nan)
+    fig = plots.pareto(pd.concat([frame, empty]))
+    assert [ax.get_title(loc="left") for ax in fig.axes if ax.get_visible()] == [
+        "dataset=a", "dataset=b"]
+    with pytest.raises(DataError, match="nothing to plot"):
+        plots.pareto(empty)
 
 
 def test_tradeoff_annotates_best_under_each_budget():
@@ -81,8 +136,45 @@ def test_tradeoff_annotates_best_under_each_budget():
     assert ax.get_xscale() == "log" and ax.get_ylabel().startswith("ndcg@10")
     notes = [t.get_text() for t in ax.texts if t.get_text().startswith("≤")]
     part = frame[(frame["dataset"] == "a") & (frame["bytes_per_vector"] <= 64)]
-    assert len(notes) == 2 and f"ndcg@10={part['ndcg@10'].max():.3f}" in notes[0]
+    assert len(notes) == 2 and notes[0].startswith(f"≤64: ndcg@10={part['ndcg@10'].max():.3f}")
+    assert notes[0].endswith("\np0")
+    long = plots.tradeoff(crowded_frame(2), budgets=[400], y="recall@10").axes[0].texts[-1]
+    assert long.get_text().split("\n")[1:] == [  # wrapped at the pipeline's separators
+        "pca(n_components=1)|", "int8(granularity=per_dimension,", "symmetric=False)"]
     assert {line.get_label() for line in ax.get_lines()} >= {"p0", "p1", "Pareto front"}
+
+
+def crowded_frame(n=60):
+    """Many pipelines with long names at nearly the same storage and quality: labels must
+    still find free space."""
+    rng = np.random.default_rng(7)
+    return pd.DataFrame({
+        "dataset": "d", "index": "flat", "k": 10,
+        "pipeline": [f"pca(n_components={n_})|int8(granularity=per_dimension,symmetric=False)"
+                     for n_ in range(n)],
+        "bytes_per_vector": rng.choice([64.0, 96.0, 128.0, 192.0, 256.0, 384.0], n)
+        * rng.uniform(0.97, 1.03, n),
+        "recall@10": rng.uniform(0.80, 0.84, n)})
+
+
+@pytest.mark.parametrize("budgets", [[64, 100, 130, 200, 260, 400], [66, 67, 68, 69]])
+def test_budget_labels_never_overprint(budgets):
+    fig = plots.tradeoff(crowded_frame(), budgets=budgets, y="recall@10")
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    notes = [t for t in ax.texts if t.get_text().startswith("≤")]
+    assert notes
+    boxes = text_boxes(fig, [*ax.texts, ax.title, *ax.get_xticklabels(), *ax.get_yticklabels(),
+                             ax.xaxis.label, ax.yaxis.label, fig.legends[0]])
+    boxes += text_boxes(fig, [ax.title, ax._left_title, ax._right_title])
+    for a, b in itertools.combinations(boxes, 2):
+        overlap = a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+        assert not overlap, (a, b)
+    frame = ax.get_window_extent()
+    for note in notes:           # inside the axes, away from the legend below
+        box = Text.get_window_extent(note)  # the text (an Annotation's extent adds its arrow)
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0
+        assert box.y1 <= frame.y1
 
 
 def test_ordering_plot_has_intervals_across_repeats():
@@ -101,8 +193,9 @@ def test_lid_histogram_from_frame_or_mapping():
     frame = pd.DataFrame({"dataset": ["x"] * 100 + ["y"] * 50,
                           "lid": np.r_[rng.normal(10, 1, 100), rng.normal(20, 2, 50)]})
     for data in (frame, {"x": frame.lid[:100].to_numpy(), "y": frame.lid[100:].to_numpy()}):
-        ax = plots.lid(data).axes[0]
-        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        fig = plots.lid(data)
+        ax = fig.axes[0]
+        legend = [t.get_text() for t in fig.legends[0].get_texts()]
         assert len(legend) == 2 and legend[0].startswith("x (n 100, median 10")
         # densities, so that sets of different sizes compare: each histogram integrates to 1
         for bars in ax.containers:
@@ -119,14 +212,71 @@ def test_bad_column_is_a_config_error_listing_columns():
         plots.plot("pie", results_frame())
 
 
-def test_save_png_and_svg(tmp_path):
+def test_save_png_svg_and_pdf(tmp_path):
     fig = plots.pareto(results_frame())
     png = plots.save(fig, tmp_path / "a.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     svg = plots.save(fig, tmp_path / "a.svg")
     assert "<svg" in svg.read_text()
-    with pytest.raises(ConfigError, match="-o: expected a .png or .svg"):
+    pdf = plots.save(fig, tmp_path / "A.PDF")
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    with pytest.raises(ConfigError, match="-o: expected a file name ending in .png, .svg, .pdf"):
         plots.save(fig, tmp_path / "a.jpg")
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory):
+    """A real (tiny) run: its records hold the queries' pointwise LID."""
+    from vecbench.experiment import build_experiment
+    from vecbench.runner import run_experiment
+
+    folder = tmp_path_factory.mktemp("lid-results")
+    experiment = build_experiment({"name": "tiny-lid", "k": 10,
+                                   "datasets": [{"digits": {"n_queries": 50}}],
+                                   "indexes": [{"flat": {}}]})
+    run_experiment(experiment, folder, threads=1, log=lambda line: None)
+    return folder
+
+
+def test_lid_plot_of_a_results_folder_uses_the_records_query_lid(run_folder, tmp_path):
+    import json
+
+    from vecbench.cli import main
+
+    record = json.loads(next((run_folder / "runs").glob("*.json")).read_text())
+    values = record["query_lid"]["values"]
+    table = plots.lid_table(run_folder)
+    assert list(table["lid"]) == values and set(table["dataset"]) == {record["dataset"]["name"]}
+    out = tmp_path / "lid.pdf"
+    assert main(["plot", str(run_folder), "--kind", "lid", "-o", str(out)]) == 0
+    assert out.read_bytes()[:5] == b"%PDF-"
+    legend = plots.lid(run_folder).legends[0].get_texts()[0].get_text()
+    assert f"queries, MLE k={record['query_lid']['k']}, n {len(values)}" in legend
+
+
+def test_lid_plot_is_refused_with_the_reason(run_folder, tmp_path, capsys):
+    import json
+    import shutil
+
+    from vecbench.cli import main
+
+    folder = tmp_path / "old"
+    shutil.copytree(run_folder, folder)
+    for path in (folder / "runs").glob("*.json"):
+        record = json.loads(path.read_text())
+        record.pop("query_lid")
+        path.write_text(json.dumps(record))
+    assert main(["plot", str(folder), "--kind", "lid", "-o", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no pointwise LID to plot" in err
+    assert "vecbench lid" in err
+    with pytest.raises(DataError, match="results table holds no pointwise LID"):
+        plots.lid(plots_table(run_folder))
+
+
+def plots_table(folder):
+    from vecbench.compare import load_table
+    return load_table(folder)
 
 
 def test_no_pyplot_and_cli(tmp_path):
@@ -165,3 +315,23 @@ def test_plot_cli_where_facet_and_title(tmp_path, capsys):
                           (["--facet", "colour"], "--facet: no column 'colour'")]:
         assert main(["plot", str(tmp_path / "results.csv"), "-o", str(out), *argv]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_lid_of_many_datasets_is_a_box_per_dataset_sorted_by_median():
+    rng = np.random.default_rng(2)
+    data = {f"set{i}": rng.normal(5 + 3 * ((i * 7) % 9), 1, 80) for i in range(9)}
+    fig = plots.lid(data)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    medians = [np.median(data[label.split(" ")[0]]) for label in labels]
+    assert len(labels) == 9 and medians == sorted(medians)
+    assert all("n 80" in label for label in labels)
+    assert not ax.containers                                 # no overlaid histograms
+
+
+def test_hue_values_sort_naturally():
+    frame = family_frame().assign(dataset="id4")
+    frame = pd.concat([frame, frame.assign(dataset="id16"), frame.assign(dataset="id128")])
+    fig = plots.pareto(frame[frame["index"] == "faiss_ivf"], hue="dataset", facet="index")
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert [label.split(" ")[0] for label in legend[:-1]][::2] == ["id4", "id16", "id128"]

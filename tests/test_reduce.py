@@ -35,7 +35,7 @@ def test_n_components_fraction_resolves_against_d_at_fit(value, expected):
 @pytest.mark.parametrize("value", [0, -1, 1.5, 0.0, True, "half", None])
 def test_bad_n_components_are_rejected_without_data(value):
     with pytest.raises(ConfigError) as err:
-        PCAReduction(n_components=value)
+        PCAReduction.check_params({"n_components": value})
     assert err.value.path == "n_components" and "fraction" in err.value.message
 
 
@@ -64,7 +64,8 @@ def test_random_projection_auto_beyond_d_is_a_config_error():
     with pytest.raises(ConfigError, match="eps=0.1.*raise eps"):
         RandomProjection(n_components="auto", eps=0.1).fit(unit_vectors(500, 64))
     with pytest.raises(ConfigError):
-        PCAReduction(n_components="auto")  # only the random projection has 'auto'
+        PCAReduction.check_params({"n_components": "auto"})  # only random projections have it
+    RandomProjection.check_params({"n_components": "auto"})
 
 
 def test_truncate_keeps_the_leading_dimensions_and_inverse_pads_zeros():
@@ -88,7 +89,9 @@ def test_normalize_renormalizes_output_and_none_means_off(cls):
     np.testing.assert_array_equal(default.transform(x), plain)
     assert not np.allclose(np.linalg.norm(plain, axis=1), 1.0)
     with pytest.raises(ConfigError, match="true or false"):
-        cls(normalize="yes")
+        cls.check_params({"normalize": "yes"})
+    with pytest.raises(ConfigError, match="true or false"):
+        cls(normalize="yes").fit(x)
 
 
 def test_pca_keeps_most_variance_and_whitening_gives_unit_variance(digits):
@@ -143,7 +146,7 @@ def test_autoencoder_learns_to_reconstruct_through_its_bottleneck(digits, activa
 
 def test_autoencoder_rejects_bad_hidden_layers():
     with pytest.raises(ConfigError) as err:
-        Autoencoder(hidden=[64, 0])
+        Autoencoder.check_params({"hidden": [64, 0]})
     assert err.value.path == "hidden[1]"
     with pytest.raises(ConfigError, match="list of layer sizes"):
-        Autoencoder(hidden=64)
+        Autoencoder.check_params({"hidden": 64})

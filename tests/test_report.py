@@ -34,7 +34,8 @@ def test_report_files_hold_plots_table_environment_and_warnings(results, tmp_pat
     html_path, md_path = build_report(results, tmp_path)
     html = html_path.read_text()
     assert html.count("src='data:image/png;base64,") == 3   # pareto, tradeoff, ordering
-    assert '<table class="results"' in html and html.count("<tr>") == 1 + 4
+    results_table = html[html.index('<table class="results"'):]
+    assert results_table[:results_table.index("</table>")].count("<tr>") == 1 + 4
     assert "a &lt;warning&gt; to show" in html             # escaped
     assert "was not saved" in html and "cpu" in html.lower()
     md = md_path.read_text()
@@ -98,3 +99,57 @@ def test_report_renders_in_headless_browser(results, tmp_path):
     assert found["sorted"] == sorted(found["sorted"])
     assert found["descending"] == sorted(found["sorted"], reverse=True)
     assert found["sorted"] != found["descending"]
+
+
+def test_report_opens_with_a_summary_before_the_plots(results, tmp_path):
+    from vecbench.compare import load_table
+
+    html_path, md_path = build_report(results, tmp_path)
+    html, md = html_path.read_text(), md_path.read_text()
+    assert html.index("<h2>Summary</h2>") < html.index("<h2>Plots</h2>")
+    assert md.index("## Summary") < md.index("## Plots") < md.index("## Results")
+    frame = load_table(results)
+    # computed here independently of vecbench.summary: repeats/orderings averaged per setting
+    per_setting = frame.groupby(["index", "search.ef", "ordering"])[
+        ["recall@10", "qps", "bytes_per_vector"]].mean().reset_index()
+    best = per_setting.sort_values(["recall@10", "qps"], ascending=False).iloc[0]
+    budget_row = (f"| ≤ {best['bytes_per_vector']:g} | hnswlib ef={int(best['search.ef'])} "
+                  f"ordering={best['ordering']} | {best['recall@10']:.3f} | {best['qps']:,.0f} |")
+    assert budget_row in md
+    for target in (0.8, 0.9, 0.95, 0.99):
+        reach = per_setting[per_setting["recall@10"] >= target]
+        line = next(line for line in md.splitlines() if line.startswith(f"| ≥ {target:g} |"))
+        if len(reach):
+            fastest = reach.sort_values("qps", ascending=False).iloc[0]
+            assert f"| {fastest['qps']:,.0f} |" in line
+        else:
+            assert "none reaches it" in line
+    assert "<table class='summary'>" in html
+
+
+def test_summary_tables_pick_pareto_budget_and_target_configurations():
+    import pandas as pd
+
+    from vecbench.summary import summarize
+
+    rows = []
+    for pipeline, nbytes, penalty in (("float32", 1536.0, 0.0), ("pca|float8", 192.0, 0.05),
+                                      ("binary", 48.0, 0.3)):
+        for ef, recall, qps in ((16, 0.85, 9000.0), (64, 0.95, 4000.0), (256, 0.99, 1000.0)):
+            for repeat in (0, 1):  # repeats are averaged
+                rows.append({"dataset": "d", "index": "hnswlib", "build.M": 16,
+                             "pipeline": pipeline, "search.ef": ef, "repeat": repeat,
+                             "recall@10": recall - penalty + 0.002 * repeat,
+                             "qps": qps * (1 + nbytes / 1e4), "bytes_per_vector": nbytes,
+                             "status": "ok"})
+    rows.append({**rows[0], "status": "error", "recall@10": 1.0, "qps": 1e9})  # ignored
+    found = summarize(pd.DataFrame(rows), "recall@10")["d"]
+    assert [r["configuration"] for r in found["pareto"]][:3] == [
+        "hnswlib float32 ef=256", "hnswlib float32 ef=64", "hnswlib float32 ef=16"]
+    budgets = {r["budget"]: (r["configuration"][8:], round(r["recall"], 3))
+               for r in found["budgets"]}
+    assert budgets == {48.0: ("binary ef=256", 0.691), 192.0: ("pca|float8 ef=256", 0.941),
+                       1536.0: ("float32 ef=256", 0.991)}
+    targets = {r["target"]: r["configuration"][8:] for r in found["targets"]}
+    assert targets == {0.8: "float32 ef=16", 0.9: "float32 ef=64", 0.95: "float32 ef=64",
+                       0.99: "float32 ef=256"}

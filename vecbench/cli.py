@@ -215,11 +215,9 @@ def _plot_table(source: str, kind: str):
     """The table a plot reads: the results (or a csv/parquet); for ``lid``, a LID table."""
     from vecbench.compare import load_table
 
-    folder = Path(source)
-    if kind == "lid" and folder.is_dir():
-        for name in ("lid.parquet", "lid.csv"):
-            if (folder / name).is_file():
-                return load_table(folder / name)
+    if kind == "lid" and Path(source).is_dir():
+        from vecbench.plots import lid_table
+        return lid_table(source)  # lid.parquet/csv, else the run records' query LID
     return load_table(source)
 
 
@@ -397,12 +395,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, help="neighbours per point (default 20)")
     p.add_argument("--estimator", default="mle", help="pointwise: mle (default), tle, mada, mom")
     p.add_argument("--json", action="store_true", help="print the estimates as JSON")
-    p.add_argument("-o", "--output", help="histogram FILE.png or .svg (default lid-<dataset>.png)")
+    p.add_argument("-o", "--output", help="histogram FILE.png, .svg or .pdf (default lid-<dataset>.png)")
     p.set_defaults(func=cmd_lid)
     p = sub.add_parser("plot", help="plot a results folder (pareto, tradeoff, ordering, lid)")
     p.add_argument("dir", help="results folder, results.csv or results.parquet")
     p.add_argument("--kind", default="pareto", choices=["pareto", "tradeoff", "ordering", "lid"])
-    p.add_argument("-o", "--output", required=True, help="FILE.png or FILE.svg")
+    p.add_argument("-o", "--output", required=True, help="FILE.png, FILE.svg or FILE.pdf")
     p.add_argument("--x", help="column on the x axis")
     p.add_argument("--y", help="column on the y axis")
     p.add_argument("--hue", help="column that splits series")

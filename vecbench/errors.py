@@ -2,6 +2,10 @@
 
 A ``VecbenchError`` is bad input: the CLI prints its message as one line and exits 2, without a
 traceback. Anything else is a bug and keeps its traceback.
+
+``ConfigError`` and ``DataError`` are also ``ValueError`` (scikit-learn's convention for a bad
+parameter or bad data), so code written for scikit-learn estimators, and scikit-learn's own
+``check_estimator``, catch them where they expect a ``ValueError``.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ class VecbenchError(Exception):
     """Bad input from the user (file, YAML value, argument). Printed as one line, exit 2."""
 
 
-class ConfigError(VecbenchError):
+class ConfigError(VecbenchError, ValueError):
     """A bad value in an experiment, a component's parameters or a CLI argument.
 
     ``path`` is the dotted YAML path of the value (``indexes[1].hnswlib.build.M``); callers that
@@ -41,7 +45,7 @@ class ConfigError(VecbenchError):
         return f"{where}: {self.message}" if where else self.message
 
 
-class DataError(VecbenchError):
+class DataError(VecbenchError, ValueError):
     """Unusable data: a missing file, NaN/Inf vectors, mismatched dimensions."""
 
 

@@ -219,6 +219,18 @@ def _construct(target: Any, params: dict, where: str) -> Any:
         raise ConfigError(f"invalid parameters ({exc})", where) from None
 
 
+def _check_transform(target: Any, params: dict, where: str) -> None:
+    """Transforms check their values at fit (scikit-learn's rule), and without data here."""
+    check = getattr(target, "check_params", None)
+    if check is None:  # a scikit-learn transformer registered directly
+        _construct(target, params, where)
+        return
+    try:
+        check(params)
+    except ConfigError as exc:
+        raise exc.within(where) from None
+
+
 def _list_params(target: Any) -> set:
     return set(getattr(target, "list_params", ()))
 
@@ -247,7 +259,7 @@ def expand_pipeline(steps: Any, where: str) -> list[tuple[Component, ...]]:
         target = _lookup(transforms, name, step_where)
         combos = expand_params(params, path, _list_params(target))
         for combo in combos:
-            _construct(target, combo, path)
+            _check_transform(target, combo, path)
         per_step.append([Component(name, combo, path) for combo in combos])
     return [tuple(chosen) for chosen in itertools.product(*per_step)]
 

@@ -3,20 +3,37 @@
 Figures are built with ``matplotlib.figure.Figure`` and the Agg canvas, never through pyplot, so
 no global figure state leaks between calls (and no display is needed). Directions ("better")
 come from :data:`vecbench.metrics.METRICS`.
+
+What keeps them readable past the quickstart:
+
+* a line joins the points of one *configuration family* only: one index with one set of build
+  parameters over one pipeline (and one ordering and repeat: one build), the search sweep along
+  the line; colour follows ``hue``, marker and dash tell the families of one colour apart;
+* labels are placed by :func:`vecbench.plot_labels.place_labels`, which never overprints;
+* a facet without a single plottable point gets no panel; legends sit below the panels, once;
+* panels wrap at two columns of 4.4 inches (1056 pixels at 120 dpi), so a figure shown at a
+  README's width (about 880 pixels) keeps its 9-point labels at about 7.5 points.
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
 
 from vecbench.compare import check_column
 from vecbench.errors import ConfigError, DataError
+from vecbench.frontier import (config_label, family_columns, natural_key, pareto_front,
+                               value_text, varying)
 from vecbench.metrics import mean_ci95, metric_info
 
 KINDS = ("pareto", "tradeoff", "ordering", "lid")
+#: Output formats, chosen by the -o file's suffix.
+FORMATS = (".png", ".svg", ".pdf")
+PANEL_WIDTH, PANEL_HEIGHT, MAX_COLUMNS = 4.4, 3.3, 2
+LABEL_WIDTH = 36  # characters per line of a point label
 
 
 def recall_column(frame) -> str:
@@ -31,11 +48,11 @@ def recall_column(frame) -> str:
     raise DataError("the results have no recall@k column")
 
 
-def _new_figure(n_panels: int = 1, width: float = 6.4, height: float = 4.6):
+def _new_figure(n_panels: int = 1, width: float = PANEL_WIDTH, height: float = PANEL_HEIGHT):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    cols = min(n_panels, 3)
+    cols = min(n_panels, MAX_COLUMNS)
     rows = math.ceil(n_panels / cols)
     fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
     FigureCanvasAgg(fig)
@@ -55,28 +72,8 @@ def _higher_better(column: str) -> bool | None:
     return None if info is None else info.higher_is_better
 
 
-def pareto_front(x: np.ndarray, y: np.ndarray, x_higher: bool = True,
-                 y_higher: bool = True) -> np.ndarray:
-    """Indices of the non-dominated points, sorted by x.
-
-    Written by hand (a sort and one sweep) because numpy, pandas and scikit-learn have no Pareto
-    front; a point is kept when no other point is at least as good on both axes and better on one.
-    """
-    x = np.asarray(x, float) * (1 if x_higher else -1)
-    y = np.asarray(y, float) * (1 if y_higher else -1)
-    valid = np.flatnonzero(~(np.isnan(x) | np.isnan(y)))
-    order = valid[np.lexsort((-y[valid], -x[valid]))]  # best x first, best y first among ties
-    front, best_y = [], -np.inf
-    for i in order:
-        if y[i] > best_y:
-            front.append(i)
-            best_y = y[i]
-    front = np.array(front, dtype=int)
-    return front[np.argsort(x[front] * (1 if x_higher else -1))] if len(front) else front
-
-
 def _better_note(ax, x: str, y: str) -> None:
-    """Write which way is better in the corner, from the metrics' directions."""
+    """Which way is better, from the metrics' directions, as the panel's right-hand title."""
     arrows = []
     hx, hy = _higher_better(x), _higher_better(y)
     if hx is not None:
@@ -84,19 +81,24 @@ def _better_note(ax, x: str, y: str) -> None:
     if hy is not None:
         arrows.append("↑" if hy else "↓")
     if arrows:
-        corner_x = 0.98 if hx in (True, None) else 0.02
-        corner_y = 0.02 if hy is False else 0.98
-        ax.text(corner_x, corner_y, "better " + " ".join(arrows), transform=ax.transAxes,
-                ha="right" if corner_x > 0.5 else "left",
-                va="top" if corner_y > 0.5 else "bottom", fontsize=9, color="0.3",
-                bbox={"boxstyle": "round", "fc": "white", "ec": "0.7", "alpha": 0.8})
+        ax.set_title("better " + " ".join(arrows), loc="right", fontsize=8, color="0.35")
 
 
-def _panels(frame, facet: str | None):
+def _panels(frame, facet: str | None, columns=()):
+    """(title, rows) per facet value, leaving out facets with no row where every one of
+    ``columns`` is a number (an empty panel says nothing)."""
     if facet and facet in frame.columns and frame[facet].nunique() > 1:
-        return [(f"{facet}={value}", part) for value, part in frame.groupby(facet, sort=True)]
-    title = f"{facet}={frame[facet].iloc[0]}" if facet and facet in frame.columns else ""
-    return [(title, frame)]
+        panels = [(f"{facet}={value}", part) for value, part in frame.groupby(facet, sort=True)]
+    else:
+        title = f"{facet}={frame[facet].iloc[0]}" if facet and facet in frame.columns else ""
+        panels = [(title, frame)]
+    panels = [(title, part) for title, part in panels
+              if np.isfinite(np.column_stack([_numeric(part, c) for c in columns])).all(axis=1)
+              .any()] if columns else panels
+    if not panels:
+        raise DataError(f"no result row has numbers in all of {', '.join(columns)}; nothing to "
+                        "plot")
+    return panels
 
 
 def _numeric(frame, column: str) -> np.ndarray:
@@ -119,77 +121,162 @@ def _check(frame, **columns) -> None:
 
 
 MARKERS = "os^Dv<>PXph*"
+DASHES = ("-", "--", "-.", ":")
+
+
+def _palette(n: int) -> list:
+    import matplotlib
+    colors = matplotlib.colormaps["tab10" if n <= 10 else "tab20"].colors
+    return [colors[i % len(colors)] for i in range(n)]
+
+
+def _series(frame, hue: str, line_between: bool):
+    """(label, style, rows) per series: one per configuration family and build when
+    ``line_between`` (so a line joins one build's search sweep), else one per ``hue`` value."""
+    hues = sorted(frame[hue].map(value_text).unique(), key=natural_key)
+    colors = dict(zip(hues, _palette(len(hues))))
+    if not line_between:
+        for i, name in enumerate(hues):
+            yield name, {"color": colors[name], "marker": MARKERS[i % len(MARKERS)],
+                         "linestyle": "none"}, frame[frame[hue].map(value_text) == name]
+        return
+    families = family_columns(frame)
+    shown = varying(frame, [c for c in families if c != hue]) if hue in families else \
+        varying(frame, families)
+    builds = [c for c in ("ordering", "repeat") if c in frame.columns]
+    keys = list(dict.fromkeys([hue, *families, *builds]))
+    seen: dict[str, dict] = {}
+    per_hue: dict[str, int] = {}
+    groups = frame.groupby(keys, sort=True, dropna=False)
+    for _, part in sorted(groups, key=lambda group: natural_key(group[1][hue].iloc[0])):
+        row = part.iloc[0]
+        colour_key = value_text(row[hue])
+        label = " ".join(t for t in (colour_key, config_label(row, shown)) if t) or colour_key
+        if label not in seen:
+            i = per_hue[colour_key] = per_hue.get(colour_key, -1) + 1
+            seen[label] = {"color": colors[colour_key], "marker": MARKERS[i % len(MARKERS)],
+                           "linestyle": DASHES[(i // len(MARKERS)) % len(DASHES)]}
+            yield label, seen[label], part
+        else:  # another build (repeat, ordering) of a family already in the legend
+            yield "_nolegend_", seen[label], part
 
 
 def _scatter_with_front(ax, part, x: str, y: str, hue: str, line_between: bool) -> None:
-    import matplotlib
-
-    colors = matplotlib.colormaps["tab20"].colors
-    for i, (name, group) in enumerate(part.groupby(hue, sort=True)):
+    for label, style, group in _series(part, hue, line_between):
         gx, gy = _numeric(group, x), _numeric(group, y)
-        order = np.argsort(gx)
-        # colour and marker both cycle, so that 20+ series stay distinguishable
-        ax.plot(gx[order], gy[order], linestyle="-" if line_between else "none",
-                marker=MARKERS[i % len(MARKERS)], color=colors[(2 * i) % 20 + (i // 10) % 2],
-                label=str(name), alpha=0.8, markersize=5)
+        keep = np.isfinite(gx) & np.isfinite(gy)
+        order = np.argsort(gx[keep], kind="stable")
+        ax.plot(gx[keep][order], gy[keep][order], label=label, alpha=0.85, markersize=4.5,
+                linewidth=1.2, **style)
     hx, hy = _higher_better(x), _higher_better(y)
     if hx is not None and hy is not None:
         px, py = _numeric(part, x), _numeric(part, y)
         front = pareto_front(px, py, hx, hy)
         if len(front):
-            ax.step(px[front], py[front], where="post", color="black", linewidth=1.2,
+            ax.step(px[front], py[front], where="post", color="black", linewidth=1.0,
                     linestyle="--", label="Pareto front", zorder=0)
+
+
+def _figure_legend(fig, axes) -> None:
+    """One legend below the panels, with each label once (panels share their series)."""
+    handles: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    if not handles:
+        return
+    longest = max(len(label) for label in handles)
+    width_pt = fig.get_figwidth() * 72
+    fontsize = 7.5 if len(handles) <= 20 else 6.5
+    ncol = max(1, min(len(handles), int(width_pt // (longest * 0.55 * fontsize + 30))))
+    rows = math.ceil(len(handles) / ncol)
+    fig.set_figheight(fig.get_figheight() + 0.25 + rows * fontsize / 46)  # panels keep theirs
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=ncol,
+               fontsize=fontsize, frameon=False)
+
+
+def _finish(ax, title: str, x: str, y: str, ylabel: str | None = None) -> None:
+    ax.set_xlabel(textwrap.fill(_label(x), 60), fontsize=9)  # a long label wraps, never
+    ax.set_ylabel(textwrap.fill(ylabel or _label(y), 40), fontsize=9)  # runs off the panel
+    ax.set_title(title, loc="left", fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.grid(True, alpha=0.3)
+    _better_note(ax, x, y)
 
 
 def pareto(frame, x: str | None = None, y: str = "qps", hue: str = "index",
            facet: str = "dataset"):
-    """Recall (x) vs QPS (y, log), one series per index family, Pareto front; a panel per dataset."""
+    """Recall (x) vs QPS (y, log): a line per configuration family (index, build parameters,
+    pipeline) tracing its search sweep, coloured by ``hue``; the Pareto front dashed; a panel
+    per dataset."""
     frame = _ok_rows(frame)
     x = x or recall_column(frame)
     _check(frame, x=x, y=y, hue=hue, facet=facet)
-    panels = _panels(frame, facet)
+    panels = _panels(frame, facet, (x, y))
     fig, axes = _new_figure(len(panels))
     for ax, (title, part) in zip(axes, panels):
         _scatter_with_front(ax, part, x, y, hue, line_between=True)
         if y in ("qps", "index_bytes") or y.endswith("_ms"):
             ax.set_yscale("log")
-        ax.set(xlabel=_label(x), ylabel=_label(y), title=title)
-        ax.grid(True, alpha=0.3)
-        _better_note(ax, x, y)
-        ax.legend(fontsize=8, loc="lower left")
+        _finish(ax, title, x, y)
+    _figure_legend(fig, axes)
     return fig
+
+
+def _log_x(ax, base: int) -> None:
+    """A log x axis labelled in plain numbers (64, 128, 256 bytes rather than 6x10^1)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log", base=base)
+    ax.xaxis.set_major_locator(LogLocator(base=base))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _budget_notes(part, x: str, y: str, hue: str, budgets) -> list[tuple[float, float, str]]:
+    """(x, y, text) of the best row under each budget; budgets sharing a best row share a note."""
+    px, py = _numeric(part, x), _numeric(part, y)
+    higher = _higher_better(y) is not False
+    best: dict[int, list[float]] = {}
+    for budget in sorted(budgets or []):
+        inside = np.flatnonzero((px <= budget) & np.isfinite(py))
+        if len(inside):
+            pick = inside[np.argmax(py[inside] if higher else -py[inside])]
+            best.setdefault(int(pick), []).append(budget)
+    notes = []
+    for pick, under in best.items():
+        row = part.iloc[pick]
+        limits = ", ".join(f"≤{b:g}" for b in under)
+        name = value_text(row[hue]).replace("|", "| ").replace(",", ", ")
+        notes.append((px[pick], py[pick], f"{limits}: {y}={py[pick]:.3f}\n"
+                      + textwrap.fill(name, LABEL_WIDTH, break_long_words=False)))
+    return notes
 
 
 def tradeoff(frame, x: str = "bytes_per_vector", y: str | None = None, hue: str = "pipeline",
              budgets: list[float] | None = None, facet: str = "dataset"):
     """Bytes per vector (x, log) vs recall or nDCG (y), one marker per pipeline, Pareto front;
-    a vertical line per budget with the best configuration under it annotated."""
+    a vertical line per budget and, placed where it overprints nothing, the best configuration
+    under it."""
     frame = _ok_rows(frame)
     y = y or ("ndcg@10" if "ndcg@10" in frame.columns and frame["ndcg@10"].notna().any()
               else recall_column(frame))
     _check(frame, x=x, y=y, hue=hue, facet=facet)
-    panels = _panels(frame, facet)
+    panels = _panels(frame, facet, (x, y))
     fig, axes = _new_figure(len(panels))
-    hy = _higher_better(y)
     for ax, (title, part) in zip(axes, panels):
         _scatter_with_front(ax, part, x, y, hue, line_between=False)
-        px, py = _numeric(part, x), _numeric(part, y)
+        px = _numeric(part, x)
         if np.nanmin(px) > 0:
-            ax.set_xscale("log")
+            _log_x(ax, base=2 if "bytes" in x else 10)
         for budget in budgets or []:
-            ax.axvline(budget, color="tab:red", linewidth=1, alpha=0.6)
-            inside = np.flatnonzero((px <= budget) & ~np.isnan(py))
-            if len(inside) == 0:
-                continue
-            best = inside[np.argmax(py[inside] if hy is not False else -py[inside])]
-            row = part.iloc[best]
-            ax.annotate(f"≤{budget:g}: {row[hue]} {y}={py[best]:.3f}", (px[best], py[best]),
-                        xytext=(5, -14), textcoords="offset points", fontsize=7,
-                        color="tab:red", arrowprops={"arrowstyle": "-", "color": "tab:red"})
-        ax.set(xlabel=_label(x), ylabel=_label(y), title=title)
-        ax.grid(True, alpha=0.3)
-        _better_note(ax, x, y)
-        ax.legend(fontsize=7, loc="best")
+            ax.axvline(budget, color="tab:red", linewidth=0.8, alpha=0.5)
+        _finish(ax, title, x, y)
+    _figure_legend(fig, axes)
+    from vecbench.plot_labels import place_labels
+    for ax, (_, part) in zip(axes, panels):  # after the layout is final: measured placement
+        points = np.column_stack([_numeric(part, x), _numeric(part, y)])
+        place_labels(ax, _budget_notes(part, x, y, hue, budgets), avoid_points=points)
     return fig
 
 
@@ -203,7 +290,7 @@ def ordering(frame, y: str | None = None, hue: str = "index", x: str = "ordering
     frame = _ok_rows(frame)
     y = y or recall_column(frame)
     _check(frame, y=y, hue=hue, x=x, facet=facet)
-    panels = _panels(frame, facet)
+    panels = _panels(frame, facet, (y,))
     fig, axes = _new_figure(len(panels))
     for ax, (title, part) in zip(axes, panels):
         part = part.assign(_y=_numeric(part, y))
@@ -229,41 +316,22 @@ def ordering(frame, y: str | None = None, hue: str = "index", x: str = "ordering
                 ax.plot(np.full(len(values), position + width / 4), values, ".", alpha=0.4,
                         color=bars.lines[0].get_color(), markersize=4)
         ax.set_xticks(np.arange(len(categories)), categories, rotation=30, ha="right")
-        ax.set(xlabel=x, ylabel=f"{_label(y)}, mean ± 95% CI", title=title)
-        ax.grid(True, axis="y", alpha=0.3)
-        _better_note(ax, x, y)
-        ax.legend(fontsize=8)
+        _finish(ax, title, x, y, ylabel=f"{y}, mean ± 95% CI")
+        ax.grid(False, axis="x")
+    _figure_legend(fig, axes)
     return fig
+
+
+def lid_table(results: str | Path):
+    """Pointwise LID of a results folder as a table (see :func:`vecbench.plot_lid.lid_table`)."""
+    from vecbench.plot_lid import lid_table as read
+    return read(results)
 
 
 def lid(data, column: str = "lid", hue: str = "dataset", bins: int = 50):
-    """Histogram of pointwise LID estimates, one per dataset.
-
-    ``data`` is a DataFrame with columns ``dataset`` and ``lid`` (or ``hue``/``column``), or a
-    mapping {dataset name: array of estimates}.
-    """
-    import pandas as pd
-
-    if isinstance(data, dict):
-        data = pd.concat([pd.DataFrame({hue: name, column: np.asarray(values, float).ravel()})
-                          for name, values in data.items()], ignore_index=True)
-    _check(data, x=column, hue=hue)
-    fig, axes = _new_figure(1)
-    ax = axes[0]
-    values = _numeric(data, column)
-    finite = values[np.isfinite(values)]
-    if len(finite) == 0:
-        raise DataError(f"column {column!r} has no finite LID values")
-    edges = np.histogram_bin_edges(finite, bins=bins)
-    for name, group in data.groupby(hue, sort=True):
-        v = _numeric(group, column)
-        v = v[np.isfinite(v)]
-        # density, not counts: datasets of 9k and 46k points share one axis
-        ax.hist(v, bins=edges, alpha=0.5, density=True,
-                label=f"{name} (n {len(v):,}, median {np.median(v):.1f})")
-    ax.set(xlabel="pointwise LID", ylabel="density", title="Local intrinsic dimension")
-    ax.legend(fontsize=8)
-    return fig
+    """Distribution of pointwise LID per dataset (see :func:`vecbench.plot_lid.lid_figure`)."""
+    from vecbench.plot_lid import lid_figure
+    return lid_figure(data, column, hue, bins)
 
 
 def plot(kind: str, frame, **options):
@@ -276,15 +344,17 @@ def plot(kind: str, frame, **options):
 
 
 def check_output(path: str | Path) -> Path:
-    """``path`` as a Path if it names a PNG or SVG file (checked before any work is done)."""
+    """``path`` as a Path if it names a PNG, SVG or PDF file (checked before any work)."""
     path = Path(path)
-    if path.suffix.lower() not in (".png", ".svg"):
-        raise ConfigError(f"expected a .png or .svg file name, got {str(path)!r}", "-o")
+    if path.suffix.lower() not in FORMATS:
+        raise ConfigError(f"expected a file name ending in {', '.join(FORMATS)}, got "
+                          f"{str(path)!r}", "-o")
     return path
 
 
 def save(fig, path: str | Path) -> Path:
+    """Write ``fig`` in the format the suffix names (PNG at 120 dpi; SVG and PDF are vector)."""
     path = check_output(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, format=path.suffix.lower()[1:])
     return path

@@ -1,5 +1,9 @@
 """A self-contained report of a results folder: ``report.html`` (plots embedded, sortable table)
-and ``report.md`` (plots written beside it as PNG files)."""
+and ``report.md`` (plots written beside it as PNG files).
+
+Both open with a summary per dataset (:mod:`vecbench.summary`): the Pareto configurations, the
+best configuration under each storage budget and the fastest at each recall target; then the
+plots, the full table, warnings, the experiment and the environment."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import json
 from pathlib import Path
 
 from vecbench.errors import DataError
+from vecbench.frontier import value_text
 
 #: Experiment files looked for in the results folder, first found wins.
 EXPERIMENT_FILES = ("experiment.yaml", "experiment.yml")
@@ -33,8 +38,14 @@ document.querySelectorAll('table.results th').forEach(function (th, col) {
 """
 
 STYLE = """
-body { font-family: sans-serif; margin: 2em; color: #222; }
-table.results { border-collapse: collapse; font-size: 12px; }
+body { font-family: sans-serif; margin: 2em; color: #222; max-width: 1200px; }
+table.results, table.summary { border-collapse: collapse; font-size: 12px; }
+table.summary { margin-bottom: 1em; }
+table.summary td, table.summary th { border: 1px solid #ccc; padding: 2px 8px; }
+table.summary th { background: #eee; text-align: left; }
+table.summary td.num { text-align: right; font-variant-numeric: tabular-nums; }
+p.none { color: #666; font-style: italic; }
+h3 { margin: 1.2em 0 0.3em; } h4 { font-size: 14px; margin: 0.8em 0 0.3em; }
 table.results th { cursor: pointer; background: #eee; position: sticky; top: 0; }
 table.results td, table.results th { border: 1px solid #ccc; padding: 2px 6px; }
 img.plot { max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0; }
@@ -44,19 +55,115 @@ pre { background: #f6f6f6; padding: 1em; overflow-x: auto; }
 
 
 def _figures(frame, lid_frame=None) -> list[tuple[str, object]]:
-    """The plots that the table supports, by title."""
+    """The plots that the table supports, by title (a plot with nothing to show is left out)."""
     from vecbench import plots
 
-    figures = []
+    wanted = []
     if "qps" in frame.columns:
-        figures.append(("Recall vs QPS (Pareto)", plots.pareto(frame)))
+        wanted.append(("Recall vs QPS (Pareto)", lambda: plots.pareto(frame)))
     if "bytes_per_vector" in frame.columns:
-        figures.append(("Storage vs quality", plots.tradeoff(frame)))
+        wanted.append(("Storage vs quality", lambda: plots.tradeoff(frame)))
     if "ordering" in frame.columns and frame["ordering"].nunique() > 1:
-        figures.append(("Recall by insertion ordering", plots.ordering(frame)))
+        wanted.append(("Recall by insertion ordering", lambda: plots.ordering(frame)))
     if lid_frame is not None:
-        figures.append(("Local intrinsic dimension", plots.lid(lid_frame)))
+        wanted.append(("Local intrinsic dimension", lambda: plots.lid(lid_frame)))
+    figures = []
+    for title, draw in wanted:
+        try:
+            figures.append((title, draw()))
+        except DataError:  # e.g. no row with a QPS: no empty figure
+            continue
     return figures
+
+
+SUMMARY_TABLES = (
+    ("pareto", "Pareto configurations (recall vs QPS; vs bytes where QPS is missing)",
+     (("configuration", "configuration"), ("recall", "recall"), ("qps", "QPS"),
+      ("bytes_per_vector", "bytes/vector"))),
+    ("budgets", "Best recall under each storage budget",
+     (("budget", "budget (bytes/vector)"), ("configuration", "configuration"),
+      ("recall", "recall"), ("qps", "QPS"), ("bytes_per_vector", "bytes/vector"))),
+    ("targets", "Fastest configuration at each recall target",
+     (("target", "recall target"), ("configuration", "configuration"), ("recall", "recall"),
+      ("qps", "QPS"), ("bytes_per_vector", "bytes/vector"))),
+)
+
+
+def _summary_cell(key: str, row: dict) -> str:
+    value = row.get(key)
+    if key == "configuration" and value is None:
+        return f"none reaches it (best recall {row.get('recall', float('nan')):.3f})"
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if key in ("recall", "target"):
+        return f"{value:.3f}" if key == "recall" else f"≥ {value:g}"
+    if key == "qps":
+        return f"{value:,.0f}"
+    if key in ("bytes_per_vector", "budget"):
+        return f"≤ {value:g}" if key == "budget" else f"{value:g}"
+    return value_text(value)
+
+
+def _summary_sections(frame) -> list[tuple[str, list[tuple[str, list[str], list[list[str]]]]]]:
+    """[(dataset, [(table title, headers, rows of cell texts)])] for the report's summary."""
+    from vecbench.plots import recall_column
+    from vecbench.summary import summarize
+
+    try:
+        recall = recall_column(frame)
+    except DataError:
+        return []
+    sections = []
+    for dataset, found in summarize(frame, recall).items():
+        tables = []
+        for key, title, columns in SUMMARY_TABLES:
+            rows = [[_summary_cell(c, row) for c, _ in columns] for row in found[key]]
+            if key == "targets" and all(r.get("configuration") is None for r in found[key]):
+                rows = []
+            tables.append((f"{title} ({recall})" if key != "pareto" else title,
+                           [h for _, h in columns], rows))
+        sections.append((dataset, tables))
+    return sections
+
+
+def _summary_html(sections) -> str:
+    if not sections:
+        return "<p class='none'>No recall column: nothing to summarize.</p>"
+    parts = []
+    for dataset, tables in sections:
+        parts.append(f"<h3>{html.escape(dataset)}</h3>")
+        for title, headers, rows in tables:
+            parts.append(f"<h4>{html.escape(title)}</h4>")
+            if not rows:
+                parts.append("<p class='none'>Not measured in these results.</p>")
+                continue
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+            body = "".join(
+                "<tr>" + "".join(
+                    ("<td>" if h == "configuration" else "<td class='num'>")
+                    + f"{html.escape(cell)}</td>" for h, cell in zip(headers, row)) + "</tr>"
+                for row in rows)
+            parts.append(f"<table class='summary'><thead><tr>{head}</tr></thead>"
+                         f"<tbody>{body}</tbody></table>")
+    return "\n".join(parts)
+
+
+def _summary_md(sections) -> list[str]:
+    if not sections:
+        return ["No recall column: nothing to summarize.", ""]
+    lines = []
+    for dataset, tables in sections:
+        lines += [f"### {dataset}", ""]
+        for title, headers, rows in tables:
+            lines += [f"**{title}**", ""]
+            if not rows:
+                lines += ["Not measured in these results.", ""]
+                continue
+            lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
+                      for row in rows]
+            lines.append("")
+    return lines
 
 
 def _png(fig) -> bytes:
@@ -155,6 +262,8 @@ def build_report(results: str | Path, out_dir: str | Path | None = None,
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'>"
              f"<title>vecbench report: {html.escape(name)}</title><style>{STYLE}</style></head>"
              f"<body><h1>vecbench report: {html.escape(name)}</h1><p>{summary}</p>"]
+    sections = _summary_sections(frame)
+    parts.append("<h2>Summary</h2>" + _summary_html(sections))
     parts.append("<h2>Plots</h2>")
     for title, data, _ in images:
         encoded = base64.b64encode(data).decode()
@@ -174,7 +283,8 @@ def build_report(results: str | Path, out_dir: str | Path | None = None,
     html_path = out / "report.html"
     html_path.write_text("\n".join(parts))
 
-    md = [f"# vecbench report: {name}", "", summary, "", "## Plots", ""]
+    md = [f"# vecbench report: {name}", "", summary, "", "## Summary", "",
+          *_summary_md(sections), "## Plots", ""]
     md += [f"![{title}]({file.relative_to(out).as_posix()})\n" for title, _, file in images]
     md += ["## Results", "", _md_table(frame), "", "## Warnings", ""]
     md += [f"- {w}" for w in warnings] or ["None."]

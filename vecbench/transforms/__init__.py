@@ -1,18 +1,24 @@
 """Transforms: dimensionality reductions and quantizers. Importing registers the built-ins.
 
-The interface (scikit-learn's transformer convention, a protocol, not a base class):
+The interface is scikit-learn's transformer (``vecbench.transforms.base.TransformBase`` gives
+the built-ins its conventions; a protocol, not a required base class):
 
     class SomeTransform:
-        def __init__(self, **params)          # validates parameters, needs no data
-        def fit(self, x) -> self              # learned state in attributes ending in "_"
+        def __init__(self, **params)          # stores parameters unchanged, checks nothing
+        def fit(self, x) -> self              # checks parameters first; learned state in "_" attrs
         def transform(self, x) -> codes
         def inverse_transform(self, codes)    # optional for reductions; required for quantizers
         def get_params(self, deep=True) -> dict
+        def get_feature_names_out(self, input_features=None), set_output(transform="pandas")
+        @classmethod check_params(cls, params: dict) -> None   # without data: ConfigError
 
-Parameters are keyword arguments stored unchanged (scikit-learn's ``clone`` relies on it) and
-checked on construction and on ``set_params``: a bad value or an unknown name raises ConfigError
-(``vecbench.transforms.reduce.TransformBase`` does this for the built-ins). Transforms that draw
-random numbers take ``seed``. Every transform takes float32 (n, d) and composes: a chain such as
+A bad parameter value raises ConfigError (a ValueError) naming the parameter: from
+``check_params`` (what ``vecbench validate`` calls, no data needed) and again from ``fit``; an
+unknown parameter name raises ConfigError with a did-you-mean already at construction. Bad data
+raises DataError (a ValueError). Every registered transform passes scikit-learn's
+``check_estimator`` except the checks listed, with reasons, in
+``vecbench.transforms.estimator_checks.EXPECTED_FAILED_CHECKS``. Transforms that draw random
+numbers take ``seed``. Every transform takes float32 (n, d) and composes: a chain such as
 ``[pca, float8]`` is fit/transform of each in turn on the previous output.
 
 A reduction's output is float32, C-contiguous. Reductions take ``normalize`` (true/false/None:
@@ -22,8 +28,10 @@ metric (a reduction used outside the runner treats None as false).
 A quantizer additionally declares ``code_kind`` (e.g. "fp16", "bf16", "e4m3", "int8", "int4",
 "binary") and ``code_dtype`` and, after fit, ``bytes_per_vector_`` (code bytes plus per-vector
 parameters; ``codes.nbytes == n * bytes_per_vector_``) and ``model_bytes_`` (per-dataset
-parameters, reported once). ``inverse_transform`` returns float32 (n, d). Each ``transform``
-sets ``last_clipped_fraction_`` (values clipped or saturated / values encoded).
+parameters, reported once). ``inverse_transform`` returns float32 (n, d). ``encode(x)`` returns
+``(codes, {"clipped_values": int, "clipped_fraction": float})``: what encoding clipped or
+saturated, as a value. What feature names and pandas output mean for codes: see
+``vecbench.transforms.quantize``.
 """
 
 from vecbench.registry import transforms  # noqa: F401  (built-ins are registered below)

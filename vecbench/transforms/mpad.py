@@ -65,11 +65,11 @@ import contextlib
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from vecbench.errors import ConfigError, DataError
 from vecbench.params import check_bool, check_choice, check_float, check_int
+from vecbench.transforms.base import TransformBase
 
 
 def check_n_components(value) -> int | float:
@@ -83,15 +83,12 @@ def check_n_components(value) -> int | float:
                       f"got {value!r}", "n_components")
 
 
-class _LinearReduction(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class _LinearReduction(TransformBase):
     """Shared preparation of the fit sample and the one-matrix-product transform."""
 
     def _prepare_fit(self, x) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
         """Seeded sample of ``fit_size`` rows, normalized and centred, float64; its mean."""
-        x = np.asarray(x)
-        if x.ndim != 2 or len(x) < 2 or not np.issubdtype(x.dtype, np.number):
-            raise DataError(f"{type(self).__name__}.fit: x: expected a 2-D numeric array of at "
-                            f"least 2 vectors, got shape {x.shape} and dtype {x.dtype}")
+        x = self._validate(x, reset=True, finite=False, min_samples=2)  # finite: see below
         rng = np.random.default_rng(self.seed)
         if len(x) > self.fit_size:
             x = x[np.sort(rng.choice(len(x), self.fit_size, replace=False))]
@@ -120,14 +117,11 @@ class _LinearReduction(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         # (x − μ)Wᵀ = xWᵀ − μWᵀ: the centring is applied to the (m/d times smaller) output
         self.offset_ = (mean @ components.T).astype(np.float32)
         self.n_features_in_ = int(components.shape[1])
-        self._n_features_out = int(components.shape[0])
+        self.n_components_ = int(components.shape[0])
 
     def transform(self, x) -> np.ndarray:
         check_is_fitted(self, "components_")
-        x = np.asarray(x, dtype=np.float32)
-        if x.ndim != 2 or x.shape[1] != self.n_features_in_:
-            raise DataError(f"{type(self).__name__}.transform: x: expected shape (n, "
-                            f"{self.n_features_in_}), got {x.shape}")
+        x = self._validate(x, reset=False, finite=False)  # NaN/Inf show in y, m/d the size
         y = x @ self.components_.T
         y -= self.offset_
         if not np.isfinite(y).all():
@@ -323,13 +317,14 @@ class MPAD(_LinearReduction):
     ``components_``, ``mean_``, ``offset_``, ``loss_``, ``initial_loss_``, ``n_iter_``.
     """
 
+    name = "mpad"
+
     def __init__(self, n_components=64, *, k=10, fit_size=10_000, n_anchors=5000,
                  n_negatives=20, negative_rank=100, penalty=1.0, temperature=0.03,
                  optimizer="lbfgs", max_iter=100, tol=1e-7, learning_rate=1e-3, init="pca",
                  normalize=True, seed=0):
         # scikit-learn's contract: every parameter stored unchanged under its own name
         vars(self).update((name, value) for name, value in locals().items() if name != "self")
-        self._check_params()
 
     def _check_params(self) -> None:
         _check_common(self)
@@ -409,12 +404,13 @@ class MPADAxiswise(_LinearReduction):
     ``random`` (the paper's random unit starts) or ``pca`` (axis t starts at principal axis t).
     """
 
+    name = "mpad_axiswise"
+
     def __init__(self, n_components=64, *, fit_size=10_000, b=1.0, alpha=0.1,
                  pairs_per_point=20, tail="lower", max_iter=50, tol=1e-7, init="random",
                  normalize=True, seed=0):
         # scikit-learn's contract: every parameter stored unchanged under its own name
         vars(self).update((name, value) for name, value in locals().items() if name != "self")
-        self._check_params()
 
     def _check_params(self) -> None:
         _check_common(self)

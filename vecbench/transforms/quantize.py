@@ -3,9 +3,22 @@
 Every quantizer declares ``code_kind`` and ``code_dtype`` and, after ``fit``, the exact
 ``bytes_per_vector_`` (``codes.nbytes == len(codes) * bytes_per_vector_``, per-vector scales
 included) and ``model_bytes_`` (per-dataset parameters such as calibration scales, counted once).
-Each ``transform`` sets ``last_clipped_fraction_``: the fraction of the values it encoded that
-fell outside the representable range and were clipped (saturated) rather than wrapped or turned
-into inf/NaN; the runner reads it after encoding the base and again after the queries.
+
+``codes, report = q.encode(x)`` is ``transform`` plus what encoding did, as a value:
+``report == {"clipped_values": int, "clipped_fraction": float}``, the values that fell outside
+the representable range and were clipped (saturated) rather than wrapped or turned into inf/NaN,
+and their fraction of all values encoded. ``transform(x)`` is ``encode(x)[0]``. (``transform``
+still sets ``last_clipped_fraction_`` for the runner of before ``encode``; to be removed.)
+
+scikit-learn conventions for codes (``get_feature_names_out``, ``set_output``): a code column that
+holds one input feature keeps that feature's name (float16, bfloat16, float8, int8: column j is
+the code of input feature j, like a scaler's output); packed columns, which hold several features
+or none, are named ``<name>0, <name>1, ...`` by byte (int4: byte j holds features 2j and 2j + 1;
+binary: byte j holds features 8j..8j + 7; float8 ``per_vector``: the d feature columns, then
+``float8_scale0..3``, the little-endian bytes of the row's float32 decode multiplier). With
+``set_output(transform="pandas")`` the DataFrame's columns keep the code dtype (uint8, int8,
+float16, bfloat16); ``encode`` and ``inverse_transform`` are not wrapped and return arrays.
+Quantizers preserve no input dtype (scikit-learn's ``preserves_dtype`` tag is empty).
 
 Codes by quantizer (what an index that searches codes natively receives):
 
@@ -31,18 +44,22 @@ from sklearn.utils.validation import check_is_fitted
 
 from vecbench.errors import DataError
 from vecbench.params import check_bool, check_choice
-from vecbench.transforms.reduce import TransformBase
+from vecbench.transforms.base import TransformBase
 
 
 class Quantizer(TransformBase):
-    """Shared fit bookkeeping: the input dimension and the clip counter."""
+    """Shared fit bookkeeping, ``encode`` and the code columns' names."""
 
     code_kind = ""
     code_dtype = np.dtype(np.uint8)
+    preserved_dtypes = ()
+
+    def _check_params(self) -> None:
+        pass
 
     def fit(self, x, y=None):
-        x = self._vectors(x, fitted=False)
-        self.n_features_in_ = x.shape[1]
+        self._check_params()
+        x = self._validate(x, reset=True)
         self._calibrate(x)
         self.last_clipped_fraction_ = 0.0
         return self
@@ -50,8 +67,25 @@ class Quantizer(TransformBase):
     def _calibrate(self, x: np.ndarray) -> None:
         pass
 
-    def _record_clipped(self, clipped: int, x: np.ndarray) -> None:
-        self.last_clipped_fraction_ = clipped / x.size if x.size else 0.0
+    def encode(self, x) -> tuple[np.ndarray, dict]:
+        """``(codes, {"clipped_values": int, "clipped_fraction": float})`` of ``x``."""
+        check_is_fitted(self, "bytes_per_vector_")
+        x = self._validate(x, reset=False)
+        codes, clipped = self._encode(x)
+        fraction = clipped / x.size if x.size else 0.0
+        self.last_clipped_fraction_ = fraction  # read by the runner until it calls encode
+        return codes, {"clipped_values": int(clipped), "clipped_fraction": float(fraction)}
+
+    def transform(self, x) -> np.ndarray:
+        return self.encode(x)[0]
+
+    def _encode(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        """Codes of validated float32 ``x`` and the number of values clipped."""
+        raise NotImplementedError
+
+    def _feature_names(self, input_names: np.ndarray) -> list[str]:
+        """One code column per input feature keeps its name (packed codes override)."""
+        return list(input_names)
 
     def _codes(self, codes, width: int) -> np.ndarray:
         codes = np.asarray(codes)
@@ -65,23 +99,17 @@ class Quantizer(TransformBase):
 class _FloatCast(Quantizer):
     """A plain cast to a narrower float type, saturating at its largest finite value."""
 
-    def _check_params(self) -> None:
-        pass
-
     def _calibrate(self, x: np.ndarray) -> None:
         self.bytes_per_vector_ = self.code_dtype.itemsize * x.shape[1]
         self.model_bytes_ = 0
 
-    def transform(self, x) -> np.ndarray:
-        check_is_fitted(self, "bytes_per_vector_")
-        x = self._vectors(x)
+    def _encode(self, x: np.ndarray) -> tuple[np.ndarray, int]:
         top = float(ml_dtypes.finfo(self.code_dtype).max)
         clipped = 0
         if x.max() > top or x.min() < -top:  # two cheap passes; the clip copy only when needed
             clipped = int(np.count_nonzero(np.abs(x) > top))
             x = np.clip(x, -top, top)
-        self._record_clipped(clipped, x)
-        return x.astype(self.code_dtype)
+        return x.astype(self.code_dtype), clipped
 
     def inverse_transform(self, codes) -> np.ndarray:
         return self._codes(codes, self.n_features_in_).astype(np.float32)
@@ -91,14 +119,14 @@ class Float16(_FloatCast):
     name, code_kind, code_dtype = "float16", "fp16", np.dtype(np.float16)
 
     def __init__(self):
-        self._check_params()
+        pass
 
 
 class BFloat16(_FloatCast):
     name, code_kind, code_dtype = "bfloat16", "bf16", np.dtype(ml_dtypes.bfloat16)
 
     def __init__(self):
-        self._check_params()
+        pass
 
 
 class Float8(Quantizer):
@@ -117,7 +145,6 @@ class Float8(Quantizer):
     def __init__(self, *, format="e4m3", scale="none"):
         self.format = format
         self.scale = scale
-        self._check_params()
 
     def _check_params(self) -> None:
         check_choice("format", self.format, ("e4m3", "e5m2"))
@@ -141,10 +168,12 @@ class Float8(Quantizer):
         self.bytes_per_vector_ = d + extra
         self.model_bytes_ = 0 if self.decode_scale_ is None else self.decode_scale_.nbytes
 
-    def transform(self, x) -> np.ndarray:
+    def _feature_names(self, input_names: np.ndarray) -> list[str]:
+        extra = [f"float8_scale{i}" for i in range(4)] if self.scale == "per_vector" else []
+        return list(input_names) + extra
+
+    def _encode(self, x: np.ndarray) -> tuple[np.ndarray, int]:
         from vecbench.transforms.float8 import FORMATS, encode, row_max_abs
-        check_is_fitted(self, "bytes_per_vector_")
-        x = self._vectors(x)
         n, d = x.shape
         if self.scale == "per_vector":
             top = FORMATS[self.format].max
@@ -159,8 +188,7 @@ class Float8(Quantizer):
         else:
             cols = np.broadcast_to(self.encode_scale_, (d,))
             out, clipped = encode(x, self.format, col_scale=np.ascontiguousarray(cols))
-        self._record_clipped(clipped, x)
-        return out
+        return out, clipped
 
     def inverse_transform(self, codes) -> np.ndarray:
         from vecbench.transforms.float8 import decode
@@ -189,7 +217,6 @@ class _IntegerQuantizer(Quantizer):
     def __init__(self, *, symmetric=False, granularity="per_dimension"):
         self.symmetric = symmetric
         self.granularity = granularity
-        self._check_params()
 
     def _check_params(self) -> None:
         check_bool("symmetric", self.symmetric)
@@ -220,16 +247,15 @@ class _IntegerQuantizer(Quantizer):
         self.step_ = np.asarray(step, np.float32).reshape(-1)
         self.model_bytes_ = self.step_.nbytes + (0 if self.symmetric else self.offset_.nbytes)
 
-    def _quantize(self, x: np.ndarray) -> np.ndarray:
-        """Levels as float32, clipped, with the clip count recorded."""
+    def _quantize(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        """Levels as float32, clipped, and the number of values clipped."""
         low, high = self._levels
         levels = x - self.offset_ if not self.symmetric else x.copy()
         levels /= self.step_
         np.rint(levels, out=levels)
         clipped = int(np.count_nonzero((levels < low) | (levels > high)))
         np.clip(levels, low, high, out=levels)
-        self._record_clipped(clipped, x)
-        return levels
+        return levels, clipped
 
     def _dequantize(self, levels: np.ndarray) -> np.ndarray:
         values = levels.astype(np.float32) * self.step_
@@ -249,9 +275,9 @@ class Int8(_IntegerQuantizer):
         super()._calibrate(x)
         self.bytes_per_vector_ = x.shape[1]
 
-    def transform(self, x) -> np.ndarray:
-        check_is_fitted(self, "step_")
-        return self._quantize(self._vectors(x)).astype(self.code_dtype)
+    def _encode(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        levels, clipped = self._quantize(x)
+        return levels.astype(self.code_dtype), clipped
 
     def inverse_transform(self, codes) -> np.ndarray:
         return self._dequantize(self._codes(codes, self.n_features_in_))
@@ -265,15 +291,16 @@ class Int4(_IntegerQuantizer):
         super()._calibrate(x)
         self.bytes_per_vector_ = (x.shape[1] + 1) // 2
 
-    def transform(self, x) -> np.ndarray:
-        check_is_fitted(self, "step_")
-        x = self._vectors(x)
-        levels = self._quantize(x)
+    def _feature_names(self, input_names: np.ndarray) -> list[str]:
+        return [f"{self.name}{j}" for j in range(self.bytes_per_vector_)]  # byte j: 2j, 2j + 1
+
+    def _encode(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        levels, clipped = self._quantize(x)
         if self.symmetric:
             levels += self._EXCESS
         nibbles = np.zeros((len(x), 2 * self.bytes_per_vector_), np.uint8)
         nibbles[:, :x.shape[1]] = levels
-        return nibbles[:, 0::2] | (nibbles[:, 1::2] << 4)
+        return nibbles[:, 0::2] | (nibbles[:, 1::2] << 4), clipped
 
     def inverse_transform(self, codes) -> np.ndarray:
         codes = self._codes(codes, self.bytes_per_vector_)
@@ -292,20 +319,17 @@ class Binary(Quantizer):
     name, code_kind = "binary", "binary"
 
     def __init__(self):
-        self._check_params()
-
-    def _check_params(self) -> None:
         pass
 
     def _calibrate(self, x: np.ndarray) -> None:
         self.bytes_per_vector_ = (x.shape[1] + 7) // 8
         self.model_bytes_ = 0
 
-    def transform(self, x) -> np.ndarray:
-        check_is_fitted(self, "bytes_per_vector_")
-        x = self._vectors(x)
-        self._record_clipped(0, x)
-        return np.packbits(x > 0, axis=1)
+    def _feature_names(self, input_names: np.ndarray) -> list[str]:
+        return [f"{self.name}{j}" for j in range(self.bytes_per_vector_)]  # byte j: 8j..8j + 7
+
+    def _encode(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        return np.packbits(x > 0, axis=1), 0
 
     def inverse_transform(self, codes) -> np.ndarray:
         """+1 where the bit is set, -1 elsewhere (Hamming-equivalent for L2 and IP search)."""

@@ -1,4 +1,4 @@
-"""Dimensionality reductions, and the base class every vecbench transform shares.
+"""Dimensionality reductions.
 
 Reductions are fitted on the dataset's ``train`` vectors (never on the queries) and output
 float32. ``n_components`` is an integer (dimensions kept) or a fraction in (0, 1] of the input
@@ -19,48 +19,12 @@ import numbers
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from vecbench.datasets.base import normalize_rows
-from vecbench.errors import ConfigError, DataError
-from vecbench.params import check_bool, check_choice, check_float, check_int, check_no_extra
-
-
-class TransformBase(TransformerMixin, BaseEstimator):
-    """scikit-learn transformer whose parameters are checked when set, without data.
-
-    Subclasses store constructor arguments unchanged (scikit-learn's ``clone`` relies on it) and
-    implement ``_check_params``, which raises ConfigError; it runs on construction and on every
-    ``set_params``. Unknown parameter names raise ConfigError instead of TypeError, so a typo in
-    an experiment YAML reads like any other bad value.
-    """
-
-    name = "transform"  # the registered name, used in messages
-
-    def __new__(cls, *args, **params):
-        check_no_extra(cls.name, params, cls._get_param_names())
-        return super().__new__(cls)
-
-    def _check_params(self) -> None:
-        raise NotImplementedError
-
-    def set_params(self, **params):
-        check_no_extra(self.name, params, self._get_param_names())
-        super().set_params(**params)
-        self._check_params()
-        return self
-
-    def _vectors(self, x, fitted: bool = True) -> np.ndarray:
-        """``x`` as C-contiguous float32 (n, d); after fit, d must be the fitted dimension."""
-        x = np.asarray(x)
-        if x.ndim != 2 or x.shape[0] < 1 or not np.issubdtype(x.dtype, np.number):
-            raise DataError(f"{self.name}: expected a non-empty 2-D array of vectors, got shape "
-                            f"{x.shape} and dtype {x.dtype}")
-        if fitted and x.shape[1] != self.n_features_in_:
-            raise DataError(f"{self.name}: expected vectors of dimension {self.n_features_in_} "
-                            f"(the fitted dimension), got {x.shape[1]}")
-        return np.ascontiguousarray(x, dtype=np.float32)
+from vecbench.errors import ConfigError
+from vecbench.params import check_bool, check_choice, check_float, check_int
+from vecbench.transforms.base import TransformBase
 
 
 def check_components(value, allow_auto: bool = False) -> None:
@@ -124,7 +88,6 @@ class PCAReduction(Reduction):
         self.whiten = whiten
         self.normalize = normalize
         self.seed = seed
-        self._check_params()
 
     def _check_params(self) -> None:
         self._check_common()
@@ -132,7 +95,8 @@ class PCAReduction(Reduction):
 
     def fit(self, x, y=None) -> "PCAReduction":
         from sklearn.decomposition import PCA
-        x = self._vectors(x, fitted=False)
+        self._check_params()
+        x = self._validate(x, reset=True)
         k = resolve_components(self.n_components, x.shape[1], len(x), "the number of fit vectors")
         self.pca_ = PCA(n_components=k, whiten=self.whiten, random_state=self.seed).fit(x)
         self.n_features_in_, self.n_components_ = x.shape[1], k
@@ -140,7 +104,7 @@ class PCAReduction(Reduction):
 
     def transform(self, x) -> np.ndarray:
         check_is_fitted(self, "pca_")
-        return self._output(self.pca_.transform(self._vectors(x)))
+        return self._output(self.pca_.transform(self._validate(x, reset=False)))
 
     def inverse_transform(self, y) -> np.ndarray:
         check_is_fitted(self, "pca_")
@@ -162,7 +126,6 @@ class RandomProjection(Reduction):
         self.eps = eps
         self.normalize = normalize
         self.seed = seed
-        self._check_params()
 
     def _check_params(self) -> None:
         self._check_common(allow_auto=True)
@@ -174,7 +137,8 @@ class RandomProjection(Reduction):
     def fit(self, x, y=None) -> "RandomProjection":
         from sklearn.random_projection import (GaussianRandomProjection, SparseRandomProjection,
                                                johnson_lindenstrauss_min_dim)
-        x = self._vectors(x, fitted=False)
+        self._check_params()
+        x = self._validate(x, reset=True)
         n, d = x.shape
         if self.n_components == "auto":
             k = int(johnson_lindenstrauss_min_dim(n, eps=self.eps))
@@ -192,7 +156,7 @@ class RandomProjection(Reduction):
 
     def transform(self, x) -> np.ndarray:
         check_is_fitted(self, "projection_")
-        return self._output(self.projection_.transform(self._vectors(x)))
+        return self._output(self.projection_.transform(self._validate(x, reset=False)))
 
     def inverse_transform(self, y) -> np.ndarray:
         """Least-squares reconstruction through the pseudo-inverse of the projection, computed
@@ -213,20 +177,24 @@ class Truncate(Reduction):
     def __init__(self, *, n_components=0.5, normalize=None):
         self.n_components = n_components
         self.normalize = normalize
-        self._check_params()
 
     def _check_params(self) -> None:
         self._check_common()
 
     def fit(self, x, y=None) -> "Truncate":
-        x = self._vectors(x, fitted=False)
+        self._check_params()
+        x = self._validate(x, reset=True)
         self.n_features_in_ = x.shape[1]
         self.n_components_ = resolve_components(self.n_components, x.shape[1])
         return self
 
     def transform(self, x) -> np.ndarray:
         check_is_fitted(self, "n_components_")
-        return self._output(self._vectors(x)[:, :self.n_components_])
+        return self._output(self._validate(x, reset=False)[:, :self.n_components_])
+
+    def _feature_names(self, input_names: np.ndarray) -> list[str]:
+        """The kept input features' own names (``x0, x1, ...`` without names)."""
+        return list(input_names[:self.n_components_])
 
     def inverse_transform(self, y) -> np.ndarray:
         """Zeros in the dropped dimensions."""
@@ -256,7 +224,6 @@ class UMAPReduction(Reduction):
         self.fit_size = fit_size
         self.normalize = normalize
         self.seed = seed
-        self._check_params()
 
     def _check_params(self) -> None:
         self._check_common()
@@ -266,7 +233,8 @@ class UMAPReduction(Reduction):
 
     def fit(self, x, y=None) -> "UMAPReduction":
         import umap
-        x = self._vectors(x, fitted=False)
+        self._check_params()
+        x = self._validate(x, reset=True, min_samples=3)
         sample = seeded_sample(x, self.fit_size, self.seed)
         k = resolve_components(self.n_components, x.shape[1], len(sample) - 2,
                                "the fit sample size minus 2")
@@ -286,7 +254,7 @@ class UMAPReduction(Reduction):
         check_is_fitted(self, "umap_")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            return self._output(self.umap_.transform(self._vectors(x)))
+            return self._output(self.umap_.transform(self._validate(x, reset=False)))
 
 
 class KernelPCAReduction(Reduction):
@@ -302,7 +270,6 @@ class KernelPCAReduction(Reduction):
         self.fit_size = fit_size
         self.normalize = normalize
         self.seed = seed
-        self._check_params()
 
     def _check_params(self) -> None:
         self._check_common()
@@ -310,7 +277,8 @@ class KernelPCAReduction(Reduction):
 
     def fit(self, x, y=None) -> "KernelPCAReduction":
         from sklearn.decomposition import KernelPCA
-        x = self._vectors(x, fitted=False)
+        self._check_params()
+        x = self._validate(x, reset=True, min_samples=2)
         sample = seeded_sample(x, self.fit_size, self.seed)
         k = resolve_components(self.n_components, x.shape[1], len(sample) - 1,
                                "the fit sample size minus 1")
@@ -321,7 +289,7 @@ class KernelPCAReduction(Reduction):
 
     def transform(self, x) -> np.ndarray:
         check_is_fitted(self, "kpca_")
-        return self._output(self.kpca_.transform(self._vectors(x)))
+        return self._output(self.kpca_.transform(self._validate(x, reset=False)))
 
 
 _ACTIVATIONS = {
@@ -352,7 +320,6 @@ class Autoencoder(Reduction):
         self.fit_size = fit_size
         self.normalize = normalize
         self.seed = seed
-        self._check_params()
 
     def _check_params(self) -> None:
         self._check_common()
@@ -366,7 +333,8 @@ class Autoencoder(Reduction):
     def fit(self, x, y=None) -> "Autoencoder":
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.neural_network import MLPRegressor
-        x = self._vectors(x, fitted=False)
+        self._check_params()
+        x = self._validate(x, reset=True)
         k = resolve_components(self.n_components, x.shape[1])
         sample = seeded_sample(x, self.fit_size, self.seed)
         # Embedding components are small (~1/sqrt(d)): standardize so Adam's defaults fit.
@@ -398,7 +366,7 @@ class Autoencoder(Reduction):
 
     def transform(self, x) -> np.ndarray:
         check_is_fitted(self, "encoder_")
-        z = (self._vectors(x) - self.mean_) * self.scale_
+        z = (self._validate(x, reset=False) - self.mean_) * self.scale_
         return self._output(self._forward(z, self.encoder_, last_activation=True))
 
     def inverse_transform(self, y) -> np.ndarray:

@@ -133,14 +133,14 @@ def test_float8_scaling_beats_the_plain_cast_on_unit_norm_embeddings():
 def test_float8_saturates_queries_beyond_calibration_and_counts_them():
     x = unit_vectors(200, 16)
     q = Float8(format="e4m3", scale="global").fit(x)
-    q.transform(x)
-    assert q.last_clipped_fraction_ == 0.0
+    assert q.encode(x)[1]["clipped_fraction"] == 0.0
     queries = x[:10] * 4
-    decoded = q.inverse_transform(q.transform(queries))
+    codes, report = q.encode(queries)
+    decoded = q.inverse_transform(codes)
     assert np.isfinite(decoded).all()
     beyond = np.abs(queries) > np.abs(x).max() * (1 + 2.0 ** -4)
-    assert q.last_clipped_fraction_ == pytest.approx(beyond.mean(), abs=0.02)
-    assert q.last_clipped_fraction_ > 0
+    assert report["clipped_fraction"] == pytest.approx(beyond.mean(), abs=0.02)
+    assert report["clipped_fraction"] > 0 and report["clipped_values"] > 0
 
 
 def test_float8_format_error_lists_the_formats():
@@ -152,9 +152,10 @@ def test_float8_format_error_lists_the_formats():
 def test_float_casts_saturate_instead_of_overflowing():
     x = np.float32([[1.0, -2.0, 1e6, -1e6]])
     q = Float16().fit(x)
-    decoded = q.inverse_transform(q.transform(x))
+    codes, report = q.encode(x)
+    decoded = q.inverse_transform(codes)
     np.testing.assert_array_equal(decoded, [[1.0, -2.0, 65504.0, -65504.0]])
-    assert q.last_clipped_fraction_ == 0.5
+    assert report == {"clipped_values": 2, "clipped_fraction": 0.5}
     y = unit_vectors(50, 32)
     b = BFloat16().fit(y)
     np.testing.assert_array_equal(b.transform(y), y.astype(ml_dtypes.bfloat16))
@@ -168,7 +169,8 @@ def test_integer_quantizers_clip_instead_of_wrapping(cls, bits, symmetric, granu
     x = unit_vectors(300, 9)
     q = cls(symmetric=symmetric, granularity=granularity).fit(x)
     queries = np.concatenate([x[:5], 10 * x[5:10]])  # half far beyond the calibration range
-    decoded = q.inverse_transform(q.transform(queries))
+    codes, report = q.encode(queries)
+    decoded = q.inverse_transform(codes)
     low, high = (x.min(), x.max()) if granularity == "global" else (x.min(0), x.max(0))
     if symmetric:
         high = np.abs(x).max() if granularity == "global" else np.abs(x).max(0)
@@ -176,12 +178,11 @@ def test_integer_quantizers_clip_instead_of_wrapping(cls, bits, symmetric, granu
     tol = 1e-6
     assert (decoded >= low - tol).all() and (decoded <= high + tol).all()  # clipped, no wrap
     expected = ((queries < low - q.step_ / 2) | (queries > high + q.step_ / 2)).mean()
-    assert q.last_clipped_fraction_ == pytest.approx(expected, abs=1.5 / queries.size)
-    assert q.last_clipped_fraction_ > 0.2
+    assert report["clipped_fraction"] == pytest.approx(expected, abs=1.5 / queries.size)
+    assert report["clipped_fraction"] > 0.2
     levels = 2 ** bits - (1 if not symmetric else 2)
     assert q.step_.max() <= (high - low).max() / levels * (1 + 1e-5)
-    q.transform(x)
-    assert q.last_clipped_fraction_ == 0.0
+    assert q.encode(x)[1]["clipped_fraction"] == 0.0
 
 
 @pytest.mark.parametrize("cls", [Int8, Int4])

@@ -165,9 +165,12 @@ def _make_transform(step: Component, metric: str):
 
 
 def _encode_with_report(transform, x: np.ndarray) -> tuple[np.ndarray, float | None]:
-    """Codes and the fraction of values clipped (quantizers report it; reductions clip none)."""
-    codes = transform.transform(x)
-    return codes, getattr(transform, "last_clipped_fraction_", None)
+    """Output rows and the fraction of values clipped: a quantizer (a transform that declares
+    ``code_kind``) reports it from ``encode``; a reduction clips nothing."""
+    if getattr(transform, "code_kind", ""):
+        codes, report = transform.encode(x)
+        return codes, report["clipped_fraction"]
+    return transform.transform(x), None
 
 
 def _encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset) -> Encoded:
@@ -189,7 +192,7 @@ def _encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset) 
             raise exc.within(step.where) from None
         if clipped_base is not None:
             clipped[step.name] = {"base": clipped_base, "queries": clipped_queries}
-        if getattr(transform, "code_kind", None):
+        if getattr(transform, "code_kind", ""):
             if i != len(steps) - 1:
                 raise ConfigError(f"a quantizer must be the last step of a pipeline; "
                                   f"{step.name} is followed by {steps[i + 1].name}", step.where)

@@ -7,8 +7,8 @@ included) and ``model_bytes_`` (per-dataset parameters such as calibration scale
 ``codes, report = q.encode(x)`` is ``transform`` plus what encoding did, as a value:
 ``report == {"clipped_values": int, "clipped_fraction": float}``, the values that fell outside
 the representable range and were clipped (saturated) rather than wrapped or turned into inf/NaN,
-and their fraction of all values encoded. ``transform(x)`` is ``encode(x)[0]``. (``transform``
-still sets ``last_clipped_fraction_`` for the runner of before ``encode``; to be removed.)
+and their fraction of all values encoded. ``transform(x)`` is ``encode(x)[0]``; the runner
+calls ``encode`` and records the report.
 
 scikit-learn conventions for codes (``get_feature_names_out``, ``set_output``): a code column that
 holds one input feature keeps that feature's name (float16, bfloat16, float8, int8: column j is
@@ -61,7 +61,6 @@ class Quantizer(TransformBase):
         self._check_params()
         x = self._validate(x, reset=True)
         self._calibrate(x)
-        self.last_clipped_fraction_ = 0.0
         return self
 
     def _calibrate(self, x: np.ndarray) -> None:
@@ -73,7 +72,6 @@ class Quantizer(TransformBase):
         x = self._validate(x, reset=False)
         codes, clipped = self._encode(x)
         fraction = clipped / x.size if x.size else 0.0
-        self.last_clipped_fraction_ = fraction  # read by the runner until it calls encode
         return codes, {"clipped_values": int(clipped), "clipped_fraction": float(fraction)}
 
     def transform(self, x) -> np.ndarray:

@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import sys
+import textwrap
 
 import pandas as pd
 import pytest
@@ -187,3 +188,31 @@ def test_a_rows_configuration_keeps_its_own_search_and_rescoring(tmp_path):
     # hnswlib build is not deterministic)
     rerun = run_spec(build_spec(spec), threads=1)
     assert rerun[0]["recall@10"] == pytest.approx(row["recall@10"])
+
+
+def test_a_qps_drop_within_the_measured_spread_does_not_fail():
+    base = table(**{"recall@10": [0.9, 0.9], "qps": [1000.0, 1000.0],
+                    "qps_spread": [0.30, 0.02]})
+    new = table(**{"recall@10": [0.9, 0.9], "qps": [850.0, 850.0],
+                   "qps_spread": [0.30, 0.02]})
+    result = compare.compare(base, new, compare.parse_rules("qps:-10%"))
+    # -15%: inside a 30% spread (the pass ranges overlap), outside a 2% one
+    assert list(result.table["failed"]) == ["", "qps"] and len(result.failures) == 1
+
+
+def test_two_identical_runs_pass_a_qps_gate(tmp_path):
+    """The same experiment run twice: its timings differ by noise, which the spread covers."""
+    path = tmp_path / "exp.yaml"
+    path.write_text(textwrap.dedent("""
+        name: twice
+        timing: {min_seconds: 0.3, latency_queries: 20}
+        datasets: [{synthetic: {n_base: 2000, n_queries: 100, dim: 16}}]
+        indexes:
+          - flat: {}
+          - hnswlib: {build: {M: 8, ef_construction: 40}, search: {ef: [10, 40]}}
+        """))
+    for name in ("a", "b"):
+        done = vecbench("run", path, "--results", tmp_path / name, "--threads", "1", "--quiet")
+        assert done.returncode == 0, done.stderr
+    gate = vecbench("compare", tmp_path / "a", tmp_path / "b", "--fail", "qps:-10%,recall@10:0")
+    assert gate.returncode == 0, gate.stdout

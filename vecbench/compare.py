@@ -152,8 +152,10 @@ def compare(base, new, rules: list[Rule], metrics: list[str] | None = None) -> C
     for column in metrics:
         check_column(base, column, "--fail (BASE)")
         check_column(new, column, "--fail (NEW)")
+    spread = [SPREAD[m] for m in metrics if m in SPREAD and SPREAD[m] in base.columns
+              and SPREAD[m] in new.columns]
     keys = [c for c in config_columns(base, new)]
-    left, right = _keyed(base, keys, metrics), _keyed(new, keys, metrics)
+    left, right = _keyed(base, keys, metrics + spread), _keyed(new, keys, metrics + spread)
     merged = left.merge(right, on="_key", how="outer", suffixes=(" base", " new"),
                         indicator=True)
     both = merged[merged["_merge"] == "both"].copy()
@@ -168,7 +170,7 @@ def compare(base, new, rules: list[Rule], metrics: list[str] | None = None) -> C
             b, n = float(row[f"{rule.metric} base"]), float(row[f"{rule.metric} new"])
             if math.isnan(b) or math.isnan(n):
                 continue
-            if rule.fails(b, n):
+            if rule.fails(b, n) and not _within_spread(rule, row, b, n):
                 failed_here.append(rule.metric)
                 change = rule.worsening(b, n)
                 shown = f"{change:.2f}%" if rule.relative else f"{change:.4g}"
@@ -183,6 +185,25 @@ def compare(base, new, rules: list[Rule], metrics: list[str] | None = None) -> C
     out["failed"] = failed_column
     return Comparison(out, failures, int((merged["_merge"] == "left_only").sum()),
                       int((merged["_merge"] == "right_only").sum()))
+
+
+#: A timing metric and the column holding its measured spread over timed passes: (max - min) /
+#: median, as a fraction of the median.
+SPREAD = {"qps": "qps_spread"}
+
+
+def _within_spread(rule: Rule, row, base: float, new: float) -> bool:
+    """True when a worsening of a timed metric is no larger than the two runs' measured spread:
+    their pass ranges, each about (1 +- spread / 2) x the median, still overlap. A gate fails a
+    timing only when the drop exceeds both its threshold and this."""
+    column = SPREAD.get(rule.metric)
+    if column is None or f"{column} base" not in row.index:
+        return False
+    spreads = float(row[f"{column} base"]), float(row[f"{column} new"])
+    if any(math.isnan(value) for value in spreads) or not base:
+        return False
+    relative = abs(new - base) / abs(base)
+    return relative <= (spreads[0] + spreads[1]) / 2
 
 
 def _varying(labels: list[str]) -> list[str]:

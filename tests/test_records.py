@@ -265,3 +265,35 @@ def test_validate_accepts_a_factory_string_whose_parameters_fit(tmp_path):
                     '"IVF16,PQ8x4fs"}, search: {nprobe: [1, 4]}}\n')
     done = cli("validate", path)
     assert done.returncode == 0 and "1 build units, 2 result rows" in done.stdout
+
+
+def test_concurrent_clients_give_qps_and_latency_at_each_count(grid, tmp_path):
+    path = tmp_path / "clients.yaml"
+    path.write_text(textwrap.dedent("""
+        name: clients
+        timing: {client_seconds: 0.3}
+        datasets: [{npy: {base: b.npy, queries: q.npy, metric: l2}}]
+        indexes:
+          - hnswlib: {build: {M: 8, ef_construction: 32}, search: {ef: [40], clients: [1, 4]}}
+          - flat: {search: {clients: [2]}}
+        """))
+    summary = run(path, tmp_path / "r")
+    assert summary.run == 2 and not summary.failed, summary.failed
+    frame = vbresults.table(tmp_path / "r").sort_values(["index", "search.clients"])
+    assert frame["search.clients"].tolist() == [2, 1, 4]
+    assert (frame["qps"] > 0).all() and (frame["p99_ms"] >= frame["p50_ms"]).all()
+    hnsw = frame[frame["index"] == "hnswlib"]
+    assert hnsw["recall@10"].nunique() == 1  # the clients change the timing, not the answers
+    record = next(r for _, r, _ in records.iter_records(tmp_path / "r")
+                  if r["labels"]["index"] == "hnswlib")
+    raw = records.load_raw(tmp_path / "r", record)
+    four = next(s for s in record["settings"] if s["search"].get("clients") == 4)
+    latencies = raw[f"{four['prefix']}latency_seconds"]
+    wall = raw[f"{four['prefix']}client_wall_seconds"][0]
+    # QPS is what the clients completed over the time they ran, not 1 / mean latency
+    assert hnsw[hnsw["search.clients"] == 4]["qps"].iloc[0] == pytest.approx(len(latencies) / wall)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(path.read_text().replace("clients: [2]", "clients: [0]"))
+    done = cli("validate", bad)
+    assert done.returncode == 2 and "indexes[1].flat.search.clients: expected an integer in " \
+        "[1, 256], got 0" in done.stderr

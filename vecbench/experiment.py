@@ -23,7 +23,10 @@ TOP_LEVEL = ("name", "seed", "k", "repeat", "datasets", "pipelines", "indexes", 
              "cases", "threads", "timing", "description")
 #: ``timing:`` keys and their checks (see vecbench.stages.Timing); VECBENCH_MIN_SECONDS sets the
 #: default of min_seconds (the test suite shortens timings with it; rows record what was used).
-TIMING_KEYS = ("min_seconds", "min_passes", "latency_queries", "latency_seconds")
+TIMING_KEYS = ("min_seconds", "min_passes", "latency_queries", "latency_seconds",
+               "client_seconds")
+#: ``search: {clients: N}`` runs N concurrent client threads; more would measure the machine.
+MAX_CLIENTS = 256
 CASE_KEYS = ("dataset", "pipeline", "index", "ordering", "repeat")
 INDEX_KEYS = ("build", "search", "rescore")
 
@@ -278,8 +281,13 @@ def expand_index(entry: Any, where: str) -> list[IndexSpec]:
     searches = expand_params(params.get("search"), f"{path}.search")
     checked_searches = []
     for search in searches:
+        search = dict(search)
+        clients = search.pop("clients", None)  # concurrency: the runner's, not the index's
         try:
-            checked_searches.append(target.check_search(dict(search)))
+            checked = target.check_search(search)
+            if clients is not None:
+                checked = {**checked, "clients": check_int("clients", clients, 1, MAX_CLIENTS)}
+            checked_searches.append(checked)
         except ConfigError as exc:
             raise exc.within(f"{path}.search") from None
     for build in builds:
@@ -289,7 +297,7 @@ def expand_index(entry: Any, where: str) -> list[IndexSpec]:
         check = getattr(instance, "check_search_for", None)
         for search in checked_searches if check is not None else ():
             try:
-                check(dict(search))
+                check({name: value for name, value in search.items() if name != "clients"})
             except ConfigError as exc:
                 raise exc.within(f"{path}.search") from None
     rescores = ({},)

@@ -102,7 +102,8 @@ class Setting:
     true_distances: np.ndarray | None = None   # original-space distances of ids[k]
     index_truth: np.ndarray | None = None       # exact kNN ids of the indexed vectors
     batch_seconds: np.ndarray | None = None     # every timed pass over the whole query batch
-    latency_seconds: np.ndarray | None = None   # single-query loop, one entry per query
+    latency_seconds: np.ndarray | None = None   # single queries: the loop, or every client's
+    client_wall_seconds: float | None = None    # with concurrent clients: how long they ran
 
     def returned(self, depth: int) -> np.ndarray:
         """The first ``depth`` ids of the shallowest stored search at least that deep."""
@@ -148,6 +149,10 @@ def _judged(function: Callable) -> Callable:
 
 
 def _qps(setting: Setting, depth: int | None) -> float:
+    """Queries answered per second of wall time: the median batch pass, or with concurrent
+    clients, every query they completed over the time they ran."""
+    if setting.client_wall_seconds is not None:
+        return float(len(setting.latency_seconds) / setting.client_wall_seconds)
     passes = _passes(setting)
     return float(setting.reference.n_queries / np.median(passes))
 

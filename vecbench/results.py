@@ -202,7 +202,9 @@ def _setting(record: dict, setting: dict, raw: dict, reference):
                    true_distances=raw.get(f"{prefix}true_distances"),
                    index_truth=raw.get("index_truth", reference.truth_ids),
                    batch_seconds=raw.get(f"{prefix}batch_seconds"),
-                   latency_seconds=raw.get(f"{prefix}latency_seconds"))
+                   latency_seconds=raw.get(f"{prefix}latency_seconds"),
+                   client_wall_seconds=(float(raw[f"{prefix}client_wall_seconds"][0])
+                                        if f"{prefix}client_wall_seconds" in raw else None))
 
 
 @dataclass

@@ -272,6 +272,7 @@ class Timing:
     min_passes: int = 5
     latency_queries: int = 1000
     latency_seconds: float = 2.0
+    client_seconds: float = 2.0   # how long N concurrent clients issue queries
 
 
 def as_neighbors(result: Any) -> tuple[np.ndarray, np.ndarray | None]:
@@ -307,11 +308,48 @@ def time_single_queries(search: Callable, n_queries: int, k: int, timing: Timing
     return seconds
 
 
+def time_clients(search: Callable, n_queries: int, k: int, clients: int,
+                 seconds: float) -> tuple[np.ndarray, float]:
+    """``clients`` threads each issue single queries (cycling through the query set) for
+    ``seconds``, as the users of a service do; returns every query's latency and the wall time.
+    Threads, not processes: faiss, hnswlib and database clients release the GIL while they
+    search, so the threads overlap as separate client processes would."""
+    import threading
+
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    start_barrier = threading.Barrier(clients + 1)
+    stop = threading.Event()
+
+    def client(i: int) -> None:
+        start_barrier.wait()
+        j = i
+        while not stop.is_set():
+            row = j % n_queries
+            t0 = time.perf_counter()
+            search(slice(row, row + 1), k)
+            latencies[i].append(time.perf_counter() - t0)
+            j += clients
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    start_barrier.wait()
+    begin = time.perf_counter()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - begin
+    return np.asarray([t for per_client in latencies for t in per_client]), wall
+
+
 def searcher(index: Any, params: dict, perm: np.ndarray | None, rescoring: dict, finer,
              queries: np.ndarray, original_queries: np.ndarray, metric: str) -> Callable:
     """``search(rows, depth) -> (ids, distances)`` in dataset row ids: index search, order
     mapped back, and (when rescoring) k × oversample candidates re-ranked with the finer
     vectors. All of it is inside the timed call: it is what a query costs."""
+    params = {name: value for name, value in params.items() if name != "clients"}
+
     def search(rows: slice, depth: int):
         fetch = depth * rescoring["oversample"] if rescoring else depth
         ids, distances = as_neighbors(index.search(queries[rows], fetch, **params))
@@ -342,8 +380,15 @@ def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
                            finer.get(rescoring.get("with")), encoded.queries, dataset.queries,
                            dataset.metric)
             try:
-                (ids, distances), passes = time_batch(lambda: run(slice(None), k), timing)
-                latencies = time_single_queries(run, len(encoded.queries), k, timing)
+                if "clients" in params:  # N users at once: throughput and latency under load
+                    ids, distances = run(slice(None), k)
+                    latencies, wall = time_clients(run, len(encoded.queries), k,
+                                                   params["clients"], timing.client_seconds)
+                    passes = np.empty(0)
+                    raw[f"s{len(settings)}_client_wall_seconds"] = np.asarray([wall])
+                else:
+                    (ids, distances), passes = time_batch(lambda: run(slice(None), k), timing)
+                    latencies = time_single_queries(run, len(encoded.queries), k, timing)
                 deeper = {}
                 if dataset.qrels is not None:  # untimed: relevance metrics at their depth
                     for depth in sorted({10, JUDGED_DEPTH} - {k}):

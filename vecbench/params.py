@@ -148,14 +148,16 @@ class Param:
         return self.default is REQUIRED
 
     def _range(self) -> str:
-        low = None if self.low is None else ("(" if self.low_open else "[") + f"{self.low:g}"
-        high = None if self.high is None else f"{self.high:g}" + (")" if self.high_open else "]")
-        if low and high:
-            return f" in {low}, {high}"
-        if low:
-            return f" {'>' if self.low_open else '>='} {self.low:g}"
-        if high:
-            return f" {'<' if self.high_open else '<='} {self.high:g}"
+        def text(bound: float) -> str:
+            return str(bound) if isinstance(bound, int) else f"{bound:g}"
+
+        if self.low is not None and self.high is not None:
+            return (f" in {'(' if self.low_open else '['}{text(self.low)}, {text(self.high)}"
+                    f"{')' if self.high_open else ']'}")
+        if self.low is not None:
+            return f" {'>' if self.low_open else '>='} {text(self.low)}"
+        if self.high is not None:
+            return f" {'<' if self.high_open else '<='} {text(self.high)}"
         return ""
 
     def expected(self) -> str:

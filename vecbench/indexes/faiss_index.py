@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from vecbench.errors import ConfigError, DataError
-from vecbench.indexes.base import IndexBase, faiss_serialized_size, omp_threads
-from vecbench.params import check_bool, check_choice, check_float, check_int, check_str
+from vecbench.indexes.base import COMMON_PARAMS, IndexBase, faiss_serialized_size, omp_threads
+from vecbench.params import Param, check_bool, check_choice, check_float, check_int, check_str
 
 #: faiss's default efSearch.
 DEFAULT_EF_SEARCH = 16
@@ -139,6 +139,17 @@ class FaissHNSW(_FaissIndex):
     honours_order = True
     _build_param_names = ("M", "ef_construction", "keep_order", "levels")
     _search_param_names = ("ef",)
+    params = (
+        Param("M", "int", 16, low=2, doc="links per node (2*M on the bottom layer)"),
+        Param("ef_construction", "int", 200, low=1, doc="beam width while inserting"),
+        Param("keep_order", "bool", True, doc="add one vector at a time so the insertion order "
+              "holds (single-threaded build); false: one batch on all threads, faiss's order"),
+        Param("levels", "choice", "insertion", choices=LEVEL_MODES, doc="insertion: faiss "
+              "draws the i-th inserted vector's level; content: a level hashed from the "
+              "vector's bytes and seed, the same under every order"),
+    ) + COMMON_PARAMS
+    search_params = (Param("ef", "int", DEFAULT_EF_SEARCH, low=1,
+                           doc="beam width of a search; the effective beam is max(ef, k)"),)
 
     def __init__(self, *, M: int = 16, ef_construction: int = 200, keep_order: bool = True,
                  levels: str = "insertion", threads: int | None = None, seed: int = 0,
@@ -209,6 +220,10 @@ class FaissIVF(_FaissIndex):
     name = "faiss_ivf"
     _build_param_names = ("nlist",)
     _search_param_names = ("nprobe",)
+    params = (Param("nlist", "int", 256, low=1, doc="IVF lists (k-means centroids, fitted on "
+                    "train, which needs at least nlist vectors)"),) + COMMON_PARAMS
+    search_params = (Param("nprobe", "int", 1, low=1,
+                           doc="lists searched per query (nprobe >= nlist is exhaustive)"),)
 
     def __init__(self, *, nlist: int = 256, threads: int | None = None, seed: int = 0,
                  **extra: Any):
@@ -241,6 +256,17 @@ class FaissIVFPQ(FaissIVF):
     name = "faiss_ivfpq"
     _build_param_names = ("nlist", "m", "nbits", "refine")
     _search_param_names = ("nprobe", "k_factor")
+    params = (
+        FaissIVF.params[0],
+        Param("m", "int", 8, low=1, doc="PQ sub-quantizers (must divide the dimension)"),
+        Param("nbits", "int", 8, low=1, high=16, doc="bits per sub-code (train needs 2**nbits "
+              "vectors)"),
+        Param("refine", "bool|str", False, doc="re-rank candidates: true = exact (RFlat), or a "
+              "faiss refine type such as SQfp16, SQ8"),
+    ) + COMMON_PARAMS
+    search_params = FaissIVF.search_params + (
+        Param("k_factor", "number", 1, low=1,
+              doc="with refine: re-rank k * k_factor PQ candidates"),)
 
     def __init__(self, *, nlist: int = 256, m: int = 8, nbits: int = 8, refine: bool | str = False,
                  threads: int | None = None, seed: int = 0, **extra: Any):
@@ -311,6 +337,12 @@ class FaissFactory(_FaissIndex):
     name = "faiss_factory"
     _build_param_names = ("factory",)
     _search_param_names = FACTORY_SEARCH_PARAMS
+    params = (Param("factory", "str", "Flat", doc="a faiss index_factory string, e.g. "
+                    "IVF1024,PQ32,RFlat or HNSW32,Flat"),) + COMMON_PARAMS
+    search_params = tuple(
+        Param(name, "number", None, low=0, doc="faiss ParameterSpace value (also with "
+              "quantizer_ prefixes); unset: the built index's value")
+        for name in FACTORY_SEARCH_PARAMS)
 
     def __init__(self, *, factory: str = "Flat", threads: int | None = None, seed: int = 0,
                  **extra: Any):

@@ -140,6 +140,7 @@ class Parquet:
     ``query_ids``; shipped neighbour ids are mapped to base rows.
     """
 
+    list_params = ("base",)  # experiment YAML: a list of files is one value, not a grid axis
     params = (
         Param("path", "str", None, nullable=True,
               doc="a folder with train.parquet (base), test.parquet (queries) and optional "

@@ -243,15 +243,17 @@ def test_lid_plot_of_a_results_folder_uses_the_records_query_lid(run_folder, tmp
 
     from vecbench.cli import main
 
+    from vecbench import records
+
     record = json.loads(next((run_folder / "runs").glob("*.json")).read_text())
-    values = record["query_lid"]["values"]
+    values = list(records.load_reference(run_folder, record).query_lid)
     table = plots.lid_table(run_folder)
     assert list(table["lid"]) == values and set(table["dataset"]) == {record["dataset"]["name"]}
     out = tmp_path / "lid.pdf"
     assert main(["plot", str(run_folder), "--kind", "lid", "-o", str(out)]) == 0
     assert out.read_bytes()[:5] == b"%PDF-"
     legend = plots.lid(run_folder).legends[0].get_texts()[0].get_text()
-    assert f"queries, MLE k={record['query_lid']['k']}, n {len(values)}" in legend
+    assert f"queries, MLE k=20, n {len(values)}" in legend
 
 
 def test_lid_plot_is_refused_with_the_reason(run_folder, tmp_path, capsys):
@@ -262,9 +264,9 @@ def test_lid_plot_is_refused_with_the_reason(run_folder, tmp_path, capsys):
 
     folder = tmp_path / "old"
     shutil.copytree(run_folder, folder)
-    for path in (folder / "runs").glob("*.json"):
+    for path in (folder / "runs").glob("*.json"):  # records of another vecbench: not readable
         record = json.loads(path.read_text())
-        record.pop("query_lid")
+        record["schema"] = 1
         path.write_text(json.dumps(record))
     assert main(["plot", str(folder), "--kind", "lid", "-o", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err.strip()

@@ -76,6 +76,13 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_describe(args: argparse.Namespace) -> int:
+    from vecbench.reference import describe
+
+    print(describe(args.name))
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from vecbench.registry import REGISTRIES
 
@@ -334,11 +341,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="vecbench", description=__doc__.splitlines()[0])
+    from vecbench import __version__
+    from vecbench.cli_examples import DESCRIPTION, EXAMPLES, add_examples
+
+    parser = _Parser(prog="vecbench", description=DESCRIPTION, epilog=EXAMPLES["vecbench"],
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"vecbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("run", help="run an experiment YAML")
-    p.add_argument("file")
+    p.add_argument("file", nargs="?", help="the experiment YAML (or --example NAME)")
+    p.add_argument("--example", help="run a packaged example instead of FILE: "
+                   + ", ".join(_example_names()))
     p.add_argument("--results", help="results folder (default results/<name>)")
     p.add_argument("--force", action="store_true", help="rerun units already complete")
     p.add_argument("--jobs", type=_threads, default=1,
@@ -351,7 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("validate", help="expand and check an experiment without data")
-    p.add_argument("file")
+    p.add_argument("file", nargs="?", help="the experiment YAML (or --example NAME)")
+    p.add_argument("--example", help="a packaged example instead of FILE")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("collect", help="compute metrics from the run records' raw results; "
@@ -367,6 +382,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list registered components")
     p.add_argument("kind", nargs="?", choices=["datasets", "transforms", "indexes", "orderings"])
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("describe", help="a component's parameters: accepted values, defaults, "
+                                        "meaning")
+    p.add_argument("name", help="a dataset loader, transform, index or ordering (vecbench list)")
+    p.set_defaults(func=cmd_describe)
 
     p = sub.add_parser("datasets", help="list, inspect and fetch datasets")
     dsub = p.add_subparsers(dest="datasets_command", required=True, parser_class=_Parser)
@@ -453,12 +473,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("new")
     p.add_argument("--fail", help="rules, e.g. recall@10:-0.005,qps:-10%%")
     p.set_defaults(func=cmd_compare)
+    add_examples(parser)
     return parser
+
+
+def _example_names() -> list[str]:
+    from vecbench.data import example_names
+
+    return example_names()
+
+
+def _experiment_file(args: argparse.Namespace) -> None:
+    """``run``/``validate``: FILE, or --example NAME resolved to the packaged YAML."""
+    if getattr(args, "command", None) not in ("run", "validate"):
+        return
+    if args.example is not None and args.file is not None:
+        raise ConfigError(f"got both FILE ({args.file}) and --example {args.example}; "
+                          "expected one", "--example")
+    if args.example is not None:
+        from vecbench.data import example_path
+
+        args.file = str(example_path(args.example))
+    elif args.file is None:
+        raise ConfigError("expected an experiment FILE or --example NAME (e.g. --example "
+                          "quickstart)", f"vecbench {args.command}")
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        _experiment_file(args)
         return args.func(args)
     except VecbenchError as exc:
         print(f"vecbench: error: {exc}", file=sys.stderr)

@@ -28,15 +28,32 @@ class OrderingContext:
 
 
 def check_params(name: str, function: Callable, params: dict) -> dict:
-    """Check ``params`` against the ordering's keyword-only arguments (names, not data)."""
+    """Check ``params`` against the ordering's declaration (``function.params``; an undeclared
+    third-party ordering: its keyword-only argument names). Returns what was given, checked,
+    without defaults (run keys hash it)."""
+    from vecbench.params import check_no_extra, validate
+
+    if hasattr(function, "params"):
+        return validate(_Named(f"ordering {name}", function.params), params, defaults=False)
     signature = inspect.signature(function)
     accepted = [p.name for p in signature.parameters.values()
                 if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in ("seed", "context")]
-    from vecbench.params import check_no_extra
-
     check_no_extra(f"ordering {name}", params, accepted)
-    validate = getattr(function, "validate", None)
-    return validate(params) if validate else dict(params)
+    return dict(params)
+
+
+@dataclass(frozen=True)
+class _Named:
+    name: str
+    params: tuple
+
+
+def declare(*params: Any) -> Callable:
+    """Decorator: attach a parameter declaration (``vecbench.params.Param``) to an ordering."""
+    def decorator(function: Callable) -> Callable:
+        function.params = tuple(params)
+        return function
+    return decorator
 
 
 def apply(name: str, params: dict, vectors: np.ndarray, seed: int,
@@ -51,6 +68,7 @@ def apply(name: str, params: dict, vectors: np.ndarray, seed: int,
 
 
 @orderings.register("original")
+@declare()
 def original(vectors: np.ndarray, *, seed: int = 0,
              context: OrderingContext | None = None) -> np.ndarray:
     """The dataset's own row order."""
@@ -58,6 +76,7 @@ def original(vectors: np.ndarray, *, seed: int = 0,
 
 
 @orderings.register("random")
+@declare()
 def random(vectors: np.ndarray, *, seed: int = 0,
            context: OrderingContext | None = None) -> np.ndarray:
     """A uniformly random order, seeded per repeat by the runner."""
@@ -65,6 +84,7 @@ def random(vectors: np.ndarray, *, seed: int = 0,
 
 
 @orderings.register("reverse")
+@declare()
 def reverse(vectors: np.ndarray, *, seed: int = 0,
             context: OrderingContext | None = None) -> np.ndarray:
     """The dataset's row order backwards."""
@@ -86,16 +106,12 @@ def _lid(vectors: np.ndarray, context: OrderingContext, k: int, estimator: str) 
                                 metric=context.metric)
 
 
-def _check_lid(params: dict) -> dict:
-    from vecbench.params import check_choice, check_int
+def _lid_params() -> tuple:
+    from vecbench.params import Param
 
-    out = dict(params)
-    if "k" in out:
-        out["k"] = check_int("k", out["k"], 2)
-    if "estimator" in out:
-        out["estimator"] = check_choice("estimator", out["estimator"], ("mle", "tle", "mada",
-                                                                         "mom"))
-    return out
+    return (Param("k", "int", 20, low=2, doc="neighbours per point for the LID estimate"),
+            Param("estimator", "choice", "mle", choices=("mle", "tle", "mada", "mom"),
+                  doc="pointwise LID estimator (scikit-dimension's names)"))
 
 
 @orderings.register("lid_asc")
@@ -112,7 +128,7 @@ def lid_desc(vectors: np.ndarray, *, seed: int = 0, context: OrderingContext,
     return np.argsort(-_lid(vectors, context, k, estimator), kind="stable")
 
 
-lid_asc.validate = lid_desc.validate = _check_lid
+lid_asc.params = lid_desc.params = _lid_params()
 
 
 def _kmeans_labels(vectors: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
@@ -145,15 +161,6 @@ def _interleaved(labels: np.ndarray, seed: int) -> np.ndarray:
     return contiguous[np.lexsort((turn, within))]
 
 
-def _check_clusters(params: dict) -> dict:
-    from vecbench.params import check_int
-
-    out = dict(params)
-    if "n_clusters" in out:
-        out["n_clusters"] = check_int("n_clusters", out["n_clusters"], 1)
-    return out
-
-
 @orderings.register("cluster")
 def cluster(vectors: np.ndarray, *, seed: int = 0, context: OrderingContext | None = None,
             n_clusters: int = 32) -> np.ndarray:
@@ -168,10 +175,17 @@ def cluster_interleaved(vectors: np.ndarray, *, seed: int = 0,
     return _interleaved(_kmeans_labels(vectors, n_clusters, seed), seed)
 
 
-cluster.validate = cluster_interleaved.validate = _check_clusters
+def _cluster_params() -> tuple:
+    from vecbench.params import Param
+
+    return (Param("n_clusters", "int", 32, low=1, doc="k-means clusters (faiss, seeded)"),)
+
+
+cluster.params = cluster_interleaved.params = _cluster_params()
 
 
 @orderings.register("category")
+@declare()
 def category(vectors: np.ndarray, *, seed: int = 0,
              context: OrderingContext | None = None) -> np.ndarray:
     """The dataset's label categories inserted one after another."""
@@ -179,6 +193,7 @@ def category(vectors: np.ndarray, *, seed: int = 0,
 
 
 @orderings.register("category_interleaved")
+@declare()
 def category_interleaved(vectors: np.ndarray, *, seed: int = 0,
                          context: OrderingContext | None = None) -> np.ndarray:
     """Round robin over the dataset's label categories."""

@@ -1,4 +1,19 @@
-"""Checks for component parameters, done at construction, without data.
+"""Component parameters: one declaration for validation, ``vecbench describe`` and the docs.
+
+A component (dataset loader, transform, index, ordering) declares its parameters as a tuple of
+:class:`Param` on the class (or function) as ``params``; an index also declares
+``search_params``. :func:`validate` checks given values against the declaration, without data,
+and the reference pages and ``vecbench describe NAME`` are written from the same tuples, so the
+documentation cannot drift from what the code accepts::
+
+    class Digits:
+        params = (
+            Param("n_queries", "int", 200, low=1, high=1000, doc="queries drawn from the images"),
+            Param("metric", "choice", "l2", choices=METRICS, doc="distance"),
+        )
+
+        def __init__(self, n_queries=200, metric="l2"):
+            assign(self, locals())
 
 Each check raises :class:`ConfigError` whose path is the parameter name and whose message says
 what was expected and what was given; the experiment loader prepends the YAML path.
@@ -7,6 +22,7 @@ what was expected and what was given; the experiment loader prepends the YAML pa
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 from vecbench.errors import ConfigError
@@ -82,3 +98,199 @@ def check_no_extra(component: str, given: dict, allowed: Iterable[str]) -> None:
             raise ConfigError(
                 f"unknown parameter of {component}{hint}; expected one of: "
                 f"{', '.join(allowed) or '(none)'}", str(key))
+
+
+# --- declarations ---------------------------------------------------------------------------------
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+#: The default of a parameter that must be given.
+REQUIRED: Any = _Required()
+
+#: Kinds a parameter may have (``|`` joins alternatives, e.g. ``"bool|str"``).
+KINDS = ("int", "number", "bool", "str", "choice", "dims", "ints", "strs", "any")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a component.
+
+    ``kind``: ``int``, ``number``, ``bool``, ``str`` (non-empty), ``choice`` (one of
+    ``choices``), ``dims`` (an integer >= 1 of dimensions kept, or a fraction in (0, 1] of the
+    input dimension; ``choices`` lists extra words allowed, such as ``auto``), ``ints`` (a list
+    of integers, each >= ``low``), ``strs`` (a non-empty list of strings), ``any``;
+    alternatives joined by ``|``. ``low``/``high`` bound numbers (``low_open``/``high_open``
+    exclude the bound). ``nullable``: null is allowed too (``doc`` says what it means).
+    ``default`` is :data:`REQUIRED` for a parameter that must be given.
+    """
+
+    name: str
+    kind: str
+    default: Any = REQUIRED
+    low: float | None = None
+    high: float | None = None
+    choices: tuple = ()
+    doc: str = ""
+    low_open: bool = False
+    high_open: bool = False
+    nullable: bool = False
+
+    def __post_init__(self) -> None:
+        for kind in self.kind.split("|"):
+            if kind not in KINDS:
+                raise ValueError(f"Param {self.name}: unknown kind {kind!r}")
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def _range(self) -> str:
+        def text(bound: float) -> str:
+            return str(bound) if isinstance(bound, int) else f"{bound:g}"
+
+        if self.low is not None and self.high is not None:
+            return (f" in {'(' if self.low_open else '['}{text(self.low)}, {text(self.high)}"
+                    f"{')' if self.high_open else ']'}")
+        if self.low is not None:
+            return f" {'>' if self.low_open else '>='} {text(self.low)}"
+        if self.high is not None:
+            return f" {'<' if self.high_open else '<='} {text(self.high)}"
+        return ""
+
+    def expected(self) -> str:
+        """What a valid value is, in words: ``an integer >= 2``, ``one of l2, ip, cos``."""
+        words = []
+        for kind in self.kind.split("|"):
+            if kind == "int":
+                words.append(f"an integer{self._range()}")
+            elif kind == "number":
+                words.append(f"a number{self._range()}")
+            elif kind == "bool":
+                words.append("true or false")
+            elif kind == "str":
+                words.append("a non-empty string")
+            elif kind == "choice":
+                words.append("one of " + ", ".join(map(str, self.choices)))
+            elif kind == "dims":
+                extra = "".join(f", or {c!r}" for c in self.choices)
+                words.append(f"an integer >= 1 or a fraction in (0, 1]{extra}")
+            elif kind == "ints":
+                words.append(f"a list of integers{self._range()}")
+            elif kind == "strs":
+                words.append("a non-empty list of strings")
+            else:
+                words.append("any value")
+        if self.nullable:
+            words.append("null")
+        return " or ".join(words)
+
+    def check(self, value: Any) -> Any:
+        """The value, normalized (ints stay ints); ConfigError naming the parameter if invalid."""
+        if value is None and self.nullable:
+            return None
+        for kind in self.kind.split("|"):
+            ok, checked = self._check_kind(kind, value)
+            if ok:
+                return checked
+        got = "nothing (required)" if value is REQUIRED else repr(value)
+        if value is None and self.required:
+            got = "None (required)"
+        raise ConfigError(f"expected {self.expected()}, got {got}", self.name)
+
+    def _in_range(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            return False
+        return True
+
+    def _check_kind(self, kind: str, value: Any) -> tuple[bool, Any]:
+        is_bool = isinstance(value, bool)
+        if kind == "int":
+            ok = not is_bool and isinstance(value, numbers.Integral) and self._in_range(value)
+            return ok, int(value) if ok else None
+        if kind == "number":
+            ok = (not is_bool and isinstance(value, numbers.Real) and value == value
+                  and self._in_range(float(value)))
+            # an int stays an int, so results record ``nprobe: 16``, not 16.0
+            return ok, (value if isinstance(value, numbers.Integral) else float(value)) \
+                if ok else None
+        if kind == "bool":
+            return is_bool, value
+        if kind == "str":
+            return isinstance(value, str) and bool(value), value
+        if kind == "choice":
+            return isinstance(value, (str, int, float)) and value in self.choices, value
+        if kind == "dims":
+            if isinstance(value, str):
+                return value in self.choices, value
+            ok = not is_bool and ((isinstance(value, numbers.Integral) and value >= 1) or (
+                isinstance(value, numbers.Real) and 0.0 < float(value) <= 1.0))
+            return ok, value
+        if kind == "ints":
+            ok = isinstance(value, (list, tuple)) and all(
+                not isinstance(v, bool) and isinstance(v, numbers.Integral) and self._in_range(v)
+                for v in value)
+            return ok, value
+        if kind == "strs":
+            ok = isinstance(value, (list, tuple)) and len(value) > 0 and all(
+                isinstance(v, str) and v for v in value)
+            return ok, value
+        return True, value  # any
+
+
+def declared(component: Any, which: str = "params") -> tuple[Param, ...]:
+    """The declaration of a component (class, instance or function): ``params`` or
+    ``search_params``; an empty tuple when it declares none."""
+    return tuple(getattr(component, which, None) or ())
+
+
+def component_label(component: Any) -> str:
+    label = getattr(component, "name", None)
+    if not isinstance(label, str) or isinstance(component, type) and "name" in {
+            p.name for p in declared(component)}:
+        label = getattr(component, "__name__", None) or type(component).__name__
+    return label
+
+
+def validate(component: Any, given: dict, *, which: str = "params",
+             defaults: bool = True) -> dict:
+    """Check ``given`` against the component's declaration; return the checked values.
+
+    Unknown names raise ConfigError with a did-you-mean; so does a missing required parameter.
+    ``defaults``: fill in the declared default of every parameter not given (constructors);
+    False returns only what was given (search parameters, orderings: what results record).
+    """
+    params = declared(component, which)
+    check_no_extra(component_label(component) + (" search" if which == "search_params" else ""),
+                   given, [p.name for p in params])
+    out = {}
+    for param in params:
+        if param.name in given:
+            out[param.name] = param.check(given[param.name])
+        elif param.required:
+            param.check(REQUIRED)
+        elif defaults:
+            out[param.name] = param.default
+    return out
+
+
+class _Declared:
+    def __init__(self, params: tuple[Param, ...], label: str):
+        self.params, self.name = params, label
+
+
+def assign(obj: Any, given: dict, params: tuple[Param, ...] | None = None) -> None:
+    """Validate a constructor's arguments (``locals()``) and store them as attributes.
+
+    ``params``: the declaration to check against, when the constructor handles only part of
+    its class's declaration (a subclass's own parameters); default: the class's ``params``.
+    """
+    given = {key: value for key, value in given.items()
+             if key not in ("self", "__class__") and not key.startswith("_")}
+    target = type(obj) if params is None else _Declared(params, component_label(type(obj)))
+    for name, value in validate(target, given).items():
+        setattr(obj, name, value)

@@ -21,32 +21,22 @@ def lid_table(results: str | Path):
     """Pointwise LID of a results folder, as a table (``dataset``, ``lid``, ``of``).
 
     From ``lid.parquet`` / ``lid.csv`` in the folder where someone saved one, else from the run
-    records' ``query_lid`` (every run records its queries' LID, estimated against the base):
+    records' reference answers (every run keeps its queries' LID, estimated against the base):
     one set per dataset. A DataError says why when the folder has neither.
     """
-    import pandas as pd
-
-    from vecbench import store
     from vecbench.compare import load_table
+    from vecbench.results import query_lid_table
 
     folder = Path(results)
     for name in LID_FILES:
         if (folder / name).is_file():
             return load_table(folder / name)
-    frames, seen = [], set()
-    for record in store.iter_runs(folder):
-        found = record.get("query_lid") or {}
-        dataset = (record.get("dataset") or {}).get("name")
-        if not found.get("values") or dataset is None or dataset in seen:
-            continue
-        seen.add(dataset)
-        about = f"queries, {found.get('estimator', 'mle').upper()} k={found.get('k', '?')}"
-        frames.append(pd.DataFrame({"dataset": dataset, "lid": found["values"], "of": about}))
-    if not frames:
+    table = query_lid_table(folder)
+    if table.empty:
         raise DataError(f"{folder}: no pointwise LID to plot: no {' or '.join(LID_FILES)} "
-                        "and no run record with query_lid (records of an older vecbench, or "
+                        "and no run record with query LID (records of an older vecbench, or "
                         "no run succeeded); `vecbench lid DATASET -o FILE.png` estimates it")
-    return pd.concat(frames, ignore_index=True)
+    return table
 
 
 def lid_figure(data, column: str = "lid", hue: str = "dataset", bins: int = 50):

@@ -466,3 +466,22 @@ def per_query(source: str | Path):
         raise DataError(f"{per_query_path}: not a readable per-query table ({exc})") from None
 
 
+
+
+def query_lid_table(source: str | Path):
+    """The queries' pointwise LID of each dataset in a results folder (``dataset``, ``lid``,
+    ``of``), from the reference answers its run records name."""
+    import pandas as pd
+
+    from vecbench.lid import DEFAULT_K
+
+    frames, seen = [], set()
+    for record in select(source, include_all=True).records:
+        if record["status"] != "ok" or record["dataset"]["name"] in seen:
+            continue
+        seen.add(record["dataset"]["name"])
+        values = records.load_reference(source, record).query_lid
+        about = f"queries, MLE k={min(DEFAULT_K, record['dataset']['n_base'])}"
+        frames.append(pd.DataFrame({"dataset": record["dataset"]["name"], "lid": values,
+                                    "of": about}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -24,7 +24,13 @@ import numpy as np
 
 from vecbench.datasets.base import METRICS, Dataset, PathResolver, finish
 from vecbench.errors import DataError
-from vecbench.params import check_choice, check_int, check_str
+from vecbench.params import Param, assign
+
+PATH = Param("path", "str", doc="the BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
+SPLIT = Param("split", "str", "test", doc="qrels/<split>.tsv: the judged queries kept")
+COS = Param("metric", "choice", "cos", choices=METRICS, doc="l2, ip or cos")
+SEED = Param("seed", "int", 0, low=0, doc="seeds the train sample of the corpus")
+NAME = Param("name", "str", None, nullable=True, doc="dataset name (null: folder and model)")
 
 
 def read_jsonl_ids(path: Path) -> list[str]:
@@ -95,14 +101,15 @@ class Beir:
     train set is a seeded sample of the corpus, never the queries.
     """
 
+    params = (
+        PATH,
+        Param("embeddings", "str", doc="model folder under embeddings/ (corpus.npy, queries.npy)"),
+        SPLIT, COS, SEED, NAME,
+    )
+
     def __init__(self, path: str, embeddings: str, split: str = "test", metric: str = "cos",
                  seed: int = 0, name: str | None = None):
-        self.path = check_str("path", path)
-        self.embeddings = check_str("embeddings", embeddings)
-        self.split = check_str("split", split)
-        self.metric = check_choice("metric", metric, METRICS)
-        self.seed = check_int("seed", seed, 0)
-        self.name = None if name is None else check_str("name", name)
+        assign(self, locals())
 
     def load(self, paths: PathResolver | None = None) -> Dataset:
         root = (paths or PathResolver()).resolve("path", self.path)

@@ -28,7 +28,8 @@ import numpy as np
 
 from vecbench.datasets.base import METRICS, Dataset, PathResolver, finish
 from vecbench.errors import ConfigError, DataError, VecbenchError
-from vecbench.params import check_bool, check_choice, check_int, check_str
+from vecbench.datasets.beir import COS, NAME, PATH, SEED, SPLIT
+from vecbench.params import Param, assign
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 #: Names that mean the same model (one cache key), and the package that bundles its weights.
@@ -128,25 +129,27 @@ class Embed:
 
     list_params = ("fields",)
 
+    params = (
+        PATH,
+        Param("model", "str", MINILM, doc="a sentence-transformers model name (all-MiniLM-L6-v2 "
+              "and minilm-l6 are aliases) or a local SentenceTransformer folder"),
+        SPLIT, COS,
+        Param("fields", "strs", ("title", "text"),
+              doc="corpus fields joined by a space to make each document's text"),
+        Param("normalize", "bool", True, doc="L2-normalize the embeddings"),
+        Param("max_seq_length", "int", None, low=1, nullable=True,
+              doc="truncate texts to this many tokens (null: the model's own limit)"),
+        Param("batch_size", "int", 64, low=1, doc="texts per encoding batch"),
+        Param("device", "str", "cpu", doc="torch device, e.g. cpu or cuda"),
+        SEED, NAME,
+    )
+
     def __init__(self, path: str, model: str = MINILM, split: str = "test", metric: str = "cos",
                  fields: Sequence[str] = ("title", "text"), normalize: bool = True,
                  max_seq_length: int | None = None, batch_size: int = 64, device: str = "cpu",
                  seed: int = 0, name: str | None = None):
-        self.path = check_str("path", path)
-        self.model = check_str("model", model)
-        self.split = check_str("split", split)
-        self.metric = check_choice("metric", metric, METRICS)
-        if isinstance(fields, str) or not fields:
-            raise ConfigError(f"expected a non-empty list of field names, got {fields!r}",
-                              "fields")
-        self.fields = tuple(check_str(f"fields[{i}]", f) for i, f in enumerate(fields))
-        self.normalize = check_bool("normalize", normalize)
-        self.max_seq_length = None if max_seq_length is None else \
-            check_int("max_seq_length", max_seq_length, 1)
-        self.batch_size = check_int("batch_size", batch_size, 1)
-        self.device = check_str("device", device)
-        self.seed = check_int("seed", seed, 0)
-        self.name = None if name is None else check_str("name", name)
+        assign(self, locals(), Embed.params)
+        self.fields = tuple(self.fields)
 
     def identity(self) -> str:
         """The model as the dataset's name and info record it (subclasses embed differently)."""

@@ -16,17 +16,19 @@ import numpy as np
 from vecbench.datasets import formats
 from vecbench.datasets.base import METRICS, Dataset, PathResolver, finish
 from vecbench.errors import ConfigError, DataError
-from vecbench.params import check_choice, check_str
+from vecbench.params import Param, assign
+
+NAME = Param("name", "str", None, nullable=True, doc="dataset name (null: from the file name)")
+TRAIN = Param("train", "str", None, nullable=True,
+              doc="file of vectors to fit transforms on (null: a sample of the base)")
+GROUNDTRUTH = Param("groundtruth", "str", None, nullable=True,
+                    doc="shipped neighbour ids, checked against exact search on load")
 
 
-def _metric(value: Any, why: str) -> str:
-    if value is None:
-        raise ConfigError(f"expected one of {', '.join(METRICS)}, got None ({why})", "metric")
-    return check_choice("metric", value, METRICS)
-
-
-def _optional_str(name: str, value: Any) -> str | None:
-    return None if value is None else check_str(name, value)
+def _required_metric(why: str) -> Param:
+    return Param("metric", "choice", choices=METRICS,
+                 doc=f"l2, ip or cos; required ({why}: guessing l2 for cosine embeddings would "
+                     "give a silently wrong ground truth)")
 
 
 def _stem(value: str) -> str:
@@ -49,10 +51,16 @@ class Hdf5:
     data that must be converted or normalized (cos), are read into memory.
     """
 
+    params = (
+        Param("path", "str", doc="the .hdf5 file (train, test, neighbors; attribute distance)"),
+        Param("metric", "choice", None, choices=METRICS, nullable=True,
+              doc="override the file's distance (null: from the file; an override drops the "
+                  "shipped neighbours)"),
+        NAME,
+    )
+
     def __init__(self, path: str, metric: str | None = None, name: str | None = None):
-        self.path = check_str("path", path)
-        self.metric = None if metric is None else check_choice("metric", metric, METRICS)
-        self.name = _optional_str("name", name)
+        assign(self, locals())
 
     def load(self, paths: PathResolver | None = None) -> Dataset:
         path = (paths or PathResolver()).resolve("path", self.path)
@@ -67,15 +75,17 @@ class Hdf5:
 class Vecs:
     """.fvecs/.ivecs/.bvecs files (memory-mapped); ``groundtruth`` is an .ivecs of neighbour rows."""
 
+    params = (
+        Param("base", "str", doc=".fvecs / .ivecs / .bvecs file of base vectors"),
+        Param("queries", "str", doc="file of query vectors, same format"),
+        _required_metric(".vecs files do not record one"),
+        TRAIN, GROUNDTRUTH, NAME,
+    )
+
     def __init__(self, base: str, queries: str, metric: str | None = None,
                  train: str | None = None, groundtruth: str | None = None,
                  name: str | None = None):
-        self.base = check_str("base", base)
-        self.queries = check_str("queries", queries)
-        self.metric = _metric(metric, ".vecs files do not record one")
-        self.train = _optional_str("train", train)
-        self.groundtruth = _optional_str("groundtruth", groundtruth)
-        self.name = _optional_str("name", name)
+        assign(self, locals())
 
     def load(self, paths: PathResolver | None = None) -> Dataset:
         paths = paths or PathResolver()
@@ -94,15 +104,17 @@ class Vecs:
 class Fbin:
     """big-ann-benchmarks .fbin/.u8bin/.i8bin files (memory-mapped) and their ground-truth file."""
 
+    params = (
+        Param("base", "str", doc=".fbin / .u8bin / .i8bin file of base vectors"),
+        Param("queries", "str", doc="file of query vectors, same format"),
+        _required_metric("big-ann binary files do not record one"),
+        TRAIN, GROUNDTRUTH, NAME,
+    )
+
     def __init__(self, base: str, queries: str, metric: str | None = None,
                  train: str | None = None, groundtruth: str | None = None,
                  name: str | None = None):
-        self.base = check_str("base", base)
-        self.queries = check_str("queries", queries)
-        self.metric = _metric(metric, "big-ann binary files do not record one")
-        self.train = _optional_str("train", train)
-        self.groundtruth = _optional_str("groundtruth", groundtruth)
-        self.name = _optional_str("name", name)
+        assign(self, locals())
 
     def load(self, paths: PathResolver | None = None) -> Dataset:
         paths = paths or PathResolver()
@@ -128,29 +140,34 @@ class Parquet:
     ``query_ids``; shipped neighbour ids are mapped to base rows.
     """
 
+    list_params = ("base",)  # experiment YAML: a list of files is one value, not a grid axis
+    params = (
+        Param("path", "str", None, nullable=True,
+              doc="a folder with train.parquet (base), test.parquet (queries) and optional "
+                  "neighbors.parquet; null: give base and queries"),
+        Param("base", "str|strs", None, nullable=True,
+              doc="base parquet file or list of files (relative to path when given)"),
+        Param("queries", "str", None, nullable=True, doc="query parquet file"),
+        Param("neighbors", "str", None, nullable=True,
+              doc="parquet of query id -> list of base ids (shipped ground truth)"),
+        _required_metric("parquet files do not record one"),
+        Param("id_column", "str", "id", doc="column of vector ids"),
+        Param("emb_column", "str", "emb", doc="column of embeddings (lists of floats)"),
+        Param("neighbors_column", "str", "neighbors_id", doc="column of neighbour id lists"),
+        NAME,
+    )
+
     def __init__(self, path: str | None = None, base: str | Sequence[str] | None = None,
                  queries: str | None = None, neighbors: str | None = None,
                  metric: str | None = None, id_column: str = "id", emb_column: str = "emb",
                  neighbors_column: str = "neighbors_id", name: str | None = None):
-        self.path = _optional_str("path", path)
-        if isinstance(base, (list, tuple)):
-            if not base:
-                raise ConfigError("expected a file or a non-empty list of files, got []", "base")
-            self.base: str | list[str] | None = [
-                check_str(f"base[{i}]", item) for i, item in enumerate(base)]
-        else:
-            self.base = _optional_str("base", base)
-        self.queries = _optional_str("queries", queries)
+        assign(self, locals())
+        if isinstance(self.base, (list, tuple)):
+            self.base = list(self.base)
         if self.path is None and (self.base is None or self.queries is None):
             raise ConfigError("expected a parquet file (or 'path', a folder with train.parquet "
                               "and test.parquet), got None",
                               "base" if self.base is None else "queries")
-        self.neighbors = _optional_str("neighbors", neighbors)
-        self.metric = _metric(metric, "parquet files do not record one")
-        self.id_column = check_str("id_column", id_column)
-        self.emb_column = check_str("emb_column", emb_column)
-        self.neighbors_column = check_str("neighbors_column", neighbors_column)
-        self.name = _optional_str("name", name)
 
     def _files(self, paths: PathResolver) -> tuple[list[Path], Path, Path | None]:
         if self.path is None:

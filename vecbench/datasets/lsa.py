@@ -24,10 +24,18 @@ import numpy as np
 from vecbench.datasets.base import normalize_rows
 from vecbench.datasets.embed import Embed, texts_digest
 from vecbench.errors import ConfigError
-from vecbench.params import check_bool, check_int
+from vecbench.params import Param, assign
 
 #: Bump when the way LSA vectors are computed or stored changes.
 LSA_CACHE_VERSION = 1
+
+
+_OWN = (
+    Param("dim", "int", 256, low=1, doc="SVD components (at most the number of documents and "
+          "of distinct terms)"),
+    Param("stop_words", "bool", True, doc="drop scikit-learn's English stop words"),
+    Param("min_df", "int", 1, low=1, doc="ignore terms found in fewer documents"),
+)
 
 
 class Lsa(Embed):
@@ -38,14 +46,15 @@ class Lsa(Embed):
     fewer documents; ``seed`` seeds the SVD (and, as for every loader, the train sample).
     """
 
+    params = tuple(p for p in Embed.params if p.name in ("path", "split", "metric", "fields",
+                                                         "seed", "name")) + _OWN
+
     def __init__(self, path: str, dim: int = 256, split: str = "test", metric: str = "cos",
                  fields: Sequence[str] = ("title", "text"), stop_words: bool = True,
                  min_df: int = 1, seed: int = 0, name: str | None = None):
         super().__init__(path=path, model="lsa", split=split, metric=metric, fields=fields,
                          seed=seed, name=name)
-        self.dim = check_int("dim", dim, 1)
-        self.stop_words = check_bool("stop_words", stop_words)
-        self.min_df = check_int("min_df", min_df, 1)
+        assign(self, {"dim": dim, "stop_words": stop_words, "min_df": min_df}, _OWN)
 
     def identity(self) -> str:
         return f"lsa-{self.dim}"

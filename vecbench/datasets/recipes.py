@@ -1,7 +1,7 @@
 """Dataset recipes: named public datasets, where to download them, and how to load them.
 
-A recipe file (``datasets/*.yaml`` at the repository root, plus any folder named in
-``$VECBENCH_RECIPES``, os.pathsep-separated, searched first) maps names to recipes::
+A recipe file (``vecbench/data/recipes/*.yaml``, shipped as package data, plus any folder named
+in ``$VECBENCH_RECIPES``, os.pathsep-separated, searched first) maps names to recipes::
 
     recipes:
       sift-128-euclidean:
@@ -39,7 +39,7 @@ import numpy as np
 
 from vecbench.datasets.base import Dataset, PathResolver, finish
 from vecbench.errors import ConfigError, DataError
-from vecbench.params import check_choice, check_int, check_no_extra, check_str
+from vecbench.params import Param, assign, check_choice, check_int, check_no_extra, check_str
 
 RECIPES_ENV = "VECBENCH_RECIPES"
 LOCK_NAME = "vecbench-data.lock"
@@ -83,7 +83,9 @@ class Recipe:
 
 def recipe_dirs() -> list[Path]:
     env = [Path(p) for p in os.environ.get(RECIPES_ENV, "").split(os.pathsep) if p]
-    return env + [Path(__file__).resolve().parents[2] / "datasets"]
+    from vecbench.data import RECIPES
+
+    return env + [RECIPES]
 
 
 def data_dir() -> Path:
@@ -233,8 +235,11 @@ class _DataFolder(PathResolver):
 class RecipeDataset:
     """``recipe: {name: sift-128-euclidean}``: load a recipe's dataset from the data folder."""
 
+    params = (Param("name", "str", doc="a recipe (vecbench datasets list); its data is read "
+                    "from the data folder, $VECBENCH_DATA"),)
+
     def __init__(self, name: str):
-        self.name = check_str("name", name)
+        assign(self, locals())
         self.recipe = get_recipe(self.name)
 
     def load(self, paths: PathResolver | None = None) -> Dataset:

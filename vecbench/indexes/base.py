@@ -14,10 +14,18 @@ import numpy as np
 
 from vecbench.datasets.base import METRICS, normalize_rows
 from vecbench.errors import DataError
-from vecbench.params import check_choice, check_int, check_no_extra
+from vecbench.params import Param, check_choice, check_int, check_no_extra
 
 #: Seeds are stored by the libraries as 64-bit integers.
 MAX_SEED = 2**63 - 1
+#: Build parameters every index takes (the runner sets them; an experiment may override).
+COMMON_PARAMS = (
+    Param("threads", "int", None, low=1, nullable=True,
+          doc="threads for build and search (null: all cores; ordered builds use 1)"),
+    Param("seed", "int", 0, low=0, high=MAX_SEED,
+          doc="seeds what the library lets one seed (HNSW levels, k-means); the runner adds "
+              "the repeat number"),
+)
 _FLOAT32 = np.dtype(np.float32)
 #: A row counts as unit-norm (and is not normalized again under ``cos``) when its squared norm
 #: is within this of 1: float32 rounding of a normalized row stays far inside it, and the
@@ -153,6 +161,8 @@ class IndexBase:
     honours_order = False
     _build_param_names: tuple[str, ...] = ()
     _search_param_names: tuple[str, ...] = ()
+    params = COMMON_PARAMS    # declarations (vecbench.params): build parameters
+    search_params: tuple = ()  # and search parameters
 
     def __init__(self, *, threads: int | None = None, seed: int = 0,
                  extra: dict[str, Any] | None = None):

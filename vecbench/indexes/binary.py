@@ -114,6 +114,7 @@ class FaissBinaryFlat(_FaissBinary):
     """faiss ``IndexBinaryFlat``: exact Hamming kNN. No build or search parameters."""
 
     name = "faiss_binary_flat"
+    params = _FaissBinary.params
 
     def __init__(self, *, threads: int | None = None, seed: int = 0, **extra: Any):
         super().__init__(threads=threads, seed=seed, extra=extra)

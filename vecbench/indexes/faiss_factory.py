@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from vecbench.errors import ConfigError
-from vecbench.indexes.base import omp_threads
+from vecbench.indexes.base import COMMON_PARAMS, omp_threads
 from vecbench.indexes.faiss_build import _FaissIndex, check_number
-from vecbench.params import check_str
+from vecbench.params import Param, check_str
 
 
 #: Search parameter names vecbench lets through to faiss's ParameterSpace (each may carry any
@@ -61,6 +61,12 @@ class FaissFactory(_FaissIndex):
     name = "faiss_factory"
     _build_param_names = ("factory",)
     _search_param_names = FACTORY_SEARCH_PARAMS
+    params = (Param("factory", "str", "Flat", doc="a faiss index_factory string, e.g. "
+                    "IVF1024,PQ32,RFlat or HNSW32,Flat"),) + COMMON_PARAMS
+    search_params = tuple(
+        Param(name, "number", None, low=0, doc="faiss ParameterSpace value (also with "
+              "quantizer_ prefixes); unset: the built index's value")
+        for name in FACTORY_SEARCH_PARAMS)
 
     def __init__(self, *, factory: str = "Flat", threads: int | None = None, seed: int = 0,
                  **extra: Any):

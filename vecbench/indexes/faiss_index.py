@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from vecbench.errors import ConfigError
+from vecbench.indexes.base import COMMON_PARAMS
 from vecbench.indexes.faiss_build import _FaissIndex, check_number
-from vecbench.params import check_bool, check_choice, check_int, check_str
+from vecbench.params import Param, check_bool, check_choice, check_int, check_str
 
 #: faiss's default efSearch.
 DEFAULT_EF_SEARCH = 16
@@ -47,6 +48,17 @@ class FaissHNSW(_FaissIndex):
     honours_order = True
     _build_param_names = ("M", "ef_construction", "keep_order", "levels")
     _search_param_names = ("ef",)
+    params = (
+        Param("M", "int", 16, low=2, doc="links per node (2*M on the bottom layer)"),
+        Param("ef_construction", "int", 200, low=1, doc="beam width while inserting"),
+        Param("keep_order", "bool", True, doc="add one vector at a time so the insertion order "
+              "holds (single-threaded build); false: one batch on all threads, faiss's order"),
+        Param("levels", "choice", "insertion", choices=LEVEL_MODES, doc="insertion: faiss "
+              "draws the i-th inserted vector's level; content: a level hashed from the "
+              "vector's bytes and seed, the same under every order"),
+    ) + COMMON_PARAMS
+    search_params = (Param("ef", "int", DEFAULT_EF_SEARCH, low=1,
+                           doc="beam width of a search; the effective beam is max(ef, k)"),)
 
     def __init__(self, *, M: int = 16, ef_construction: int = 200, keep_order: bool = True,
                  levels: str = "insertion", threads: int | None = None, seed: int = 0,
@@ -121,6 +133,10 @@ class FaissIVF(_FaissIndex):
     name = "faiss_ivf"
     _build_param_names = ("nlist",)
     _search_param_names = ("nprobe",)
+    params = (Param("nlist", "int", 256, low=1, doc="IVF lists (k-means centroids, fitted on "
+                    "train, which needs at least nlist vectors)"),) + COMMON_PARAMS
+    search_params = (Param("nprobe", "int", 1, low=1,
+                           doc="lists searched per query (nprobe >= nlist is exhaustive)"),)
 
     def __init__(self, *, nlist: int = 256, threads: int | None = None, seed: int = 0,
                  **extra: Any):
@@ -151,6 +167,17 @@ class FaissIVFPQ(FaissIVF):
     name = "faiss_ivfpq"
     _build_param_names = ("nlist", "m", "nbits", "refine")
     _search_param_names = ("nprobe", "k_factor")
+    params = (
+        FaissIVF.params[0],
+        Param("m", "int", 8, low=1, doc="PQ sub-quantizers (must divide the dimension)"),
+        Param("nbits", "int", 8, low=1, high=16, doc="bits per sub-code (train needs 2**nbits "
+              "vectors)"),
+        Param("refine", "bool|str", False, doc="re-rank candidates: true = exact (RFlat), or a "
+              "faiss refine type such as SQfp16, SQ8"),
+    ) + COMMON_PARAMS
+    search_params = FaissIVF.search_params + (
+        Param("k_factor", "number", 1, low=1,
+              doc="with refine: re-rank k * k_factor PQ candidates"),)
 
     def __init__(self, *, nlist: int = 256, m: int = 8, nbits: int = 8, refine: bool | str = False,
                  threads: int | None = None, seed: int = 0, **extra: Any):

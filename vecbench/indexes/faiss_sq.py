@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 
 from vecbench.errors import ConfigError
-from vecbench.indexes.base import BuildReport
+from vecbench.indexes.base import COMMON_PARAMS, BuildReport
 from vecbench.indexes.faiss_build import _FaissIndex
 from vecbench.indexes.faiss_index import FaissHNSW
-from vecbench.params import check_choice
+from vecbench.params import Param, check_choice
 
 #: qtype -> faiss ScalarQuantizer attribute.
 QTYPES = {
@@ -105,6 +105,9 @@ class FaissSQ(_ScalarQuantized, _FaissIndex):
 
     name = "faiss_sq"
     _build_param_names = ("qtype",)
+    params = (Param("qtype", "choice", "8bit", choices=tuple(QTYPES), doc="scalar quantizer "
+                    "type; fp16/bf16 take vecbench's float16/bfloat16 codes natively"),
+              ) + COMMON_PARAMS
 
     def __init__(self, *, qtype: str = "8bit", threads: int | None = None, seed: int = 0,
                  **extra: Any):
@@ -135,6 +138,8 @@ class FaissHNSWSQ(_ScalarQuantized, FaissHNSW):
 
     name = "faiss_hnsw_sq"
     _build_param_names = ("qtype", "M", "ef_construction", "keep_order")
+    params = (Param("qtype", "choice", "8bit", choices=tuple(QTYPES), doc="scalar quantizer "
+                    "type (as faiss_sq)"),) + FaissHNSW.params[:3] + COMMON_PARAMS
 
     def __init__(self, *, qtype: str = "8bit", M: int = 16, ef_construction: int = 200,
                  keep_order: bool = True, threads: int | None = None, seed: int = 0,

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from vecbench.indexes.base import BuildReport, IndexBase, pad_distances, pad_ids
-from vecbench.params import check_int
+from vecbench.indexes.base import COMMON_PARAMS, BuildReport, IndexBase, pad_distances, pad_ids
+from vecbench.params import Param, check_int
 
 #: hnswlib's own default for the search beam width.
 DEFAULT_EF = 10
@@ -27,6 +27,12 @@ class HnswlibIndex(IndexBase):
     honours_order = True
     _build_param_names = ("M", "ef_construction")
     _search_param_names = ("ef",)
+    params = (
+        Param("M", "int", 16, low=2, doc="links per node (2*M on the bottom layer)"),
+        Param("ef_construction", "int", 200, low=1, doc="beam width while inserting"),
+    ) + COMMON_PARAMS
+    search_params = (Param("ef", "int", DEFAULT_EF, low=1,
+                           doc="beam width of a search; the effective beam is max(ef, k)"),)
 
     def __init__(self, *, M: int = 16, ef_construction: int = 200, threads: int | None = None,
                  seed: int = 0, **extra: Any):

@@ -29,7 +29,8 @@ from vecbench.errors import ConfigError, DataError
 from vecbench.indexes.base import BuildReport, IndexBase, check_k, check_metric
 from vecbench.indexes.binary import binarize
 from vecbench.indexes.faiss_sq import code_kind_of
-from vecbench.params import check_choice, check_int
+from vecbench.indexes.base import COMMON_PARAMS
+from vecbench.params import Param, check_choice, check_int
 
 #: dtype -> bits USearch stores per dimension of its ``ndim`` (b1: ndim counts bits).
 DTYPES = {"f32": 32, "f16": 16, "bf16": 16, "e4m3": 8, "e5m2": 8, "i8": 8, "b1": 1}
@@ -67,6 +68,15 @@ class USearchIndex(IndexBase):
     accepts = frozenset({"float32", *NATIVE_KINDS.values()})  # over all dtypes; see __init__
     _build_param_names = ("M", "ef_construction", "dtype")
     _search_param_names = ("ef",)
+    params = (
+        Param("M", "int", 16, low=2, doc="connectivity (USearch refuses 1)"),
+        Param("ef_construction", "int", 128, low=1, doc="expansion_add: beam while inserting"),
+        Param("dtype", "choice", "f32", choices=tuple(DTYPES), doc="the type USearch stores "
+              "vectors in (f16, bf16 and b1 take vecbench's float16, bfloat16 and binary codes "
+              "natively; i8 is refused for l2/ip)"),
+    ) + COMMON_PARAMS
+    search_params = (Param("ef", "int", 64, low=1, doc="expansion_search: beam of a search; "
+                           "the effective beam is max(ef, k)"),)
 
     def __init__(self, *, M: int = 16, ef_construction: int = 128, dtype: str = "f32",
                  threads: int | None = None, seed: int = 0, **extra: Any):

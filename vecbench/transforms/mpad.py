@@ -68,8 +68,26 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from vecbench.errors import ConfigError, DataError
-from vecbench.params import check_bool, check_choice, check_float, check_int
+from vecbench.params import Param, check_bool, check_choice, check_float, check_int
 from vecbench.transforms.base import TransformBase
+
+_COMMON = (
+    Param("n_components", "dims", 64, doc="dimensions kept: an integer, or a fraction of the "
+          "input dimension"),
+    Param("fit_size", "int", 10_000, low=2, doc="rows sampled (seeded) to fit on"),
+    Param("max_iter", "int", 100, low=1, doc="optimizer iterations"),
+    Param("tol", "number", 1e-7, low=0, doc="stop when the loss improves by less"),
+    Param("init", "choice", "pca", choices=("pca", "random"), doc="starting projection"),
+    Param("normalize", "bool", True, doc="fit on L2-normalized rows"),
+    Param("seed", "int", 0, low=0, doc="random seed"),
+)
+
+
+def _common(**defaults) -> tuple:
+    from dataclasses import replace
+
+    return tuple(replace(p, default=defaults[p.name]) if p.name in defaults else p
+                 for p in _COMMON)
 
 
 def check_n_components(value) -> int | float:
@@ -318,6 +336,19 @@ class MPAD(_LinearReduction):
     """
 
     name = "mpad"
+    params = _common() + (
+        Param("k", "int", 10, low=1, doc="neighbours whose margin is kept"),
+        Param("n_anchors", "int", 5000, low=1, doc="anchor points per fit"),
+        Param("n_negatives", "int", 20, low=1, doc="non-neighbours per anchor"),
+        Param("negative_rank", "int", 100, low=0,
+              doc="negatives are drawn from beyond this neighbour rank"),
+        Param("penalty", "number", 1.0, low=0, doc="weight of the soft orthogonality penalty"),
+        Param("temperature", "number", 0.03, low=0, low_open=True,
+              doc="softness of the margin, relative to the initial mean gap"),
+        Param("optimizer", "choice", "lbfgs", choices=("lbfgs", "adam"),
+              doc="scipy L-BFGS-B, or full-batch Adam"),
+        Param("learning_rate", "number", 1e-3, low=0, low_open=True, doc="Adam's step size"),
+    )
 
     def __init__(self, n_components=64, *, k=10, fit_size=10_000, n_anchors=5000,
                  n_negatives=20, negative_rank=100, penalty=1.0, temperature=0.03,
@@ -405,6 +436,14 @@ class MPADAxiswise(_LinearReduction):
     """
 
     name = "mpad_axiswise"
+    params = _common(max_iter=50, init="random") + (
+        Param("b", "number", 1.0, low=0, high=100, low_open=True,
+              doc="tail size, in percent of the sampled pairs"),
+        Param("alpha", "number", 0.1, low=0, doc="weight of the orthogonality penalty"),
+        Param("pairs_per_point", "int", 20, low=1, doc="sampled pairs per point"),
+        Param("tail", "choice", "lower", choices=("lower", "upper"),
+              doc="which tail of pairwise differences is maximized (lower: the paper)"),
+    )
 
     def __init__(self, n_components=64, *, fit_size=10_000, b=1.0, alpha=0.1,
                  pairs_per_point=20, tail="lower", max_iter=50, tol=1e-7, init="random",

@@ -43,7 +43,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from vecbench.errors import DataError
-from vecbench.params import check_bool, check_choice
+from vecbench.params import Param, check_bool, check_choice
 from vecbench.transforms.base import TransformBase
 
 
@@ -115,6 +115,7 @@ class _FloatCast(Quantizer):
 
 class Float16(_FloatCast):
     name, code_kind, code_dtype = "float16", "fp16", np.dtype(np.float16)
+    params = ()
 
     def __init__(self):
         pass
@@ -122,6 +123,7 @@ class Float16(_FloatCast):
 
 class BFloat16(_FloatCast):
     name, code_kind, code_dtype = "bfloat16", "bf16", np.dtype(ml_dtypes.bfloat16)
+    params = ()
 
     def __init__(self):
         pass
@@ -139,6 +141,14 @@ class Float8(Quantizer):
 
     name = "float8"
     SCALES = ("none", "global", "per_dimension", "per_vector")
+    params = (
+        Param("format", "choice", "e4m3", choices=("e4m3", "e5m2"),
+              doc="E4M3 (max 448, more precision) or E5M2 (max 57344, more range)"),
+        Param("scale", "choice", "none", choices=SCALES,
+              doc="none: the plain cast; global / per_dimension: multiply by format max / "
+                  "max|x| of the fit data (saturating beyond it); per_vector: by each vector's "
+                  "own max|x| (+4 bytes per vector)"),
+    )
 
     def __init__(self, *, format="e4m3", scale="none"):
         self.format = format
@@ -211,6 +221,13 @@ class _IntegerQuantizer(Quantizer):
     """
 
     bits = 8
+    params = (
+        Param("symmetric", "bool", False, doc="true: levels around 0 (scale = max|x| / "
+              "(2^(bits-1) - 1)); false: min/max calibration over all 2^bits levels"),
+        Param("granularity", "choice", "per_dimension", choices=("global", "per_dimension"),
+              doc="one range per dimension, or one for all (codes then preserve distances up "
+                  "to scale)"),
+    )
 
     def __init__(self, *, symmetric=False, granularity="per_dimension"):
         self.symmetric = symmetric
@@ -315,6 +332,7 @@ class Binary(Quantizer):
     """One bit per dimension: x > 0 (the study's binarization), packed eight per byte."""
 
     name, code_kind = "binary", "binary"
+    params = ()
 
     def __init__(self):
         pass

@@ -23,8 +23,20 @@ from sklearn.utils.validation import check_is_fitted
 
 from vecbench.datasets.base import normalize_rows
 from vecbench.errors import ConfigError
-from vecbench.params import check_bool, check_choice, check_float, check_int
+from vecbench.params import Param, check_bool, check_choice, check_float, check_int
 from vecbench.transforms.base import TransformBase
+
+# Parameters several reductions share (declarations: ``vecbench describe``, the docs, the checks)
+N_COMPONENTS = Param("n_components", "dims", 0.5, doc="dimensions kept: an integer, or a "
+                     "fraction of the input dimension (0.5 keeps half; 1.0 keeps all)")
+NORMALIZE = Param("normalize", "bool", None, nullable=True,
+                  doc="L2-normalize the output rows; null: the runner decides (true for cos)")
+SEED = Param("seed", "int", 0, low=0, doc="random seed")
+
+
+def fit_size(default: int, why: str = "") -> Param:
+    return Param("fit_size", "int", default, low=2,
+                 doc="fit on a seeded sample of at most this many train vectors" + why)
 
 
 def check_components(value, allow_auto: bool = False) -> None:
@@ -82,6 +94,8 @@ class PCAReduction(Reduction):
     """Principal components (scikit-learn PCA), optionally whitened."""
 
     name = "pca"
+    params = (N_COMPONENTS, Param("whiten", "bool", False, doc="scale components to unit "
+                                  "variance"), NORMALIZE, SEED)
 
     def __init__(self, *, n_components=0.5, whiten=False, normalize=None, seed=0):
         self.n_components = n_components
@@ -119,6 +133,15 @@ class RandomProjection(Reduction):
     """
 
     name = "random_projection"
+    params = (
+        Param("kind", "choice", "gaussian", choices=("gaussian", "sparse"),
+              doc="Gaussian, or sparse (Achlioptas / Li) random matrix"),
+        Param("n_components", "dims", 0.5, choices=("auto",), doc="dimensions kept (integer or "
+              "fraction of the input); auto: the Johnson-Lindenstrauss dimension for eps"),
+        Param("eps", "number", 0.1, low=0, high=1, low_open=True, high_open=True,
+              doc="distortion bound used by n_components: auto"),
+        NORMALIZE, SEED,
+    )
 
     def __init__(self, *, kind="gaussian", n_components=0.5, eps=0.1, normalize=None, seed=0):
         self.kind = kind
@@ -173,6 +196,8 @@ class Truncate(Reduction):
     """The first ``n_components`` dimensions (Matryoshka-style embeddings put the most in front)."""
 
     name = "truncate"
+    params = (Param("n_components", "dims", 0.5, doc="the first dimensions kept (integer or "
+                    "fraction); Matryoshka embeddings put the most in front"), NORMALIZE)
 
     def __init__(self, *, n_components=0.5, normalize=None):
         self.n_components = n_components
@@ -214,6 +239,13 @@ class UMAPReduction(Reduction):
 
     name = "umap"
     METRICS = ("euclidean", "cosine", "manhattan", "correlation")
+    params = (
+        Param("n_components", "dims", 16, doc="output dimensions (integer or fraction)"),
+        Param("n_neighbors", "int", 15, low=2, doc="UMAP's neighbourhood size"),
+        Param("min_dist", "number", 0.1, low=0, doc="UMAP's minimum distance in the output"),
+        Param("metric", "choice", "euclidean", choices=METRICS, doc="UMAP's input metric"),
+        fit_size(10_000), NORMALIZE, SEED,
+    )
 
     def __init__(self, *, n_components=16, n_neighbors=15, min_dist=0.1, metric="euclidean",
                  fit_size=10_000, normalize=None, seed=0):
@@ -262,6 +294,11 @@ class KernelPCAReduction(Reduction):
     (its cost grows with the square of the sample in memory, the cube in time)."""
 
     name = "kernel_pca"
+    params = (
+        N_COMPONENTS,
+        Param("kernel", "choice", "cosine", choices=("cosine", "rbf", "poly"), doc="kernel"),
+        fit_size(2000, " (memory grows with its square, time with its cube)"), NORMALIZE, SEED,
+    )
 
     def __init__(self, *, n_components=0.5, kernel="cosine", fit_size=2000, normalize=None,
                  seed=0):
@@ -310,6 +347,15 @@ class Autoencoder(Reduction):
 
     name = "autoencoder"
     list_params = ("hidden",)  # experiment YAML: a list of sizes is one value, not a grid axis
+    params = (
+        N_COMPONENTS,
+        Param("hidden", "ints", (512, 256), low=1,
+              doc="sizes of the encoder's hidden layers (the decoder mirrors them)"),
+        Param("activation", "choice", "tanh", choices=("relu", "tanh", "identity"),
+              doc="activation of every hidden layer, the bottleneck included"),
+        Param("epochs", "int", 20, low=1, doc="training epochs (MLPRegressor max_iter)"),
+        fit_size(10_000), NORMALIZE, SEED,
+    )
 
     def __init__(self, *, n_components=0.5, hidden=(512, 256), activation="tanh", epochs=20,
                  fit_size=10_000, normalize=None, seed=0):

@@ -1,0 +1,230 @@
+"""Parameter declarations (vecbench.params): the checks themselves, and that every registered
+component's declaration agrees with what the code accepts.
+
+The reference pages and ``vecbench describe`` are written from the declarations; these tests
+make that safe. For every dataset loader, transform, index (build and search) and ordering:
+the declared names are the ones the validator accepts, every declared default is the
+constructor's default (and what an instance stores), and every value the declaration rejects
+(below a bound, above it, of the wrong type, not among the choices) is rejected by the same
+path ``vecbench validate`` takes, with the parameter named in the error.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from vecbench.errors import ConfigError
+from vecbench.experiment import expand_dataset, expand_index, expand_ordering, expand_pipeline
+from vecbench.params import REQUIRED, Param, declared, validate
+from vecbench.registry import REGISTRIES
+
+# --- the checks ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("param, good, bad", [
+    (Param("M", "int", 16, low=2), [2, 64], [1, 2.0, True, "16", None]),
+    (Param("eps", "number", 0.1, low=0, high=1, low_open=True, high_open=True),
+     [0.5, 1e-9], [0, 1, 1.5, float("nan"), "0.1", False]),
+    (Param("whiten", "bool", False), [True, False], [0, 1, "true", None]),
+    (Param("kind", "choice", "a", choices=("a", "b")), ["a", "b"], ["c", None, 1]),
+    (Param("n_components", "dims", 0.5, choices=("auto",)), [1, 64, 0.25, 1.0, "auto"],
+     [0, -1, 1.5, 0.0, "all", True]),
+    (Param("hidden", "ints", (8,), low=1), [[8, 4], (2,), []], [[0], ["8"], 8, [True]]),
+    (Param("fields", "strs", ("a",)), [["title", "text"]], ["title", [], [""], [1]]),
+    (Param("refine", "bool|str", False), [True, "SQ8"], [1, "", None]),
+    (Param("train", "str", None, nullable=True), [None, "t.npy"], ["", 3]),
+])
+def test_param_accepts_and_rejects_what_its_expected_text_says(param, good, bad):
+    for value in good:
+        assert param.check(value) == value
+    for value in bad:
+        with pytest.raises(ConfigError) as info:
+            param.check(value)
+        assert info.value.path == param.name
+        assert f"expected {param.expected()}, got " in info.value.message
+
+
+def test_ints_stay_ints_and_numbers_become_floats():
+    assert type(Param("k", "number", 1, low=1).check(16)) is int
+    assert type(Param("k", "number", 1, low=1).check(16.5)) is float
+
+
+def test_validate_unknown_required_and_defaults():
+    class Thing:
+        params = (Param("path", "str", doc="where"), Param("n", "int", 3, low=1))
+
+    assert validate(Thing, {"path": "p"}) == {"path": "p", "n": 3}
+    assert validate(Thing, {"path": "p"}, defaults=False) == {"path": "p"}
+    with pytest.raises(ConfigError, match=r"did you mean 'path'") as info:
+        validate(Thing, {"paht": "p"})
+    assert info.value.path == "paht"
+    with pytest.raises(ConfigError, match="got nothing \\(required\\)") as info:
+        validate(Thing, {"n": 2})
+    assert info.value.path == "path"
+
+
+def test_unknown_kind_is_a_programming_error():
+    with pytest.raises(ValueError, match="unknown kind"):
+        Param("x", "integer")
+
+
+# --- declarations agree with the code ----------------------------------------------------------
+
+#: Values a component needs to be constructible at all (required parameters, cross-checks).
+NEEDED = {
+    ("datasets", "npy"): {"base": "b.npy", "queries": "q.npy"},
+    ("datasets", "hdf5"): {"path": "x.hdf5"},
+    ("datasets", "vecs"): {"base": "b.fvecs", "queries": "q.fvecs", "metric": "l2"},
+    ("datasets", "fbin"): {"base": "b.fbin", "queries": "q.fbin", "metric": "l2"},
+    ("datasets", "parquet"): {"path": "folder", "metric": "l2"},
+    ("datasets", "beir"): {"path": "scifact", "embeddings": "minilm-l6"},
+    ("datasets", "embed"): {"path": "scifact"},
+    ("datasets", "lsa"): {"path": "scifact"},
+    ("datasets", "recipe"): {"name": "scifact"},
+    ("datasets", "synthetic"): {"dim": 64},
+}
+#: Where a value the declaration accepts is refused for a reason the declaration states in
+#: words only (a bound that depends on another parameter).
+CROSS_CHECKED = {("datasets", "synthetic", "intrinsic_dim"), ("datasets", "synthetic", "dim")}
+# a faiss_factory search parameter is valid only where the factory string's index takes it
+# (validate checks it against the string: tests/test_records.py)
+CROSS_CHECKED |= {("indexes", "faiss_factory", name) for name in
+                  ("efSearch", "ht", "k_factor", "k_factor_rf", "max_codes", "nprobe")}
+
+
+def _components():
+    for kind, registry in REGISTRIES.items():
+        for name in registry.names():
+            yield pytest.param(kind, name, id=f"{kind}-{name}")
+
+
+COMPONENTS = list(_components())
+
+
+def _expand(kind: str, name: str, params: dict, which: str = "params"):
+    """Validate ``params`` the way `vecbench validate` does (constructors, check_search)."""
+    if kind == "datasets":
+        return expand_dataset({name: params}, "x")
+    if kind == "transforms":
+        return expand_pipeline([{name: params}], "x")
+    if kind == "orderings":
+        return expand_ordering({name: params}, "x")
+    if which == "search_params":
+        return expand_index({name: {"search": {k: [v] for k, v in params.items()}}}, "x")
+    return expand_index({name: {"build": params}}, "x")
+
+
+def invalid_values(param: Param) -> list:
+    """Values the declaration rejects, derived from it."""
+    candidates = [object(), "not-a-valid-value", -(10 ** 6), 10 ** 30, 0.5, [["x"]], True]
+    if param.low is not None:
+        candidates += [param.low - 1, param.low - 0.5]
+        if param.low_open:
+            candidates.append(param.low)
+    if param.high is not None:
+        candidates += [param.high + 1, param.high + 0.5]
+        if param.high_open:
+            candidates.append(param.high)
+    bad = []
+    for value in candidates:
+        try:
+            param.check(value)
+        except ConfigError:
+            bad.append(value)
+    return bad
+
+
+def valid_values(param: Param) -> list:
+    values = [v for v in (param.low, param.high) if v is not None
+              and not (v == param.low and param.low_open)
+              and not (v == param.high and param.high_open)]
+    if "choice" in param.kind.split("|"):
+        values += list(param.choices)
+    if "bool" in param.kind.split("|"):
+        values += [True, False]
+    return [v for v in values if _accepted_by(param, v)]
+
+
+def _accepted_by(param: Param, value) -> bool:
+    try:
+        param.check(value)
+        return True
+    except ConfigError:
+        return False
+
+
+@pytest.mark.parametrize("kind, name", COMPONENTS)
+def test_every_component_declares_its_parameters(kind, name):
+    component = REGISTRIES[kind].get(name)
+    params = declared(component)
+    assert hasattr(component, "params"), f"{kind} {name} has no parameter declaration"
+    assert len({p.name for p in params}) == len(params)
+    for param in params:
+        assert param.doc, f"{name}.{param.name}: no doc"
+    if kind == "indexes":
+        for param in declared(component, "search_params"):
+            assert param.doc, f"{name} search.{param.name}: no doc"
+
+
+@pytest.mark.parametrize("kind, name", COMPONENTS)
+def test_declared_names_and_defaults_are_the_constructors(kind, name):
+    component = REGISTRIES[kind].get(name)
+    signature = inspect.signature(component)
+    accepted = {p.name: p.default for p in signature.parameters.values()
+                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+                and p.name not in ("vectors", "context") and not (
+                    kind == "orderings" and p.name == "seed")}
+    params = declared(component)
+    assert {p.name for p in params} == set(accepted)
+    for param in params:
+        default = accepted[param.name]
+        if param.required:
+            assert default in (inspect.Parameter.empty, None), param.name
+        else:
+            assert default == param.default or (
+                isinstance(default, (tuple, list)) and list(default) == list(param.default)), \
+                f"{name}.{param.name}: declared default {param.default!r}, constructor {default!r}"
+    if kind in ("datasets", "transforms", "indexes"):
+        needed = NEEDED.get((kind, name), {})
+        instance = component(**needed)
+        for param in params:
+            if not param.required and param.name not in needed:
+                stored = getattr(instance, param.name)
+                assert stored == param.default or (
+                    isinstance(stored, (tuple, list)) and list(stored) == list(param.default)), \
+                    f"{name}.{param.name}: stores {stored!r}, declared {param.default!r}"
+
+
+@pytest.mark.parametrize("kind, name", COMPONENTS)
+def test_what_the_declaration_rejects_validation_rejects(kind, name):
+    component = REGISTRIES[kind].get(name)
+    needed = NEEDED.get((kind, name), {})
+    groups = ["params"] + (["search_params"] if kind == "indexes" else [])
+    for which in groups:
+        for param in declared(component, which):
+            for value in invalid_values(param):
+                if param.name in getattr(component, "list_params", ()) and isinstance(
+                        value, list) and value and isinstance(value[0], list):
+                    continue  # a list of lists is a grid axis of lists there, not one value
+                given = {**needed, param.name: value}
+                with pytest.raises(ConfigError) as info:
+                    _expand(kind, name, given, which)
+                assert f".{param.name}" in str(info.value) or str(info.value).startswith(
+                    f"{param.name}:"), f"{name}.{param.name}={value!r}: {info.value}"
+            for value in valid_values(param):
+                if (kind, name, param.name) in CROSS_CHECKED:
+                    continue
+                _expand(kind, name, {**needed, param.name: value}, which)
+
+
+@pytest.mark.parametrize("kind, name", COMPONENTS)
+def test_unknown_parameter_is_refused_with_the_declared_names(kind, name):
+    needed = NEEDED.get((kind, name), {})
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        _expand(kind, name, {**needed, "no_such_parameter": 1})
+
+
+def test_required_marker_reads_well():
+    assert repr(REQUIRED) == "REQUIRED"

@@ -63,3 +63,17 @@ def test_shipped_mismatch_counts_wrong_rows_but_not_ties():
     wrong = same.copy()
     wrong[0] = [0, 3]
     assert groundtruth.shipped_mismatch(wrong, truth, base, queries, 2) == 0.5
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_converted_base_and_queries_go_blockwise(monkeypatch, metric):
+    """A float16 base and strided queries are converted a block at a time: same answer."""
+    rng = np.random.default_rng(4)
+    base = rng.standard_normal((1000, 16)).astype(np.float16)
+    queries = rng.standard_normal((40, 32)).astype(np.float32)[:, ::2]  # not C-contiguous
+    expected = brute(base.astype(np.float32), np.ascontiguousarray(queries), 20, metric)
+    monkeypatch.setattr(groundtruth, "BASE_BLOCK_ROWS", 128)  # 8 base blocks, 1 query block
+    truth = exact_knn(base, queries, 20, metric)
+    np.testing.assert_array_equal(truth.ids, expected)
+    monkeypatch.setattr(groundtruth, "BASE_BLOCK_ROWS", 7)  # query blocks too
+    np.testing.assert_array_equal(exact_knn(base, queries, 20, metric).ids, expected)

@@ -15,7 +15,8 @@ import numpy as np
 
 #: Ground truth is computed this deep whatever k is, so recall@100 and IR metrics share it.
 MIN_DEPTH = 100
-#: Base rows searched per block: 2^18 rows of 384-d float32 is 384 MiB, the memory bound.
+#: Rows converted to float32 per block (2^18 rows of 384-d float32 is 384 MiB): the memory bound
+#: for a base or query set that is not float32 C-contiguous already (e.g. float16 on disk).
 BASE_BLOCK_ROWS = 1 << 18
 
 
@@ -46,33 +47,75 @@ def cache_dir() -> Path:
 
 
 def exact_knn(base: np.ndarray, queries: np.ndarray, k: int, metric: str,
-              block_rows: int = BASE_BLOCK_ROWS) -> GroundTruth:
-    """Exact kNN of ``queries`` in ``base`` with faiss, one block of base at a time.
+              block_rows: int | None = None) -> GroundTruth:
+    """Exact kNN of ``queries`` in ``base`` with faiss's brute-force kNN (``faiss.knn``).
 
-    Only one block of base is in memory at once (a memory-mapped base larger than RAM works);
-    faiss's ResultHeap merges the per-block results. ``cos`` expects normalized vectors.
+    faiss's ``knn_L2sqr`` / ``knn_inner_product`` already work blockwise over queries and base
+    with bounded temporaries, straight from the caller's memory: no index, no copy. A base or
+    query set that is float32 and C-contiguous (in memory or memory-mapped) is therefore passed
+    whole; any other is converted ``BASE_BLOCK_ROWS`` rows at a time, so at most one block is
+    copied at once (a base larger than RAM works), and faiss's ResultHeap merges the per-block
+    results. ``block_rows`` forces blocks of that many base rows. ``cos`` expects normalized
+    vectors.
     """
     import faiss
 
-    queries = np.ascontiguousarray(queries, dtype=np.float32)
-    k_eff = min(k, len(base))
+    nq, nb = len(queries), len(base)
+    k_eff = min(k, nb)
     inner = metric in ("ip", "cos")
-    heap = faiss.ResultHeap(len(queries), k_eff, keep_max=inner)
-    for start in range(0, len(base), block_rows):
-        block = np.ascontiguousarray(base[start:start + block_rows], dtype=np.float32)
-        index = faiss.IndexFlatIP(block.shape[1]) if inner else faiss.IndexFlatL2(block.shape[1])
-        index.add(block)
-        scores, ids = index.search(queries, min(k_eff, len(block)))
-        ids = np.where(ids >= 0, ids + start, -1)
-        heap.add_result(np.ascontiguousarray(scores), np.ascontiguousarray(ids))
-    heap.finalize()
-    ids = heap.I.astype(np.int64)
-    scores = heap.D.astype(np.float32)
+    search = faiss.knn_inner_product if inner else faiss.knn_L2sqr
+    if block_rows is None:
+        block_rows = nb if _zero_copy(base) else BASE_BLOCK_ROWS
+    block_rows = max(1, int(block_rows))
+    query_rows = nq if _zero_copy(queries) else BASE_BLOCK_ROWS
+    scores = np.empty((nq, k_eff), dtype=np.float32)
+    ids = np.empty((nq, k_eff), dtype=np.int64)
+    for q_start in range(0, nq, max(1, query_rows)):
+        q = _float32_rows(queries, q_start, q_start + query_rows)
+        q_scores, q_ids = scores[q_start:q_start + len(q)], ids[q_start:q_start + len(q)]
+        if nb <= block_rows:  # one call writes the answer in place
+            _knn_into(search, q, _float32_rows(base, 0, nb), k_eff, q_scores, q_ids)
+            continue
+        heap = faiss.ResultHeap(len(q), k_eff, keep_max=inner)
+        for start in range(0, nb, block_rows):
+            block = _float32_rows(base, start, start + block_rows)
+            kb = min(k_eff, len(block))
+            block_scores = np.empty((len(q), kb), dtype=np.float32)
+            block_ids = np.empty((len(q), kb), dtype=np.int64)
+            _knn_into(search, q, block, kb, block_scores, block_ids)
+            block_ids[block_ids >= 0] += start
+            heap.add_result(block_scores, block_ids)
+        heap.finalize()
+        q_scores[:], q_ids[:] = heap.D, heap.I
     if k_eff < k:  # fewer base vectors than asked for: pad as an index would
         ids = np.pad(ids, ((0, 0), (0, k - k_eff)), constant_values=-1)
         fill = -np.inf if inner else np.inf
         scores = np.pad(scores, ((0, 0), (0, k - k_eff)), constant_values=fill)
     return GroundTruth(ids=ids, distances=scores, metric=metric)
+
+
+def _zero_copy(x: np.ndarray) -> bool:
+    return isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous
+
+
+def _float32_rows(x: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Rows start:stop as float32 C-contiguous: a view where they are already, else a copy."""
+    return np.ascontiguousarray(x[start:stop], dtype=np.float32)
+
+
+def _knn_into(search, q: np.ndarray, block: np.ndarray, k: int, scores: np.ndarray,
+              ids: np.ndarray) -> None:
+    """faiss brute-force kNN of ``q`` in ``block`` written into ``scores``/``ids`` (views)."""
+    import faiss
+
+    if len(q) == 0:
+        return
+    out_scores = scores if scores.flags.c_contiguous else np.empty_like(scores)
+    out_ids = ids if ids.flags.c_contiguous else np.empty_like(ids)
+    search(faiss.swig_ptr(q), faiss.swig_ptr(block), q.shape[1], len(q), len(block), k,
+           faiss.swig_ptr(out_scores), faiss.swig_ptr(out_ids))
+    if out_scores is not scores:
+        scores[:], ids[:] = out_scores, out_ids
 
 
 def _checksum(ids: np.ndarray, distances: np.ndarray) -> str:

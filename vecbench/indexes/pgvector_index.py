@@ -127,6 +127,8 @@ class PgvectorIndex(EngineIndex):
             raise
 
     def _build(self, x: Any, metric: str, threads: int) -> BuildReport:
+        import psycopg
+
         rows, kind = self._base_rows(x, metric)
         if self.dim_ is not None and self.dim_ > TYPES[self.type][2]:
             raise ConfigError(f"pgvector indexes {self.type} columns of at most "
@@ -150,11 +152,15 @@ class PgvectorIndex(EngineIndex):
         self._on_close(self._drop_table)
 
         started = time.perf_counter()
-        with conn.cursor() as cur, cur.copy(
-                f"COPY {table} (id, embedding) FROM STDIN WITH (FORMAT BINARY)") as copy:
-            copy.set_types(["int8", self.type])
-            for i, row in enumerate(rows):
-                copy.write_row((i, row))
+        try:
+            with conn.cursor() as cur, cur.copy(
+                    f"COPY {table} (id, embedding) FROM STDIN WITH (FORMAT BINARY)") as copy:
+                copy.set_types(["int8", self.type])
+                for i, row in enumerate(rows):
+                    copy.write_row((i, row))
+        except psycopg.errors.DataException as exc:  # NaN or infinite components
+            raise DataError(f"{self.name}: base vectors: PostgreSQL refused them: "
+                            f"{exc.diag.message_primary}") from None
         load_s = time.perf_counter() - started
 
         workers = threads - 1

@@ -67,6 +67,7 @@ class EngineIndex(IndexBase):
     build's) and register release callbacks with :meth:`_on_close`.
     """
 
+    folder_: str | None = None  # the temporary folder of the last build, if any
     _releases: _Releases | None = None
     _finalizer: weakref.finalize | None = None
 
@@ -81,7 +82,7 @@ class EngineIndex(IndexBase):
 
     def _temporary_folder(self, parent: str | None = None) -> str:
         """A new folder removed on close (under ``parent``, else the system's temp folder)."""
-        folder = tempfile.mkdtemp(prefix=f"vecbench-{self.name}-", dir=parent)
+        folder = self.folder_ = tempfile.mkdtemp(prefix=f"vecbench-{self.name}-", dir=parent)
         self._on_close(lambda: shutil.rmtree(folder, ignore_errors=True))
         return folder
 

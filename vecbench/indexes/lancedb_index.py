@@ -52,7 +52,7 @@ class LanceDBIndex(EngineIndex):
     ``num_bits`` (IVF_PQ, 4 or 8), ``m`` and ``ef_construction`` (IVF_HNSW_SQ; defaults 20, 300),
     ``folder`` (parent of the temporary folder). Search: ``nprobes`` (>= 1), ``refine_factor``
     (>= 1: re-rank k x refine_factor candidates with the stored float32 vectors), ``ef``
-    (IVF_HNSW_SQ beam). Parameters left out take LanceDB's defaults."""
+    (IVF_HNSW_SQ beam; ``max(ef, k x refine_factor)`` is used, as LanceDB refuses less). Parameters left out take LanceDB's defaults."""
 
     name = "lancedb"
     _build_param_names = ("index_type", "num_partitions", "num_sub_vectors", "num_bits", "m",
@@ -168,8 +168,8 @@ class LanceDBIndex(EngineIndex):
             query = query.nprobes(params["nprobes"])
         if "refine_factor" in params:
             query = query.refine_factor(params["refine_factor"])
-        if "ef" in params:
-            query = query.ef(params["ef"])
+        if "ef" in params:  # LanceDB refuses a beam below the candidates it must return
+            query = query.ef(max(params["ef"], k * params.get("refine_factor", 1)))
         return query.select(["id", "_distance"])
 
     def search(self, q: Any, k: int, **search_params: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,9 @@ space follows the metric (``l2`` -> ``l2``, ``ip`` -> ``ip``, ``cos`` -> ``cosin
 are Chroma's for that space. Telemetry is off; no embedding function is attached (vectors
 only). ``search_ef`` is collection state in Chroma: each search call sets it (through
 ``collection.modify``) when it differs from the value in effect, and a call without it restores
-Chroma's default (100).
+Chroma's default (100). Chroma (1.5) applies a changed ``ef_search`` only to HNSW segments it
+loads afterwards, so a change also reopens the client (outside any timing of the queries that
+follow, but inside the search call that changes it).
 
 ``nbytes()`` is the size of the HNSW segment files (vectors and links, hnswlib's format); the
 SQLite file (ids, the write-ahead log of embeddings) is ``sqlite_bytes`` in the build report. The
@@ -37,6 +39,7 @@ class ChromaIndex(EngineIndex):
     Chroma's ``num_threads``. Search: ``search_ef`` (>= 1; default 100)."""
 
     name = "chroma"
+    _client_box: list | None = None  # [client, folder] of the last build
     _build_param_names = ("M", "construction_ef", "folder")
     _search_param_names = ("search_ef",)
     positive_int_search = ("search_ef",)
@@ -67,9 +70,8 @@ class ChromaIndex(EngineIndex):
 
         x = self._start_build(x, metric)
         folder = self._temporary_folder(self.folder)
-        client = chromadb.PersistentClient(
-            path=folder, settings=chromadb.Settings(anonymized_telemetry=False))
-        self._on_close(client.close)
+        self._client_box = None
+        client = self._open_client(folder)
         space = SPACES[self.metric_]
         collection = client.create_collection(
             "vecbench", embedding_function=None,
@@ -103,12 +105,31 @@ class ChromaIndex(EngineIndex):
                            graph_bytes_per_vector=self._index_bytes / len(x) - code_bytes,
                            details=details)
 
+    def _open_client(self, folder: str) -> Any:
+        """A client on the folder, closed on close() (through a box: it may be reopened)."""
+        import chromadb
+
+        client = chromadb.PersistentClient(
+            path=folder, settings=chromadb.Settings(anonymized_telemetry=False))
+        if self._client_box is None:
+            box = self._client_box = [client, folder]
+            self._on_close(lambda: box[0].close())
+        else:
+            self._client_box[0] = client
+        return client
+
+    def _set_search_ef(self, ef: int) -> None:
+        self.index_.modify(configuration={"hnsw": {"ef_search": ef}})
+        client, folder = self._client_box
+        client.close()  # the loaded HNSW segment keeps the old ef: load it again
+        self.index_ = self._open_client(folder).get_collection("vecbench")
+        self._search_ef = ef
+
     def search(self, q: Any, k: int, **search_params: Any) -> tuple[np.ndarray, np.ndarray]:
         q, k, params = self._start_search(q, k, search_params)
         ef = params.get("search_ef", DEFAULT_SEARCH_EF)
         if ef != self._search_ef:
-            self.index_.modify(configuration={"hnsw": {"ef_search": ef}})
-            self._search_ef = ef
+            self._set_search_ef(ef)
         found_k = min(k, self.ntotal_)  # Chroma refuses more results than vectors
         ids = np.full((len(q), k), -1, dtype=np.int64)
         distances = np.full((len(q), k), np.inf, dtype=np.float32)

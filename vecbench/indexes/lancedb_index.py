@@ -14,8 +14,8 @@ report. The folder is removed on ``close()``.
 
 Threads: Lance sizes its compute pool once per process, from ``LANCE_CPU_THREADS`` if set when it
 starts (else the CPU count less its I/O reservation). vecbench sets it from the first build's
-``threads`` when the user has not, and records the value in effect; later builds in the same
-process cannot change it.
+``threads`` when the user has not, and records the value; later builds in the same process cannot
+change it (nor can this one if Lance computed anything in this process before vecbench's build).
 """
 
 from __future__ import annotations
@@ -195,17 +195,11 @@ def _lance_threads(threads: int) -> int:
     size in effect for this process."""
     global _threads_in_effect
     if _threads_in_effect is None:
-        if "LANCE_CPU_THREADS" not in os.environ and "lancedb" not in _loaded_modules():
+        if "LANCE_CPU_THREADS" not in os.environ:  # read when Lance first computes
             os.environ["LANCE_CPU_THREADS"] = str(threads)
         value = os.environ.get("LANCE_CPU_THREADS")
         _threads_in_effect = int(value) if value and value.isdigit() else _default_threads()
     return _threads_in_effect
-
-
-def _loaded_modules() -> set[str]:
-    import sys
-
-    return set(sys.modules)
 
 
 def _default_threads() -> int:

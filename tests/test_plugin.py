@@ -132,7 +132,9 @@ def test_bad_missing_data_value_is_a_collection_error(pytester):
 
 def test_the_rag_regression_example_passes(pytester):
     """The shipped example (examples/rag_regression) passes as committed; its SciFact spec
-    runs where VECBENCH_DATA has the shared datasets and skips elsewhere."""
+    runs where VECBENCH_DATA has the shared datasets and skips elsewhere; its pgvector spec
+    needs the engines extra (without it, it fails with the install hint, as a user's would)."""
+    import importlib.util
     import os
     import shutil
     from pathlib import Path
@@ -143,4 +145,6 @@ def test_the_rag_regression_example_passes(pytester):
     has_scifact = bool(data) and (Path(data) / "scifact").is_dir()
     result = run(pytester, "tests/rag", "--ignore", "tests/rag/test_latency.py", "-rs",
                  subprocess=True)
-    result.assert_outcomes(passed=2 if has_scifact else 1, skipped=0 if has_scifact else 1)
+    has_engines = importlib.util.find_spec("pgserver") is not None
+    result.assert_outcomes(passed=1 + has_scifact + has_engines, skipped=0 if has_scifact else 1,
+                           failed=0 if has_engines else 1)

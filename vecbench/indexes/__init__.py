@@ -77,3 +77,6 @@ indexes.register("faiss_binary_flat", "vecbench.indexes.binary:FaissBinaryFlat")
 indexes.register("faiss_binary_hnsw", "vecbench.indexes.binary:FaissBinaryHNSW")
 indexes.register("faiss_binary_ivf", "vecbench.indexes.binary:FaissBinaryIVF")
 indexes.register("usearch", "vecbench.indexes.usearch_index:USearchIndex")  # optional dependency
+indexes.register("pgvector", "vecbench.indexes.pgvector_index:PgvectorIndex")  # optional: engines
+indexes.register("lancedb", "vecbench.indexes.lancedb_index:LanceDBIndex")  # optional: engines
+indexes.register("chroma", "vecbench.indexes.chroma_index:ChromaIndex")  # optional: engines

@@ -1,0 +1,272 @@
+"""The database-engine adapters (pgvector, LanceDB, Chroma) honour the index protocol, against
+the real engines, in the style of tests/test_index_conformance.py (which covers the in-process
+libraries): recall against exact kNN on small seeded data, parameters as arguments, one-line
+ConfigErrors. Each engine's tests are skipped, with the reason, only when it is not installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vecbench.errors import ConfigError, DataError
+from vecbench.registry import indexes
+
+#: engine -> (module it needs, build params, search params) at which recall@10 must be >= 0.99
+GENEROUS = {
+    "pgvector": ("pgserver", {"m": 16, "ef_construction": 200}, {"ef_search": 200}),
+    "pgvector_ivfflat": ("pgserver", {"method": "ivfflat", "lists": 16}, {"probes": 16}),
+    "lancedb": ("lancedb", {"num_partitions": 4, "num_sub_vectors": 16},
+                {"nprobes": 4, "refine_factor": 40}),
+    "lancedb_hnsw_sq": ("lancedb", {"index_type": "IVF_HNSW_SQ", "num_partitions": 1},
+                        {"ef": 200, "refine_factor": 5}),
+    "chroma": ("chromadb", {"M": 16, "construction_ef": 200}, {"search_ef": 200}),
+}
+#: the same engines at stingy parameters: recall clearly below the generous one shows that the
+#: engine searched its index, not the whole table
+STINGY = {
+    "pgvector": ({"m": 4, "ef_construction": 8}, {"ef_search": 10}),
+    "pgvector_ivfflat": ({"method": "ivfflat", "lists": 64}, {"probes": 1}),
+    "lancedb": ({"num_partitions": 32, "num_sub_vectors": 4}, {"nprobes": 1}),
+    "lancedb_hnsw_sq": ({"index_type": "IVF_HNSW_SQ", "num_partitions": 8, "m": 4,
+                         "ef_construction": 10}, {"ef": 10, "nprobes": 1}),
+    "chroma": ({"M": 4, "construction_ef": 8}, {"search_ef": 10}),
+}
+CASES = [pytest.param(case, marks=pytest.mark.skipif(
+    importlib.util.find_spec(module) is None,
+    reason=f"{module} is not installed (pip install 'vecbench[engines]')"))
+    for case, (module, _, _) in GENEROUS.items()]
+METRICS = ("l2", "ip", "cos")
+K = 10
+
+
+def engine(case: str) -> str:
+    return case.split("_")[0]
+
+
+def make(case: str, **overrides):
+    return indexes.get(engine(case))(**{"threads": 1, **GENEROUS[case][1], **overrides})
+
+
+def search_params(case: str) -> dict:
+    return GENEROUS[case][2]
+
+
+def exact_knn(x: np.ndarray, q: np.ndarray, metric: str, k: int) -> np.ndarray:
+    x, q = x.astype(np.float64), q.astype(np.float64)
+    if metric == "cos":
+        x = x / np.linalg.norm(x, axis=1, keepdims=True)
+        q = q / np.linalg.norm(q, axis=1, keepdims=True)
+    if metric == "l2":
+        score = -((q**2).sum(1)[:, None] - 2 * q @ x.T + (x**2).sum(1)[None, :])
+    else:
+        score = q @ x.T
+    return np.argsort(-score, axis=1, kind="stable")[:, :k]
+
+
+def recall(ids: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean([len(set(row) & set(true)) / truth.shape[1]
+                          for row, true in zip(ids, truth)]))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_postgres_for_the_module():
+    """Keep one temporary server up for the module (each index still gets its own table)."""
+    if importlib.util.find_spec("pgserver") is None:
+        yield
+        return
+    from vecbench.indexes import pg_server
+
+    pg_server.acquire()
+    yield
+    pg_server.release()
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian directions with norms spread over 16x, so l2, ip and cos neighbours differ."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2000, 32)) * rng.uniform(0.25, 4.0, (2000, 1))
+    q = rng.standard_normal((100, 32))
+    return x.astype(np.float32), q.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def truth(data) -> dict[str, np.ndarray]:
+    x, q = data
+    return {metric: exact_knn(x, q, metric, K) for metric in METRICS}
+
+
+@pytest.fixture(scope="module")
+def built(data):
+    cache: dict = {}
+
+    def get(case: str, metric: str = "l2"):
+        if (case, metric) not in cache:
+            index = make(case)
+            report = index.build(data[0], metric)
+            cache[case, metric] = (index, report)
+        return cache[case, metric]
+    yield get
+    for index, _ in cache.values():
+        index.close()
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_protocol_attributes(case):
+    cls = indexes.get(engine(case))
+    assert isinstance(cls.accepts, frozenset) and "float32" in cls.accepts
+    assert isinstance(cls.honours_order, bool)
+    given = search_params(case)
+    assert cls.check_search(dict(given)) == given  # no defaults added
+    assert "float32" in make(case).accepts
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_build_report(case, built, data):
+    index, report = built(case)
+    assert report.threads == 1 and report.deterministic is False
+    assert report.code_bytes_per_vector > 0 and report.graph_bytes_per_vector > 0
+    assert isinstance(report.compresses, bool)
+    assert report.compresses == (engine(case) == "lancedb")  # PQ / SQ codes from float32
+    # code + graph bytes account for the whole index
+    total = (report.code_bytes_per_vector + report.graph_bytes_per_vector) * len(data[0])
+    assert total == pytest.approx(index.nbytes())
+    version_key = {"pgvector": "pgvector_version", "lancedb": "lancedb_version",
+                   "chroma": "chromadb_version"}[engine(case)]
+    assert report.details[version_key]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_search_returns_ids_and_sorted_distances(case, built, data):
+    x, q = data
+    index, _ = built(case)
+    ids, distances = index.search(q, K, **search_params(case))
+    assert ids.shape == (len(q), K) and ids.dtype == np.int64 and ids.flags.c_contiguous
+    assert ids.min() >= 0 and ids.max() < len(x)
+    assert all(len(set(row)) == K for row in ids)
+    assert distances.shape == (len(q), K) and distances.dtype == np.float32
+    assert (np.diff(distances, axis=1) >= -1e-4 * np.abs(distances[:, 1:]).max()).all()
+    one, _ = index.search(np.asfortranarray(q[3:4].astype(np.float64)), K,
+                          **search_params(case))
+    assert one.shape == (1, K) and set(one[0]) == set(ids[3])
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("case", CASES)
+def test_recall_follows_the_metric(case, metric, built, data, truth):
+    ids, _ = built(case, metric)[0].search(data[1], K, **search_params(case))
+    assert recall(ids, truth[metric]) >= 0.99
+    for other in METRICS:
+        if other != metric:
+            assert recall(ids, truth[other]) < 0.5
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_stingy_parameters_cost_recall(case, built, data, truth):
+    """The engine searched its index: stingy build and search parameters lose recall."""
+    build_params, params = STINGY[case]
+    with indexes.get(engine(case))(threads=1, **build_params) as index:
+        index.build(data[0], "l2")
+        ids, _ = index.search(data[1], K, **params)
+    generous_ids, _ = built(case)[0].search(data[1], K, **search_params(case))
+    assert recall(ids, truth["l2"]) < recall(generous_ids, truth["l2"]) - 0.05
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_pads_with_minus_one_when_k_exceeds_base(case, data):
+    x, q = data
+    with make(case) as index:
+        index.build(x[:300], "l2")
+        ids, distances = index.search(q[:5], 320, **search_params(case))
+    assert ids.shape == (5, 320) and (ids[:, 300:] == -1).all()
+    assert np.isinf(distances[:, 300:]).all()
+    for row in ids:  # generous parameters find every one of the 300
+        assert sorted(row[:300]) == list(range(300))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_cos_does_not_modify_the_callers_vectors(case, data):
+    x, q = data
+    x_small, q_copy = x[:300].copy(), q.copy()
+    with make(case) as index:
+        index.build(x_small, "cos")
+        index.search(q_copy, K, **search_params(case))
+    assert np.array_equal(x_small, x[:300]) and np.array_equal(q_copy, q)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_nbytes_grows_with_the_data(case, built, data):
+    with make(case) as small:
+        small.build(data[0][:300], "l2")
+        assert 0 < small.nbytes() < built(case)[0].nbytes()
+    assert isinstance(built(case)[0].nbytes(), int)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_close_releases_and_forbids_search(case, data):
+    index = make(case)
+    index.build(data[0][:300], "l2")
+    index.close()
+    index.close()  # idempotent
+    with pytest.raises(RuntimeError, match="before build"):
+        index.search(data[1], K)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_unknown_parameters_are_config_errors(case, built, data):
+    cls = indexes.get(engine(case))
+    with pytest.raises(ConfigError, match="unknown parameter") as info:
+        cls(bogus_param=1)
+    assert info.value.path == "bogus_param"
+    with pytest.raises(ConfigError, match="unknown parameter") as info:
+        cls.check_search({"bogus": 1})
+    assert info.value.path == "bogus"
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        built(case)[0].search(data[1], K, bogus=1)
+    for known in search_params(case):
+        with pytest.raises(ConfigError, match=f"did you mean '{known}'"):
+            cls.check_search({known + "x": 1})
+        with pytest.raises(ConfigError, match=f"{known}: expected an integer >= 1, got 0"):
+            cls.check_search({known: 0})
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_threads_seed_metric_k_and_dimension(case, built, data):
+    x, q = data
+    cls = indexes.get(engine(case))
+    with pytest.raises(ConfigError, match="threads: expected an integer >= 1, got 0"):
+        cls(threads=0)
+    with pytest.raises(ConfigError, match="seed: expected an integer"):
+        cls(seed=-1)
+    with pytest.raises(ConfigError, match="metric: expected one of l2, ip, cos"):
+        make(case).build(x, "euclid")
+    index = built(case)[0]
+    with pytest.raises(ConfigError, match="k: expected an integer >= 1"):
+        index.search(q, 0, **search_params(case))
+    with pytest.raises(DataError, match="dimension 32, got 31"):
+        index.search(q[:, :31], K, **search_params(case))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_folder_or_server_is_gone_after_close(case, data):
+    index = make(case)
+    index.build(data[0][:300], "l2")
+    if engine(case) == "pgvector":
+        table = index.index_
+        uri = index._uri
+        index.close()
+        import psycopg
+
+        with psycopg.connect(uri) as conn:
+            left = conn.execute("SELECT count(*) FROM pg_tables WHERE tablename = %s",
+                                (table,)).fetchone()[0]
+        assert left == 0
+    else:
+        folder = Path(index.folder_)
+        assert folder.is_dir() and any(folder.iterdir())
+        index.close()
+        assert not folder.exists()

@@ -1,0 +1,145 @@
+"""Chroma (embedded ``PersistentClient`` in a temporary folder): one collection, HNSW.
+
+Rows are added in the order given, as ids "0".."n-1", in batches of Chroma's maximum batch size;
+queries go one at a time through ``collection.query`` as an application issues them. The HNSW
+space follows the metric (``l2`` -> ``l2``, ``ip`` -> ``ip``, ``cos`` -> ``cosine``); distances
+are Chroma's for that space. Telemetry is off; no embedding function is attached (vectors
+only). ``search_ef`` is collection state in Chroma: each search call sets it (through
+``collection.modify``) when it differs from the value in effect, and a call without it restores
+Chroma's default (100). Chroma (1.5) applies a changed ``ef_search`` only to HNSW segments it
+loads afterwards, so a change also reopens the client (outside any timing of the queries that
+follow, but inside the search call that changes it).
+
+``nbytes()`` is the size of the HNSW segment files (vectors and links, hnswlib's format); the
+SQLite file (ids, the write-ahead log of embeddings) is ``sqlite_bytes`` in the build report. The
+folder is removed on ``close()``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vecbench.errors import ConfigError
+from vecbench.indexes.base import check_threads
+from vecbench.indexes.engine_base import BuildReport, EngineIndex, folder_size
+from vecbench.params import check_int
+
+SPACES = {"l2": "l2", "ip": "ip", "cos": "cosine"}
+DEFAULT_SEARCH_EF = 100  # Chroma's hnsw ef_search default
+
+
+class ChromaIndex(EngineIndex):
+    """Chroma HNSW. Build: ``M`` (hnsw max_neighbors, >= 2; default 16), ``construction_ef``
+    (>= 1; default 100), ``folder`` (parent of the temporary folder); the build's threads are
+    Chroma's ``num_threads``. Search: ``search_ef`` (>= 1; default 100)."""
+
+    name = "chroma"
+    _client_box: list | None = None  # [client, folder] of the last build
+    _build_param_names = ("M", "construction_ef", "folder")
+    _search_param_names = ("search_ef",)
+    positive_int_search = ("search_ef",)
+
+    def __init__(self, *, M: int = 16, construction_ef: int = 100, folder: str | None = None,
+                 threads: int | None = None, seed: int = 0, **extra: Any):
+        super().__init__(threads=threads, seed=seed, extra=extra)
+        self.M = check_int("M", M, 2)
+        self.construction_ef = check_int("construction_ef", construction_ef, 1)
+        if folder is not None and not Path(folder).is_dir():
+            raise ConfigError(f"expected an existing folder, got {folder!r}", "folder")
+        self.folder = folder
+        if importlib.util.find_spec("chromadb") is None:
+            raise ConfigError("chroma adapter needs `pip install 'vecbench[engines]'` (chromadb)")
+
+    def build(self, x: Any, metric: str, *, train: Any = None,
+              threads: int | None = None) -> BuildReport:
+        threads = check_threads(threads) or self.n_threads
+        self._new_resources()
+        try:
+            return self._build(x, metric, threads)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self, x: Any, metric: str, threads: int) -> BuildReport:
+        import chromadb
+
+        x = self._start_build(x, metric)
+        folder = self._temporary_folder(self.folder)
+        self._client_box = None
+        client = self._open_client(folder)
+        space = SPACES[self.metric_]
+        collection = client.create_collection(
+            "vecbench", embedding_function=None,
+            configuration={"hnsw": {"space": space, "max_neighbors": self.M,
+                                    "ef_construction": self.construction_ef,
+                                    "ef_search": DEFAULT_SEARCH_EF, "num_threads": threads}})
+        self._search_ef = DEFAULT_SEARCH_EF
+        batch = client.get_max_batch_size()
+        started = time.perf_counter()
+        for start in range(0, len(x), batch):
+            stop = min(start + batch, len(x))
+            collection.add(ids=[str(i) for i in range(start, stop)], embeddings=x[start:stop])
+        add_s = time.perf_counter() - started
+        if collection.count() != len(x):
+            raise RuntimeError(f"{self.name}: collection holds {collection.count()} of "
+                               f"{len(x)} vectors after add")
+        self.index_ = collection
+        root = Path(folder)
+        segments = [path for path in root.iterdir() if path.is_dir()]
+        self._index_bytes = sum(folder_size(path) for path in segments)
+        code_bytes = 4.0 * self.dim_  # hnswlib keeps float32 vectors
+        details = {
+            "chromadb_version": chromadb.__version__, "hnsw:space": space,
+            "hnsw:M": self.M, "hnsw:construction_ef": self.construction_ef,
+            "hnsw:num_threads": threads, "add_s": add_s, "batch_size": batch,
+            "index_bytes": self._index_bytes,
+            "sqlite_bytes": folder_size(root) - self._index_bytes,
+        }
+        return BuildReport(threads=threads, deterministic=False,  # no seed reaches Chroma
+                           code_bytes_per_vector=code_bytes,
+                           graph_bytes_per_vector=self._index_bytes / len(x) - code_bytes,
+                           details=details)
+
+    def _open_client(self, folder: str) -> Any:
+        """A client on the folder, closed on close() (through a box: it may be reopened)."""
+        import chromadb
+
+        client = chromadb.PersistentClient(
+            path=folder, settings=chromadb.Settings(anonymized_telemetry=False))
+        if self._client_box is None:
+            box = self._client_box = [client, folder]
+            self._on_close(lambda: box[0].close())
+        else:
+            self._client_box[0] = client
+        return client
+
+    def _set_search_ef(self, ef: int) -> None:
+        self.index_.modify(configuration={"hnsw": {"ef_search": ef}})
+        client, folder = self._client_box
+        client.close()  # the loaded HNSW segment keeps the old ef: load it again
+        self.index_ = self._open_client(folder).get_collection("vecbench")
+        self._search_ef = ef
+
+    def search(self, q: Any, k: int, **search_params: Any) -> tuple[np.ndarray, np.ndarray]:
+        q, k, params = self._start_search(q, k, search_params)
+        ef = params.get("search_ef", DEFAULT_SEARCH_EF)
+        if ef != self._search_ef:
+            self._set_search_ef(ef)
+        found_k = min(k, self.ntotal_)  # Chroma refuses more results than vectors
+        ids = np.full((len(q), k), -1, dtype=np.int64)
+        distances = np.full((len(q), k), np.inf, dtype=np.float32)
+        for i in range(len(q)):
+            found = self.index_.query(query_embeddings=q[i:i + 1], n_results=found_k,
+                                      include=["distances"])
+            row = found["ids"][0]
+            ids[i, :len(row)] = np.array(row, dtype=np.int64)
+            distances[i, :len(row)] = found["distances"][0]
+        return ids, distances
+
+    def _serialized_size(self) -> int:
+        return self._index_bytes

@@ -1,0 +1,216 @@
+"""LanceDB (embedded): IVF_PQ or IVF_HNSW_SQ indexes over a Lance table in a temporary folder.
+
+The table (``id int64, vector fixed_size_list<float32>[d]``) is written in the order given (ids
+0..n-1), then indexed with ``create_index``. Queries go one at a time through LanceDB's query
+builder, as an application issues them (``table.search(q).distance_type(..).nprobes(..)``).
+After the build, vecbench checks that every row is indexed and that the query plan uses the index
+(LanceDB silently searches unindexed rows by brute force: IVF_PQ with 8-bit codes indexes
+nothing below 256 rows), and refuses the build otherwise.
+
+Metrics: ``l2`` -> ``l2`` (squared L2 distances), ``ip`` -> ``dot`` (negated inner products),
+``cos`` -> ``cosine``. ``nbytes()`` is the on-disk size of the index files (``_indices``); the
+table's data files (which ``refine_factor`` re-reads to re-rank) are ``data_bytes`` in the build
+report. The folder is removed on ``close()``.
+
+Threads: Lance sizes its compute pool once per process, from ``LANCE_CPU_THREADS`` if set when it
+starts (else the CPU count less its I/O reservation). vecbench sets it from the first build's
+``threads`` when the user has not, and records the value; later builds in the same process cannot
+change it (nor can this one if Lance computed anything in this process before vecbench's build).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vecbench.errors import ConfigError, DataError
+from vecbench.indexes.base import check_threads
+from vecbench.indexes.engine_base import BuildReport, EngineIndex, folder_size
+from vecbench.params import check_choice, check_int
+
+INDEX_TYPES = ("IVF_PQ", "IVF_HNSW_SQ")
+DISTANCES = {"l2": "l2", "ip": "dot", "cos": "cosine"}
+_PQ_ONLY, _HNSW_ONLY = ("num_sub_vectors", "num_bits"), ("m", "ef_construction")
+_threads_in_effect: int | None = None  # Lance's compute pool size, fixed at its first use
+
+
+def check_installed() -> None:
+    """Without importing it: importing starts nothing, but Lance's thread pool size must be set
+    before its first use (see :func:`_lance_threads`)."""
+    if importlib.util.find_spec("lancedb") is None:
+        raise ConfigError("lancedb adapter needs `pip install 'vecbench[engines]'` (lancedb)")
+
+
+class LanceDBIndex(EngineIndex):
+    """LanceDB. Build: ``index_type`` (IVF_PQ | IVF_HNSW_SQ), ``num_partitions`` (default
+    LanceDB's, about sqrt(n)), ``num_sub_vectors`` (IVF_PQ; must divide d; default LanceDB's) and
+    ``num_bits`` (IVF_PQ, 4 or 8), ``m`` and ``ef_construction`` (IVF_HNSW_SQ; defaults 20, 300),
+    ``folder`` (parent of the temporary folder). Search: ``nprobes`` (>= 1), ``refine_factor``
+    (>= 1: re-rank k x refine_factor candidates with the stored float32 vectors), ``ef``
+    (IVF_HNSW_SQ beam; ``max(ef, k x refine_factor)`` is used, as LanceDB refuses less). Parameters left out take LanceDB's defaults."""
+
+    name = "lancedb"
+    _build_param_names = ("index_type", "num_partitions", "num_sub_vectors", "num_bits", "m",
+                          "ef_construction", "folder")
+    _search_param_names = ("nprobes", "refine_factor", "ef")
+    positive_int_search = ("nprobes", "refine_factor", "ef")
+
+    def __init__(self, *, index_type: str = "IVF_PQ", num_partitions: int | None = None,
+                 num_sub_vectors: int | None = None, num_bits: int | None = None,
+                 m: int | None = None, ef_construction: int | None = None,
+                 folder: str | None = None, threads: int | None = None, seed: int = 0,
+                 **extra: Any):
+        super().__init__(threads=threads, seed=seed, extra=extra)
+        self.index_type = check_choice("index_type", index_type, INDEX_TYPES)
+        given = {"num_sub_vectors": num_sub_vectors, "num_bits": num_bits, "m": m,
+                 "ef_construction": ef_construction}
+        wrong = _HNSW_ONLY if self.index_type == "IVF_PQ" else _PQ_ONLY
+        for param in wrong:
+            if given[param] is not None:
+                raise ConfigError(f"a build parameter of the other index_type; "
+                                  f"{self.index_type} takes num_partitions, "
+                                  f"{', '.join(p for p in given if p not in wrong)}", param)
+        self.num_partitions = _optional_int("num_partitions", num_partitions, 1)
+        self.num_sub_vectors = _optional_int("num_sub_vectors", num_sub_vectors, 1)
+        self.num_bits = None if num_bits is None else check_choice("num_bits", num_bits, (4, 8))
+        self.m = _optional_int("m", m, 2)
+        self.ef_construction = _optional_int("ef_construction", ef_construction, 1)
+        if folder is not None and not Path(folder).is_dir():
+            raise ConfigError(f"expected an existing folder, got {folder!r}", "folder")
+        self.folder = folder
+        check_installed()
+
+    def build(self, x: Any, metric: str, *, train: Any = None,
+              threads: int | None = None) -> BuildReport:
+        threads = check_threads(threads) or self.n_threads
+        self._new_resources()
+        try:
+            return self._build(x, metric, threads)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self, x: Any, metric: str, threads: int) -> BuildReport:
+        import pyarrow as pa
+
+        x = self._start_build(x, metric)
+        if self.index_type == "IVF_PQ" and self.num_sub_vectors and self.dim_ % self.num_sub_vectors:
+            raise ConfigError(f"expected a divisor of the dimension {self.dim_}, got "
+                              f"{self.num_sub_vectors}", "num_sub_vectors")
+        in_effect = _lance_threads(threads)
+        import lancedb
+        from lancedb.index import HnswSq, IvfPq
+
+        folder = self._temporary_folder(self.folder)
+        db = lancedb.connect(folder)
+        vectors = pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), self.dim_)
+        data = pa.table({"id": pa.array(np.arange(len(x)), pa.int64()), "vector": vectors})
+        started = time.perf_counter()
+        table = db.create_table("vecbench", data)
+        load_s = time.perf_counter() - started
+        self._distance = DISTANCES[self.metric_]
+        common = {"distance_type": self._distance}
+        if self.num_partitions is not None:
+            common["num_partitions"] = self.num_partitions
+        if self.index_type == "IVF_PQ":
+            config = IvfPq(**common, **_given(num_sub_vectors=self.num_sub_vectors,
+                                              num_bits=self.num_bits))
+        else:
+            config = HnswSq(**common, **_given(m=self.m, ef_construction=self.ef_construction))
+        started = time.perf_counter()
+        table.create_index("vector", config=config)
+        index_s = time.perf_counter() - started
+        info = table.list_indices()[0]
+        if info.num_indexed_rows != len(x):
+            raise DataError(f"{self.name}: {self.index_type} indexed {info.num_indexed_rows} of "
+                            f"{len(x)} vectors (with 8-bit PQ codes LanceDB trains only on 256 "
+                            "vectors or more); the rest would be searched by brute force")
+        self.index_ = table
+        plan = self._query(x[0], 10, {}).explain_plan(True)
+        if "ANNSubIndex" not in plan:
+            raise RuntimeError(f"{self.name}: the query plan does not use the index: {plan}")
+        root = Path(folder) / "vecbench.lance"
+        self._index_bytes = folder_size(root / "_indices")
+        stats = table.index_stats(info.name)
+        index_details = dict(info.index_details or {})
+        index_details.pop("runtime_hints", None)
+        code_bytes = self._code_bytes_per_vector(index_details)
+        details = {
+            "lancedb_version": lancedb.__version__, "index_type": self.index_type,
+            "distance_type": self._distance, "index_details": index_details,
+            "num_indices": stats.num_indices, "load_s": load_s, "index_s": index_s,
+            "index_bytes": self._index_bytes, "data_bytes": folder_size(root / "data"),
+            "lance_cpu_threads": in_effect,
+        }
+        return BuildReport(threads=in_effect, deterministic=False,  # unseeded k-means sampling
+                           code_bytes_per_vector=code_bytes,
+                           graph_bytes_per_vector=self._index_bytes / len(x) - code_bytes,
+                           compresses=True, details=details)
+
+    def _code_bytes_per_vector(self, index_details: dict) -> float:
+        """PQ: num_sub_vectors x num_bits / 8, as the index reports them; SQ: one byte a
+        dimension (LanceDB's 8-bit scalar quantizer)."""
+        compression = index_details.get("compression") or {}
+        if self.index_type == "IVF_PQ" and "num_sub_vectors" in compression:
+            return compression["num_sub_vectors"] * compression.get("num_bits", 8) / 8
+        if self.index_type == "IVF_PQ":
+            raise RuntimeError(f"{self.name}: index details lack the PQ layout: {index_details}")
+        return float(self.dim_ * compression.get("num_bits", 8) / 8)
+
+    def _query(self, row: np.ndarray, k: int, params: dict) -> Any:
+        query = self.index_.search(row).distance_type(self._distance).limit(k)
+        if "nprobes" in params:
+            query = query.nprobes(params["nprobes"])
+        if "refine_factor" in params:
+            query = query.refine_factor(params["refine_factor"])
+        if "ef" in params:  # LanceDB refuses a beam below the candidates it must return
+            query = query.ef(max(params["ef"], k * params.get("refine_factor", 1)))
+        return query.select(["id", "_distance"])
+
+    def search(self, q: Any, k: int, **search_params: Any) -> tuple[np.ndarray, np.ndarray]:
+        q, k, params = self._start_search(q, k, search_params)
+        if "ef" in params and self.index_type != "IVF_HNSW_SQ":
+            raise ConfigError("a search parameter of index_type IVF_HNSW_SQ; IVF_PQ takes "
+                              "nprobes, refine_factor", "ef")
+        ids = np.full((len(q), k), -1, dtype=np.int64)
+        distances = np.full((len(q), k), np.inf, dtype=np.float32)
+        for i, row in enumerate(q):
+            found = self._query(row, k, params).to_arrow()
+            n = found.num_rows
+            ids[i, :n] = found.column("id").to_numpy()
+            distances[i, :n] = found.column("_distance").to_numpy()
+        return ids, distances
+
+    def _serialized_size(self) -> int:
+        return self._index_bytes
+
+
+def _lance_threads(threads: int) -> int:
+    """Set Lance's compute pool size before its first use (unless the user set it); return the
+    size in effect for this process."""
+    global _threads_in_effect
+    if _threads_in_effect is None:
+        if "LANCE_CPU_THREADS" not in os.environ:  # read when Lance first computes
+            os.environ["LANCE_CPU_THREADS"] = str(threads)
+        value = os.environ.get("LANCE_CPU_THREADS")
+        _threads_in_effect = int(value) if value and value.isdigit() else _default_threads()
+    return _threads_in_effect
+
+
+def _default_threads() -> int:
+    from vecbench.indexes.base import available_cores
+
+    return available_cores()
+
+
+def _optional_int(name: str, value: Any, low: int) -> int | None:
+    return None if value is None else check_int(name, value, low)
+
+
+def _given(**params: Any) -> dict:
+    return {name: value for name, value in params.items() if value is not None}

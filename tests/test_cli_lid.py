@@ -96,7 +96,7 @@ def test_several_specs_share_one_histogram(capsys, tmp_path, monkeypatch):
     (["digits", "--k", "x"], "vecbench lid: argument --k: invalid int value: 'x'"),
     (["digits", "--k", "5000"], "a 5000-NN graph needs at least 5001"),
     (["digits", "--estimator", "pca"], "--estimator: expected one of mle, tle, mada, mom"),
-    (["digits", "-o", "hist.jpg"], "-o: expected a .png or .svg file name, got 'hist.jpg'"),
+    (["digits", "-o", "hist.jpg"], "-o: expected a file name ending in .png, .svg, .pdf, got 'hist.jpg'"),
     (["synthetic: {dim: [8, 16]}"],
      "SPEC: 'synthetic: {dim: [8, 16]}' expands to 2 datasets; expected one"),
     (["digits", "digitz"], "SPEC: unknown dataset or recipe 'digitz'"),

@@ -337,3 +337,22 @@ def test_hue_values_sort_naturally():
     fig = plots.pareto(frame[frame["index"] == "faiss_ivf"], hue="dataset", facet="index")
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert [label.split(" ")[0] for label in legend[:-1]][::2] == ["id4", "id16", "id128"]
+
+
+@pytest.mark.parametrize("kind", ["pareto", "tradeoff"])
+def test_a_series_looks_the_same_in_every_panel(kind):
+    frame = results_frame()
+    frame = frame[~((frame["dataset"] == "a") & (frame["index"] == "faiss_ivf"))]  # a lacks one
+    fig = plots.plot(kind, frame, hue="index")
+    styles = {}
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            if line.get_label() in ("Pareto front", "_nolegend_"):
+                continue
+            style = (line.get_color(), line.get_marker(), line.get_linestyle())
+            assert styles.setdefault(line.get_label(), style) == style, line.get_label()
+    legend = fig.legends[0]
+    for handle, text in zip(legend.legend_handles, legend.get_texts()):
+        if text.get_text() in styles:
+            assert (handle.get_color(), handle.get_marker(), handle.get_linestyle()) == \
+                styles[text.get_text()]

@@ -22,7 +22,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from vecbench.errors import ConfigError, DataError
 from vecbench.registry import transforms
 from vecbench.transforms.estimator_checks import (CHECK_PARAMS, EXPECTED_FAILED_CHECKS,
-                                                  ORDER_DEPENDENT)
+                                                  ORDER_DEPENDENT, UNSTABLE)
 
 D = 24
 
@@ -131,9 +131,9 @@ def test_sklearn_check_estimator(estimator, check):
         return
     try:
         check(estimator)
-    except AssertionError:
+    except Exception:  # noqa: BLE001 (a listed check fails, by assertion or otherwise)
         pytest.xfail(reason)
-    if name not in ORDER_DEPENDENT:
+    if name not in ORDER_DEPENDENT and (estimator.name, name) not in UNSTABLE:
         pytest.fail(f"{estimator.name} now passes {name}: remove it from "
                     "vecbench.transforms.estimator_checks.EXPECTED_FAILED_CHECKS")
 

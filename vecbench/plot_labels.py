@@ -4,9 +4,9 @@ Each label is tried at a fixed sequence of offsets around its point (rings of gr
 eight directions each) and takes the first spot that lies inside the axes and overlaps neither
 a label placed before it, nor the axes' other texts and legend, nor a data marker; failing that,
 the first spot that overlaps no text; failing that, the free spot nearest the point on a grid
-over the whole axes; failing that (a full axes), a spot beside the axes. The same input always gives the same layout, and the
-figure's layout must be final first (placement is measured on the drawn figure), which is why
-the annotations are kept out of the constrained layout.
+over the whole axes; failing that (a full axes), a spot beside the axes. The same input always
+gives the same layout. The figure's layout must be final first (placement is measured on the
+drawn figure), which is why the annotations are kept out of the constrained layout.
 """
 
 from __future__ import annotations

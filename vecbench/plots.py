@@ -130,39 +130,60 @@ def _palette(n: int) -> list:
     return [colors[i % len(colors)] for i in range(n)]
 
 
-def _series(frame, hue: str, line_between: bool):
-    """(label, style, rows) per series: one per configuration family and build when
-    ``line_between`` (so a line joins one build's search sweep), else one per ``hue`` value."""
+def _series_label(row, hue: str, shown) -> str:
+    colour_key = value_text(row[hue])
+    return " ".join(t for t in (colour_key, config_label(row, shown)) if t) or colour_key
+
+
+def _styles(frame, hue: str, line_between: bool) -> tuple[dict, list]:
+    """({series label: line style}, family columns named in labels), over the whole figure's
+    rows, so that a series looks the same in every panel and once in the shared legend.
+
+    With ``line_between`` a series is a configuration family (a line joins its search sweep),
+    coloured by ``hue``, marker and dash telling apart the families of one colour; else a
+    series is a ``hue`` value."""
     hues = sorted(frame[hue].map(value_text).unique(), key=natural_key)
     colors = dict(zip(hues, _palette(len(hues))))
     if not line_between:
-        for i, name in enumerate(hues):
-            yield name, {"color": colors[name], "marker": MARKERS[i % len(MARKERS)],
-                         "linestyle": "none"}, frame[frame[hue].map(value_text) == name]
-        return
+        return {name: {"color": colors[name], "marker": MARKERS[i % len(MARKERS)],
+                       "linestyle": "none"} for i, name in enumerate(hues)}, []
     families = family_columns(frame)
-    shown = varying(frame, [c for c in families if c != hue]) if hue in families else \
-        varying(frame, families)
-    builds = [c for c in ("ordering", "repeat") if c in frame.columns]
-    keys = list(dict.fromkeys([hue, *families, *builds]))
-    seen: dict[str, dict] = {}
+    shown = varying(frame, [c for c in families if c != hue])
+    styles: dict[str, dict] = {}
     per_hue: dict[str, int] = {}
-    groups = frame.groupby(keys, sort=True, dropna=False)
+    groups = frame.groupby(list(dict.fromkeys([hue, *families])), sort=True, dropna=False)
     for _, part in sorted(groups, key=lambda group: natural_key(group[1][hue].iloc[0])):
         row = part.iloc[0]
-        colour_key = value_text(row[hue])
-        label = " ".join(t for t in (colour_key, config_label(row, shown)) if t) or colour_key
-        if label not in seen:
+        label, colour_key = _series_label(row, hue, shown), value_text(row[hue])
+        if label not in styles:
             i = per_hue[colour_key] = per_hue.get(colour_key, -1) + 1
-            seen[label] = {"color": colors[colour_key], "marker": MARKERS[i % len(MARKERS)],
-                           "linestyle": DASHES[(i // len(MARKERS)) % len(DASHES)]}
-            yield label, seen[label], part
-        else:  # another build (repeat, ordering) of a family already in the legend
-            yield "_nolegend_", seen[label], part
+            styles[label] = {"color": colors[colour_key], "marker": MARKERS[i % len(MARKERS)],
+                             "linestyle": DASHES[(i // len(MARKERS)) % len(DASHES)]}
+    return styles, shown
 
 
-def _scatter_with_front(ax, part, x: str, y: str, hue: str, line_between: bool) -> None:
-    for label, style, group in _series(part, hue, line_between):
+def _series(part, hue: str, line_between: bool, styles: dict, shown):
+    """(label, style, rows) per series of one panel; with ``line_between`` one per family and
+    build (ordering, repeat: a line is one build's sweep), the family labelled once."""
+    if not line_between:
+        names = part[hue].map(value_text)
+        for name, style in styles.items():
+            if (names == name).any():
+                yield name, style, part[names == name]
+        return
+    builds = [c for c in ("ordering", "repeat") if c in part.columns]
+    keys = list(dict.fromkeys([hue, *family_columns(part), *builds]))
+    labelled = set()
+    groups = part.groupby(keys, sort=True, dropna=False)
+    for _, group in sorted(groups, key=lambda group: natural_key(group[1][hue].iloc[0])):
+        label = _series_label(group.iloc[0], hue, shown)
+        yield (label if label not in labelled else "_nolegend_"), styles[label], group
+        labelled.add(label)
+
+
+def _scatter_with_front(ax, part, x: str, y: str, hue: str, line_between: bool,
+                        styles: tuple[dict, list]) -> None:
+    for label, style, group in _series(part, hue, line_between, *styles):
         gx, gy = _numeric(group, x), _numeric(group, y)
         keep = np.isfinite(gx) & np.isfinite(gy)
         order = np.argsort(gx[keep], kind="stable")
@@ -214,8 +235,9 @@ def pareto(frame, x: str | None = None, y: str = "qps", hue: str = "index",
     _check(frame, x=x, y=y, hue=hue, facet=facet)
     panels = _panels(frame, facet, (x, y))
     fig, axes = _new_figure(len(panels))
+    styles = _styles(frame, hue, line_between=True)
     for ax, (title, part) in zip(axes, panels):
-        _scatter_with_front(ax, part, x, y, hue, line_between=True)
+        _scatter_with_front(ax, part, x, y, hue, True, styles)
         if y in ("qps", "index_bytes") or y.endswith("_ms"):
             ax.set_yscale("log")
         _finish(ax, title, x, y)
@@ -264,8 +286,9 @@ def tradeoff(frame, x: str = "bytes_per_vector", y: str | None = None, hue: str 
     _check(frame, x=x, y=y, hue=hue, facet=facet)
     panels = _panels(frame, facet, (x, y))
     fig, axes = _new_figure(len(panels))
+    styles = _styles(frame, hue, line_between=False)
     for ax, (title, part) in zip(axes, panels):
-        _scatter_with_front(ax, part, x, y, hue, line_between=False)
+        _scatter_with_front(ax, part, x, y, hue, False, styles)
         px = _numeric(part, x)
         if np.nanmin(px) > 0:
             _log_x(ax, base=2 if "bytes" in x else 10)

@@ -7,7 +7,10 @@ go stale), except those in :data:`ORDER_DEPENDENT`, which may; every other check
 
 :data:`CHECK_PARAMS` are small settings for scikit-learn's tiny test arrays (a few to a few
 dozen rows, one to ten features): fractions for ``n_components`` so one feature still works,
-and small neighbourhoods and budgets so each fit takes milliseconds.
+and small neighbourhoods and budgets so each fit takes milliseconds. UMAP keeps 5 neighbours:
+with 3, the tiny arrays' kNN graph falls apart into components that umap-learn lays out
+differently from one fit to the next even with a seed (``check_fit_idempotent`` then fails in
+10 of 12 tries; with 5, in none).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ CHECK_PARAMS: dict[str, dict] = {
     "pca": {"n_components": 0.5},
     "random_projection": {"n_components": 0.5},
     "truncate": {"n_components": 0.5},
-    "umap": {"n_components": 0.5, "n_neighbors": 3, "fit_size": 100},
+    "umap": {"n_components": 0.5, "n_neighbors": 5, "fit_size": 100},
     "kernel_pca": {"n_components": 0.5, "kernel": "rbf", "fit_size": 100},
     "autoencoder": {"n_components": 0.5, "hidden": [8], "epochs": 5},
     "mpad": {"n_components": 0.5, "k": 3, "fit_size": 100, "n_anchors": 20, "n_negatives": 4,
@@ -43,14 +46,39 @@ _BATCH = ("UMAP's out-of-sample transform optimizes the new points' coordinates 
           "negative sampling seeded per call: a point's output depends on the rest of the batch "
           "(vecbench transforms base and queries in one call each, so both are reproducible)")
 
+_REFIT = ("umap-learn's fit is not reproducible within one process even with random_state: two "
+          "fits of the same data give different embeddings (seen with umap-learn 0.5.12, numba "
+          "0.68), so a refit's transform differs; across processes a seeded fit repeats")
+
+#: (registered name, check) pairs that may fail or pass from run to run, for the reason given.
+UNSTABLE = frozenset({("umap", "check_fit_idempotent")})
+
 #: {registered name: {check name: why it fails}}; a name absent here passes every check.
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
     **{name: {"check_methods_sample_order_invariance": _ORDER}
        for name in ("pca", "random_projection", "kernel_pca", "autoencoder", "mpad",
                     "mpad_axiswise")},
     "umap": {"check_methods_sample_order_invariance": _BATCH,
-             "check_methods_subset_invariance": _BATCH},
+             "check_methods_subset_invariance": _BATCH, "check_fit_idempotent": _REFIT},
 }
+
+
+_BF16_NUMPY1 = ("numpy < 2's isclose promotes by value and finds no common type for bfloat16 "
+                "and a Python float, so scikit-learn's comparison of two outputs raises before "
+                "comparing (numpy >= 2 promotes by type: these checks pass there)")
+
+
+def _numpy_major() -> int:
+    import numpy
+    return int(numpy.__version__.split(".")[0])
+
+
+if _numpy_major() < 2:
+    EXPECTED_FAILED_CHECKS["bfloat16"] = dict.fromkeys(
+        ("check_pipeline_consistency", "check_estimators_pickle",
+         "check_transformer_data_not_an_array", "check_transformer_general",
+         "check_methods_sample_order_invariance", "check_methods_subset_invariance",
+         "check_fit_idempotent"), _BF16_NUMPY1)
 
 
 def expected_failed_checks(estimator) -> dict[str, str]:

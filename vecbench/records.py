@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -26,6 +26,8 @@ from vecbench.errors import DataError
 
 #: Bump when the record layout changes: older records are reported and left out, never misread.
 SCHEMA = 2
+#: The keys of an experiment's current units, written by `run` beside runs/.
+MANIFEST = "units.json"
 STATUSES = ("ok", "error", "crash")
 #: Fields every record has, with their JSON types.
 REQUIRED = {"schema": int, "key": str, "status": str, "spec": dict, "experiment": str,
@@ -297,3 +299,67 @@ def reference_from_arrays(arrays: dict) -> Reference:
             int(arrays["n_base"]))
     return Reference(arrays["truth_ids"], arrays["truth_distances"], arrays["query_lid"],
                      judgments, int(arrays["truth_ids"].shape[0]), int(arrays["n_base"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Which records make up an experiment
+
+def write_manifest(results: str | Path, keys: list[str]) -> None:
+    """The keys of the experiment's current units (written only when they changed)."""
+    path = Path(results) / MANIFEST
+    text = json.dumps({"keys": sorted(keys)})
+    try:
+        if path.read_text() == text:
+            return
+    except OSError:
+        pass
+    _atomic(path, lambda handle: handle.write(text.encode()))
+
+
+def read_manifest(results: str | Path) -> set[str] | None:
+    path = Path(results) / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        keys = json.loads(path.read_text())["keys"]
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise TypeError
+        return set(keys)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        raise DataError(f"{path}: not a vecbench unit list (expected JSON {{\"keys\": [...]}} "
+                        "written by `vecbench run`); rerun `vecbench run` to rewrite it") \
+            from None
+
+
+@dataclass
+class Selection:
+    """The records of the current units, and what was left out (each reported in one line)."""
+
+    records: list[dict]
+    other_grids: int = 0
+    unreadable: list[str] = field(default_factory=list)
+
+    def notes(self) -> list[str]:
+        out = []
+        if self.other_grids:
+            out.append(f"left out {self.other_grids} records of other grids or data in this "
+                       "folder (collect --all to include them)")
+        if self.unreadable:
+            out.append(f"skipped {len(self.unreadable)} unreadable or incomplete records, e.g. "
+                       f"{self.unreadable[0]}")
+        return out
+
+
+def select(results: str | Path, include_all: bool = False) -> Selection:
+    current = None if include_all else read_manifest(results)
+    selection = Selection([])
+    for path, record, why in iter_records(results):
+        if record is None:
+            selection.unreadable.append(why or str(path))
+        elif current is not None and record["key"] not in current:
+            selection.other_grids += 1
+        elif record["key"] != path.stem:
+            selection.unreadable.append(f"{path}: written for key {record['key']}")
+        else:
+            selection.records.append(record)
+    return selection

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -29,7 +29,6 @@ CONFIG_COLUMNS = ("dataset", "pipeline", "index", "ordering", "repeat", "k")
 CONFIG_PREFIXES = ("build.", "search.", "rescore.")
 #: Columns across whose repeats a mean and 95% interval are added (``{k}`` = the unit's k).
 REPEATED_METRICS = ("recall@{k}", "recall_eps@{k}", "ndcg@10")
-MANIFEST = "units.json"
 
 
 def config_columns(*frames, repeat: bool = True) -> list[str]:
@@ -44,70 +43,6 @@ def config_columns(*frames, repeat: bool = True) -> list[str]:
     rank = {"build.": 2.5, "search.": 2.7, "rescore.": 2.8}
     return sorted(seen, key=lambda c: (order.get(c, rank.get(c[:c.index(".") + 1], 9)
                                                  if "." in c else 9), c))
-
-
-# ---------------------------------------------------------------------------------------------
-# Which records make up an experiment
-
-def write_manifest(results: str | Path, keys: list[str]) -> None:
-    """The keys of the experiment's current units (written only when they changed)."""
-    path = Path(results) / MANIFEST
-    text = json.dumps({"keys": sorted(keys)})
-    try:
-        if path.read_text() == text:
-            return
-    except OSError:
-        pass
-    records._atomic(path, lambda handle: handle.write(text.encode()))
-
-
-def read_manifest(results: str | Path) -> set[str] | None:
-    path = Path(results) / MANIFEST
-    if not path.exists():
-        return None
-    try:
-        keys = json.loads(path.read_text())["keys"]
-        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-            raise TypeError
-        return set(keys)
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
-        raise DataError(f"{path}: not a vecbench unit list (expected JSON {{\"keys\": [...]}} "
-                        "written by `vecbench run`); rerun `vecbench run` to rewrite it") \
-            from None
-
-
-@dataclass
-class Selection:
-    """The records of the current units, and what was left out (each reported in one line)."""
-
-    records: list[dict]
-    other_grids: int = 0
-    unreadable: list[str] = field(default_factory=list)
-
-    def notes(self) -> list[str]:
-        out = []
-        if self.other_grids:
-            out.append(f"left out {self.other_grids} records of other grids or data in this "
-                       "folder (collect --all to include them)")
-        if self.unreadable:
-            out.append(f"skipped {len(self.unreadable)} unreadable or incomplete records, e.g. "
-                       f"{self.unreadable[0]}")
-        return out
-
-
-def select(results: str | Path, include_all: bool = False) -> Selection:
-    current = None if include_all else read_manifest(results)
-    selection = Selection([])
-    for path, record, why in records.iter_records(results):
-        if record is None:
-            selection.unreadable.append(why or str(path))
-        elif current is not None and record["key"] not in current:
-            selection.other_grids += 1
-        elif record["key"] != path.stem:
-            selection.unreadable.append(f"{path}: written for key {record['key']}")
-        else:
-            selection.records.append(record)
-    return selection
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,7 +172,7 @@ def build_tables(results: str | Path, columns: list[str] | None = None,
                                   f"expected NAME@K or NAME with NAME one of: {computable}",
                                   "--metrics")
         columns = list(dict.fromkeys(columns))
-    selection = select(results, include_all)
+    selection = records.select(results, include_all)
     references: dict = {}
     rows, per_query, unavailable = [], [], {}
     for record in selection.records:
@@ -410,8 +345,6 @@ def collect(results: str | Path, columns: list[str] | None = None, include_all: 
 
 def table(source: str | Path, columns: list[str] | None = None):
     """A results folder (its run records), a results.csv or a results.parquet -> DataFrame."""
-    import pandas as pd
-
     path = Path(source)
     if path.is_dir():
         if not records.runs_dir(path).is_dir() and (path / "results.parquet").is_file():
@@ -476,7 +409,7 @@ def query_lid_table(source: str | Path):
     from vecbench.lid import DEFAULT_K
 
     frames, seen = [], set()
-    for record in select(source, include_all=True).records:
+    for record in records.select(source, include_all=True).records:
         if record["status"] != "ok" or record["dataset"]["name"] in seen:
             continue
         seen.add(record["dataset"]["name"])

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
-from vecbench import executors, records, results as results_module
+from vecbench import executors, records
 from vecbench.errors import ConfigError
 from vecbench.experiment import BuildUnit, Experiment, component_label
 from vecbench.stages import STAGE_VERSIONS
@@ -105,7 +105,7 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
             summary.skipped += 1
         else:
             todo.append((unit, key, n))
-    results_module.write_manifest(results, [key for _, key, _ in keyed])
+    records.write_manifest(results, [key for _, key, _ in keyed])
     if not todo:
         return summary
     if executor is None or executor.name != "dask":

@@ -6,10 +6,8 @@ fractions), never through attributes probed afterwards. :func:`run_unit` chains 
 turns a failure into data: a user error becomes ``status: error`` with a one-line reason naming
 the experiment file and YAML path, anything else ``status: crash`` with its traceback.
 
-Timing protocol: a warm-up search (whose ids are kept), then timed passes over the whole query
-batch until ``min_seconds`` of measured time and at least ``min_passes`` passes; every pass is
-kept. Latencies come from a separate single-query loop bounded in count and time. Thread counts
-are set explicitly and recorded; ordered builds are single-threaded.
+Timings follow :mod:`vecbench.timing`. Thread counts are set explicitly and recorded; ordered
+builds are single-threaded.
 """
 
 from __future__ import annotations
@@ -24,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from vecbench import rescore
+from vecbench.timing import Timing, time_batch, time_clients, time_single_queries
 from vecbench.datasets.base import Dataset, PathResolver
 from vecbench.errors import ConfigError, DataError, VecbenchError
 from vecbench.experiment import BuildUnit, Component
@@ -264,83 +263,11 @@ def insertion_order(unit: BuildUnit, dataset: Dataset) -> np.ndarray | None:
 # ---------------------------------------------------------------------------------------------
 # search
 
-@dataclass(frozen=True)
-class Timing:
-    """How long timings run: see the module docstring. From the experiment's ``timing:``."""
-
-    min_seconds: float = 1.0
-    min_passes: int = 5
-    latency_queries: int = 1000
-    latency_seconds: float = 2.0
-    client_seconds: float = 2.0   # how long N concurrent clients issue queries
-
-
 def as_neighbors(result: Any) -> tuple[np.ndarray, np.ndarray | None]:
     """An index's search result as (ids, distances or None)."""
     if isinstance(result, tuple):
         return result[0], result[1]
     return result, None
-
-
-def time_batch(search: Callable[[], np.ndarray], timing: Timing) -> tuple[Any, np.ndarray]:
-    """The warm-up call's result, then every timed pass (seconds)."""
-    result = search()
-    passes: list[float] = []
-    while len(passes) < timing.min_passes or sum(passes) < timing.min_seconds:
-        start = time.perf_counter()
-        search()
-        passes.append(time.perf_counter() - start)
-    return result, np.asarray(passes)
-
-
-def time_single_queries(search: Callable, n_queries: int, k: int, timing: Timing) -> np.ndarray:
-    """Seconds per query, one query per call, over at most ``latency_queries`` queries and
-    ``latency_seconds`` (at least one query)."""
-    n = min(n_queries, timing.latency_queries)
-    seconds = np.empty(n)
-    deadline = time.perf_counter() + timing.latency_seconds
-    for i in range(n):
-        start = time.perf_counter()
-        search(slice(i, i + 1), k)
-        seconds[i] = time.perf_counter() - start
-        if start > deadline:
-            return seconds[:i + 1]
-    return seconds
-
-
-def time_clients(search: Callable, n_queries: int, k: int, clients: int,
-                 seconds: float) -> tuple[np.ndarray, float]:
-    """``clients`` threads each issue single queries (cycling through the query set) for
-    ``seconds``, as the users of a service do; returns every query's latency and the wall time.
-    Threads, not processes: faiss, hnswlib and database clients release the GIL while they
-    search, so the threads overlap as separate client processes would."""
-    import threading
-
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    start_barrier = threading.Barrier(clients + 1)
-    stop = threading.Event()
-
-    def client(i: int) -> None:
-        start_barrier.wait()
-        j = i
-        while not stop.is_set():
-            row = j % n_queries
-            t0 = time.perf_counter()
-            search(slice(row, row + 1), k)
-            latencies[i].append(time.perf_counter() - t0)
-            j += clients
-
-    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    start_barrier.wait()
-    begin = time.perf_counter()
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - begin
-    return np.asarray([t for per_client in latencies for t in per_client]), wall
 
 
 def searcher(index: Any, params: dict, perm: np.ndarray | None, rescoring: dict, finer,

@@ -53,3 +53,12 @@ def test_mean_ci95_is_students_t_over_few_repeats():
     assert mean == values.mean()
     assert np.allclose((low, high), expected)
     assert metrics.mean_ci95(np.array([0.5])) == (0.5, 0.5, 0.5)
+
+
+def test_unique_hits_agrees_with_a_set_count_per_query():
+    rng = np.random.default_rng(3)
+    returned = rng.integers(-1, 30, size=(200, 12))
+    relevant = rng.integers(-1, 30, size=(200, 15))
+    expected = [len({i for i in got if i >= 0} & {i for i in want if i >= 0})
+                for got, want in zip(returned.tolist(), relevant.tolist())]
+    assert metrics.unique_hits(returned, relevant).tolist() == expected

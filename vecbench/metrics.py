@@ -243,11 +243,20 @@ def evaluate(setting: Setting, column: MetricColumn) -> tuple[float, np.ndarray 
 
 
 def unique_hits(returned: np.ndarray, relevant: np.ndarray) -> np.ndarray:
-    """Per query, how many distinct returned ids (ignoring -1) are among ``relevant``."""
+    """Per query, how many distinct returned ids (ignoring -1) are among ``relevant``.
+
+    Vectorized over queries in blocks (a (rows, k, m) comparison stays under ~32 MB): collect
+    computes it for every row of every study, so a per-query loop would dominate its time.
+    """
+    returned, relevant = np.asarray(returned), np.asarray(relevant)
     hits = np.zeros(len(returned), dtype=np.int64)
-    for row, (got, want) in enumerate(zip(returned, relevant)):
-        got = np.unique(got[got >= 0])
-        hits[row] = np.isin(got, want, assume_unique=False).sum()
+    k, m = returned.shape[1], max(relevant.shape[1], 1)
+    block = max(1, (32 << 20) // max(k * m, 1))
+    for start in range(0, len(returned), block):
+        got = returned[start:start + block]
+        counted = _first_occurrence(got) & (got >= 0)
+        found = (got[:, :, None] == relevant[start:start + block, None, :]).any(axis=2)
+        hits[start:start + block] = (found & counted).sum(axis=1)
     return hits
 
 
@@ -297,10 +306,12 @@ def recall_eps_from_distances(returned: np.ndarray, returned_distances: np.ndarr
 
 def _first_occurrence(returned: np.ndarray) -> np.ndarray:
     """True where an id appears for the first time in its row (a repeat counts once)."""
-    first = np.zeros(returned.shape, dtype=bool)
-    for row in range(len(returned)):
-        _, where = np.unique(returned[row], return_index=True)
-        first[row, where] = True
+    order = np.argsort(returned, axis=1, kind="stable")  # equal ids: first occurrence first
+    ranked = np.take_along_axis(returned, order, axis=1)
+    repeat_sorted = np.zeros(returned.shape, dtype=bool)
+    repeat_sorted[:, 1:] = ranked[:, 1:] == ranked[:, :-1]
+    first = np.empty_like(repeat_sorted)
+    np.put_along_axis(first, order, ~repeat_sorted, axis=1)
     return first
 
 

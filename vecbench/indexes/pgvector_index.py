@@ -11,7 +11,8 @@ Build: rows are loaded with ``COPY ... FROM STDIN (FORMAT BINARY)`` in the order
 0..n-1), then ``CREATE INDEX ... USING hnsw|ivfflat``; the two are timed apart (``load_s``,
 ``index_s`` in the report's details). ``maintenance_work_mem`` and
 ``max_parallel_maintenance_workers`` (``threads - 1``, also the table's ``parallel_workers``)
-are set for the build session and recorded; PostgreSQL may start fewer workers than asked.
+are set for the build session and recorded; PostgreSQL may start fewer workers than asked, so the
+report's ``threads`` is 1 + the workers pgvector says it used (its DEBUG1 message).
 
 Search: one ``SELECT id, embedding <op> $1 AS d FROM t ORDER BY d LIMIT k`` per query through
 psycopg (prepared, binary), as an application issues it, with ``enable_seqscan = off`` so the
@@ -143,8 +144,9 @@ class PgvectorIndex(EngineIndex):
         self._on_close(self._close_connections)
         table = self._table = f"vecbench_{uuid.uuid4().hex[:12]}"
         conn = self._connection(register=False)
-        notices: list[str] = []
-        conn.add_notice_handler(lambda notice: notices.append(notice.message_primary))
+        notices: list[str] = []  # NOTICE and WARNING messages (e.g. graph spilling to disk)
+        launched: list[int] = []  # pgvector's "using N parallel workers" (DEBUG1)
+        conn.add_notice_handler(lambda notice: _notice(notice, notices, launched))
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         self._register(conn)
         column = f"{self.type}({self._bits if self.type == 'bit' else self.dim_})"
@@ -170,10 +172,13 @@ class PgvectorIndex(EngineIndex):
         opclass, self._operator = self._opclass()
         with_ = (f"m = {self.m}, ef_construction = {self.ef_construction}"
                  if self.method == "hnsw" else f"lists = {self.lists}")
+        conn.execute("SET client_min_messages = debug1")  # to hear how many workers ran
         started = time.perf_counter()
         conn.execute(f"CREATE INDEX {table}_ann ON {table} USING {self.method} "
                      f"(embedding {opclass}) WITH ({with_})")
         index_s = time.perf_counter() - started
+        conn.execute("RESET client_min_messages")
+        threads_used = 1 + sum(launched)  # the leader builds too
         conn.execute(f"ANALYZE {table}")  # as a deployment would; not timed
 
         settings = dict(conn.execute(
@@ -202,6 +207,7 @@ class PgvectorIndex(EngineIndex):
             "operator": self._operator, "with": with_,
             "maintenance_work_mem": settings.get("maintenance_work_mem"),
             "max_parallel_maintenance_workers": int(settings["max_parallel_maintenance_workers"]),
+            "parallel_workers_launched": sum(launched),
             "max_worker_processes": int(settings["max_worker_processes"]),
             "shared_buffers": settings.get("shared_buffers"),
             "load_s": load_s, "index_s": index_s,
@@ -210,7 +216,7 @@ class PgvectorIndex(EngineIndex):
             "input": kind, "enable_seqscan": "off", "notices": notices,
         }
         return BuildReport(
-            threads=threads, deterministic=False,  # pgvector draws levels / samples unseeded
+            threads=threads_used, deterministic=False,  # pgvector draws levels / samples unseeded
             code_bytes_per_vector=code_bytes,
             graph_bytes_per_vector=self._index_bytes / self.ntotal_ - code_bytes,
             compresses=kind not in self.accepts or (kind == "float32" and self.type != "vector"),
@@ -376,6 +382,15 @@ class PgvectorIndex(EngineIndex):
         """pg_relation_size of the index (its vectors included); the table is not counted
         (``table_bytes`` in the build report's details)."""
         return self._index_bytes
+
+
+def _notice(notice: Any, notices: list[str], launched: list[int]) -> None:
+    message = notice.message_primary or ""
+    if notice.severity_nonlocalized in ("NOTICE", "WARNING", "INFO"):
+        notices.append(message)
+    found = re.fullmatch(r"using (\d+) parallel workers", message)
+    if found:
+        launched.append(int(found.group(1)))
 
 
 def _check_dsn(dsn: Any) -> str:

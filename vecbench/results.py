@@ -72,6 +72,9 @@ def base_row(record: dict) -> dict:
                 "compression_ratio": 4.0 * record["dataset"]["dim"] / float(size),
                 "quantization": quantization, "build_threads": build["threads"],
                 "deterministic": build["deterministic"], "contended": record["contended"]})
+    # what the engine said of itself (server and extension versions, load and index times)
+    row.update({f"details.{name}": value for name, value in build.get("details", {}).items()
+                if isinstance(value, (str, int, float, bool)) or value is None})
     if encode.get("trustworthiness") is not None:
         row[f"trustworthiness@{labels['k']}"] = encode["trustworthiness"]
     return row

@@ -349,6 +349,7 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
     """Run every stage of one unit; a failure is returned as a record, never raised."""
     started = time.time()
     stage = "load"
+    index = None
     try:
         from vecbench import environment, groundtruth
 
@@ -378,9 +379,6 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
         stage = "search"
         settings, search_raw = search(unit, built, encoded, dataset, unit_timing(unit))
         raw.update(search_raw)
-        close = getattr(index, "close", None)
-        if close is not None:
-            close()
     except VecbenchError as exc:
         outcome = _failed(unit, threads, "error", failure_reason(unit, exc), stage, started,
                           worker)
@@ -388,6 +386,10 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
         return outcome
     except Exception:  # a bug: kept whole, in the record
         return _failed(unit, threads, "crash", traceback.format_exc(), stage, started, worker)
+    finally:  # an engine's server or folder goes with its unit, whatever happened
+        close = getattr(index, "close", None)
+        if close is not None:
+            close()
     report = built.report
     record = {
         **_head(unit, threads, "ok", started, worker),

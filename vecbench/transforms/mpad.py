@@ -71,6 +71,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from vecbench.errors import ConfigError, DataError
 from vecbench.params import check_bool, check_choice, check_float, check_int
+from vecbench.transforms.margin import MarginObjective, exact_neighbours, sample_triplets
 
 
 def check_n_components(value) -> int | float:
@@ -156,96 +157,7 @@ def _check_common(est) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# MPAD: soft-margin triplets
-
-def exact_neighbours(x: np.ndarray, rows: np.ndarray, count: int) -> np.ndarray:
-    """(len(rows), count) ids of the nearest rows of ``x`` to ``x[rows]``, self excluded."""
-    import faiss
-    x32 = np.ascontiguousarray(x, dtype=np.float32)
-    index = faiss.IndexFlatL2(x32.shape[1])
-    index.add(x32)
-    _, ids = index.search(x32[rows], count + 1)
-    # the anchor is usually first but not always (duplicates): drop it wherever it is
-    keep_order = np.argsort(ids == rows[:, None], axis=1, kind="stable")
-    return np.take_along_axis(ids, keep_order, axis=1)[:, :count]
-
-
-def sample_triplets(x: np.ndarray, k: int, n_anchors: int, n_negatives: int,
-                    negative_rank: int, rng: np.random.Generator):
-    """Anchors (A,), their k-NN (A, k), non-neighbours (A, J) and a validity mask (A, J)."""
-    n = len(x)
-    if n - 1 < k + 1:
-        raise DataError(f"MPAD.fit: the fit sample has {n} vectors; expected at least "
-                        f"k + 2 = {k + 2}")
-    anchors = np.sort(rng.choice(n, min(n_anchors, n), replace=False))
-    ranked = exact_neighbours(x, anchors, min(max(k, negative_rank), n - 1))
-    positives = ranked[:, :k]
-    pool = ranked.shape[1] - k
-    n_near = min(n_negatives // 2, pool)
-    near_cols = k + np.argsort(rng.random((len(anchors), pool)), axis=1)[:, :n_near]
-    near = np.take_along_axis(ranked, near_cols, axis=1)
-    far = rng.integers(0, n, size=(len(anchors), n_negatives - n_near))
-    far_ok = (far != anchors[:, None]) & ~(far[:, :, None] == positives[:, None, :]).any(axis=2)
-    negatives = np.concatenate([near, far], axis=1)
-    valid = np.concatenate([np.ones_like(near, dtype=bool), far_ok], axis=1)
-    return anchors, positives, negatives, valid
-
-
-class MarginObjective:
-    """L(W) of the module docstring and its gradient, for fixed triplets (W flattened).
-
-    One evaluation: Y = X Wᵀ and ∂L/∂W = 2 Gᵀ X are BLAS products (all threads); the pair
-    distances, the soft hinges and G are compiled kernels (:mod:`vecbench.transforms.margin`)
-    that run in parallel and never materialize the (A, k, J) triplet arrays.
-    """
-
-    def __init__(self, x, anchors, positives, negatives, valid, penalty: float, tau: float = 1.0,
-                 dtype=np.float64):
-        from vecbench.transforms import margin
-        a, k, j = len(anchors), positives.shape[1], negatives.shape[1]
-        used, local = np.unique(np.concatenate([anchors, positives.ravel(), negatives.ravel()]),
-                                return_inverse=True)
-        # only the points the triplets touch; float32 halves the cost of the two products
-        self.x = np.ascontiguousarray(x[used], dtype=dtype)
-        self.x_t = np.ascontiguousarray(self.x.T)  # xᵀ @ G splits well across BLAS threads
-        self.anchors = np.ascontiguousarray(local[:a], dtype=np.int64)
-        self.positives = np.ascontiguousarray(local[a:a + a * k].reshape(a, k), dtype=np.int64)
-        self.negatives = np.ascontiguousarray(local[a + a * k:].reshape(a, j), dtype=np.int64)
-        self.pointer, self.pairs = margin.tail_lists(len(used), self.positives, self.negatives)
-        self.shape = (a, k, j)
-        self.valid = np.ascontiguousarray(valid, dtype=np.bool_)
-        self.n_triplets = max(float(self.valid.sum()) * k, 1.0)
-        self.penalty = penalty
-        self.tau = tau
-        self._margin = margin
-
-    def distances(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Y = X Wᵀ and the squared distances (A, k) and (A, J) of the pairs."""
-        y = np.ascontiguousarray(self.x @ w.T.astype(self.x.dtype))
-        pos, neg = self._margin.pair_distances(y, self.anchors, self.positives, self.negatives)
-        return y, pos, neg
-
-    def initial_tau(self, w: np.ndarray, temperature: float) -> float:
-        _, pos, neg = self.distances(w)
-        gaps = np.abs(pos[:, :, None] - neg[:, None, :]) * self.valid[:, None, :]
-        return temperature * max(float(gaps.sum(dtype=np.float64)) / self.n_triplets, 1e-12)
-
-    def __call__(self, flat: np.ndarray) -> tuple[float, np.ndarray]:
-        w = flat.reshape(-1, self.x.shape[1])
-        y, pos, neg = self.distances(w)
-        hinge, d_pos, d_neg = self._margin.margin_terms(pos, neg, self.valid, float(self.tau))
-        loss = self.tau * float(hinge.sum()) / self.n_triplets
-        # d(τ·softplus((p − n)/τ))/dp = sigmoid((p − n)/τ); per pair, over the triplets
-        scale = 1.0 / self.n_triplets
-        g = self._margin.point_gradient(y, self.anchors, self.positives, self.negatives,
-                                        (d_pos * scale).astype(y.dtype),
-                                        (d_neg * scale).astype(y.dtype), self.pointer, self.pairs)
-        grad = 2.0 * (self.x_t @ g).T.astype(np.float64)
-        excess = w @ w.T - np.eye(len(w))
-        loss += self.penalty * float((excess ** 2).sum())
-        grad += 4.0 * self.penalty * excess @ w
-        return loss, grad.ravel()
-
+# MPAD: soft-margin triplets (the objective and its kernels: vecbench.transforms.margin)
 
 @contextlib.contextmanager
 def serial_optimizer(fun):

@@ -137,10 +137,10 @@ def test_optimizers_lower_the_objective(blobs):
 
 
 def test_stall_rule_compares_the_loss_a_window_apart():
-    assert stalled([1.0, 0.99, 0.98], 0.05, window=2)  # fell 2% < 5% over the window
-    assert not stalled([1.0, 0.99, 0.98], 0.05, window=3)  # not a full window yet
-    assert stalled([1.0, 0.9, 0.89, 0.88], 0.05, window=2)  # 0.9 -> 0.88: 2.2% < 5%
-    assert not stalled([1.0, 0.9, 0.89, 0.80], 0.05, window=2)  # 0.9 -> 0.80: 11%
+    assert stalled([1.0, 0.99, 0.98, 0.97, 0.96], 0.05, window=2)  # 0.98 -> 0.96: 2% < 5%
+    assert not stalled([1.0, 0.99, 0.98, 0.97], 0.05, window=2)  # before two full windows
+    assert stalled([1.0, 0.95, 0.9, 0.89, 0.88], 0.05, window=2)  # 0.9 -> 0.88: 2.2% < 5%
+    assert not stalled([1.0, 0.95, 0.9, 0.89, 0.80], 0.05, window=2)  # 0.9 -> 0.80: 11%
 
 
 def test_fit_stops_when_the_loss_stalls(blobs):

@@ -4,8 +4,8 @@ Reference: the bare kNN graph (hnswlib build + k+1 search, or faiss flat self-se
 the same process. Measured: ``vecbench.lid.pointwise_lid(x)``, everything included (copy check,
 graph, exact recomputation of exact-graph distances, HNSW recall check on 500 points, MLE).
 
-100k x 384 exact self-kNN is ~7.7 Tflop (about 5 min on 2 cores), so the 100k case runs on the
-HNSW path, as ``pointwise_lid`` does by default above 50k vectors; the exact path is measured at
+100k x 384 exact self-kNN is ~7.7 Tflop (84 s on 2 cores in issue 19), so the 100k case runs on the
+HNSW path (forced: ``exact_limit=0``; by default ``pointwise_lid`` uses it above 100k); the exact path at
 20k. ``VECBENCH_BENCH_LID_N`` shrinks the HNSW case for a quick try; ``VECBENCH_BENCH_LID_ROUNDS``
 (default 2) sets the rounds, each a bare graph then a full LID run, best of each compared.
 

@@ -17,7 +17,7 @@ from sklearn.random_projection import GaussianRandomProjection
 from vecbench.errors import ConfigError, DataError
 from vecbench.registry import transforms
 from vecbench.transforms.mpad import (MPAD, AxisObjective, MarginObjective, MPADAxiswise,
-                                      exact_neighbours, sample_triplets)
+                                      exact_neighbours, sample_triplets, stalled)
 
 # small budgets keep every fit well under a second
 FAST = {"MPAD": dict(n_anchors=100, n_negatives=8, negative_rank=30, max_iter=30),
@@ -134,6 +134,22 @@ def test_optimizers_lower_the_objective(blobs):
     for optimizer in ("lbfgs", "adam"):
         est = small(MPAD, n_components=4, optimizer=optimizer, init="random").fit(blobs)
         assert est.loss_ < est.initial_loss_, optimizer
+
+
+def test_stall_rule_compares_the_loss_a_window_apart():
+    assert stalled([1.0, 0.99, 0.98, 0.97, 0.96], 0.05, window=2)  # 0.98 -> 0.96: 2% < 5%
+    assert not stalled([1.0, 0.99, 0.98, 0.97], 0.05, window=2)  # before two full windows
+    assert stalled([1.0, 0.95, 0.9, 0.89, 0.88], 0.05, window=2)  # 0.9 -> 0.88: 2.2% < 5%
+    assert not stalled([1.0, 0.95, 0.9, 0.89, 0.80], 0.05, window=2)  # 0.9 -> 0.80: 11%
+
+
+def test_fit_stops_when_the_loss_stalls(blobs):
+    for optimizer in ("lbfgs", "adam"):
+        patient = small(MPAD, n_components=4, optimizer=optimizer, tol=0.0, max_iter=40)
+        assert patient.fit(blobs).n_iter_ == 40, optimizer  # tol 0: never stalls
+        hasty = small(MPAD, n_components=4, optimizer=optimizer, tol=0.5, max_iter=40)
+        assert hasty.fit(blobs).n_iter_ < 40, optimizer
+        assert hasty.loss_ < hasty.initial_loss_, optimizer
 
 
 @pytest.mark.parametrize("cls", [MPAD, MPADAxiswise])

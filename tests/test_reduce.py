@@ -148,5 +148,5 @@ def test_autoencoder_rejects_bad_hidden_layers():
     with pytest.raises(ConfigError) as err:
         Autoencoder.check_params({"hidden": [64, 0]})
     assert err.value.path == "hidden[1]"
-    with pytest.raises(ConfigError, match="list of layer sizes"):
+    with pytest.raises(ConfigError, match="hidden: expected a list of integers >= 1, got 64"):
         Autoencoder.check_params({"hidden": 64})

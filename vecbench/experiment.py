@@ -206,9 +206,20 @@ def _lookup(registry: Registry, name: str, where: str) -> Any:
         raise exc.within(where) from None
 
 
-def _construct(target: Any, params: dict, where: str) -> Any:
-    """Instantiate a component to validate its parameters (constructors need no data)."""
+def _lookup_spec(registry: Registry, name: str, where: str) -> Any:
+    """The light parameter spec of a component (None where it has none): no heavy imports."""
     try:
+        return registry.spec(name)
+    except ConfigError as exc:
+        raise exc.within(where) from None
+
+
+def _construct(target: Any, params: dict, where: str) -> Any:
+    """Instantiate a component to validate its parameters (constructors need no data), or
+    check them with its light spec."""
+    try:
+        if hasattr(target, "validate") and hasattr(target, "defaults"):
+            return target.validate(dict(params))
         return target(**params)
     except ConfigError as exc:
         raise exc.within(where) from None
@@ -259,7 +270,8 @@ def expand_pipeline(steps: Any, where: str) -> list[tuple[Component, ...]]:
         step_where = f"{where}[{i}]"
         name, params = _entry(step, step_where, "transform")
         path = f"{step_where}.{name}"
-        target = _lookup(transforms, name, step_where)
+        spec = _lookup_spec(transforms, name, step_where)
+        target = spec if spec is not None else _lookup(transforms, name, step_where)
         combos = expand_params(params, path, _list_params(target))
         for combo in combos:
             _check_transform(target, combo, path)

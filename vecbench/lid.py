@@ -38,9 +38,12 @@ from vecbench.params import check_choice, check_float, check_int, check_no_extra
 ESTIMATORS = ("mle", "tle", "mada", "mom")
 LID_METRICS = ("l2", "cos", "ip")
 DEFAULT_K = 20
-#: Above this many vectors the kNN graph comes from HNSW: exact self-kNN costs n^2 d flops
-#: (about 11 s for 20k x 384 on 2 cores, so ~70 s at 50k and ~5 min at 100k).
-DEFAULT_EXACT_LIMIT = 50_000
+#: Above this many vectors the kNN graph comes from HNSW. Set by measurement
+#: (benchmarks/bench_lid_switch.py, benchmarks/RESULTS.md): at 10k-40k x 384 exact self-kNN
+#: (faiss brute force) cost 0.43-0.68x the HNSW graph (build, search and recall check); exact
+#: grows as n^2, HNSW about as n^1.3, so they cross between ~70k and ~170k. Exact is exact, so
+#: it is kept up to 100k.
+DEFAULT_EXACT_LIMIT = 100_000
 DEFAULT_HNSW = {"M": 16, "ef_construction": 200, "ef": 100}
 #: Points whose HNSW neighbours are checked against exact search (500 x 20 neighbour checks:
 #: recall to about +-0.003, for 500/n of the exact graph's cost).

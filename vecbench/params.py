@@ -195,6 +195,12 @@ class Param:
             ok, checked = self._check_kind(kind, value)
             if ok:
                 return checked
+        if self.kind == "ints" and isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):  # name the element that is wrong
+                if isinstance(item, bool) or not isinstance(item, numbers.Integral) or \
+                        not self._in_range(item):
+                    raise ConfigError(f"expected an integer{self._range()}, got {item!r}",
+                                      f"{self.name}[{i}]")
         got = "nothing (required)" if value is REQUIRED else repr(value)
         if value is None and self.required:
             got = "None (required)"

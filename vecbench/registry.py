@@ -2,7 +2,9 @@
 
 Targets may be given as ``"module:attr"`` strings so that registering a component imports
 nothing: ``import vecbench`` must stay light, and faiss or umap are imported only when a
-component that needs them is used.
+component that needs them is used. A component may also be registered with a ``spec``: a light
+object (also lazy, ``"module:attr"``) with ``validate(params)`` and ``list_params`` that checks
+parameters without importing the component, so ``vecbench validate`` needs no heavy library.
 """
 
 from __future__ import annotations
@@ -30,9 +32,15 @@ class Registry:
         self.kind = kind
         self._builtins = builtins
         self._entries: dict[str, Any] = {}
+        self._specs: dict[str, Any] = {}
 
-    def register(self, name: str, target: Any = None) -> Any:
-        """Register ``target`` under ``name``; without a target, return a decorator."""
+    def register(self, name: str, target: Any = None, *, spec: Any = None) -> Any:
+        """Register ``target`` under ``name``; without a target, return a decorator.
+
+        ``spec`` (an object or a ``"module:attr"`` string) checks parameters without the target.
+        """
+        if spec is not None:
+            self._specs[name] = spec
         if target is None:
             def decorator(obj: Any) -> Any:
                 self._entries[name] = obj
@@ -54,6 +62,16 @@ class Registry:
         if isinstance(target, str):
             target = self._entries[name] = _resolve(target)
         return target
+
+    def spec(self, name: str) -> Any:
+        """The light parameter spec of ``name``, or None where none was registered."""
+        self._load_builtins()
+        if not isinstance(name, str) or name not in self._entries:
+            raise ConfigError(self.unknown_message(name))
+        spec = self._specs.get(name)
+        if isinstance(spec, str):
+            spec = self._specs[name] = _resolve(spec)
+        return spec
 
     def unknown_message(self, name: Any) -> str:
         names = self.names()

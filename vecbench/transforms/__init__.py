@@ -36,17 +36,31 @@ saturated, as a value. What feature names and pandas output mean for codes: see
 
 from vecbench.registry import transforms  # noqa: F401  (built-ins are registered below)
 
-transforms.register("pca", "vecbench.transforms.reduce:PCAReduction")
-transforms.register("random_projection", "vecbench.transforms.reduce:RandomProjection")
-transforms.register("truncate", "vecbench.transforms.reduce:Truncate")
-transforms.register("umap", "vecbench.transforms.reduce:UMAPReduction")
-transforms.register("kernel_pca", "vecbench.transforms.reduce:KernelPCAReduction")
-transforms.register("autoencoder", "vecbench.transforms.reduce:Autoencoder")
-transforms.register("float16", "vecbench.transforms.quantize:Float16")
-transforms.register("bfloat16", "vecbench.transforms.quantize:BFloat16")
-transforms.register("float8", "vecbench.transforms.quantize:Float8")
-transforms.register("int8", "vecbench.transforms.quantize:Int8")
-transforms.register("int4", "vecbench.transforms.quantize:Int4")
-transforms.register("binary", "vecbench.transforms.quantize:Binary")
-transforms.register("mpad", "vecbench.transforms.mpad:MPAD")
-transforms.register("mpad_axiswise", "vecbench.transforms.mpad:MPADAxiswise")
+transforms.register("pca", "vecbench.transforms.reduce:PCAReduction",
+                    spec="vecbench.transforms.checks:pca")
+transforms.register("random_projection", "vecbench.transforms.reduce:RandomProjection",
+                    spec="vecbench.transforms.checks:random_projection")
+transforms.register("truncate", "vecbench.transforms.reduce:Truncate",
+                    spec="vecbench.transforms.checks:truncate")
+transforms.register("umap", "vecbench.transforms.reduce:UMAPReduction",
+                    spec="vecbench.transforms.checks:umap")
+transforms.register("kernel_pca", "vecbench.transforms.reduce:KernelPCAReduction",
+                    spec="vecbench.transforms.checks:kernel_pca")
+transforms.register("autoencoder", "vecbench.transforms.reduce:Autoencoder",
+                    spec="vecbench.transforms.checks:autoencoder")
+transforms.register("float16", "vecbench.transforms.quantize:Float16",
+                    spec="vecbench.transforms.checks:float16")
+transforms.register("bfloat16", "vecbench.transforms.quantize:BFloat16",
+                    spec="vecbench.transforms.checks:bfloat16")
+transforms.register("float8", "vecbench.transforms.quantize:Float8",
+                    spec="vecbench.transforms.checks:float8")
+transforms.register("int8", "vecbench.transforms.quantize:Int8",
+                    spec="vecbench.transforms.checks:int8")
+transforms.register("int4", "vecbench.transforms.quantize:Int4",
+                    spec="vecbench.transforms.checks:int4")
+transforms.register("binary", "vecbench.transforms.quantize:Binary",
+                    spec="vecbench.transforms.checks:binary")
+transforms.register("mpad", "vecbench.transforms.mpad:MPAD",
+                    spec="vecbench.transforms.checks:mpad")
+transforms.register("mpad_axiswise", "vecbench.transforms.mpad:MPADAxiswise",
+                    spec="vecbench.transforms.checks:mpad_axiswise")

@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 
 from vecbench.errors import DataError, VecbenchError
-from vecbench.params import check_no_extra
+from vecbench.params import check_no_extra, validate
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _validate_data
@@ -36,10 +36,13 @@ except ImportError:  # pragma: no cover - scikit-learn < 1.6
 class TransformBase(TransformerMixin, BaseEstimator):
     """scikit-learn transformer with vecbench's parameter checks and input validation.
 
-    Subclasses store constructor arguments unchanged, implement ``_check_params`` (raising
-    ConfigError) and call it first thing in ``fit``. Unknown parameter names raise ConfigError
-    (also a ValueError, as scikit-learn's ``set_params`` raises) with a did-you-mean.
+    Subclasses declare ``params`` (from :mod:`vecbench.transforms.checks`, the one source),
+    store constructor arguments unchanged and call ``_check_params`` first thing in ``fit``.
+    Bad values and unknown names raise ConfigError (also a ValueError, as scikit-learn's
+    ``set_params`` raises) naming the parameter, with a did-you-mean.
     """
+
+    params: tuple = ()
 
     name = "transform"  # the registered name, used in messages and output feature names
     #: dtypes an input keeps through ``transform`` (scikit-learn's ``preserves_dtype`` tag)
@@ -56,11 +59,10 @@ class TransformBase(TransformerMixin, BaseEstimator):
         What ``vecbench validate`` calls for each transform step of an experiment; ``fit``
         repeats the same checks (``_check_params``) on the estimator's current parameters.
         """
-        check_no_extra(cls.name, params, cls._get_param_names())
-        cls(**params)._check_params()
+        validate(cls, params)
 
     def _check_params(self) -> None:
-        raise NotImplementedError
+        validate(self, self.get_params())
 
     def set_params(self, **params):
         check_no_extra(self.name, params, self._get_param_names())

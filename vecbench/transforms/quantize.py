@@ -43,7 +43,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from vecbench.errors import DataError
-from vecbench.params import Param, check_bool, check_choice
+from vecbench.transforms import checks
 from vecbench.transforms.base import TransformBase
 
 
@@ -53,9 +53,6 @@ class Quantizer(TransformBase):
     code_kind = ""
     code_dtype = np.dtype(np.uint8)
     preserved_dtypes = ()
-
-    def _check_params(self) -> None:
-        pass
 
     def fit(self, x, y=None):
         self._check_params()
@@ -115,7 +112,7 @@ class _FloatCast(Quantizer):
 
 class Float16(_FloatCast):
     name, code_kind, code_dtype = "float16", "fp16", np.dtype(np.float16)
-    params = ()
+    params = checks.float16.params
 
     def __init__(self):
         pass
@@ -123,7 +120,7 @@ class Float16(_FloatCast):
 
 class BFloat16(_FloatCast):
     name, code_kind, code_dtype = "bfloat16", "bf16", np.dtype(ml_dtypes.bfloat16)
-    params = ()
+    params = checks.bfloat16.params
 
     def __init__(self):
         pass
@@ -141,22 +138,11 @@ class Float8(Quantizer):
 
     name = "float8"
     SCALES = ("none", "global", "per_dimension", "per_vector")
-    params = (
-        Param("format", "choice", "e4m3", choices=("e4m3", "e5m2"),
-              doc="E4M3 (max 448, more precision) or E5M2 (max 57344, more range)"),
-        Param("scale", "choice", "none", choices=SCALES,
-              doc="none: the plain cast; global / per_dimension: multiply by format max / "
-                  "max|x| of the fit data (saturating beyond it); per_vector: by each vector's "
-                  "own max|x| (+4 bytes per vector)"),
-    )
+    params = checks.float8.params
 
     def __init__(self, *, format="e4m3", scale="none"):
         self.format = format
         self.scale = scale
-
-    def _check_params(self) -> None:
-        check_choice("format", self.format, ("e4m3", "e5m2"))
-        check_choice("scale", self.scale, self.SCALES)
 
     @property
     def code_kind(self) -> str:
@@ -221,21 +207,11 @@ class _IntegerQuantizer(Quantizer):
     """
 
     bits = 8
-    params = (
-        Param("symmetric", "bool", False, doc="true: levels around 0 (scale = max|x| / "
-              "(2^(bits-1) - 1)); false: min/max calibration over all 2^bits levels"),
-        Param("granularity", "choice", "per_dimension", choices=("global", "per_dimension"),
-              doc="one range per dimension, or one for all (codes then preserve distances up "
-                  "to scale)"),
-    )
+    params = checks.int8.params  # int4 declares the same
 
     def __init__(self, *, symmetric=False, granularity="per_dimension"):
         self.symmetric = symmetric
         self.granularity = granularity
-
-    def _check_params(self) -> None:
-        check_bool("symmetric", self.symmetric)
-        check_choice("granularity", self.granularity, ("global", "per_dimension"))
 
     @property
     def _levels(self) -> tuple[int, int]:
@@ -300,6 +276,7 @@ class Int8(_IntegerQuantizer):
 
 class Int4(_IntegerQuantizer):
     name, code_kind, bits = "int4", "int4", 4
+    params = checks.int4.params
     _EXCESS = 8  # symmetric levels -7..7 are stored as 1..15
 
     def _calibrate(self, x: np.ndarray) -> None:
@@ -332,7 +309,7 @@ class Binary(Quantizer):
     """One bit per dimension: x > 0 (the study's binarization), packed eight per byte."""
 
     name, code_kind = "binary", "binary"
-    params = ()
+    params = checks.binary.params
 
     def __init__(self):
         pass

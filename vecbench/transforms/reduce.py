@@ -23,33 +23,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from vecbench.datasets.base import normalize_rows
 from vecbench.errors import ConfigError
-from vecbench.params import Param, check_bool, check_choice, check_float, check_int
+from vecbench.transforms import checks
 from vecbench.transforms.base import TransformBase
-
-# Parameters several reductions share (declarations: ``vecbench describe``, the docs, the checks)
-N_COMPONENTS = Param("n_components", "dims", 0.5, doc="dimensions kept: an integer, or a "
-                     "fraction of the input dimension (0.5 keeps half; 1.0 keeps all)")
-NORMALIZE = Param("normalize", "bool", None, nullable=True,
-                  doc="L2-normalize the output rows; null: the runner decides (true for cos)")
-SEED = Param("seed", "int", 0, low=0, doc="random seed")
-
-
-def fit_size(default: int, why: str = "") -> Param:
-    return Param("fit_size", "int", default, low=2,
-                 doc="fit on a seeded sample of at most this many train vectors" + why)
-
-
-def check_components(value, allow_auto: bool = False) -> None:
-    """``n_components``: an integer >= 1 or a fraction in (0, 1] (or 'auto' where allowed)."""
-    if allow_auto and isinstance(value, str) and value == "auto":
-        return
-    if not isinstance(value, bool) and (
-            (isinstance(value, numbers.Integral) and value >= 1)
-            or (isinstance(value, numbers.Real) and 0.0 < float(value) <= 1.0)):
-        return
-    extra = ", or 'auto'" if allow_auto else ""
-    raise ConfigError(f"expected an integer >= 1 or a fraction in (0, 1]{extra}, got {value!r}",
-                      "n_components")
 
 
 def resolve_components(value, d: int, limit: int | None = None, limit_name: str = "") -> int:
@@ -76,15 +51,6 @@ def seeded_sample(x: np.ndarray, size: int, seed: int) -> np.ndarray:
 class Reduction(TransformBase):
     """Shared checks and output handling of the reductions."""
 
-    def _check_common(self, allow_auto: bool = False) -> None:
-        check_components(self.n_components, allow_auto)
-        if self.normalize is not None:
-            check_bool("normalize", self.normalize)
-        if hasattr(self, "seed"):
-            check_int("seed", self.seed, 0)
-        if hasattr(self, "fit_size"):
-            check_int("fit_size", self.fit_size, 2)
-
     def _output(self, y) -> np.ndarray:
         y = np.ascontiguousarray(y, dtype=np.float32)
         return normalize_rows(y) if self.normalize else y
@@ -94,18 +60,13 @@ class PCAReduction(Reduction):
     """Principal components (scikit-learn PCA), optionally whitened."""
 
     name = "pca"
-    params = (N_COMPONENTS, Param("whiten", "bool", False, doc="scale components to unit "
-                                  "variance"), NORMALIZE, SEED)
+    params = checks.pca.params
 
     def __init__(self, *, n_components=0.5, whiten=False, normalize=None, seed=0):
         self.n_components = n_components
         self.whiten = whiten
         self.normalize = normalize
         self.seed = seed
-
-    def _check_params(self) -> None:
-        self._check_common()
-        check_bool("whiten", self.whiten)
 
     def fit(self, x, y=None) -> "PCAReduction":
         from sklearn.decomposition import PCA
@@ -133,15 +94,7 @@ class RandomProjection(Reduction):
     """
 
     name = "random_projection"
-    params = (
-        Param("kind", "choice", "gaussian", choices=("gaussian", "sparse"),
-              doc="Gaussian, or sparse (Achlioptas / Li) random matrix"),
-        Param("n_components", "dims", 0.5, choices=("auto",), doc="dimensions kept (integer or "
-              "fraction of the input); auto: the Johnson-Lindenstrauss dimension for eps"),
-        Param("eps", "number", 0.1, low=0, high=1, low_open=True, high_open=True,
-              doc="distortion bound used by n_components: auto"),
-        NORMALIZE, SEED,
-    )
+    params = checks.random_projection.params
 
     def __init__(self, *, kind="gaussian", n_components=0.5, eps=0.1, normalize=None, seed=0):
         self.kind = kind
@@ -149,13 +102,6 @@ class RandomProjection(Reduction):
         self.eps = eps
         self.normalize = normalize
         self.seed = seed
-
-    def _check_params(self) -> None:
-        self._check_common(allow_auto=True)
-        check_choice("kind", self.kind, ("gaussian", "sparse"))
-        check_float("eps", self.eps, 0.0, 1.0, low_open=True)
-        if self.eps >= 1.0:
-            raise ConfigError(f"expected a number in (0, 1), got {self.eps!r}", "eps")
 
     def fit(self, x, y=None) -> "RandomProjection":
         from sklearn.random_projection import (GaussianRandomProjection, SparseRandomProjection,
@@ -196,15 +142,11 @@ class Truncate(Reduction):
     """The first ``n_components`` dimensions (Matryoshka-style embeddings put the most in front)."""
 
     name = "truncate"
-    params = (Param("n_components", "dims", 0.5, doc="the first dimensions kept (integer or "
-                    "fraction); Matryoshka embeddings put the most in front"), NORMALIZE)
+    params = checks.truncate.params
 
     def __init__(self, *, n_components=0.5, normalize=None):
         self.n_components = n_components
         self.normalize = normalize
-
-    def _check_params(self) -> None:
-        self._check_common()
 
     def fit(self, x, y=None) -> "Truncate":
         self._check_params()
@@ -239,13 +181,7 @@ class UMAPReduction(Reduction):
 
     name = "umap"
     METRICS = ("euclidean", "cosine", "manhattan", "correlation")
-    params = (
-        Param("n_components", "dims", 16, doc="output dimensions (integer or fraction)"),
-        Param("n_neighbors", "int", 15, low=2, doc="UMAP's neighbourhood size"),
-        Param("min_dist", "number", 0.1, low=0, doc="UMAP's minimum distance in the output"),
-        Param("metric", "choice", "euclidean", choices=METRICS, doc="UMAP's input metric"),
-        fit_size(10_000), NORMALIZE, SEED,
-    )
+    params = checks.umap.params
 
     def __init__(self, *, n_components=16, n_neighbors=15, min_dist=0.1, metric="euclidean",
                  fit_size=10_000, normalize=None, seed=0):
@@ -256,12 +192,6 @@ class UMAPReduction(Reduction):
         self.fit_size = fit_size
         self.normalize = normalize
         self.seed = seed
-
-    def _check_params(self) -> None:
-        self._check_common()
-        check_int("n_neighbors", self.n_neighbors, 2)
-        check_float("min_dist", self.min_dist, 0.0)
-        check_choice("metric", self.metric, self.METRICS)
 
     def fit(self, x, y=None) -> "UMAPReduction":
         import umap
@@ -294,11 +224,7 @@ class KernelPCAReduction(Reduction):
     (its cost grows with the square of the sample in memory, the cube in time)."""
 
     name = "kernel_pca"
-    params = (
-        N_COMPONENTS,
-        Param("kernel", "choice", "cosine", choices=("cosine", "rbf", "poly"), doc="kernel"),
-        fit_size(2000, " (memory grows with its square, time with its cube)"), NORMALIZE, SEED,
-    )
+    params = checks.kernel_pca.params
 
     def __init__(self, *, n_components=0.5, kernel="cosine", fit_size=2000, normalize=None,
                  seed=0):
@@ -307,10 +233,6 @@ class KernelPCAReduction(Reduction):
         self.fit_size = fit_size
         self.normalize = normalize
         self.seed = seed
-
-    def _check_params(self) -> None:
-        self._check_common()
-        check_choice("kernel", self.kernel, ("cosine", "rbf", "poly"))
 
     def fit(self, x, y=None) -> "KernelPCAReduction":
         from sklearn.decomposition import KernelPCA
@@ -347,15 +269,7 @@ class Autoencoder(Reduction):
 
     name = "autoencoder"
     list_params = ("hidden",)  # experiment YAML: a list of sizes is one value, not a grid axis
-    params = (
-        N_COMPONENTS,
-        Param("hidden", "ints", (512, 256), low=1,
-              doc="sizes of the encoder's hidden layers (the decoder mirrors them)"),
-        Param("activation", "choice", "tanh", choices=("relu", "tanh", "identity"),
-              doc="activation of every hidden layer, the bottleneck included"),
-        Param("epochs", "int", 20, low=1, doc="training epochs (MLPRegressor max_iter)"),
-        fit_size(10_000), NORMALIZE, SEED,
-    )
+    params = checks.autoencoder.params
 
     def __init__(self, *, n_components=0.5, hidden=(512, 256), activation="tanh", epochs=20,
                  fit_size=10_000, normalize=None, seed=0):
@@ -366,15 +280,6 @@ class Autoencoder(Reduction):
         self.fit_size = fit_size
         self.normalize = normalize
         self.seed = seed
-
-    def _check_params(self) -> None:
-        self._check_common()
-        if not isinstance(self.hidden, (list, tuple)):
-            raise ConfigError(f"expected a list of layer sizes, got {self.hidden!r}", "hidden")
-        for i, size in enumerate(self.hidden):
-            check_int(f"hidden[{i}]", size, 1)
-        check_choice("activation", self.activation, tuple(_ACTIVATIONS))
-        check_int("epochs", self.epochs, 1)
 
     def fit(self, x, y=None) -> "Autoencoder":
         from sklearn.exceptions import ConvergenceWarning

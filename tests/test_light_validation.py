@@ -1,0 +1,82 @@
+"""`vecbench validate` checks transforms without importing them, and the light checks agree with
+the classes (vecbench/transforms/checks.py) on every parameter, good values and bad."""
+
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vecbench.errors import ConfigError
+from vecbench.experiment import _check_transform, _construct
+from vecbench.registry import transforms
+
+ROOT = Path(__file__).resolve().parents[1]
+VALUES = [None, True, False, -1, 0, 1, 2, 7, 10_000, 0.0, 0.05, 0.5, 1.0, 1.5, 100.0, 1e9, "x",
+          "auto", "pca", "random", "lower", "upper", "lbfgs", "adam", "e4m3", "e5m2", "global",
+          "per_vector", "sparse", "cosine", "rbf", "relu", "manhattan", [], [64, 32], [0], (8,),
+          float("nan")]
+
+
+def outcome(function, params):
+    try:
+        function(params)
+    except ConfigError as exc:
+        return "ConfigError", str(exc)
+    return "ok", ""
+
+
+@pytest.mark.parametrize("name", transforms.names())
+def test_spec_agrees_with_the_class(name):
+    cls, spec = transforms.get(name), transforms.spec(name)
+    assert spec is not None, f"{name}: registered without a light spec"
+    signature = {p.name: p.default for p in inspect.signature(cls).parameters.values()}
+    assert spec.defaults == signature
+    assert tuple(spec.list_params) == tuple(getattr(cls, "list_params", ()))
+    # both as the experiment loader uses them, so the messages and YAML paths are compared too
+    by_class = lambda params: _check_transform(cls, params, "pipelines[0][0]")  # noqa: E731
+    by_spec = lambda params: _construct(spec, params, "pipelines[0][0]")  # noqa: E731
+    cases = [{}, {"no_such_parameter": 1}]
+    cases += [{param: value} for param in signature for value in VALUES]
+    for params in cases:
+        assert outcome(by_spec, params) == outcome(by_class, params), (name, params)
+
+
+def test_validate_imports_no_heavy_library(tmp_path):
+    """An experiment with every built-in transform and faiss/hnswlib indexes: validated with
+    none of scikit-learn, scipy, ml_dtypes, numba, faiss, hnswlib or pandas imported."""
+    steps = "\n".join(f"  - [{name}: {{}}]" for name in transforms.names())
+    yaml = tmp_path / "all.yaml"
+    yaml.write_text(f"""name: all
+datasets:
+  - synthetic: {{n_base: 1000, n_queries: 10, dim: 16}}
+pipelines:
+  - []
+{steps}
+  - [pca: {{n_components: [0.25, 0.5]}}, float8: {{format: e4m3, scale: per_vector}}]
+indexes:
+  - flat: {{}}
+  - hnswlib: {{build: {{M: 16}}, search: {{ef: [10, 20]}}}}
+  - faiss_ivf: {{build: {{nlist: 16}}, search: {{nprobe: [1, 4]}}}}
+orderings: [original]
+""")
+    code = ("import sys; from vecbench.cli import main\n"
+            f"sys.argv = ['vecbench', 'validate', {str(yaml)!r}]\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            "heavy = ('sklearn', 'scipy', 'ml_dtypes', 'numba', 'faiss', 'hnswlib', 'pandas')\n"
+            "print(sorted(m for m in heavy if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+
+
+def test_validate_still_rejects_bad_transform_parameters(tmp_path):
+    yaml = tmp_path / "bad.yaml"
+    yaml.write_text("name: bad\ndatasets: [digits]\npipelines:\n  - [float8: {format: e3m4}]\n"
+                    "indexes: [flat]\n")
+    done = subprocess.run([sys.executable, "-m", "vecbench", "validate", str(yaml)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2
+    assert "pipelines[0][0].float8.format: expected one of e4m3, e5m2, got 'e3m4'" in done.stderr

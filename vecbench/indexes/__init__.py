@@ -77,3 +77,6 @@ indexes.register("faiss_binary_flat", "vecbench.indexes.binary:FaissBinaryFlat")
 indexes.register("faiss_binary_hnsw", "vecbench.indexes.binary:FaissBinaryHNSW")
 indexes.register("faiss_binary_ivf", "vecbench.indexes.binary:FaissBinaryIVF")
 indexes.register("usearch", "vecbench.indexes.usearch_index:USearchIndex")  # optional dependency
+indexes.register("faiss_rabitq", "vecbench.indexes.faiss_compressed:FaissRaBitQ")
+indexes.register("faiss_pq", "vecbench.indexes.faiss_compressed:FaissPQ")
+indexes.register("scann", "vecbench.indexes.scann_index:ScannIndex")  # optional dependency

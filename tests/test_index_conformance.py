@@ -29,6 +29,14 @@ GENEROUS: dict[str, tuple[dict, dict]] = {
     "faiss_binary_hnsw": ({"M": 16, "ef_construction": 200}, {"ef": 200}),
     "faiss_binary_ivf": ({"nlist": 16}, {"nprobe": 16}),
     "usearch": ({"M": 16, "ef_construction": 200}, {"ef": 200}),
+    # compressing indexes: exact re-ranking of a deep candidate list makes them (nearly) exact;
+    # every family and variant is judged without it in tests/test_compressed_indexes.py
+    "faiss_rabitq": ({"bits": 4, "nlist": 8, "fast_scan": True, "refine": True},
+                     {"nprobe": 8, "qb": 8, "k_factor": 20}),
+    "faiss_pq": ({"m": 16, "nbits": 4, "fast_scan": True, "nlist": 8, "refine": True},
+                 {"nprobe": 8, "k_factor": 40}),
+    "scann": ({"num_leaves": 8, "reorder": "float32"},
+              {"leaves_to_search": 8, "reorder_depth": 500}),
 }
 #: Binary indexes: they index sign bits (float input is binarized) and rank by Hamming distance,
 #: so they accept "binary" codes rather than float32 and cannot follow l2/ip/cos; their recall

@@ -80,3 +80,6 @@ indexes.register("usearch", "vecbench.indexes.usearch_index:USearchIndex")  # op
 indexes.register("pgvector", "vecbench.indexes.pgvector_index:PgvectorIndex")  # optional: engines
 indexes.register("lancedb", "vecbench.indexes.lancedb_index:LanceDBIndex")  # optional: engines
 indexes.register("chroma", "vecbench.indexes.chroma_index:ChromaIndex")  # optional: engines
+indexes.register("faiss_rabitq", "vecbench.indexes.faiss_compressed:FaissRaBitQ")
+indexes.register("faiss_pq", "vecbench.indexes.faiss_compressed:FaissPQ")
+indexes.register("scann", "vecbench.indexes.scann_index:ScannIndex")  # optional dependency

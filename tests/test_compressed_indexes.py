@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vecbench import runner, store
+from vecbench import runner
+from vecbench import results as vbresults
 from vecbench.errors import ConfigError
 from vecbench.experiment import load_experiment
 from vecbench.registry import indexes
@@ -258,7 +259,7 @@ def test_runner_reports_what_the_index_stores(tmp_path):
     path.write_text(textwrap.dedent(EXPERIMENT))
     results = tmp_path / "results"
     runner.run_experiment(load_experiment(path), results, threads=1, log=lambda line: None)
-    store.collect(results)
+    vbresults.collect(results)
     frame = pd.read_parquet(results / "results.parquet")
     assert (frame["status"] == "ok").all(), frame["reason"].tolist()
     expected = {("faiss_factory", "IVF16,PQ32x4fs"): (16, "index"),

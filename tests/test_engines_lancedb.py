@@ -32,7 +32,7 @@ def recall(ids, truth):
 
 def test_ivf_pq_below_256_vectors_is_refused_not_brute_forced(data):
     with pytest.raises(DataError, match=r"^lancedb: IVF_PQ indexed 0 of 200 vectors \(with 8-bit "
-                                        "PQ codes LanceDB trains only on 256 vectors or more\)"):
+                                        r"PQ codes LanceDB trains only on 256 vectors or more\)"):
         LanceDB(num_partitions=1, num_sub_vectors=8).build(data[0][:200], "l2")
 
 

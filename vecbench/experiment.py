@@ -316,11 +316,20 @@ def expand_index(entry: Any, where: str) -> list[IndexSpec]:
     if "rescore" in params:
         from vecbench import rescore
 
-        try:
-            rescores = tuple(rescore.check(r) for r in
-                             expand_params(params["rescore"], f"{path}.rescore"))
-        except ConfigError as exc:
-            raise exc.within(f"{path}.rescore") from None
+        given = params["rescore"]
+        # a list gives alternatives ({} or null: no rescoring); a mapping is one grid
+        alternatives = given if isinstance(given, list) else [given]
+        rescores = ()
+        for i, alternative in enumerate(alternatives):
+            where = f"{path}.rescore" + (f"[{i}]" if isinstance(given, list) else "")
+            if isinstance(given, list) and not alternative:
+                rescores += ({},)
+                continue
+            for setting in expand_params(alternative, where, list_params=("cascade",)):
+                try:
+                    rescores += (rescore.check(setting),)
+                except ConfigError as exc:
+                    raise exc.within(where) from None
     return [IndexSpec(name, build, tuple(checked_searches), path, rescores) for build in builds]
 
 

@@ -270,7 +270,7 @@ def as_neighbors(result: Any) -> tuple[np.ndarray, np.ndarray | None]:
     return result, None
 
 
-def searcher(index: Any, params: dict, perm: np.ndarray | None, rescoring: dict, finer,
+def searcher(index: Any, params: dict, perm: np.ndarray | None, cascade,
              queries: np.ndarray, original_queries: np.ndarray, metric: str) -> Callable:
     """``search(rows, depth) -> (ids, distances)`` in dataset row ids: index search, order
     mapped back, and (when rescoring) k × oversample candidates re-ranked with the finer
@@ -278,12 +278,12 @@ def searcher(index: Any, params: dict, perm: np.ndarray | None, rescoring: dict,
     params = {name: value for name, value in params.items() if name != "clients"}
 
     def search(rows: slice, depth: int):
-        fetch = depth * rescoring["oversample"] if rescoring else depth
+        fetch = depth * cascade.oversample if cascade else depth
         ids, distances = as_neighbors(index.search(queries[rows], fetch, **params))
         if perm is not None:
             ids = np.where(ids >= 0, perm[np.maximum(ids, 0)], -1)
-        if rescoring:
-            ids, distances = rescore.rerank(ids, original_queries[rows], finer, metric, depth), None
+        if cascade:
+            ids, distances = cascade.rerank(ids, original_queries[rows], metric, depth), None
         return ids, distances
     return search
 
@@ -300,12 +300,10 @@ def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
     n_base_ids = np.int32 if len(dataset.base) < 2**31 else np.int64
     for params in unit.index.search_grid:
         for rescoring in unit.index.rescore_grid:
-            if rescoring and rescoring["with"] not in finer:
-                finer[rescoring["with"]] = rescore.FinerVectors(rescoring["with"], dataset.base,
-                                                                dataset.train)
-            run = searcher(built.index, params, built.perm, rescoring,
-                           finer.get(rescoring.get("with")), encoded.queries, dataset.queries,
-                           dataset.metric)
+            cascade = (rescore.Cascade(rescoring, dataset.base, dataset.train, finer)
+                       if rescoring else None)
+            run = searcher(built.index, params, built.perm, cascade, encoded.queries,
+                           dataset.queries, dataset.metric)
             try:
                 if "clients" in params:  # N users at once: throughput and latency under load
                     ids, distances = run(slice(None), k)
@@ -335,8 +333,8 @@ def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
             raw[f"{prefix}latency_seconds"] = latencies
             setting = {"search": params, "rescore": rescoring, "prefix": prefix,
                        "depths": sorted({k, *deeper})}
-            if rescoring:
-                setting["rescore_bytes_per_vector"] = finer[rescoring["with"]].bytes_per_vector
+            if cascade:
+                setting["rescore_bytes_per_vector"] = cascade.bytes_per_vector
             settings.append(setting)
     return settings, raw
 

@@ -145,6 +145,30 @@ def test_a_corrupt_cached_fit_is_refitted_with_a_warning(tmp_path, monkeypatch):
     assert shared_work.once("k1", fit)[1] is False
 
 
+def _fit_with_cache(cache: str, value: str):
+    """On a worker: shared_work.once with this cache folder (as on a machine of its own)."""
+    before = os.environ.get("VECBENCH_CACHE")
+    os.environ["VECBENCH_CACHE"] = cache
+    try:
+        return shared_work.once("cross-machine", lambda: value)
+    finally:
+        if before is None:
+            os.environ.pop("VECBENCH_CACHE", None)
+        else:
+            os.environ["VECBENCH_CACHE"] = before
+
+
+def test_a_fit_reaches_workers_whose_cache_is_not_shared(tmp_path, cluster):
+    with distributed.Client(cluster.scheduler_address) as client:
+        first = client.submit(_fit_with_cache, str(tmp_path / "a"), "fitted on a",
+                              pure=False).result()
+        second = client.submit(_fit_with_cache, str(tmp_path / "b"), "fitted on b",
+                               pure=False).result()
+    assert first == ("fitted on a", True)
+    assert second == ("fitted on a", False)  # from the scheduler, not refitted
+    assert (tmp_path / "b" / "fits").is_dir()  # and now in that machine's cache too
+
+
 def test_concurrent_processes_wait_on_one_lock(tmp_path):
     """Four processes ask for the same key at once; exactly one computes it."""
     script = textwrap.dedent("""

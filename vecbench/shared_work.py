@@ -55,7 +55,7 @@ def lock(name: str) -> Iterator[None]:
     if worker is not None:
         from distributed import Lock
 
-        with Lock(f"vecbench-{name}", client=worker.client):
+        with Lock(f"vecbench-{name}"):
             yield
         return
     import fcntl

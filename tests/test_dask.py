@@ -49,11 +49,20 @@ def write(folder: Path, text: str, name: str = "exp.yaml") -> Path:
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    """Two single-threaded worker processes, as ``--executor dask --jobs 2`` starts them."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0") as local:
-        yield local
+def cluster(tmp_path_factory):
+    """Two single-threaded worker processes, as ``--executor dask --jobs 2`` starts them, with
+    a cache of their own (fresh: fit counts start from zero)."""
+    before = os.environ.get("VECBENCH_CACHE")
+    os.environ["VECBENCH_CACHE"] = str(tmp_path_factory.mktemp("cluster-cache"))
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=":0") as local:
+            yield local
+    finally:
+        if before is None:
+            os.environ.pop("VECBENCH_CACHE", None)
+        else:
+            os.environ["VECBENCH_CACHE"] = before
 
 
 def on(cluster, lines=None) -> DaskExecutor:
@@ -118,7 +127,8 @@ def test_a_pipeline_is_fitted_once_across_the_cluster(tmp_path, cluster):
     assert frame["fit_s"].nunique() == 1 and frame["fit_s"].iloc[0] > 0
 
 
-def test_a_pipeline_is_fitted_once_across_local_processes(tmp_path):
+def test_a_pipeline_is_fitted_once_across_local_processes(tmp_path, monkeypatch):
+    monkeypatch.setenv("VECBENCH_CACHE", str(tmp_path / "cache"))  # fresh: no fit stored
     exp = load_experiment(write(tmp_path, FIT_ONCE.replace("NCOMP", "11")))
     runner.run_experiment(exp, tmp_path / "r", threads=1, jobs=2, log=lambda line: None)
     fits = fits_of(tmp_path / "r")
@@ -184,6 +194,43 @@ def test_concurrent_processes_wait_on_one_lock(tmp_path):
                               stdout=subprocess.PIPE, text=True) for i in range(4)]
     computed = [p.communicate(timeout=60)[0].strip() for p in procs]
     assert sorted(computed) == ["False", "False", "False", "True"]
+
+
+def test_ground_truth_and_lid_are_computed_once_by_concurrent_units(tmp_path):
+    """Three processes run a unit's reference and LID-order stages at once on a fresh cache:
+    exact kNN of the dataset and its pointwise LID are each computed by one of them."""
+    path = write(tmp_path, """
+        datasets: [{synthetic: {n_base: 3000, n_queries: 50, dim: 24}}]
+        indexes: [flat]
+        orderings: [lid_desc]
+        """)
+    script = textwrap.dedent("""
+        import sys, time
+        from vecbench import groundtruth, lid, stages
+        from vecbench.experiment import load_experiment
+        def counted(name, function):
+            def wrapper(*args, **kwargs):
+                with open(sys.argv[2], "a") as log:
+                    log.write(f"{name}:{args[2] if name == 'truth' else ''}\\n")
+                time.sleep(0.3)  # long enough for the others to arrive meanwhile
+                return function(*args, **kwargs)
+            return wrapper
+        groundtruth.exact_knn = counted("truth", groundtruth.exact_knn)
+        lid.knn_graph = counted("lid", lid.knn_graph)
+        unit = load_experiment(sys.argv[1]).units[0]
+        dataset = stages.load(unit.dataset, unit.base_dir)
+        stages.reference(dataset, unit.k)
+        stages.insertion_order(unit, dataset)
+        """)
+    env = {**os.environ, "VECBENCH_CACHE": str(tmp_path / "cache")}
+    log = tmp_path / "computed.log"
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(path), str(log)], env=env,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    for proc in procs:
+        assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    computed = log.read_text().split()
+    # depth 100: the reference; LID's own exact neighbour graph also calls exact_knn, once
+    assert computed.count("truth:100") == 1 and computed.count("lid:") == 1, computed
 
 
 SLOW = """

@@ -345,3 +345,14 @@ def test_bad_executor_options_are_one_line_errors(monkeypatch):
         executors.choose("local", None, 2, None)
     with pytest.raises(ConfigError, match="--scheduler tcp://127.0.0.1:9: cannot connect"):
         DaskExecutor("tcp://127.0.0.1:9", connect_timeout="2s", log=lambda line: None)
+
+
+def test_timings_from_different_hosts_get_a_note():
+    from vecbench.compare import hosts_note
+
+    one = pd.DataFrame({"host": ["a", "a"], "qps": [1.0, 2.0]})
+    two = pd.DataFrame({"host": ["b"], "qps": [3.0]})
+    assert hosts_note(one) is None
+    note = hosts_note(one, two)
+    assert note.startswith("note: QPS and latency") and "2 different hosts (a, b)" in note
+    assert hosts_note(pd.DataFrame({"host": ["a", "b"], "recall@10": [1.0, 1.0]})) is None

@@ -356,3 +356,20 @@ def test_timings_from_different_hosts_get_a_note():
     note = hosts_note(one, two)
     assert note.startswith("note: QPS and latency") and "2 different hosts (a, b)" in note
     assert hosts_note(pd.DataFrame({"host": ["a", "b"], "recall@10": [1.0, 1.0]})) is None
+
+
+def test_a_unit_the_cluster_cannot_run_is_a_crash_record(tmp_path):
+    from distributed.scheduler import KilledWorker
+
+    from vecbench.dask_executor import _lost
+
+    unit = load_experiment(write(tmp_path, """
+        datasets: [{synthetic: {n_base: 100, n_queries: 5, dim: 8}}]
+        indexes: [flat]
+        """)).units[0]
+    outcome = _lost(executors.Task(unit, "abc", 1), KilledWorker("unit-abc", "tcp://w:1", 3))
+    assert outcome.status == "crash" and outcome.record["key"] == "abc"
+    assert outcome.record["reason"].startswith("the Dask cluster could not run this unit: "
+                                               "KilledWorker")
+    records.store_unit(tmp_path / "r", outcome)
+    assert not records.is_done(tmp_path / "r", "abc")  # a rerun tries it again

@@ -5,8 +5,9 @@ running scheduler (``dask scheduler`` + ``dask worker``, dask-jobqueue's ``SLURM
 dask-kubernetes); ``--executor dask`` without an address starts a ``LocalCluster`` of worker
 processes, one unit at a time each. Workers read datasets from ``VECBENCH_DATA`` on their own
 machine and return each unit's outcome (record and raw arrays) to the client, which alone writes
-records. A unit whose worker dies is run again on another (``retries``); Ctrl-C cancels every
-pending unit.
+records. A unit whose worker dies is run again on another worker (the scheduler allows a unit
+three lost workers before it gives up, and the unit is then recorded as ``crash``); a task that
+raises is retried ``retries`` times. Ctrl-C cancels every pending unit.
 """
 
 from __future__ import annotations
@@ -27,6 +28,19 @@ def _run_on_worker(task: Task) -> Outcome:
     from distributed import get_worker
 
     return execute(task, worker=get_worker().address)
+
+
+def _lost(task: Task, exc: BaseException) -> Outcome:
+    """A unit the cluster could not run (its workers kept dying, say) as a ``crash`` record."""
+    import time
+
+    from vecbench.stages import _failed
+
+    reason = f"the Dask cluster could not run this unit: {type(exc).__name__}: {exc}"
+    outcome = _failed(task.unit, task.threads, "crash", " ".join(reason.split()), "dask",
+                      time.time(), "dask")
+    outcome.record["key"] = task.key
+    return outcome
 
 
 class DaskExecutor:
@@ -83,7 +97,12 @@ class DaskExecutor:
             futures[future] = task
         try:
             for future in as_completed(futures):
-                yield futures[future], future.result()
+                task = futures[future]
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker: kept as a record
+                    outcome = _lost(task, exc)
+                yield task, outcome
         finally:
             pending = [f for f in futures if not f.done()]
             if pending:

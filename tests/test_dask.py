@@ -359,6 +359,8 @@ def test_timings_from_different_hosts_get_a_note():
 
 
 def test_a_unit_the_cluster_cannot_run_is_a_crash_record(tmp_path):
+    from types import SimpleNamespace
+
     from distributed.scheduler import KilledWorker
 
     from vecbench.dask_executor import _lost
@@ -367,7 +369,7 @@ def test_a_unit_the_cluster_cannot_run_is_a_crash_record(tmp_path):
         datasets: [{synthetic: {n_base: 100, n_queries: 5, dim: 8}}]
         indexes: [flat]
         """)).units[0]
-    outcome = _lost(executors.Task(unit, "abc", 1), KilledWorker("unit-abc", "tcp://w:1", 3))
+    outcome = _lost(executors.Task(unit, "abc", 1), KilledWorker("unit-abc", SimpleNamespace(address="tcp://w:1"), 3))
     assert outcome.status == "crash" and outcome.record["key"] == "abc"
     assert outcome.record["reason"].startswith("the Dask cluster could not run this unit: "
                                                "KilledWorker")

@@ -41,9 +41,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     saved = results / "experiment.yaml"
     if not saved.is_file() or saved.read_text() != text:
         saved.write_text(text)
-    summary = runner.run_experiment(experiment, results, force=args.force, jobs=args.jobs,
-                                    threads=args.threads, quiet=args.quiet,
-                                    fail_fast=args.fail_fast, log=_stderr)
+    from vecbench import executors
+
+    choice = executors.choose(args.executor, args.scheduler, args.jobs, args.threads,
+                              log=_stderr)
+    summary = runner.run_experiment(experiment, results, force=args.force, jobs=choice.jobs,
+                                    threads=choice.threads, quiet=args.quiet,
+                                    fail_fast=args.fail_fast, executor=choice.executor,
+                                    log=_stderr)
     table = results / "results.csv"
     if summary.run or not table.is_file():
         csv_path, parquet_path, n_rows = results_module.collect(results, log=_stderr)
@@ -267,6 +272,8 @@ def cmd_best(args: argparse.Namespace) -> int:
         if frame.empty:
             raise ConfigError(f"no rows for dataset {args.dataset!r}", "--dataset")
     objective = args.maximize or args.minimize
+    if (note := compare.hosts_note(frame)) is not None:
+        _stderr(note)
     row, n_ok = compare.best_under_budget(frame, budgets, objective, bool(args.maximize))
     if row is None:
         print(f"no configuration meets {' and '.join(b.text() for b in budgets)}",
@@ -289,6 +296,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
                          "ndcg@10", "qps") if c in base.columns and c in new.columns]
     result = compare.compare(base, new, rules, metrics=shown)
     print(compare.format_table(result.table))
+    if (note := compare.hosts_note(base, new)) is not None:
+        print(note)
     if result.only_base or result.only_new:
         print(f"unmatched: {result.only_base} configurations only in BASE, "
               f"{result.only_new} only in NEW")
@@ -356,9 +365,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", help="results folder (default results/<name>)")
     p.add_argument("--force", action="store_true", help="rerun units already complete")
     p.add_argument("--jobs", type=_threads, default=1,
-                   help="build units in N worker processes (timings marked contended)")
+                   help="build units in N worker processes, or N local Dask workers "
+                   "(timings marked contended)")
     p.add_argument("--threads", type=_threads, default=None,
                    help="threads for faiss, hnswlib and BLAS (default: all cores)")
+    p.add_argument("--executor", choices=("local", "processes", "dask"), default=None,
+                   help="where units run: this process, --jobs local processes, or Dask "
+                   "(default: dask when a scheduler address is given, else processes when "
+                   "--jobs > 1, else local)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run units on this Dask cluster (default $VECBENCH_SCHEDULER); "
+                   "--executor dask without it starts a local cluster")
     p.add_argument("--fail-fast", action="store_true",
                    help="stop at the first failed unit (default: record it and go on)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")

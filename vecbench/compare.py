@@ -40,6 +40,19 @@ def load_table(source: str | Path, with_specs: bool = False):
     return results.table(path)
 
 
+def hosts_note(*frames) -> str | None:
+    """One line when ``frames`` hold QPS or latency measured on more than one host, else None."""
+    timed = ("qps", "p50_ms", "p95_ms", "p99_ms")
+    hosts: set = set()
+    for frame in frames:
+        if "host" in frame.columns and any(c in frame.columns for c in timed):
+            hosts.update(str(h) for h in frame["host"].dropna().unique())
+    if len(hosts) < 2:
+        return None
+    return (f"note: QPS and latency here were measured on {len(hosts)} different hosts "
+            f"({', '.join(sorted(hosts))}); timings compare fairly only within one host")
+
+
 def config_columns(*frames) -> list[str]:
     """The columns that identify a configuration, in any of ``frames``."""
     from vecbench.results import config_columns as columns

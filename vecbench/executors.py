@@ -113,3 +113,44 @@ def _exit_with_parent() -> None:
 
 def make(jobs: int = 1) -> Executor:
     return LocalProcesses(jobs) if jobs > 1 else InProcess()
+
+
+EXECUTORS = ("local", "processes", "dask")
+
+
+@dataclass
+class Choice:
+    """The executor a run uses and what the runner needs to know of it."""
+
+    executor: Executor | None   # None: the runner's default for ``jobs``
+    jobs: int                   # units running at once on one host (timings contended if > 1)
+    threads: int | None         # threads per unit (None: the runner splits the cores)
+
+
+def choose(name: str | None, scheduler: str | None, jobs: int, threads: int | None,
+           log=print) -> Choice:
+    """``--executor``/``--scheduler``/``$VECBENCH_SCHEDULER``/``--jobs`` as an executor.
+
+    An address (option or environment) means Dask unless ``--executor`` says otherwise; Dask
+    without an address starts a local cluster of ``--jobs`` workers (default: one per core,
+    or cores / ``--threads``). Dask units use ``--threads`` threads, 1 by default.
+    """
+    from vecbench.dask_executor import DaskExecutor, scheduler_address
+    from vecbench.errors import ConfigError
+
+    if name is not None and name not in EXECUTORS:
+        raise ConfigError(f"--executor: expected one of {', '.join(EXECUTORS)}, got {name!r}")
+    if scheduler and name not in (None, "dask"):
+        raise ConfigError(f"--scheduler {scheduler}: a scheduler address runs units on Dask; "
+                          f"expected --executor dask or no --executor, got --executor {name}")
+    address = scheduler_address(scheduler) if name in (None, "dask") else None
+    if name == "dask" or address:
+        executor = DaskExecutor(address, workers=jobs if jobs > 1 else None,
+                                threads=threads or 1, log=log)
+        return Choice(executor, executor.workers_per_host, threads or 1)
+    if name == "local" and jobs > 1:
+        raise ConfigError(f"--jobs {jobs}: --executor local runs one unit at a time; expected "
+                          "--executor processes (or no --executor) for parallel units")
+    if name == "processes":
+        return Choice(LocalProcesses(jobs), jobs, threads)
+    return Choice(None, jobs, threads)

@@ -240,6 +240,9 @@ def build_report(results: str | Path, out_dir: str | Path | None = None,
     name = str(frame["experiment"].iloc[0]) if "experiment" in frame.columns else results.name
     environment = next((r.get("environment") for r in records if r.get("environment")), {})
     warnings = list(dict.fromkeys(w for r in records for w in r.get("warnings", [])))
+    from vecbench.compare import hosts_note
+    if (note := hosts_note(frame)) is not None:
+        warnings.append(note)
     experiment = _experiment_yaml(results)
     if lid_frame is None:  # pointwise LID saved beside the results (by whoever computed it)
         lid_frame = _lid_table(results)

@@ -12,6 +12,7 @@ builds are single-threaded.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import time
@@ -64,7 +65,7 @@ class ReferenceStage:
 
 def reference(dataset: Dataset, k: int) -> ReferenceStage:
     """Exact kNN (cached by content), exact distances to depth k, query LID, judgments."""
-    from vecbench import groundtruth, metrics
+    from vecbench import groundtruth, metrics, shared_work
     from vecbench.datasets import guards
 
     if k > len(dataset.base):
@@ -72,8 +73,9 @@ def reference(dataset: Dataset, k: int) -> ReferenceStage:
                           f"{dataset.name}; expected k <= {len(dataset.base)}", "k")
     stats, warnings = guards.inspect(dataset)
     fingerprint = dataset.fingerprint()
-    truth = groundtruth.ground_truth(dataset.base, dataset.queries, dataset.metric, fingerprint,
-                                     k)
+    with shared_work.lock(f"truth-{fingerprint}"):  # computed once, then read from the cache
+        truth = groundtruth.ground_truth(dataset.base, dataset.queries, dataset.metric,
+                                         fingerprint, k)
     if dataset.neighbors is not None:
         sample = min(len(dataset.queries), 1000)
         head = groundtruth.GroundTruth(truth.ids[:sample], truth.distances[:sample], truth.metric)
@@ -85,8 +87,9 @@ def reference(dataset: Dataset, k: int) -> ReferenceStage:
     # recomputed with the arithmetic used for the returned ids, so exact ties compare equal
     truth_distances = metrics.true_distances(dataset.base, dataset.queries, truth.ids[:, :k],
                                              dataset.metric)
-    query_lid = metrics.query_lid_from_truth(dataset.base, dataset.queries, dataset.metric,
-                                             truth, fingerprint)
+    with shared_work.lock(f"truth-{fingerprint}"):
+        query_lid = metrics.query_lid_from_truth(dataset.base, dataset.queries, dataset.metric,
+                                                 truth, fingerprint)
     judgments = None
     if dataset.qrels is not None:
         from vecbench.relevance import judgments_of
@@ -114,6 +117,8 @@ class Encoded:
     fit_s: float
     encode_s: float
     clipped: dict
+    #: this call fitted the pipeline (False: the fit came from another unit, process or machine)
+    fitted_here: bool = False
     #: trustworthiness by (k, seed): units sharing a cached encoding compute it once
     trustworthiness: dict = field(default_factory=dict)
 
@@ -137,7 +142,8 @@ def encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset) -
         while len(_ENCODED) >= ENCODE_CACHE_SIZE:
             _ENCODED.pop(next(iter(_ENCODED)))
         _ENCODED[key] = encoded
-    return _ENCODED[key]
+        return encoded
+    return dataclasses.replace(_ENCODED[key], fitted_here=False)
 
 
 def _train_digest(dataset: Dataset) -> str:
@@ -172,17 +178,47 @@ def _encode_with_report(transform, x: np.ndarray) -> tuple[np.ndarray, float | N
     return transform.transform(x), None
 
 
+def fitted_pipeline(dataset: Dataset, steps: tuple[Component, ...]) -> tuple[list, float, bool]:
+    """``(fitted transforms, fit seconds, fitted here)``: fitted on ``train`` once per (data,
+    pipeline) across processes and machines (:mod:`vecbench.shared_work`); a unit that reads a
+    fit another unit made reports that unit's fit time and ``fitted here`` False."""
+    from vecbench import shared_work
+
+    key = shared_work.key_of(dataset.fingerprint(), _train_digest(dataset), dataset.metric,
+                             [[s.name, s.params] for s in steps])
+
+    def fit() -> tuple[list, float]:
+        train, fitted, fit_s = dataset.train, [], 0.0
+        for i, step in enumerate(steps):
+            try:
+                transform = _make_transform(step, dataset.metric)
+                start = time.perf_counter()
+                transform.fit(train)
+                fit_s += time.perf_counter() - start
+            except ConfigError as exc:
+                raise exc.within(step.where) from None
+            if getattr(transform, "code_kind", None):
+                if i != len(steps) - 1:
+                    raise ConfigError(f"a quantizer must be the last step of a pipeline; "
+                                      f"{step.name} is followed by {steps[i + 1].name}",
+                                      step.where)
+            else:
+                train = transform.transform(train)
+            fitted.append(transform)
+        return fitted, fit_s
+
+    (fitted, fit_s), here = shared_work.once(key, fit)
+    return fitted, fit_s, here
+
+
 def _encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset) -> Encoded:
     base, queries, train = dataset.base, dataset.queries, dataset.train
-    fit_s = encode_s = 0.0
+    encode_s = 0.0
     clipped: dict = {}
     quantizer = None
-    for i, step in enumerate(steps):
+    fitted, fit_s, fitted_here = fitted_pipeline(dataset, steps) if steps else ([], 0.0, False)
+    for step, transform in zip(steps, fitted):
         try:
-            transform = _make_transform(step, dataset.metric)
-            start = time.perf_counter()
-            transform.fit(train)
-            fit_s += time.perf_counter() - start
             start = time.perf_counter()
             base, clipped_base = _encode_with_report(transform, base)
             queries, clipped_queries = _encode_with_report(transform, queries)
@@ -191,10 +227,7 @@ def _encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset) 
             raise exc.within(step.where) from None
         if clipped_base is not None:
             clipped[step.name] = {"base": clipped_base, "queries": clipped_queries}
-        if getattr(transform, "code_kind", ""):
-            if i != len(steps) - 1:
-                raise ConfigError(f"a quantizer must be the last step of a pipeline; "
-                                  f"{step.name} is followed by {steps[i + 1].name}", step.where)
+        if getattr(transform, "code_kind", None):
             quantizer = transform
         else:
             train = transform.transform(train)
@@ -202,16 +235,16 @@ def _encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset) 
         base = np.ascontiguousarray(base, dtype=np.float32)
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         return Encoded(base, queries, train, base, queries, "none", 4.0 * base.shape[1], 0,
-                       fit_s, encode_s, clipped)
+                       fit_s, encode_s, clipped, fitted_here)
     decoded_base = quantizer.inverse_transform(base).astype(np.float32, copy=False)
     decoded_queries = quantizer.inverse_transform(queries).astype(np.float32, copy=False)
     size, model = float(quantizer.bytes_per_vector_), int(quantizer.model_bytes_)
     if quantizer.code_kind in accepts:
         return Encoded(base, queries, train, decoded_base, decoded_queries, "native", size,
-                       model, fit_s, encode_s, clipped)
+                       model, fit_s, encode_s, clipped, fitted_here)
     # simulated: the index stores decoded float32, but storage is counted as the codes
     return Encoded(decoded_base, decoded_queries, train, decoded_base, decoded_queries,
-                   "simulated", size, model, fit_s, encode_s, clipped)
+                   "simulated", size, model, fit_s, encode_s, clipped, fitted_here)
 
 
 def trustworthiness(dataset: Dataset, encoded: Encoded, k: int, seed: int) -> float:
@@ -250,14 +283,17 @@ def build(unit: BuildUnit, encoded: Encoded, index: Any, perm: np.ndarray | None
 
 
 def insertion_order(unit: BuildUnit, dataset: Dataset) -> np.ndarray | None:
-    from vecbench import ordering
+    from vecbench import ordering, shared_work
 
     if unit.ordering.name == "original":
         return None
     context = ordering.OrderingContext(metric=dataset.metric, labels=dataset.labels,
                                        fingerprint=dataset.fingerprint())
     seed = unit.seed * 1_000_003 + unit.repeat
-    return ordering.apply(unit.ordering.name, unit.ordering.params, dataset.base, seed, context)
+    # pointwise LID (cached by content) is computed by the first unit; the others wait for it
+    with shared_work.lock(f"order-{dataset.fingerprint()}"):
+        return ordering.apply(unit.ordering.name, unit.ordering.params, dataset.base, seed,
+                              context)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,6 +436,7 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
                    "bytes_per_vector": encoded.bytes_per_vector,
                    "model_bytes": encoded.model_bytes, "fit_s": encoded.fit_s,
                    "encode_s": encoded.encode_s, "clipped_fraction": encoded.clipped,
+                   "fitted_here": encoded.fitted_here,
                    "dim": int(encoded.decoded_base.shape[1]), "trustworthiness": trust},
         "build": {"build_s": built.build_s, "index_bytes": built.index_bytes,
                   "threads": report.threads, "deterministic": report.deterministic,

@@ -1,0 +1,377 @@
+"""Dask executor on a REAL LocalCluster: same answers as a serial run, worker kill, Ctrl-C,
+failures as data, work shared once (fits, ground truth), progress and dashboard lines."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+from vecbench import executors, records, runner, shared_work  # noqa: E402
+from vecbench import results as vbresults  # noqa: E402
+from vecbench.dask_executor import DaskExecutor  # noqa: E402
+from vecbench.errors import ConfigError  # noqa: E402
+from vecbench.experiment import load_experiment  # noqa: E402
+
+SWEEP = """
+name: sweep
+k: 10
+datasets:
+  - digits: {n_queries: 40}
+  - synthetic: {n_base: 1200, n_queries: 30, dim: 24, intrinsic_dim: 6}
+pipelines:
+  - []
+  - [pca: {n_components: 12}]
+indexes:
+  - flat: {}
+  - hnswlib: {build: {M: 8, ef_construction: 48}, search: {ef: [10, 60]}}
+  - faiss_ivf: {build: {nlist: 8}, search: {nprobe: [1, 8]}}
+orderings: [original, reverse]
+"""
+#: Columns that measure time or say where a unit ran: everything else must match exactly.
+TIMING = {"qps", "qps_spread", "p50_ms", "p95_ms", "p99_ms", "build_s", "fit_s", "encode_s",
+          "host", "worker", "contended"}
+
+
+def write(folder: Path, text: str, name: str = "exp.yaml") -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """Two single-threaded worker processes, as ``--executor dask --jobs 2`` starts them, with
+    a cache of their own (fresh: fit counts start from zero)."""
+    before = os.environ.get("VECBENCH_CACHE")
+    os.environ["VECBENCH_CACHE"] = str(tmp_path_factory.mktemp("cluster-cache"))
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=":0") as local:
+            yield local
+    finally:
+        if before is None:
+            os.environ.pop("VECBENCH_CACHE", None)
+        else:
+            os.environ["VECBENCH_CACHE"] = before
+
+
+def on(cluster, lines=None) -> DaskExecutor:
+    return DaskExecutor(cluster.scheduler_address,
+                        log=(lines.append if lines is not None else lambda line: None))
+
+
+def worker_addresses(cluster) -> set:
+    with distributed.Client(cluster.scheduler_address) as client:
+        return set(client.scheduler_info()["workers"])
+
+
+def test_dask_sweep_gives_the_serial_answers(tmp_path, cluster):
+    exp = load_experiment(write(tmp_path, SWEEP))
+    runner.run_experiment(exp, tmp_path / "serial", threads=1, log=lambda line: None)
+    lines: list = []
+    summary = runner.run_experiment(exp, tmp_path / "dask", threads=1, jobs=2,
+                                    executor=on(cluster, lines), log=lambda line: None)
+    assert summary.run == len(exp.units) == 24 and not summary.failed
+    serial = vbresults.table(tmp_path / "serial")
+    dask = vbresults.table(tmp_path / "dask")
+    assert len(serial) == len(dask) == exp.n_rows
+    columns = [c for c in serial.columns if c not in TIMING]
+    assert set(columns) == set(dask.columns) - TIMING
+    keys = [c for c in columns if c.startswith(("dataset", "pipeline", "index", "build.",
+                                                "search.", "ordering", "repeat"))]
+    a = serial[columns].sort_values(keys).reset_index(drop=True)
+    b = dask[columns].sort_values(keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+    assert (serial["worker"] == "local").all()
+    assert set(dask["worker"]) <= worker_addresses(cluster)
+    assert all(w.startswith("tcp://") for w in dask["worker"])
+    assert dask["contended"].all()
+    assert sum("dashboard http" in line for line in lines) == 1
+
+
+def fits_of(results: Path) -> list[bool]:
+    return [r["encode"]["fitted_here"] for r in map(json.loads, (
+        p.read_text() for p in (results / "runs").glob("*.json")))]
+
+
+FIT_ONCE = """
+name: fitonce
+datasets: [{synthetic: {n_base: 1500, n_queries: 30, dim: 32, intrinsic_dim: 8}}]
+pipelines: [[pca: {n_components: NCOMP}]]
+indexes:
+  - flat: {}
+  - hnswlib: {build: {M: [6, 8, 10]}, search: {ef: [20]}}
+orderings: [original, reverse, random]
+"""
+
+
+def test_a_pipeline_is_fitted_once_across_the_cluster(tmp_path, cluster):
+    exp = load_experiment(write(tmp_path, FIT_ONCE.replace("NCOMP", "13")))
+    summary = runner.run_experiment(exp, tmp_path / "r", threads=1, jobs=2,
+                                    executor=on(cluster), log=lambda line: None)
+    assert summary.run == 12 and not summary.failed
+    fits = fits_of(tmp_path / "r")
+    assert len(fits) == 12 and sum(fits) == 1, fits
+    frame = vbresults.table(tmp_path / "r")
+    assert frame["worker"].nunique() == 2  # both workers ran units, one fitted for both
+    assert frame["fit_s"].nunique() == 1 and frame["fit_s"].iloc[0] > 0
+
+
+def test_a_pipeline_is_fitted_once_across_local_processes(tmp_path, monkeypatch):
+    monkeypatch.setenv("VECBENCH_CACHE", str(tmp_path / "cache"))  # fresh: no fit stored
+    exp = load_experiment(write(tmp_path, FIT_ONCE.replace("NCOMP", "11")))
+    runner.run_experiment(exp, tmp_path / "r", threads=1, jobs=2, log=lambda line: None)
+    fits = fits_of(tmp_path / "r")
+    assert len(fits) == 12 and sum(fits) == 1, fits
+
+
+def test_a_corrupt_cached_fit_is_refitted_with_a_warning(tmp_path, monkeypatch):
+    monkeypatch.setenv("VECBENCH_CACHE", str(tmp_path))
+    calls = []
+
+    def fit():
+        calls.append(1)
+        return {"weights": [1.0, 2.0]}
+
+    assert shared_work.once("k1", fit) == ({"weights": [1.0, 2.0]}, True)
+    assert shared_work.once("k1", fit) == ({"weights": [1.0, 2.0]}, False)
+    path = tmp_path / "fits" / "k1.pkl"
+    data = bytearray(path.read_bytes())
+    data[-2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.warns(RuntimeWarning, match="checksum mismatch"):
+        assert shared_work.once("k1", fit) == ({"weights": [1.0, 2.0]}, True)
+    assert len(calls) == 2
+    assert shared_work.once("k1", fit)[1] is False
+
+
+def _fit_with_cache(cache: str, value: str):
+    """On a worker: shared_work.once with this cache folder (as on a machine of its own)."""
+    before = os.environ.get("VECBENCH_CACHE")
+    os.environ["VECBENCH_CACHE"] = cache
+    try:
+        return shared_work.once("cross-machine", lambda: value)
+    finally:
+        if before is None:
+            os.environ.pop("VECBENCH_CACHE", None)
+        else:
+            os.environ["VECBENCH_CACHE"] = before
+
+
+def test_a_fit_reaches_workers_whose_cache_is_not_shared(tmp_path, cluster):
+    with distributed.Client(cluster.scheduler_address) as client:
+        first = client.submit(_fit_with_cache, str(tmp_path / "a"), "fitted on a",
+                              pure=False).result()
+        second = client.submit(_fit_with_cache, str(tmp_path / "b"), "fitted on b",
+                               pure=False).result()
+    assert first == ("fitted on a", True)
+    assert second == ("fitted on a", False)  # from the scheduler, not refitted
+    assert (tmp_path / "b" / "fits").is_dir()  # and now in that machine's cache too
+
+
+def test_concurrent_processes_wait_on_one_lock(tmp_path):
+    """Four processes ask for the same key at once; exactly one computes it."""
+    script = textwrap.dedent("""
+        import sys, time
+        from vecbench import shared_work
+        def fit():
+            time.sleep(0.5)
+            return sys.argv[1]
+        print(shared_work.once("same", fit)[1])
+        """)
+    env = {**os.environ, "VECBENCH_CACHE": str(tmp_path)}
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], env=env,
+                              stdout=subprocess.PIPE, text=True) for i in range(4)]
+    computed = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert sorted(computed) == ["False", "False", "False", "True"]
+
+
+def test_ground_truth_and_lid_are_computed_once_by_concurrent_units(tmp_path):
+    """Three processes run a unit's reference and LID-order stages at once on a fresh cache:
+    exact kNN of the dataset and its pointwise LID are each computed by one of them."""
+    path = write(tmp_path, """
+        datasets: [{synthetic: {n_base: 3000, n_queries: 50, dim: 24}}]
+        indexes: [flat]
+        orderings: [lid_desc]
+        """)
+    script = textwrap.dedent("""
+        import sys, time
+        from vecbench import groundtruth, lid, stages
+        from vecbench.experiment import load_experiment
+        def counted(name, function):
+            def wrapper(*args, **kwargs):
+                with open(sys.argv[2], "a") as log:
+                    log.write(f"{name}:{args[2] if name == 'truth' else ''}\\n")
+                time.sleep(0.3)  # long enough for the others to arrive meanwhile
+                return function(*args, **kwargs)
+            return wrapper
+        groundtruth.exact_knn = counted("truth", groundtruth.exact_knn)
+        lid.knn_graph = counted("lid", lid.knn_graph)
+        unit = load_experiment(sys.argv[1]).units[0]
+        dataset = stages.load(unit.dataset, unit.base_dir)
+        stages.reference(dataset, unit.k)
+        stages.insertion_order(unit, dataset)
+        """)
+    env = {**os.environ, "VECBENCH_CACHE": str(tmp_path / "cache")}
+    log = tmp_path / "computed.log"
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(path), str(log)], env=env,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    for proc in procs:
+        assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    computed = log.read_text().split()
+    # depth 100: the reference; LID's own exact neighbour graph also calls exact_knn, once
+    assert computed.count("truth:100") == 1 and computed.count("lid:") == 1, computed
+
+
+SLOW = """
+name: slow
+timing: {min_seconds: 0.3, latency_seconds: 0.2}
+datasets: [{synthetic: {n_base: 4000, n_queries: 200, dim: 32}}]
+indexes:
+  - hnswlib: {build: {M: [4, 6, 8, 10, 12, 14, 16, 20], ef_construction: 100},
+              search: {ef: [10, 40]}}
+"""
+
+
+def test_killing_a_worker_loses_only_its_unit(tmp_path, cluster):
+    exp = load_experiment(write(tmp_path, SLOW))
+    results = tmp_path / "r"
+    executor = on(cluster)
+    killed = {}
+
+    def kill_a_busy_worker():
+        client = executor.client
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            done = list((results / "runs").glob("*.json")) if (results / "runs").exists() \
+                else []
+            busy = [w for w, keys in client.processing().items() if keys]
+            if len(done) >= 1 and busy:
+                pids = client.run(os.getpid, workers=[busy[0]])
+                killed["worker"], killed["done"] = busy[0], len(done)
+                os.kill(pids[busy[0]], signal.SIGKILL)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_a_busy_worker)
+    killer.start()
+    summary = runner.run_experiment(exp, results, threads=1, jobs=2, executor=executor,
+                                    log=lambda line: None)
+    killer.join()
+    assert "worker" in killed and killed["done"] < 8, "no worker was killed mid-sweep"
+    assert summary.run == 8 and not summary.failed
+    frame = vbresults.table(results)
+    assert len(frame) == 16 and frame[["build.M", "search.ef"]].drop_duplicates().shape[0] == 16
+    assert (frame["status"] == "ok").all()
+    # the cluster heals: the nanny restarts the killed worker
+    deadline = time.time() + 60
+    while len(worker_addresses(cluster)) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+
+
+def test_a_failing_unit_is_recorded_as_an_error(tmp_path, cluster):
+    exp = load_experiment(write(tmp_path, """
+        name: bad
+        datasets: [{synthetic: {n_base: 500, n_queries: 10, dim: 8}}]
+        pipelines: [[], [pca: {n_components: 64}]]
+        indexes: [flat]
+        """))
+    summary = runner.run_experiment(exp, tmp_path / "r", threads=1, executor=on(cluster),
+                                    log=lambda line: None)
+    assert summary.run == 2 and len(summary.failed) == 1
+    statuses = sorted(r["status"] for r in map(json.loads, (
+        p.read_text() for p in (tmp_path / "r" / "runs").glob("*.json"))))
+    assert statuses == ["error", "ok"]
+    assert "exp.yaml: pipelines[1][0].pca" in summary.failed[0]
+
+
+def test_cli_runs_on_an_existing_scheduler_with_progress(tmp_path, cluster):
+    path = write(tmp_path, """
+        name: cli
+        datasets: [{synthetic: {n_base: 600, n_queries: 20, dim: 16}}]
+        indexes: [flat, {hnswlib: {search: {ef: [20]}}}]
+        """)
+    env = {**os.environ, "VECBENCH_SCHEDULER": cluster.scheduler_address}
+    proc = subprocess.run([sys.executable, "-m", "vecbench", "run", str(path), "--results",
+                           str(tmp_path / "r")], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("dashboard http") == 1
+    assert f"dask: scheduler {cluster.scheduler_address}, 2 workers" in proc.stderr
+    assert "[2/2] ok" in proc.stderr and "failures 0" in proc.stderr
+    frame = pd.read_csv(tmp_path / "r" / "results.csv")
+    assert len(frame) == 2 and frame["worker"].str.startswith("tcp://").all()
+
+
+def test_ctrl_c_cancels_pending_units_and_keeps_completed_ones(tmp_path):
+    path = write(tmp_path, SLOW.replace("[4, 6, 8, 10, 12, 14, 16, 20]",
+                                        "[4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]"))
+    results = tmp_path / "r"
+    proc = subprocess.Popen([sys.executable, "-m", "vecbench", "run", str(path), "--results",
+                             str(results), "--executor", "dask", "--jobs", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None and \
+            len(list((results / "runs").glob("*.json")) if (results / "runs").exists()
+                else []) < 2:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    start = time.time()
+    _, stderr = proc.communicate(timeout=60)
+    assert time.time() - start < 20, "Ctrl-C took too long"
+    assert proc.returncode == 130, stderr
+    assert "interrupted; completed units are saved" in stderr
+    done = [p for p in (results / "runs").glob("*.json")]
+    assert 2 <= len(done) < 13
+    assert all(records.is_done(results, p.stem) for p in done)
+
+
+def test_bad_executor_options_are_one_line_errors(monkeypatch):
+    monkeypatch.delenv("VECBENCH_SCHEDULER", raising=False)
+    with pytest.raises(ConfigError, match="--scheduler tcp://h:1: .*expected --executor dask"):
+        executors.choose("processes", "tcp://h:1", 2, None)
+    with pytest.raises(ConfigError, match="--jobs 2: --executor local"):
+        executors.choose("local", None, 2, None)
+    with pytest.raises(ConfigError, match="--scheduler tcp://127.0.0.1:9: cannot connect"):
+        DaskExecutor("tcp://127.0.0.1:9", connect_timeout="2s", log=lambda line: None)
+
+
+def test_timings_from_different_hosts_get_a_note():
+    from vecbench.compare import hosts_note
+
+    one = pd.DataFrame({"host": ["a", "a"], "qps": [1.0, 2.0]})
+    two = pd.DataFrame({"host": ["b"], "qps": [3.0]})
+    assert hosts_note(one) is None
+    note = hosts_note(one, two)
+    assert note.startswith("note: QPS and latency") and "2 different hosts (a, b)" in note
+    assert hosts_note(pd.DataFrame({"host": ["a", "b"], "recall@10": [1.0, 1.0]})) is None
+
+
+def test_a_unit_the_cluster_cannot_run_is_a_crash_record(tmp_path):
+    from types import SimpleNamespace
+
+    from distributed.scheduler import KilledWorker
+
+    from vecbench.dask_executor import _lost
+
+    unit = load_experiment(write(tmp_path, """
+        datasets: [{synthetic: {n_base: 100, n_queries: 5, dim: 8}}]
+        indexes: [flat]
+        """)).units[0]
+    outcome = _lost(executors.Task(unit, "abc", 1), KilledWorker("unit-abc", SimpleNamespace(address="tcp://w:1"), 3))
+    assert outcome.status == "crash" and outcome.record["key"] == "abc"
+    assert outcome.record["reason"].startswith("the Dask cluster could not run this unit: "
+                                               "KilledWorker")
+    records.store_unit(tmp_path / "r", outcome)
+    assert not records.is_done(tmp_path / "r", "abc")  # a rerun tries it again

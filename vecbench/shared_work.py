@@ -1,0 +1,176 @@
+"""Work shared by many units, done once: a per-key lock and a verified store of fitted pipelines.
+
+Exact ground truth, pointwise LID and fitted pipelines are cached by content under
+``$VECBENCH_CACHE``. Without coordination, units that start together (``--jobs N``, a Dask
+cluster) would all miss the cache and compute the same thing N times. :func:`lock` makes them
+wait for the first one instead:
+
+- on a Dask worker, a cluster-wide ``distributed.Lock`` held by the scheduler (every machine of
+  the cluster sees it);
+- elsewhere, an exclusive lock file under ``$VECBENCH_CACHE/locks`` (every process on the
+  machine sees it).
+
+A fitted pipeline is stored as a pickle with its blake2b digest beside it, verified on read and
+refitted with a warning when corrupt. On a Dask cluster the bytes are also handed to the
+scheduler (a ``distributed.Variable`` named by the key, up to :data:`SCHEDULER_LIMIT` bytes), so
+a worker on another machine, whose cache is not shared, reads the fit instead of redoing it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pickle
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+#: Largest fitted pipeline handed to the scheduler for workers on other machines.
+SCHEDULER_LIMIT = 64 << 20
+
+
+def _cache() -> Path:
+    from vecbench.groundtruth import cache_dir
+
+    return cache_dir()
+
+
+def _dask_worker():
+    """The Dask worker running this code, or None (not on a cluster, or no dask installed)."""
+    try:
+        from distributed import get_worker
+    except ImportError:
+        return None
+    try:
+        return get_worker()
+    except ValueError:
+        return None
+
+
+@contextlib.contextmanager
+def lock(name: str) -> Iterator[None]:
+    """Hold the lock called ``name`` (a content key) across the cluster or the machine."""
+    worker = _dask_worker()
+    if worker is not None:
+        from distributed import Lock
+
+        with Lock(f"vecbench-{name}"):
+            yield
+        return
+    import fcntl
+
+    folder = _cache() / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{name}.lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def key_of(*parts: Any) -> str:
+    """A short content key of JSON-able parts."""
+    import json
+
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=32).hexdigest()
+
+
+def _paths(key: str) -> tuple[Path, Path]:
+    folder = _cache() / "fits"
+    return folder / f"{key}.pkl", folder / f"{key}.blake2b"
+
+
+def read_fit(key: str) -> Any | None:
+    """The fitted object stored under ``key``, or None when absent; a corrupt entry (digest
+    mismatch, unreadable pickle) is reported with a warning and treated as absent."""
+    path, digest_path = _paths(key)
+    data = None
+    if path.exists():
+        try:
+            data = path.read_bytes()
+            expected = digest_path.read_text().strip()
+        except OSError:
+            data, expected = None, ""
+        if data is not None and _digest(data) != expected:
+            warnings.warn(f"{path}: checksum mismatch in a cached fitted pipeline; refitting",
+                          RuntimeWarning, stacklevel=2)
+            data = None
+    if data is None:
+        data = _from_scheduler(key)
+        if data is not None:
+            _write(key, data)
+    if data is None:
+        return None
+    try:
+        return pickle.loads(data)
+    except Exception:  # noqa: BLE001 - any unpickling failure means "refit"
+        warnings.warn(f"{path}: unreadable cached fitted pipeline; refitting", RuntimeWarning,
+                      stacklevel=2)
+        return None
+
+
+def write_fit(key: str, value: Any) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    _write(key, data)
+    _to_scheduler(key, data)
+
+
+def _write(key: str, data: bytes) -> None:
+    path, digest_path = _paths(key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)  # the data first: a digest never names bytes not yet in place
+    tmp = digest_path.with_name(f"{digest_path.name}.{os.getpid()}.tmp")
+    tmp.write_text(_digest(data))
+    os.replace(tmp, digest_path)
+
+
+def _variable(key: str):
+    worker = _dask_worker()
+    if worker is None:
+        return None
+    from distributed import Variable
+
+    return Variable(f"vecbench-fit-{key}", client=worker.client)
+
+
+def _from_scheduler(key: str) -> bytes | None:
+    variable = _variable(key)
+    if variable is None:
+        return None
+    try:
+        value = variable.get(timeout=0)
+    except TimeoutError:
+        return None
+    data, digest = value
+    return data if _digest(data) == digest else None
+
+
+def _to_scheduler(key: str, data: bytes) -> None:
+    variable = _variable(key)
+    if variable is not None and len(data) <= SCHEDULER_LIMIT:
+        variable.set((data, _digest(data)))
+
+
+def once(key: str, compute: Callable[[], Any]) -> tuple[Any, bool]:
+    """``(value, computed_here)``: the stored fit under ``key``, else ``compute()`` stored.
+
+    Concurrent callers with the same key wait on one lock, so exactly one of them computes."""
+    value = read_fit(key)
+    if value is not None:
+        return value, False
+    with lock(f"fit-{key}"):
+        value = read_fit(key)
+        if value is not None:
+            return value, False
+        value = compute()
+        write_fit(key, value)
+        return value, True

@@ -115,9 +115,25 @@ def test_changed_texts_fields_or_normalization_embed_again(tmp_path, fake):
 def test_a_truncated_cache_is_recomputed(tmp_path, fake):
     write_texts(tmp_path / "tiny")
     ds = datasets.get("embed")(path="tiny").load(PathResolver(tmp_path))
-    np.save(Path(ds.info["embeddings"]) / "corpus.npy", np.zeros((1, 8), np.float32))
+    stored = Path(ds.info["embeddings"]) / "vectors.npz"
+    stored.write_bytes(stored.read_bytes()[:100])
     datasets.get("embed")(path="tiny").load(PathResolver(tmp_path))
     assert len(fake.calls) == 4
+
+
+def test_zeroed_cached_rows_are_caught_and_embedded_again(tmp_path, fake, capsys):
+    write_texts(tmp_path / "tiny")
+    ds = datasets.get("embed")(path="tiny").load(PathResolver(tmp_path))
+    stored = Path(ds.info["embeddings"]) / "vectors.npz"
+    with np.load(stored) as entry:
+        arrays = {name: entry[name] for name in entry.files}
+    arrays["corpus"][1] = 0.0          # edited rows, digest kept
+    np.savez(stored, **arrays)
+    again = datasets.get("embed")(path="tiny").load(PathResolver(tmp_path))
+    assert len(fake.calls) == 4
+    np.testing.assert_array_equal(again.base, ds.base)
+    warning = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warning) == 1 and str(stored) in warning[0] and "embeddings" in warning[0]
 
 
 def test_parameters_are_checked_without_data():

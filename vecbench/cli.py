@@ -30,22 +30,22 @@ def _stderr(line: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from vecbench import records, runner
     from vecbench import results as results_module
-    from vecbench import runner
 
     experiment = _experiment(args.file)
     results = Path(args.results) if args.results else Path("results") / experiment.name
-    results.mkdir(parents=True, exist_ok=True)
+    records.prepare_results(results)
     # the report shows the experiment as it was run (written only when it changed)
-    text = Path(args.file).read_text()
+    text = Path(args.file).read_bytes()
     saved = results / "experiment.yaml"
-    if not saved.is_file() or saved.read_text() != text:
-        saved.write_text(text)
+    if not saved.is_file() or saved.read_bytes() != text:
+        records._atomic(saved, lambda handle: handle.write(text))
     summary = runner.run_experiment(experiment, results, force=args.force, jobs=args.jobs,
                                     threads=args.threads, quiet=args.quiet,
                                     fail_fast=args.fail_fast, log=_stderr)
     table = results / "results.csv"
-    if summary.run or not table.is_file():
+    if summary.run or summary.waited or not table.is_file():
         csv_path, parquet_path, n_rows = results_module.collect(results, log=_stderr)
         rows = f"{n_rows} rows"
     else:
@@ -94,16 +94,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _dataset_components(spec: str) -> list:
     """SPEC (a dataset entry in YAML flow form, or a recipe name) -> validated components."""
-    import yaml
-
     from vecbench.datasets.recipes import dataset_entry
-    from vecbench.experiment import expand_dataset
+    from vecbench.experiment import expand_dataset, parse_yaml
 
     try:
-        entry = yaml.safe_load(spec)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{getattr(exc, 'problem', None) or 'invalid YAML'}; expected a dataset "
-                          "such as digits or 'npy: {base: b.npy, queries: q.npy}'", "SPEC") from None
+        entry = parse_yaml(spec, "SPEC")
+    except ConfigError as exc:
+        raise ConfigError(f"{exc.message}; expected a dataset such as digits or "
+                          "'npy: {base: b.npy, queries: q.npy}'", "SPEC") from None
     return expand_dataset(dataset_entry(entry, "SPEC"), where="SPEC")
 
 
@@ -499,6 +497,11 @@ def _experiment_file(args: argparse.Namespace) -> None:
                           "quickstart)", f"vecbench {args.command}")
 
 
+#: Errors of the machine, not of vecbench (full disk, read-only or forbidden folder): one line,
+#: exit 2, like bad input. Records already written stay (each is written atomically).
+_MACHINE_ERRNOS = {28, 122, 30, 13, 1, 27, 5}  # ENOSPC EDQUOT EROFS EACCES EPERM EFBIG EIO
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -506,6 +509,15 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except VecbenchError as exc:
         print(f"vecbench: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in _MACHINE_ERRNOS:
+            raise
+        import errno
+
+        print(f"vecbench: error: {exc.filename or 'a file'}: {exc.strerror} "
+              f"({errno.errorcode.get(exc.errno, exc.errno)}); expected a writable folder with "
+              "free space; completed units are saved", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("vecbench: interrupted; completed units are saved", file=sys.stderr)

@@ -341,19 +341,67 @@ def _expand_list(raw: dict, key: str, default: list, expand) -> list:
 # ---------------------------------------------------------------------------------------------
 # Loading
 
-def read_yaml(path: str | Path) -> dict:
+#: Bounds on what YAML vecbench reads (experiments, specs, recipes): checked on the parser's
+#: event stream, before any object is built, so no input reaches a RecursionError or MemoryError.
+MAX_YAML_DEPTH = 32
+MAX_YAML_BYTES = 16 << 20
+
+
+def parse_yaml(text: str, where: str = "", file: str | None = None) -> Any:
+    """``yaml.safe_load`` of ``text`` after a nesting-depth check; errors are ConfigError."""
     import yaml
 
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such experiment file")
     try:
-        raw = yaml.safe_load(path.read_text())
+        depth = 0
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    mark = event.start_mark
+                    raise ConfigError(f"line {mark.line + 1}: nesting deeper than "
+                                      f"{MAX_YAML_DEPTH} levels; expected at most "
+                                      f"{MAX_YAML_DEPTH}", where, file)
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{line}{problem}; expected valid YAML", file=str(path)) from None
+        raise ConfigError(f"{line}{problem}; expected valid YAML", where, file) from None
+    except RecursionError:  # aliases can nest without nesting the text
+        raise ConfigError(f"nesting deeper than Python can follow; expected at most "
+                          f"{MAX_YAML_DEPTH} levels", where, file) from None
+
+
+def read_text(path: str | Path, what: str) -> str:
+    """A UTF-8 text file, or a one-line DataError naming it and what was expected."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; expected {what}")
+    if not path.is_file():
+        raise DataError(f"{path}: no such file; expected {what}")
+    try:
+        if path.stat().st_size > MAX_YAML_BYTES:
+            raise DataError(f"{path}: {path.stat().st_size} bytes; expected {what} of at most "
+                            f"{MAX_YAML_BYTES} bytes")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror or exc}); expected {what}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}); expected {what}") from None
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such experiment file")
+    text = read_text(path, "a YAML file")
+    if "\0" in text:
+        raise DataError(f"{path}: binary content (NUL bytes); expected a YAML file")
+    raw = parse_yaml(text, file=str(path))
     if not isinstance(raw, dict):
         raise ConfigError(f"expected a mapping at the top level, got {type(raw).__name__}",
                           file=str(path))
@@ -373,7 +421,7 @@ def build_experiment(raw: dict, name_default: str = "experiment",
                      base_dir: str = ".", source: str = "") -> Experiment:
     """Validate and expand an experiment mapping (already parsed from YAML)."""
     check_no_extra("the experiment", raw, TOP_LEVEL)
-    name = check_str("name", raw.get("name", name_default))
+    name = check_name(check_str("name", raw.get("name", name_default)))
     seed = check_int("seed", raw.get("seed", 0), 0)
     k = check_int("k", raw.get("k", 10), 1)
     repeat = check_int("repeat", raw.get("repeat", 1), 1)
@@ -401,6 +449,17 @@ def build_experiment(raw: dict, name_default: str = "experiment",
                 seen.add(ident)
                 units.append(unit)
     return Experiment(name, name_default, seed, k, repeat, tuple(units), raw)
+
+
+def check_name(name: str) -> str:
+    """An experiment name is one folder name under results/: no separators, no '..'."""
+    import os
+
+    if (not name.strip() or name in (".", "..") or "/" in name or "\\" in name
+            or os.path.isabs(name) or "\0" in name or name.startswith(".")):
+        raise ConfigError(f"expected a plain folder name (no '/', no '..', not absolute, "
+                          f"not hidden), got {name!r}", "name")
+    return name
 
 
 def _timing(value: Any) -> tuple:

@@ -54,7 +54,7 @@ def write_manifest(results: str | Path, keys: list[str]) -> None:
     path = Path(results) / MANIFEST
     text = json.dumps({"keys": sorted(keys)})
     try:
-        if path.read_text() == text:
+        if path.read_bytes() == text.encode():
             return
     except OSError:
         pass

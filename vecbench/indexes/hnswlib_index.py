@@ -28,7 +28,8 @@ class HnswlibIndex(IndexBase):
     _build_param_names = ("M", "ef_construction")
     _search_param_names = ("ef",)
     params = (
-        Param("M", "int", 16, low=2, doc="links per node (2*M on the bottom layer)"),
+        Param("M", "int", 16, low=2, high=10_000,
+              doc="links per node (2*M on the bottom layer; hnswlib caps it at 10000)"),
         Param("ef_construction", "int", 200, low=1, doc="beam width while inserting"),
     ) + COMMON_PARAMS
     search_params = (Param("ef", "int", DEFAULT_EF, low=1,
@@ -37,7 +38,7 @@ class HnswlibIndex(IndexBase):
     def __init__(self, *, M: int = 16, ef_construction: int = 200, threads: int | None = None,
                  seed: int = 0, **extra: Any):
         super().__init__(threads=threads, seed=seed, extra=extra)
-        self.M = check_int("M", M, 2)
+        self.M = check_int("M", M, 2, 10_000)  # hnswlib silently caps M at 10000
         self.ef_construction = check_int("ef_construction", ef_construction, 1)
 
     positive_int_search = ("ef",)

@@ -143,7 +143,8 @@ FILTERS = ["index.to_csv('/tmp/vecbench-escape.csv')", "__import__('os').system(
 def test_row_filter_allows_comparisons_only(capsys, results, where):
     _, folder = results
     before = snapshot(folder)
-    line = one_line(capsys, ["compare", folder, folder, "--where", where], "--where")
+    line = one_line(capsys, ["plot", folder, "-o", folder / "p.png", "--where", where],
+                    "--where")
     assert "not an allowed row filter" in line or "not a valid row filter" in line
     assert not Path("/tmp/vecbench-escape.csv").exists()
     records_kept(before, folder)
@@ -151,7 +152,7 @@ def test_row_filter_allows_comparisons_only(capsys, results, where):
 
 def test_row_filter_comparisons_still_work(capsys, results):
     _, folder = results
-    code = cli.main(["compare", str(folder), str(folder), "--where",
+    code = cli.main(["plot", str(folder), "-o", str(folder / "p.png"), "--where",
                      "index in ['flat', 'hnswlib'] and not (k != 5) and `search.ef` != 3"])
     assert code == 0, capsys.readouterr().err
 
@@ -520,11 +521,23 @@ def _damage(path: Path, how: str) -> None:
         path.unlink()
         (path / "inside").mkdir(parents=True)
     elif how == "edited rows":
-        with np.load(path) as stored:
-            arrays = {name: stored[name] for name in stored.files}
-        name = next(n for n in arrays if n != "__digest__" and arrays[n].ndim >= 1)
-        arrays[name] = np.zeros_like(arrays[name])
-        np.savez(path, **arrays)
+        def zero_rows(arrays):
+            name = next(n for n in sorted(arrays) if arrays[n].ndim >= 1)
+            arrays[name][: len(arrays[name]) // 2] = 0
+        edit_cache_entry(path, zero_rows)
+
+
+def edit_cache_entry(path, edit):
+    """Rewrite a cache entry's arrays with ``edit`` applied, keeping its (now stale) digest."""
+    import io
+
+    data = path.read_bytes()
+    with np.load(io.BytesIO(data[40:])) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    edit(arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    path.write_bytes(data[:40] + buffer.getvalue())
 
 
 DAMAGES = ["flip", "truncate", "empty", "directory", "edited rows"]

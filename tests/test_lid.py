@@ -235,10 +235,7 @@ def test_cache_hit_miss_and_verification(tmp_path, data, monkeypatch):
     stored = list((tmp_path / "lid").glob("*.npz"))
     assert len(stored) == 1
     # tampered values (digest kept) fail the content digest and are recomputed
-    with np.load(stored[0]) as entry:
-        arrays = {name: entry[name] for name in entry.files}
-    arrays["values"] = arrays["values"] + 1
-    np.savez(stored[0], **arrays)
+    edit_cache_entry(stored[0], lambda arrays: arrays.update(values=arrays["values"] + 1))
     fixed, info = lid.cached_pointwise_lid("fp1", data, 20, "mle", tmp_path, return_info=True)
     assert info["cache"] == "miss"
     np.testing.assert_array_equal(fixed, values)
@@ -284,3 +281,16 @@ def test_import_is_light():
             "print([m for m in ('faiss', 'hnswlib', 'skdim', 'sklearn') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def edit_cache_entry(path, edit):
+    """Rewrite a cache entry's arrays with ``edit`` applied, keeping its (now stale) digest."""
+    import io
+
+    data = path.read_bytes()
+    with np.load(io.BytesIO(data[40:])) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    edit(arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    path.write_bytes(data[:40] + buffer.getvalue())

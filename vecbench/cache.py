@@ -1,10 +1,10 @@
-"""The one checksum-verified cache format: named arrays in an ``.npz`` plus their content digest.
+"""The one checksum-verified cache format: named arrays in an ``.npz`` behind a file digest.
 
 Every cache vecbench keeps (ground truth, pointwise LID, embeddings, fitted pipelines) writes
-through :func:`write_verified` and reads through :func:`read_verified`. An entry is a single
-``.npz`` whose ``__digest__`` member is a blake2b digest of every other member's name, dtype,
-shape and bytes, so a flipped bit, a truncated or empty file, a directory in its place or edited
-rows are all caught on read: :func:`read_verified` then prints ONE warning line naming the file,
+through :func:`write_verified` and reads through :func:`read_verified`. An entry is a 40-byte
+header (``VBCACHE1`` + the blake2b hex digest of everything after it) followed by an ``.npz``,
+so a flipped bit anywhere, a truncated or empty file, a directory in its place or edited rows
+are all caught on read: :func:`read_verified` then prints ONE warning line naming the file,
 removes the entry and returns None, and the caller rebuilds it. A cache is never used unverified
 and never raises on a bad entry. Writes are atomic (temporary file in the same folder, renamed).
 """
@@ -18,18 +18,15 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-_DIGEST = "__digest__"
+MAGIC = b"VBCACHE1"
+_HEADER = len(MAGIC) + 32
 
 
-def digest(arrays: dict[str, Any]) -> str:
-    """Content digest of named arrays (order-independent, covers dtype and shape)."""
-    import numpy as np
-
+def _payload_digest(handle) -> str:
     h = hashlib.blake2b(digest_size=16)
-    for name in sorted(arrays):
-        value = np.ascontiguousarray(arrays[name])
-        h.update(f"{name}|{value.dtype.str}|{value.shape}|".encode())
-        h.update(value.tobytes())
+    handle.seek(_HEADER)
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        h.update(block)
     return h.hexdigest()
 
 
@@ -67,15 +64,18 @@ def read_verified(path: str | os.PathLike, kind: str,
     try:
         if path.is_dir():
             raise IsADirectoryError("a directory, not a file")
-        with np.load(path, allow_pickle=False) as stored:
-            arrays = {name: stored[name] for name in stored.files}
-        stored_digest = arrays.pop(_DIGEST, None)
-        if stored_digest is None:
-            problem = "no content digest"
-        elif str(stored_digest) != digest(arrays):
-            problem = "content does not match its digest (altered or corrupt)"
-        elif check is not None:
-            problem = check(arrays)
+        with open(path, "rb") as handle:
+            header = handle.read(_HEADER)
+            if len(header) < _HEADER or not header.startswith(MAGIC):
+                problem = "not a vecbench cache entry (no header)"
+            elif header[len(MAGIC):].decode("ascii", "replace") != _payload_digest(handle):
+                problem = "content does not match its digest (altered or truncated)"
+            else:
+                handle.seek(_HEADER)
+                with np.load(handle, allow_pickle=False) as stored:
+                    arrays = {name: stored[name] for name in stored.files}
+                if check is not None:
+                    problem = check(arrays)
     except Exception as exc:  # numpy/zipfile raise many kinds for a damaged file
         text = str(exc).splitlines()[0] if str(exc) else ""
         problem = f"unreadable ({type(exc).__name__}{': ' + text if text else ''})"
@@ -100,8 +100,13 @@ def write_verified(path: str | os.PathLike, arrays: dict[str, Any]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_dir() and not path.is_symlink():
             discard(path)
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays, **{_DIGEST: np.array(digest(arrays))})
+        with open(tmp, "w+b") as handle:
+            handle.write(MAGIC + b"0" * 32)
+            np.savez(handle, **arrays)
+            handle.flush()
+            digest = _payload_digest(handle).encode()
+            handle.seek(len(MAGIC))
+            handle.write(digest)
         os.replace(tmp, path)
     except OSError as exc:
         try:

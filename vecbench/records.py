@@ -86,6 +86,10 @@ def file_digest(path: Path) -> str:
 def _atomic(path: Path, write) -> None:
     """Write through a temporary file in the same folder, then rename: all or nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir() and not path.is_symlink():   # a folder where a file belongs: replace it
+        import shutil
+
+        shutil.rmtree(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as handle:

@@ -136,11 +136,18 @@ class Npy:
                 return None
             path = paths.resolve(param, value)
             try:
-                return np.load(path, mmap_mode="r")
-            except (ValueError, OSError) as exc:
-                raise DataError(f"{path}: not a readable .npy file ({exc})") from None
+                array = np.load(path, mmap_mode="r")
+            except (ValueError, OSError, EOFError) as exc:
+                why = "a directory" if path.is_dir() else \
+                    f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+                raise DataError(f"{path}: not a readable .npy file ({why}); expected an "
+                                "array saved by numpy.save") from None
+            sources[param] = path
+            return array
+
+        sources: dict = {}
 
         base, queries = read("base", self.base), read("queries", self.queries)
         name = self.name or str(self.base).rsplit("/", 1)[-1].removesuffix(".npy")
         return finish(name, base, queries, self.metric, train=read("train", self.train),
-                      labels=read("labels", self.labels))
+                      labels=read("labels", self.labels), sources=sources)

@@ -114,6 +114,9 @@ def read_texts(path: Path, fields: Sequence[str]) -> tuple[list[str], list[str]]
                                       if str(row.get(f) or "").strip()))
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start} of a line); expected BEIR "
+                        "JSON lines") from None
     if len(set(ids)) != len(ids):
         raise DataError(f"{path}: duplicate '_id' values; expected unique ids")
     return ids, texts

@@ -779,3 +779,45 @@ def test_claims_are_exclusive(tmp_path):
 def test_vecbench_error_is_one_line_for_every_subclass():
     for error in (ConfigError("bad", "k", "f.yaml"), VecbenchError("x: y")):
         assert "\n" not in str(error)
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs of the wrong kind are refused before any work; pytest spec files read like YAML
+
+OUTPUTS = {
+    "report --out a file": lambda f, t: ["report", f, "--out", t / "exp.yaml"],
+    "export hdf5 into a folder": lambda f, t: [
+        "export", "synthetic: {n_base: 50, dim: 4, n_queries: 5, intrinsic_dim: 2}", t,
+        "--format", "hdf5"],
+    "paired --csv a folder": lambda f, t: ["paired", f, "--baseline", "index == 'flat'",
+                                           "--metric", "recall@5", "--csv", t],
+    "plot -o a folder": lambda f, t: ["plot", f, "-o", t],
+}
+
+
+@pytest.mark.parametrize("case", list(OUTPUTS))
+def test_outputs_of_the_wrong_kind(capsys, results, case):
+    exp, folder = results
+    before = snapshot(folder)
+    argv = OUTPUTS[case](folder, exp.parent)
+    one_line(capsys, argv, argv[argv.index(next(a for a in argv if a in (
+        exp.parent / "exp.yaml", exp.parent)))])
+    records_kept(before, folder)
+
+
+SPEC_FILES = {
+    "non-utf8": b"\xff\xfedataset: digits\n",
+    "top-level list": b"- dataset\n",
+    "deep": b"dataset: " + b"{a: " * 100 + b"1" + b"}" * 100 + b"\n",
+    "binary": b"\x00\x00\x00",
+}
+
+
+@pytest.mark.parametrize("case", list(SPEC_FILES))
+def test_pytest_spec_files(tmp_path, case):
+    from vecbench.pytest_plugin import load_spec
+
+    path = write(tmp_path, SPEC_FILES[case], "bad.vecbench.yaml")
+    with pytest.raises(VecbenchError) as info:
+        load_spec(path)
+    assert "bad.vecbench.yaml" in str(info.value) and "\n" not in str(info.value)

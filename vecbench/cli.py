@@ -481,6 +481,22 @@ def _example_names() -> list[str]:
     return example_names()
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Where a command writes must be of the right kind before any work: a file option that
+    names a folder, or a folder option that names a file, is one line (not a traceback after
+    the work is done)."""
+    files = [("-o", getattr(args, "output", None)), ("--csv", getattr(args, "csv", None))]
+    if getattr(args, "command", None) == "export" and args.format == "hdf5":
+        files.append(("OUT", args.out))
+    for option, value in files:
+        if value and Path(value).is_dir():
+            raise ConfigError(f"{value!r} is a folder; expected a file to write", option)
+    folder = getattr(args, "out", None) if getattr(args, "command", None) == "report" else None
+    if folder and Path(folder).exists() and not Path(folder).is_dir():
+        raise ConfigError(f"{folder!r} is a file; expected a folder to write the report into",
+                          "--out")
+
+
 def _experiment_file(args: argparse.Namespace) -> None:
     """``run``/``validate``: FILE, or --example NAME resolved to the packaged YAML."""
     if getattr(args, "command", None) not in ("run", "validate"):
@@ -506,6 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         _experiment_file(args)
+        _check_outputs(args)
         return args.func(args)
     except VecbenchError as exc:
         print(f"vecbench: error: {exc}", file=sys.stderr)

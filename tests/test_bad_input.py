@@ -751,7 +751,7 @@ def test_workers_exit_when_the_parent_is_killed(tmp_path):
 
 @pytest.mark.slow
 def test_two_runs_on_one_folder_compute_each_unit_once(tmp_path):
-    exp = write(tmp_path, SLOW.replace("n_base: 20000", "n_base: 4000"))
+    exp = write(tmp_path, SLOW.replace("n_base: 20000", "n_base: 3000"))
     results = tmp_path / "r"
     first = _vecbench("run", exp, "--results", results, "--quiet")
     second = _vecbench("run", exp, "--results", results, "--quiet")

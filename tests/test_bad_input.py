@@ -821,3 +821,22 @@ def test_pytest_spec_files(tmp_path, case):
     with pytest.raises(VecbenchError) as info:
         load_spec(path)
     assert "bad.vecbench.yaml" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_export_k_is_bounded_by_the_base_before_allocation(capsys, tmp_path):
+    one_line(capsys, ["export", "synthetic: {n_base: 50, dim: 4, n_queries: 5, intrinsic_dim: 2}",
+                      tmp_path / "e.hdf5", "--format", "hdf5", "--k", "1000000000"],
+             "--k", "1000000000", "50")
+    assert not (tmp_path / "e.hdf5").exists()
+
+
+def test_cache_temporaries_of_dead_writers_are_cleaned(tmp_path):
+    from vecbench.cache import read_verified, write_verified
+
+    stale = tmp_path / f".old.npz.{2 ** 22 + 99}.tmp"
+    stale.write_bytes(b"half")
+    live = tmp_path / f".busy.npz.{os.getpid()}.tmp"   # this process: a write in progress
+    live.write_bytes(b"half")
+    write_verified(tmp_path / "x.npz", {"a": np.arange(3)})
+    assert not stale.exists() and live.exists()
+    np.testing.assert_array_equal(read_verified(tmp_path / "x.npz", "test")["a"], np.arange(3))

@@ -98,6 +98,7 @@ def write_verified(path: str | os.PathLike, arrays: dict[str, Any]) -> Path:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        clean_temporaries(path.parent)   # left by an interrupted write
         if path.is_dir() and not path.is_symlink():
             discard(path)
         with open(tmp, "w+b") as handle:
@@ -126,7 +127,7 @@ def clean_temporaries(folder: str | os.PathLike) -> int:
         return 0
     for tmp in folder.glob(".*.tmp"):
         pid = _writer_pid(tmp.name)
-        if pid is not None and pid != os.getpid() and _alive(pid):
+        if pid is not None and _alive(pid):   # being written right now (maybe by us)
             continue
         try:
             if tmp.is_dir():

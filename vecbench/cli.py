@@ -144,6 +144,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     if len(components) != 1:
         raise ConfigError(f"expands to {len(components)} datasets; expected one", "SPEC")
     dataset = stages.load(components[0], str(Path.cwd()))
+    if args.k > len(dataset.base):   # before the (nq x k) neighbour arrays are allocated
+        raise ConfigError(f"{args.k} is larger than the {len(dataset.base)} base vectors of "
+                          f"{dataset.name}; expected at most {len(dataset.base)}", "--k")
     truth = groundtruth.ground_truth(dataset.base, dataset.queries, dataset.metric,
                                      dataset.fingerprint(), args.k)
     ids, scores = truth.ids[:, :args.k], truth.distances[:, :args.k]

@@ -397,7 +397,10 @@ def write_table(frame, path: Path) -> Path:
 def collect(results: str | Path, columns: list[str] | None = None, include_all: bool = False,
             log: Callable[[str], None] = lambda line: None) -> tuple[Path, Path, int]:
     """Write ``results.csv``, ``results.parquet`` and ``per_query.parquet``."""
+    from vecbench.cache import clean_temporaries
+
     tables = build_tables(results, columns, include_all)
+    clean_temporaries(results)   # tables of an interrupted collect
     for note in tables.notes:
         log(note)
     results = Path(results)

@@ -840,3 +840,29 @@ def test_cache_temporaries_of_dead_writers_are_cleaned(tmp_path):
     write_verified(tmp_path / "x.npz", {"a": np.arange(3)})
     assert not stale.exists() and live.exists()
     np.testing.assert_array_equal(read_verified(tmp_path / "x.npz", "test")["a"], np.arange(3))
+
+
+EDITS = {
+    "settings of another shape": lambda r: r.update(settings=["x"]),
+    "raw file a number": lambda r: r.update(raw={"file": 5}),
+    "dataset emptied": lambda r: r.update(dataset={}),
+    "labels of another shape": lambda r: r.update(labels={"a": {"b": 1}}),
+    "a number changed": lambda r: r["build"].update(build_s=r["build"]["build_s"] + 1),
+}
+
+
+@pytest.mark.parametrize("case", list(EDITS))
+def test_edited_records_are_not_done_and_rerun(capsys, results, case):
+    exp, folder = results
+    record = sorted((folder / "runs").glob("*.json"))[0]
+    data = json.loads(record.read_text())
+    EDITS[case](data)
+    record.write_text(json.dumps(data))
+    # collect leaves it out with a note naming the file (no traceback, exit 0)
+    assert cli.main(["collect", str(folder)]) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and record.name in captured.err
+    assert "1 rows" in captured.out
+    # run sees it as not done and computes that unit again
+    assert cli.main(["run", str(exp), "--results", str(folder), "--quiet"]) == 0
+    assert "ran 1 build units, 1 already done; 2 rows" in capsys.readouterr().out

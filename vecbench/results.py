@@ -241,21 +241,29 @@ def build_tables(results: str | Path, columns: list[str] | None = None,
     references: dict = {}
     rows, per_query, unavailable = [], [], {}
     for record in selection.records:
-        raw = reference = None
-        if record["status"] == "ok":
-            raw = records.load_raw(results, record)
-            name = record["reference"]["file"]
-            if name not in references:
-                references[name] = records.load_reference(results, record)
-            reference = references[name]
-        wanted = None
-        if columns:
-            k = record["labels"]["k"]
-            wanted = metrics.default_columns(k, reference is not None and
-                                             reference.judgments is not None) + columns
-            wanted = list(dict.fromkeys(wanted))
-        unit_table, unit_per_query, missing = unit_rows(record, raw, reference, wanted,
-                                                        with_specs)
+        try:
+            raw = reference = None
+            if record["status"] == "ok":
+                raw = records.load_raw(results, record)
+                name = record["reference"]["file"]
+                if name not in references:
+                    references[name] = records.load_reference(results, record)
+                reference = references[name]
+            wanted = None
+            if columns:
+                k = record["labels"]["k"]
+                wanted = metrics.default_columns(k, reference is not None and
+                                                 reference.judgments is not None) + columns
+                wanted = list(dict.fromkeys(wanted))
+            unit_table, unit_per_query, missing = unit_rows(record, raw, reference, wanted,
+                                                            with_specs)
+        except (KeyError, TypeError, AttributeError, IndexError) as exc:
+            # valid JSON of the right top-level shape, wrong inside (edited or foreign):
+            # reported and left out like any other incomplete record
+            selection.unreadable.append(
+                f"{records.record_path(results, record['key'])}: not a complete vecbench run "
+                f"record ({type(exc).__name__}: {exc}); rerun the unit with `vecbench run`")
+            continue
         for column, why in missing.items():
             unavailable.setdefault(column, [0, why])[0] += len(unit_table)
         for i, values in enumerate(unit_per_query):

@@ -866,3 +866,12 @@ def test_edited_records_are_not_done_and_rerun(capsys, results, case):
     # run sees it as not done and computes that unit again
     assert cli.main(["run", str(exp), "--results", str(folder), "--quiet"]) == 0
     assert "ran 1 build units, 1 already done; 2 rows" in capsys.readouterr().out
+
+
+def test_grids_are_bounded_before_they_are_expanded(capsys, tmp_path):
+    axis = list(range(2, 102))
+    path = write(tmp_path, TINY.replace("{M: 8}", f"{{M: {axis}, ef_construction: {axis}, "
+                                                  f"seed: {list(range(100))}}}"))
+    one_line(capsys, ["validate", path], "indexes[1].hnswlib.build", "1000000 combinations")
+    path = write(tmp_path, TINY.replace("k: 5", "k: 5\nrepeat: 100000"))
+    one_line(capsys, ["validate", path], "repeat", "200000 build units")

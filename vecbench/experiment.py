@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,6 +140,10 @@ class Experiment:
 # ---------------------------------------------------------------------------------------------
 # Grid expansion
 
+#: The most combinations one grid (a component's parameters, or the whole experiment) may have.
+MAX_GRID = 100_000
+
+
 def expand_params(params: Any, where: str, list_params: Iterable[str] = ()) -> list[dict]:
     """All combinations of a parameter mapping whose list values are axes.
 
@@ -165,6 +170,10 @@ def expand_params(params: Any, where: str, list_params: Iterable[str] = ()) -> l
             axes.append([{key: v} for v in value])
         else:
             axes.append([{key: value}])
+    size = math.prod(len(axis) for axis in axes)
+    if size > MAX_GRID:   # checked before the combinations are made
+        raise ConfigError(f"the parameter grid has {size} combinations; expected at most "
+                          f"{MAX_GRID} (split the study, or use zip: or cases:)", where)
     combos = []
     for parts in itertools.product(*axes):
         merged: dict = {}
@@ -367,11 +376,16 @@ def build_experiment(raw: dict, name_default: str = "experiment",
     if "cases" in raw:
         combos = _expand_cases(raw, repeat)
     else:
-        combos = [(*combo, repeat) for combo in itertools.product(
-            _expand_list(raw, "datasets", None, expand_dataset),
-            _expand_list(raw, "pipelines", [[]], expand_pipeline),
-            _expand_list(raw, "indexes", None, expand_index),
-            _expand_list(raw, "orderings", ["original"], expand_ordering))]
+        lists = [_expand_list(raw, "datasets", None, expand_dataset),
+                 _expand_list(raw, "pipelines", [[]], expand_pipeline),
+                 _expand_list(raw, "indexes", None, expand_index),
+                 _expand_list(raw, "orderings", ["original"], expand_ordering)]
+        size = math.prod(len(items) for items in lists) * repeat
+        if size > MAX_GRID:
+            raise ConfigError(f"datasets x pipelines x indexes x orderings x repeat = {size} "
+                              f"build units; expected at most {MAX_GRID}", "repeat"
+                              if repeat > 1 else "indexes")
+        combos = [(*combo, repeat) for combo in itertools.product(*lists)]
     units = []
     seen = set()
     for dataset, pipeline, index, ordering, repeats in combos:

@@ -197,6 +197,7 @@ TABLES = {
     "csv of another shape": ("results.csv", b"a,b\n1,2\n"),
     "random parquet": ("results.parquet", os.urandom(256)),
     "empty parquet": ("results.parquet", b""),
+    "text in a metric column": ("results.csv", b"dataset,index,recall@10,qps\nx,flat,abc,1\n"),
 }
 
 

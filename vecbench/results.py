@@ -453,7 +453,36 @@ def read_table(path: Path):
                         "written by `vecbench collect`") from None
     if "dataset" not in frame.columns:
         raise DataError(f"{path}: not a vecbench results table (no 'dataset' column)")
+    _check_numeric(frame, path)
     return frame
+
+
+#: Columns that hold numbers in every table collect writes, besides the metric columns.
+NUMERIC_COLUMNS = ("k", "repeat", "build_s", "fit_s", "encode_s", "bytes_per_vector",
+                   "graph_bytes_per_vector", "total_bytes_per_vector", "index_bytes",
+                   "compression_ratio")
+
+
+def _check_numeric(frame, path: Path) -> None:
+    """A metric or size column with text in it (an edited or foreign table) is a one-line
+    DataError, not rows compared as strings (which pass every rule)."""
+    import pandas as pd
+
+    from vecbench.metrics import parse_column
+
+    for column in frame.columns:
+        if not (column in NUMERIC_COLUMNS or parse_column(str(column)) is not None):
+            continue
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = values[numbers.isna() & values.notna() & (values.astype(str) != "")]
+        if len(bad):
+            raise DataError(f"{path}: column {column!r} has a value that is not a number "
+                            f"({bad.iloc[0]!r} in row {bad.index[0]}); expected numbers, as "
+                            "`vecbench collect` writes them")
+        frame[column] = numbers
 
 
 def per_query(source: str | Path):

@@ -133,16 +133,18 @@ def _wait_for_others(others: list[tuple], results, summary: Summary,
     """Wait while other processes hold claims; return the units left to run here (their
     process died, or they failed there)."""
     while others:
-        left = []
+        held, free = [], []
         for item in others:
             if records.is_done(results, item[1]):
                 summary.skipped += 1
                 summary.waited += 1
             elif records.claim_held(records.claim_path(results, item[1])):
-                left.append(item)
+                held.append(item)
             else:
-                return [item] + [i for i in others if i is not item]
-        others = left
+                free.append(item)
+        if free:
+            return free + held
+        others = held
         if others:
             time.sleep(poll)
     return []

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from vecbench.indexes.base import COMMON_PARAMS, BuildReport, IndexBase, pad_distances, pad_ids
+from vecbench.errors import ConfigError
 from vecbench.params import Param, check_int
 
 #: hnswlib's own default for the search beam width.
@@ -38,7 +39,10 @@ class HnswlibIndex(IndexBase):
     def __init__(self, *, M: int = 16, ef_construction: int = 200, threads: int | None = None,
                  seed: int = 0, **extra: Any):
         super().__init__(threads=threads, seed=seed, extra=extra)
-        self.M = check_int("M", M, 2, 10_000)  # hnswlib silently caps M at 10000
+        self.M = check_int("M", M, 2)
+        if self.M > 10_000:  # hnswlib would silently cap it, and the row would record a lie
+            raise ConfigError(f"expected an integer in [2, 10000] (hnswlib caps M at 10000), "
+                              f"got {self.M}", "M")
         self.ef_construction = check_int("ef_construction", ef_construction, 1)
 
     positive_int_search = ("ef",)

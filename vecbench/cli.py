@@ -7,6 +7,7 @@ traceback; any other exception is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 
@@ -518,7 +519,8 @@ def _experiment_file(args: argparse.Namespace) -> None:
 
 #: Errors of the machine, not of vecbench (full disk, read-only or forbidden folder): one line,
 #: exit 2, like bad input. Records already written stay (each is written atomically).
-_MACHINE_ERRNOS = {28, 122, 30, 13, 1, 27, 5}  # ENOSPC EDQUOT EROFS EACCES EPERM EFBIG EIO
+_MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                   errno.EFBIG, errno.EIO}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -533,8 +535,6 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         if exc.errno not in _MACHINE_ERRNOS:
             raise
-        import errno
-
         print(f"vecbench: error: {exc.filename or 'a file'}: {exc.strerror} "
               f"({errno.errorcode.get(exc.errno, exc.errno)}); expected a writable folder with "
               "free space; completed units are saved", file=sys.stderr)

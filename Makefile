@@ -43,7 +43,7 @@ figures: $(STAMP)
 	    --hue pipeline_kind --y trustworthiness@10 -o results/nn_preserving/trustworthiness.png \
 	    --title "trustworthiness@10 (scikit-learn, 2,000-vector sample)"; fi; \
 	if [ -f results/hnsw_ordering/results.csv ]; then \
-	  $(PLOT) results/hnsw_ordering --kind pareto --where "dataset.str.startswith('synthetic-d384')" \
+	  $(PLOT) results/hnsw_ordering --kind pareto --where "dataset in ['synthetic-d384-id4', 'synthetic-d384-id8', 'synthetic-d384-id16', 'synthetic-d384-id32', 'synthetic-d384-id64', 'synthetic-d384-id128', 'synthetic-d384-id384']" \
 	    --hue dataset --facet index -o results/hnsw_ordering/intrinsic_dim.png \
 	    --title "recall vs QPS by intrinsic dimension (50k x 384, M=16, ef_construction=200)"; \
 	  $(PLOT) results/hnsw_ordering --kind ordering \

@@ -137,7 +137,7 @@ def test_cli_compare_exit_codes(results, tmp_path):
             ids = raw[f"{setting['prefix']}ids@10"]
             ids[:, 0] = -1
         record["raw"] = records.write_arrays(worse / "runs" / record["raw"]["file"], raw)
-        path.write_text(json.dumps(record))
+        records.write_record(worse, record)   # re-signed: a hand edit alone is refused
     done = vecbench("compare", results, worse, "--fail", "recall@10:-0.005")
     assert done.returncode == 1
     assert done.stdout.count("REGRESSION recall@10") == 3

@@ -115,9 +115,22 @@ def test_changed_texts_fields_or_normalization_embed_again(tmp_path, fake):
 def test_a_truncated_cache_is_recomputed(tmp_path, fake):
     write_texts(tmp_path / "tiny")
     ds = datasets.get("embed")(path="tiny").load(PathResolver(tmp_path))
-    np.save(Path(ds.info["embeddings"]) / "corpus.npy", np.zeros((1, 8), np.float32))
+    stored = Path(ds.info["embeddings"]) / "vectors.npz"
+    stored.write_bytes(stored.read_bytes()[:100])
     datasets.get("embed")(path="tiny").load(PathResolver(tmp_path))
     assert len(fake.calls) == 4
+
+
+def test_zeroed_cached_rows_are_caught_and_embedded_again(tmp_path, fake, capsys):
+    write_texts(tmp_path / "tiny")
+    ds = datasets.get("embed")(path="tiny").load(PathResolver(tmp_path))
+    stored = Path(ds.info["embeddings"]) / "vectors.npz"
+    edit_cache_entry(stored, lambda arrays: arrays["corpus"].__setitem__(1, 0.0))  # zeroed row
+    again = datasets.get("embed")(path="tiny").load(PathResolver(tmp_path))
+    assert len(fake.calls) == 4
+    np.testing.assert_array_equal(again.base, ds.base)
+    warning = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warning) == 1 and str(stored) in warning[0] and "embeddings" in warning[0]
 
 
 def test_parameters_are_checked_without_data():
@@ -175,3 +188,16 @@ def test_reproduces_the_shared_scifact_query_embeddings(minilm):
     shared = np.load(root / "embeddings" / "minilm-l6" / "queries.npy")[rows]
     cosine = (ours * shared).sum(axis=1) / np.linalg.norm(shared, axis=1)
     assert cosine.min() > 0.999
+
+
+def edit_cache_entry(path, edit):
+    """Rewrite a cache entry's arrays with ``edit`` applied, keeping its (now stale) digest."""
+    import io
+
+    data = path.read_bytes()
+    with np.load(io.BytesIO(data[40:])) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    edit(arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    path.write_bytes(data[:40] + buffer.getvalue())

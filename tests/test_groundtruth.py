@@ -43,10 +43,7 @@ def test_cache_is_used_and_verified(tmp_path):
     files = list((tmp_path / "groundtruth").glob("*.npz"))
     assert len(files) == 1
     # corrupt the cached ids: the checksum must catch it and the result must be recomputed
-    with np.load(files[0]) as stored:
-        bad = dict(stored)
-    bad["ids"] = bad["ids"][:, ::-1].copy()
-    np.savez(files[0], **bad)
+    edit_cache_entry(files[0], lambda arrays: arrays.update(ids=arrays["ids"][:, ::-1].copy()))
     again = ground_truth(base, queries, "l2", "fp1", k=10, cache=tmp_path)
     np.testing.assert_array_equal(again.ids, first.ids)
 
@@ -77,3 +74,16 @@ def test_converted_base_and_queries_go_blockwise(monkeypatch, metric):
     np.testing.assert_array_equal(truth.ids, expected)
     monkeypatch.setattr(groundtruth, "BASE_BLOCK_ROWS", 7)  # query blocks too
     np.testing.assert_array_equal(exact_knn(base, queries, 20, metric).ids, expected)
+
+
+def edit_cache_entry(path, edit):
+    """Rewrite a cache entry's arrays with ``edit`` applied, keeping its (now stale) digest."""
+    import io
+
+    data = path.read_bytes()
+    with np.load(io.BytesIO(data[40:])) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    edit(arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    path.write_bytes(data[:40] + buffer.getvalue())

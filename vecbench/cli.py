@@ -7,6 +7,7 @@ traceback; any other exception is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 
@@ -30,17 +31,17 @@ def _stderr(line: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from vecbench import records, runner
     from vecbench import results as results_module
-    from vecbench import runner
 
     experiment = _experiment(args.file)
     results = Path(args.results) if args.results else Path("results") / experiment.name
-    results.mkdir(parents=True, exist_ok=True)
+    records.prepare_results(results)
     # the report shows the experiment as it was run (written only when it changed)
-    text = Path(args.file).read_text()
+    text = Path(args.file).read_bytes()
     saved = results / "experiment.yaml"
-    if not saved.is_file() or saved.read_text() != text:
-        saved.write_text(text)
+    if not saved.is_file() or saved.read_bytes() != text:
+        records._atomic(saved, lambda handle: handle.write(text))
     from vecbench import executors
 
     choice = executors.choose(args.executor, args.scheduler, args.jobs, args.threads,
@@ -50,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                     fail_fast=args.fail_fast, executor=choice.executor,
                                     log=_stderr)
     table = results / "results.csv"
-    if summary.run or not table.is_file():
+    if summary.run or summary.waited or not table.is_file():
         csv_path, parquet_path, n_rows = results_module.collect(results, log=_stderr)
         rows = f"{n_rows} rows"
     else:
@@ -99,16 +100,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _dataset_components(spec: str) -> list:
     """SPEC (a dataset entry in YAML flow form, or a recipe name) -> validated components."""
-    import yaml
-
     from vecbench.datasets.recipes import dataset_entry
-    from vecbench.experiment import expand_dataset
+    from vecbench.experiment import expand_dataset, parse_yaml
 
     try:
-        entry = yaml.safe_load(spec)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{getattr(exc, 'problem', None) or 'invalid YAML'}; expected a dataset "
-                          "such as digits or 'npy: {base: b.npy, queries: q.npy}'", "SPEC") from None
+        entry = parse_yaml(spec, "SPEC")
+    except ConfigError as exc:
+        raise ConfigError(f"{exc.message}; expected a dataset such as digits or "
+                          "'npy: {base: b.npy, queries: q.npy}'", "SPEC") from None
     return expand_dataset(dataset_entry(entry, "SPEC"), where="SPEC")
 
 
@@ -151,6 +150,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     if len(components) != 1:
         raise ConfigError(f"expands to {len(components)} datasets; expected one", "SPEC")
     dataset = stages.load(components[0], str(Path.cwd()))
+    if args.k > len(dataset.base):   # before the (nq x k) neighbour arrays are allocated
+        raise ConfigError(f"{args.k} is larger than the {len(dataset.base)} base vectors of "
+                          f"{dataset.name}; expected at most {len(dataset.base)}", "--k")
     truth = groundtruth.ground_truth(dataset.base, dataset.queries, dataset.metric,
                                      dataset.fingerprint(), args.k)
     ids, scores = truth.ids[:, :args.k], truth.distances[:, :args.k]
@@ -500,6 +502,22 @@ def _example_names() -> list[str]:
     return example_names()
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Where a command writes must be of the right kind before any work: a file option that
+    names a folder, or a folder option that names a file, is one line (not a traceback after
+    the work is done)."""
+    files = [("-o", getattr(args, "output", None)), ("--csv", getattr(args, "csv", None))]
+    if getattr(args, "command", None) == "export" and args.format == "hdf5":
+        files.append(("OUT", args.out))
+    for option, value in files:
+        if value and Path(value).is_dir():
+            raise ConfigError(f"{value!r} is a folder; expected a file to write", option)
+    folder = getattr(args, "out", None) if getattr(args, "command", None) == "report" else None
+    if folder and Path(folder).exists() and not Path(folder).is_dir():
+        raise ConfigError(f"{folder!r} is a file; expected a folder to write the report into",
+                          "--out")
+
+
 def _experiment_file(args: argparse.Namespace) -> None:
     """``run``/``validate``: FILE, or --example NAME resolved to the packaged YAML."""
     if getattr(args, "command", None) not in ("run", "validate"):
@@ -516,13 +534,27 @@ def _experiment_file(args: argparse.Namespace) -> None:
                           "quickstart)", f"vecbench {args.command}")
 
 
+#: Errors of the machine, not of vecbench (full disk, read-only or forbidden folder): one line,
+#: exit 2, like bad input. Records already written stay (each is written atomically).
+_MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                   errno.EFBIG, errno.EIO}
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         _experiment_file(args)
+        _check_outputs(args)
         return args.func(args)
     except VecbenchError as exc:
         print(f"vecbench: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in _MACHINE_ERRNOS:
+            raise
+        print(f"vecbench: error: {exc.filename or 'a file'}: {exc.strerror} "
+              f"({errno.errorcode.get(exc.errno, exc.errno)}); expected a writable folder with "
+              "free space; completed units are saved", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("vecbench: interrupted; completed units are saved", file=sys.stderr)

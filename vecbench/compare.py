@@ -62,6 +62,7 @@ def config_columns(*frames) -> list[str]:
 
 def select_rows(frame, query: str, option: str = "--where"):
     """Rows matching a pandas query (columns with dots or @ in backticks: `search.ef` == 40)."""
+    check_row_filter(query, option)
     try:
         selected = frame.query(query)
     except Exception as exc:  # pandas raises many kinds (syntax, undefined name, type)
@@ -71,6 +72,45 @@ def select_rows(frame, query: str, option: str = "--where"):
     if selected.empty:
         raise ConfigError(f"{query!r} matches no rows", option)
     return selected
+
+
+_BACKTICKED = re.compile(r"`[^`]*`")
+#: What a row filter may contain: column names, literals, comparisons (``in`` included) and
+#: boolean operators. No calls, attributes, subscripts, ``@`` variables or lambdas.
+_FILTER_NODES = ("Expression", "BoolOp", "And", "Or", "UnaryOp", "Not", "Invert", "USub",
+                 "UAdd", "BinOp", "BitAnd", "BitOr", "Compare", "Eq", "NotEq", "Lt", "LtE",
+                 "Gt", "GtE", "In", "NotIn", "Is", "IsNot", "Name", "Load", "Constant",
+                 "List", "Tuple")
+
+
+def check_row_filter(query: str, option: str = "--where") -> str:
+    """``query`` when it is only column comparisons, literals, ``in`` and boolean operators
+    (checked on its syntax tree, before pandas sees it); else a one-line ConfigError."""
+    import ast
+
+    expected = ("expected column comparisons, literals, 'in' and and/or/not only, e.g. "
+                "\"index == 'flat' and `search.ef` in [40, 80]\"")
+    if not isinstance(query, str) or not query.strip():
+        raise ConfigError(f"empty row filter {query!r}; {expected}", option)
+    if "@" in _BACKTICKED.sub("", query):
+        raise ConfigError(f"not an allowed row filter {query!r} ('@' variables are not "
+                          f"allowed); {expected}", option)
+    plain = _BACKTICKED.sub("_column_", query)   # `search.ef` is a column name
+    try:
+        tree = ast.parse(plain.strip(), mode="eval")
+    except (SyntaxError, ValueError) as exc:
+        raise ConfigError(f"not a valid row filter {query!r} ({exc.msg if hasattr(exc, 'msg') else exc}); "
+                          f"{expected}", option) from None
+    for node in ast.walk(tree):
+        kind = type(node).__name__
+        if kind not in _FILTER_NODES or (kind == "BinOp" and type(node.op).__name__
+                                         not in ("BitAnd", "BitOr")):
+            raise ConfigError(f"not an allowed row filter {query!r} ({kind} is not allowed); "
+                              f"{expected}", option)
+        if kind == "Name" and node.id.startswith("__"):
+            raise ConfigError(f"not an allowed row filter {query!r} (name {node.id!r}); "
+                              f"{expected}", option)
+    return query
 
 
 def check_column(frame, column: str, option: str) -> str:

@@ -68,7 +68,8 @@ class LocalProcesses:
         self.jobs = jobs
         self._pool = ProcessPoolExecutor(max_workers=jobs,
                                          mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_exit_with_parent)
+                                         initializer=_exit_with_parent,
+                                         initargs=(os.getpid(),))
 
     def map(self, tasks: list[Task]) -> Iterator[tuple[Task, Outcome]]:
         from concurrent.futures import as_completed
@@ -92,15 +93,19 @@ class LocalProcesses:
             process.join(timeout=5)
 
 
-def _exit_with_parent() -> None:
+def _exit_with_parent(parent: int | None = None) -> None:
     """A worker ends by itself when the process that started it is gone (killed, not only
     stopped cleanly): a daemon thread watches the parent's pid."""
     import signal
     import threading
     import time
 
-    parent = os.getppid()
+    # the pid is passed in: a worker that starts after its parent died would read pid 1 here
+    parent = parent or os.getppid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
 
     def watch() -> None:
         while True:
@@ -109,6 +114,24 @@ def _exit_with_parent() -> None:
                 os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()
+
+
+def _die_with_parent() -> None:
+    """On Linux, ask the kernel to SIGKILL this worker when its parent dies: it works even
+    while the worker's main thread is blocked in C code holding the GIL (where the watching
+    thread of :func:`_exit_with_parent` cannot run). Elsewhere the thread alone does it."""
+    import ctypes
+    import ctypes.util
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def make(jobs: int = 1) -> Executor:

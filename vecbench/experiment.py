@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from vecbench.errors import ConfigError, DataError
+from vecbench.errors import ConfigError
+from vecbench.yaml_files import parse_yaml, read_text, read_yaml  # noqa: F401 (re-exported)
 from vecbench.params import check_int, check_no_extra, check_str
 from vecbench.registry import Registry, datasets, indexes, orderings, transforms
 
@@ -138,6 +140,10 @@ class Experiment:
 # ---------------------------------------------------------------------------------------------
 # Grid expansion
 
+#: The most combinations one grid (a component's parameters, or the whole experiment) may have.
+MAX_GRID = 100_000
+
+
 def expand_params(params: Any, where: str, list_params: Iterable[str] = ()) -> list[dict]:
     """All combinations of a parameter mapping whose list values are axes.
 
@@ -164,6 +170,10 @@ def expand_params(params: Any, where: str, list_params: Iterable[str] = ()) -> l
             axes.append([{key: v} for v in value])
         else:
             axes.append([{key: value}])
+    size = math.prod(len(axis) for axis in axes)
+    if size > MAX_GRID:   # checked before the combinations are made
+        raise ConfigError(f"the parameter grid has {size} combinations; expected at most "
+                          f"{MAX_GRID} (split the study, or use zip: or cases:)", where)
     combos = []
     for parts in itertools.product(*axes):
         merged: dict = {}
@@ -362,25 +372,6 @@ def _expand_list(raw: dict, key: str, default: list, expand) -> list:
 # ---------------------------------------------------------------------------------------------
 # Loading
 
-def read_yaml(path: str | Path) -> dict:
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such experiment file")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{line}{problem}; expected valid YAML", file=str(path)) from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"expected a mapping at the top level, got {type(raw).__name__}",
-                          file=str(path))
-    return raw
-
-
 def load_experiment(path: str | Path) -> Experiment:
     raw = read_yaml(path)
     try:
@@ -394,7 +385,7 @@ def build_experiment(raw: dict, name_default: str = "experiment",
                      base_dir: str = ".", source: str = "") -> Experiment:
     """Validate and expand an experiment mapping (already parsed from YAML)."""
     check_no_extra("the experiment", raw, TOP_LEVEL)
-    name = check_str("name", raw.get("name", name_default))
+    name = check_name(check_str("name", raw.get("name", name_default)))
     seed = check_int("seed", raw.get("seed", 0), 0)
     k = check_int("k", raw.get("k", 10), 1)
     repeat = check_int("repeat", raw.get("repeat", 1), 1)
@@ -406,11 +397,16 @@ def build_experiment(raw: dict, name_default: str = "experiment",
     if "cases" in raw:
         combos = _expand_cases(raw, repeat)
     else:
-        combos = [(*combo, repeat) for combo in itertools.product(
-            _expand_list(raw, "datasets", None, expand_dataset),
-            _expand_list(raw, "pipelines", [[]], expand_pipeline),
-            _expand_list(raw, "indexes", None, expand_index),
-            _expand_list(raw, "orderings", ["original"], expand_ordering))]
+        lists = [_expand_list(raw, "datasets", None, expand_dataset),
+                 _expand_list(raw, "pipelines", [[]], expand_pipeline),
+                 _expand_list(raw, "indexes", None, expand_index),
+                 _expand_list(raw, "orderings", ["original"], expand_ordering)]
+        size = math.prod(len(items) for items in lists) * repeat
+        if size > MAX_GRID:
+            raise ConfigError(f"datasets x pipelines x indexes x orderings x repeat = {size} "
+                              f"build units; expected at most {MAX_GRID}", "repeat"
+                              if repeat > 1 else "indexes")
+        combos = [(*combo, repeat) for combo in itertools.product(*lists)]
     units = []
     seen = set()
     for dataset, pipeline, index, ordering, repeats in combos:
@@ -422,6 +418,17 @@ def build_experiment(raw: dict, name_default: str = "experiment",
                 seen.add(ident)
                 units.append(unit)
     return Experiment(name, name_default, seed, k, repeat, tuple(units), raw)
+
+
+def check_name(name: str) -> str:
+    """An experiment name is one folder name under results/: no separators, no '..'."""
+    import os
+
+    if (not name.strip() or name in (".", "..") or "/" in name or "\\" in name
+            or os.path.isabs(name) or "\0" in name or name.startswith(".")):
+        raise ConfigError(f"expected a plain folder name (no '/', no '..', not absolute, "
+                          f"not hidden), got {name!r}", "name")
+    return name
 
 
 def _timing(value: Any) -> tuple:

@@ -6,7 +6,6 @@ vecbench (shipped neighbours are only checked against it) and verified when read
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,13 +117,6 @@ def _knn_into(search, q: np.ndarray, block: np.ndarray, k: int, scores: np.ndarr
         scores[:], ids[:] = out_scores, out_ids
 
 
-def _checksum(ids: np.ndarray, distances: np.ndarray) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    h.update(np.ascontiguousarray(ids).tobytes())
-    h.update(np.ascontiguousarray(distances).tobytes())
-    return h.hexdigest()
-
-
 def ground_truth(base: np.ndarray, queries: np.ndarray, metric: str, fingerprint: str,
                  k: int = MIN_DEPTH, cache: Path | None = None) -> GroundTruth:
     """Exact kNN to depth max(k, 100), read from the cache when a verified copy is there.
@@ -136,23 +128,23 @@ def ground_truth(base: np.ndarray, queries: np.ndarray, metric: str, fingerprint
     folder = (cache or cache_dir()) / "groundtruth"
     path = folder / f"{fingerprint}-{depth}.npz"
     expected_shape = (len(queries), depth)
-    if path.exists():
-        try:
-            with np.load(path) as stored:
-                ids, distances = stored["ids"], stored["distances"]
-                ok = (ids.shape == expected_shape and distances.shape == expected_shape
-                      and str(stored["metric"]) == metric
-                      and str(stored["checksum"]) == _checksum(ids, distances))
-            if ok:
-                return GroundTruth(ids=ids, distances=distances, metric=metric)
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable or truncated: recompute below
+    from vecbench.cache import read_verified, write_verified
+
+    def fits(arrays: dict) -> str | None:
+        if arrays.get("ids") is None or arrays["ids"].shape != expected_shape \
+                or arrays.get("distances") is None \
+                or arrays["distances"].shape != expected_shape:
+            return f"expected ids and distances of shape {expected_shape}"
+        if str(arrays.get("metric")) != metric:
+            return f"metric {arrays.get('metric')!s}, expected {metric}"
+        return None
+
+    stored = read_verified(path, "ground truth", fits)
+    if stored is not None:
+        return GroundTruth(ids=stored["ids"], distances=stored["distances"], metric=metric)
     truth = exact_knn(base, queries, depth, metric)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, ids=truth.ids, distances=truth.distances, metric=metric,
-             checksum=_checksum(truth.ids, truth.distances))
-    os.replace(tmp, path)
+    write_verified(path, {"ids": truth.ids, "distances": truth.distances,
+                          "metric": np.array(metric)})
     return truth
 
 

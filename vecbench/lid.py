@@ -459,20 +459,17 @@ def lid_cache_key(dataset_fingerprint: str, k: int, estimator: str, method: str,
     return hashlib.blake2b(json.dumps(spec, sort_keys=True).encode(), digest_size=16).hexdigest()
 
 
-def _checksum(values: np.ndarray) -> str:
-    return hashlib.blake2b(np.ascontiguousarray(values).tobytes(), digest_size=16).hexdigest()
-
-
 def cached_pointwise_lid(dataset_fingerprint: str, x: np.ndarray, k: int = DEFAULT_K,
                          estimator: str = "mle", cache_dir: str | os.PathLike | None = None, *,
                          metric: str = "l2", return_info: bool = False,
                          **graph_kwargs: Any) -> np.ndarray | tuple[np.ndarray, dict]:
-    """:func:`pointwise_lid` of ``x``, stored as ``<cache>/lid/<key>.npy`` and verified on read.
+    """:func:`pointwise_lid` of ``x``, stored as ``<cache>/lid/<key>.npz`` and verified on read.
 
     ``cache_dir`` defaults to ``$VECBENCH_CACHE`` (``~/.cache/vecbench``). A cached array whose
-    shape or checksum (in the ``.json`` beside it) does not match is recomputed and overwritten.
+    shape or content digest does not match (:mod:`vecbench.cache`) is reported and recomputed.
     With ``return_info``, also returns the graph's info plus ``cache`` (``hit`` or ``miss``).
     """
+    from vecbench.cache import read_verified, write_verified
     from vecbench.groundtruth import cache_dir as default_cache_dir
 
     k = _check_k(k)
@@ -483,23 +480,19 @@ def cached_pointwise_lid(dataset_fingerprint: str, x: np.ndarray, k: int = DEFAU
                         graph_kwargs.get("hnsw_params"), graph_kwargs.get("seed", 0),
                         graph_kwargs.get("distinct", True))
     folder = Path(cache_dir if cache_dir is not None else default_cache_dir()) / "lid"
-    path, meta_path = folder / f"{key}.npy", folder / f"{key}.json"
-    try:
-        meta = json.loads(meta_path.read_text())
-        values = np.load(path, allow_pickle=False)
-        if values.shape == (len(x),) and meta.get("checksum") == _checksum(values):
-            return (values, {**meta["info"], "cache": "hit"}) if return_info else values
-    except (OSError, ValueError, KeyError):
-        pass  # missing, truncated or unreadable: recompute below
+    path = folder / f"{key}.npz"
+    stored = read_verified(
+        path, "pointwise LID",
+        lambda arrays: None if arrays.get("values") is not None
+        and arrays["values"].shape == (len(x),) and "info" in arrays
+        else f"expected values of shape ({len(x)},)")
+    if stored is not None:
+        info = json.loads(str(stored["info"]))
+        values = stored["values"]
+        return (values, {**info, "cache": "hit"}) if return_info else values
     distances, ids, info = knn_graph(x, k, metric, **graph_kwargs)
     values = pointwise_lid(x, k, estimator=estimator, distances=distances, ids=ids,
                            metric=metric)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f"{key}.{os.getpid()}.tmp"
-    np.save(f"{tmp}.npy", values)
-    os.replace(f"{tmp}.npy", path)
-    meta = {"checksum": _checksum(values), "shape": list(values.shape), "estimator": estimator,
-            "info": info}
-    Path(f"{tmp}.json").write_text(json.dumps(meta, default=str))
-    os.replace(f"{tmp}.json", meta_path)
+    write_verified(path, {"values": values,
+                          "info": np.array(json.dumps(info, default=str))})
     return (values, {**info, "cache": "miss"}) if return_info else values

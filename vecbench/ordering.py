@@ -134,8 +134,13 @@ lid_asc.params = lid_desc.params = _lid_params()
 def _kmeans_labels(vectors: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
     import faiss
 
+    from vecbench.errors import ConfigError
+
+    if n_clusters > len(vectors):
+        raise ConfigError(f"expected at most {len(vectors)} (the number of vectors ordered), "
+                          f"got {n_clusters}", "n_clusters")
     x = np.ascontiguousarray(vectors, dtype=np.float32)
-    kmeans = faiss.Kmeans(x.shape[1], min(n_clusters, len(x)), niter=20, seed=seed % (2**31 - 1),
+    kmeans = faiss.Kmeans(x.shape[1], n_clusters, niter=20, seed=seed % (2**31 - 1),
                           verbose=False)
     kmeans.train(x)
     return kmeans.index.search(x, 1)[1][:, 0]

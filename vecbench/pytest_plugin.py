@@ -128,6 +128,12 @@ def build_spec(raw, file: str = "<spec>", base_dir: str = ".") -> Spec:
         baseline = raw.get("baseline")
         if baseline is not None and (not isinstance(baseline, str) or not baseline):
             raise ConfigError(f"expected a file path, got {baseline!r}", "baseline")
+        if baseline is not None:
+            root = Path(base_dir).resolve()
+            if not (root / baseline).resolve().is_relative_to(root):
+                raise ConfigError(f"{baseline!r} resolves outside the spec's folder {root}; "
+                                  "expected a path inside it (e.g. baselines/prod.json)",
+                                  "baseline")
         missing_data = check_choice("missing_data", raw.get("missing_data", "fail"),
                                     ("fail", "skip"))
     except ConfigError as exc:
@@ -203,8 +209,13 @@ def check_baseline(rows: list[dict], baseline: Path, rules_text: str, timing: bo
                 "--vecbench-update-baselines"]
     try:
         base_rows = json.loads(baseline.read_text())["rows"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise DataError(f"{baseline}: not a vecbench baseline file ({exc})") from None
+    except (ValueError, KeyError, TypeError, OSError) as exc:  # JSON, UTF-8, unreadable
+        raise DataError(f"{baseline}: not a vecbench baseline file ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}); expected JSON "
+                        "written by --vecbench-update-baselines") from None
+    if not isinstance(base_rows, list) or not all(isinstance(r, dict) for r in base_rows):
+        raise DataError(f"{baseline}: not a vecbench baseline file ('rows' is not a list of "
+                        "mappings); expected JSON written by --vecbench-update-baselines")
     rules = [r for r in compare.parse_rules(rules_text, "--vecbench-fail")
              if timing or not is_timing(r.metric)]
     if not rules:

@@ -36,6 +36,28 @@ REQUIRED_OK = {"dataset": dict, "encode": dict, "build": dict, "settings": list,
                "reference": dict}
 
 
+def prepare_results(results: str | Path) -> Path:
+    """The results folder, made if needed, with temporaries of interrupted writes removed; a
+    path that is a file or cannot be made is a one-line DataError."""
+    from vecbench.cache import clean_temporaries
+
+    path = Path(results)
+    if path.exists() and not path.is_dir():
+        raise DataError(f"{path}: exists and is not a folder; expected --results to name a "
+                        "results folder (new or from an earlier run)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot make the results folder ({exc.strerror or exc}); "
+                        "expected a writable folder") from None
+    for folder in (path, runs_dir(path), path / "reference"):
+        if folder.exists() and not folder.is_dir():
+            raise DataError(f"{folder}: exists and is not a folder; expected the results "
+                            "folder's own layout (runs/, reference/)")
+        clean_temporaries(folder)
+    return path
+
+
 def runs_dir(results: str | Path) -> Path:
     return Path(results) / "runs"
 
@@ -66,6 +88,10 @@ def file_digest(path: Path) -> str:
 def _atomic(path: Path, write) -> None:
     """Write through a temporary file in the same folder, then rename: all or nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir() and not path.is_symlink():   # a folder where a file belongs: replace it
+        import shutil
+
+        shutil.rmtree(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as handle:
@@ -86,8 +112,20 @@ def write_arrays(path: Path, arrays: dict) -> dict:
     return {"file": path.name, "bytes": path.stat().st_size, "blake2b": file_digest(path)}
 
 
+#: The record's own content digest: an edited record (a changed number, a dropped field) is
+#: not complete, so its unit runs again instead of being read wrong. Older records lack it.
+DIGEST_FIELD = "record_blake2b"
+
+
+def record_digest(record: dict) -> str:
+    body = {name: value for name, value in record.items() if name != DIGEST_FIELD}
+    text = json.dumps(body, sort_keys=True, default=_json_default, allow_nan=True)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
 def write_record(results: str | Path, record: dict) -> Path:
     path = record_path(results, record["key"])
+    record = {**record, DIGEST_FIELD: record_digest(record)}
     text = json.dumps(record, default=_json_default, allow_nan=True)
     _atomic(path, lambda handle: handle.write(text.encode()))
     return path
@@ -135,6 +173,65 @@ class Outcome:
 
 
 # ---------------------------------------------------------------------------------------------
+# Claims: one process computes a unit at a time, whatever number of `run`s share the folder
+
+def claim_path(results: str | Path, key: str) -> Path:
+    return runs_dir(results) / f"{key}.claim"
+
+
+def claim(results: str | Path, key: str) -> bool:
+    """Take the unit's claim (an O_EXCL file naming host and pid); False when another live
+    process holds it. A claim whose process on this host is gone is stale and taken over."""
+    import socket
+
+    path = claim_path(results, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mine = f"{socket.gethostname()} {os.getpid()}".encode()
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if claim_held(path):
+                return False
+            path.unlink(missing_ok=True)   # stale: its process is gone
+            continue
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(mine)
+        return True
+    return False
+
+
+def claim_held(path: Path) -> bool:
+    """True while the claim's process is alive (or on another host, where it cannot be told)."""
+    import socket
+
+    from vecbench.cache import _alive
+
+    import time
+
+    try:
+        host, pid = path.read_text().split()
+        pid = int(pid)
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):
+        try:  # being written right now (created, not yet filled), or garbage left behind
+            return time.time() - path.stat().st_mtime < 5
+        except OSError:
+            return False
+    return host != socket.gethostname() or _alive(pid)
+
+
+def release(results: str | Path, key: str) -> None:
+    try:
+        path = claim_path(results, key)
+        if path.read_bytes().split()[-1] == str(os.getpid()).encode():
+            path.unlink()
+    except (OSError, IndexError):
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
 # Reading
 
 def read_record(path: Path) -> dict:
@@ -147,6 +244,8 @@ def read_record(path: Path) -> dict:
     except (IsADirectoryError, PermissionError) as exc:
         raise DataError(f"{path}: cannot be read as a run record ({exc.strerror})") from None
     problem = schema_problem(data)
+    if problem is None and DIGEST_FIELD in data and data[DIGEST_FIELD] != record_digest(data):
+        problem = "its content does not match its digest: edited or corrupt"
     if problem:
         raise DataError(f"{path}: not a complete vecbench run record ({problem})")
     return data
@@ -309,7 +408,7 @@ def write_manifest(results: str | Path, keys: list[str]) -> None:
     path = Path(results) / MANIFEST
     text = json.dumps({"keys": sorted(keys)})
     try:
-        if path.read_text() == text:
+        if path.read_bytes() == text.encode():
             return
     except OSError:
         pass

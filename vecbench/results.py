@@ -179,21 +179,29 @@ def build_tables(results: str | Path, columns: list[str] | None = None,
     references: dict = {}
     rows, per_query, unavailable = [], [], {}
     for record in selection.records:
-        raw = reference = None
-        if record["status"] == "ok":
-            raw = records.load_raw(results, record)
-            name = record["reference"]["file"]
-            if name not in references:
-                references[name] = records.load_reference(results, record)
-            reference = references[name]
-        wanted = None
-        if columns:
-            k = record["labels"]["k"]
-            wanted = metrics.default_columns(k, reference is not None and
-                                             reference.judgments is not None) + columns
-            wanted = list(dict.fromkeys(wanted))
-        unit_table, unit_per_query, missing = unit_rows(record, raw, reference, wanted,
-                                                        with_specs)
+        try:
+            raw = reference = None
+            if record["status"] == "ok":
+                raw = records.load_raw(results, record)
+                name = record["reference"]["file"]
+                if name not in references:
+                    references[name] = records.load_reference(results, record)
+                reference = references[name]
+            wanted = None
+            if columns:
+                k = record["labels"]["k"]
+                wanted = metrics.default_columns(k, reference is not None and
+                                                 reference.judgments is not None) + columns
+                wanted = list(dict.fromkeys(wanted))
+            unit_table, unit_per_query, missing = unit_rows(record, raw, reference, wanted,
+                                                            with_specs)
+        except (KeyError, TypeError, AttributeError, IndexError) as exc:
+            # valid JSON of the right top-level shape, wrong inside (edited or foreign):
+            # reported and left out like any other incomplete record
+            selection.unreadable.append(
+                f"{records.record_path(results, record['key'])}: not a complete vecbench run "
+                f"record ({type(exc).__name__}: {exc}); rerun the unit with `vecbench run`")
+            continue
         for column, why in missing.items():
             unavailable.setdefault(column, [0, why])[0] += len(unit_table)
         for i, values in enumerate(unit_per_query):
@@ -335,7 +343,10 @@ def write_table(frame, path: Path) -> Path:
 def collect(results: str | Path, columns: list[str] | None = None, include_all: bool = False,
             log: Callable[[str], None] = lambda line: None) -> tuple[Path, Path, int]:
     """Write ``results.csv``, ``results.parquet`` and ``per_query.parquet``."""
+    from vecbench.cache import clean_temporaries
+
     tables = build_tables(results, columns, include_all)
+    clean_temporaries(results)   # tables of an interrupted collect
     for note in tables.notes:
         log(note)
     results = Path(results)
@@ -378,7 +389,36 @@ def read_table(path: Path):
                         "written by `vecbench collect`") from None
     if "dataset" not in frame.columns:
         raise DataError(f"{path}: not a vecbench results table (no 'dataset' column)")
+    _check_numeric(frame, path)
     return frame
+
+
+#: Columns that hold numbers in every table collect writes, besides the metric columns.
+NUMERIC_COLUMNS = ("k", "repeat", "build_s", "fit_s", "encode_s", "bytes_per_vector",
+                   "graph_bytes_per_vector", "total_bytes_per_vector", "index_bytes",
+                   "compression_ratio")
+
+
+def _check_numeric(frame, path: Path) -> None:
+    """A metric or size column with text in it (an edited or foreign table) is a one-line
+    DataError, not rows compared as strings (which pass every rule)."""
+    import pandas as pd
+
+    from vecbench.metrics import parse_column
+
+    for column in frame.columns:
+        if not (column in NUMERIC_COLUMNS or parse_column(str(column)) is not None):
+            continue
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = values[numbers.isna() & values.notna() & (values.astype(str) != "")]
+        if len(bad):
+            raise DataError(f"{path}: column {column!r} has a value that is not a number "
+                            f"({bad.iloc[0]!r} in row {bad.index[0]}); expected numbers, as "
+                            "`vecbench collect` writes them")
+        frame[column] = numbers
 
 
 def per_query(source: str | Path):

@@ -31,6 +31,7 @@ class Summary:
     crashed: int = 0
     warnings: list = field(default_factory=list)
     stopped_early: bool = False
+    waited: int = 0         # units another `run` on the folder computed while this one waited
 
     def __getitem__(self, name: str):  # summary["run"], as callers read it
         return getattr(self, name)
@@ -110,12 +111,54 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
         return summary
     if executor is None or executor.name != "dask":
         preflight(todo)
+    # another `run` on this folder may be computing some units: take each unit's claim, run
+    # the claimed ones, then wait for the others (or take them over if their process dies)
+    while todo:
+        mine, others = [], []
+        for item in todo:
+            (mine if records.claim(results, item[1]) else others).append(item)
+        if mine:
+            _dispatch(mine, results, summary, jobs, quiet, fail_fast, executor, stream)
+            executor = None   # closed by _dispatch; a takeover round makes a fresh one
+            if summary.stopped_early:
+                break
+        todo = _wait_for_others(others, results, summary)
+    for warning in dict.fromkeys(summary.warnings):
+        log(f"warning: {warning}")
+    return summary
+
+
+def _wait_for_others(others: list[tuple], results, summary: Summary,
+                     poll: float = 0.2) -> list[tuple]:
+    """Wait while other processes hold claims; return the units left to run here (their
+    process died, or they failed there)."""
+    while others:
+        held, free = [], []
+        for item in others:
+            if records.is_done(results, item[1]):
+                summary.skipped += 1
+                summary.waited += 1
+            elif records.claim_held(records.claim_path(results, item[1])):
+                held.append(item)
+            else:
+                free.append(item)
+        if free:
+            return free + held
+        others = held
+        if others:
+            time.sleep(poll)
+    return []
+
+
+def _dispatch(todo: list[tuple], results, summary: Summary, jobs: int, quiet: bool,
+              fail_fast: bool, executor, stream) -> None:
     executor = executor or executors.make(jobs)
     tasks = [executors.Task(unit, key, n, contended=jobs > 1) for unit, key, n in todo]
     bar = Progress(len(tasks), summary.skipped, stream or sys.stderr, enabled=not quiet)
     try:
         for task, outcome in executor.map(tasks):
             records.store_unit(results, outcome)
+            records.release(results, task.key)
             summary.run += 1
             summary.warnings.extend(outcome.record.get("warnings", []))
             if outcome.status != "ok":
@@ -129,9 +172,8 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
     finally:
         executor.close()
         bar.close()
-    for warning in dict.fromkeys(summary.warnings):
-        log(f"warning: {warning}")
-    return summary
+        for _, key, _ in todo:
+            records.release(results, key)
 
 
 def _label(unit: BuildUnit) -> str:

@@ -78,6 +78,8 @@ def check_vectors(name: str, what: str, x: np.ndarray, rows_per_block: int = 655
     """Reject NaN/Inf and non-2-D arrays: an index built on them returns nonsense silently."""
     if x.ndim != 2:
         raise DataError(f"{name}: {what}: expected a 2-D array of vectors, got shape {x.shape}")
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise DataError(f"{name}: {what}: expected numeric vectors, got dtype {x.dtype}")
     if not np.issubdtype(x.dtype, np.floating):
         return
     for start in range(0, len(x), rows_per_block):
@@ -95,11 +97,17 @@ def finish(name: str, base: np.ndarray, queries: np.ndarray, metric: str,
     Float vectors become float32 C-contiguous (memory maps stay memory maps when already so);
     ``cos`` normalizes; a missing train set is a seeded sample of base.
     """
-    check_vectors(name, "base", base)
-    check_vectors(name, "queries", queries)
+    sources = extra.pop("sources", None) or {}
+    label = {what: f"{what} ({sources[what]})" if sources.get(what) else what
+             for what in ("base", "queries", "train")}
+    check_vectors(name, label["base"], base)
+    check_vectors(name, label["queries"], queries)
     if base.shape[1] != queries.shape[1]:
-        raise DataError(f"{name}: dimension mismatch: base has {base.shape[1]} dimensions, "
-                        f"queries have {queries.shape[1]}; expected the same")
+        raise DataError(f"{name}: dimension mismatch: {label['base']} has {base.shape[1]} "
+                        f"dimensions, {label['queries']} have {queries.shape[1]}; "
+                        "expected the same")
+    if base.shape[1] == 0:
+        raise DataError(f"{name}: {label['base']} has 0 dimensions; expected at least 1")
     if len(base) == 0 or len(queries) == 0:
         raise DataError(f"{name}: expected at least one base vector and one query, "
                         f"got {len(base)} and {len(queries)}")
@@ -107,9 +115,10 @@ def finish(name: str, base: np.ndarray, queries: np.ndarray, metric: str,
     if train is None:
         train = sample_rows(base, DEFAULT_TRAIN_SIZE, seed)
     else:
-        check_vectors(name, "train", train)
+        check_vectors(name, label["train"], train)
         if train.shape[1] != base.shape[1]:
-            raise DataError(f"{name}: dimension mismatch: train has {train.shape[1]} dimensions, "
+            raise DataError(f"{name}: dimension mismatch: {label['train']} has "
+                            f"{train.shape[1]} dimensions, "
                             f"base has {base.shape[1]}; expected the same")
         train = as_float32(train)
     if metric == "cos":

@@ -48,6 +48,9 @@ def read_jsonl_ids(path: Path) -> list[str]:
                                     ) from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start} of a line); expected BEIR "
+                        "JSON lines") from None
     if len(set(ids)) != len(ids):
         raise DataError(f"{path}: duplicate '_id' values; expected unique ids")
     return ids
@@ -60,6 +63,17 @@ def _grade(text: str) -> int | float:
 
 def read_qrels(path: Path) -> dict[str, dict[str, int | float]]:
     """``{query id: {doc id: grade}}`` from a BEIR qrels TSV (header line optional)."""
+    try:
+        return _read_qrels(path)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start} of a line); expected "
+                        "query-id, corpus-id, score lines separated by tabs") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc}); expected a qrels "
+                        "TSV file") from None
+
+
+def _read_qrels(path: Path) -> dict[str, dict[str, int | float]]:
     qrels: dict[str, dict[str, int | float]] = {}
     with open(path, encoding="utf-8", newline="") as handle:
         for number, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):

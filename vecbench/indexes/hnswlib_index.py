@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from vecbench.indexes.base import COMMON_PARAMS, BuildReport, IndexBase, pad_distances, pad_ids
+from vecbench.errors import ConfigError
 from vecbench.params import Param, check_int
 
 #: hnswlib's own default for the search beam width.
@@ -28,7 +29,8 @@ class HnswlibIndex(IndexBase):
     _build_param_names = ("M", "ef_construction")
     _search_param_names = ("ef",)
     params = (
-        Param("M", "int", 16, low=2, doc="links per node (2*M on the bottom layer)"),
+        Param("M", "int", 16, low=2, high=10_000,
+              doc="links per node (2*M on the bottom layer; hnswlib caps it at 10000)"),
         Param("ef_construction", "int", 200, low=1, doc="beam width while inserting"),
     ) + COMMON_PARAMS
     search_params = (Param("ef", "int", DEFAULT_EF, low=1,
@@ -38,6 +40,9 @@ class HnswlibIndex(IndexBase):
                  seed: int = 0, **extra: Any):
         super().__init__(threads=threads, seed=seed, extra=extra)
         self.M = check_int("M", M, 2)
+        if self.M > 10_000:  # hnswlib would silently cap it, and the row would record a lie
+            raise ConfigError(f"expected an integer in [2, 10000] (hnswlib caps M at 10000), "
+                              f"got {self.M}", "M")
         self.ef_construction = check_int("ef_construction", ef_construction, 1)
 
     positive_int_search = ("ef",)

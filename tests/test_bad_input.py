@@ -1,0 +1,878 @@
+"""Bad input and failing machines (issue 15): every case ends in exactly one line naming the file,
+YAML path or argument and the value, exit 2 (or a recorded unit error, or one cache warning and
+a rebuild), never a traceback, and nothing already computed is lost.
+
+Cases run the CLI in this process (``cli.main``) on tiny data; a subprocess only where the
+process itself is the point (Ctrl-C, a killed parent, two concurrent runs).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vecbench import cli, records, runner
+from vecbench.errors import ConfigError, VecbenchError
+
+TINY = """
+name: tiny
+k: 5
+datasets:
+  - synthetic: {n_base: 300, n_queries: 10, dim: 8}
+indexes:
+  - flat: {}
+  - hnswlib: {build: {M: 8}, search: {ef: [10]}}
+"""
+
+
+def one_line(capsys, argv, *named, rc=2):
+    """Run the CLI; assert exit ``rc``, exactly one stderr line naming each of ``named``."""
+    code = cli.main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == rc, err
+    assert "Traceback" not in err
+    assert len(lines) == 1, err
+    for name in named:
+        assert str(name) in lines[0], (name, lines[0])
+    return lines[0]
+
+
+def snapshot(folder: Path) -> dict:
+    """Every file under ``folder`` with its size and mtime: what 'nothing lost / nothing
+    written' is checked against."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def records_kept(before: dict, folder: Path) -> None:
+    after = snapshot(folder)
+    for name, stat in before.items():
+        if name.startswith("runs/"):
+            assert after.get(name) == stat, f"{name} lost or changed"
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory):
+    """A results folder whose two units are complete (computed once per module)."""
+    tmp = tmp_path_factory.mktemp("done")
+    exp = tmp / "exp.yaml"
+    exp.write_text(TINY)
+    assert cli.main(["run", str(exp), "--results", str(tmp / "results"), "--quiet"]) == 0
+    return exp, tmp / "results"
+
+
+@pytest.fixture
+def results(done, tmp_path):
+    """A private copy of the complete results folder, free to damage."""
+    exp, source = done
+    copy = tmp_path / "results"
+    shutil.copytree(source, copy)
+    yaml_copy = tmp_path / "exp.yaml"
+    shutil.copy(exp, yaml_copy)
+    return yaml_copy, copy
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Files read: experiment YAML
+
+def write(tmp_path, content, name="exp.yaml"):
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(textwrap.dedent(content))
+    return path
+
+
+YAML_FILES = {
+    "non-utf8": (b"\xff\xfe name: x\n", "not UTF-8"),
+    "binary": (b"name: x\n\x00\x01\x02", "binary"),
+    "empty": (b"", "expected a mapping"),
+    "truncated": (b"name: x\ndatasets: [digits\n", "expected valid YAML"),
+    "top-level list": (b"- digits\n- flat\n", "expected a mapping"),
+    "deep flow nesting": (b"k: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nesting deeper"),
+    "deep block nesting": ("".join(f"{'  ' * i}a{i}:\n" for i in range(200)).encode(),
+                           "nesting deeper"),
+    "unknown key": (b"name: x\ndatasetz: [digits]\n", "datasetz"),
+    "k zero": (TINY.replace("k: 5", "k: 0").encode(), "k"),
+    "k text": (TINY.replace("k: 5", "k: ten").encode(), "'ten'"),
+}
+
+
+@pytest.mark.parametrize("case", list(YAML_FILES))
+def test_experiment_yaml(capsys, tmp_path, case):
+    content, expected = YAML_FILES[case]
+    path = write(tmp_path, content)
+    one_line(capsys, ["validate", path], path.name, expected)
+
+
+def test_experiment_yaml_is_a_directory(capsys, tmp_path):
+    one_line(capsys, ["validate", tmp_path], tmp_path, "directory")
+
+
+def test_experiment_yaml_missing(capsys, tmp_path):
+    one_line(capsys, ["run", tmp_path / "nope.yaml"], "nope.yaml", "no such")
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Containment: names, row filters, spec baselines
+
+@pytest.mark.parametrize("name", ["a/b", "..", "/tmp/evil", "../up", ".hidden"])
+def test_experiment_name_stays_one_folder(capsys, tmp_path, name):
+    path = write(tmp_path, TINY.replace("name: tiny", f"name: {json.dumps(name)}"))
+    one_line(capsys, ["validate", path], "name", repr(name))
+
+
+FILTERS = ["index.to_csv('/tmp/vecbench-escape.csv')", "__import__('os').system('true')",
+           "@pd", "`search.ef`.max() > 1", "dataset[0] == 's'", "(lambda: 1)() == 1"]
+
+
+@pytest.mark.parametrize("where", FILTERS)
+def test_row_filter_allows_comparisons_only(capsys, results, where):
+    _, folder = results
+    before = snapshot(folder)
+    line = one_line(capsys, ["plot", folder, "-o", folder / "p.png", "--where", where],
+                    "--where")
+    assert "not an allowed row filter" in line or "not a valid row filter" in line
+    assert not Path("/tmp/vecbench-escape.csv").exists()
+    records_kept(before, folder)
+
+
+def test_row_filter_comparisons_still_work(capsys, results):
+    _, folder = results
+    code = cli.main(["plot", str(folder), "-o", str(folder / "p.png"), "--where",
+                     "index in ['flat', 'hnswlib'] and not (k != 5) and `search.ef` != 3"])
+    assert code == 0, capsys.readouterr().err
+
+
+def test_paired_baseline_is_a_filter_too(capsys, results):
+    _, folder = results
+    one_line(capsys, ["paired", folder, "--baseline", "index.to_csv('x.csv')",
+                      "--metric", "recall@5"], "--baseline")
+    assert not (Path.cwd() / "x.csv").exists()
+
+
+@pytest.mark.parametrize("baseline", ["../outside.json", "/etc/passwd", "a/../../b.json"])
+def test_spec_baseline_stays_inside_the_spec_folder(tmp_path, baseline):
+    from vecbench.pytest_plugin import build_spec
+
+    raw = {"dataset": {"synthetic": {"n_base": 50}}, "index": {"flat": {}},
+           "baseline": baseline}
+    with pytest.raises(ConfigError) as info:
+        build_spec(raw, "x.vecbench.yaml", str(tmp_path))
+    assert "baseline" in str(info.value) and baseline in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe", b"", b"[1, 2]", b'{"rows": 3}'])
+def test_spec_baseline_file_unreadable(tmp_path, content):
+    from vecbench.errors import DataError
+    from vecbench.pytest_plugin import check_baseline
+
+    path = tmp_path / "base.json"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as info:
+        check_baseline([{"dataset": "d"}], path, "recall@10:-0.01", timing=False)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Files read: results tables, run records, raw arrays, reference answers
+
+TABLES = {
+    "non-utf8 csv": ("results.csv", b"\xff\xfe\x00dataset\n"),
+    "empty csv": ("results.csv", b""),
+    "csv of another shape": ("results.csv", b"a,b\n1,2\n"),
+    "random parquet": ("results.parquet", os.urandom(256)),
+    "empty parquet": ("results.parquet", b""),
+    "text in a metric column": ("results.csv", b"dataset,index,recall@10,qps\nx,flat,abc,1\n"),
+}
+
+
+@pytest.mark.parametrize("command", ["compare", "plot", "best", "report"])
+@pytest.mark.parametrize("case", list(TABLES))
+def test_results_tables(capsys, tmp_path, command, case):
+    name, content = TABLES[case]
+    path = tmp_path / name
+    path.write_bytes(content)
+    argv = {"compare": ["compare", path, path],
+            "plot": ["plot", path, "-o", tmp_path / "p.png"],
+            "best": ["best", path, "--maximize", "recall@10"],
+            "report": ["report", path]}[command]
+    one_line(capsys, argv, path)
+
+
+def test_truncated_parquet_table(capsys, results):
+    _, folder = results
+    table = folder / "results.parquet"
+    table.write_bytes(table.read_bytes()[: table.stat().st_size // 2])
+    one_line(capsys, ["compare", table, table], table, "not a readable results table")
+
+
+def test_table_that_is_a_directory(capsys, tmp_path):
+    (tmp_path / "results.csv").mkdir()
+    one_line(capsys, ["compare", tmp_path / "results.csv", tmp_path / "results.csv"],
+             "results.csv")
+
+
+def test_not_a_results_folder(capsys, tmp_path):
+    one_line(capsys, ["collect", tmp_path], tmp_path, "runs")
+
+
+def test_collect_of_a_file(capsys, tmp_path):
+    path = write(tmp_path, b"x")
+    one_line(capsys, ["collect", path], path)
+
+
+def test_unit_list_is_not_utf8(capsys, results):
+    _, folder = results
+    (folder / "units.json").write_bytes(b"\xff\xfe\x00")
+    before = snapshot(folder)
+    one_line(capsys, ["collect", folder], "units.json")
+    records_kept(before, folder)
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "empty", "directory"])
+def test_damaged_raw_arrays_rerun_only_that_unit(capsys, results, damage):
+    exp, folder = results
+    raw = sorted((folder / "runs").glob("*.npz"))[0]
+    other = sorted((folder / "runs").glob("*.json"))[1]
+    kept = other.stat().st_mtime_ns
+    data = bytearray(raw.read_bytes())
+    if damage == "flip":
+        data[len(data) // 2] ^= 0x01
+        raw.write_bytes(bytes(data))
+    elif damage == "truncate":
+        raw.write_bytes(bytes(data[:100]))
+    elif damage == "empty":
+        raw.write_bytes(b"")
+    else:
+        raw.unlink()
+        raw.mkdir()
+    code = cli.main(["run", str(exp), "--results", str(folder), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0 and "ran 1 build units, 1 already done" in out, out
+    assert other.stat().st_mtime_ns == kept   # the good unit was not touched
+    assert raw.is_file()
+
+
+@pytest.mark.parametrize("content", [b"", b"\xff\xfe", b"{}", b"[]", b'{"schema": 2}'])
+def test_damaged_record_reruns(capsys, results, content):
+    exp, folder = results
+    record = sorted((folder / "runs").glob("*.json"))[0]
+    record.write_bytes(content)
+    assert cli.main(["run", str(exp), "--results", str(folder), "--quiet"]) == 0
+    assert "ran 1 build units" in capsys.readouterr().out
+    assert records.read_record(record)["status"] == "ok"
+
+
+def test_damaged_reference_is_named_by_collect(capsys, results):
+    _, folder = results
+    reference = next((folder / "reference").glob("*.npz"))
+    reference.write_bytes(reference.read_bytes()[:50])
+    before = snapshot(folder)
+    one_line(capsys, ["collect", folder], reference.name, "checksum")
+    records_kept(before, folder)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Files read: data files in every format (`datasets info` loads them)
+
+def info(capsys, spec, *named):
+    return one_line(capsys, ["datasets", "info", spec], *named)
+
+
+def npy(tmp_path, name, array):
+    path = tmp_path / name
+    np.save(path, array)
+    return path
+
+
+GOOD = np.random.default_rng(0).standard_normal((30, 4)).astype(np.float32)
+
+
+def npy_spec(base, queries):
+    return f"npy: {{base: '{base}', queries: '{queries}'}}"
+
+
+NPY_BAD = {
+    "text": lambda p: p.write_text("not an array"),
+    "empty": lambda p: p.write_bytes(b""),
+    "truncated": lambda p: p.write_bytes(p.read_bytes()[:200]),
+    "directory": lambda p: (p.unlink(), p.mkdir()),
+    "one-d": lambda p: np.save(p, np.arange(10, dtype=np.float32)),
+    "three-d": lambda p: np.save(p, np.zeros((2, 3, 4), np.float32)),
+    "objects": lambda p: np.save(p, np.array([{"a": 1}], dtype=object), allow_pickle=True),
+    "nan": lambda p: np.save(p, np.full((30, 4), np.nan, np.float32)),
+    "strings": lambda p: np.save(p, np.array([["a", "b"]])),
+}
+
+
+@pytest.mark.parametrize("case", list(NPY_BAD))
+def test_npy_files(capsys, tmp_path, case):
+    base = npy(tmp_path, "base.npy", GOOD)
+    queries = npy(tmp_path, "q.npy", GOOD[:5])
+    NPY_BAD[case](base)
+    info(capsys, npy_spec(base, queries), "base.npy")
+
+
+def test_npy_dimension_mismatch(capsys, tmp_path):
+    base = npy(tmp_path, "base.npy", GOOD)
+    queries = npy(tmp_path, "q.npy", np.zeros((5, 3), np.float32))
+    info(capsys, npy_spec(base, queries), "q.npy")
+
+
+def _bin(path, array, header=None):
+    n, d = array.shape if header is None else header
+    path.write_bytes(np.array([n, d], np.uint32).tobytes() + array.tobytes())
+    return path
+
+
+BIN_BAD = {
+    "fbin truncated": ("base.fbin", lambda p: _bin(p, GOOD).write_bytes(p.read_bytes()[:50])),
+    "fbin header too large": ("base.fbin", lambda p: _bin(p, GOOD, (10 ** 9, 4))),
+    "fbin empty": ("base.fbin", lambda p: p.write_bytes(b"")),
+    "u8bin short header": ("base.u8bin", lambda p: p.write_bytes(b"\x01\x00")),
+    "i8bin directory": ("base.i8bin", lambda p: p.mkdir()),
+    "fbin zero dim": ("base.fbin", lambda p: _bin(p, np.zeros((0, 0), np.float32), (5, 0))),
+}
+
+
+@pytest.mark.parametrize("case", list(BIN_BAD))
+def test_bin_files(capsys, tmp_path, case):
+    name, damage = BIN_BAD[case]
+    base = tmp_path / name
+    damage(base)
+    queries = _bin(tmp_path / ("q" + Path(name).suffix), GOOD[:5].astype(
+        {".fbin": np.float32, ".u8bin": np.uint8, ".i8bin": np.int8}[Path(name).suffix]))
+    info(capsys, f"fbin: {{base: '{base}', queries: '{queries}', metric: l2}}", name)
+
+
+def _vecs(path, array):
+    with open(path, "wb") as handle:
+        for row in array:
+            handle.write(np.int32(len(row)).tobytes() + row.tobytes())
+    return path
+
+
+VECS_BAD = {
+    "fvecs truncated": ("base.fvecs", lambda p: _vecs(p, GOOD).write_bytes(p.read_bytes()[:-3])),
+    "fvecs ragged": ("base.fvecs", lambda p: p.write_bytes(
+        _vecs(p, GOOD).read_bytes() + np.int32(7).tobytes() + np.zeros(7, np.float32).tobytes())),
+    "fvecs empty": ("base.fvecs", lambda p: p.write_bytes(b"")),
+    "fvecs negative dim": ("base.fvecs", lambda p: p.write_bytes(np.int32(-4).tobytes() * 5)),
+    "ivecs directory": ("base.ivecs", lambda p: p.mkdir()),
+    "bvecs truncated": ("base.bvecs", lambda p: p.write_bytes(
+        np.int32(4).tobytes() + b"\x01\x02")),
+}
+
+
+@pytest.mark.parametrize("case", list(VECS_BAD))
+def test_vecs_files(capsys, tmp_path, case):
+    name, damage = VECS_BAD[case]
+    base = tmp_path / name
+    damage(base)
+    suffix = Path(name).suffix
+    dtype = {".fvecs": np.float32, ".ivecs": np.int32, ".bvecs": np.uint8}[suffix]
+    if suffix == ".bvecs":
+        queries = tmp_path / "q.bvecs"
+        with open(queries, "wb") as handle:
+            for row in GOOD[:5].astype(np.uint8):
+                handle.write(np.int32(len(row)).tobytes() + row.tobytes())
+    else:
+        queries = _vecs(tmp_path / f"q{suffix}", GOOD[:5].astype(dtype))
+    info(capsys, f"vecs: {{base: '{base}', queries: '{queries}', metric: l2}}", name)
+
+
+def test_hdf5_files(capsys, tmp_path):
+    h5py = pytest.importorskip("h5py")
+    not_hdf5 = write(tmp_path, b"plain text", "a.hdf5")
+    info(capsys, f"hdf5: {{path: '{not_hdf5}'}}", "a.hdf5")
+    empty = write(tmp_path, b"", "b.hdf5")
+    info(capsys, f"hdf5: {{path: '{empty}'}}", "b.hdf5")
+    missing_test = tmp_path / "c.hdf5"
+    with h5py.File(missing_test, "w") as f:
+        f["train"] = GOOD
+        f.attrs["distance"] = "euclidean"
+    info(capsys, f"hdf5: {{path: '{missing_test}'}}", "c.hdf5", "test")
+    (tmp_path / "d.hdf5").mkdir()
+    info(capsys, f"hdf5: {{path: '{tmp_path / 'd.hdf5'}'}}", "d.hdf5")
+
+
+def test_parquet_files(capsys, tmp_path):
+    corrupt = write(tmp_path, os.urandom(300), "train.parquet")
+    queries = write(tmp_path, os.urandom(300), "test.parquet")
+    info(capsys, f"parquet: {{base: '{corrupt}', queries: '{queries}', metric: l2}}",
+         "train.parquet")
+    import pandas as pd
+
+    pd.DataFrame({"id": [1, 2], "other": [1.0, 2.0]}).to_parquet(corrupt)
+    info(capsys, f"parquet: {{base: '{corrupt}', queries: '{corrupt}', metric: l2}}",
+         "train.parquet")
+
+
+def beir_folder(tmp_path):
+    root = tmp_path / "beir"
+    (root / "qrels").mkdir(parents=True)
+    (root / "embeddings" / "m").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text("".join(
+        json.dumps({"_id": f"d{i}", "title": "", "text": f"doc {i}"}) + "\n" for i in range(5)))
+    (root / "queries.jsonl").write_text("".join(
+        json.dumps({"_id": f"q{i}", "text": f"query {i}"}) + "\n" for i in range(3)))
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq0\td1\t1\n")
+    np.save(root / "embeddings" / "m" / "corpus.npy", GOOD[:5])
+    np.save(root / "embeddings" / "m" / "queries.npy", GOOD[:3])
+    return root
+
+
+BEIR_BAD = {
+    "corpus non-utf8": ("corpus.jsonl", b"\xff\xfe{}\n"),
+    "corpus bad json": ("corpus.jsonl", b'{"_id": "d0", "text": \n'),
+    "queries binary": ("queries.jsonl", b"\x00\x01\x02\x03"),
+    "qrels non-utf8": ("qrels/test.tsv", b"query-id\tcorpus-id\tscore\n\xff\xfe\t1\n"),
+    "qrels bad score": ("qrels/test.tsv", b"query-id\tcorpus-id\tscore\nq0\td1\tmany\n"),
+    "embeddings wrong rows": ("embeddings/m/corpus.npy", None),
+}
+
+
+@pytest.mark.parametrize("case", list(BEIR_BAD))
+def test_beir_files(capsys, tmp_path, case):
+    root = beir_folder(tmp_path)
+    name, content = BEIR_BAD[case]
+    if content is None:
+        np.save(root / name, GOOD[:2])
+    else:
+        (root / name).write_bytes(content)
+    info(capsys, f"beir: {{path: '{root}', embeddings: m}}", Path(name).name)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Bounds before allocation
+
+BOUNDS = {
+    "synthetic n_base": ("synthetic: {n_base: 1000000000000, dim: 8}", "n_base"),
+    "synthetic dim": ("synthetic: {n_base: 100, dim: 1000000000}", "n_base"),
+    "synthetic n_clusters": ("synthetic: {n_base: 10, n_clusters: 11}", "n_clusters"),
+}
+
+
+@pytest.mark.parametrize("case", list(BOUNDS))
+def test_dataset_bounds(capsys, case):
+    spec, named = BOUNDS[case]
+    info(capsys, spec, named, "expected")
+
+
+def test_hnswlib_M_is_bounded_where_hnswlib_would_cap_it(capsys, tmp_path):
+    path = write(tmp_path, TINY.replace("M: 8", "M: 100000"))
+    one_line(capsys, ["validate", path], "M", "100000", "10000")
+
+
+def test_k_larger_than_the_base(capsys, tmp_path):
+    path = write(tmp_path, TINY.replace("k: 5", "k: 1000000"))
+    one_line(capsys, ["run", path, "--results", tmp_path / "r", "--quiet"], "k = 1000000",
+             "300")
+
+
+def test_bases_too_small_are_recorded_unit_errors(capsys, tmp_path):
+    path = write(tmp_path, """
+        name: small
+        k: 1
+        datasets: [{synthetic: {n_base: 3, n_queries: 2, dim: 8}}]
+        pipelines: [[], [pca: {n_components: 4}]]
+        indexes: [{faiss_ivf: {build: {nlist: 64}}}, {hnswlib: {build: {M: 4}}}]
+        orderings: [original, {cluster: {n_clusters: 50}}]
+        """)
+    code = cli.main(["run", str(path), "--results", str(tmp_path / "r"), "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 1 and "Traceback" not in captured.err + captured.out
+    statuses = [records.read_record(p) for p in (tmp_path / "r" / "runs").glob("*.json")]
+    assert len(statuses) == 8
+    assert {r["status"] for r in statuses} <= {"ok", "error"}   # no crash: all bad input
+    reasons = " ".join(r.get("reason", "") for r in statuses if r["status"] == "error")
+    for expected in ("nlist=64", "n_components", "n_clusters"):
+        assert expected in reasons
+    assert any(r["status"] == "ok" for r in statuses)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Caches: verified on read, one warning, rebuilt
+
+def _damage(path: Path, how: str) -> None:
+    data = bytearray(path.read_bytes())
+    if how == "flip":
+        data[len(data) // 2] ^= 0x10
+        path.write_bytes(bytes(data))
+    elif how == "truncate":
+        path.write_bytes(bytes(data[: len(data) // 3]))
+    elif how == "empty":
+        path.write_bytes(b"")
+    elif how == "directory":
+        path.unlink()
+        (path / "inside").mkdir(parents=True)
+    elif how == "edited rows":
+        def zero_rows(arrays):
+            name = next(n for n in sorted(arrays) if arrays[n].ndim >= 1)
+            arrays[name][: len(arrays[name]) // 2] = 0
+        edit_cache_entry(path, zero_rows)
+
+
+def edit_cache_entry(path, edit):
+    """Rewrite a cache entry's arrays with ``edit`` applied, keeping its (now stale) digest."""
+    import io
+
+    data = path.read_bytes()
+    with np.load(io.BytesIO(data[40:])) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    edit(arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    path.write_bytes(data[:40] + buffer.getvalue())
+
+
+DAMAGES = ["flip", "truncate", "empty", "directory", "edited rows"]
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+def test_ground_truth_cache(capsys, tmp_path, how):
+    from vecbench.groundtruth import ground_truth
+
+    rng = np.random.default_rng(1)
+    base, queries = rng.standard_normal((200, 4)), rng.standard_normal((5, 4))
+    first = ground_truth(base, queries, "l2", "fp", k=10, cache=tmp_path)
+    entry = next((tmp_path / "groundtruth").glob("*.npz"))
+    _damage(entry, how)
+    capsys.readouterr()
+    again = ground_truth(base, queries, "l2", "fp", k=10, cache=tmp_path)
+    np.testing.assert_array_equal(again.ids, first.ids)
+    warning = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(warning) == 1 and str(entry) in warning[0] and "ground truth" in warning[0]
+    assert entry.is_file()   # rebuilt
+    ground_truth(base, queries, "l2", "fp", k=10, cache=tmp_path)
+    assert capsys.readouterr().err == ""   # the rebuilt entry verifies
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+def test_lid_cache(capsys, tmp_path, how):
+    from vecbench import lid
+
+    x = np.random.default_rng(2).standard_normal((120, 5))
+    first = lid.cached_pointwise_lid("fp", x, 10, "mle", tmp_path)
+    entry = next((tmp_path / "lid").glob("*.npz"))
+    _damage(entry, how)
+    capsys.readouterr()
+    again = lid.cached_pointwise_lid("fp", x, 10, "mle", tmp_path)
+    np.testing.assert_array_equal(again, first)
+    warning = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(warning) == 1 and str(entry) in warning[0] and "LID" in warning[0]
+
+
+def test_read_only_cache_is_one_warning_and_the_run_goes_on(capsys, tmp_path, monkeypatch):
+    from vecbench import cache
+    from vecbench.groundtruth import ground_truth
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(tmp_path))
+
+    monkeypatch.setattr(cache, "open", refuse, raising=False)
+    rng = np.random.default_rng(1)
+    truth = ground_truth(rng.standard_normal((50, 4)), rng.standard_normal((3, 4)), "l2", "fp",
+                         k=5, cache=tmp_path)
+    assert truth.ids.shape == (3, 100) or truth.ids.shape[0] == 3
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cache not written" in lines[0]
+    assert not list((tmp_path / "groundtruth").glob("*"))
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. A failing machine
+
+def test_results_naming_an_existing_file(capsys, tmp_path):
+    exp = write(tmp_path, TINY)
+    target = write(tmp_path, b"precious", "table.csv")
+    one_line(capsys, ["run", exp, "--results", target], target, "not a folder")
+    assert target.read_bytes() == b"precious"
+
+
+def test_full_disk_keeps_completed_records(capsys, results, monkeypatch):
+    exp, folder = results
+    exp.write_text(TINY.replace("- flat: {}", "- flat: {}\n  - faiss_hnsw: {build: {M: 8}}"))
+    before = snapshot(folder)
+
+    def full(path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(records, "write_arrays", full)
+    one_line(capsys, ["run", exp, "--results", folder, "--quiet"], "No space left", "ENOSPC")
+    records_kept(before, folder)
+    assert len(list((folder / "runs").glob("*.json"))) == 2
+    assert not list(folder.rglob(".*.tmp")) and not list(folder.rglob("*.claim"))
+
+
+def test_read_only_results_when_everything_is_done_writes_nothing(capsys, results, monkeypatch):
+    exp, folder = results
+    before = snapshot(folder)
+    real_open = os.open
+
+    def read_only(path, flags, *args, **kwargs):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise OSError(errno.EROFS, "Read-only file system", path)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", read_only)
+    code = cli.main(["run", str(exp), "--results", str(folder), "--quiet"])
+    monkeypatch.undo()
+    out = capsys.readouterr().out
+    assert code == 0 and "0 build units, 2 already done; table unchanged" in out
+    assert snapshot(folder) == before
+
+
+def test_read_only_results_with_work_to_do_is_one_line(capsys, results, monkeypatch):
+    exp, folder = results
+    exp.write_text(TINY.replace("k: 5", "k: 4"))
+    before = snapshot(folder)
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(folder / "runs"))
+
+    monkeypatch.setattr(records, "claim", refuse)
+    one_line(capsys, ["run", exp, "--results", folder, "--quiet"], "Read-only", "runs")
+    records_kept(before, folder)
+
+
+def test_interrupted_writes_are_cleaned_up_by_the_next_run(capsys, results):
+    exp, folder = results
+    dead = 2 ** 22 + 12345   # beyond pid_max on most systems: no such process
+    leftovers = [folder / "runs" / f".x.json.{dead}.tmp", folder / f".results.csv.{dead}.tmp",
+                 folder / "reference" / f".r.npz.{dead}.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"half")
+    before = {p: v for p, v in snapshot(folder).items() if not p.endswith(".tmp")}
+    assert cli.main(["run", str(exp), "--results", str(folder), "--quiet"]) == 0
+    assert not any(path.exists() for path in leftovers)
+    assert snapshot(folder) == before   # nothing else written: all units were done
+
+
+def test_a_stale_claim_is_taken_over(capsys, results):
+    exp, folder = results
+    record = sorted((folder / "runs").glob("*.json"))[0]
+    key = record.stem
+    record.unlink()
+    import socket
+
+    records.claim_path(folder, key).write_text(f"{socket.gethostname()} {2 ** 22 + 7}")
+    assert cli.main(["run", str(exp), "--results", str(folder), "--quiet"]) == 0
+    assert "ran 1 build units" in capsys.readouterr().out
+    assert record.is_file() and not records.claim_path(folder, key).exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Interruption and concurrency (real processes)
+
+SLOW = """
+name: slow
+k: 10
+datasets:
+  - synthetic: {n_base: 20000, n_queries: 200, dim: 32}
+indexes:
+  - hnswlib: {build: {M: [8, 12, 16, 24], ef_construction: 400}, search: {ef: [50]}}
+"""
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
+                         text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True,
+                           text=True).stdout.strip()
+    return bool(state) and not state.startswith("Z")
+
+
+def _vecbench(*argv, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "vecbench", *map(str, argv)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def _wait_for_workers(process, n, timeout=60):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        workers = _children(process.pid)
+        if len(workers) >= n:
+            return workers
+        time.sleep(0.2)
+    raise AssertionError(f"{n} workers never started")
+
+
+@pytest.mark.slow
+def test_ctrl_c_with_jobs_stops_fast_and_leaves_no_worker(tmp_path):
+    exp = write(tmp_path, SLOW)
+    process = _vecbench("run", exp, "--results", tmp_path / "r", "--jobs", "2", "--quiet")
+    workers = _wait_for_workers(process, 2)
+    time.sleep(1.0)
+    start = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert time.monotonic() - start < 5, err
+    assert process.returncode == 130 and "Traceback" not in err, err
+    time.sleep(0.5)
+    assert not [pid for pid in workers if _alive(pid)]
+    assert not list((tmp_path / "r").rglob("*.claim"))
+
+
+@pytest.mark.slow
+def test_workers_exit_when_the_parent_is_killed(tmp_path):
+    exp = write(tmp_path, SLOW)
+    process = _vecbench("run", exp, "--results", tmp_path / "r", "--jobs", "2", "--quiet")
+    workers = _wait_for_workers(process, 2)
+    process.kill()
+    process.wait()
+    end = time.monotonic() + 10
+    while time.monotonic() < end and [pid for pid in workers if _alive(pid)]:
+        time.sleep(0.2)
+    assert not [pid for pid in workers if _alive(pid)]
+
+
+@pytest.mark.slow
+def test_two_runs_on_one_folder_compute_each_unit_once(tmp_path):
+    exp = write(tmp_path, SLOW.replace("n_base: 20000", "n_base: 3000"))
+    results = tmp_path / "r"
+    first = _vecbench("run", exp, "--results", results, "--quiet")
+    second = _vecbench("run", exp, "--results", results, "--quiet")
+    outs = [p.communicate(timeout=300) for p in (first, second)]
+    assert first.returncode == second.returncode == 0, outs
+    ran = [int(out.split("ran ")[1].split(" build")[0]) for out, _ in outs]
+    assert sum(ran) == 4, outs
+    import pandas as pd
+
+    table = pd.read_csv(results / "results.csv")
+    assert len(table) == 4 and (table["status"] == "ok").all()
+    assert not list(results.rglob("*.claim"))
+
+
+def test_claims_are_exclusive(tmp_path):
+    assert records.claim(tmp_path, "k1")
+    assert records.claim_held(records.claim_path(tmp_path, "k1"))
+    # this process holds it: a second claim (as another run would try) is refused
+    assert not records.claim(tmp_path, "k1")
+    records.release(tmp_path, "k1")
+    assert not records.claim_path(tmp_path, "k1").exists()
+    assert records.claim(tmp_path, "k1")
+
+
+def test_vecbench_error_is_one_line_for_every_subclass():
+    for error in (ConfigError("bad", "k", "f.yaml"), VecbenchError("x: y")):
+        assert "\n" not in str(error)
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs of the wrong kind are refused before any work; pytest spec files read like YAML
+
+OUTPUTS = {
+    "report --out a file": lambda f, t: ["report", f, "--out", t / "exp.yaml"],
+    "export hdf5 into a folder": lambda f, t: [
+        "export", "synthetic: {n_base: 50, dim: 4, n_queries: 5, intrinsic_dim: 2}", t,
+        "--format", "hdf5"],
+    "paired --csv a folder": lambda f, t: ["paired", f, "--baseline", "index == 'flat'",
+                                           "--metric", "recall@5", "--csv", t],
+    "plot -o a folder": lambda f, t: ["plot", f, "-o", t],
+}
+
+
+@pytest.mark.parametrize("case", list(OUTPUTS))
+def test_outputs_of_the_wrong_kind(capsys, results, case):
+    exp, folder = results
+    before = snapshot(folder)
+    argv = OUTPUTS[case](folder, exp.parent)
+    one_line(capsys, argv, argv[argv.index(next(a for a in argv if a in (
+        exp.parent / "exp.yaml", exp.parent)))])
+    records_kept(before, folder)
+
+
+SPEC_FILES = {
+    "non-utf8": b"\xff\xfedataset: digits\n",
+    "top-level list": b"- dataset\n",
+    "deep": b"dataset: " + b"{a: " * 100 + b"1" + b"}" * 100 + b"\n",
+    "binary": b"\x00\x00\x00",
+}
+
+
+@pytest.mark.parametrize("case", list(SPEC_FILES))
+def test_pytest_spec_files(tmp_path, case):
+    from vecbench.pytest_plugin import load_spec
+
+    path = write(tmp_path, SPEC_FILES[case], "bad.vecbench.yaml")
+    with pytest.raises(VecbenchError) as info:
+        load_spec(path)
+    assert "bad.vecbench.yaml" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_export_k_is_bounded_by_the_base_before_allocation(capsys, tmp_path):
+    one_line(capsys, ["export", "synthetic: {n_base: 50, dim: 4, n_queries: 5, intrinsic_dim: 2}",
+                      tmp_path / "e.hdf5", "--format", "hdf5", "--k", "1000000000"],
+             "--k", "1000000000", "50")
+    assert not (tmp_path / "e.hdf5").exists()
+
+
+def test_cache_temporaries_of_dead_writers_are_cleaned(tmp_path):
+    from vecbench.cache import read_verified, write_verified
+
+    stale = tmp_path / f".old.npz.{2 ** 22 + 99}.tmp"
+    stale.write_bytes(b"half")
+    live = tmp_path / f".busy.npz.{os.getpid()}.tmp"   # this process: a write in progress
+    live.write_bytes(b"half")
+    write_verified(tmp_path / "x.npz", {"a": np.arange(3)})
+    assert not stale.exists() and live.exists()
+    np.testing.assert_array_equal(read_verified(tmp_path / "x.npz", "test")["a"], np.arange(3))
+
+
+EDITS = {
+    "settings of another shape": lambda r: r.update(settings=["x"]),
+    "raw file a number": lambda r: r.update(raw={"file": 5}),
+    "dataset emptied": lambda r: r.update(dataset={}),
+    "labels of another shape": lambda r: r.update(labels={"a": {"b": 1}}),
+    "a number changed": lambda r: r["build"].update(build_s=r["build"]["build_s"] + 1),
+}
+
+
+@pytest.mark.parametrize("case", list(EDITS))
+def test_edited_records_are_not_done_and_rerun(capsys, results, case):
+    exp, folder = results
+    record = sorted((folder / "runs").glob("*.json"))[0]
+    data = json.loads(record.read_text())
+    EDITS[case](data)
+    record.write_text(json.dumps(data))
+    # collect leaves it out with a note naming the file (no traceback, exit 0)
+    assert cli.main(["collect", str(folder)]) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and record.name in captured.err
+    assert "1 rows" in captured.out
+    # run sees it as not done and computes that unit again
+    assert cli.main(["run", str(exp), "--results", str(folder), "--quiet"]) == 0
+    assert "ran 1 build units, 1 already done; 2 rows" in capsys.readouterr().out
+
+
+def test_grids_are_bounded_before_they_are_expanded(capsys, tmp_path):
+    axis = list(range(2, 102))
+    path = write(tmp_path, TINY.replace("{M: 8}", f"{{M: {axis}, ef_construction: {axis}, "
+                                                  f"seed: {list(range(100))}}}"))
+    one_line(capsys, ["validate", path], "indexes[1].hnswlib.build", "1000000 combinations")
+    path = write(tmp_path, TINY.replace("k: 5", "k: 5\nrepeat: 100000"))
+    one_line(capsys, ["validate", path], "repeat", "200000 build units")

@@ -106,8 +106,16 @@ def recall(ids: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([len(set(a) & set(b)) / K for a, b in zip(ids, truth)]))
 
 
+#: Engines behind a database: their stored bytes (per column type and index kind) are checked
+#: against the engine's own size functions in their suites, where the engine runs.
+CHECKED_IN_ENGINE_SUITES = {"pgvector": "tests/test_engines_pgvector.py",
+                            "lancedb": "tests/test_engines_lancedb.py",
+                            "chroma": "tests/test_engines_chroma.py"}
+
+
 def test_every_registered_index_has_expected_bytes():
-    missing = sorted(set(indexes.names()) - {name for name, *_ in EXPECTED})
+    missing = sorted(set(indexes.names()) - {name for name, *_ in EXPECTED}
+                     - set(CHECKED_IN_ENGINE_SUITES))
     assert not missing, f"add {missing} to EXPECTED in {__file__}"
 
 

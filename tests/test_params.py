@@ -96,6 +96,8 @@ CROSS_CHECKED = {("datasets", "synthetic", "intrinsic_dim"), ("datasets", "synth
 # (validate checks it against the string: tests/test_records.py)
 CROSS_CHECKED |= {("indexes", "faiss_factory", name) for name in
                   ("efSearch", "ht", "k_factor", "k_factor_rf", "max_codes", "nprobe")}
+# fast-scan PQ codes are 4-bit: fast_scan: true is valid with nbits 4 only
+CROSS_CHECKED |= {("indexes", "faiss_pq", "fast_scan")}
 
 
 def _components():

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from vecbench.errors import ConfigError
-from vecbench.indexes.base import omp_threads
+from vecbench.indexes.base import COMMON_PARAMS, omp_threads
 from vecbench.indexes.faiss_build import _FaissIndex, check_number
-from vecbench.params import check_bool, check_int, check_str
+from vecbench.params import Param, check_bool, check_int, check_str
 
 #: Refinement copies: False (none), True (float32, ``RFlat``) or a faiss refine factory string
 #: such as ``SQfp16`` or ``SQ8``.
@@ -144,6 +144,21 @@ class FaissRaBitQ(_Compressed):
     name = "faiss_rabitq"
     _build_param_names = ("bits", "nlist", "fast_scan", "refine")
     _search_param_names = ("nprobe", "qb", "k_factor")
+    params = (
+        Param("bits", "int", 1, low=1, high=9,
+              doc="bits per dimension (more than 1 needs faiss >= 1.13.1)"),
+        Param("nlist", "int", 0, low=0, doc="IVF lists (0: flat, every vector scanned)"),
+        Param("fast_scan", "bool", False, doc="faiss's RaBitQfs SIMD layout"),
+        Param("refine", "bool|str", False,
+              doc="re-rank with a finer copy: true (float32) or a faiss refine type such as "
+                  "SQfp16; its bytes are counted"),
+    ) + COMMON_PARAMS
+    search_params = (
+        Param("nprobe", "int", 1, low=1, doc="IVF lists searched"),
+        Param("qb", "int", 0, low=0, high=8,
+              doc="bits a query is quantized to (0: float query; fast-scan needs >= 1)"),
+        Param("k_factor", "number", 1, low=1, doc="with refine: re-rank k x k_factor candidates"),
+    )
 
     def __init__(self, *, bits: int = 1, nlist: int = 0, fast_scan: bool = False,
                  refine: bool | str = False, threads: int | None = None, seed: int = 0,
@@ -212,6 +227,20 @@ class FaissPQ(_Compressed):
     name = "faiss_pq"
     _build_param_names = ("m", "nbits", "opq", "fast_scan", "nlist", "refine")
     _search_param_names = ("nprobe", "k_factor")
+    params = (
+        Param("m", "int", 8, low=1, doc="sub-quantizers (codes are ceil(m * nbits / 8) bytes)"),
+        Param("nbits", "int", 8, low=1, high=16, doc="bits per sub-quantizer (fast-scan: 4)"),
+        Param("opq", "bool", False, doc="learn an OPQ rotation first"),
+        Param("fast_scan", "bool", False, doc="faiss's 4-bit fast-scan layout"),
+        Param("nlist", "int", 0, low=0, doc="IVF lists (0: flat, every vector scanned)"),
+        Param("refine", "bool|str", False,
+              doc="re-rank with a finer copy: true (float32) or a faiss refine type such as "
+                  "SQfp16; its bytes are counted"),
+    ) + COMMON_PARAMS
+    search_params = (
+        Param("nprobe", "int", 1, low=1, doc="IVF lists searched"),
+        Param("k_factor", "number", 1, low=1, doc="with refine: re-rank k x k_factor candidates"),
+    )
 
     def __init__(self, *, m: int = 8, nbits: int = 8, opq: bool = False, fast_scan: bool = False,
                  nlist: int = 0, refine: bool | str = False, threads: int | None = None,

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from vecbench.errors import ConfigError
-from vecbench.indexes.base import BuildReport, IndexBase
-from vecbench.params import check_choice, check_float, check_int
+from vecbench.indexes.base import COMMON_PARAMS, BuildReport, IndexBase
+from vecbench.params import Param, check_choice, check_float, check_int
 
 #: Copies ScaNN can re-order candidates with ("none": AH scores are final).
 REORDER = ("float32", "int8", "bfloat16", "none")
@@ -63,6 +63,23 @@ class ScannIndex(IndexBase):
     _build_param_names = ("num_leaves", "dims_per_block", "anisotropic_quantization_threshold",
                           "reorder", "reorder_depth")
     _search_param_names = ("leaves_to_search", "reorder_depth")
+    params = (
+        Param("num_leaves", "int", 100, low=0,
+              doc="k-means tree leaves (0: no tree, every vector scored)"),
+        Param("dims_per_block", "int", 2, low=1,
+              doc="dimensions per anisotropic-quantization block (16 centres: 4 bits each)"),
+        Param("anisotropic_quantization_threshold", "number", None, nullable=True,
+              doc="ScaNN's eta threshold; null: 0.2 for ip/cos, plain quantization for l2"),
+        Param("reorder", "choice", "float32", choices=REORDER,
+              doc="copy the candidates are re-ranked with (its bytes are counted), or none"),
+        Param("reorder_depth", "int", 100, low=1, doc="candidates re-ranked (build default)"),
+    ) + COMMON_PARAMS
+    search_params = (
+        Param("leaves_to_search", "int", None, low=1, nullable=True,
+              doc="leaves searched (null: every leaf)"),
+        Param("reorder_depth", "int", None, low=1, nullable=True,
+              doc="candidates re-ranked; the effective depth is max(reorder_depth, k)"),
+    )
     positive_int_search = ("leaves_to_search", "reorder_depth")
 
     def __init__(self, *, num_leaves: int = 100, dims_per_block: int = 2,

@@ -84,7 +84,7 @@ def test_list_and_usage_errors(capsys):
     assert "hnswlib" in out and "faiss_ivf" in out
     assert main(["run"]) == 2
     err = capsys.readouterr().err
-    assert "required: file" in err and len(err.strip().splitlines()) == 1
+    assert "expected an experiment FILE or --example NAME" in err and len(err.strip().splitlines()) == 1
     assert main(["run", "x.yaml", "--jobs", "zero"]) == 2
     assert "--jobs" in capsys.readouterr().err
 

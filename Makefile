@@ -1,22 +1,44 @@
-# The two set-up commands of the README. Each creates .venv and installs what it needs.
+# The set-up commands of the README. Each creates .venv and installs what it needs.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOWEST := .venv-lowest
 
-.PHONY: quickstart test bench figures clean
+.PHONY: quickstart test docs lowest bench figures clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,engines]'
+	$(BIN)/pip install --quiet -e '.[test,docs,engines]'
 	touch $(STAMP)
 
 quickstart: $(STAMP)
-	$(BIN)/vecbench run experiments/quickstart.yaml
+	$(BIN)/vecbench run --example quickstart
 
+# the test suite (tests/test_docs.py builds the site with --strict), then the site itself
 test: $(STAMP)
 	VECBENCH_DATA=$${VECBENCH_DATA:-$(abspath ../shared/datasets)} $(BIN)/pytest -q
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# The lower bounds in pyproject.toml are true: install exactly the lowest allowed version of every
+# direct dependency (and of the test extra) in a fresh venv, vecbench itself (not editable) on
+# top, and run the fast tests against that install.
+lowest:
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/pip install --quiet --upgrade pip
+	$(PYTHON) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+	  print("\n".join(d.replace(">=", "==") for d in p["dependencies"] + p["optional-dependencies"]["test"]))' \
+	  > $(LOWEST)/requirements.txt
+	$(LOWEST)/bin/pip install --quiet -r $(LOWEST)/requirements.txt
+	$(LOWEST)/bin/pip install --quiet --no-deps .
+	$(LOWEST)/bin/pip list --format=freeze > $(LOWEST)/installed.txt
+	VECBENCH_CACHE=$${VECBENCH_CACHE:-$(abspath $(LOWEST))/cache} $(LOWEST)/bin/pytest -q -p no:cacheprovider \
+	  -m "not slow and not realdata"
 
 bench: $(STAMP)
 	VECBENCH_DATA=$${VECBENCH_DATA:-$(abspath ../shared/datasets)} $(BIN)/pytest benchmarks -q -s -o python_files='bench_*.py' --benchmark-columns=min,mean,max
@@ -55,4 +77,4 @@ figures: $(STAMP)
 	    -o results/hnsw_ordering/lid.png; fi
 
 clean:
-	rm -rf $(VENV) results/quickstart
+	rm -rf $(VENV) $(LOWEST) site results/quickstart

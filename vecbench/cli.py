@@ -409,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("datasets", help="list, inspect and fetch datasets")
     dsub = p.add_subparsers(dest="datasets_command", required=True, parser_class=_Parser)
-    p = dsub.add_parser("list", help="dataset loaders and recipes (datasets/*.yaml)")
+    p = dsub.add_parser("list", help="dataset loaders and the packaged recipes")
     p.set_defaults(func=cmd_datasets_list)
     p = dsub.add_parser("info", help="shape, metric, norms, duplicates, judgments of a dataset")
     p.add_argument("spec", help="a recipe name, or a dataset entry in YAML flow form: "

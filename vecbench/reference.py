@@ -55,7 +55,7 @@ def default_text(param: Param) -> str:
         return "required"
     value = param.default
     if value is None:
-        return "null"
+        return "null" if param.nullable else "unset"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, tuple):

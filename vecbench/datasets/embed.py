@@ -26,8 +26,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from vecbench.datasets.base import METRICS, Dataset, PathResolver, finish
-from vecbench.errors import ConfigError, DataError, VecbenchError
+from vecbench.datasets.base import Dataset, PathResolver, finish
+from vecbench.errors import DataError, VecbenchError
 from vecbench.datasets.beir import COS, NAME, PATH, SEED, SPLIT
 from vecbench.params import Param, assign
 

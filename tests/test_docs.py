@@ -68,4 +68,4 @@ def test_docs_extra_provides_mkdocs_material():
     """`make test` installs the docs extra, so the strict build above runs there."""
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert re.search(r'^docs = \[.*"mkdocs>=[\d.]+".*"mkdocs-material>=[\d.]+"', pyproject, re.M)
-    assert "'.[test,docs]'" in (ROOT / "Makefile").read_text()
+    assert "'.[test,docs,engines]'" in (ROOT / "Makefile").read_text()

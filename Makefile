@@ -56,7 +56,11 @@ figures: $(STAMP)
 	    --title "nDCG@10 vs bytes per vector (exact search over the compressed vectors)"; \
 	  $(PLOT) results/rag_storage --kind tradeoff --where "index == 'flat'" --hue pipeline_kind \
 	    --y recall@10 --budget 128 --budget 256 --budget 512 -o results/rag_storage/tradeoff_recall.png \
-	    --title "recall@10 vs bytes per vector (exact search over the compressed vectors)"; fi; \
+	    --title "recall@10 vs bytes per vector (exact search over the compressed vectors)"; \
+	  for y in ndcg recall; do $(PLOT) results/rag_storage --kind tradeoff \
+	    --where "pipeline == 'float32' and index != 'hnswlib'" --hue index --y $$y@10 \
+	    --budget 48 --budget 96 --budget 192 --budget 384 -o results/rag_storage/index_codes_$$y.png \
+	    --title "$$y@10 vs bytes per vector: indexes that store their own codes (exhaustive scans)"; done; fi; \
 	if [ -f results/nn_preserving/results.csv ]; then \
 	  $(PLOT) results/nn_preserving --kind tradeoff --where "index == 'flat' and pipeline != 'float32'" \
 	    --hue pipeline_kind --y recall@10 -o results/nn_preserving/preservation.png \

@@ -62,6 +62,7 @@ def label(row) -> str:
 
 def main() -> None:
     frame, long = per_query(RESULTS)
+    winners = []
     frame = frame[frame["status"] == "ok"].copy()
     frame["family"] = [family(row) for _, row in frame.iterrows()]
     frame["stored"] = frame["bytes_per_vector"] + frame["graph_bytes_per_vector"].fillna(0)
@@ -77,8 +78,10 @@ def main() -> None:
         for budget in BUDGETS:
             for counted in ("stored", "with_copy"):
                 within = rows[rows[counted] <= budget]
+                ranked = []
                 for fam, group in within.groupby("family"):
                     best = group.sort_values(["ndcg@10", "recall@10"], ascending=False).index[0]
+                    ranked.append((rows.loc[best, "ndcg@10"], fam, best))
                     values = long[long["row"] == best].sort_values("query")["ndcg@10"]
                     delta = values.to_numpy() - base
                     delta = delta[~np.isnan(delta)]
@@ -88,7 +91,25 @@ def main() -> None:
                           f"{fam} | {label(row)} | {row[counted]:g} | {row['recall@10']:.4f} | "
                           f"{row['ndcg@10']:.4f} | {100 * mean:+.2f} [{100 * low:+.2f}, "
                           f"{100 * high:+.2f}] |")
+                ranked.sort(reverse=True)
+                if ranked:
+                    (top, fam, best), runner = ranked[0], ranked[1] if len(ranked) > 1 else None
+                    delta = long[long["row"] == best].sort_values("query")["ndcg@10"].to_numpy()
+                    delta = (delta - base)[~np.isnan(delta - base)]
+                    mean, low, high = bootstrap_mean(delta)
+                    margin = f"{100 * (top - runner[0]):.2f} over {runner[1]}" if runner else ""
+                    winners.append((dataset, budget, counted, fam, label(rows.loc[best]),
+                                    f"{100 * mean:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]",
+                                    margin))
         print()
+    print("### Which family wins each budget (nDCG@10; difference against float32 exact, and "
+          "the lead over the next family, in points)\n")
+    print("| dataset | budget | counted | winner | configuration | vs float32 [95% CI] | "
+          "lead |")
+    print("|---|---:|---|---|---|---|---|")
+    for dataset, budget, counted, fam, config, versus, margin in winners:
+        print(f"| {dataset} | {budget} | {'codes' if counted == 'stored' else 'codes + copy'} | "
+              f"{fam} | {config} | {versus} | {margin} |")
 
 
 if __name__ == "__main__":

@@ -93,6 +93,11 @@ CROSS_CHECKED = {("datasets", "synthetic", "intrinsic_dim"), ("datasets", "synth
 CROSS_CHECKED |= {("indexes", "faiss_factory", name) for name in
                   ("efSearch", "ht", "k_factor", "k_factor_rf", "max_codes", "nprobe")}
 
+# engines: a build parameter of the other method/index_type is refused (pgvector's default method
+# is hnsw, LanceDB's default index_type IVF_PQ), and pgvector's ef_construction must be >= 2 m
+CROSS_CHECKED |= {("indexes", "pgvector", "lists"), ("indexes", "pgvector", "ef_construction"),
+                  ("indexes", "lancedb", "m"), ("indexes", "lancedb", "ef_construction")}
+
 
 def _components():
     for kind, registry in REGISTRIES.items():

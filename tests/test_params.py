@@ -99,6 +99,11 @@ CROSS_CHECKED |= {("indexes", "faiss_factory", name) for name in
 # fast-scan PQ codes are 4-bit: fast_scan: true is valid with nbits 4 only
 CROSS_CHECKED |= {("indexes", "faiss_pq", "fast_scan")}
 
+# engines: a build parameter of the other method/index_type is refused (pgvector's default method
+# is hnsw, LanceDB's default index_type IVF_PQ), and pgvector's ef_construction must be >= 2 m
+CROSS_CHECKED |= {("indexes", "pgvector", "lists"), ("indexes", "pgvector", "ef_construction"),
+                  ("indexes", "lancedb", "m"), ("indexes", "lancedb", "ef_construction")}
+
 
 def _components():
     for kind, registry in REGISTRIES.items():

@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 
 from vecbench.errors import ConfigError
-from vecbench.indexes.base import check_threads
+from vecbench.indexes.base import COMMON_PARAMS, check_threads
 from vecbench.indexes.engine_base import BuildReport, EngineIndex, folder_size
-from vecbench.params import check_int
+from vecbench.params import Param, check_int, check_str
 
 SPACES = {"l2": "l2", "ip": "ip", "cos": "cosine"}
 DEFAULT_SEARCH_EF = 100  # Chroma's hnsw ef_search default
@@ -47,6 +47,17 @@ class ChromaIndex(EngineIndex):
     name = "chroma"
     _client_box: list | None = None  # [client, folder] of the last build
     _build_param_names = ("M", "construction_ef", "folder")
+    params = (
+        Param("M", "int", 16, low=2, doc="hnsw:max_neighbors, links per node"),
+        Param("construction_ef", "int", 100, low=1, doc="hnsw:construction_ef, beam width "
+                                                           "while inserting"),
+        Param("folder", "str", None, nullable=True,
+              doc="existing folder the temporary client folder goes in (null: the system's "
+                  "temporary folder)"),
+    ) + COMMON_PARAMS
+    search_params = (Param("search_ef", "int", DEFAULT_SEARCH_EF, low=1,
+                           doc="hnsw:search_ef, beam width of a search (collection state, set "
+                               "per call)"),)
     _search_param_names = ("search_ef",)
     positive_int_search = ("search_ef",)
 
@@ -55,7 +66,7 @@ class ChromaIndex(EngineIndex):
         super().__init__(threads=threads, seed=seed, extra=extra)
         self.M = check_int("M", M, 2)
         self.construction_ef = check_int("construction_ef", construction_ef, 1)
-        if folder is not None and not Path(folder).is_dir():
+        if folder is not None and not Path(check_str("folder", folder)).is_dir():
             raise ConfigError(f"expected an existing folder, got {folder!r}", "folder")
         self.folder = folder
         if importlib.util.find_spec("chromadb") is None:

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from vecbench.errors import ConfigError, DataError
-from vecbench.indexes.base import check_threads
+from vecbench.indexes.base import COMMON_PARAMS, check_threads
 from vecbench.indexes.engine_base import BuildReport, EngineIndex, folder_size
-from vecbench.params import check_choice, check_int
+from vecbench.params import Param, check_choice, check_int, check_str
 
 INDEX_TYPES = ("IVF_PQ", "IVF_HNSW_SQ")
 DISTANCES = {"l2": "l2", "ip": "dot", "cos": "cosine"}
@@ -57,8 +57,41 @@ class LanceDBIndex(EngineIndex):
     name = "lancedb"
     _build_param_names = ("index_type", "num_partitions", "num_sub_vectors", "num_bits", "m",
                           "ef_construction", "folder")
+    params = (
+        Param("index_type", "choice", "IVF_PQ", choices=INDEX_TYPES, doc="LanceDB index type"),
+        Param("num_partitions", "int", None, low=1, nullable=True,
+              doc="IVF partitions (null: LanceDB's default, about sqrt(n))"),
+        Param("num_sub_vectors", "int", None, low=1, nullable=True,
+              doc="IVF_PQ only: PQ sub-vectors, a divisor of the dimension (null: LanceDB's "
+                  "default)"),
+        Param("num_bits", "choice", None, choices=(4, 8), nullable=True,
+              doc="IVF_PQ only: bits a PQ code (null: LanceDB's 8)"),
+        Param("m", "int", None, low=2, nullable=True,
+              doc="IVF_HNSW_SQ only: HNSW links per node (null: LanceDB's 20)"),
+        Param("ef_construction", "int", None, low=1, nullable=True,
+              doc="IVF_HNSW_SQ only: HNSW beam width while inserting (null: LanceDB's 300)"),
+        Param("folder", "str", None, nullable=True,
+              doc="existing folder the temporary table folder goes in (null: the system's "
+                  "temporary folder)"),
+    ) + COMMON_PARAMS
+    search_params = (
+        Param("nprobes", "int", None, low=1, nullable=True,
+              doc="IVF partitions searched (null: LanceDB's default, 20)"),
+        Param("refine_factor", "int", None, low=1, nullable=True,
+              doc="re-rank k x refine_factor candidates with the stored float32 vectors "
+                  "(null: no re-ranking)"),
+        Param("ef", "int", None, low=1, nullable=True,
+              doc="IVF_HNSW_SQ only: HNSW beam width; max(ef, k x refine_factor) is used "
+                  "(null: LanceDB's 1.5 k)"),
+    )
     _search_param_names = ("nprobes", "refine_factor", "ef")
     positive_int_search = ("nprobes", "refine_factor", "ef")
+
+    @classmethod
+    def check_search(cls, params: dict) -> dict:
+        """A null search parameter means LanceDB's default: it is left out of the query."""
+        return super().check_search({name: value for name, value in params.items()
+                                     if value is not None})
 
     def __init__(self, *, index_type: str = "IVF_PQ", num_partitions: int | None = None,
                  num_sub_vectors: int | None = None, num_bits: int | None = None,
@@ -80,7 +113,7 @@ class LanceDBIndex(EngineIndex):
         self.num_bits = None if num_bits is None else check_choice("num_bits", num_bits, (4, 8))
         self.m = _optional_int("m", m, 2)
         self.ef_construction = _optional_int("ef_construction", ef_construction, 1)
-        if folder is not None and not Path(folder).is_dir():
+        if folder is not None and not Path(check_str("folder", folder)).is_dir():
             raise ConfigError(f"expected an existing folder, got {folder!r}", "folder")
         self.folder = folder
         check_installed()

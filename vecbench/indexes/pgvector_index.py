@@ -41,11 +41,11 @@ import numpy as np
 
 from vecbench.errors import ConfigError, DataError
 from vecbench.indexes import pg_server
-from vecbench.indexes.base import check_k, check_metric, check_threads
+from vecbench.indexes.base import COMMON_PARAMS, check_k, check_metric, check_threads
 from vecbench.indexes.binary import binarize
 from vecbench.indexes.engine_base import BuildReport, EngineIndex
 from vecbench.indexes.faiss_sq import code_kind_of
-from vecbench.params import check_choice, check_int
+from vecbench.params import Param, check_choice, check_int
 
 METHODS = ("hnsw", "ivfflat")
 #: column type -> (code kind taken natively besides float32, bytes per dimension, max indexed dims)
@@ -53,6 +53,7 @@ TYPES = {"vector": (None, 4, 2000), "halfvec": ("fp16", 2, 4000), "bit": ("binar
 #: metric -> (operator class suffix, distance operator); bit columns use hamming whatever the metric
 OPERATORS = {"l2": ("l2_ops", "<->"), "ip": ("ip_ops", "<#>"), "cos": ("cosine_ops", "<=>")}
 DEFAULT_EF_SEARCH, MAX_EF_SEARCH = 40, 1000  # pgvector's hnsw.ef_search default and maximum
+DEFAULT_M, DEFAULT_EF_CONSTRUCTION, DEFAULT_LISTS = 16, 64, 100  # pgvector's defaults
 _MEMORY = re.compile(r"[1-9][0-9]*(kB|MB|GB|TB)")
 
 
@@ -64,6 +65,31 @@ class PgvectorIndex(EngineIndex):
     ``max(ef_search, k)`` up to 1000, default 40) or ``probes`` (ivfflat, default 1)."""
 
     name = "pgvector"
+    params = (
+        Param("method", "choice", "hnsw", choices=METHODS, doc="index access method"),
+        Param("m", "int", None, low=2, high=100, nullable=True,
+              doc=f"hnsw only: links per node (null: pgvector's {DEFAULT_M})"),
+        Param("ef_construction", "int", None, low=4, high=1000, nullable=True,
+              doc=f"hnsw only: beam width while inserting, at least 2 m (null: pgvector's "
+                  f"{DEFAULT_EF_CONSTRUCTION})"),
+        Param("lists", "int", None, low=1, high=32768, nullable=True,
+              doc=f"ivfflat only: k-means lists (null: pgvector's {DEFAULT_LISTS})"),
+        Param("type", "choice", "vector", choices=tuple(TYPES),
+              doc="column type: vector (float32), halfvec (float16; fp16 codes stored as "
+                  "given) or bit (sign bits, Hamming distance)"),
+        Param("maintenance_work_mem", "str", "1GB",
+              doc="PostgreSQL memory size for the index build, such as '512MB' or '2GB'"),
+        Param("dsn", "str", None, nullable=True,
+              doc="libpq connection string or URI without a password (null: a temporary "
+                  "server started by vecbench)"),
+    ) + COMMON_PARAMS
+    search_params = (
+        Param("ef_search", "int", DEFAULT_EF_SEARCH, low=1, high=MAX_EF_SEARCH,
+              doc="hnsw only: beam width of a search; the effective beam is "
+                  "min(max(ef_search, k), 1000)"),
+        Param("probes", "int", 1, low=1, high=32768,
+              doc="ivfflat only: lists searched (at most lists)"),
+    )
     honours_order = True  # hnsw: the build scans the heap in load order (single-threaded)
     accepts = frozenset({"float32", "fp16", "binary"})  # over all types; see __init__
     _build_param_names = ("method", "m", "ef_construction", "lists", "type",
@@ -83,11 +109,17 @@ class PgvectorIndex(EngineIndex):
                 raise ConfigError(f"a build parameter of method {'ivfflat' if hnsw else 'hnsw'}; "
                                   f"method {self.method} takes "
                                   f"{'m, ef_construction' if hnsw else 'lists'}", param)
-        self.m = check_int("m", 16 if m is None else m, 2, 100) if hnsw else None
-        self.ef_construction = (check_int("ef_construction", 64 if ef_construction is None
-                                          else ef_construction, max(4, 2 * self.m), 1000)
-                                if hnsw else None)
-        self.lists = None if hnsw else check_int("lists", 100 if lists is None else lists, 1, 32768)
+        # stored as given (null: the method's default, see the declarations); the values in
+        # effect are _m, _ef_construction and _lists (and the build report's details["with"])
+        self.m = None if m is None else check_int("m", m, 2, 100)
+        self._m = (DEFAULT_M if m is None else self.m) if hnsw else None
+        self.ef_construction = (None if ef_construction is None else
+                                check_int("ef_construction", ef_construction,
+                                          max(4, 2 * self._m), 1000))
+        self._ef_construction = ((DEFAULT_EF_CONSTRUCTION if ef_construction is None
+                                  else self.ef_construction) if hnsw else None)
+        self.lists = None if lists is None else check_int("lists", lists, 1, 32768)
+        self._lists = None if hnsw else DEFAULT_LISTS if lists is None else self.lists
         self.type = check_choice("type", type, tuple(TYPES))
         if not (isinstance(maintenance_work_mem, str) and _MEMORY.fullmatch(maintenance_work_mem)):
             raise ConfigError(f"expected a PostgreSQL memory size such as '512MB' or '2GB', got "
@@ -171,8 +203,8 @@ class PgvectorIndex(EngineIndex):
         conn.execute(f"SET max_parallel_maintenance_workers = {workers}")
         conn.execute(f"ALTER TABLE {table} SET (parallel_workers = {workers})")
         opclass, self._operator = self._opclass()
-        with_ = (f"m = {self.m}, ef_construction = {self.ef_construction}"
-                 if self.method == "hnsw" else f"lists = {self.lists}")
+        with_ = (f"m = {self._m}, ef_construction = {self._ef_construction}"
+                 if self.method == "hnsw" else f"lists = {self._lists}")
         conn.execute("SET client_min_messages = debug1")  # to hear how many workers ran
         started = time.perf_counter()
         conn.execute(f"CREATE INDEX {table}_ann ON {table} USING {self.method} "
@@ -367,7 +399,7 @@ class PgvectorIndex(EngineIndex):
             if "ef_search" in params:
                 raise ConfigError("a search parameter of method hnsw; method ivfflat takes "
                                   "probes", "ef_search")
-            wanted = ("ivfflat.probes", min(params.get("probes", 1), self.lists))
+            wanted = ("ivfflat.probes", min(params.get("probes", 1), self._lists))
         if self._local.settings.get(wanted[0]) != wanted[1]:
             conn.execute(f"SET {wanted[0]} = {int(wanted[1])}")
             self._local.settings[wanted[0]] = wanted[1]

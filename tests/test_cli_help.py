@@ -121,7 +121,7 @@ def test_describe_prints_declared_parameters(capsys):
     assert main(["describe", "hnswlib"]) == 0
     out = capsys.readouterr().out
     assert "build parameters:" in out and "search parameters:" in out
-    assert "M  " in out and "an integer >= 2; default 16" in out
+    assert "M  " in out and "an integer in [2, 10000]; default 16" in out
     assert main(["describe", "pca"]) == 0
     out = capsys.readouterr().out
     assert "n_components" in out and "an integer >= 1 or a fraction in (0, 1]" in out

@@ -559,6 +559,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vecbench: interrupted; completed units are saved", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like: not an error of ours
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vecbench import cli, records, runner
+from vecbench import cli, records
 from vecbench.errors import ConfigError, VecbenchError
+from cache_damage import edit_cache_entry
 
 TINY = """
 name: tiny
@@ -526,19 +527,6 @@ def _damage(path: Path, how: str) -> None:
             name = next(n for n in sorted(arrays) if arrays[n].ndim >= 1)
             arrays[name][: len(arrays[name]) // 2] = 0
         edit_cache_entry(path, zero_rows)
-
-
-def edit_cache_entry(path, edit):
-    """Rewrite a cache entry's arrays with ``edit`` applied, keeping its (now stale) digest."""
-    import io
-
-    data = path.read_bytes()
-    with np.load(io.BytesIO(data[40:])) as stored:
-        arrays = {name: stored[name] for name in stored.files}
-    edit(arrays)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    path.write_bytes(data[:40] + buffer.getvalue())
 
 
 DAMAGES = ["flip", "truncate", "empty", "directory", "edited rows"]

@@ -20,6 +20,7 @@ from vecbench.datasets import embed
 from vecbench.datasets.base import PathResolver
 from vecbench.errors import ConfigError, DataError
 from vecbench.registry import datasets
+from cache_damage import edit_cache_entry
 
 DATA = os.environ.get("VECBENCH_DATA")  # CI sets VECBENCH_DATA=../shared/datasets
 
@@ -190,14 +191,3 @@ def test_reproduces_the_shared_scifact_query_embeddings(minilm):
     assert cosine.min() > 0.999
 
 
-def edit_cache_entry(path, edit):
-    """Rewrite a cache entry's arrays with ``edit`` applied, keeping its (now stale) digest."""
-    import io
-
-    data = path.read_bytes()
-    with np.load(io.BytesIO(data[40:])) as stored:
-        arrays = {name: stored[name] for name in stored.files}
-    edit(arrays)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    path.write_bytes(data[:40] + buffer.getvalue())

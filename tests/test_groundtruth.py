@@ -3,6 +3,7 @@ import pytest
 
 from vecbench import groundtruth
 from vecbench.groundtruth import exact_knn, ground_truth
+from cache_damage import edit_cache_entry
 
 
 def brute(base, queries, k, metric):
@@ -76,14 +77,3 @@ def test_converted_base_and_queries_go_blockwise(monkeypatch, metric):
     np.testing.assert_array_equal(exact_knn(base, queries, 20, metric).ids, expected)
 
 
-def edit_cache_entry(path, edit):
-    """Rewrite a cache entry's arrays with ``edit`` applied, keeping its (now stale) digest."""
-    import io
-
-    data = path.read_bytes()
-    with np.load(io.BytesIO(data[40:])) as stored:
-        arrays = {name: stored[name] for name in stored.files}
-    edit(arrays)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    path.write_bytes(data[:40] + buffer.getvalue())

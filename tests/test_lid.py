@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import warnings
@@ -12,6 +11,7 @@ import pytest
 
 from vecbench import lid
 from vecbench.errors import ConfigError, DataError
+from cache_damage import edit_cache_entry
 
 skdim = pytest.importorskip("skdim")
 
@@ -283,14 +283,3 @@ def test_import_is_light():
     assert out.stdout.strip() == "[]"
 
 
-def edit_cache_entry(path, edit):
-    """Rewrite a cache entry's arrays with ``edit`` applied, keeping its (now stale) digest."""
-    import io
-
-    data = path.read_bytes()
-    with np.load(io.BytesIO(data[40:])) as stored:
-        arrays = {name: stored[name] for name in stored.files}
-    edit(arrays)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    path.write_bytes(data[:40] + buffer.getvalue())

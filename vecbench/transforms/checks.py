@@ -69,15 +69,6 @@ float8 = Spec("float8", (
               "vector's own max|x| (+4 bytes per vector)"),
 ))
 
-int4 = Spec("int4", (
-    Param("symmetric", "bool", False,
-          doc="true: levels around 0 (scale = max|x| / (2^(bits-1) - 1)); false: "
-              "min/max calibration over all 2^bits levels"),
-    Param("granularity", "choice", "per_dimension", choices=("global", "per_dimension"),
-          doc="one range per dimension, or one for all (codes then preserve distances"
-              " up to scale)"),
-))
-
 int8 = Spec("int8", (
     Param("symmetric", "bool", False,
           doc="true: levels around 0 (scale = max|x| / (2^(bits-1) - 1)); false: "
@@ -86,6 +77,8 @@ int8 = Spec("int8", (
           doc="one range per dimension, or one for all (codes then preserve distances"
               " up to scale)"),
 ))
+
+int4 = Spec("int4", int8.params)  # the same calibration choices at 4 bits
 
 kernel_pca = Spec("kernel_pca", (
     Param("n_components", "dims", 0.5,

@@ -253,7 +253,7 @@ def insertion_order(unit: BuildUnit, dataset: Dataset) -> np.ndarray | None:
     if unit.ordering.name == "original":
         return None
     context = ordering.OrderingContext(metric=dataset.metric, labels=dataset.labels,
-                                       fingerprint=dataset.fingerprint())
+                                       queries=dataset.queries, fingerprint=dataset.fingerprint())
     seed = unit.seed * 1_000_003 + unit.repeat
     return ordering.apply(unit.ordering.name, unit.ordering.params, dataset.base, seed, context)
 

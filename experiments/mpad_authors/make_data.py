@@ -7,7 +7,8 @@ permutation (seed 1, as the authors) of the corpus rows gives three disjoint set
 (indexed, and the fit set of every reduction), 600 test queries (reported) and up to 600
 validation queries (for choosing MPAD's b and alpha). cisi has 1,460 documents, so its validation
 split has 260 rows. Queries are corpus rows, as in the authors' runs (no judged queries here).
-Writes experiments/mpad_authors/data/<name>/{base,test,validation}.npy (not committed).
+Writes experiments/mpad_authors/data/<name>/{base,test,validation,queries}.npy (not committed);
+queries.npy is test then validation.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ def main() -> None:
         (out / name).mkdir(parents=True, exist_ok=True)
         for part, index in parts.items():
             np.save(out / name / f"{part}.npy", np.ascontiguousarray(x[np.sort(index)]))
+        # one query file, test rows first: each reduction is fitted once and scored on both
+        # splits (the table script splits per_query.parquet at query N_TEST)
+        np.save(out / name / "queries.npy",
+                np.ascontiguousarray(x[np.r_[np.sort(parts["test"]), np.sort(parts["validation"])]]))
         print(name, {part: len(index) for part, index in parts.items()}, x.shape[1])
 
 

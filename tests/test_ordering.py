@@ -62,3 +62,36 @@ def test_ordering_parameters_are_checked_without_data():
     with pytest.raises(ConfigError, match=r"orderings\[0\]\.cluster\.n_cluster.*did you mean"):
         build_experiment({"datasets": ["digits"], "indexes": ["flat"],
                           "orderings": [{"cluster": {"n_cluster": 8}}]})
+
+
+@pytest.mark.parametrize("metric", ["l2", "cos"])
+def test_query_near_orders_put_the_queried_region_first_or_last(metric):
+    rng = np.random.default_rng(0)
+    near = rng.normal(size=(100, 8)).astype(np.float32) + 5.0   # where the queries are
+    far = rng.normal(size=(300, 8)).astype(np.float32) - 5.0
+    base = np.vstack([far, near])
+    queries = rng.normal(size=(20, 8)).astype(np.float32) + 5.0
+    ctx = OrderingContext(metric=metric, queries=queries)
+    first = ordering.apply("query_near_first", {}, base, 0, ctx)
+    last = ordering.apply("query_near_last", {}, base, 0, ctx)
+    assert set(first[:100]) == set(range(300, 400))  # the near block, in any order
+    assert set(last[-100:]) == set(range(300, 400))
+    assert set(last[:300]) == set(range(300))
+
+
+def test_query_near_without_queries_is_a_clear_error(clustered):
+    with pytest.raises(ConfigError, match="ordering query_near_first needs the dataset's queries"):
+        ordering.apply("query_near_first", {}, clustered.base, 0, _ctx(clustered))
+
+
+def test_the_runner_passes_the_queries_to_orderings(clustered):
+    from vecbench.stages import insertion_order
+
+    spec = build_experiment({"datasets": ["digits"], "indexes": ["flat"],
+                             "orderings": ["query_near_first"]}, "t.yaml")
+    unit = spec.units[0]
+    ds = datasets.get("digits")().load()
+    perm = insertion_order(unit, ds)
+    direct = ordering.apply("query_near_first", {}, ds.base, 0,
+                            OrderingContext(metric=ds.metric, queries=ds.queries))
+    assert np.array_equal(perm, direct)

@@ -19,10 +19,11 @@ from vecbench.registry import orderings
 
 @dataclass(frozen=True)
 class OrderingContext:
-    """What an ordering may use besides the vectors: labels, metric, a cache key."""
+    """What an ordering may use besides the vectors: labels, queries, metric, a cache key."""
 
     metric: str = "l2"
     labels: np.ndarray | None = None
+    queries: np.ndarray | None = None
     fingerprint: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -203,3 +204,41 @@ def category_interleaved(vectors: np.ndarray, *, seed: int = 0,
                          context: OrderingContext | None = None) -> np.ndarray:
     """Round robin over the dataset's label categories."""
     return _interleaved(np.asarray(require_labels("category_interleaved", context)), seed)
+
+
+# --- query-correlated orders: the base vectors nearest the query distribution first or last ----
+
+def query_distance(vectors: np.ndarray, context: OrderingContext | None,
+                   name: str) -> np.ndarray:
+    """Each base vector's distance to its nearest query (for ``cos``/``ip``: minus the best
+    inner product), exact, by faiss. Small = near the query distribution."""
+    import faiss
+
+    if context is None or context.queries is None or len(context.queries) == 0:
+        raise ConfigError(f"ordering {name} needs the dataset's queries, and none were given")
+    queries = np.ascontiguousarray(context.queries, dtype=np.float32)
+    base = np.ascontiguousarray(vectors, dtype=np.float32)
+    if context.metric == "cos":
+        queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-30)
+        base = base / np.maximum(np.linalg.norm(base, axis=1, keepdims=True), 1e-30)
+    if context.metric == "l2":
+        index = faiss.IndexFlatL2(queries.shape[1])
+        index.add(queries)
+        return index.search(base, 1)[0][:, 0]
+    index = faiss.IndexFlatIP(queries.shape[1])
+    index.add(queries)
+    return -index.search(base, 1)[0][:, 0]
+
+
+@orderings.register("query_near_first")
+def query_near_first(vectors: np.ndarray, *, seed: int = 0,
+                     context: OrderingContext | None = None) -> np.ndarray:
+    """Base vectors nearest the queries first (by distance to their nearest query)."""
+    return np.argsort(query_distance(vectors, context, "query_near_first"), kind="stable")
+
+
+@orderings.register("query_near_last")
+def query_near_last(vectors: np.ndarray, *, seed: int = 0,
+                    context: OrderingContext | None = None) -> np.ndarray:
+    """Base vectors nearest the queries last: the far ones build the graph first."""
+    return np.argsort(-query_distance(vectors, context, "query_near_last"), kind="stable")

@@ -288,7 +288,7 @@ def insertion_order(unit: BuildUnit, dataset: Dataset) -> np.ndarray | None:
     if unit.ordering.name == "original":
         return None
     context = ordering.OrderingContext(metric=dataset.metric, labels=dataset.labels,
-                                       fingerprint=dataset.fingerprint())
+                                       queries=dataset.queries, fingerprint=dataset.fingerprint())
     seed = unit.seed * 1_000_003 + unit.repeat
     # pointwise LID (cached by content) is computed by the first unit; the others wait for it
     with shared_work.lock(f"order-{dataset.fingerprint()}"):

@@ -231,6 +231,7 @@ def query_distance(vectors: np.ndarray, context: OrderingContext | None,
 
 
 @orderings.register("query_near_first")
+@declare()
 def query_near_first(vectors: np.ndarray, *, seed: int = 0,
                      context: OrderingContext | None = None) -> np.ndarray:
     """Base vectors nearest the queries first (by distance to their nearest query)."""
@@ -238,6 +239,7 @@ def query_near_first(vectors: np.ndarray, *, seed: int = 0,
 
 
 @orderings.register("query_near_last")
+@declare()
 def query_near_last(vectors: np.ndarray, *, seed: int = 0,
                     context: OrderingContext | None = None) -> np.ndarray:
     """Base vectors nearest the queries last: the far ones build the graph first."""

@@ -1,0 +1,127 @@
+"""Tables and figure of results/hnsw_ordering_map/README.md, from the committed results.parquet:
+
+    .venv/bin/python experiments/hnsw_ordering_map/tables.py > /tmp/tables.md
+
+For each dataset, graph config (M, ef_construction) and ef, the ten random-order builds give the
+noise: their mean and the 95% prediction interval of one more random build (Student's t, n - 1
+degrees of freedom: mean +- t * sd * sqrt(1 + 1/n)). Each informed order's build is compared with
+that mean; it "moves recall" when it falls outside the interval. The figure puts each order's
+shift against the random builds' mean recall, with the interval's half-width as a band.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+RESULTS = Path(__file__).resolve().parents[2] / "results" / "hnsw_ordering_map"
+RECALL = "recall@10"
+CONFIG = ["dataset", "build.M", "build.ef_construction", "search.ef"]
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    def cell(value) -> str:
+        if isinstance(value, (float, np.floating)):
+            return format(value, ".3f")
+        return str(value)
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def shifts(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per informed build: its recall, the random builds' mean and interval, the shift."""
+    ok = results[(results["status"] == "ok") & (results["index"] == "hnswlib")]
+    rows = []
+    for key, part in ok.groupby(CONFIG):
+        random = part.loc[part["ordering"] == "random", RECALL].to_numpy()
+        if len(random) < 10:
+            continue  # the noise is not measured yet for this config
+        n = len(random)
+        half = stats.t.ppf(0.975, n - 1) * random.std(ddof=1) * np.sqrt(1 + 1 / n)
+        for _, build in part[part["ordering"] != "random"].iterrows():
+            shift = build[RECALL] - random.mean()
+            rows.append({**dict(zip(["dataset", "M", "efc", "ef"], key)),
+                         "ordering": build["ordering"], RECALL: build[RECALL],
+                         "random mean": random.mean(), "random sd": random.std(ddof=1),
+                         "PI half": half, "shift (points)": 100 * shift,
+                         "relative %": 100 * shift / random.mean(),
+                         "outside": abs(shift) > half})
+    return pd.DataFrame(rows)
+
+
+def summary(table: pd.DataFrame) -> str:
+    """Per dataset and graph config: the largest |shift| over orders and ef, and where."""
+    out = []
+    for (dataset, m, efc), part in table.groupby(["dataset", "M", "efc"]):
+        top = part.loc[part["shift (points)"].abs().idxmax()]
+        at10 = part[part["ef"] == 10]
+        out.append({"dataset": dataset, "M": m, "efc": efc,
+                    "random recall@10 at ef 10": at10["random mean"].iloc[0] if len(at10) else np.nan,
+                    "largest shift (points)": top["shift (points)"],
+                    "by": top["ordering"], "at ef": top["ef"],
+                    "PI half (points)": 100 * top["PI half"],
+                    "orders outside PI (all ef)": f"{int(part['outside'].sum())}/{len(part)}",
+                    "shifts >= 5 points": int((part["shift (points)"].abs() >= 5).sum())})
+    return markdown(pd.DataFrame(out))
+
+
+def by_order(table: pd.DataFrame) -> str:
+    """Per dataset and order: mean shift over every config and ef, and how often outside."""
+    grouped = table.groupby(["dataset", "ordering"])
+    out = grouped.agg(**{"mean shift (points)": ("shift (points)", "mean"),
+                         "min": ("shift (points)", "min"), "max": ("shift (points)", "max"),
+                         "outside PI": ("outside", "sum"), "cells": ("outside", "size")})
+    return markdown(out.reset_index().sort_values(["dataset", "mean shift (points)"]))
+
+
+def figure(table: pd.DataFrame) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = sorted(table["dataset"].unique())
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 5.2), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        part = table[table["dataset"] == dataset]
+        noise = part.drop_duplicates(["M", "efc", "ef"]).sort_values("random mean")
+        ax.errorbar(noise["random mean"], np.zeros(len(noise)), yerr=100 * noise["PI half"],
+                    fmt="none", ecolor="0.7", elinewidth=4, alpha=0.6,
+                    label="random builds, 95% PI (one bar per M, efc, ef)")
+        for ordering, rows in part.groupby("ordering"):
+            ax.scatter(rows["random mean"], rows["shift (points)"], s=12, label=ordering)
+        ax.axhline(0, color="0.4", lw=0.8)
+        for level in (-5, 5):
+            ax.axhline(level, color="0.6", lw=0.6, ls=":")
+        ax.set_title(f"{dataset}: M x ef_construction x ef")
+        ax.set_xlabel("random-order builds' mean recall@10")
+        ax.set_ylabel("order's recall@10 minus random mean (points)")
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=7)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.savefig(RESULTS / "ordering_map.png", dpi=120)
+
+
+def main() -> None:
+    results = pd.read_parquet(RESULTS / "results.parquet")
+    table = shifts(results)
+    table.to_csv(RESULTS / "shifts.csv", index=False)
+    print("## Largest shift per graph config (over orders and ef)\n")
+    print(summary(table))
+    print("\n## Each order's shift, over all configs and ef\n")
+    print(by_order(table))
+    big = table[table["shift (points)"].abs() >= 5]
+    print(f"\n## Builds shifted by 5 points or more: {len(big)} of {len(table)}\n")
+    if len(big):
+        print(markdown(big[["dataset", "M", "efc", "ef", "ordering", RECALL, "random mean",
+                            "shift (points)", "relative %", "outside"]]))
+    figure(table)
+
+
+if __name__ == "__main__":
+    main()

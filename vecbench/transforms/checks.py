@@ -95,21 +95,21 @@ kernel_pca = Spec("kernel_pca", (
           doc="random seed"),
 ))
 
-mpad = Spec("mpad", (
-    Param("n_components", "dims", 64,
-          doc="dimensions kept: an integer, or a fraction of the input dimension"),
-    Param("fit_size", "int", 10000, low=2,
-          doc="rows sampled (seeded) to fit on"),
-    Param("max_iter", "int", 100, low=1,
-          doc="optimizer iterations"),
-    Param("tol", "number", 0.05, low=0,
-          doc="stop when the loss improves by less"),
-    Param("init", "choice", "pca", choices=("pca", "random"),
-          doc="starting projection"),
-    Param("normalize", "bool", True,
-          doc="fit on L2-normalized rows"),
-    Param("seed", "int", 0, low=0,
-          doc="random seed"),
+def _mpad_common(max_iter: int, tol: float, init: str) -> tuple[Param, ...]:
+    """What both MPAD variants take; their defaults differ in the stop rule and the start."""
+    return (
+        Param("n_components", "dims", 64,
+              doc="dimensions kept: an integer, or a fraction of the input dimension"),
+        Param("fit_size", "int", 10000, low=2, doc="rows sampled (seeded) to fit on"),
+        Param("max_iter", "int", max_iter, low=1, doc="optimizer iterations"),
+        Param("tol", "number", tol, low=0, doc="stop when the loss improves by less"),
+        Param("init", "choice", init, choices=("pca", "random"), doc="starting projection"),
+        Param("normalize", "bool", True, doc="fit on L2-normalized rows"),
+        Param("seed", "int", 0, low=0, doc="random seed"),
+    )
+
+
+mpad = Spec("mpad", _mpad_common(max_iter=100, tol=0.05, init="pca") + (
     Param("k", "int", 10, low=1,
           doc="neighbours whose margin is kept"),
     Param("n_anchors", "int", 5000, low=1,
@@ -128,21 +128,7 @@ mpad = Spec("mpad", (
           doc="Adam's step size"),
 ))
 
-mpad_axiswise = Spec("mpad_axiswise", (
-    Param("n_components", "dims", 64,
-          doc="dimensions kept: an integer, or a fraction of the input dimension"),
-    Param("fit_size", "int", 10000, low=2,
-          doc="rows sampled (seeded) to fit on"),
-    Param("max_iter", "int", 50, low=1,
-          doc="optimizer iterations"),
-    Param("tol", "number", 1e-07, low=0,
-          doc="stop when the loss improves by less"),
-    Param("init", "choice", "random", choices=("pca", "random"),
-          doc="starting projection"),
-    Param("normalize", "bool", True,
-          doc="fit on L2-normalized rows"),
-    Param("seed", "int", 0, low=0,
-          doc="random seed"),
+mpad_axiswise = Spec("mpad_axiswise", _mpad_common(max_iter=50, tol=1e-07, init="random") + (
     Param("b", "number", 1.0, low=0, high=100, low_open=True,
           doc="tail size, in percent of the sampled pairs"),
     Param("alpha", "number", 0.1, low=0,

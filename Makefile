@@ -40,8 +40,11 @@ lowest:
 	VECBENCH_CACHE=$${VECBENCH_CACHE:-$(abspath $(LOWEST))/cache} $(LOWEST)/bin/pytest -q -p no:cacheprovider \
 	  -m "not slow and not realdata"
 
+# every benchmark, then RESULTS.md re-rendered from what they recorded (BENCH= to run a subset)
+BENCH ?= benchmarks
 bench: $(STAMP)
-	VECBENCH_DATA=$${VECBENCH_DATA:-$(abspath ../shared/datasets)} $(BIN)/pytest benchmarks -q -s -o python_files='bench_*.py' --benchmark-columns=min,mean,max
+	VECBENCH_DATA=$${VECBENCH_DATA:-$(abspath ../shared/datasets)} $(BIN)/pytest $(BENCH) -q -s -o python_files='bench_*.py' --benchmark-columns=min,mean,max
+	$(BIN)/python benchmarks/render.py
 
 # The committed figures of every reference study present under results/ (each study's README
 # shows them); rerun after `vecbench run` + `vecbench collect`.

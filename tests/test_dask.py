@@ -375,3 +375,38 @@ def test_a_unit_the_cluster_cannot_run_is_a_crash_record(tmp_path):
                                                "KilledWorker")
     records.store_unit(tmp_path / "r", outcome)
     assert not records.is_done(tmp_path / "r", "abc")  # a rerun tries it again
+
+
+def _ground_truth_with_cache(cache: str):
+    """On a worker: the reference ground truth of a small dataset with this cache folder (as on
+    a machine of its own); returns whether exact kNN was computed here."""
+    import numpy as np
+
+    from vecbench import groundtruth
+
+    before = os.environ.get("VECBENCH_CACHE")
+    os.environ["VECBENCH_CACHE"] = cache
+    calls = []
+    exact = groundtruth.exact_knn
+    groundtruth.exact_knn = lambda *a, **kw: calls.append(1) or exact(*a, **kw)
+    try:
+        rng = np.random.default_rng(0)
+        base, queries = rng.random((500, 8), dtype=np.float32), rng.random((20, 8), np.float32)
+        truth = groundtruth.ground_truth(base, queries, "l2", "cross-machine-truth", 10)
+        return bool(calls), truth.ids.tolist()
+    finally:
+        groundtruth.exact_knn = exact
+        if before is None:
+            os.environ.pop("VECBENCH_CACHE", None)
+        else:
+            os.environ["VECBENCH_CACHE"] = before
+
+
+def test_ground_truth_reaches_workers_whose_cache_is_not_shared(tmp_path, cluster):
+    with distributed.Client(cluster.scheduler_address) as client:
+        first = client.submit(_ground_truth_with_cache, str(tmp_path / "a"), pure=False).result()
+        second = client.submit(_ground_truth_with_cache, str(tmp_path / "b"),
+                               pure=False).result()
+    assert first[0] is True and second[0] is False  # computed once, on the cluster
+    assert first[1] == second[1]
+    assert list((tmp_path / "b" / "groundtruth").glob("*.npz"))  # now in b's cache too

@@ -7,6 +7,10 @@ so a flipped bit anywhere, a truncated or empty file, a directory in its place o
 are all caught on read: :func:`read_verified` then prints ONE warning line naming the file,
 removes the entry and returns None, and the caller rebuilds it. A cache is never used unverified
 and never raises on a bad entry. Writes are atomic (temporary file in the same folder, renamed).
+
+On a Dask worker an entry under ``$VECBENCH_CACHE`` is also published to the scheduler when
+written and fetched from it when missing here (:mod:`vecbench.shared_work`), so ground truth and
+LID are computed once per cluster even where machines do not share a cache folder.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ def read_verified(path: str | os.PathLike, kind: str,
     import numpy as np
 
     path = Path(path)
-    if not path.exists() and not path.is_symlink():
+    if not path.exists() and not path.is_symlink() and not _fetch_from_cluster(path):
         return None
     problem = None
     arrays: dict = {}
@@ -115,7 +119,48 @@ def write_verified(path: str | os.PathLike, arrays: dict[str, Any]) -> Path:
         except OSError:
             pass
         warn(f"{path}: cache not written ({exc.strerror or exc}); continuing without it")
+        return path
+    _publish_to_cluster(path)
     return path
+
+
+def _cluster_name(path: Path) -> str | None:
+    """The entry's name on the cluster: its path inside the cache folder (the folder itself may
+    differ between machines); None for a file outside it."""
+    from vecbench.groundtruth import cache_dir
+
+    try:
+        return "cache-" + path.resolve().relative_to(cache_dir().resolve()).as_posix()
+    except ValueError:
+        return None
+
+
+def _publish_to_cluster(path: Path) -> None:
+    from vecbench import shared_work
+
+    name = _cluster_name(path)
+    if name is not None and shared_work.dask_worker() is not None:
+        shared_work.publish(name, path.read_bytes())
+
+
+def _fetch_from_cluster(path: Path) -> bool:
+    """Write the entry another worker published for ``path`` here; True when one was there
+    (it is then verified like any entry read from disk)."""
+    from vecbench import shared_work
+
+    name = _cluster_name(path)
+    data = shared_work.fetch(name) if name is not None else None
+    if data is None:
+        return False
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError:  # an unwritable cache: compute here instead
+        discard(tmp)
+        return False
+    return True
 
 
 def clean_temporaries(folder: str | os.PathLike) -> int:

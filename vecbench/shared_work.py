@@ -11,9 +11,11 @@ wait for the first one instead:
   machine sees it).
 
 A fitted pipeline is stored as a pickle with its blake2b digest beside it, verified on read and
-refitted with a warning when corrupt. On a Dask cluster the bytes are also handed to the
-scheduler (a ``distributed.Variable`` named by the key, up to :data:`SCHEDULER_LIMIT` bytes), so
-a worker on another machine, whose cache is not shared, reads the fit instead of redoing it.
+refitted with a warning when corrupt. On a Dask cluster the bytes of every shared result (fits
+here, ground truth and LID through :mod:`vecbench.cache`) are also handed to the scheduler
+(:func:`publish`: a ``distributed.Variable`` named by the entry, up to :data:`SCHEDULER_LIMIT`
+bytes), so a worker on another machine, whose cache is not shared, reads the result
+(:func:`fetch`) instead of redoing it: work is done once per cluster, not once per machine.
 """
 
 from __future__ import annotations
@@ -36,12 +38,14 @@ def _cache() -> Path:
     return cache_dir()
 
 
-def _dask_worker():
-    """The Dask worker running this code, or None (not on a cluster, or no dask installed)."""
-    try:
-        from distributed import get_worker
-    except ImportError:
+def dask_worker():
+    """The Dask worker running this code, or None (not on a cluster)."""
+    import sys
+
+    if "distributed" not in sys.modules:  # a worker process has it imported; others need not
         return None
+    from distributed import get_worker
+
     try:
         return get_worker()
     except ValueError:
@@ -51,7 +55,7 @@ def _dask_worker():
 @contextlib.contextmanager
 def lock(name: str) -> Iterator[None]:
     """Hold the lock called ``name`` (a content key) across the cluster or the machine."""
-    worker = _dask_worker()
+    worker = dask_worker()
     if worker is not None:
         from distributed import Lock
 
@@ -103,7 +107,7 @@ def read_fit(key: str) -> Any | None:
                           RuntimeWarning, stacklevel=2)
             data = None
     if data is None:
-        data = _from_scheduler(key)
+        data = fetch(f"fit-{key}")
         if data is not None:
             _write(key, data)
     if data is None:
@@ -119,7 +123,7 @@ def read_fit(key: str) -> Any | None:
 def write_fit(key: str, value: Any) -> None:
     data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     _write(key, data)
-    _to_scheduler(key, data)
+    publish(f"fit-{key}", data)
 
 
 def _write(key: str, data: bytes) -> None:
@@ -133,17 +137,19 @@ def _write(key: str, data: bytes) -> None:
     os.replace(tmp, digest_path)
 
 
-def _variable(key: str):
-    worker = _dask_worker()
+def _variable(name: str):
+    worker = dask_worker()
     if worker is None:
         return None
     from distributed import Variable
 
-    return Variable(f"vecbench-fit-{key}", client=worker.client)
+    return Variable(f"vecbench-{name}", client=worker.client)
 
 
-def _from_scheduler(key: str) -> bytes | None:
-    variable = _variable(key)
+def fetch(name: str) -> bytes | None:
+    """The bytes another worker of this cluster published under ``name``, verified against
+    their digest; None off a cluster, when none were published, or when they do not verify."""
+    variable = _variable(name)
     if variable is None:
         return None
     try:
@@ -154,10 +160,14 @@ def _from_scheduler(key: str) -> bytes | None:
     return data if _digest(data) == digest else None
 
 
-def _to_scheduler(key: str, data: bytes) -> None:
-    variable = _variable(key)
-    if variable is not None and len(data) <= SCHEDULER_LIMIT:
-        variable.set((data, _digest(data)))
+def publish(name: str, data: bytes) -> bool:
+    """Hand ``data`` to the scheduler under ``name`` for workers on other machines; False off a
+    cluster or above :data:`SCHEDULER_LIMIT` (they then compute it themselves)."""
+    variable = _variable(name)
+    if variable is None or len(data) > SCHEDULER_LIMIT:
+        return False
+    variable.set((data, _digest(data)))
+    return True
 
 
 def once(key: str, compute: Callable[[], Any]) -> tuple[Any, bool]:

@@ -19,6 +19,14 @@ VALUES = [None, True, False, -1, 0, 1, 2, 7, 10_000, 0.0, 0.05, 0.5, 1.0, 1.5, 1
           float("nan")]
 
 
+def last_line_printed(code: str) -> str:
+    """The last line ``code`` prints, run in a fresh interpreter (what it imports is its own)."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
 def outcome(function, params):
     try:
         function(params)
@@ -66,10 +74,7 @@ orderings: [original]
             "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
             "heavy = ('sklearn', 'scipy', 'ml_dtypes', 'numba', 'faiss', 'hnswlib', 'pandas')\n"
             "print(sorted(m for m in heavy if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+    assert last_line_printed(code) == "[]"
 
 
 def test_validate_still_rejects_bad_transform_parameters(tmp_path):
@@ -128,7 +133,4 @@ def test_validate_does_not_import_the_loaders(tmp_path):
             f"load_experiment({str(yaml)!r})\n"
             "print(sorted(m for m in sys.modules if m.startswith('vecbench.datasets.') and "
             "m.rsplit('.', 1)[1] in ('builtin', 'loaders', 'beir', 'embed', 'lsa', 'formats')))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+    assert last_line_printed(code) == "[]"

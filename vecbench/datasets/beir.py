@@ -28,7 +28,6 @@ from vecbench.errors import DataError
 from vecbench.params import assign
 
 
-
 def read_jsonl_ids(path: Path) -> list[str]:
     """The ``_id`` of every line of a BEIR jsonl file, in file order, as strings."""
     ids = []

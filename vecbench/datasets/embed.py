@@ -26,10 +26,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from vecbench.datasets.base import Dataset, PathResolver, finish
-from vecbench.errors import DataError, VecbenchError
 from vecbench.datasets import checks
+from vecbench.datasets.base import Dataset, PathResolver, finish
 from vecbench.datasets.checks import MINILM
+from vecbench.errors import DataError, VecbenchError
 from vecbench.params import assign
 
 #: Names that mean the same model (one cache key), and the package that bundles its weights.
@@ -131,7 +131,6 @@ class Embed:
     """
 
     list_params = checks.embed.list_params
-
     params = checks.embed.params
 
     def __init__(self, path: str, model: str = MINILM, split: str = "test", metric: str = "cos",

@@ -19,6 +19,7 @@ from vecbench.datasets.base import Dataset, PathResolver, finish
 from vecbench.errors import DataError
 from vecbench.params import assign
 
+
 def _stem(value: str) -> str:
     return Path(str(value)).name.split(".")[0]
 

@@ -4,8 +4,8 @@ The triplets (anchor a, neighbour i, non-neighbour j) are held as index arrays o
 points ``y`` (rows of X Wᵀ): ``anchors`` (A,), ``positives`` (A, k), ``negatives`` (A, J) and a
 validity mask (A, J). The kernels run on one thread: each is a few milliseconds, and on a
 shared machine a parallel region waits at its barrier for the slowest thread (numba's OpenMP
-pool made one evaluation 3-5x slower at load 4 on 2 cores, benchmarks/RESULTS.md); the two
-matrix products per evaluation keep BLAS's threads.
+pool made one evaluation several times slower at load 4 on 2 cores, in a profile); MPAD runs
+the two matrix products per evaluation on one BLAS thread as well (:meth:`MPAD.fit`).
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def sample_triplets(x: np.ndarray, k: int, n_anchors: int, n_negatives: int,
 class MarginObjective:
     """L(W) of the module docstring and its gradient, for fixed triplets (W flattened).
 
-    One evaluation: Y = X Wᵀ and ∂L/∂W = 2 Gᵀ X are BLAS products (all threads); the pair
+    One evaluation: Y = X Wᵀ and ∂L/∂W = 2 Gᵀ X are BLAS products; the pair
     distances, the soft hinges and G are compiled kernels (:mod:`vecbench.transforms.margin`)
     that never materialize the (A, k, J) triplet arrays.
     """

@@ -112,7 +112,9 @@ def test_fit_speed_and_neighbour_preservation_minilm(benchmark, record):
     queries = {"held-out sentences": held_out, "claims": claims}
 
     est = MPAD(64)
+    cpu_start = time.process_time()
     benchmark.pedantic(lambda: est.fit(fit_rows), rounds=1, iterations=1)
+    cpu_s = time.process_time() - cpu_start
     fit_s = benchmark.stats.stats.min
     rows, per_query = [], {}
     for dims in (64, 32):
@@ -146,10 +148,11 @@ def test_fit_speed_and_neighbour_preservation_minilm(benchmark, record):
         f"{recall[f'{dims}/mpad 100 iterations/{what}']:.4f} "
         f"({intervals[f'{dims}/{what}'][0]:+.4f} [{intervals[f'{dims}/{what}'][1]:+.4f}, "
         f"{intervals[f'{dims}/{what}'][2]:+.4f}])" for dims in (64, 32) for what in queries)
-    record(measured=f"fit {fit_s:.1f} s ({est.n_iter_} iterations); recall@10, tolerance stop "
+    record(measured=f"fit {fit_s:.1f} s wall ({cpu_s:.1f} s CPU), {est.n_iter_} iterations; "
+                    "recall@10, tolerance stop "
                     f"vs 100 iterations (95% paired interval): {shown}",
            target=f"fit ≤ {FIT_LIMIT_S:.0f} s; every interval reaches 0 or above",
-           met=fit_s <= FIT_LIMIT_S and unchanged, fit_s=fit_s, n_iter=est.n_iter_,
+           met=fit_s <= FIT_LIMIT_S and unchanged, fit_s=fit_s, cpu_s=cpu_s, n_iter=est.n_iter_,
            intervals=intervals, recall=recall)
     assert fit_s <= FIT_LIMIT_S
     assert unchanged

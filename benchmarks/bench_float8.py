@@ -20,7 +20,7 @@ from vecbench.transforms import float8
 
 N, D = 1_000_000, 384
 COPY_RATIO_LIMIT = 0.8  # codec speed / copy speed
-ROUNDS = 7
+ROUNDS = 11  # the machine is shared: each round's ratio varies 0.5-1.5x (measured)
 
 
 def _unit_rows(rng) -> np.ndarray:
@@ -38,7 +38,7 @@ def one_thread():
 
 
 @pytest.mark.parametrize("fmt", ["e4m3", "e5m2"])
-def test_float8_encode_vs_byte_copy(benchmark, one_thread, fmt):
+def test_float8_encode_vs_byte_copy(benchmark, record, one_thread, fmt):
     x = _unit_rows(np.random.default_rng(0))
     codes = np.empty((N, D), np.uint8)
     copy = np.empty_like(x)
@@ -60,11 +60,21 @@ def test_float8_encode_vs_byte_copy(benchmark, one_thread, fmt):
           f"{timing['ours_median_s']:.3f} s ({gigabytes / timing['ours_median_s']:.1f} GB/s): "
           f"{speed:.2f}x the copy's speed; ml_dtypes cast {cast:.3f} s "
           f"({cast / timing['ours_median_s']:.1f}x vecbench's time)")
+    record(measured=f"{speed:.2f}x the copy's speed (median of {ROUNDS} rounds, "
+                    f"{1 / max(timing['ratios']):.2f}–"
+                    f"{1 / min(timing['ratios']):.2f}); copy "
+                    f"{gigabytes / timing['reference_median_s']:.1f} GB/s, codec "
+                    f"{gigabytes / timing['ours_median_s']:.1f} GB/s of float32 in; ml_dtypes "
+                    f"cast {cast / timing['ours_median_s']:.1f}x the codec's time",
+           target=f"≥ {COPY_RATIO_LIMIT}x a one-pass copy, 1 thread",
+           met=speed >= COPY_RATIO_LIMIT,
+           speed_vs_copy=speed, copy_s=timing["reference_median_s"],
+           codec_s=timing["ours_median_s"], ml_dtypes_s=cast, rows=N, dim=D)
     assert speed >= COPY_RATIO_LIMIT
 
 
 @pytest.mark.parametrize("fmt", ["e4m3", "e5m2"])
-def test_float8_codes_and_saturation_match_ml_dtypes(fmt):
+def test_float8_codes_and_saturation_match_ml_dtypes(record, fmt):
     rng = np.random.default_rng(1)
     x = _unit_rows(rng)[:200_000]
     x *= (10.0 ** rng.uniform(-3, 5.5, len(x))).astype(np.float32)[:, None]
@@ -73,5 +83,12 @@ def test_float8_codes_and_saturation_match_ml_dtypes(fmt):
     with np.errstate(invalid="ignore", over="ignore"):
         expected = x.astype(dtype)
     finite = np.isfinite(expected.astype(np.float32))
+    mismatches = int(np.count_nonzero(codes[finite] != expected.view(np.uint8)[finite]))
+    overflowing = int(np.count_nonzero(~finite))
+    record(measured=f"{mismatches} codes differ from ml_dtypes among {int(finite.sum()):,} "
+                    f"finite; {saturated:,} saturated = {overflowing:,} that ml_dtypes overflows",
+           target="bit-exact where ml_dtypes is finite; saturation counted",
+           met=mismatches == 0 and saturated == overflowing > 0, mismatches=mismatches,
+           saturated=saturated, ml_dtypes_overflows=overflowing)
     np.testing.assert_array_equal(codes[finite], expected.view(np.uint8)[finite])
-    assert saturated == np.count_nonzero(~finite) > 0
+    assert saturated == overflowing > 0

@@ -22,7 +22,7 @@ from vecbench import lid
 SIZES = [int(v) for v in os.environ.get("VECBENCH_BENCH_LID_SIZES", "10000,20000,40000").split(",")]
 
 
-def test_exact_hnsw_switch_is_set_by_measurement(benchmark):
+def test_exact_hnsw_switch_is_set_by_measurement(benchmark, record):
     rows = []
 
     def measure():
@@ -47,4 +47,12 @@ def test_exact_hnsw_switch_is_set_by_measurement(benchmark):
         print(f"  n={size:>7}: exact {e:6.1f} s, hnsw {h:6.1f} s (exact/hnsw {e / h:.2f})")
     print(f"  fits: exact ~ n^{exact_fit[0]:.2f}, hnsw ~ n^{hnsw_fit[0]:.2f}; they cross at "
           f"n ~ {crossing:,.0f}; DEFAULT_EXACT_LIMIT = {lid.DEFAULT_EXACT_LIMIT:,}")
-    assert crossing / 2 <= lid.DEFAULT_EXACT_LIMIT <= crossing * 2
+    within = crossing / 2 <= lid.DEFAULT_EXACT_LIMIT <= crossing * 2
+    sizes = ", ".join(f"{size // 1000}k: exact {e:.1f} s / hnsw {h:.1f} s" for size, e, h in rows)
+    record(measured=f"crossing at n ~ {crossing:,.0f} (fits: exact ~ n^{exact_fit[0]:.2f}, "
+                    f"hnsw ~ n^{hnsw_fit[0]:.2f}; {sizes}); DEFAULT_EXACT_LIMIT "
+                    f"{lid.DEFAULT_EXACT_LIMIT:,}",
+           target="DEFAULT_EXACT_LIMIT within 2x of the crossing", met=within,
+           crossing=crossing, limit=lid.DEFAULT_EXACT_LIMIT, sizes=SIZES,
+           exact_s=exact_s.tolist(), hnsw_s=hnsw_s.tolist())
+    assert within

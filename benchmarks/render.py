@@ -25,7 +25,10 @@ def load(results: Path) -> dict[str, list[dict]]:
             entry = json.loads(path.read_text())
             by_module.setdefault(entry["benchmark"], []).append(entry)
         except (ValueError, KeyError) as exc:
-            sys.exit(f"{path}: not a benchmark result ({exc}); rerun its benchmark")
+            print(f"{path}: not a benchmark result ({type(exc).__name__}: "
+                  f"{str(exc).splitlines()[0] if str(exc) else ''}); expected the JSON that "
+                  "the record fixture writes: rerun its benchmark", file=sys.stderr)
+            sys.exit(2)  # bad input, as vecbench's own commands exit
     return by_module
 
 

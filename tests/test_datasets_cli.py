@@ -93,7 +93,7 @@ def test_info_reports_judgments_of_a_recipe(tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("npy: {base: b.npy}", "SPEC.npy: invalid parameters"),
+    ("npy: {base: b.npy}", "SPEC.npy.queries: expected a non-empty string, got nothing"),
     ("digits: {n_queries: x}", "SPEC.digits.n_queries: expected an integer"),
     ("digitz", "SPEC: unknown dataset or recipe 'digitz' (did you mean 'digits'?)"),
     ("digits: {", "SPEC: "),

@@ -10,13 +10,21 @@ import pytest
 
 from vecbench.errors import ConfigError
 from vecbench.experiment import _check_transform, _construct
-from vecbench.registry import transforms
+from vecbench.registry import datasets, transforms
 
 ROOT = Path(__file__).resolve().parents[1]
 VALUES = [None, True, False, -1, 0, 1, 2, 7, 10_000, 0.0, 0.05, 0.5, 1.0, 1.5, 100.0, 1e9, "x",
           "auto", "pca", "random", "lower", "upper", "lbfgs", "adam", "e4m3", "e5m2", "global",
           "per_vector", "sparse", "cosine", "rbf", "relu", "manhattan", [], [64, 32], [0], (8,),
           float("nan")]
+
+
+def last_line_printed(code: str) -> str:
+    """The last line ``code`` prints, run in a fresh interpreter (what it imports is its own)."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
 
 
 def outcome(function, params):
@@ -66,10 +74,7 @@ orderings: [original]
             "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
             "heavy = ('sklearn', 'scipy', 'ml_dtypes', 'numba', 'faiss', 'hnswlib', 'pandas')\n"
             "print(sorted(m for m in heavy if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+    assert last_line_printed(code) == "[]"
 
 
 def test_validate_still_rejects_bad_transform_parameters(tmp_path):
@@ -80,3 +85,52 @@ def test_validate_still_rejects_bad_transform_parameters(tmp_path):
                           capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 2
     assert "pipelines[0][0].float8.format: expected one of e4m3, e5m2, got 'e3m4'" in done.stderr
+
+
+DATASET_VALUES = VALUES + ["a.npy", "sift-128-euclidean", "no-such-recipe", "l2", "cos", "ip",
+                           ["title"], ["a.parquet", "b.parquet"], 64, 384, 100_000, 1 << 31]
+
+
+@pytest.mark.parametrize("name", datasets.names())
+def test_dataset_spec_agrees_with_the_loader(name):
+    """vecbench/datasets/checks.py is what validate reads; the loader classes check the same
+    parameters (and cross-parameter rules) when constructed, with the same messages."""
+    cls, spec = datasets.get(name), datasets.spec(name)
+    assert spec is not None, f"{name}: registered without a light spec"
+    signature = {p.name: p.default for p in inspect.signature(cls).parameters.values()}
+    # a required metric has the default None in some signatures: then None is refused
+    assert sorted(p.name for p in spec.params) == sorted(signature)
+    assert {p.name: p.default for p in spec.params if not p.required} == {
+        p.name: signature[p.name] for p in spec.params if not p.required}
+    assert tuple(spec.list_params) == tuple(getattr(cls, "list_params", ()))
+    by_class = lambda params: _construct(cls, params, "datasets[0]")  # noqa: E731
+    by_spec = lambda params: _construct(spec, params, "datasets[0]")  # noqa: E731
+    required = {p.name: "x" for p in spec.params if p.required}
+    if "metric" in required:
+        required["metric"] = "l2"
+    if name == "recipe":
+        required["name"] = "sift-128-euclidean"
+    cases = [{}, {"no_such_parameter": 1}, required]
+    cases += [{**required, param: value} for param in signature for value in DATASET_VALUES]
+    cases += [{"n_base": 10, "n_clusters": 11}, {"dim": 8, "intrinsic_dim": 9},
+              {"n_base": 1 << 30, "dim": 4}, {"path": None, "base": None, "metric": "l2"}]
+    for params in cases:
+        params = {k: v for k, v in params.items() if k in signature or k == "no_such_parameter"}
+        if set(required) - set(params):  # the class's TypeError says less; both refuse it
+            assert outcome(by_spec, params)[0] == outcome(by_class, params)[0] == "ConfigError"
+            continue
+        assert outcome(by_spec, params) == outcome(by_class, params), (name, params)
+
+
+def test_validate_does_not_import_the_loaders(tmp_path):
+    """Dataset entries are checked by the specs: no loader module is imported (the index
+    classes still import numpy, through vecbench.indexes.base)."""
+    yaml = tmp_path / "data.yaml"
+    yaml.write_text("name: data\ndatasets:\n  - synthetic: {n_base: 1000, dim: [16, 32]}\n"
+                    "  - beir: {path: scifact, embeddings: minilm-l6}\n"
+                    "  - recipe: {name: sift-128-euclidean}\nindexes: [flat]\n")
+    code = ("import sys; from vecbench.experiment import load_experiment\n"
+            f"load_experiment({str(yaml)!r})\n"
+            "print(sorted(m for m in sys.modules if m.startswith('vecbench.datasets.') and "
+            "m.rsplit('.', 1)[1] in ('builtin', 'loaders', 'beir', 'embed', 'lsa', 'formats')))")
+    assert last_line_printed(code) == "[]"

@@ -238,3 +238,22 @@ def test_neighbour_preservation_on_digits(record_property):
     print("digits recall@10 at 12 dims:", scores)
     assert scores["mpad"] >= scores["random_projection"]
     assert scores["mpad_axiswise"] >= scores["random_projection"]
+
+
+@pytest.mark.parametrize("spread", [1.0, 1e4])  # 1e4: exponents past EXP_SAFE, the direct form
+def test_margin_terms_match_softplus_written_out(spread):
+    """The factored kernel (k + J exps per anchor) against softplus and sigmoid per triplet."""
+    from vecbench.transforms.margin import margin_terms
+    rng = np.random.default_rng(3)
+    pos = rng.uniform(0, 1, (40, 5)) * spread
+    neg = rng.uniform(0.3, 2, (40, 7)) * spread
+    valid = rng.random((40, 7)) > 0.2
+    tau = 0.01 * spread
+    z = (pos[:, :, None] - neg[:, None, :]) / tau
+    softplus = np.logaddexp(0, z) * valid[:, None, :]
+    sigma = 1 / (1 + np.exp(-z)) * valid[:, None, :]
+    loss, d_pos, d_neg = margin_terms(pos, neg, valid, tau)
+    # log of a product of (1 + u): a u below 1e-16 of 1 is lost, an absolute error below 1e-15
+    np.testing.assert_allclose(loss, softplus.sum(axis=(1, 2)), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(d_pos, sigma.sum(axis=2), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(d_neg, -sigma.sum(axis=1), rtol=1e-12, atol=1e-300)

@@ -262,7 +262,8 @@ def _list_params(target: Any) -> set:
 def expand_dataset(entry: Any, where: str) -> list[Component]:
     name, params = _entry(entry, where, "dataset")
     path = f"{where}.{name}"
-    target = _lookup(datasets, name, where)
+    spec = _lookup_spec(datasets, name, where)
+    target = spec if spec is not None else _lookup(datasets, name, where)
     combos = expand_params(params, path, _list_params(target))
     for combo in combos:
         _construct(target, combo, path)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from vecbench.errors import ConfigError
 
@@ -300,3 +300,30 @@ def assign(obj: Any, given: dict, params: tuple[Param, ...] | None = None) -> No
     target = type(obj) if params is None else _Declared(params, component_label(type(obj)))
     for name, value in validate(target, given).items():
         setattr(obj, name, value)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A component's name, parameter declaration and YAML list parameters, without the component.
+
+    ``vecbench validate`` checks parameters with it, so it imports no heavy library; the class
+    declares the same tuple (``params = checks.NAME.params``) and runs the same ``check``.
+    ``check``: the rules that tie parameters together, on the checked values (ConfigError).
+    """
+
+    name: str
+    params: tuple[Param, ...]
+    list_params: tuple[str, ...] = ()  # experiment YAML: a list here is one value, not an axis
+    check: Callable[[dict], None] | None = None
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        return {param.name: param.default for param in self.params}
+
+    def validate(self, given: dict[str, Any]) -> dict[str, Any]:
+        """The checked parameters; ConfigError (path: the parameter) for an unknown name or a
+        bad value."""
+        values = validate(self, given)
+        if self.check is not None:
+            self.check(values)
+        return values

@@ -1,18 +1,29 @@
-"""Dataset loaders. Importing this module registers the built-in loaders (lazily)."""
+"""Dataset loaders. Importing this module registers the built-in loaders (lazily).
 
-from vecbench.datasets.base import Dataset, PathResolver
+Each is registered with its light parameter spec (:mod:`vecbench.datasets.checks`), so that
+``vecbench validate`` checks dataset entries without importing the loaders (and numpy).
+"""
+
 from vecbench.registry import datasets
 
-datasets.register("digits", "vecbench.datasets.builtin:Digits")
-datasets.register("synthetic", "vecbench.datasets.builtin:Synthetic")
-datasets.register("npy", "vecbench.datasets.builtin:Npy")
+for _name, _target in [("digits", "builtin:Digits"), ("synthetic", "builtin:Synthetic"),
+                       ("npy", "builtin:Npy"), ("hdf5", "loaders:Hdf5"),
+                       ("vecs", "loaders:Vecs"), ("fbin", "loaders:Fbin"),
+                       ("parquet", "loaders:Parquet"), ("beir", "beir:Beir"),
+                       ("embed", "embed:Embed"), ("lsa", "lsa:Lsa"),
+                       ("recipe", "recipes:RecipeDataset")]:
+    datasets.register(_name, f"vecbench.datasets.{_target}",
+                      spec=f"vecbench.datasets.checks:{_name}")
 
 __all__ = ["Dataset", "PathResolver"]
-datasets.register("hdf5", "vecbench.datasets.loaders:Hdf5")
-datasets.register("vecs", "vecbench.datasets.loaders:Vecs")
-datasets.register("fbin", "vecbench.datasets.loaders:Fbin")
-datasets.register("parquet", "vecbench.datasets.loaders:Parquet")
-datasets.register("beir", "vecbench.datasets.beir:Beir")
-datasets.register("embed", "vecbench.datasets.embed:Embed")
-datasets.register("lsa", "vecbench.datasets.lsa:Lsa")
-datasets.register("recipe", "vecbench.datasets.recipes:RecipeDataset")
+
+
+def __getattr__(name: str):
+    """``Dataset`` and ``PathResolver``, imported on first use (``Dataset`` needs numpy)."""
+    if name == "Dataset":
+        from vecbench.datasets.base import Dataset
+        return Dataset
+    if name == "PathResolver":
+        from vecbench.datasets.paths import PathResolver
+        return PathResolver
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-from vecbench.errors import DataError, MissingDataError
+from vecbench.datasets.checks import METRICS  # noqa: F401 (re-exported)
+from vecbench.datasets.paths import PathResolver  # noqa: F401 (re-exported)
+from vecbench.errors import DataError
 
-METRICS = ("l2", "ip", "cos")
 #: Train sets larger than this are subsampled: fitting PCA, IVF or a quantizer on more buys little.
 DEFAULT_TRAIN_SIZE = 50_000
 
@@ -138,35 +137,3 @@ def sample_rows(x: np.ndarray, n: int, seed: int) -> np.ndarray:
         return x
     rows = np.sort(np.random.default_rng(seed).choice(len(x), size=n, replace=False))
     return np.ascontiguousarray(x[rows])
-
-
-class PathResolver:
-    """Resolve data paths: relative to the experiment file's folder first, then ``$VECBENCH_DATA``.
-
-    ``where`` names the YAML path of the dataset entry, so a missing file is reported as
-    ``exp.yaml: datasets[2].npy.base: no such file 'b.npy' (looked in ...)``.
-    """
-
-    def __init__(self, base_dir: str | Path | None = None, where: str = ""):
-        self.base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
-        self.where = where
-
-    def roots(self) -> list[Path]:
-        roots = [self.base_dir]
-        data = os.environ.get("VECBENCH_DATA")
-        if data:
-            roots.append(Path(data))
-        return roots
-
-    def resolve(self, param: str, value: str | os.PathLike, must_exist: bool = True) -> Path:
-        path = Path(os.path.expanduser(str(value)))
-        candidates = [path] if path.is_absolute() else [root / path for root in self.roots()]
-        for candidate in candidates:
-            if candidate.exists():
-                return candidate
-        if not must_exist:
-            return candidates[0]
-        looked = ", ".join(str(c.parent) for c in candidates)
-        where = f"{self.where}.{param}" if self.where else param
-        raise MissingDataError(f"{where}: no such file or folder {str(value)!r} "
-                               f"(looked in {looked})")

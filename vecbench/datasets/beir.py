@@ -22,15 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vecbench.datasets.base import METRICS, Dataset, PathResolver, finish
+from vecbench.datasets import checks
+from vecbench.datasets.base import Dataset, PathResolver, finish
 from vecbench.errors import DataError
-from vecbench.params import Param, assign
-
-PATH = Param("path", "str", doc="the BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
-SPLIT = Param("split", "str", "test", doc="qrels/<split>.tsv: the judged queries kept")
-COS = Param("metric", "choice", "cos", choices=METRICS, doc="l2, ip or cos")
-SEED = Param("seed", "int", 0, low=0, doc="seeds the train sample of the corpus")
-NAME = Param("name", "str", None, nullable=True, doc="dataset name (null: folder and model)")
+from vecbench.params import assign
 
 
 def read_jsonl_ids(path: Path) -> list[str]:
@@ -115,11 +110,7 @@ class Beir:
     train set is a seeded sample of the corpus, never the queries.
     """
 
-    params = (
-        PATH,
-        Param("embeddings", "str", doc="model folder under embeddings/ (corpus.npy, queries.npy)"),
-        SPLIT, COS, SEED, NAME,
-    )
+    params = checks.beir.params
 
     def __init__(self, path: str, embeddings: str, split: str = "test", metric: str = "cos",
                  seed: int = 0, name: str | None = None):

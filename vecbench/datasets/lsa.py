@@ -21,21 +21,14 @@ from typing import Sequence
 
 import numpy as np
 
+from vecbench.datasets import checks
 from vecbench.datasets.base import normalize_rows
 from vecbench.datasets.embed import Embed, texts_digest
 from vecbench.errors import ConfigError
-from vecbench.params import Param, assign
+from vecbench.params import assign
 
 #: Bump when the way LSA vectors are computed or stored changes.
 LSA_CACHE_VERSION = 1
-
-
-_OWN = (
-    Param("dim", "int", 256, low=1, doc="SVD components (at most the number of documents and "
-          "of distinct terms)"),
-    Param("stop_words", "bool", True, doc="drop scikit-learn's English stop words"),
-    Param("min_df", "int", 1, low=1, doc="ignore terms found in fewer documents"),
-)
 
 
 class Lsa(Embed):
@@ -46,15 +39,15 @@ class Lsa(Embed):
     fewer documents; ``seed`` seeds the SVD (and, as for every loader, the train sample).
     """
 
-    params = tuple(p for p in Embed.params if p.name in ("path", "split", "metric", "fields",
-                                                         "seed", "name")) + _OWN
+    params = checks.lsa.params
 
     def __init__(self, path: str, dim: int = 256, split: str = "test", metric: str = "cos",
                  fields: Sequence[str] = ("title", "text"), stop_words: bool = True,
                  min_df: int = 1, seed: int = 0, name: str | None = None):
         super().__init__(path=path, model="lsa", split=split, metric=metric, fields=fields,
                          seed=seed, name=name)
-        assign(self, {"dim": dim, "stop_words": stop_words, "min_df": min_df}, _OWN)
+        assign(self, {"dim": dim, "stop_words": stop_words, "min_df": min_df},
+               checks.LSA_OWN)
 
     def identity(self) -> str:
         return f"lsa-{self.dim}"

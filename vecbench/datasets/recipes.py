@@ -33,13 +33,15 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import numpy as np
-
-from vecbench.datasets.base import Dataset, PathResolver, finish
+from vecbench.datasets.paths import PathResolver
+from vecbench.datasets import checks
 from vecbench.errors import ConfigError, DataError
-from vecbench.params import Param, assign, check_choice, check_int, check_no_extra, check_str
+from vecbench.params import assign, check_choice, check_int, check_no_extra, check_str
+
+if TYPE_CHECKING:  # numpy only where data is read: validation looks recipes up too
+    from vecbench.datasets.base import Dataset
 
 RECIPES_ENV = "VECBENCH_RECIPES"
 LOCK_NAME = "vecbench-data.lock"
@@ -166,14 +168,27 @@ def _unknown(what: str, name: Any, names: list[str]) -> str:
     return f"unknown {what} {name!r}{hint}"
 
 
-def load_recipes(dirs: list[Path] | None = None) -> dict[str, Recipe]:
-    """All recipes by name; a name in an earlier folder hides the same name in a later one."""
+#: Parsed recipe files by (path, mtime, size): an experiment names recipes in many entries, and
+#: parsing the bundled files each time cost validate about 0.1 s per entry.
+_PARSED: dict[tuple[str, int, int], dict] = {}
+
+
+def _read_recipe_file(path: Path) -> dict:
     from vecbench.experiment import read_yaml
 
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _PARSED:
+        _PARSED[key] = read_yaml(path)
+    return _PARSED[key]
+
+
+def load_recipes(dirs: list[Path] | None = None) -> dict[str, Recipe]:
+    """All recipes by name; a name in an earlier folder hides the same name in a later one."""
     found: dict[str, Recipe] = {}
     for folder in dirs if dirs is not None else recipe_dirs():
         for path in sorted(Path(folder).glob("*.yaml")) if Path(folder).is_dir() else []:
-            raw = read_yaml(path)
+            raw = _read_recipe_file(path)
             recipes = raw.get("recipes")
             if not isinstance(recipes, dict):
                 raise ConfigError("expected a mapping 'recipes: {name: recipe}'", "recipes",
@@ -235,8 +250,7 @@ class _DataFolder(PathResolver):
 class RecipeDataset:
     """``recipe: {name: sift-128-euclidean}``: load a recipe's dataset from the data folder."""
 
-    params = (Param("name", "str", doc="a recipe (vecbench datasets list); its data is read "
-                    "from the data folder, $VECBENCH_DATA"),)
+    params = checks.recipe.params
 
     def __init__(self, name: str):
         assign(self, locals())
@@ -267,6 +281,10 @@ class RecipeDataset:
 
 def holdout(dataset: Dataset, n_queries: int, seed: int, name: str) -> Dataset:
     """Draw ``n_queries`` rows of base (seeded) as queries; the rest stay the base."""
+    import numpy as np
+
+    from vecbench.datasets.base import finish
+
     n = len(dataset.base)
     if n_queries >= n:
         raise DataError(f"{name}: holdout of {n_queries} queries from {n} base vectors; expected "
@@ -350,6 +368,8 @@ def check_layout(path: Path, layout: str, expect: dict | None = None) -> None:
                             "(train, test, neighbors)")
         shape = {"base": len(data.base), "queries": len(data.queries), "dim": data.base.shape[1]}
     elif layout == "npy":
+        import numpy as np
+
         try:
             x = np.load(path, mmap_mode="r")
         except (OSError, ValueError) as exc:

@@ -11,29 +11,7 @@ that is a few comparisons. Each built-in is registered with its :class:`Spec` fr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
-from vecbench.params import Param, validate
-
-
-@dataclass(frozen=True)
-class Spec:
-    """A transform's name, parameter declaration and YAML list parameters."""
-
-    name: str
-    params: tuple[Param, ...]
-    list_params: tuple[str, ...] = ()  # experiment YAML: a list here is one value, not an axis
-
-    @property
-    def defaults(self) -> dict[str, Any]:
-        return {param.name: param.default for param in self.params}
-
-    def validate(self, given: dict[str, Any]) -> dict[str, Any]:
-        """The checked parameters; ConfigError (path: the parameter) for an unknown name or a
-        bad value."""
-        return validate(self, given)
-
+from vecbench.params import Param, Spec  # noqa: F401 (Spec: re-exported)
 
 autoencoder = Spec("autoencoder", (
     Param("n_components", "dims", 0.5,

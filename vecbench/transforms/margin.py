@@ -2,16 +2,16 @@
 
 The triplets (anchor a, neighbour i, non-neighbour j) are held as index arrays over the projected
 points ``y`` (rows of X Wᵀ): ``anchors`` (A,), ``positives`` (A, k), ``negatives`` (A, J) and a
-validity mask (A, J). A pair is (anchor, neighbour) or (anchor, non-neighbour), numbered
-``a * k + i`` then ``A * k + a * J + j``. Each kernel runs in parallel over anchors or points, so
-no two threads write the same row: the gradient's scatter onto the pairs' far ends goes through
-a by-point list of pairs built once (:func:`tail_lists`), not through atomic adds.
+validity mask (A, J). The kernels run on one thread: each is a few milliseconds, and on a
+shared machine a parallel region waits at its barrier for the slowest thread (numba's OpenMP
+pool made one evaluation several times slower at load 4 on 2 cores, in a profile); MPAD runs
+the two matrix products per evaluation on one BLAS thread as well (:meth:`MPAD.fit`).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from vecbench.errors import DataError
 
@@ -25,13 +25,13 @@ def _sq_dist(y, u, v):
     return total
 
 
-@njit(parallel=True, cache=True, fastmath=True)  # fastmath: the sums vectorize
+@njit(cache=True, fastmath=True)  # fastmath: the sums vectorize
 def pair_distances(y, anchors, positives, negatives):
     """Squared distances (A, k) to the neighbours and (A, J) to the non-neighbours."""
     a_count, k, j_count = len(anchors), positives.shape[1], negatives.shape[1]
     pos = np.empty((a_count, k), dtype=y.dtype)
     neg = np.empty((a_count, j_count), dtype=y.dtype)
-    for a in prange(a_count):
+    for a in range(a_count):
         for i in range(k):
             pos[a, i] = _sq_dist(y, anchors[a], positives[a, i])
         for j in range(j_count):
@@ -39,80 +39,102 @@ def pair_distances(y, anchors, positives, negatives):
     return pos, neg
 
 
-#: Triplets with z = (p − n)/τ below this add less than e^-40 ≈ 4e-18 to the loss and to the
-#: slope: skipped, to save an exp and a log1p on each of the (many) clearly separated triplets.
-Z_FLOOR = -40.0
+#: Above this exponent the factored form exp(p/τ)·exp(−n/τ) could overflow float64 (e^709):
+#: such an anchor takes one exp per triplet instead.
+EXP_SAFE = 600.0
+#: fastmath without its no-inf/no-NaN promises: 1/t is inf where t underflows to 0
+SAFE_FASTMATH = {"reassoc", "nsz", "arcp", "contract"}
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
+def _anchor_terms_direct(pos, neg, valid, inv_tau, a, d_pos, d_neg):
+    total = 0.0
+    for j in range(neg.shape[1]):
+        if not valid[a, j]:
+            continue
+        slope_sum = 0.0
+        for i in range(pos.shape[1]):
+            z = (pos[a, i] - neg[a, j]) * inv_tau
+            e = np.exp(-abs(z))
+            total += max(z, 0.0) + np.log1p(e)
+            s = 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)
+            d_pos[a, i] += s
+            slope_sum += s
+        d_neg[a, j] = -slope_sum
+    return total
+
+
+@njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
 def margin_terms(pos, neg, valid, tau):
     """Per anchor: Σ softplus((p_i − n_j)/τ) over valid (i, j), and the derivatives of that sum
-    by each p_i (Σ_j σ) and each n_j (−Σ_i σ). One exp per triplet serves both."""
+    by each p_i (Σ_j σ) and each n_j (−Σ_i σ).
+
+    No exp or log per triplet: with t = e^z = exp((p_i − top)/τ)·exp((top − n_j)/τ) (k + J
+    exps per anchor), σ(z) = t/(1 + t) and softplus(z) = max(z, 0) + log(1 + min(t, 1/t)),
+    whose logs over i are summed as the log of a product of factors in [1, 2] (one log per
+    non-neighbour; a term below 1e-16 is lost there, an absolute error far below the loss's
+    float32 inputs). ``top`` = the anchor's largest p keeps the exponents in range; an anchor
+    whose spread could overflow them takes the direct form.
+    """
     a_count, k = pos.shape
     j_count = neg.shape[1]
     loss = np.zeros(a_count)
     d_pos = np.zeros((a_count, k))
     d_neg = np.zeros((a_count, j_count))
     inv_tau = 1.0 / tau
-    for a in prange(a_count):
+    en, mask = np.empty(j_count), np.empty(j_count)
+    hinge, prod = np.empty(j_count), np.empty(j_count)
+    for a in range(a_count):
+        top, low, near = pos[a, 0], pos[a, 0], neg[a, 0]
+        for i in range(1, k):
+            top, low = max(top, pos[a, i]), min(low, pos[a, i])
+        for j in range(1, j_count):
+            near = min(near, neg[a, j])
+        if (top - low) * inv_tau > EXP_SAFE or (top - near) * inv_tau > EXP_SAFE:
+            loss[a] = _anchor_terms_direct(pos, neg, valid, inv_tau, a, d_pos, d_neg)
+            continue
+        for j in range(j_count):
+            mask[j] = 1.0 if valid[a, j] else 0.0
+            en[j] = np.exp((top - neg[a, j]) * inv_tau)
+            hinge[j], prod[j], d_neg[a, j] = 0.0, 1.0, 0.0
+        for i in range(k):
+            ep, p = np.exp((pos[a, i] - top) * inv_tau), pos[a, i]
+            slope_sum = 0.0
+            for j in range(j_count):  # vectorizes: no branch, no transcendental
+                t = ep * en[j]
+                hinge[j] += mask[j] * max((p - neg[a, j]) * inv_tau, 0.0)
+                prod[j] *= 1.0 + mask[j] * min(t, 1.0 / t)
+                s = mask[j] * t / (1.0 + t)
+                d_neg[a, j] -= s
+                slope_sum += s
+            d_pos[a, i] = slope_sum
         total = 0.0
         for j in range(j_count):
-            if not valid[a, j]:
-                continue
-            slope_sum = 0.0
-            for i in range(k):
-                z = (pos[a, i] - neg[a, j]) * inv_tau
-                if z < Z_FLOOR:
-                    continue
-                e = np.exp(-abs(z))
-                total += max(z, 0.0) + np.log1p(e)
-                s = 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)
-                d_pos[a, i] += s
-                slope_sum += s
-            d_neg[a, j] = -slope_sum
+            total += hinge[j] + np.log(prod[j])
         loss[a] = total
     return loss, d_pos, d_neg
 
 
-def tail_lists(n_points: int, positives: np.ndarray, negatives: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """For each point, the pairs whose far end it is: (pointer (n + 1,), pair numbers)."""
-    tails = np.concatenate([positives.ravel(), negatives.ravel()])
-    order = np.argsort(tails, kind="stable")
-    pointer = np.zeros(n_points + 1, dtype=np.int64)
-    np.cumsum(np.bincount(tails, minlength=n_points), out=pointer[1:])
-    return pointer, order.astype(np.int64)
-
-
-@njit(parallel=True, cache=True)
-def point_gradient(y, anchors, positives, negatives, coef_pos, coef_neg, pointer, pairs):
+@njit(cache=True, fastmath=True)
+def point_gradient(y, anchors, positives, negatives, coef_pos, coef_neg):
     """G (n, m) = Σ_pairs c (y_head − y_tail) (e_head − e_tail)ᵀ: ∂L/∂W is then 2 Gᵀ X."""
     n, m = y.shape
     a_count, k = positives.shape
-    j_count = negatives.shape[1]
     g = np.zeros((n, m), dtype=y.dtype)
-    for u in prange(n):  # the far ends: each point gathers its own pairs
-        for t in range(pointer[u], pointer[u + 1]):
-            p = pairs[t]
-            if p < a_count * k:
-                head, c = anchors[p // k], coef_pos[p // k, p % k]
-            else:
-                q = p - a_count * k
-                head, c = anchors[q // j_count], coef_neg[q // j_count, q % j_count]
-            for col in range(m):
-                g[u, col] -= c * (y[head, col] - y[u, col])
-    for a in prange(a_count):  # the anchors (distinct): their own pairs
+    head = np.empty(m, dtype=y.dtype)  # the anchor's row, summed here and added once
+    for a in range(a_count):
         h = anchors[a]
-        for i in range(k):
-            v, c = positives[a, i], coef_pos[a, i]
+        head[:] = 0.0
+        for i in range(k + negatives.shape[1]):
+            v = positives[a, i] if i < k else negatives[a, i - k]
+            c = coef_pos[a, i] if i < k else coef_neg[a, i - k]
             for col in range(m):
-                g[h, col] += c * (y[h, col] - y[v, col])
-        for j in range(j_count):
-            v, c = negatives[a, j], coef_neg[a, j]
-            for col in range(m):
-                g[h, col] += c * (y[h, col] - y[v, col])
+                step = c * (y[h, col] - y[v, col])
+                head[col] += step
+                g[v, col] -= step
+        for col in range(m):
+            g[h, col] += head[col]
     return g
-
 
 
 def exact_neighbours(x: np.ndarray, rows: np.ndarray, count: int) -> np.ndarray:
@@ -151,9 +173,9 @@ def sample_triplets(x: np.ndarray, k: int, n_anchors: int, n_negatives: int,
 class MarginObjective:
     """L(W) of the module docstring and its gradient, for fixed triplets (W flattened).
 
-    One evaluation: Y = X Wᵀ and ∂L/∂W = 2 Gᵀ X are BLAS products (all threads); the pair
+    One evaluation: Y = X Wᵀ and ∂L/∂W = 2 Gᵀ X are BLAS products; the pair
     distances, the soft hinges and G are compiled kernels (:mod:`vecbench.transforms.margin`)
-    that run in parallel and never materialize the (A, k, J) triplet arrays.
+    that never materialize the (A, k, J) triplet arrays.
     """
 
     def __init__(self, x, anchors, positives, negatives, valid, penalty: float, tau: float = 1.0,
@@ -167,7 +189,6 @@ class MarginObjective:
         self.anchors = np.ascontiguousarray(local[:a], dtype=np.int64)
         self.positives = np.ascontiguousarray(local[a:a + a * k].reshape(a, k), dtype=np.int64)
         self.negatives = np.ascontiguousarray(local[a + a * k:].reshape(a, j), dtype=np.int64)
-        self.pointer, self.pairs = tail_lists(len(used), self.positives, self.negatives)
         self.shape = (a, k, j)
         self.valid = np.ascontiguousarray(valid, dtype=np.bool_)
         self.n_triplets = max(float(self.valid.sum()) * k, 1.0)
@@ -193,8 +214,7 @@ class MarginObjective:
         # d(τ·softplus((p − n)/τ))/dp = sigmoid((p − n)/τ); per pair, over the triplets
         scale = 1.0 / self.n_triplets
         g = point_gradient(y, self.anchors, self.positives, self.negatives,
-                                        (d_pos * scale).astype(y.dtype),
-                                        (d_neg * scale).astype(y.dtype), self.pointer, self.pairs)
+                           (d_pos * scale).astype(y.dtype), (d_neg * scale).astype(y.dtype))
         grad = 2.0 * (self.x_t @ g).T.astype(np.float64)
         excess = w @ w.T - np.eye(len(w))
         loss += self.penalty * float((excess ** 2).sum())

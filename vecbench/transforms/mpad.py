@@ -41,10 +41,10 @@ re-normalizing).
     * k = 10, vecbench's default recall@10; ``init="pca"`` starts from the principal axes.
 
     Gradient: ∂p/∂W = 2 W δ δᵀ, so ∂L/∂W = 2 Σ_pairs c_ab (y_a − y_b)(x_a − x_b)ᵀ + 4λ(WWᵀ − I)W,
-    c = ∂L/∂distance, accumulated on the points by compiled parallel kernels (the far ends of
-    the pairs through a by-point list). One evaluation costs O(|U| m d) in two BLAS products
-    for the |U| ≤ |A|(1 + k + J) points the triplets touch plus O(|A| k J) for the hinges; the
-    faiss search, once, is O(|A| N d): linear in the fit size.
+    c = ∂L/∂distance, accumulated on the points by compiled kernels (k + J exps per anchor, not
+    one per triplet: :func:`~vecbench.transforms.margin.margin_terms`). One evaluation costs
+    O(|U| m d) in two BLAS products for the |U| ≤ |A|(1 + k + J) points the triplets touch plus
+    O(|A| k J) for the hinges; the faiss search, once, is O(|A| N d): linear in the fit size.
 
 ``mpad_axiswise`` (:class:`MPADAxiswise`): the authors' later per-axis formulation.
     Axes are learned one at a time; axis t solves, over unit vectors w,
@@ -77,20 +77,22 @@ class _LinearReduction(TransformBase):
     """Shared preparation of the fit sample and the one-matrix-product transform."""
 
     def _prepare_fit(self, x) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
-        """Seeded sample of ``fit_size`` rows, normalized and centred, float64; its mean."""
+        """Seeded sample of ``fit_size`` rows, normalized and centred, float32 (what the
+        objectives compute in: float64 doubled the cost of the preparation and of PCA); its
+        mean, float64."""
         x = self._validate(x, reset=True, finite=False, min_samples=2)  # finite: see below
         rng = np.random.default_rng(self.seed)
         if len(x) > self.fit_size:
             x = x[np.sort(rng.choice(len(x), self.fit_size, replace=False))]
-        x = np.array(x, dtype=np.float64)
+        x = np.array(x, dtype=np.float32)
         if not np.isfinite(x).all():
             raise DataError(f"{type(self).__name__}.fit: x has NaN or Inf values; "
                             "expected finite vectors")
         if self.normalize:
             norms = np.linalg.norm(x, axis=1, keepdims=True)
             x /= np.where(norms > 0, norms, 1.0)
-        mean = x.mean(axis=0)
-        x -= mean
+        mean = x.mean(axis=0, dtype=np.float64)
+        x -= mean.astype(np.float32)
         return x, mean, rng
 
     def _n_components_for(self, dim: int) -> int:
@@ -123,7 +125,9 @@ class _LinearReduction(TransformBase):
         """(m, d) starting axes: principal axes, or a random orthonormal basis."""
         if self.init == "pca":
             from sklearn.decomposition import PCA
-            return PCA(n_components=m, random_state=self.seed).fit(x).components_.astype(np.float64)
+            # in float64: scikit-learn's covariance eigh was 5x slower in float32 (measured)
+            pca = PCA(n_components=m, random_state=self.seed).fit(x.astype(np.float64))
+            return pca.components_
         q, _ = np.linalg.qr(rng.standard_normal((x.shape[1], m)))
         return q.T.copy()
 
@@ -254,8 +258,14 @@ class MPAD(_LinearReduction):
         objective = MarginObjective(x, *triplets, penalty=self.penalty, dtype=np.float32)
         objective.tau = objective.initial_tau(w0, self.temperature)
         self.initial_loss_ = objective(w0.ravel())[0]
-        w, self.loss_, self.n_iter_ = minimize(objective, w0, self.optimizer, self.max_iter,
-                                               self.tol, self.learning_rate, self.initial_loss_)
+        from threadpoolctl import threadpool_limits
+        # one BLAS thread for the products too: measured interleaved on the shared 2-core
+        # machine, the fit took 0.6-0.7x the wall time of BLAS's two threads (which spin between
+        # the products while the compiled kernels run)
+        with threadpool_limits(1, user_api="blas"):
+            w, self.loss_, self.n_iter_ = minimize(objective, w0, self.optimizer, self.max_iter,
+                                                   self.tol, self.learning_rate,
+                                                   self.initial_loss_)
         self._set_learned(w, mean)
         return self
 

@@ -1,4 +1,6 @@
-"""Tables and figure of results/hnsw_ordering_map/README.md, from the committed results.parquet:
+"""Tables and figure of results/hnsw_ordering_map/README.md, from the committed results.parquet
+of results/hnsw_ordering_map (MNIST, synthetic ID 16 and 32) and results/hnsw_ordering_map_scifact
+(scifact-sentences, a separate experiment file):
 
     .venv/bin/python experiments/hnsw_ordering_map/tables.py > /tmp/tables.md
 
@@ -18,6 +20,10 @@ import pandas as pd
 from scipy import stats
 
 RESULTS = Path(__file__).resolve().parents[2] / "results" / "hnsw_ordering_map"
+#: the study's result folders: the first three datasets, then scifact-sentences
+FOLDERS = (RESULTS, RESULTS.parent / "hnsw_ordering_map_scifact")
+#: the published effect (arXiv 2405.17813): up to 12 recall points from an informed order
+PUBLISHED = 12.0
 RECALL = "recall@10"
 CONFIG = ["dataset", "build.M", "build.ef_construction", "search.ef"]
 
@@ -107,8 +113,66 @@ def figure(table: pd.DataFrame) -> None:
     fig.savefig(RESULTS / "ordering_map.png", dpi=120)
 
 
+def load() -> pd.DataFrame:
+    frames = [pd.read_parquet(folder / "results.parquet") for folder in FOLDERS
+              if (folder / "results.parquet").is_file()]
+    return pd.concat(frames, ignore_index=True)
+
+
+def answer(table: pd.DataFrame) -> None:
+    """The summary lines the README quotes: where order moves recall@10 by 5 points or more
+    (outside the random builds' interval), whether the published 12 is reached, which way."""
+    moved = table[table["outside"]]
+    big = moved[moved["shift (points)"].abs() >= 5]
+    print(f"\n## The answer in numbers ({len(table)} informed builds x ef; outside the 95% "
+          f"interval by chance alone: about {0.05 * len(table):.0f})\n")
+    print(f"outside the interval: {len(moved)}; of them by 5 points or more: {len(big)} "
+          f"({int((big['shift (points)'] > 0).sum())} gains, "
+          f"{int((big['shift (points)'] < 0).sum())} losses)")
+    for dataset, part in table.groupby("dataset"):
+        gain = part.loc[part["shift (points)"].idxmax()]
+        loss = part.loc[part["shift (points)"].idxmin()]
+        n_big = len(big[big["dataset"] == dataset])
+        print(f"- {dataset}: {n_big} shifts of >= 5 points outside the interval; largest gain "
+              f"{gain['shift (points)']:+.1f} ({gain['ordering']}, M {gain['M']}, efc "
+              f"{gain['efc']}, ef {gain['ef']}, random mean {gain['random mean']:.3f}); largest "
+              f"loss {loss['shift (points)']:+.1f} ({loss['ordering']}, M {loss['M']}, efc "
+              f"{loss['efc']}, ef {loss['ef']}, random mean {loss['random mean']:.3f})")
+    print("\nshifts of >= 5 points outside the interval, by ef_construction "
+          "(gains / losses):")
+    for efc, part in big.groupby("efc"):
+        print(f"- ef_construction {efc}: {int((part['shift (points)'] > 0).sum())} / "
+              f"{int((part['shift (points)'] < 0).sum())}")
+    bins = pd.cut(table["random mean"], [0, 0.7, 0.9, 0.99, 1.0001],
+                  labels=["< 0.70", "0.70-0.90", "0.90-0.99", ">= 0.99"], right=False)
+    print("\nby the random builds' mean recall@10 (the graph's quality at that ef):")
+    for label, part in table.groupby(bins, observed=True):
+        inside = part[part["outside"]]
+        print(f"- {label}: {len(part)} cells; largest |shift| "
+              f"{part['shift (points)'].abs().max():.1f}; >= 5 points outside the interval: "
+              f"{int((inside['shift (points)'].abs() >= 5).sum())}")
+    reach = moved[moved["shift (points)"].abs() >= PUBLISHED]
+    print(f"\nshifts of >= {PUBLISHED:.0f} points (the published effect) outside the interval: "
+          f"{len(reach)} ({int((reach['shift (points)'] > 0).sum())} gains); largest relative "
+          f"gain {moved['relative %'].max():.1f}%")
+    if len(reach):
+        print(markdown(reach[["dataset", "M", "efc", "ef", "ordering", RECALL, "random mean",
+                              "shift (points)"]]))
+    print("\ndirection, per order (cells outside the interval, all datasets): gains / losses, "
+          "of them >= 5 points")
+    for ordering, part in table.groupby("ordering"):
+        out = part[part["outside"]]
+        print(f"- {ordering}: {int((out['shift (points)'] > 0).sum())} / "
+              f"{int((out['shift (points)'] < 0).sum())}; >= 5: "
+              f"{int((out['shift (points)'] >= 5).sum())} / "
+              f"{int((out['shift (points)'] <= -5).sum())} (of {len(part)} cells)")
+    default = table[(table["M"] == 16) & (table["efc"] == 200)]
+    print(f"\nat M 16, ef_construction 200 (the first study's setting): largest |shift| "
+          f"{default['shift (points)'].abs().max():.1f} points")
+
+
 def main() -> None:
-    results = pd.read_parquet(RESULTS / "results.parquet")
+    results = load()
     table = shifts(results)
     table.to_csv(RESULTS / "shifts.csv", index=False)
     print("## Largest shift per graph config (over orders and ef)\n")
@@ -120,6 +184,7 @@ def main() -> None:
     if len(big):
         print(markdown(big[["dataset", "M", "efc", "ef", "ordering", RECALL, "random mean",
                             "shift (points)", "relative %", "outside"]]))
+    answer(table)
     figure(table)
 
 

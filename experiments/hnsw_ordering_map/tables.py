@@ -71,7 +71,8 @@ def summary(table: pd.DataFrame) -> str:
                     "by": top["ordering"], "at ef": top["ef"],
                     "PI half (points)": 100 * top["PI half"],
                     "orders outside PI (all ef)": f"{int(part['outside'].sum())}/{len(part)}",
-                    "shifts >= 5 points": int((part["shift (points)"].abs() >= 5).sum())})
+                    ">= 5 points, outside PI": int((part["outside"]
+                                                   & (part["shift (points)"].abs() >= 5)).sum())})
     return markdown(pd.DataFrame(out))
 
 
@@ -91,15 +92,23 @@ def figure(table: pd.DataFrame) -> None:
     import matplotlib.pyplot as plt
 
     datasets = sorted(table["dataset"].unique())
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 5.2), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
+    columns = min(2, len(datasets))
+    n_rows = -(-len(datasets) // columns)
+    fig, axes = plt.subplots(n_rows, columns, figsize=(6.5 * columns, 5 * n_rows + 0.8),
+                             squeeze=False, sharey=True)
+    for ax in axes.flat[len(datasets):]:
+        ax.set_visible(False)
+    # one colour per order in every panel
+    colours = {o: f"C{i}" for i, o in enumerate(sorted(table["ordering"].unique()))}
+    for ax, dataset in zip(axes.flat, datasets):
         part = table[table["dataset"] == dataset]
         noise = part.drop_duplicates(["M", "efc", "ef"]).sort_values("random mean")
         ax.errorbar(noise["random mean"], np.zeros(len(noise)), yerr=100 * noise["PI half"],
                     fmt="none", ecolor="0.7", elinewidth=4, alpha=0.6,
                     label="random builds, 95% PI (one bar per M, efc, ef)")
         for ordering, rows in part.groupby("ordering"):
-            ax.scatter(rows["random mean"], rows["shift (points)"], s=12, label=ordering)
+            ax.scatter(rows["random mean"], rows["shift (points)"], s=12, label=ordering,
+                       color=colours[ordering])
         ax.axhline(0, color="0.4", lw=0.8)
         for level in (-5, 5):
             ax.axhline(level, color="0.6", lw=0.6, ls=":")
@@ -107,9 +116,12 @@ def figure(table: pd.DataFrame) -> None:
         ax.set_xlabel("random-order builds' mean recall@10")
         ax.set_ylabel("order's recall@10 minus random mean (points)")
         ax.grid(alpha=0.3)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=7)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    # the union of every panel's orders (scifact-sentences has no category orders)
+    legend = {}
+    for ax in axes.flat[:len(datasets)]:
+        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
+    fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=5, fontsize=8)
+    fig.tight_layout(rect=(0, 0.8 / (5 * n_rows + 0.8) + 0.02, 1, 1))
     fig.savefig(RESULTS / "ordering_map.png", dpi=120)
 
 

@@ -155,6 +155,13 @@ def answer(table: pd.DataFrame) -> None:
     for efc, part in big.groupby("efc"):
         print(f"- ef_construction {efc}: {int((part['shift (points)'] > 0).sum())} / "
               f"{int((part['shift (points)'] < 0).sum())}")
+    where = big.assign(sign=np.where(big["shift (points)"] > 0, "gains", "losses"))
+    grid = where.pivot_table(index="M", columns="efc", values="sign",
+                             aggfunc=lambda v: f"{(v == 'gains').sum()} / {(v == 'losses').sum()}")
+    grid = grid.reindex(index=sorted(table["M"].unique()), columns=sorted(table["efc"].unique()))
+    print("\nthe same by M (rows) and ef_construction (columns), all datasets (gains / losses):\n")
+    print(markdown(grid.fillna("0 / 0").rename_axis(columns=None).reset_index()
+                   .rename(columns=lambda c: f"efc {c}" if c != "M" else c)))
     bins = pd.cut(table["random mean"], [0, 0.7, 0.9, 0.99, 1.0001],
                   labels=["< 0.70", "0.70-0.90", "0.90-0.99", ">= 0.99"], right=False)
     print("\nby the random builds' mean recall@10 (the graph's quality at that ef):")
@@ -170,11 +177,11 @@ def answer(table: pd.DataFrame) -> None:
     if len(reach):
         print(markdown(reach[["dataset", "M", "efc", "ef", "ordering", RECALL, "random mean",
                               "shift (points)"]]))
-    print("\ndirection, per order (cells outside the interval, all datasets): gains / losses, "
+    print("\ndirection, per dataset and order (cells outside the interval): gains / losses, "
           "of them >= 5 points")
-    for ordering, part in table.groupby("ordering"):
+    for (dataset, ordering), part in table.groupby(["dataset", "ordering"]):
         out = part[part["outside"]]
-        print(f"- {ordering}: {int((out['shift (points)'] > 0).sum())} / "
+        print(f"- {dataset}, {ordering}: {int((out['shift (points)'] > 0).sum())} / "
               f"{int((out['shift (points)'] < 0).sum())}; >= 5: "
               f"{int((out['shift (points)'] >= 5).sum())} / "
               f"{int((out['shift (points)'] <= -5).sum())} (of {len(part)} cells)")

@@ -83,6 +83,12 @@ def selections(table: pd.DataFrame, by_row: dict) -> pd.DataFrame:
                        split_values(by_row, row, metric, "test").mean()) for row in part.index]
             by_val = max(scores, key=lambda s: s[1])
             by_test = max(scores, key=lambda s: s[2])
+            ranked = sorted(scores, key=lambda s: s[2])
+            # the noise a test-set pick exploits: the standard error of the paired mean
+            # difference between the two best grid points on the test queries
+            second = ranked[-2] if len(ranked) > 1 else ranked[-1]
+            diff = (split_values(by_row, by_test[0], metric, "test")
+                    - split_values(by_row, second[0], metric, "test"))
             out.append({"dataset": dataset, "ratio": ratio, "k": k, "grid": len(scores),
                         "val_row": by_val[0], "test_row": by_test[0],
                         "b (val)": table.at[by_val[0], "pipeline.mpad_axiswise.b"],
@@ -92,7 +98,9 @@ def selections(table: pd.DataFrame, by_row: dict) -> pd.DataFrame:
                         "test recall, val-picked": by_val[2], "test recall, test-picked": by_test[2],
                         "selection gain (points)": 100 * (by_test[2] - by_val[2]),
                         # what any pick could gain at most: best minus worst grid point on test
-                        "grid spread (points)": 100 * (by_test[2] - min(s[2] for s in scores))})
+                        "grid spread (points)": 100 * (by_test[2] - ranked[0][2]),
+                        "b (worst on test)": table.at[ranked[0][0], "pipeline.mpad_axiswise.b"],
+                        "top-2 SE (points)": 100 * diff.std(ddof=1) / np.sqrt(len(diff))})
     return pd.DataFrame(out)
 
 
@@ -222,6 +230,11 @@ def main() -> None:
     print("\n### the same, per dataset (b, alpha picked on validation)\n")
     print(markdown(verdict_counts(compared[compared["picked on"] == "validation"],
                                   ["dataset", "baseline"])))
+    picked = compared[compared["picked on"] == "validation"]
+    print("\nMPAD (picked on validation) minus each baseline, over the settings (points): "
+          + "; ".join(f"{baseline} {part['mpad - baseline (points)'].min():+.1f} to "
+                      f"{part['mpad - baseline (points)'].max():+.1f}"
+                      for baseline, part in picked.groupby("baseline")))
     against_pca = compared[compared["baseline"] == "pca"].groupby("picked on")
     for label, part in against_pca:
         print(f"\nMPAD picked on {label} minus PCA, test recall over {len(part)} settings "
@@ -240,6 +253,10 @@ def main() -> None:
     figure(table, by_row, chosen)
 
 
+def count_values(column: pd.Series) -> str:
+    return ", ".join(f"{value:g} in {n}" for value, n in column.value_counts().items())
+
+
 def print_selection(chosen: pd.DataFrame, grid: str) -> None:
     """The summary lines of the README on picking (b, alpha) on the test queries."""
     gain = chosen["selection gain (points)"]
@@ -250,7 +267,12 @@ def print_selection(chosen: pd.DataFrame, grid: str) -> None:
           f"median {gain.median():.2f}, max {gain.max():.2f}; the same pick in "
           f"{int((gain == 0).sum())} of {len(chosen)}")
     print(f"best minus worst grid point on the test queries (points): mean {spread.mean():.2f}, "
-          f"median {spread.median():.2f}, max {spread.max():.2f}")
+          f"median {spread.median():.2f}, min {spread.min():.2f}, max {spread.max():.2f}")
+    error = chosen["top-2 SE (points)"]
+    print(f"standard error of the paired difference between the two best grid points on test "
+          f"(points): median {error.median():.2f}, max {error.max():.2f}")
+    print(f"b picked on validation: {count_values(chosen['b (val)'])}; worst b on test: "
+          f"{count_values(chosen['b (worst on test)'])}")
     per_dataset = chosen.groupby("dataset").agg(
         settings=("k", "size"), grid=("grid", "first"),
         **{"mean gain": ("selection gain (points)", "mean"),

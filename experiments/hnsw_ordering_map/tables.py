@@ -136,6 +136,17 @@ def answer(table: pd.DataFrame) -> None:
     (outside the random builds' interval), whether the published 12 is reached, which way."""
     moved = table[table["outside"]]
     big = moved[moved["shift (points)"].abs() >= 5]
+    cells = table.drop_duplicates(["dataset", "M", "efc", "ef"])
+    print("\n## The noise: half-width of the random builds' 95% prediction interval (points)\n")
+    for dataset, part in cells.groupby("dataset"):
+        print(f"- {dataset}: median {100 * part['PI half'].median():.2f}, "
+              f"max {100 * part['PI half'].max():.2f}")
+    top = cells[cells["ef"] == cells["ef"].max()]
+    print(f"\nrandom builds' mean recall@10 at ef {top['ef'].max()} (saturation), "
+          "by M and ef_construction:\n")
+    saturation = top.pivot_table(index="dataset", columns=["M", "efc"], values="random mean")
+    saturation.columns = [f"M {m} efc {e}" for m, e in saturation.columns]
+    print(markdown(saturation.reset_index()))
     print(f"\n## The answer in numbers ({len(table)} informed builds x ef; outside the 95% "
           f"interval by chance alone: about {0.05 * len(table):.0f})\n")
     print(f"outside the interval: {len(moved)}; of them by 5 points or more: {len(big)} "

@@ -1,4 +1,6 @@
-"""Tables and figure of results/hnsw_ordering_map/README.md, from the committed results.parquet:
+"""Tables and figure of results/hnsw_ordering_map/README.md, from the committed results.parquet
+of results/hnsw_ordering_map (MNIST, synthetic ID 16 and 32) and results/hnsw_ordering_map_scifact
+(scifact-sentences, a separate experiment file):
 
     .venv/bin/python experiments/hnsw_ordering_map/tables.py > /tmp/tables.md
 
@@ -18,6 +20,10 @@ import pandas as pd
 from scipy import stats
 
 RESULTS = Path(__file__).resolve().parents[2] / "results" / "hnsw_ordering_map"
+#: the study's result folders: the first three datasets, then scifact-sentences
+FOLDERS = (RESULTS, RESULTS.parent / "hnsw_ordering_map_scifact")
+#: the published effect (arXiv 2405.17813): up to 12 recall points from an informed order
+PUBLISHED = 12.0
 RECALL = "recall@10"
 CONFIG = ["dataset", "build.M", "build.ef_construction", "search.ef"]
 
@@ -65,7 +71,8 @@ def summary(table: pd.DataFrame) -> str:
                     "by": top["ordering"], "at ef": top["ef"],
                     "PI half (points)": 100 * top["PI half"],
                     "orders outside PI (all ef)": f"{int(part['outside'].sum())}/{len(part)}",
-                    "shifts >= 5 points": int((part["shift (points)"].abs() >= 5).sum())})
+                    ">= 5 points, outside PI": int((part["outside"]
+                                                   & (part["shift (points)"].abs() >= 5)).sum())})
     return markdown(pd.DataFrame(out))
 
 
@@ -85,15 +92,23 @@ def figure(table: pd.DataFrame) -> None:
     import matplotlib.pyplot as plt
 
     datasets = sorted(table["dataset"].unique())
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 5.2), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
+    columns = min(2, len(datasets))
+    n_rows = -(-len(datasets) // columns)
+    fig, axes = plt.subplots(n_rows, columns, figsize=(6.5 * columns, 5 * n_rows + 0.8),
+                             squeeze=False, sharey=True)
+    for ax in axes.flat[len(datasets):]:
+        ax.set_visible(False)
+    # one colour per order in every panel
+    colours = {o: f"C{i}" for i, o in enumerate(sorted(table["ordering"].unique()))}
+    for ax, dataset in zip(axes.flat, datasets):
         part = table[table["dataset"] == dataset]
         noise = part.drop_duplicates(["M", "efc", "ef"]).sort_values("random mean")
         ax.errorbar(noise["random mean"], np.zeros(len(noise)), yerr=100 * noise["PI half"],
                     fmt="none", ecolor="0.7", elinewidth=4, alpha=0.6,
                     label="random builds, 95% PI (one bar per M, efc, ef)")
         for ordering, rows in part.groupby("ordering"):
-            ax.scatter(rows["random mean"], rows["shift (points)"], s=12, label=ordering)
+            ax.scatter(rows["random mean"], rows["shift (points)"], s=12, label=ordering,
+                       color=colours[ordering])
         ax.axhline(0, color="0.4", lw=0.8)
         for level in (-5, 5):
             ax.axhline(level, color="0.6", lw=0.6, ls=":")
@@ -101,14 +116,93 @@ def figure(table: pd.DataFrame) -> None:
         ax.set_xlabel("random-order builds' mean recall@10")
         ax.set_ylabel("order's recall@10 minus random mean (points)")
         ax.grid(alpha=0.3)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=7)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    # the union of every panel's orders (scifact-sentences has no category orders)
+    legend = {}
+    for ax in axes.flat[:len(datasets)]:
+        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
+    fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=5, fontsize=8)
+    fig.tight_layout(rect=(0, 0.8 / (5 * n_rows + 0.8) + 0.02, 1, 1))
     fig.savefig(RESULTS / "ordering_map.png", dpi=120)
 
 
+def load() -> pd.DataFrame:
+    frames = [pd.read_parquet(folder / "results.parquet") for folder in FOLDERS
+              if (folder / "results.parquet").is_file()]
+    return pd.concat(frames, ignore_index=True)
+
+
+def answer(table: pd.DataFrame) -> None:
+    """The summary lines the README quotes: where order moves recall@10 by 5 points or more
+    (outside the random builds' interval), whether the published 12 is reached, which way."""
+    moved = table[table["outside"]]
+    big = moved[moved["shift (points)"].abs() >= 5]
+    cells = table.drop_duplicates(["dataset", "M", "efc", "ef"])
+    print("\n## The noise: half-width of the random builds' 95% prediction interval (points)\n")
+    for dataset, part in cells.groupby("dataset"):
+        print(f"- {dataset}: median {100 * part['PI half'].median():.2f}, "
+              f"max {100 * part['PI half'].max():.2f}")
+    top = cells[cells["ef"] == cells["ef"].max()]
+    print(f"\nrandom builds' mean recall@10 at ef {top['ef'].max()} (saturation), "
+          "by M and ef_construction:\n")
+    saturation = top.pivot_table(index="dataset", columns=["M", "efc"], values="random mean")
+    saturation.columns = [f"M {m} efc {e}" for m, e in saturation.columns]
+    print(markdown(saturation.reset_index()))
+    print(f"\n## The answer in numbers ({len(table)} informed builds x ef; outside the 95% "
+          f"interval by chance alone: about {0.05 * len(table):.0f})\n")
+    print(f"outside the interval: {len(moved)}; of them by 5 points or more: {len(big)} "
+          f"({int((big['shift (points)'] > 0).sum())} gains, "
+          f"{int((big['shift (points)'] < 0).sum())} losses)")
+    for dataset, part in table.groupby("dataset"):
+        gain = part.loc[part["shift (points)"].idxmax()]
+        loss = part.loc[part["shift (points)"].idxmin()]
+        n_big = len(big[big["dataset"] == dataset])
+        print(f"- {dataset}: {n_big} shifts of >= 5 points outside the interval; largest gain "
+              f"{gain['shift (points)']:+.1f} ({gain['ordering']}, M {gain['M']}, efc "
+              f"{gain['efc']}, ef {gain['ef']}, random mean {gain['random mean']:.3f}); largest "
+              f"loss {loss['shift (points)']:+.1f} ({loss['ordering']}, M {loss['M']}, efc "
+              f"{loss['efc']}, ef {loss['ef']}, random mean {loss['random mean']:.3f})")
+    print("\nshifts of >= 5 points outside the interval, by ef_construction "
+          "(gains / losses):")
+    for efc, part in big.groupby("efc"):
+        print(f"- ef_construction {efc}: {int((part['shift (points)'] > 0).sum())} / "
+              f"{int((part['shift (points)'] < 0).sum())}")
+    where = big.assign(sign=np.where(big["shift (points)"] > 0, "gains", "losses"))
+    grid = where.pivot_table(index="M", columns="efc", values="sign",
+                             aggfunc=lambda v: f"{(v == 'gains').sum()} / {(v == 'losses').sum()}")
+    grid = grid.reindex(index=sorted(table["M"].unique()), columns=sorted(table["efc"].unique()))
+    print("\nthe same by M (rows) and ef_construction (columns), all datasets (gains / losses):\n")
+    print(markdown(grid.fillna("0 / 0").rename_axis(columns=None).reset_index()
+                   .rename(columns=lambda c: f"efc {c}" if c != "M" else c)))
+    bins = pd.cut(table["random mean"], [0, 0.7, 0.9, 0.99, 1.0001],
+                  labels=["< 0.70", "0.70-0.90", "0.90-0.99", ">= 0.99"], right=False)
+    print("\nby the random builds' mean recall@10 (the graph's quality at that ef):")
+    for label, part in table.groupby(bins, observed=True):
+        inside = part[part["outside"]]
+        print(f"- {label}: {len(part)} cells; largest |shift| "
+              f"{part['shift (points)'].abs().max():.1f}; >= 5 points outside the interval: "
+              f"{int((inside['shift (points)'].abs() >= 5).sum())}")
+    reach = moved[moved["shift (points)"].abs() >= PUBLISHED]
+    print(f"\nshifts of >= {PUBLISHED:.0f} points (the published effect) outside the interval: "
+          f"{len(reach)} ({int((reach['shift (points)'] > 0).sum())} gains); largest relative "
+          f"gain {moved['relative %'].max():.1f}%")
+    if len(reach):
+        print(markdown(reach[["dataset", "M", "efc", "ef", "ordering", RECALL, "random mean",
+                              "shift (points)"]]))
+    print("\ndirection, per dataset and order (cells outside the interval): gains / losses, "
+          "of them >= 5 points")
+    for (dataset, ordering), part in table.groupby(["dataset", "ordering"]):
+        out = part[part["outside"]]
+        print(f"- {dataset}, {ordering}: {int((out['shift (points)'] > 0).sum())} / "
+              f"{int((out['shift (points)'] < 0).sum())}; >= 5: "
+              f"{int((out['shift (points)'] >= 5).sum())} / "
+              f"{int((out['shift (points)'] <= -5).sum())} (of {len(part)} cells)")
+    default = table[(table["M"] == 16) & (table["efc"] == 200)]
+    print(f"\nat M 16, ef_construction 200 (the first study's setting): largest |shift| "
+          f"{default['shift (points)'].abs().max():.1f} points")
+
+
 def main() -> None:
-    results = pd.read_parquet(RESULTS / "results.parquet")
+    results = load()
     table = shifts(results)
     table.to_csv(RESULTS / "shifts.csv", index=False)
     print("## Largest shift per graph config (over orders and ef)\n")
@@ -120,6 +214,7 @@ def main() -> None:
     if len(big):
         print(markdown(big[["dataset", "M", "efc", "ef", "ordering", RECALL, "random mean",
                             "shift (points)", "relative %", "outside"]]))
+    answer(table)
     figure(table)
 
 

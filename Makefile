@@ -81,7 +81,11 @@ figures: $(STAMP)
 	  VECBENCH_DATA=$${VECBENCH_DATA:-$(abspath ../shared/datasets)} $(BIN)/vecbench lid mnist-test \
 	    "beir: {path: scifact-sentences, embeddings: minilm-l6}" \
 	    "synthetic: {n_base: 20000, n_queries: 1000, dim: 128, intrinsic_dim: 16, n_clusters: 32, noise: 0.05}" \
-	    -o results/hnsw_ordering/lid.png; fi
+	    -o results/hnsw_ordering/lid.png; fi; \
+	if [ -f results/hnsw_ordering_map/results.parquet ]; then \
+	  $(BIN)/python experiments/hnsw_ordering_map/tables.py; fi; \
+	if [ -f results/mpad_authors/results.parquet ]; then \
+	  $(BIN)/python experiments/mpad_authors/tables.py; fi
 
 clean:
 	rm -rf $(VENV) $(LOWEST) site results/quickstart

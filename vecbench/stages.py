@@ -313,17 +313,17 @@ def searcher(index: Any, params: dict, perm: np.ndarray | None, cascade,
     vectors. All of it is inside the timed call: it is what a query costs."""
     params = {name: value for name, value in params.items() if name != "clients"}
     bind = getattr(index, "bind_queries", None)  # queries and parameters checked once
-    index_search = (bind(queries, **params) if bind is not None
-                    else lambda rows, k: index.search(queries[rows], k, **params))
-    if perm is None and not cascade:  # the common case, as lean as the timed call can be
-        def search_plain(rows: slice, depth: int):
-            result = index_search(rows, depth)
-            return result if isinstance(result, tuple) else (result, None)  # as_neighbors
-        return search_plain
+    if bind is None:
+        def index_search(rows: slice, k: int):
+            return as_neighbors(index.search(queries[rows], k, **params))
+    else:  # returns (ids, distances or None) itself
+        index_search = bind(queries, **params)
+    if perm is None and not cascade:  # the common case: nothing between the timer and the index
+        return index_search
 
     def search(rows: slice, depth: int):
         fetch = depth * cascade.oversample if cascade else depth
-        ids, distances = as_neighbors(index_search(rows, fetch))
+        ids, distances = index_search(rows, fetch)
         if perm is not None:
             ids = np.where(ids >= 0, perm[np.maximum(ids, 0)], -1)
         if cascade:

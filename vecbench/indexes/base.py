@@ -238,16 +238,27 @@ class IndexBase:
         return self._search_checked(q, k, self._prepare_search(params))
 
     def bind_queries(self, queries: Any, **search_params: Any) -> Callable[[slice, int], Any]:
-        """``search(rows, k)``: the same results as ``search(queries[rows], k, **search_params)``,
+        """``search(rows, k) -> (ids, distances or None)``: the same results as
+        ``search(queries[rows], k, **search_params)``,
         with ``queries`` and the parameters checked (and, under ``cos``, normalized) once here
-        rather than on every call (``queries`` must not change while the result is in use).
+        rather than on every call (``queries`` must not change, nor the index be rebuilt, while
+        the result is in use).
         The runner times single queries through it, so a call costs a slice and the library's
         own search, not a re-check of data already checked.
         """
         if type(self).search is not IndexBase.search:  # an adapter with its own search
             search = self.search
-            return lambda rows, k: search(queries[rows], k, **search_params)
+
+            def search_own(rows: slice, k: int) -> tuple[np.ndarray, Any]:
+                result = search(queries[rows], k, **search_params)
+                return result if isinstance(result, tuple) else (result, None)
+            return search_own
         q, _, params = self._start_search(queries, 1, search_params)
+        return self._bind_checked(q, params)
+
+    def _bind_checked(self, q: np.ndarray, params: dict) -> Callable[[slice, int], Any]:
+        """bind_queries once ``q`` and ``params`` are checked (an adapter may take a shorter
+        path for the calls the runner times)."""
         checked, prepared = self._search_checked, self._prepare_search(params)
 
         def search_rows(rows: slice, k: int) -> tuple[np.ndarray, Any]:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vecbench.errors import ConfigError, DataError
-from vecbench.indexes.base import BuildReport, as_vectors
+from vecbench.indexes.base import BuildReport, IndexBase, as_vectors
 from vecbench.registry import indexes
 
 #: name -> (build params, search params) at which recall@10 must be >= 0.99 on 2000 vectors.
@@ -181,6 +181,37 @@ def test_cos_does_not_modify_the_callers_vectors(name, data):
     index = build(name, x_small, "cos")
     index.search(q, K, **generous(name)[1])[0]
     assert np.array_equal(x_small, x_before) and np.array_equal(q, q_before)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bound_queries_give_what_search_gives(name, built, data):
+    """bind_queries (what the runner times) answers as search on the same rows does, under cos
+    with queries that are not unit-norm (normalized once, at binding), at any k."""
+    index = built(name, "cos")
+    _, q = data
+    params = generous(name)[1]
+    bound = index.bind_queries(q, **params)
+    for rows, k in ((slice(None), K), (slice(3, 4), K), (slice(10, 30), 3), (slice(7, 8), 25)):
+        ids, distances = bound(rows, k)
+        expected_ids, expected_distances = index.search(q[rows], k, **params)
+        assert np.array_equal(ids, expected_ids) and ids.dtype == np.int64
+        assert np.allclose(distances, expected_distances, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bound_queries_keep_the_checks(name, built, data):
+    index = built(name)
+    _, q = data
+    if type(index).search is IndexBase.search:  # checked at binding, not on every call
+        with pytest.raises(ConfigError, match="unknown parameter"):
+            index.bind_queries(q, bogus=1)
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        index.bind_queries(q, bogus=1)(slice(0, 1), K)
+    if name not in HAMMING:  # binary indexes binarize any width they are given
+        with pytest.raises(DataError, match="dimension"):
+            index.bind_queries(q[:, :5], **generous(name)[1])(slice(0, 1), K)
+    with pytest.raises(ConfigError, match="k"):
+        index.bind_queries(q, **generous(name)[1])(slice(0, 1), 0)
 
 
 @pytest.mark.parametrize("name", NAMES)

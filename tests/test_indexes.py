@@ -164,6 +164,20 @@ def test_ef_does_not_leak_into_the_next_call(cls, xq):
     assert np.array_equal(index.search(q, 10)[0], default)
 
 
+@pytest.mark.parametrize("cls", [HnswlibIndex, FaissHNSW])
+def test_bound_settings_do_not_leak_into_each_other(cls, xq):
+    """Two bound settings used alternately (and a deeper k in between) answer as fresh calls."""
+    x, q, truth = xq
+    index = cls(M=4, ef_construction=16, threads=1)
+    index.build(x, "l2")
+    narrow, wide = index.bind_queries(q, ef=10), index.bind_queries(q, ef=400)
+    first = narrow(slice(None), 10)[0]
+    assert recall(wide(slice(None), 10)[0], truth) > recall(first, truth)
+    assert (narrow(slice(None), 60)[0] >= 0).all()  # beam widened to k for this call only
+    assert np.array_equal(narrow(slice(None), 10)[0], first)
+    assert np.array_equal(index.search(q, 10, ef=10)[0], first)
+
+
 def test_faiss_parameters_leave_the_index_untouched(xq):
     x, q, truth = xq
     ivf = FaissIVF(nlist=32, threads=1)

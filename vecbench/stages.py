@@ -312,10 +312,18 @@ def searcher(index: Any, params: dict, perm: np.ndarray | None, cascade,
     mapped back, and (when rescoring) k × oversample candidates re-ranked with the finer
     vectors. All of it is inside the timed call: it is what a query costs."""
     params = {name: value for name, value in params.items() if name != "clients"}
+    bind = getattr(index, "bind_queries", None)  # queries and parameters checked once
+    if bind is None:
+        def index_search(rows: slice, k: int):
+            return as_neighbors(index.search(queries[rows], k, **params))
+    else:  # returns (ids, distances or None) itself
+        index_search = bind(queries, **params)
+    if perm is None and not cascade:  # the common case: nothing between the timer and the index
+        return index_search
 
     def search(rows: slice, depth: int):
         fetch = depth * cascade.oversample if cascade else depth
-        ids, distances = as_neighbors(index.search(queries[rows], fetch, **params))
+        ids, distances = index_search(rows, fetch)
         if perm is not None:
             ids = np.where(ids >= 0, perm[np.maximum(ids, 0)], -1)
         if cascade:
@@ -338,9 +346,9 @@ def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
         for rescoring in unit.index.rescore_grid:
             cascade = (rescore.Cascade(rescoring, dataset.base, dataset.train, finer)
                        if rescoring else None)
-            run = searcher(built.index, params, built.perm, cascade, encoded.queries,
-                           dataset.queries, dataset.metric)
             try:
+                run = searcher(built.index, params, built.perm, cascade, encoded.queries,
+                               dataset.queries, dataset.metric)
                 if "clients" in params:  # N users at once: throughput and latency under load
                     ids, distances = run(slice(None), k)
                     latencies, wall = time_clients(run, len(encoded.queries), k,

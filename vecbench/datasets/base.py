@@ -73,6 +73,29 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
     return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
 
 
+#: A row counts as unit-norm (and is not normalized again under ``cos``) when its squared norm
+#: is within this of 1: float32 rounding of a normalized row stays far inside it, and the
+#: rescaling it tolerates changes no ranking but exact ties.
+UNIT_NORM_TOLERANCE = 1e-4
+
+
+def is_unit_norm(x: np.ndarray, rows_per_block: int = 65536) -> bool:
+    """Every row of a float32 array has norm 1 (within ``UNIT_NORM_TOLERANCE``) or is zero
+    (``normalize_rows`` leaves zero rows zero). One pass in blocks, no copy of ``x``."""
+    for start in range(0, len(x), rows_per_block):
+        block = x[start:start + rows_per_block]
+        squared = np.einsum("ij,ij->i", block, block)
+        if not np.all((np.abs(squared - 1.0) <= UNIT_NORM_TOLERANCE) | (squared == 0.0)):
+            return False
+    return True
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """``x`` itself when its rows already are unit-norm (a normalized memory-mapped base stays
+    mapped, not copied), else ``normalize_rows(x)``."""
+    return x if is_unit_norm(x) else normalize_rows(x)
+
+
 def check_vectors(name: str, what: str, x: np.ndarray, rows_per_block: int = 65536) -> None:
     """Reject NaN/Inf and non-2-D arrays: an index built on them returns nonsense silently."""
     if x.ndim != 2:
@@ -94,7 +117,8 @@ def finish(name: str, base: np.ndarray, queries: np.ndarray, metric: str,
     """Check, convert and normalize loaded arrays, and build the Dataset.
 
     Float vectors become float32 C-contiguous (memory maps stay memory maps when already so);
-    ``cos`` normalizes; a missing train set is a seeded sample of base.
+    ``cos`` normalizes rows that are not unit-norm already; a missing train set is a seeded
+    sample of base.
     """
     sources = extra.pop("sources", None) or {}
     label = {what: f"{what} ({sources[what]})" if sources.get(what) else what
@@ -121,7 +145,7 @@ def finish(name: str, base: np.ndarray, queries: np.ndarray, metric: str,
                             f"base has {base.shape[1]}; expected the same")
         train = as_float32(train)
     if metric == "cos":
-        base, queries, train = normalize_rows(base), normalize_rows(queries), normalize_rows(train)
+        base, queries, train = unit_rows(base), unit_rows(queries), unit_rows(train)
     return Dataset(name=name, base=base, queries=queries, metric=metric, train=train, **extra)
 
 

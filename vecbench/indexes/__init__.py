@@ -35,6 +35,10 @@ in insertion order passes ``threads=1`` to build and still searches on every cor
 ``search`` returns ``(ids, distances)``: ids (nq, k) int64, -1 padded; distances (nq, k) float32
 in the index's own space (squared l2, inner product, Hamming, ...; inf where padded), or None
 where the engine gives none. The single-query path is kept cheap: latency is measured through it.
+Optional: ``bind_queries(queries, **search_params) -> search(rows, k)`` checks a query set and
+its parameters once; the runner then times ``search(slice(i, i + 1), k)``, which returns the
+tuple ``(ids, distances or None)`` (without it, the runner calls
+``search(queries[rows], k, **search_params)``). ``IndexBase`` provides it.
 
 Rows of ``x`` get ids 0..n-1 in the order given: the runner applies insertion orderings and maps
 ids back, so an index never reorders and never sees an ordering. Search parameters are

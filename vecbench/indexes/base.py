@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from vecbench.datasets.base import METRICS, normalize_rows
+from vecbench.datasets.base import (  # noqa: F401  (is_unit_norm: also imported from here)
+    METRICS, UNIT_NORM_TOLERANCE, is_unit_norm, normalize_rows)
 from vecbench.errors import DataError
 from vecbench.params import Param, check_choice, check_int, check_no_extra
 
@@ -27,10 +28,6 @@ COMMON_PARAMS = (
               "the repeat number"),
 )
 _FLOAT32 = np.dtype(np.float32)
-#: A row counts as unit-norm (and is not normalized again under ``cos``) when its squared norm
-#: is within this of 1: float32 rounding of a normalized row stays far inside it, and the
-#: rescaling it tolerates changes no ranking but exact ties.
-UNIT_NORM_TOLERANCE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -97,13 +94,6 @@ def pad_ids(ids: np.ndarray, k: int) -> np.ndarray:
     out = np.full((ids.shape[0], k), -1, dtype=np.int64)
     out[:, :ids.shape[1]] = ids
     return out
-
-
-def is_unit_norm(x: np.ndarray) -> bool:
-    """Every row of a float32 array has norm 1 (within ``UNIT_NORM_TOLERANCE``) or is zero
-    (``normalize_rows`` leaves zero rows zero). One pass, no copy of ``x``."""
-    squared = np.einsum("ij,ij->i", x, x)
-    return bool(np.all((np.abs(squared - 1.0) <= UNIT_NORM_TOLERANCE) | (squared == 0.0)))
 
 
 def pad_distances(distances: np.ndarray, k: int) -> np.ndarray:
@@ -237,6 +227,53 @@ class IndexBase:
         if train is None:
             return x
         return as_vectors(train, f"{self.name}: train vectors", self.metric_, self.dim_)
+
+    def search(self, q: Any, k: int, **search_params: Any) -> tuple[np.ndarray, Any]:
+        """ids (and distances) of the ``k`` nearest base vectors to each query row.
+
+        Adapters that keep this method implement ``_prepare_search`` and ``_search_checked``;
+        one that overrides it is searched through its override everywhere (bind_queries too).
+        """
+        q, k, params = self._start_search(q, k, search_params)
+        return self._search_checked(q, k, self._prepare_search(params))
+
+    def bind_queries(self, queries: Any, **search_params: Any) -> Callable[[slice, int], Any]:
+        """``search(rows, k) -> (ids, distances or None)``: the same results as
+        ``search(queries[rows], k, **search_params)``,
+        with ``queries`` and the parameters checked (and, under ``cos``, normalized) once here
+        rather than on every call (``queries`` must not change, nor the index be rebuilt, while
+        the result is in use).
+        The runner times single queries through it, so a call costs a slice and the library's
+        own search, not a re-check of data already checked.
+        """
+        if type(self).search is not IndexBase.search:  # an adapter with its own search
+            search = self.search
+
+            def search_own(rows: slice, k: int) -> tuple[np.ndarray, Any]:
+                result = search(queries[rows], k, **search_params)
+                return result if isinstance(result, tuple) else (result, None)
+            return search_own
+        q, _, params = self._start_search(queries, 1, search_params)
+        return self._bind_checked(q, params)
+
+    def _bind_checked(self, q: np.ndarray, params: dict) -> Callable[[slice, int], Any]:
+        """bind_queries once ``q`` and ``params`` are checked (an adapter may take a shorter
+        path for the calls the runner times)."""
+        checked, prepared = self._search_checked, self._prepare_search(params)
+
+        def search_rows(rows: slice, k: int) -> tuple[np.ndarray, Any]:
+            if type(k) is not int or k < 1:
+                k = check_k(k)
+            return checked(q[rows], k, prepared)
+        return search_rows
+
+    def _prepare_search(self, params: dict) -> Any:
+        """What ``_search_checked`` needs from checked search parameters (once per setting)."""
+        return params
+
+    def _search_checked(self, q: np.ndarray, k: int, prepared: Any) -> tuple[np.ndarray, Any]:
+        """Search checked queries (float32, C-contiguous, normalized under cos) with checked k."""
+        raise NotImplementedError(f"{self.name}: implement search or _search_checked")
 
     def _start_search(self, q: Any, k: Any, params: dict) -> tuple[np.ndarray, int, dict]:
         """Checked queries, k and search parameters.

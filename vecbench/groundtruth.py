@@ -14,10 +14,12 @@ import numpy as np
 
 #: Ground truth is computed this deep whatever k is, so recall@100 and IR metrics share it.
 MIN_DEPTH = 100
-#: Rows converted to float32 per block (2^18 rows of 384-d float32 is 384 MiB): the memory bound
-#: for a base or query set that is not float32 C-contiguous already (e.g. float16 on disk).
-BASE_BLOCK_ROWS = 1 << 18
-
+#: Bytes of float32 per base block when the base is read block by block (a memory map, or not
+#: float32 C-contiguous): with the block's converted copy this bounds ground truth's memory.
+BASE_BLOCK_BYTES = 256 << 20
+#: Queries per block: each query block is one pass over the base; its results (rows x depth
+#: scores and ids, 12 bytes each) are what it holds besides the base block.
+QUERY_BLOCK_ROWS = 1 << 16
 
 @dataclass(frozen=True)
 class GroundTruth:
@@ -49,31 +51,36 @@ def exact_knn(base: np.ndarray, queries: np.ndarray, k: int, metric: str,
               block_rows: int | None = None) -> GroundTruth:
     """Exact kNN of ``queries`` in ``base`` with faiss's brute-force kNN (``faiss.knn``).
 
-    faiss's ``knn_L2sqr`` / ``knn_inner_product`` already work blockwise over queries and base
-    with bounded temporaries, straight from the caller's memory: no index, no copy. A base or
-    query set that is float32 and C-contiguous (in memory or memory-mapped) is therefore passed
-    whole; any other is converted ``BASE_BLOCK_ROWS`` rows at a time, so at most one block is
-    copied at once (a base larger than RAM works), and faiss's ResultHeap merges the per-block
-    results. ``block_rows`` forces blocks of that many base rows. ``cos`` expects normalized
-    vectors.
+    faiss's ``knn_L2sqr`` / ``knn_inner_product`` already work blockwise with bounded
+    temporaries, straight from the caller's memory: an in-memory float32 C-contiguous base is
+    passed whole (no copy). A memory-mapped base is read block by block instead (pages released
+    after each block, so a file larger than memory keeps about one block resident; mapped pages
+    count in RSS), and any other base is converted to float32 a block at a time
+    (``BASE_BLOCK_BYTES`` of float32); faiss's ResultHeap merges the per-block results. Queries
+    go ``QUERY_BLOCK_ROWS`` at a time unless in memory and float32. ``block_rows`` forces
+    blocks of that many base rows. ``cos`` expects normalized vectors.
     """
     import faiss
+
+    from vecbench.datasets.base import release_rows
 
     nq, nb = len(queries), len(base)
     k_eff = min(k, nb)
     inner = metric in ("ip", "cos")
     search = faiss.knn_inner_product if inner else faiss.knn_L2sqr
     if block_rows is None:
-        block_rows = nb if _zero_copy(base) else BASE_BLOCK_ROWS
+        block_rows = nb if _in_memory_float32(base) else base_block_rows(base.shape[1])
     block_rows = max(1, int(block_rows))
-    query_rows = nq if _zero_copy(queries) else BASE_BLOCK_ROWS
+    query_rows = nq if _in_memory_float32(queries) else QUERY_BLOCK_ROWS
     scores = np.empty((nq, k_eff), dtype=np.float32)
     ids = np.empty((nq, k_eff), dtype=np.int64)
     for q_start in range(0, nq, max(1, query_rows)):
         q = _float32_rows(queries, q_start, q_start + query_rows)
+        release_rows(queries, q_start, q_start + len(q))
         q_scores, q_ids = scores[q_start:q_start + len(q)], ids[q_start:q_start + len(q)]
         if nb <= block_rows:  # one call writes the answer in place
             _knn_into(search, q, _float32_rows(base, 0, nb), k_eff, q_scores, q_ids)
+            release_rows(base)
             continue
         heap = faiss.ResultHeap(len(q), k_eff, keep_max=inner)
         for start in range(0, nb, block_rows):
@@ -82,6 +89,8 @@ def exact_knn(base: np.ndarray, queries: np.ndarray, k: int, metric: str,
             block_scores = np.empty((len(q), kb), dtype=np.float32)
             block_ids = np.empty((len(q), kb), dtype=np.int64)
             _knn_into(search, q, block, kb, block_scores, block_ids)
+            del block
+            release_rows(base, start, start + block_rows)
             block_ids[block_ids >= 0] += start
             heap.add_result(block_scores, block_ids)
         heap.finalize()
@@ -93,8 +102,15 @@ def exact_knn(base: np.ndarray, queries: np.ndarray, k: int, metric: str,
     return GroundTruth(ids=ids, distances=scores, metric=metric)
 
 
-def _zero_copy(x: np.ndarray) -> bool:
-    return isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous
+def base_block_rows(dim: int) -> int:
+    """Base rows per block when the base is read block by block: BASE_BLOCK_BYTES of float32."""
+    return max(1, BASE_BLOCK_BYTES // (4 * max(1, dim)))
+
+
+def _in_memory_float32(x: np.ndarray) -> bool:
+    from vecbench.datasets.base import is_mapped
+
+    return x.dtype == np.float32 and x.flags.c_contiguous and not is_mapped(x)
 
 
 def _float32_rows(x: np.ndarray, start: int, stop: int) -> np.ndarray:

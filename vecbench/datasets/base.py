@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -62,9 +63,46 @@ class Dataset:
 
 def hash_array(h: "hashlib._Hash", array: np.ndarray, rows_per_block: int = 65536) -> None:
     """Feed ``array`` to ``h`` block by block, so a memory-mapped base is never copied whole."""
-    for start in range(0, max(len(array), 1), rows_per_block):
-        block = np.ascontiguousarray(array[start:start + rows_per_block])
-        h.update(memoryview(block).cast("B"))
+    for _, block in row_blocks(array, rows_per_block):
+        h.update(memoryview(np.ascontiguousarray(block)).cast("B"))
+
+
+def is_mapped(x: Any) -> bool:
+    """True for an array that reads a file through a memory map (np.memmap or a view of one)."""
+    return isinstance(x, np.memmap) and getattr(x, "_mmap", None) is not None
+
+
+def row_blocks(x: np.ndarray, rows_per_block: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, x[start:start + rows_per_block])`` over all rows; a memory map's pages are
+    released after each block (:func:`release_rows`), so a pass over a file larger than memory
+    keeps about one block resident. A block must not be used after the next one is drawn."""
+    rows_per_block = max(1, int(rows_per_block))
+    for start in range(0, len(x), rows_per_block):
+        stop = min(start + rows_per_block, len(x))
+        yield start, x[start:stop]
+        release_rows(x, start, stop)
+
+
+def release_rows(x: np.ndarray, start: int = 0, stop: int | None = None) -> None:
+    """Drop rows ``start:stop`` of a memory map from this process's resident set.
+
+    Pages a memory map has touched count in the process's RSS until the map is closed; on a
+    file larger than memory that is the whole file. ``madvise(MADV_DONTNEED)`` unmaps them (the
+    file's pages stay in the OS page cache, so reading them again is a page fault, not a disk
+    read). Anything else than a memory map with rows in increasing address order, or a
+    copy-on-write one (whose changed pages MADV_DONTNEED would discard): no-op.
+    """
+    mm = getattr(x, "_mmap", None)
+    stop = len(x) if stop is None else stop
+    if mm is None or getattr(x, "mode", "c") in ("c", "copyonwrite") or stop <= start or x.ndim == 0 or x.strides[0] <= 0 \
+            or not hasattr(mm, "madvise") or mm.closed:
+        return
+    origin = np.frombuffer(mm, dtype=np.uint8).ctypes.data
+    first = x.ctypes.data + start * x.strides[0] - origin
+    end = min(x.ctypes.data + stop * x.strides[0] - origin, len(mm))
+    first -= first % mmap.PAGESIZE
+    if end > first:
+        mm.madvise(mmap.MADV_DONTNEED, first, end - first)
 
 
 def normalize_rows(x: np.ndarray) -> np.ndarray:
@@ -82,8 +120,7 @@ def check_vectors(name: str, what: str, x: np.ndarray, rows_per_block: int = 655
         raise DataError(f"{name}: {what}: expected numeric vectors, got dtype {x.dtype}")
     if not np.issubdtype(x.dtype, np.floating):
         return
-    for start in range(0, len(x), rows_per_block):
-        block = x[start:start + rows_per_block]
+    for start, block in row_blocks(x, rows_per_block):
         if not np.isfinite(block).all():
             bad = start + int(np.flatnonzero(~np.isfinite(block).all(axis=1))[0])
             raise DataError(f"{name}: {what}: row {bad} has NaN or Inf values; "
@@ -94,8 +131,12 @@ def finish(name: str, base: np.ndarray, queries: np.ndarray, metric: str,
            train: np.ndarray | None = None, seed: int = 0, **extra: Any) -> Dataset:
     """Check, convert and normalize loaded arrays, and build the Dataset.
 
-    Float vectors become float32 C-contiguous (memory maps stay memory maps when already so);
-    ``cos`` normalizes; a missing train set is a seeded sample of base.
+    A base read from a file through a memory map (.npy, .fbin/.u8bin/.i8bin, .fvecs/.bvecs,
+    contiguous HDF5) stays that memory map, in the file's element type and layout: consumers
+    convert it to float32 block by block (ground truth, fingerprint, checks) or once where an
+    in-memory copy is unavoidable (encoding for an index). An in-memory base, the queries and the
+    train set become float32 C-contiguous (memory maps of float32 stay memory maps). A missing
+    train set is a seeded sample of base. ``cos`` normalizes; see :func:`cos_base`.
     """
     sources = extra.pop("sources", None) or {}
     label = {what: f"{what} ({sources[what]})" if sources.get(what) else what
@@ -111,9 +152,10 @@ def finish(name: str, base: np.ndarray, queries: np.ndarray, metric: str,
     if len(base) == 0 or len(queries) == 0:
         raise DataError(f"{name}: expected at least one base vector and one query, "
                         f"got {len(base)} and {len(queries)}")
-    base, queries = as_float32(base), as_float32(queries)
+    base = base if is_mapped(base) else as_float32(base)
+    queries = as_float32(queries)
     if train is None:
-        train = sample_rows(base, DEFAULT_TRAIN_SIZE, seed)
+        train = as_float32(sample_rows(base, DEFAULT_TRAIN_SIZE, seed))
     else:
         check_vectors(name, label["train"], train)
         if train.shape[1] != base.shape[1]:
@@ -122,8 +164,65 @@ def finish(name: str, base: np.ndarray, queries: np.ndarray, metric: str,
                             f"base has {base.shape[1]}; expected the same")
         train = as_float32(train)
     if metric == "cos":
-        base, queries, train = normalize_rows(base), normalize_rows(queries), normalize_rows(train)
+        base = cos_base(name, label["base"], base)
+        queries, train = normalize_rows(queries), normalize_rows(train)
     return Dataset(name=name, base=base, queries=queries, metric=metric, train=train, **extra)
+
+
+#: A memory-mapped base whose rows all have norm 1 within this is used under ``cos`` as it is.
+UNIT_NORM_TOLERANCE = 1e-5
+
+
+def cos_base(name: str, what: str, base: np.ndarray) -> np.ndarray:
+    """The base normalized for ``cos``.
+
+    In memory: normalized. Memory-mapped and already unit-norm (checked block by block): kept
+    mapped. Memory-mapped and not unit-norm: normalized block by block into memory when the
+    float32 copy fits in half the available memory, else refused. Normalizing lazily in each
+    consumer (ground truth, index build, true distances, LID, orderings, rescoring) instead would
+    let one that forgets compute on unnormalized vectors: wrong results, no error.
+    """
+    if not is_mapped(base):
+        return normalize_rows(base)
+    if is_unit_norm(base):
+        return base
+    need = 4 * base.shape[0] * base.shape[1]
+    available = available_memory()
+    if available is not None and need > available // 2:
+        raise DataError(
+            f"{name}: {what}: metric cos needs the {len(base)} x {base.shape[1]} base "
+            f"normalized, a {need / 2**30:.1f} GiB float32 copy, more than half the "
+            f"{available / 2**30:.1f} GiB of available memory; expected unit-norm vectors in "
+            "the file (normalize them once and write them back), or metric ip")
+    out = np.empty(base.shape, dtype=np.float32)
+    for start, block in row_blocks(base, BLOCK_BYTES // (4 * base.shape[1])):
+        out[start:start + len(block)] = normalize_rows(block)
+    return out
+
+
+#: Bytes of float32 one block of a blockwise pass over a memory-mapped base converts at once.
+BLOCK_BYTES = 64 << 20
+
+
+def is_unit_norm(x: np.ndarray) -> bool:
+    """All rows have L2 norm 1 (within UNIT_NORM_TOLERANCE) or 0, read block by block."""
+    for _, block in row_blocks(x, BLOCK_BYTES // (4 * max(1, x.shape[1]))):
+        norms = np.linalg.norm(np.asarray(block, dtype=np.float32), axis=1)
+        if not np.all((np.abs(norms - 1) <= UNIT_NORM_TOLERANCE) | (norms == 0)):
+            return False
+    return True
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux MemAvailable), None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def as_float32(x: np.ndarray) -> np.ndarray:
@@ -133,11 +232,22 @@ def as_float32(x: np.ndarray) -> np.ndarray:
 
 
 def sample_rows(x: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """At most ``n`` rows of ``x`` drawn without replacement, in row order (seeded)."""
+    """At most ``n`` rows of ``x`` drawn without replacement, in row order (seeded).
+
+    A memory map is gathered block by block with its pages released after each, because each
+    sampled row faults in (and keeps resident) the pages around it: 50,000 rows spread over a
+    file can make most of the file resident.
+    """
     if len(x) <= n:
         return x
     rows = np.sort(np.random.default_rng(seed).choice(len(x), size=n, replace=False))
-    return np.ascontiguousarray(x[rows])
+    if not is_mapped(x):
+        return np.ascontiguousarray(x[rows])
+    out = np.empty((n, *x.shape[1:]), dtype=x.dtype)
+    for start, block in row_blocks(x, BLOCK_BYTES // max(1, x.strides[0])):
+        lo, hi = np.searchsorted(rows, [start, start + len(block)])
+        out[lo:hi] = block[rows[lo:hi] - start]
+    return out
 
 
 class PathResolver:

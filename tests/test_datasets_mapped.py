@@ -143,3 +143,37 @@ def test_cos_keeps_a_unit_norm_map_and_copies_one_that_is_not(tmp_path, monkeypa
                                         r"base normalized.*expected unit-norm vectors"):
         Npy(base="raw.npy", queries="q.npy", metric="cos").load(paths)
     assert is_mapped(Npy(base="unit.npy", queries="q.npy", metric="cos").load(paths).base)
+
+
+def test_uint8_file_runs_like_its_float32_copy(tmp_path):
+    """End to end: a mapped uint8 base gives the float32 file's guards and results."""
+    import csv
+
+    from vecbench.cli import main
+    from vecbench.datasets import guards
+
+    base, queries = _data("u8bin", n=1500, d=16, nq=20)
+    queries[3] = base[42]                      # a query that is in the base: the guards see it
+    for suffix, dtype in ((".u8bin", np.uint8), (".fbin", np.float32)):
+        formats.write_bin(tmp_path / f"b{suffix}", base.astype(dtype))
+        formats.write_bin(tmp_path / f"q{suffix}", queries.astype(dtype))
+    paths = PathResolver(tmp_path)
+    mapped = Fbin(base="b.u8bin", queries="q.u8bin", metric="l2").load(paths)
+    floats = Fbin(base="b.fbin", queries="q.fbin", metric="l2").load(paths)
+    assert mapped.base.dtype == np.uint8
+    stats, _ = guards.inspect(mapped)
+    assert stats == guards.inspect(floats)[0] and stats["queries_in_base"] == 1
+
+    recalls = {}
+    for suffix in (".u8bin", ".fbin"):
+        experiment = tmp_path / f"e{suffix}.yaml"
+        experiment.write_text(
+            f"name: e\nk: 10\ndatasets: [{{fbin: {{base: b{suffix}, queries: q{suffix}, "
+            "metric: l2, name: same}}]\npipelines: [[], [pca: {n_components: 8}]]\n"
+            "indexes: [flat, {faiss_ivf: {build: {nlist: 8}, search: {nprobe: 2}}}]\n")
+        results = tmp_path / f"r{suffix}"
+        assert main(["run", str(experiment), "--results", str(results), "--quiet"]) == 0
+        with open(results / "results.csv", newline="") as f:
+            recalls[suffix] = sorted((row["pipeline"], row["index"], row["recall@10"])
+                                     for row in csv.DictReader(f))
+    assert len(recalls[".fbin"]) == 4 and recalls[".u8bin"] == recalls[".fbin"]

@@ -53,17 +53,18 @@ def exact_knn(base: np.ndarray, queries: np.ndarray, k: int, metric: str,
 
     faiss's ``knn_L2sqr`` / ``knn_inner_product`` already work blockwise with bounded
     temporaries, straight from the caller's memory: an in-memory float32 C-contiguous base is
-    passed whole (no copy). A memory-mapped base is read block by block instead (pages released
-    after each block, so a file larger than memory keeps about one block resident; mapped pages
-    count in RSS), and any other base is converted to float32 a block at a time
-    (``BASE_BLOCK_BYTES`` of float32); faiss's ResultHeap merges the per-block results. Queries
-    go ``QUERY_BLOCK_ROWS`` at a time unless in memory and float32. ``block_rows`` forces
+    passed whole (no copy). Any other base (memory-mapped, another dtype, strided) is copied a
+    block at a time (``BASE_BLOCK_BYTES`` of float32) into one reusable float32 buffer, a memory
+    map's pages released after each block (mapped pages count in RSS, so a file larger than
+    memory keeps about one block resident); faiss's ResultHeap merges the per-block results.
+    Queries go ``QUERY_BLOCK_ROWS`` at a time unless in memory and float32. ``block_rows`` forces
     blocks of that many base rows. ``cos`` expects normalized vectors.
     """
     import faiss
 
     from vecbench.datasets.base import release_rows
 
+    buffer = _BlockBuffer()
     nq, nb = len(queries), len(base)
     k_eff = min(k, nb)
     inner = metric in ("ip", "cos")
@@ -79,18 +80,15 @@ def exact_knn(base: np.ndarray, queries: np.ndarray, k: int, metric: str,
         release_rows(queries, q_start, q_start + len(q))
         q_scores, q_ids = scores[q_start:q_start + len(q)], ids[q_start:q_start + len(q)]
         if nb <= block_rows:  # one call writes the answer in place
-            _knn_into(search, q, _float32_rows(base, 0, nb), k_eff, q_scores, q_ids)
-            release_rows(base)
+            _knn_into(search, q, buffer.rows(base, 0, nb), k_eff, q_scores, q_ids)
             continue
         heap = faiss.ResultHeap(len(q), k_eff, keep_max=inner)
         for start in range(0, nb, block_rows):
-            block = _float32_rows(base, start, start + block_rows)
+            block = buffer.rows(base, start, start + block_rows)
             kb = min(k_eff, len(block))
             block_scores = np.empty((len(q), kb), dtype=np.float32)
             block_ids = np.empty((len(q), kb), dtype=np.int64)
             _knn_into(search, q, block, kb, block_scores, block_ids)
-            del block
-            release_rows(base, start, start + block_rows)
             block_ids[block_ids >= 0] += start
             heap.add_result(block_scores, block_ids)
         heap.finalize()
@@ -105,6 +103,32 @@ def exact_knn(base: np.ndarray, queries: np.ndarray, k: int, metric: str,
 def base_block_rows(dim: int) -> int:
     """Base rows per block when the base is read block by block: BASE_BLOCK_BYTES of float32."""
     return max(1, BASE_BLOCK_BYTES // (4 * max(1, dim)))
+
+
+class _BlockBuffer:
+    """Base rows as float32 C-contiguous: a view of an in-memory float32 base, else a copy into
+    one reusable buffer, a memory map's pages released once copied.
+
+    Copying a mapped float32 block before searching it is faster than searching it in place:
+    faiss's kNN took 1.35x the CPU time on a memory map's 4 KiB page-cache pages as on the
+    copy in anonymous memory (transparent huge pages), copy included (699,050 x 96 blocks).
+    """
+
+    def __init__(self):
+        self.buffer: np.ndarray | None = None
+
+    def rows(self, x: np.ndarray, start: int, stop: int) -> np.ndarray:
+        from vecbench.datasets.base import release_rows
+
+        rows = x[start:stop]
+        if _in_memory_float32(x):
+            return rows
+        if self.buffer is None or len(self.buffer) < len(rows):
+            self.buffer = np.empty((len(rows), x.shape[1]), dtype=np.float32)
+        out = self.buffer[:len(rows)]
+        np.copyto(out, rows, casting="same_kind")
+        release_rows(x, start, start + len(rows))
+        return out
 
 
 def _in_memory_float32(x: np.ndarray) -> bool:

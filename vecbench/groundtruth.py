@@ -14,12 +14,13 @@ import numpy as np
 
 #: Ground truth is computed this deep whatever k is, so recall@100 and IR metrics share it.
 MIN_DEPTH = 100
-#: Bytes of float32 per base block when the base is read block by block (a memory map, or not
-#: float32 C-contiguous): with the block's converted copy this bounds ground truth's memory.
+#: Bytes of the reusable float32 buffer a base is copied into block by block (a memory map, or
+#: not float32 C-contiguous): what bounds ground truth's memory besides the results.
 BASE_BLOCK_BYTES = 256 << 20
 #: Queries per block: each query block is one pass over the base; its results (rows x depth
-#: scores and ids, 12 bytes each) are what it holds besides the base block.
+#: scores and ids, 12 bytes each) are what it holds besides the base buffer.
 QUERY_BLOCK_ROWS = 1 << 16
+
 
 @dataclass(frozen=True)
 class GroundTruth:
@@ -109,9 +110,10 @@ class _BlockBuffer:
     """Base rows as float32 C-contiguous: a view of an in-memory float32 base, else a copy into
     one reusable buffer, a memory map's pages released once copied.
 
-    Copying a mapped float32 block before searching it is faster than searching it in place:
-    faiss's kNN took 1.35x the CPU time on a memory map's 4 KiB page-cache pages as on the
-    copy in anonymous memory (transparent huge pages), copy included (699,050 x 96 blocks).
+    A mapped float32 block is copied too: faiss's kNN runs slower on a memory map's 4 KiB
+    page-cache pages than on a copy in anonymous memory (transparent huge pages), copy included
+    (about 1.3x the CPU time on 699,050 x 96 blocks; see bench_bigdata in
+    benchmarks/RESULTS.md).
     """
 
     def __init__(self):

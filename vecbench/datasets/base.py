@@ -94,8 +94,8 @@ def release_rows(x: np.ndarray, start: int = 0, stop: int | None = None) -> None
     """
     mm = getattr(x, "_mmap", None)
     stop = len(x) if stop is None else stop
-    if mm is None or getattr(x, "mode", "c") in ("c", "copyonwrite") or stop <= start or x.ndim == 0 or x.strides[0] <= 0 \
-            or not hasattr(mm, "madvise") or mm.closed:
+    if mm is None or getattr(x, "mode", "c") in ("c", "copyonwrite") or stop <= start \
+            or x.ndim == 0 or x.strides[0] <= 0 or not hasattr(mm, "madvise") or mm.closed:
         return
     origin = np.frombuffer(mm, dtype=np.uint8).ctypes.data
     first = x.ctypes.data + start * x.strides[0] - origin

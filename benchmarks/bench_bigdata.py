@@ -371,7 +371,7 @@ def test_block_search_mapped_vs_copied(benchmark, record, big_files):
     runs = benchmark.pedantic(lambda: in_subprocess("blocksearch", str(big_files[0])),
                               rounds=1, iterations=1)
     ratios = [m / c for m, c in zip(runs["in_place_s"], runs["copied_s"])]
-    record(measured=f"faiss.knn of 200 queries on 6 blocks of {base_block_rows_text()}, CPU "
+    record(measured=f"faiss.knn of 200 queries on 6 {base_block_rows_text()}, CPU "
                     f"time: in place in the memory map / copied into a buffer first (copy "
                     f"included) = {statistics.median(ratios):.2f} (median of per-block ratios)",
            in_place_s=runs["in_place_s"], copied_s=runs["copied_s"], ratios=ratios,

@@ -112,7 +112,7 @@ class _BlockBuffer:
 
     A mapped float32 block is copied too: faiss's kNN runs slower on a memory map's 4 KiB
     page-cache pages than on a copy in anonymous memory (transparent huge pages), copy included
-    (about 1.3x the CPU time on 699,050 x 96 blocks; see bench_bigdata in
+    (about 1.4x the CPU time on 699,050 x 96 blocks; see bench_bigdata in
     benchmarks/RESULTS.md).
     """
 

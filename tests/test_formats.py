@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vecbench.datasets import formats
-from vecbench.datasets.base import PathResolver
+from vecbench.datasets.base import PathResolver, is_mapped
 from vecbench.datasets.loaders import Fbin, Hdf5, Parquet, Vecs
 from vecbench.errors import ConfigError, DataError
 from vecbench.registry import datasets
@@ -280,14 +280,16 @@ def test_vecs_and_fbin_loaders_resolve_relative_paths_and_read_ground_truth(tmp_
     paths = PathResolver(tmp_path)
 
     vecs = Vecs(base="b.fvecs", queries="q.fvecs", groundtruth="gt.ivecs", metric="l2").load(paths)
-    assert vecs.name == "b" and vecs.base.flags.c_contiguous and vecs.base.dtype == np.float32
+    # the base stays the file's memory map (a strided view past each row's header), not a copy
+    assert vecs.name == "b" and is_mapped(vecs.base) and vecs.base.dtype == np.float32
     np.testing.assert_array_equal(vecs.base, base)
     np.testing.assert_array_equal(vecs.neighbors, gt)
     assert _shipped_mismatch(vecs) == 0.0
 
     fbin = Fbin(base="b.u8bin", queries="q.u8bin", train="b.u8bin", groundtruth="gt.bin",
                 metric="l2").load(paths)
-    assert fbin.base.dtype == np.float32 and len(fbin.train) == 100
+    assert is_mapped(fbin.base) and fbin.base.dtype == np.uint8 and len(fbin.train) == 100
+    assert fbin.train.dtype == np.float32 and fbin.queries.dtype == np.float32
     np.testing.assert_array_equal(fbin.neighbors, gt)
 
 

@@ -70,10 +70,8 @@ def test_converted_base_and_queries_go_blockwise(monkeypatch, metric):
     base = rng.standard_normal((1000, 16)).astype(np.float16)
     queries = rng.standard_normal((40, 32)).astype(np.float32)[:, ::2]  # not C-contiguous
     expected = brute(base.astype(np.float32), np.ascontiguousarray(queries), 20, metric)
-    monkeypatch.setattr(groundtruth, "BASE_BLOCK_ROWS", 128)  # 8 base blocks, 1 query block
+    monkeypatch.setattr(groundtruth, "BASE_BLOCK_BYTES", 128 * 16 * 4)  # 8 base blocks
     truth = exact_knn(base, queries, 20, metric)
     np.testing.assert_array_equal(truth.ids, expected)
-    monkeypatch.setattr(groundtruth, "BASE_BLOCK_ROWS", 7)  # query blocks too
+    monkeypatch.setattr(groundtruth, "QUERY_BLOCK_ROWS", 7)  # query blocks too
     np.testing.assert_array_equal(exact_knn(base, queries, 20, metric).ids, expected)
-
-

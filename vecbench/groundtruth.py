@@ -14,9 +14,12 @@ import numpy as np
 
 #: Ground truth is computed this deep whatever k is, so recall@100 and IR metrics share it.
 MIN_DEPTH = 100
-#: Rows converted to float32 per block (2^18 rows of 384-d float32 is 384 MiB): the memory bound
-#: for a base or query set that is not float32 C-contiguous already (e.g. float16 on disk).
-BASE_BLOCK_ROWS = 1 << 18
+#: Bytes of the reusable float32 buffer a base is copied into block by block (a memory map, or
+#: not float32 C-contiguous): what bounds ground truth's memory besides the results.
+BASE_BLOCK_BYTES = 256 << 20
+#: Queries per block: each query block is one pass over the base; its results (rows x depth
+#: scores and ids, 12 bytes each) are what it holds besides the base buffer.
+QUERY_BLOCK_ROWS = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -49,35 +52,40 @@ def exact_knn(base: np.ndarray, queries: np.ndarray, k: int, metric: str,
               block_rows: int | None = None) -> GroundTruth:
     """Exact kNN of ``queries`` in ``base`` with faiss's brute-force kNN (``faiss.knn``).
 
-    faiss's ``knn_L2sqr`` / ``knn_inner_product`` already work blockwise over queries and base
-    with bounded temporaries, straight from the caller's memory: no index, no copy. A base or
-    query set that is float32 and C-contiguous (in memory or memory-mapped) is therefore passed
-    whole; any other is converted ``BASE_BLOCK_ROWS`` rows at a time, so at most one block is
-    copied at once (a base larger than RAM works), and faiss's ResultHeap merges the per-block
-    results. ``block_rows`` forces blocks of that many base rows. ``cos`` expects normalized
-    vectors.
+    faiss's ``knn_L2sqr`` / ``knn_inner_product`` already work blockwise with bounded
+    temporaries, straight from the caller's memory: an in-memory float32 C-contiguous base is
+    passed whole (no copy). Any other base (memory-mapped, another dtype, strided) is copied a
+    block at a time (``BASE_BLOCK_BYTES`` of float32) into one reusable float32 buffer, a memory
+    map's pages released after each block (mapped pages count in RSS, so a file larger than
+    memory keeps about one block resident); faiss's ResultHeap merges the per-block results.
+    Queries go ``QUERY_BLOCK_ROWS`` at a time unless in memory and float32. ``block_rows`` forces
+    blocks of that many base rows. ``cos`` expects normalized vectors.
     """
     import faiss
 
+    from vecbench.datasets.base import release_rows
+
+    buffer = _BlockBuffer()
     nq, nb = len(queries), len(base)
     k_eff = min(k, nb)
     inner = metric in ("ip", "cos")
     search = faiss.knn_inner_product if inner else faiss.knn_L2sqr
     if block_rows is None:
-        block_rows = nb if _zero_copy(base) else BASE_BLOCK_ROWS
+        block_rows = nb if _in_memory_float32(base) else base_block_rows(base.shape[1])
     block_rows = max(1, int(block_rows))
-    query_rows = nq if _zero_copy(queries) else BASE_BLOCK_ROWS
+    query_rows = nq if _in_memory_float32(queries) else QUERY_BLOCK_ROWS
     scores = np.empty((nq, k_eff), dtype=np.float32)
     ids = np.empty((nq, k_eff), dtype=np.int64)
     for q_start in range(0, nq, max(1, query_rows)):
         q = _float32_rows(queries, q_start, q_start + query_rows)
+        release_rows(queries, q_start, q_start + len(q))
         q_scores, q_ids = scores[q_start:q_start + len(q)], ids[q_start:q_start + len(q)]
         if nb <= block_rows:  # one call writes the answer in place
-            _knn_into(search, q, _float32_rows(base, 0, nb), k_eff, q_scores, q_ids)
+            _knn_into(search, q, buffer.rows(base, 0, nb), k_eff, q_scores, q_ids)
             continue
         heap = faiss.ResultHeap(len(q), k_eff, keep_max=inner)
         for start in range(0, nb, block_rows):
-            block = _float32_rows(base, start, start + block_rows)
+            block = buffer.rows(base, start, start + block_rows)
             kb = min(k_eff, len(block))
             block_scores = np.empty((len(q), kb), dtype=np.float32)
             block_ids = np.empty((len(q), kb), dtype=np.int64)
@@ -93,8 +101,42 @@ def exact_knn(base: np.ndarray, queries: np.ndarray, k: int, metric: str,
     return GroundTruth(ids=ids, distances=scores, metric=metric)
 
 
-def _zero_copy(x: np.ndarray) -> bool:
-    return isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous
+def base_block_rows(dim: int) -> int:
+    """Base rows per block when the base is read block by block: BASE_BLOCK_BYTES of float32."""
+    return max(1, BASE_BLOCK_BYTES // (4 * max(1, dim)))
+
+
+class _BlockBuffer:
+    """Base rows as float32 C-contiguous: a view of an in-memory float32 base, else a copy into
+    one reusable buffer, a memory map's pages released once copied.
+
+    A mapped float32 block is copied too: faiss's kNN runs slower on a memory map's 4 KiB
+    page-cache pages than on a copy in anonymous memory (transparent huge pages), copy included
+    (about 1.4x the CPU time on 699,050 x 96 blocks; see bench_bigdata in
+    benchmarks/RESULTS.md).
+    """
+
+    def __init__(self):
+        self.buffer: np.ndarray | None = None
+
+    def rows(self, x: np.ndarray, start: int, stop: int) -> np.ndarray:
+        from vecbench.datasets.base import release_rows
+
+        rows = x[start:stop]
+        if _in_memory_float32(x):
+            return rows
+        if self.buffer is None or len(self.buffer) < len(rows):
+            self.buffer = np.empty((len(rows), x.shape[1]), dtype=np.float32)
+        out = self.buffer[:len(rows)]
+        np.copyto(out, rows, casting="same_kind")
+        release_rows(x, start, start + len(rows))
+        return out
+
+
+def _in_memory_float32(x: np.ndarray) -> bool:
+    from vecbench.datasets.base import is_mapped
+
+    return x.dtype == np.float32 and x.flags.c_contiguous and not is_mapped(x)
 
 
 def _float32_rows(x: np.ndarray, start: int, stop: int) -> np.ndarray:

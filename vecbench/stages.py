@@ -212,7 +212,10 @@ def fitted_pipeline(dataset: Dataset, steps: tuple[Component, ...]) -> tuple[lis
 
 
 def _encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset) -> Encoded:
-    base, queries, train = dataset.base, dataset.queries, dataset.train
+    from vecbench.datasets.base import as_float32
+
+    # the one float32 copy of a memory-mapped uint8/int8/strided base (a float32 one stays mapped)
+    base, queries, train = as_float32(dataset.base), dataset.queries, dataset.train
     encode_s = 0.0
     clipped: dict = {}
     quantizer = None

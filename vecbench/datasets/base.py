@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import mmap
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -61,9 +62,46 @@ class Dataset:
 
 def hash_array(h: "hashlib._Hash", array: np.ndarray, rows_per_block: int = 65536) -> None:
     """Feed ``array`` to ``h`` block by block, so a memory-mapped base is never copied whole."""
-    for start in range(0, max(len(array), 1), rows_per_block):
-        block = np.ascontiguousarray(array[start:start + rows_per_block])
-        h.update(memoryview(block).cast("B"))
+    for _, block in row_blocks(array, rows_per_block):
+        h.update(memoryview(np.ascontiguousarray(block)).cast("B"))
+
+
+def is_mapped(x: Any) -> bool:
+    """True for an array that reads a file through a memory map (np.memmap or a view of one)."""
+    return isinstance(x, np.memmap) and getattr(x, "_mmap", None) is not None
+
+
+def row_blocks(x: np.ndarray, rows_per_block: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, x[start:start + rows_per_block])`` over all rows; a memory map's pages are
+    released after each block (:func:`release_rows`), so a pass over a file larger than memory
+    keeps about one block resident. A block must not be used after the next one is drawn."""
+    rows_per_block = max(1, int(rows_per_block))
+    for start in range(0, len(x), rows_per_block):
+        stop = min(start + rows_per_block, len(x))
+        yield start, x[start:stop]
+        release_rows(x, start, stop)
+
+
+def release_rows(x: np.ndarray, start: int = 0, stop: int | None = None) -> None:
+    """Drop rows ``start:stop`` of a memory map from this process's resident set.
+
+    Pages a memory map has touched count in the process's RSS until the map is closed; on a
+    file larger than memory that is the whole file. ``madvise(MADV_DONTNEED)`` unmaps them (the
+    file's pages stay in the OS page cache, so reading them again is a page fault, not a disk
+    read). Anything else than a memory map with rows in increasing address order, or a
+    copy-on-write one (whose changed pages MADV_DONTNEED would discard): no-op.
+    """
+    mm = getattr(x, "_mmap", None)
+    stop = len(x) if stop is None else stop
+    if mm is None or getattr(x, "mode", "c") in ("c", "copyonwrite") or stop <= start \
+            or x.ndim == 0 or x.strides[0] <= 0 or not hasattr(mm, "madvise") or mm.closed:
+        return
+    origin = np.frombuffer(mm, dtype=np.uint8).ctypes.data
+    first = x.ctypes.data + start * x.strides[0] - origin
+    end = min(x.ctypes.data + stop * x.strides[0] - origin, len(mm))
+    first -= first % mmap.PAGESIZE
+    if end > first:
+        mm.madvise(mmap.MADV_DONTNEED, first, end - first)
 
 
 def normalize_rows(x: np.ndarray) -> np.ndarray:
@@ -79,11 +117,13 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
 UNIT_NORM_TOLERANCE = 1e-4
 
 
-def is_unit_norm(x: np.ndarray, rows_per_block: int = 65536) -> bool:
-    """Every row of a float32 array has norm 1 (within ``UNIT_NORM_TOLERANCE``) or is zero
-    (``normalize_rows`` leaves zero rows zero). One pass in blocks, no copy of ``x``."""
-    for start in range(0, len(x), rows_per_block):
-        block = x[start:start + rows_per_block]
+def is_unit_norm(x: np.ndarray, rows_per_block: int | None = None) -> bool:
+    """Every row has norm 1 (squared norm within ``UNIT_NORM_TOLERANCE``) or is zero
+    (``normalize_rows`` leaves zero rows zero). One pass in blocks (a memory map's pages are
+    released after each), no copy of ``x``."""
+    rows = rows_per_block or BLOCK_BYTES // (4 * max(1, x.shape[1]))
+    for _, block in row_blocks(x, rows):
+        block = np.asarray(block, dtype=np.float32)
         squared = np.einsum("ij,ij->i", block, block)
         if not np.all((np.abs(squared - 1.0) <= UNIT_NORM_TOLERANCE) | (squared == 0.0)):
             return False
@@ -104,8 +144,7 @@ def check_vectors(name: str, what: str, x: np.ndarray, rows_per_block: int = 655
         raise DataError(f"{name}: {what}: expected numeric vectors, got dtype {x.dtype}")
     if not np.issubdtype(x.dtype, np.floating):
         return
-    for start in range(0, len(x), rows_per_block):
-        block = x[start:start + rows_per_block]
+    for start, block in row_blocks(x, rows_per_block):
         if not np.isfinite(block).all():
             bad = start + int(np.flatnonzero(~np.isfinite(block).all(axis=1))[0])
             raise DataError(f"{name}: {what}: row {bad} has NaN or Inf values; "
@@ -116,9 +155,13 @@ def finish(name: str, base: np.ndarray, queries: np.ndarray, metric: str,
            train: np.ndarray | None = None, seed: int = 0, **extra: Any) -> Dataset:
     """Check, convert and normalize loaded arrays, and build the Dataset.
 
-    Float vectors become float32 C-contiguous (memory maps stay memory maps when already so);
-    ``cos`` normalizes rows that are not unit-norm already; a missing train set is a seeded
-    sample of base.
+    A base read from a file through a memory map (.npy, .fbin/.u8bin/.i8bin, .fvecs/.bvecs,
+    contiguous HDF5) stays that memory map, in the file's element type and layout: consumers
+    convert it to float32 block by block (ground truth, fingerprint, checks) or once where an
+    in-memory copy is unavoidable (encoding for an index). An in-memory base, the queries and the
+    train set become float32 C-contiguous (memory maps of float32 stay memory maps). A missing
+    train set is a seeded sample of base. ``cos`` normalizes rows that are not unit-norm
+    already (see :func:`cos_base` and :func:`unit_rows`).
     """
     sources = extra.pop("sources", None) or {}
     label = {what: f"{what} ({sources[what]})" if sources.get(what) else what
@@ -134,9 +177,10 @@ def finish(name: str, base: np.ndarray, queries: np.ndarray, metric: str,
     if len(base) == 0 or len(queries) == 0:
         raise DataError(f"{name}: expected at least one base vector and one query, "
                         f"got {len(base)} and {len(queries)}")
-    base, queries = as_float32(base), as_float32(queries)
+    base = base if is_mapped(base) else as_float32(base)
+    queries = as_float32(queries)
     if train is None:
-        train = sample_rows(base, DEFAULT_TRAIN_SIZE, seed)
+        train = as_float32(sample_rows(base, DEFAULT_TRAIN_SIZE, seed))
     else:
         check_vectors(name, label["train"], train)
         if train.shape[1] != base.shape[1]:
@@ -145,8 +189,52 @@ def finish(name: str, base: np.ndarray, queries: np.ndarray, metric: str,
                             f"base has {base.shape[1]}; expected the same")
         train = as_float32(train)
     if metric == "cos":
-        base, queries, train = unit_rows(base), unit_rows(queries), unit_rows(train)
+        base = cos_base(name, label["base"], base)
+        queries, train = unit_rows(queries), unit_rows(train)
     return Dataset(name=name, base=base, queries=queries, metric=metric, train=train, **extra)
+
+
+def cos_base(name: str, what: str, base: np.ndarray) -> np.ndarray:
+    """The base normalized for ``cos``.
+
+    Already unit-norm (checked block by block): kept as it is, mapped or not. In memory:
+    normalized. Memory-mapped and not unit-norm: normalized block by block into memory when the
+    float32 copy fits in half the available memory, else refused. Normalizing lazily in each
+    consumer (ground truth, index build, true distances, LID, orderings, rescoring) instead would
+    let one that forgets compute on unnormalized vectors: wrong results, no error.
+    """
+    if is_unit_norm(base):
+        return base
+    if not is_mapped(base):
+        return normalize_rows(base)
+    need = 4 * base.shape[0] * base.shape[1]
+    available = available_memory()
+    if available is not None and need > available // 2:
+        raise DataError(
+            f"{name}: {what}: metric cos needs the {len(base)} x {base.shape[1]} base "
+            f"normalized, a {need / 2**30:.1f} GiB float32 copy, more than half the "
+            f"{available / 2**30:.1f} GiB of available memory; expected unit-norm vectors in "
+            "the file (normalize them once and write them back), or metric ip")
+    out = np.empty(base.shape, dtype=np.float32)
+    for start, block in row_blocks(base, BLOCK_BYTES // (4 * base.shape[1])):
+        out[start:start + len(block)] = normalize_rows(block)
+    return out
+
+
+#: Bytes of float32 one block of a blockwise pass over a memory-mapped base converts at once.
+BLOCK_BYTES = 64 << 20
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux MemAvailable), None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def as_float32(x: np.ndarray) -> np.ndarray:
@@ -156,8 +244,20 @@ def as_float32(x: np.ndarray) -> np.ndarray:
 
 
 def sample_rows(x: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """At most ``n`` rows of ``x`` drawn without replacement, in row order (seeded)."""
+    """At most ``n`` rows of ``x`` drawn without replacement, in row order (seeded).
+
+    A memory map is gathered block by block with its pages released after each, because each
+    sampled row faults in (and keeps resident) the pages around it: 50,000 rows spread over a
+    file can make most of the file resident.
+    """
     if len(x) <= n:
         return x
     rows = np.sort(np.random.default_rng(seed).choice(len(x), size=n, replace=False))
-    return np.ascontiguousarray(x[rows])
+    if not is_mapped(x):
+        return np.ascontiguousarray(x[rows])
+    out = np.empty((n, *x.shape[1:]), dtype=x.dtype)
+    for start, block in row_blocks(x, BLOCK_BYTES // max(1, x.strides[0])):
+        lo, hi = np.searchsorted(rows, [start, start + len(block)])
+        out[lo:hi] = block[rows[lo:hi] - start]
+    return out
+

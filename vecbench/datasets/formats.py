@@ -80,8 +80,9 @@ def _file_size(path: Path) -> int:
 def read_vecs(path: str | os.PathLike) -> np.ndarray:
     """Memory-map a .fvecs/.ivecs/.bvecs file as an (n, d) array, the per-row header sliced off.
 
-    The result is a strided view (not C-contiguous): the Dataset contract copies it to RAM as
-    float32. Every row's header is checked to equal the first (the format allows none other).
+    The result is a strided view (not C-contiguous) of the file, which a Dataset keeps as it is
+    (consumers convert it block by block). Every row's header is checked to equal the first (the
+    format allows none other).
     """
     path = Path(path)
     dtype = format_dtype(path, VECS_DTYPES, "vecs")

@@ -36,8 +36,9 @@ class Hdf5:
 
     The metric comes from the file's ``distance`` attribute (euclidean -> l2, angular -> cos,
     dot -> ip); ``metric`` overrides it, and then the shipped neighbours (computed for the file's
-    distance) are dropped. Contiguous float32 data stays memory-mapped; other layouts, and any
-    data that must be converted or normalized (cos), are read into memory.
+    distance) are dropped. A contiguous, uncompressed base stays memory-mapped in its element
+    type (under cos only if already unit-norm: see ``base.cos_base``); chunked or compressed
+    data is read into memory.
     """
 
     params = checks.hdf5.params

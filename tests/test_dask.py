@@ -1,6 +1,7 @@
 """Dask executor on a REAL LocalCluster: same answers as a serial run, worker kill, Ctrl-C,
 failures as data, work shared once (fits, ground truth), progress and dashboard lines."""
 
+import contextlib
 import json
 import os
 import signal
@@ -155,17 +156,24 @@ def test_a_corrupt_cached_fit_is_refitted_with_a_warning(tmp_path, monkeypatch):
     assert shared_work.once("k1", fit)[1] is False
 
 
-def _fit_with_cache(cache: str, value: str):
-    """On a worker: shared_work.once with this cache folder (as on a machine of its own)."""
+@contextlib.contextmanager
+def _own_cache(cache: str):
+    """On a worker: use this cache folder meanwhile, as on a machine of its own."""
     before = os.environ.get("VECBENCH_CACHE")
     os.environ["VECBENCH_CACHE"] = cache
     try:
-        return shared_work.once("cross-machine", lambda: value)
+        yield
     finally:
         if before is None:
             os.environ.pop("VECBENCH_CACHE", None)
         else:
             os.environ["VECBENCH_CACHE"] = before
+
+
+def _fit_with_cache(cache: str, value: str):
+    """On a worker: shared_work.once with this cache folder."""
+    with _own_cache(cache):
+        return shared_work.once("cross-machine", lambda: value)
 
 
 def test_a_fit_reaches_workers_whose_cache_is_not_shared(tmp_path, cluster):
@@ -384,22 +392,18 @@ def _ground_truth_with_cache(cache: str):
 
     from vecbench import groundtruth
 
-    before = os.environ.get("VECBENCH_CACHE")
-    os.environ["VECBENCH_CACHE"] = cache
     calls = []
     exact = groundtruth.exact_knn
     groundtruth.exact_knn = lambda *a, **kw: calls.append(1) or exact(*a, **kw)
     try:
-        rng = np.random.default_rng(0)
-        base, queries = rng.random((500, 8), dtype=np.float32), rng.random((20, 8), np.float32)
-        truth = groundtruth.ground_truth(base, queries, "l2", "cross-machine-truth", 10)
+        with _own_cache(cache):
+            rng = np.random.default_rng(0)
+            base = rng.random((500, 8), dtype=np.float32)
+            queries = rng.random((20, 8), dtype=np.float32)
+            truth = groundtruth.ground_truth(base, queries, "l2", "cross-machine-truth", 10)
         return bool(calls), truth.ids.tolist()
     finally:
         groundtruth.exact_knn = exact
-        if before is None:
-            os.environ.pop("VECBENCH_CACHE", None)
-        else:
-            os.environ["VECBENCH_CACHE"] = before
 
 
 def test_ground_truth_reaches_workers_whose_cache_is_not_shared(tmp_path, cluster):

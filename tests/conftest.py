@@ -2,6 +2,10 @@ import os
 
 import pytest
 
+# pytester's in-process runs drop the modules first imported during a run; PyYAML's C extension
+# cannot be re-imported that way (its nodes then carry no tags), so it is imported here, once
+import yaml  # noqa: E402,F401
+
 DATA = os.environ.get("VECBENCH_DATA")
 HAVE_DATA = bool(DATA) and os.path.isdir(DATA)
 needs_data = pytest.mark.skipif(

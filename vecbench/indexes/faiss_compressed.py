@@ -23,6 +23,15 @@ from vecbench.params import Param, check_bool, check_int, check_str
 #: such as ``SQfp16`` or ``SQ8``.
 REFINE_DOC = "false, true (float32 copy) or a faiss refine type such as SQfp16 or SQ8"
 
+#: Parameters faiss_pq and faiss_rabitq share, declared once.
+NLIST = Param("nlist", "int", 0, low=0, doc="IVF lists (0: flat, every vector scanned)")
+REFINE = Param("refine", "bool|str", False,
+               doc="re-rank with a finer copy: true (float32) or a faiss refine type such as "
+                   "SQfp16; its bytes are counted")
+NPROBE = Param("nprobe", "int", 1, low=1, doc="IVF lists searched")
+K_FACTOR = Param("k_factor", "number", 1, low=1,
+                 doc="with refine: re-rank k x k_factor candidates")
+
 
 def check_refine(refine: Any) -> bool | str:
     return refine if isinstance(refine, bool) else check_str("refine", refine)
@@ -147,17 +156,15 @@ class FaissRaBitQ(_Compressed):
     params = (
         Param("bits", "int", 1, low=1, high=9,
               doc="bits per dimension (more than 1 needs faiss >= 1.13.1)"),
-        Param("nlist", "int", 0, low=0, doc="IVF lists (0: flat, every vector scanned)"),
+        NLIST,
         Param("fast_scan", "bool", False, doc="faiss's RaBitQfs SIMD layout"),
-        Param("refine", "bool|str", False,
-              doc="re-rank with a finer copy: true (float32) or a faiss refine type such as "
-                  "SQfp16; its bytes are counted"),
+        REFINE,
     ) + COMMON_PARAMS
     search_params = (
-        Param("nprobe", "int", 1, low=1, doc="IVF lists searched"),
+        NPROBE,
         Param("qb", "int", 0, low=0, high=8,
               doc="bits a query is quantized to (0: float query; fast-scan needs >= 1)"),
-        Param("k_factor", "number", 1, low=1, doc="with refine: re-rank k x k_factor candidates"),
+        K_FACTOR,
     )
 
     def __init__(self, *, bits: int = 1, nlist: int = 0, fast_scan: bool = False,
@@ -232,14 +239,12 @@ class FaissPQ(_Compressed):
         Param("nbits", "int", 8, low=1, high=16, doc="bits per sub-quantizer (fast-scan: 4)"),
         Param("opq", "bool", False, doc="learn an OPQ rotation first"),
         Param("fast_scan", "bool", False, doc="faiss's 4-bit fast-scan layout"),
-        Param("nlist", "int", 0, low=0, doc="IVF lists (0: flat, every vector scanned)"),
-        Param("refine", "bool|str", False,
-              doc="re-rank with a finer copy: true (float32) or a faiss refine type such as "
-                  "SQfp16; its bytes are counted"),
+        NLIST,
+        REFINE,
     ) + COMMON_PARAMS
     search_params = (
-        Param("nprobe", "int", 1, low=1, doc="IVF lists searched"),
-        Param("k_factor", "number", 1, low=1, doc="with refine: re-rank k x k_factor candidates"),
+        NPROBE,
+        K_FACTOR,
     )
 
     def __init__(self, *, m: int = 8, nbits: int = 8, opq: bool = False, fast_scan: bool = False,

@@ -13,6 +13,11 @@ from __future__ import annotations
 
 from vecbench.params import Param, Spec  # noqa: F401 (Spec: re-exported)
 
+#: Parameters several reductions share, declared once.
+NORMALIZE = Param("normalize", "bool", None, nullable=True,
+                  doc="L2-normalize the output rows; null: the runner decides (true for cos)")
+SEED = Param("seed", "int", 0, low=0, doc="random seed")
+
 autoencoder = Spec("autoencoder", (
     Param("n_components", "dims", 0.5,
           doc="dimensions kept: an integer, or a fraction of the input dimension (0.5"
@@ -25,10 +30,8 @@ autoencoder = Spec("autoencoder", (
           doc="training epochs (MLPRegressor max_iter)"),
     Param("fit_size", "int", 10000, low=2,
           doc="fit on a seeded sample of at most this many train vectors"),
-    Param("normalize", "bool", None, nullable=True,
-          doc="L2-normalize the output rows; null: the runner decides (true for cos)"),
-    Param("seed", "int", 0, low=0,
-          doc="random seed"),
+    NORMALIZE,
+    SEED,
 ), list_params=("hidden",))
 
 bfloat16 = Spec("bfloat16", ())
@@ -67,10 +70,8 @@ kernel_pca = Spec("kernel_pca", (
     Param("fit_size", "int", 2000, low=2,
           doc="fit on a seeded sample of at most this many train vectors (memory "
               "grows with its square, time with its cube)"),
-    Param("normalize", "bool", None, nullable=True,
-          doc="L2-normalize the output rows; null: the runner decides (true for cos)"),
-    Param("seed", "int", 0, low=0,
-          doc="random seed"),
+    NORMALIZE,
+    SEED,
 ))
 
 def _mpad_common(max_iter: int, tol: float, init: str) -> tuple[Param, ...]:
@@ -83,7 +84,7 @@ def _mpad_common(max_iter: int, tol: float, init: str) -> tuple[Param, ...]:
         Param("tol", "number", tol, low=0, doc="stop when the loss improves by less"),
         Param("init", "choice", init, choices=("pca", "random"), doc="starting projection"),
         Param("normalize", "bool", True, doc="fit on L2-normalized rows"),
-        Param("seed", "int", 0, low=0, doc="random seed"),
+        SEED,
     )
 
 
@@ -123,10 +124,8 @@ pca = Spec("pca", (
               " keeps half; 1.0 keeps all)"),
     Param("whiten", "bool", False,
           doc="scale components to unit variance"),
-    Param("normalize", "bool", None, nullable=True,
-          doc="L2-normalize the output rows; null: the runner decides (true for cos)"),
-    Param("seed", "int", 0, low=0,
-          doc="random seed"),
+    NORMALIZE,
+    SEED,
 ))
 
 random_projection = Spec("random_projection", (
@@ -137,18 +136,15 @@ random_projection = Spec("random_projection", (
               "Lindenstrauss dimension for eps"),
     Param("eps", "number", 0.1, low=0, high=1, low_open=True, high_open=True,
           doc="distortion bound used by n_components: auto"),
-    Param("normalize", "bool", None, nullable=True,
-          doc="L2-normalize the output rows; null: the runner decides (true for cos)"),
-    Param("seed", "int", 0, low=0,
-          doc="random seed"),
+    NORMALIZE,
+    SEED,
 ))
 
 truncate = Spec("truncate", (
     Param("n_components", "dims", 0.5,
           doc="the first dimensions kept (integer or fraction); Matryoshka embeddings"
               " put the most in front"),
-    Param("normalize", "bool", None, nullable=True,
-          doc="L2-normalize the output rows; null: the runner decides (true for cos)"),
+    NORMALIZE,
 ))
 
 umap = Spec("umap", (
@@ -163,8 +159,6 @@ umap = Spec("umap", (
           doc="UMAP's input metric"),
     Param("fit_size", "int", 10000, low=2,
           doc="fit on a seeded sample of at most this many train vectors"),
-    Param("normalize", "bool", None, nullable=True,
-          doc="L2-normalize the output rows; null: the runner decides (true for cos)"),
-    Param("seed", "int", 0, low=0,
-          doc="random seed"),
+    NORMALIZE,
+    SEED,
 ))

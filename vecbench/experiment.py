@@ -418,7 +418,33 @@ def build_experiment(raw: dict, name_default: str = "experiment",
             if ident not in seen:  # cases may repeat a combination: run it once
                 seen.add(ident)
                 units.append(unit)
+    check_dimensions(units)
     return Experiment(name, name_default, seed, k, repeat, tuple(units), raw)
+
+
+def check_dimensions(units: list[BuildUnit]) -> None:
+    """Refuse a reduction to more dimensions than its input has, where the dataset's dimension
+    is known without data (:mod:`vecbench.datasets.dims`): it would fail every such unit at run
+    time."""
+    from vecbench.datasets.dims import known_dim
+
+    dims: dict[str, int | None] = {}
+    for unit in units:
+        entry = unit.dataset.where
+        if entry not in dims:
+            dims[entry] = known_dim(unit.dataset.name, unit.dataset.params, unit.base_dir)
+        dim, source = dims[entry], f"{unit.dataset.name} ({entry})"
+        for step in unit.pipeline:
+            if dim is None:
+                break
+            value = step.params.get("n_components")
+            if value is None or isinstance(value, bool) or isinstance(value, str):
+                continue  # no reduction, or 'auto': its size depends on the data
+            kept = int(value) if isinstance(value, int) else max(1, round(float(value) * dim))
+            if kept > dim:
+                raise ConfigError(f"expected at most the {dim} dimensions of {source}, got "
+                                  f"{value}", f"{step.where}.n_components", unit.source or None)
+            dim, source = kept, f"the output of {step.where}"
 
 
 def check_name(name: str) -> str:

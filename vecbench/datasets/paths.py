@@ -40,5 +40,8 @@ class PathResolver:
             return candidates[0]
         looked = ", ".join(str(c.parent) for c in candidates)
         where = f"{self.where}.{param}" if self.where else param
+        hint = ("" if path.is_absolute() or os.environ.get("VECBENCH_DATA") else
+                "; relative paths are also looked up in $VECBENCH_DATA, which is not set: set "
+                "it to the data folder (the shared datasets: ../shared/datasets)")
         raise MissingDataError(f"{where}: no such file or folder {str(value)!r} "
-                               f"(looked in {looked})")
+                               f"(looked in {looked}){hint}")

@@ -1,0 +1,159 @@
+"""Inputs that are not what they claim, side arrays that do not fit, folders that cannot be
+used, and what is read back: every case is one line naming the file (exit 2), a recorded
+warning, or a rerun, never a traceback, a hang or a silently wrong table (issue: reliability,
+classes 3, 4, 9, 10 and 11)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vecbench import cli, records
+
+GOOD = np.random.default_rng(0).standard_normal((30, 4)).astype(np.float32)
+
+
+def one_line(capsys, argv, *named, rc=2):
+    """Run the CLI; assert exit ``rc`` and exactly one stderr line naming each of ``named``."""
+    code = cli.main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == rc, err
+    assert "Traceback" not in err
+    assert len(lines) == 1, err
+    for name in named:
+        assert str(name) in lines[0], (name, lines[0])
+    return lines[0]
+
+
+def info(capsys, spec, *named):
+    return one_line(capsys, ["datasets", "info", spec], *named)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def npy_pair(tmp_path):
+    base, queries = tmp_path / "base.npy", tmp_path / "q.npy"
+    np.save(base, GOOD)
+    np.save(queries, GOOD[:5])
+    return base, queries
+
+
+def npy_spec(base, queries, **extra):
+    more = "".join(f", {k}: '{v}'" for k, v in extra.items())
+    return f"npy: {{base: '{base}', queries: '{queries}'{more}}}"
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Files that are not what they claim
+
+def _rows_appended(p: Path) -> None:   # the header says 30 rows, the file holds 31
+    p.write_bytes(p.read_bytes() + GOOD[0].tobytes())
+
+
+def _npz(p: Path) -> None:
+    with open(p, "wb") as handle:
+        np.savez(handle, base=GOOD)
+
+
+NPY_CLAIMS = {
+    "more rows than the header": (_rows_appended, "header says shape (30, 4)"),
+    "npz archive": (_npz, ".npz archive"),
+    "one value cut off": (lambda p: p.write_bytes(p.read_bytes()[:-4]), "bytes"),
+}
+
+
+@pytest.mark.parametrize("case", list(NPY_CLAIMS))
+def test_npy_size_must_match_its_header(capsys, tmp_path, case):
+    damage, expected = NPY_CLAIMS[case]
+    base, queries = npy_pair(tmp_path)
+    damage(base)
+    info(capsys, npy_spec(base, queries), "base.npy", expected)
+
+
+def test_beir_embeddings_size_must_match_their_header(capsys, tmp_path):
+    from test_bad_input import beir_folder
+
+    root = beir_folder(tmp_path)
+    _rows_appended(root / "embeddings" / "m" / "corpus.npy")
+    info(capsys, f"beir: {{path: '{root}', embeddings: m}}", "corpus.npy", "header says")
+
+
+SPECIAL = {
+    "dev zero": lambda tmp: Path("/dev/zero"),
+    "fifo": lambda tmp: (os.mkfifo(tmp / "pipe.npy"), tmp / "pipe.npy")[1],
+}
+
+
+@pytest.mark.parametrize("loader", ["npy", "fbin", "vecs", "hdf5", "parquet"])
+@pytest.mark.parametrize("kind", list(SPECIAL))
+def test_special_files_are_refused_before_they_are_opened(capsys, tmp_path, kind, loader):
+    special = SPECIAL[kind](tmp_path)
+    specs = {"npy": f"npy: {{base: '{special}', queries: '{special}'}}",
+             "fbin": f"fbin: {{base: '{special}', queries: '{special}', metric: l2}}",
+             "vecs": f"vecs: {{base: '{special}', queries: '{special}', metric: l2}}",
+             "hdf5": f"hdf5: {{path: '{special}'}}",
+             "parquet": f"parquet: {{base: '{special}', queries: '{special}', metric: l2}}"}
+    line = info(capsys, specs[loader], special)
+    assert "FIFO" in line or "character device" in line
+
+
+def test_special_file_is_refused_by_run_before_it_is_hashed(capsys, tmp_path):
+    base, queries = npy_pair(tmp_path)
+    os.mkfifo(tmp_path / "labels.npy")
+    exp = write(tmp_path / "exp.yaml", f"""
+        name: fifo
+        k: 3
+        datasets: [{{npy: {{base: '{base}', queries: '{queries}', labels: labels.npy}}}}]
+        indexes: [flat: {{}}]
+        """)
+    one_line(capsys, ["run", exp, "--results", tmp_path / "r", "--quiet"], "labels.npy",
+             "FIFO")
+
+
+def test_special_file_inside_a_beir_folder(capsys, tmp_path):
+    from test_bad_input import beir_folder
+
+    root = beir_folder(tmp_path)
+    (root / "corpus.jsonl").unlink()
+    os.mkfifo(root / "corpus.jsonl")
+    info(capsys, f"beir: {{path: '{root}', embeddings: m}}", "corpus.jsonl", "FIFO")
+
+
+def _hdf5(path: Path, chunked: bool = False) -> Path:
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(path, "w") as f:
+        f.attrs["distance"] = "euclidean"
+        options = {"chunks": (5, 4), "compression": "gzip"} if chunked else {}
+        f.create_dataset("train", data=GOOD, **options)
+        f.create_dataset("test", data=GOOD[:5], **options)
+    return path
+
+
+def test_hdf5_truncated_data_block(capsys, tmp_path):
+    path = _hdf5(tmp_path / "a.hdf5")
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(path) as f:
+        end = f["test"].id.get_offset() + GOOD[:5].nbytes
+    path.write_bytes(path.read_bytes()[:end - 8])
+    info(capsys, f"hdf5: {{path: '{path}'}}", "a.hdf5")
+
+
+def test_hdf5_corrupt_compressed_block(capsys, tmp_path):
+    path = _hdf5(tmp_path / "a.hdf5", chunked=True)
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(path) as f:
+        offset, size = f["train"].id.get_chunk_info(0).byte_offset, \
+            f["train"].id.get_chunk_info(0).size
+    data = bytearray(path.read_bytes())
+    data[offset:offset + size] = os.urandom(size)
+    path.write_bytes(bytes(data))
+    info(capsys, f"hdf5: {{path: '{path}'}}", "a.hdf5", "corrupt HDF5")

@@ -157,3 +157,63 @@ def test_hdf5_corrupt_compressed_block(capsys, tmp_path):
     data[offset:offset + size] = os.urandom(size)
     path.write_bytes(bytes(data))
     info(capsys, f"hdf5: {{path: '{path}'}}", "a.hdf5", "corrupt HDF5")
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Arrays beside the vectors are checked against them at load, in one place
+
+LABELS = {
+    "too few rows": np.arange(10),
+    "too many rows": np.arange(31),
+    "two-d": np.zeros((30, 2)),
+}
+
+
+@pytest.mark.parametrize("case", list(LABELS))
+def test_labels_must_fit_the_base(capsys, tmp_path, case):
+    base, queries = npy_pair(tmp_path)
+    np.save(tmp_path / "labels.npy", LABELS[case])
+    info(capsys, npy_spec(base, queries, labels=tmp_path / "labels.npy"), "labels.npy",
+         "(30,)")
+
+
+def test_labels_that_fit_load(capsys, tmp_path):
+    base, queries = npy_pair(tmp_path)
+    np.save(tmp_path / "labels.npy", np.arange(30) % 3)
+    assert cli.main(["datasets", "info", npy_spec(base, queries,
+                                                  labels=tmp_path / "labels.npy")]) == 0
+    assert "labels:          3 classes" in capsys.readouterr().out
+
+
+def test_labels_too_short_are_refused_by_run_not_crashed_in_a_unit(capsys, tmp_path):
+    base, queries = npy_pair(tmp_path)
+    np.save(tmp_path / "labels.npy", np.arange(10))
+    exp = write(tmp_path / "exp.yaml", f"""
+        name: labels
+        k: 3
+        datasets: [{{npy: {{base: '{base}', queries: '{queries}', labels: labels.npy}}}}]
+        indexes: [hnswlib: {{build: {{M: 4}}}}]
+        orderings: [category]
+        """)
+    one_line(capsys, ["run", exp, "--results", tmp_path / "r", "--quiet"], "labels.npy",
+             "(30,)")
+    assert not list((tmp_path / "r" / "runs").glob("*.json"))
+
+
+@pytest.mark.parametrize("what", ["query_labels", "base_ids", "query_ids", "neighbors"])
+def test_every_side_array_is_checked_in_finish(what):
+    from vecbench.datasets.base import finish
+    from vecbench.errors import DataError
+
+    bad = {"neighbors": np.zeros((4, 3), np.int64)}.get(what, np.arange(4))
+    with pytest.raises(DataError, match=what):
+        finish("d", GOOD, GOOD[:5], "l2", **{what: bad})
+
+
+def test_qrels_of_unknown_queries_are_refused():
+    from vecbench.datasets.base import finish
+    from vecbench.errors import DataError
+
+    ids = {"base_ids": np.arange(30).astype(str), "query_ids": np.arange(5).astype(str)}
+    with pytest.raises(DataError, match="'q9'"):
+        finish("d", GOOD, GOOD[:5], "l2", qrels={"q9": {"1": 1}}, **ids)

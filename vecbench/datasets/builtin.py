@@ -91,6 +91,7 @@ class Npy:
         sources: dict = {}
 
         base, queries = read("base", self.base), read("queries", self.queries)
+        labels = read("labels", self.labels)
         name = self.name or str(self.base).rsplit("/", 1)[-1].removesuffix(".npy")
         return finish(name, base, queries, self.metric, train=read("train", self.train),
-                      labels=read("labels", self.labels), sources=sources)
+                      labels=labels, sources=sources)

@@ -217,3 +217,118 @@ def test_qrels_of_unknown_queries_are_refused():
     ids = {"base_ids": np.arange(30).astype(str), "query_ids": np.arange(5).astype(str)}
     with pytest.raises(DataError, match="'q9'"):
         finish("d", GOOD, GOOD[:5], "l2", qrels={"q9": {"1": 1}}, **ids)
+
+
+# ---------------------------------------------------------------------------------------------
+# 10. What is read back is what was written
+
+TINY = """
+name: tiny
+k: 5
+datasets:
+  - synthetic: {n_base: 300, n_queries: 10, dim: 8}
+indexes:
+  - flat: {}
+  - hnswlib: {build: {M: 8}, search: {ef: [10]}}
+"""
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("done")
+    exp = write(tmp / "exp.yaml", TINY)
+    assert cli.main(["run", str(exp), "--results", str(tmp / "results"), "--quiet"]) == 0
+    return exp, tmp / "results"
+
+
+@pytest.fixture
+def results(done, tmp_path):
+    exp, source = done
+    shutil.copytree(source, tmp_path / "results")
+    shutil.copy(exp, tmp_path / "exp.yaml")
+    return tmp_path / "exp.yaml", tmp_path / "results"
+
+
+def test_record_without_its_checksum_is_not_trusted(capsys, results):
+    import json
+
+    exp, folder = results
+    record = sorted((folder / "runs").glob("*.json"))[0]
+    data = json.loads(record.read_text())
+    data["build"]["build_s"] += 100.0
+    del data[records.DIGEST_FIELD]
+    record.write_text(json.dumps(data))
+    assert cli.main(["collect", str(folder)]) == 0
+    captured = capsys.readouterr()
+    assert "skipped 1" in captured.err and record.name in captured.err
+    assert records.DIGEST_FIELD in captured.err and "1 rows" in captured.out
+    assert cli.main(["run", str(exp), "--results", str(folder), "--quiet"]) == 0
+    assert "ran 1 build units, 1 already done; 2 rows" in capsys.readouterr().out
+    assert records.DIGEST_FIELD in json.loads(record.read_text())
+
+
+def _swap_in_another_datasets_reference(reference: Path, tmp_path: Path) -> None:
+    other = write(tmp_path / "other.yaml", TINY.replace("seed", "x").replace(
+        "dim: 8}", "dim: 8, seed: 7}"))
+    assert cli.main(["run", str(other), "--results", str(tmp_path / "other"), "--quiet"]) == 0
+    shutil.copy(next((tmp_path / "other" / "reference").glob("*.npz")), reference)
+
+
+REFERENCE_DAMAGE = {
+    "truncated": lambda p, tmp: p.write_bytes(p.read_bytes()[:50]),
+    "emptied": lambda p, tmp: p.write_bytes(b""),
+    "altered": lambda p, tmp: _edit_npz(p),
+    "another dataset's": _swap_in_another_datasets_reference,
+}
+
+
+def _edit_npz(path: Path) -> None:
+    with np.load(path) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    arrays["truth_ids"][:, :2] = arrays["truth_ids"][:, 1::-1].copy()
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+@pytest.mark.parametrize("case", list(REFERENCE_DAMAGE))
+def test_damaged_reference_is_recomputed_by_run(capsys, results, tmp_path, case):
+    exp, folder = results
+    reference = next((folder / "reference").glob("*.npz"))
+    good = records._reference_file(reference)[0]
+    capsys.readouterr()
+    REFERENCE_DAMAGE[case](reference, tmp_path)
+    assert cli.main(["run", str(exp), "--results", str(folder), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "ran 2 build units" in captured.out
+    assert reference.name in captured.err   # one warning naming it
+    again = records._reference_file(reference)[0]
+    np.testing.assert_array_equal(again["truth_ids"], good["truth_ids"])
+    assert str(again["binding"]) == str(good["binding"])
+    assert cli.main(["collect", str(folder)]) == 0
+
+
+@pytest.mark.parametrize("case", ["altered", "another dataset's"])
+def test_damaged_reference_is_named_by_collect(capsys, results, tmp_path, case):
+    _, folder = results
+    reference = next((folder / "reference").glob("*.npz"))
+    REFERENCE_DAMAGE[case](reference, tmp_path)
+    capsys.readouterr()
+    one_line(capsys, ["collect", folder], reference.name)
+
+
+def test_reference_bound_to_other_data_is_refused_even_with_a_matching_digest(results):
+    """A record whose reference digest was rewritten to a foreign file's still does not read it."""
+    import json
+
+    _, folder = results
+    reference = next((folder / "reference").glob("*.npz"))
+    for path in (folder / "runs").glob("*.json"):
+        data = json.loads(path.read_text())
+        data["reference"]["binding"] = "another-fingerprint"
+        data[records.DIGEST_FIELD] = records.record_digest(data)
+        path.write_text(json.dumps(data))
+    from vecbench.errors import DataError
+
+    with pytest.raises(DataError, match="other data"):
+        records.load_reference(folder, records.read_record(path))
+    assert reference.is_file()

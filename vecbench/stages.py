@@ -13,6 +13,7 @@ builds are single-threaded.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import socket
 import time
@@ -94,8 +95,11 @@ def reference(dataset: Dataset, k: int) -> ReferenceStage:
     if dataset.qrels is not None:
         from vecbench.relevance import judgments_of
         judgments = judgments_of(dataset)
-    arrays = reference_arrays(truth.ids, truth_distances, query_lid, judgments, len(dataset.base))
-    name = f"{dataset.name}-{fingerprint[:16]}-k{k}-d{truth.depth}.npz"
+    arrays = reference_arrays(truth.ids, truth_distances, query_lid, judgments, len(dataset.base),
+                              fingerprint)
+    # named by the data and its judgments: edited qrels get a reference file of their own
+    key = hashlib.blake2b(str(arrays["binding"]).encode(), digest_size=8).hexdigest()
+    name = f"{dataset.name}-{key}-k{k}-d{truth.depth}.npz"
     return ReferenceStage(truth, arrays, name.replace("/", "_"), stats, warnings)
 
 

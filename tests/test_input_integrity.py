@@ -332,3 +332,107 @@ def test_reference_bound_to_other_data_is_refused_even_with_a_matching_digest(re
     with pytest.raises(DataError, match="other data"):
         records.load_reference(folder, records.read_record(path))
     assert reference.is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# 11. Content keys follow every content change
+
+def _beir(root: Path, qrels: str) -> Path:
+    import json
+
+    rng = np.random.default_rng(3)
+    (root / "qrels").mkdir(parents=True)
+    (root / "embeddings" / "m").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text("".join(
+        json.dumps({"_id": f"d{i}", "text": f"doc {i}"}) + "\n" for i in range(120)))
+    (root / "queries.jsonl").write_text("".join(
+        json.dumps({"_id": f"q{i}", "text": f"query {i}"}) + "\n" for i in range(4)))
+    (root / "qrels" / "test.tsv").write_text(qrels)
+    np.save(root / "embeddings" / "m" / "corpus.npy", rng.standard_normal((120, 8), np.float32))
+    np.save(root / "embeddings" / "m" / "queries.npy", rng.standard_normal((4, 8), np.float32))
+    return root
+
+
+def _ndcg(capsys, exp: Path, results: Path) -> float:
+    import pandas as pd
+
+    assert cli.main(["run", str(exp), "--results", str(results), "--quiet"]) == 0
+    capsys.readouterr()
+    return float(pd.read_csv(results / "results.csv")["ndcg@10"].iloc[0])
+
+
+def test_edited_qrels_get_their_own_reference(capsys, tmp_path):
+    rng = np.random.default_rng(3)
+    corpus, queries = (rng.standard_normal((n, 8), np.float32) for n in (120, 4))
+    unit = [x / np.linalg.norm(x, axis=1, keepdims=True) for x in (corpus, queries)]
+    nearest = (unit[1] @ unit[0].T).argmax(axis=1)   # judged relevant: nDCG@10 = 1
+    old = "q\tc\ts\n" + "".join(f"q{i}\td{(n + 1) % 120}\t1\n" for i, n in enumerate(nearest))
+    new = "q\tc\ts\n" + "".join(f"q{i}\td{n}\t1\n" for i, n in enumerate(nearest))
+    exp = write(tmp_path / "exp.yaml", """
+        name: judged
+        k: 10
+        datasets: [{beir: {path: data, embeddings: m}}]
+        indexes: [flat: {}]
+        """)
+    root = _beir(tmp_path / "data", old)
+    before = _ndcg(capsys, exp, tmp_path / "r")
+    (root / "qrels" / "test.tsv").write_text(new)
+    edited = _ndcg(capsys, exp, tmp_path / "r")
+    shutil.rmtree(root)
+    _beir(root, new)
+    fresh = _ndcg(capsys, exp, tmp_path / "fresh")
+    assert edited == fresh == 1.0 != before
+    assert len(list((tmp_path / "r" / "reference").glob("*.npz"))) == 2
+
+
+def _same_size_same_mtime(path: Path) -> None:
+    stat = path.stat()
+    np.save(path, GOOD[::-1].copy())
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_rehash_catches_a_rewrite_that_kept_size_and_mtime(capsys, tmp_path):
+    import pandas as pd
+
+    base, queries = npy_pair(tmp_path)
+    exp = write(tmp_path / "exp.yaml", f"""
+        name: memo
+        k: 3
+        datasets: [{{npy: {{base: '{base}', queries: '{queries}'}}}}]
+        indexes: [flat: {{}}]
+        """)
+    run = ["run", str(exp), "--results", str(tmp_path / "r"), "--quiet"]
+    assert cli.main(run) == 0
+    table = tmp_path / "r" / "results.csv"
+    assert pd.read_csv(table)["data_hashing"].tolist() == ["full"]
+    _same_size_same_mtime(base)
+    assert cli.main(run) == 0
+    assert "ran 0 build units, 1 already done" in capsys.readouterr().out
+    assert cli.main(["collect", str(tmp_path / "r")]) == 0
+    assert pd.read_csv(table)["data_hashing"].tolist() == ["size+mtime"]  # the table says so
+    assert cli.main(run + ["--rehash"]) == 0
+    assert "ran 1 build units" in capsys.readouterr().out
+    assert pd.read_csv(table)["data_hashing"].tolist() == ["full"]
+
+
+def test_data_rewritten_during_a_sweep_is_not_tabled(capsys, tmp_path, monkeypatch):
+    from vecbench import runner
+
+    base, queries = npy_pair(tmp_path)
+    exp = write(tmp_path / "exp.yaml", f"""
+        name: moving
+        k: 3
+        datasets: [{{npy: {{base: '{base}', queries: '{queries}'}}}}]
+        indexes: [flat: {{}}, hnswlib: {{build: {{M: 4}}}}]
+        """)
+    dispatch = runner._dispatch
+
+    def rewrite_midway(*args, **kwargs):
+        dispatch(*args, **kwargs)
+        np.save(base, GOOD * 2)
+
+    monkeypatch.setattr(runner, "_dispatch", rewrite_midway)
+    one_line(capsys, ["run", exp, "--results", tmp_path / "r", "--quiet"], "base.npy",
+             "changed while the sweep ran")
+    assert len(list((tmp_path / "r" / "runs").glob("*.json"))) == 2   # records kept
+    assert not (tmp_path / "r" / "results.csv").exists()              # no mixed table

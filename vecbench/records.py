@@ -458,10 +458,15 @@ def reference_from_arrays(arrays: dict) -> Reference:
 # ---------------------------------------------------------------------------------------------
 # Which records make up an experiment
 
-def write_manifest(results: str | Path, keys: list[str]) -> None:
-    """The keys of the experiment's current units (written only when they changed)."""
+def write_manifest(results: str | Path, keys: list[str], data_hashing: str = "") -> None:
+    """The keys of the experiment's current units and how their data was matched to them
+    (``full``: every file hashed; ``size+mtime``: some trusted by their size and mtime); written
+    only when they changed."""
     path = Path(results) / MANIFEST
-    text = json.dumps({"keys": sorted(keys)})
+    content: dict = {"keys": sorted(keys)}
+    if data_hashing:
+        content["data_hashing"] = data_hashing
+    text = json.dumps(content)
     try:
         if path.read_bytes() == text.encode():
             return
@@ -471,14 +476,27 @@ def write_manifest(results: str | Path, keys: list[str]) -> None:
 
 
 def read_manifest(results: str | Path) -> set[str] | None:
+    manifest = _manifest(results)
+    return None if manifest is None else set(manifest["keys"])
+
+
+def manifest_hashing(results: str | Path) -> str | None:
+    """How the last `run` matched the current units' data files (see :func:`write_manifest`)."""
+    manifest = _manifest(results)
+    return None if manifest is None else manifest.get("data_hashing")
+
+
+def _manifest(results: str | Path) -> dict | None:
     path = Path(results) / MANIFEST
     if not path.exists():
         return None
     try:
-        keys = json.loads(path.read_text())["keys"]
-        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        manifest = json.loads(path.read_text())
+        keys = manifest["keys"]
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) or \
+                not isinstance(manifest.get("data_hashing", ""), str):
             raise TypeError
-        return set(keys)
+        return manifest
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
         raise DataError(f"{path}: not a vecbench unit list (expected JSON {{\"keys\": [...]}} "
                         "written by `vecbench run`); rerun `vecbench run` to rewrite it") \

@@ -23,7 +23,7 @@ MIDDLE_COLUMNS = ["ordering", "repeat", "k"]
 RUN_COLUMNS = ["build_s", "fit_s", "encode_s", "bytes_per_vector", "graph_bytes_per_vector",
                "total_bytes_per_vector", "index_bytes", "compression_ratio", "quantization",
                "threads", "build_threads", "deterministic", "contended", "host", "worker",
-               "status", "reason"]
+               "data_hashing", "status", "reason"]
 #: The columns that identify a configuration (with every build.*, search.*, rescore.*).
 CONFIG_COLUMNS = ("dataset", "pipeline", "index", "ordering", "repeat", "k")
 CONFIG_PREFIXES = ("build.", "search.", "rescore.")
@@ -176,6 +176,8 @@ def build_tables(results: str | Path, columns: list[str] | None = None,
                                   "--metrics")
         columns = list(dict.fromkeys(columns))
     selection = records.select(results, include_all)
+    # how the last run matched these units to their data: "full" (hashed) or "size+mtime"
+    hashing, current = records.manifest_hashing(results), records.read_manifest(results)
     references: dict = {}
     rows, per_query, unavailable = [], [], {}
     for record in selection.records:
@@ -202,6 +204,8 @@ def build_tables(results: str | Path, columns: list[str] | None = None,
                 f"{records.record_path(results, record['key'])}: not a complete vecbench run "
                 f"record ({type(exc).__name__}: {exc}); rerun the unit with `vecbench run`")
             continue
+        for row in unit_table:
+            row["data_hashing"] = hashing if current and record["key"] in current else None
         for column, why in missing.items():
             unavailable.setdefault(column, [0, why])[0] += len(unit_table)
         for i, values in enumerate(unit_per_query):

@@ -44,8 +44,12 @@ _DATASETS: dict[str, Dataset] = {}
 
 
 def load(component: Component, base_dir: str) -> Dataset:
-    """The dataset a unit names, loaded once per process."""
-    key = json.dumps([component.name, component.params, base_dir], sort_keys=True, default=str)
+    """The dataset a unit names, loaded once per process (again when its files changed)."""
+    from vecbench.datasets.identity import stamp
+
+    key = json.dumps([component.name, component.params, base_dir,
+                      stamp(component.name, component.params, base_dir, component.where)],
+                     sort_keys=True, default=str)
     if key not in _DATASETS:
         loader = datasets.get(component.name)(**component.params)
         _DATASETS[key] = loader.load(PathResolver(base_dir, component.where))

@@ -436,3 +436,145 @@ def test_data_rewritten_during_a_sweep_is_not_tabled(capsys, tmp_path, monkeypat
              "changed while the sweep ran")
     assert len(list((tmp_path / "r" / "runs").glob("*.json"))) == 2   # records kept
     assert not (tmp_path / "r" / "results.csv").exists()              # no mixed table
+
+
+# ---------------------------------------------------------------------------------------------
+# 9. Degenerate inputs and folders that cannot be used
+
+def test_quantizers_and_rescoring_on_a_one_vector_base(capsys, tmp_path):
+    exp = write(tmp_path / "one.yaml", """
+        name: one
+        k: 1
+        datasets: [{synthetic: {n_base: 1, n_queries: 2, dim: 8}}]
+        pipelines: [[int8: {}], [binary: {}]]
+        indexes: [flat: {}, {flat: {rescore: [{oversample: 2, with: int8}]}}]
+        """)
+    assert cli.main(["run", str(exp), "--results", str(tmp_path / "r"), "--quiet"]) == 0
+    assert "ran 4 build units" in capsys.readouterr().out
+
+
+def test_judged_corpus_smaller_than_the_judged_depth(capsys, tmp_path):
+    import pandas as pd
+
+    _beir(tmp_path / "data", "q\tc\ts\nq0\td1\t1\n")
+    corpus = np.load(tmp_path / "data" / "embeddings" / "m" / "corpus.npy")[:60]
+    np.save(tmp_path / "data" / "embeddings" / "m" / "corpus.npy", corpus)
+    (tmp_path / "data" / "corpus.jsonl").write_text("".join(
+        f'{{"_id": "d{i}", "text": "doc"}}\n' for i in range(60)))
+    exp = write(tmp_path / "exp.yaml", """
+        name: small
+        k: 10
+        datasets: [{beir: {path: data, embeddings: m}}]
+        indexes: [flat: {}]
+        """)
+    assert cli.main(["run", str(exp), "--results", str(tmp_path / "r"), "--quiet"]) == 0
+    assert pd.read_csv(tmp_path / "r" / "results.csv")["judged_recall@100"].iloc[0] == 1.0
+
+
+@pytest.fixture
+def fresh_cache_check(monkeypatch):
+    """The cache folder's usability is checked once per process and folder: forget it."""
+    from vecbench import cache
+
+    monkeypatch.setattr(cache, "_PROBLEMS", {})
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """An empty folder nobody (root included) can create files in: chattr +i."""
+    import subprocess
+
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode:
+        pytest.skip("chattr +i is not available here (needs root on ext2/3/4, xfs, btrfs)")
+    yield folder
+    subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+@pytest.fixture
+def full_folder(tmp_path):
+    """A 64 KiB tmpfs: full after a few writes."""
+    import subprocess
+
+    folder = tmp_path / "full"
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+                      capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+CACHE_USERS = """
+name: nocache
+k: 3
+datasets: [{synthetic: {n_base: 300, n_queries: 5, dim: 8}}]
+pipelines: [[], [pca: {n_components: 4}], [int8: {}]]
+indexes: [flat: {}, {hnswlib: {build: {M: 8}}}]
+orderings: [original, lid_desc]
+"""
+
+
+def _runs_without_the_cache(capsys, tmp_path, cache_folder, monkeypatch):
+    monkeypatch.setenv("VECBENCH_CACHE", str(cache_folder))
+    exp = write(tmp_path / "exp.yaml", CACHE_USERS)
+    assert cli.main(["run", str(exp), "--results", str(tmp_path / "r"), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "ran 12 build units" in captured.out
+    assert "running without the cache" in captured.err and str(cache_folder) in captured.err
+    for path in (tmp_path / "r" / "runs").glob("*.json"):
+        record = records.read_record(path)
+        assert record["status"] == "ok"
+        assert any("running without the cache" in w for w in record["warnings"])
+
+
+def test_read_only_cache_folder(capsys, tmp_path, monkeypatch, fresh_cache_check,
+                                read_only_folder):
+    _runs_without_the_cache(capsys, tmp_path, read_only_folder, monkeypatch)
+
+
+def test_cache_naming_a_regular_file(capsys, tmp_path, monkeypatch, fresh_cache_check):
+    target = tmp_path / "cache"
+    target.write_bytes(b"precious")
+    _runs_without_the_cache(capsys, tmp_path, target, monkeypatch)
+    assert target.read_bytes() == b"precious"
+
+
+def test_fitted_pipeline_entry_replaced_by_a_folder(capsys, tmp_path, monkeypatch,
+                                                   fresh_cache_check):
+    monkeypatch.setenv("VECBENCH_CACHE", str(tmp_path / "cache"))
+    exp = write(tmp_path / "exp.yaml", CACHE_USERS)
+    run = ["run", str(exp), "--results", str(tmp_path / "r"), "--quiet"]
+    assert cli.main(run) == 0
+    fits = sorted((tmp_path / "cache" / "fits").glob("*.pkl"))
+    assert fits
+    for fit in fits:
+        fit.unlink()
+        (fit / "inside").mkdir(parents=True)
+    capsys.readouterr()
+    with pytest.warns(RuntimeWarning, match="folder in place"):
+        assert cli.main(run + ["--force"]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert all(fit.is_file() for fit in fits)
+
+
+@pytest.mark.parametrize("engine", ["chroma", "lancedb"])
+@pytest.mark.parametrize("where", ["read_only_folder", "full_folder"])
+def test_engine_folder_that_cannot_be_written(capsys, tmp_path, request, engine, where):
+    pytest.importorskip({"chroma": "chromadb", "lancedb": "lancedb"}[engine])
+    folder = request.getfixturevalue(where)
+    extra = ", index_type: IVF_HNSW_SQ" if engine == "lancedb" else ""
+    exp = write(tmp_path / "exp.yaml", f"""
+        name: engine
+        k: 3
+        datasets: [{{synthetic: {{n_base: 300, n_queries: 5, dim: 8}}}}]
+        indexes: [{{{engine}: {{build: {{folder: '{folder}'{extra}}}}}}}]
+        """)
+    assert cli.main(["run", str(exp), "--results", str(tmp_path / "r"), "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    record = records.read_record(next((tmp_path / "r" / "runs").glob("*.json")))
+    assert record["status"] == "error", record.get("traceback")
+    assert engine in record["reason"] and str(folder) in record["reason"]
+    assert f"indexes[0].{engine}.build.folder" in record["reason"]

@@ -135,7 +135,7 @@ def _setting(record: dict, setting: dict, raw: dict, reference):
     from vecbench.metrics import Setting
 
     prefix = setting["prefix"]
-    ids = {depth: raw[f"{prefix}ids@{depth}"] for depth in setting["depths"]}
+    ids = {depth: _padded(raw[f"{prefix}ids@{depth}"], depth) for depth in setting["depths"]}
     return Setting(ids=ids, reference=reference,
                    true_distances=raw.get(f"{prefix}true_distances"),
                    index_truth=raw.get("index_truth", reference.truth_ids),
@@ -143,6 +143,17 @@ def _setting(record: dict, setting: dict, raw: dict, reference):
                    latency_seconds=raw.get(f"{prefix}latency_seconds"),
                    client_wall_seconds=(float(raw[f"{prefix}client_wall_seconds"][0])
                                         if f"{prefix}client_wall_seconds" in raw else None))
+
+
+def _padded(ids, depth: int):
+    """Ids of a search at ``depth`` over a base of fewer rows, padded with -1 (no result) to
+    ``depth`` columns: a 60-document corpus answers 60 of the 100 judged_recall@100 asks for."""
+    import numpy as np
+
+    ids = np.asarray(ids)
+    if ids.ndim != 2 or ids.shape[1] >= depth:
+        return ids
+    return np.pad(ids, ((0, 0), (0, depth - ids.shape[1])), constant_values=-1)
 
 
 @dataclass

@@ -76,7 +76,11 @@ def reference(dataset: Dataset, k: int) -> ReferenceStage:
     if k > len(dataset.base):
         raise ConfigError(f"k = {k} is larger than the {len(dataset.base)} base vectors of "
                           f"{dataset.name}; expected k <= {len(dataset.base)}", "k")
+    from vecbench.cache import cache_problem
+
     stats, warnings = guards.inspect(dataset)
+    if cache_problem() is not None:  # said in the record too: this unit ran without the cache
+        warnings.append(cache_problem())
     fingerprint = dataset.fingerprint()
     with shared_work.lock(f"truth-{fingerprint}"):  # computed once, then read from the cache
         truth = groundtruth.ground_truth(dataset.base, dataset.queries, dataset.metric,

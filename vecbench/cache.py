@@ -15,6 +15,7 @@ LID are computed once per cluster even where machines do not share a cache folde
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -32,6 +33,48 @@ def _payload_digest(handle) -> str:
     for block in iter(lambda: handle.read(1 << 20), b""):
         h.update(block)
     return h.hexdigest()
+
+
+_PROBLEMS: dict[str, str | None] = {}
+
+
+def cache_problem() -> str | None:
+    """Why the cache folder (``$VECBENCH_CACHE``) cannot be used, or None; checked once per
+    process and folder, by making the folder and a file in it (a read-only file system, a
+    regular file named as the folder, no permission). The first time a problem is found it is
+    said in one warning line; every cache then works without the folder: shared results are
+    recomputed, never a crash."""
+    from vecbench.groundtruth import cache_dir
+
+    folder = cache_dir()
+    if str(folder) not in _PROBLEMS:
+        _PROBLEMS[str(folder)] = problem = _probe(folder)
+        if problem is not None:
+            warn(problem)
+    return _PROBLEMS[str(folder)]
+
+
+def _probe(folder: Path) -> str | None:
+    import tempfile
+
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "a file, not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".probe.", suffix=f".{os.getpid()}.tmp")
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        return (f"VECBENCH_CACHE {folder}: not a writable folder ({exc.strerror or exc}); "
+                "running without the cache (shared results are recomputed, not stored)")
+    return None
+
+
+def in_cache(path: Path) -> bool:
+    """True for a path under the cache folder."""
+    from vecbench.groundtruth import cache_dir
+
+    return Path(os.path.abspath(path)).is_relative_to(os.path.abspath(cache_dir()))
 
 
 def warn(line: str) -> None:
@@ -99,6 +142,8 @@ def write_verified(path: str | os.PathLike, arrays: dict[str, Any]) -> Path:
     import numpy as np
 
     path = Path(path)
+    if in_cache(path) and cache_problem() is not None:
+        return path   # said once already: no warning per entry
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -49,7 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = runner.run_experiment(experiment, results, force=args.force, jobs=choice.jobs,
                                     threads=choice.threads, quiet=args.quiet,
                                     fail_fast=args.fail_fast, executor=choice.executor,
-                                    log=_stderr)
+                                    log=_stderr, rehash=args.rehash)
     table = results / "results.csv"
     if summary.run or summary.waited or not table.is_file():
         csv_path, parquet_path, n_rows = results_module.collect(results, log=_stderr)
@@ -366,6 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
                    + ", ".join(_example_names()))
     p.add_argument("--results", help="results folder (default results/<name>)")
     p.add_argument("--force", action="store_true", help="rerun units already complete")
+    p.add_argument("--rehash", action="store_true",
+                   help="hash every data file in full instead of trusting a file whose size and "
+                        "modification time are unchanged (the table's data_hashing column says "
+                        "which was done)")
     p.add_argument("--jobs", type=_threads, default=1,
                    help="build units in N worker processes, or N local Dask workers "
                    "(timings marked contended)")

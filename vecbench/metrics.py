@@ -397,6 +397,8 @@ def trustworthiness_sample(original: np.ndarray, reduced: np.ndarray, metric: st
     n = len(original)
     rows = np.sort(np.random.default_rng(seed).choice(n, min(n, sample), replace=False))
     n_neighbors = min(n_neighbors, (len(rows) - 1) // 2)  # scikit-learn requires k < n/2
+    if n_neighbors < 1:  # fewer than 3 rows: no neighbourhood to keep or lose
+        return float("nan")
     distance = "euclidean" if metric == "l2" else "cosine"
     return float(trustworthiness(np.asarray(original[rows], dtype=np.float64),
                                  np.asarray(reduced[rows], dtype=np.float64),

@@ -4,9 +4,11 @@
                            written last, so its existence *and validity* is the resume check
     runs/<key>.npz         raw results: ids (and distances) of every search setting, every timed
                            pass and single-query latency, exact kNN of the indexed vectors
-    reference/<fp>-*.npz   per dataset (by content fingerprint and depth), shared by its units: exact kNN
-                           ids, exact distances, query LID and judgments, from which collect
-                           computes every metric without the data
+    reference/<name>-<key>-k<k>-d<depth>.npz
+                           per dataset (keyed by its vectors' fingerprint and its judgments),
+                           shared by its units: exact kNN ids, exact distances, query LID and
+                           judgments, from which collect computes every metric without the
+                           data; sealed with a checksum and bound to the full fingerprint
 
 A record names the checksums of its arrays; a record whose arrays are missing or altered, an
 empty, truncated or foreign record, or one written for another key is not complete and its unit
@@ -113,7 +115,8 @@ def write_arrays(path: Path, arrays: dict) -> dict:
 
 
 #: The record's own content digest: an edited record (a changed number, a dropped field) is
-#: not complete, so its unit runs again instead of being read wrong. Older records lack it.
+#: not complete, so its unit runs again instead of being read wrong. A record without it is
+#: not trusted either (removing it would otherwise hide any edit).
 DIGEST_FIELD = "record_blake2b"
 
 
@@ -149,12 +152,19 @@ def store_unit(results: str | Path, outcome: "Outcome") -> Path:
     if outcome.raw:
         record["raw"] = write_arrays(raw_path(results, record["key"]), outcome.raw)
     if outcome.reference is not None:
-        # named by content (fingerprint, k, depth): never overwritten by different answers
+        # named by content (data, judgments, k, depth); reused only when it verifies and is
+        # bound to this data: an altered, emptied or swapped file is written again
         name = outcome.reference_name
         path = reference_path(results, name)
-        if read_reference_meta(path) is None:
+        binding = str(outcome.reference.get("binding", ""))
+        problem = reference_problem(path, binding)
+        if problem is not None:
+            if path.exists() or path.is_symlink():
+                from vecbench.cache import warn
+
+                warn(f"{path}: reference answers {problem}; writing them again")
             write_arrays(path, outcome.reference)
-        record["reference"] = {"file": name, "blake2b": file_digest(path)}
+        record["reference"] = {"file": name, "blake2b": file_digest(path), "binding": binding}
     return write_record(results, record)
 
 
@@ -244,7 +254,9 @@ def read_record(path: Path) -> dict:
     except (IsADirectoryError, PermissionError) as exc:
         raise DataError(f"{path}: cannot be read as a run record ({exc.strerror})") from None
     problem = schema_problem(data)
-    if problem is None and DIGEST_FIELD in data and data[DIGEST_FIELD] != record_digest(data):
+    if problem is None and DIGEST_FIELD not in data:  # a dropped digest hides an edit
+        problem = f"no {DIGEST_FIELD} checksum: edited, or written by an older vecbench"
+    elif problem is None and data[DIGEST_FIELD] != record_digest(data):
         problem = "its content does not match its digest: edited or corrupt"
     if problem:
         raise DataError(f"{path}: not a complete vecbench run record ({problem})")
@@ -346,8 +358,10 @@ class Reference:
     n_base: int = 0
 
 
-def reference_arrays(truth_ids, truth_distances, query_lid, judgments, n_base: int) -> dict:
-    """The arrays of a reference file (judgments as their sparse parts)."""
+def reference_arrays(truth_ids, truth_distances, query_lid, judgments, n_base: int,
+                     fingerprint: str = "") -> dict:
+    """The arrays of a reference file (judgments as their sparse parts), bound to the data's
+    full fingerprint and its judgments (``binding``) and sealed with a checksum of them all."""
     import numpy as np
 
     arrays = {"truth_ids": truth_ids, "truth_distances": truth_distances,
@@ -358,33 +372,74 @@ def reference_arrays(truth_ids, truth_distances, query_lid, judgments, n_base: i
                        "judged_indptr": gains.indptr, "judged_ideal": judgments.ideal,
                        "judged_n_relevant": judgments.n_relevant,
                        "judged_self_rows": judgments.self_rows})
+    judged = arrays_digest({n: a for n, a in arrays.items() if n.startswith("judged_")})
+    arrays["binding"] = np.array(f"{fingerprint}-{judged}")
+    arrays[REFERENCE_CHECKSUM] = np.array(arrays_digest(arrays))
     return arrays
 
 
-def read_reference_meta(path: Path) -> dict | None:
-    """Depth of an existing reference file, or None when there is none or it is unreadable."""
+#: The member of a reference file holding the checksum of all the others.
+REFERENCE_CHECKSUM = "checksum"
+
+
+def arrays_digest(arrays: dict) -> str:
+    """Content digest of named arrays (names, dtypes, shapes, values), independent of how the
+    file holding them was laid out."""
     import numpy as np
 
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            return {"depth": int(stored["truth_ids"].shape[1])}
-    except (OSError, ValueError, KeyError):
-        return None
+    h = hashlib.blake2b(digest_size=16)
+    for name in sorted(arrays):
+        if name == REFERENCE_CHECKSUM:
+            continue
+        array = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
+        h.update(array.tobytes())
+    return h.hexdigest()
 
 
-def load_reference(results: str | Path, record: dict) -> Reference:
+def _reference_file(path: Path) -> tuple[dict | None, str | None]:
+    """(arrays, None) of a reference file that verifies against its own checksum, else
+    (None, why not)."""
     import numpy as np
 
-    path = reference_path(results, record["reference"]["file"])
-    _verify(path, record["reference"].get("blake2b"), "reference answers")
+    if path.is_symlink() or not path.is_file():
+        return None, "are missing" if not path.exists() else "are not a regular file"
     try:
         with np.load(path, allow_pickle=False) as stored:
             arrays = {name: stored[name] for name in stored.files}
+    except Exception as exc:  # numpy and zipfile raise many kinds for a damaged file
+        text = (str(exc).splitlines() or [""])[0]
+        return None, f"are unreadable ({type(exc).__name__}{': ' + text if text else ''})"
+    if REFERENCE_CHECKSUM not in arrays:
+        return None, "carry no checksum (not written by this vecbench, or edited)"
+    if str(arrays[REFERENCE_CHECKSUM]) != arrays_digest(arrays):
+        return None, "do not match their checksum (altered)"
+    return arrays, None
+
+
+def reference_problem(path: Path, binding: str | None) -> str | None:
+    """Why the reference file at ``path`` cannot serve data bound to ``binding``, or None."""
+    arrays, problem = _reference_file(path)
+    if problem is None and binding is not None and str(arrays.get("binding")) != binding:
+        problem = "were written for other data or judgments (binding does not match)"
+    return problem
+
+
+def load_reference(results: str | Path, record: dict) -> Reference:
+    path = reference_path(results, record["reference"]["file"])
+    _verify(path, record["reference"].get("blake2b"), "reference answers")
+    arrays, problem = _reference_file(path)
+    binding = record["reference"].get("binding")
+    if problem is None and str(arrays.get("binding")) != binding:
+        problem = "were written for other data or judgments than the run record's"
+    if problem is not None:
+        raise DataError(f"{path}: reference answers {problem}; rerun the unit with "
+                        "`vecbench run`")
+    try:
         return reference_from_arrays(arrays)
-    except (OSError, ValueError, KeyError) as exc:
-        raise DataError(f"{path}: unreadable reference answers ({exc})") from None
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        raise DataError(f"{path}: incomplete reference answers ({exc}); rerun the unit with "
+                        "`vecbench run`") from None
 
 
 def reference_from_arrays(arrays: dict) -> Reference:
@@ -403,10 +458,15 @@ def reference_from_arrays(arrays: dict) -> Reference:
 # ---------------------------------------------------------------------------------------------
 # Which records make up an experiment
 
-def write_manifest(results: str | Path, keys: list[str]) -> None:
-    """The keys of the experiment's current units (written only when they changed)."""
+def write_manifest(results: str | Path, keys: list[str], data_hashing: str = "") -> None:
+    """The keys of the experiment's current units and how their data was matched to them
+    (``full``: every file hashed; ``size+mtime``: some trusted by their size and mtime); written
+    only when they changed."""
     path = Path(results) / MANIFEST
-    text = json.dumps({"keys": sorted(keys)})
+    content: dict = {"keys": sorted(keys)}
+    if data_hashing:
+        content["data_hashing"] = data_hashing
+    text = json.dumps(content)
     try:
         if path.read_bytes() == text.encode():
             return
@@ -416,14 +476,27 @@ def write_manifest(results: str | Path, keys: list[str]) -> None:
 
 
 def read_manifest(results: str | Path) -> set[str] | None:
+    manifest = _manifest(results)
+    return None if manifest is None else set(manifest["keys"])
+
+
+def manifest_hashing(results: str | Path) -> str | None:
+    """How the last `run` matched the current units' data files (see :func:`write_manifest`)."""
+    manifest = _manifest(results)
+    return None if manifest is None else manifest.get("data_hashing")
+
+
+def _manifest(results: str | Path) -> dict | None:
     path = Path(results) / MANIFEST
     if not path.exists():
         return None
     try:
-        keys = json.loads(path.read_text())["keys"]
-        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        manifest = json.loads(path.read_text())
+        keys = manifest["keys"]
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) or \
+                not isinstance(manifest.get("data_hashing", ""), str):
             raise TypeError
-        return set(keys)
+        return manifest
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
         raise DataError(f"{path}: not a vecbench unit list (expected JSON {{\"keys\": [...]}} "
                         "written by `vecbench run`); rerun `vecbench run` to rewrite it") \

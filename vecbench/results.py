@@ -23,7 +23,7 @@ MIDDLE_COLUMNS = ["ordering", "repeat", "k"]
 RUN_COLUMNS = ["build_s", "fit_s", "encode_s", "bytes_per_vector", "graph_bytes_per_vector",
                "total_bytes_per_vector", "index_bytes", "compression_ratio", "quantization",
                "threads", "build_threads", "deterministic", "contended", "host", "worker",
-               "status", "reason"]
+               "data_hashing", "status", "reason"]
 #: The columns that identify a configuration (with every build.*, search.*, rescore.*).
 CONFIG_COLUMNS = ("dataset", "pipeline", "index", "ordering", "repeat", "k")
 CONFIG_PREFIXES = ("build.", "search.", "rescore.")
@@ -135,7 +135,7 @@ def _setting(record: dict, setting: dict, raw: dict, reference):
     from vecbench.metrics import Setting
 
     prefix = setting["prefix"]
-    ids = {depth: raw[f"{prefix}ids@{depth}"] for depth in setting["depths"]}
+    ids = {depth: _padded(raw[f"{prefix}ids@{depth}"], depth) for depth in setting["depths"]}
     return Setting(ids=ids, reference=reference,
                    true_distances=raw.get(f"{prefix}true_distances"),
                    index_truth=raw.get("index_truth", reference.truth_ids),
@@ -143,6 +143,17 @@ def _setting(record: dict, setting: dict, raw: dict, reference):
                    latency_seconds=raw.get(f"{prefix}latency_seconds"),
                    client_wall_seconds=(float(raw[f"{prefix}client_wall_seconds"][0])
                                         if f"{prefix}client_wall_seconds" in raw else None))
+
+
+def _padded(ids, depth: int):
+    """Ids of a search at ``depth`` over a base of fewer rows, padded with -1 (no result) to
+    ``depth`` columns: a 60-document corpus answers 60 of the 100 judged_recall@100 asks for."""
+    import numpy as np
+
+    ids = np.asarray(ids)
+    if ids.ndim != 2 or ids.shape[1] >= depth:
+        return ids
+    return np.pad(ids, ((0, 0), (0, depth - ids.shape[1])), constant_values=-1)
 
 
 @dataclass
@@ -176,6 +187,8 @@ def build_tables(results: str | Path, columns: list[str] | None = None,
                                   "--metrics")
         columns = list(dict.fromkeys(columns))
     selection = records.select(results, include_all)
+    # how the last run matched these units to their data: "full" (hashed) or "size+mtime"
+    hashing, current = records.manifest_hashing(results), records.read_manifest(results)
     references: dict = {}
     rows, per_query, unavailable = [], [], {}
     for record in selection.records:
@@ -202,6 +215,8 @@ def build_tables(results: str | Path, columns: list[str] | None = None,
                 f"{records.record_path(results, record['key'])}: not a complete vecbench run "
                 f"record ({type(exc).__name__}: {exc}); rerun the unit with `vecbench run`")
             continue
+        for row in unit_table:
+            row["data_hashing"] = hashing if current and record["key"] in current else None
         for column, why in missing.items():
             unavailable.setdefault(column, [0, why])[0] += len(unit_table)
         for i, values in enumerate(unit_per_query):

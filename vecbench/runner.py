@@ -47,18 +47,21 @@ def unit_threads(unit: BuildUnit, threads: int | None, jobs: int) -> int:
     return max(1, total // max(jobs, 1))
 
 
-def unit_keys(experiment: Experiment, threads: int | None, jobs: int) -> list[tuple]:
-    """(unit, key, threads) of every unit; data files are digested once per dataset entry."""
-    from vecbench.datasets.identity import identity
+def unit_keys(experiment: Experiment, threads: int | None, jobs: int,
+              data=None) -> list[tuple]:
+    """(unit, key, threads) of every unit; data files are digested once per dataset entry
+    (through ``data``, a :class:`~vecbench.datasets.identity.DataDigests`, when given)."""
+    from vecbench.datasets.identity import DataDigests
 
+    data = data if data is not None else DataDigests()
     digests: dict[str, str] = {}
     out = []
     for unit in experiment.units:
         entry = json.dumps([unit.dataset.name, unit.dataset.params, unit.base_dir],
                            sort_keys=True, default=str)
         if entry not in digests:
-            digests[entry] = identity(unit.dataset.name, unit.dataset.params, unit.base_dir,
-                                      unit.dataset.where)
+            digests[entry] = data.of(unit.dataset.name, unit.dataset.params, unit.base_dir,
+                                     unit.dataset.where)
         n = unit_threads(unit, threads, jobs)
         out.append((unit, unit.key(STAGE_VERSIONS, n, digests[entry]), n))
     return out
@@ -96,9 +99,14 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
                    jobs: int = 1, threads: int | None = None, progress: bool = True,
                    quiet: bool = True, fail_fast: bool = False,
                    executor: executors.Executor | None = None, stream: TextIO | None = None,
-                   log: Callable[[str], None] = print) -> Summary:
-    """Run every unit not already done; return what ran, what was skipped, what failed."""
-    keyed = unit_keys(experiment, threads, jobs)
+                   log: Callable[[str], None] = print, rehash: bool = False) -> Summary:
+    """Run every unit not already done; return what ran, what was skipped, what failed.
+
+    ``rehash`` digests data files in full instead of trusting their size and mtime."""
+    from vecbench.datasets.identity import DataDigests
+
+    data = DataDigests(rehash)
+    keyed = unit_keys(experiment, threads, jobs, data)
     summary = Summary()
     todo = []
     for unit, key, n in keyed:
@@ -106,7 +114,7 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
             summary.skipped += 1
         else:
             todo.append((unit, key, n))
-    records.write_manifest(results, [key for _, key, _ in keyed])
+    records.write_manifest(results, [key for _, key, _ in keyed], data.hashing)
     if not todo:
         return summary
     if executor is None or executor.name != "dask":
@@ -123,9 +131,24 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
             if summary.stopped_early:
                 break
         todo = _wait_for_others(others, results, summary)
+    inputs_unchanged(data, experiment, summary)
     for warning in dict.fromkeys(summary.warnings):
         log(f"warning: {warning}")
     return summary
+
+
+def inputs_unchanged(data, experiment: Experiment, summary: Summary) -> None:
+    """Refuse a sweep whose data files changed while it ran: its records would mix old and new
+    data under keys of the old. The records stay (a rerun recomputes them on the new data)."""
+    from vecbench.errors import DataError
+
+    changed = data.changed()
+    if changed:
+        where, path = changed[0]
+        prefix = f"{experiment.file}: " if experiment.file else ""
+        raise DataError(f"{prefix}{where}: {path} changed while the sweep ran ({len(changed)} "
+                        f"file(s)); expected the data to stay as it was: the {summary.run} "
+                        "units run are recorded but not tabled; run again to recompute them")
 
 
 def _wait_for_others(others: list[tuple], results, summary: Summary,

@@ -21,6 +21,7 @@ bytes), so a worker on another machine, whose cache is not shared, reads the res
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import pickle
@@ -64,9 +65,18 @@ def lock(name: str) -> Iterator[None]:
         return
     import fcntl
 
+    from vecbench.cache import cache_problem
+
     folder = _cache() / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"{name}.lock", "a+b") as handle:
+    try:
+        if cache_problem() is not None:
+            raise OSError(errno.EROFS, "cache unusable")
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / f"{name}.lock", "a+b")
+    except OSError:  # no cache to share through: each process computes for itself
+        yield
+        return
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -94,9 +104,16 @@ def _paths(key: str) -> tuple[Path, Path]:
 def read_fit(key: str) -> Any | None:
     """The fitted object stored under ``key``, or None when absent; a corrupt entry (digest
     mismatch, unreadable pickle) is reported with a warning and treated as absent."""
+    from vecbench.cache import cache_problem, discard
+
     path, digest_path = _paths(key)
     data = None
-    if path.exists():
+    for entry in (path, digest_path):
+        if entry.is_dir() and not entry.is_symlink():   # a folder where the entry belongs
+            warnings.warn(f"{entry}: a folder in place of a cached fitted pipeline; refitting",
+                          RuntimeWarning, stacklevel=2)
+            discard(entry)
+    if cache_problem() is None and path.exists():
         try:
             data = path.read_bytes()
             expected = digest_path.read_text().strip()
@@ -127,14 +144,28 @@ def write_fit(key: str, value: Any) -> None:
 
 
 def _write(key: str, data: bytes) -> None:
+    """Store a fit; a cache that cannot take it (read-only, full, unusable) is one warning line,
+    and the fit is still used by the unit that made it."""
+    from vecbench.cache import cache_problem, discard, warn
+
+    if cache_problem() is not None:
+        return
     path, digest_path = _paths(key)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)  # the data first: a digest never names bytes not yet in place
-    tmp = digest_path.with_name(f"{digest_path.name}.{os.getpid()}.tmp")
-    tmp.write_text(_digest(data))
-    os.replace(tmp, digest_path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for entry in (path, digest_path):
+            if entry.is_dir() and not entry.is_symlink():
+                discard(entry)
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # the data first: a digest never names bytes not yet in place
+        tmp = digest_path.with_name(f"{digest_path.name}.{os.getpid()}.tmp")
+        tmp.write_text(_digest(data))
+        os.replace(tmp, digest_path)
+    except OSError as exc:
+        discard(tmp)
+        warn(f"{path}: fitted pipeline not cached ({exc.strerror or exc}); continuing "
+             "without it")
 
 
 def _variable(name: str):

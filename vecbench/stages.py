@@ -13,6 +13,7 @@ builds are single-threaded.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import socket
 import time
@@ -43,8 +44,12 @@ _DATASETS: dict[str, Dataset] = {}
 
 
 def load(component: Component, base_dir: str) -> Dataset:
-    """The dataset a unit names, loaded once per process."""
-    key = json.dumps([component.name, component.params, base_dir], sort_keys=True, default=str)
+    """The dataset a unit names, loaded once per process (again when its files changed)."""
+    from vecbench.datasets.identity import stamp
+
+    key = json.dumps([component.name, component.params, base_dir,
+                      stamp(component.name, component.params, base_dir, component.where)],
+                     sort_keys=True, default=str)
     if key not in _DATASETS:
         loader = datasets.get(component.name)(**component.params)
         _DATASETS[key] = loader.load(PathResolver(base_dir, component.where))
@@ -71,7 +76,11 @@ def reference(dataset: Dataset, k: int) -> ReferenceStage:
     if k > len(dataset.base):
         raise ConfigError(f"k = {k} is larger than the {len(dataset.base)} base vectors of "
                           f"{dataset.name}; expected k <= {len(dataset.base)}", "k")
+    from vecbench.cache import cache_problem
+
     stats, warnings = guards.inspect(dataset)
+    if cache_problem() is not None:  # said in the record too: this unit ran without the cache
+        warnings.append(cache_problem())
     fingerprint = dataset.fingerprint()
     with shared_work.lock(f"truth-{fingerprint}"):  # computed once, then read from the cache
         truth = groundtruth.ground_truth(dataset.base, dataset.queries, dataset.metric,
@@ -94,8 +103,11 @@ def reference(dataset: Dataset, k: int) -> ReferenceStage:
     if dataset.qrels is not None:
         from vecbench.relevance import judgments_of
         judgments = judgments_of(dataset)
-    arrays = reference_arrays(truth.ids, truth_distances, query_lid, judgments, len(dataset.base))
-    name = f"{dataset.name}-{fingerprint[:16]}-k{k}-d{truth.depth}.npz"
+    arrays = reference_arrays(truth.ids, truth_distances, query_lid, judgments, len(dataset.base),
+                              fingerprint)
+    # named by the data and its judgments: edited qrels get a reference file of their own
+    key = hashlib.blake2b(str(arrays["binding"]).encode(), digest_size=8).hexdigest()
+    name = f"{dataset.name}-{key}-k{k}-d{truth.depth}.npz"
     return ReferenceStage(truth, arrays, name.replace("/", "_"), stats, warnings)
 
 

@@ -165,7 +165,7 @@ def finish(name: str, base: np.ndarray, queries: np.ndarray, metric: str,
     """
     sources = extra.pop("sources", None) or {}
     label = {what: f"{what} ({sources[what]})" if sources.get(what) else what
-             for what in ("base", "queries", "train")}
+             for what in ("base", "queries", "train", *SIDE_ARRAYS)}
     check_vectors(name, label["base"], base)
     check_vectors(name, label["queries"], queries)
     if base.shape[1] != queries.shape[1]:
@@ -188,10 +188,51 @@ def finish(name: str, base: np.ndarray, queries: np.ndarray, metric: str,
                             f"{train.shape[1]} dimensions, "
                             f"base has {base.shape[1]}; expected the same")
         train = as_float32(train)
+    check_side_arrays(name, len(base), len(queries), extra, label)
     if metric == "cos":
         base = cos_base(name, label["base"], base)
         queries, train = unit_rows(queries), unit_rows(train)
     return Dataset(name=name, base=base, queries=queries, metric=metric, train=train, **extra)
+
+
+#: Arrays beside the vectors, each with one row per base vector or per query.
+SIDE_ARRAYS = {"labels": "base", "base_ids": "base", "query_labels": "queries",
+               "query_ids": "queries", "neighbors": "queries"}
+
+
+def check_side_arrays(name: str, n_base: int, n_queries: int, extra: dict,
+                      label: dict) -> None:
+    """Every array beside the vectors fits them, checked here once for every loader: a labels
+    file of 10 rows for a 2,000-row base would otherwise crash a unit (or, indexed past its
+    end by a permutation, mislabel rows) long after the load."""
+    rows = {"base": n_base, "queries": n_queries}
+    for what, of in SIDE_ARRAYS.items():
+        value = extra.get(what)
+        if value is None:
+            continue
+        shape = np.shape(value)
+        wanted = "(n_queries, k)" if what == "neighbors" else f"({rows[of]},)"
+        if len(shape) != (2 if what == "neighbors" else 1) or shape[0] != rows[of]:
+            raise DataError(f"{name}: {label[what]} has shape {shape}; expected {wanted}, one "
+                            f"row per {'base vector' if of == 'base' else 'query'} "
+                            f"({rows[of]} {of} rows)")
+    neighbors = extra.get("neighbors")
+    if neighbors is not None and np.size(neighbors):
+        bad = (np.asarray(neighbors) < -1) | (np.asarray(neighbors) >= n_base)
+        if bad.any():
+            raise DataError(f"{name}: {label['neighbors']}: neighbour id "
+                            f"{int(np.asarray(neighbors)[bad][0])} is out of range; expected -1 "
+                            f"or a base row in [0, {n_base})")
+    qrels, query_ids = extra.get("qrels"), extra.get("query_ids")
+    if qrels is not None:
+        if query_ids is None or extra.get("base_ids") is None:
+            raise DataError(f"{name}: qrels without query and document ids; expected both, to "
+                            "tie judgments to rows")
+        unknown = set(map(str, qrels)) - set(map(str, query_ids))
+        if unknown:
+            raise DataError(f"{name}: qrels judge {len(unknown)} queries not among the "
+                            f"dataset's queries (first: {sorted(unknown)[0]!r}); expected "
+                            "judgments of its queries only")
 
 
 def cos_base(name: str, what: str, base: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ import numpy as np
 
 from vecbench.datasets import checks
 from vecbench.datasets.base import Dataset, PathResolver, finish
+from vecbench.datasets.paths import regular_file
 from vecbench.errors import DataError
 from vecbench.params import assign
 
@@ -31,6 +32,7 @@ from vecbench.params import assign
 def read_jsonl_ids(path: Path) -> list[str]:
     """The ``_id`` of every line of a BEIR jsonl file, in file order, as strings."""
     ids = []
+    regular_file(path, "BEIR JSON lines")
     try:
         with open(path, encoding="utf-8") as lines:
             for number, line in enumerate(lines, start=1):
@@ -58,6 +60,7 @@ def _grade(text: str) -> int | float:
 
 def read_qrels(path: Path) -> dict[str, dict[str, int | float]]:
     """``{query id: {doc id: grade}}`` from a BEIR qrels TSV (header line optional)."""
+    regular_file(path, "a qrels TSV file")
     try:
         return _read_qrels(path)
     except UnicodeDecodeError as exc:
@@ -119,7 +122,7 @@ class Beir:
     def load(self, paths: PathResolver | None = None) -> Dataset:
         root = (paths or PathResolver()).resolve("path", self.path)
         qrels_path = root / "qrels" / f"{self.split}.tsv"
-        if not qrels_path.is_file():
+        if not qrels_path.exists():
             raise DataError(f"{qrels_path}: no such file; splits here: "
                             f"{_listing(root / 'qrels', '.tsv')}")
         model = root / "embeddings" / self.embeddings
@@ -150,10 +153,9 @@ class Beir:
 
     @staticmethod
     def _embeddings(path: Path, rows: int, jsonl: Path) -> np.ndarray:
-        try:
-            x = np.load(path, mmap_mode="r")
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{path}: not a readable .npy file ({exc})") from None
+        from vecbench.datasets.formats import read_npy
+
+        x = read_npy(path)
         if x.ndim != 2 or len(x) != rows:
             raise DataError(f"{path}: shape {x.shape}; expected ({rows}, d), one row per line of "
                             f"{jsonl.name}")

@@ -76,7 +76,7 @@ class Npy:
         assign(self, locals())
 
     def load(self, paths: PathResolver | None = None) -> Dataset:
-        from vecbench.errors import DataError
+        from vecbench.datasets import formats
 
         paths = paths or PathResolver()
 
@@ -84,19 +84,14 @@ class Npy:
             if value is None:
                 return None
             path = paths.resolve(param, value)
-            try:
-                array = np.load(path, mmap_mode="r")
-            except (ValueError, OSError, EOFError) as exc:
-                why = "a directory" if path.is_dir() else \
-                    f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
-                raise DataError(f"{path}: not a readable .npy file ({why}); expected an "
-                                "array saved by numpy.save") from None
+            array = formats.read_npy(path)
             sources[param] = path
             return array
 
         sources: dict = {}
 
         base, queries = read("base", self.base), read("queries", self.queries)
+        labels = read("labels", self.labels)
         name = self.name or str(self.base).rsplit("/", 1)[-1].removesuffix(".npy")
         return finish(name, base, queries, self.metric, train=read("train", self.train),
-                      labels=read("labels", self.labels), sources=sources)
+                      labels=labels, sources=sources)

@@ -98,7 +98,10 @@ def embed_texts(texts: Sequence[str], model: Any, normalize: bool = True,
 
 def read_texts(path: Path, fields: Sequence[str]) -> tuple[list[str], list[str]]:
     """``(ids, texts)`` of a BEIR jsonl file; a text is the non-empty ``fields`` joined by a space."""
+    from vecbench.datasets.paths import regular_file
+
     ids, texts = [], []
+    regular_file(path, "BEIR JSON lines")
     try:
         with open(path, encoding="utf-8") as lines:
             for number, line in enumerate(lines, start=1):

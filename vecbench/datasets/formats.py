@@ -67,12 +67,58 @@ def _cast_block(block: np.ndarray, dtype: np.dtype, path: Path) -> np.ndarray:
 
 
 def _file_size(path: Path) -> int:
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory; expected a {path.suffix or 'vector'} file")
+    from vecbench.datasets.paths import regular_file
+
+    regular_file(path, f"a {path.suffix or 'vector'} file")
     try:
         return path.stat().st_size
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+# --- .npy: a header (magic, version, dict of dtype, order and shape), then the values -----------
+
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def read_npy(path: str | os.PathLike) -> np.ndarray:
+    """Memory-map a .npy file, its header checked against the file's size first.
+
+    ``np.load`` maps as many rows as the header says, so a header of fewer rows than the file
+    holds (an array rewritten in place, a concatenation) would run on the smaller count without
+    a word; a .npz archive or a truncated file would raise from deep inside numpy.
+    """
+    from numpy.lib import format as npy_format
+
+    path = Path(path)
+    size = _file_size(path)
+    expected = "an array saved by numpy.save (.npy)"
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(4) == _ZIP_MAGIC:
+                raise DataError(f"{path}: is a .npz archive (zip of arrays); expected {expected}")
+            handle.seek(0)
+            version = npy_format.read_magic(handle)
+            read_header = (npy_format.read_array_header_1_0 if version == (1, 0)
+                           else npy_format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(handle)
+            offset = handle.tell()
+    except DataError:
+        raise
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+        why = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"{path}: not a readable .npy file ({why}); expected {expected}") from None
+    if dtype.hasobject:
+        raise DataError(f"{path}: holds Python objects (dtype {dtype}); expected numbers")
+    want = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if size != want:
+        raise DataError(f"{path}: header says shape {shape} of {dtype} ({want} bytes with the "
+                        f"{offset}-byte header) but the file has {size} bytes; truncated, "
+                        "appended to, or rewritten without its header")
+    if want == offset:
+        return np.empty(shape, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
+                     order="F" if fortran else "C")
 
 
 # --- .fvecs / .ivecs / .bvecs: each row is an int32 dimension d, then d values --------------------
@@ -251,7 +297,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["VECS_DTYPES", "BIN_DTYPES", "read_vecs", "write_vecs", "read_bin", "write_bin",
+__all__ = ["VECS_DTYPES", "BIN_DTYPES", "read_npy", "read_vecs", "write_vecs", "read_bin", "write_bin",
            "read_bin_groundtruth", "write_bin_groundtruth",
            "format_dtype", "atomic_path", "export_dataset", "EXPORT_FORMATS",
            *_TABLE_NAMES]

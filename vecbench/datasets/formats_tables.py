@@ -49,6 +49,10 @@ def _hdf5_matrix(ds: Any, path: Path) -> np.ndarray:
     offset = ds.id.get_offset() if ds.chunks is None and ds.compression is None else None
     if (offset is not None and not ds.external and ds.dtype.kind in "fiu"
             and ds.dtype.byteorder in "<=|" and ds.size > 0):
+        end, size = offset + ds.size * ds.dtype.itemsize, path.stat().st_size
+        if end > size:  # the header promises data past the end of the file
+            raise DataError(f"{path}: dataset {ds.name!r} ({ds.shape}, {ds.dtype}) ends at byte "
+                            f"{end} but the file has {size} bytes; truncated HDF5 file")
         return np.memmap(path, dtype=ds.dtype, mode="r", offset=offset, shape=ds.shape)
     return ds[...]
 
@@ -58,13 +62,27 @@ def read_hdf5(path: str | os.PathLike) -> AnnBenchmarksFile:
     and ``distances``; attribute ``distance`` gives the metric."""
     import h5py
 
-    path = Path(path)
+    from vecbench.datasets.paths import regular_file
+
+    path = regular_file(path, "an ann-benchmarks .hdf5 file")
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:
-        why = "a directory" if path.is_dir() else (str(exc).splitlines() or [""])[0]
+        why = (str(exc).splitlines() or [""])[0]
         raise DataError(f"{path}: not a readable HDF5 file ({why}); expected an "
                         "ann-benchmarks .hdf5 file") from None
+    try:
+        return _read_hdf5(path, handle)
+    except DataError:
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
+        # h5py reports a damaged block, heap or B-tree with these, mid-read
+        why = (str(exc).splitlines() or [""])[0]
+        raise DataError(f"{path}: corrupt HDF5 file ({type(exc).__name__}: {why}); expected an "
+                        "intact ann-benchmarks .hdf5 file") from None
+
+
+def _read_hdf5(path: Path, handle: Any) -> AnnBenchmarksFile:
     with handle as f:
         attrs = {key: _attr(value) for key, value in f.attrs.items()}
         distance = attrs.get("distance")
@@ -148,6 +166,9 @@ def write_hdf5(dataset: Any, path: str | os.PathLike, neighbors: np.ndarray | No
 def _read_table(path: Path, columns: Sequence[str]) -> Any:
     import pyarrow.parquet as pq
 
+    from vecbench.datasets.paths import regular_file
+
+    regular_file(path, "a parquet file")
     try:
         schema = pq.read_schema(path)
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
@@ -155,7 +176,10 @@ def _read_table(path: Path, columns: Sequence[str]) -> Any:
     for column in columns:
         if column not in schema.names:
             raise DataError(f"{path}: no column {column!r} (has: {', '.join(schema.names)})")
-    return pq.read_table(path, columns=list(columns), memory_map=True)
+    try:
+        return pq.read_table(path, columns=list(columns), memory_map=True)
+    except (OSError, ValueError) as exc:  # a damaged page past an intact footer
+        raise DataError(f"{path}: corrupt parquet file ({exc})") from None
 
 
 def _list_column(path: Path, column: str, array: Any, ragged_ok: bool = False) -> np.ndarray:

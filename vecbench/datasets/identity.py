@@ -3,7 +3,7 @@
 A unit's key must change when the data under a path changes, without loading the data to find
 out. The digest covers the loader's name and parameters and the content of every file (or
 folder) a parameter names; file contents are hashed once and remembered by path, size and
-modification time, so a rerun rehashes only what moved.
+modification time, so a rerun rehashes only what moved (``vecbench run --rehash`` hashes all).
 """
 
 from __future__ import annotations
@@ -19,8 +19,52 @@ from vecbench.datasets.base import PathResolver
 _MEMO_FILE = "file-digests.json"
 
 
-def identity(name: str, params: dict, base_dir: str, where: str = "") -> str:
+def identity(name: str, params: dict, base_dir: str, where: str = "",
+             rehash: bool = False) -> str:
     """Digest of a dataset entry's name, parameters and the content of the files it names."""
+    return DataDigests(rehash).of(name, params, base_dir, where)
+
+
+class DataDigests:
+    """The digests of a sweep's dataset entries, each file's remembered, so that the sweep can
+    check at its end that its inputs are still those it started with.
+
+    ``rehash`` hashes every file in full instead of trusting the size+mtime memo (a file
+    rewritten with the same size and its mtime kept escapes the memo); ``memo_used`` says
+    whether any digest came from the memo (the ``data_hashing`` column of the table).
+    """
+
+    def __init__(self, rehash: bool = False):
+        self.rehash = rehash
+        self.memo_used = False
+        self.entries: dict[str, tuple[tuple, dict[str, str]]] = {}   # entry -> (args, files)
+
+    def of(self, name: str, params: dict, base_dir: str, where: str = "") -> str:
+        entry = json.dumps([name, params, base_dir], sort_keys=True, default=str)
+        files: dict[str, str] = {}
+        digest = _identity(name, params, base_dir, where, self, files)
+        self.entries[entry] = ((name, params, base_dir, where), files)
+        return digest
+
+    @property
+    def hashing(self) -> str:
+        return "size+mtime" if self.memo_used else "full"
+
+    def changed(self) -> list[tuple[str, str]]:
+        """``(YAML path, file)`` of every file whose content differs from when it was digested
+        (hashed in full when ``rehash``, else through the memo: a rewrite changes the mtime)."""
+        again = DataDigests(self.rehash)
+        out = []
+        for (name, params, base_dir, where), files in self.entries.values():
+            now: dict[str, str] = {}
+            _identity(name, params, base_dir, where, again, now)
+            out += [(where, path) for path in sorted(set(files) | set(now))
+                    if files.get(path) != now.get(path)]
+        return out
+
+
+def _identity(name: str, params: dict, base_dir: str, where: str, digests: DataDigests,
+              files: dict[str, str]) -> str:
     resolver: PathResolver = PathResolver(base_dir, where)
     if name == "recipe":  # a recipe stands for a loader entry over the data folder
         from vecbench.datasets.recipes import _DataFolder, data_dir, get_recipe
@@ -41,12 +85,25 @@ def identity(name: str, params: dict, base_dir: str, where: str = "") -> str:
     h = hashlib.blake2b(digest_size=16)
     h.update(json.dumps([name, params, _library_version(name)], sort_keys=True,
                         default=str).encode())
-    memo = _Memo()
+    memo = _Memo(digests.rehash)
     for path in paths:
         h.update(str(path.name).encode())
-        h.update(memo.digest(path).encode())
+        files[str(path)] = memo.digest(path)
+        h.update(files[str(path)].encode())
     memo.save()
+    digests.memo_used |= memo.hits > 0
     return h.hexdigest()
+
+
+def stamp(name: str, params: dict, base_dir: str, where: str = "") -> list:
+    """(path, size, mtime) of the files and folders an entry names: cheap, to tell a dataset
+    loaded earlier in this process from the same entry's data rewritten since."""
+    out = []
+    for top in _paths(params, PathResolver(base_dir, where)):
+        for path in sorted(top.rglob("*")) if top.is_dir() else [top]:
+            stat = path.stat()
+            out.append([str(path), stat.st_size, stat.st_mtime_ns])
+    return out
 
 
 def _library_version(name: str) -> str:
@@ -73,11 +130,13 @@ def _paths(params: Any, resolver: PathResolver):
 class _Memo:
     """path -> (size, mtime_ns, digest), kept in the cache folder; a bad memo is rebuilt."""
 
-    def __init__(self):
+    def __init__(self, rehash: bool = False):
         from vecbench.groundtruth import cache_dir
 
         self.path = cache_dir() / _MEMO_FILE
         self.changed = False
+        self.rehash = rehash
+        self.hits = 0
         try:
             self.entries = json.loads(self.path.read_text())
             if not isinstance(self.entries, dict):
@@ -97,8 +156,9 @@ class _Memo:
         stat = path.stat()
         key = str(path)
         seen = self.entries.get(key)
-        if isinstance(seen, list) and len(seen) == 3 and seen[:2] == [stat.st_size,
-                                                                      stat.st_mtime_ns]:
+        if not self.rehash and isinstance(seen, list) and len(seen) == 3 \
+                and seen[:2] == [stat.st_size, stat.st_mtime_ns]:
+            self.hits += 1
             return str(seen[2])
         h = hashlib.blake2b(digest_size=16)
         with open(path, "rb") as handle:

@@ -7,9 +7,36 @@ data.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
-from vecbench.errors import MissingDataError
+from vecbench.errors import DataError, MissingDataError
+
+#: What ``stat`` says a path is, for the line that refuses it.
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def special_kind(path: str | os.PathLike) -> str | None:
+    """What ``path`` is when it is neither a regular file nor a folder (None otherwise, or when
+    it does not exist): reading a FIFO blocks and ``/dev/zero`` never ends, so nothing is opened
+    before this says no."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    return next((kind for test, kind in _KINDS if test(mode)), None)
+
+
+def regular_file(path: str | os.PathLike, expected: str) -> Path:
+    """``path`` when it is a regular file, else a one-line DataError naming what it is."""
+    path = Path(path)
+    kind = special_kind(path)
+    if kind is None and path.is_dir():
+        kind = "a directory"
+    if kind is not None:
+        raise DataError(f"{path}: is {kind}, not a regular file; expected {expected}")
+    return path
 
 
 class PathResolver:
@@ -35,6 +62,11 @@ class PathResolver:
         candidates = [path] if path.is_absolute() else [root / path for root in self.roots()]
         for candidate in candidates:
             if candidate.exists():
+                kind = special_kind(candidate)
+                if kind is not None:  # refused before anything (the digest too) opens it
+                    where = f"{self.where}.{param}" if self.where and param else self.where
+                    raise DataError(f"{where + ': ' if where else ''}{candidate}: is {kind}; "
+                                    "expected a regular file or a folder")
                 return candidate
         if not must_exist:
             return candidates[0]

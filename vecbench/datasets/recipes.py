@@ -368,12 +368,9 @@ def check_layout(path: Path, layout: str, expect: dict | None = None) -> None:
                             "(train, test, neighbors)")
         shape = {"base": len(data.base), "queries": len(data.queries), "dim": data.base.shape[1]}
     elif layout == "npy":
-        import numpy as np
+        from vecbench.datasets.formats import read_npy
 
-        try:
-            x = np.load(path, mmap_mode="r")
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{path}: not a readable .npy file ({exc})") from None
+        x = read_npy(path)
         shape = {"base": len(x), "dim": x.shape[1] if x.ndim == 2 else None}
     elif layout == "beir-zip":
         _check_beir_zip(path)

@@ -77,7 +77,8 @@ class ChromaIndex(EngineIndex):
         threads = check_threads(threads) or self.n_threads
         self._new_resources()
         try:
-            return self._build(x, metric, threads)
+            with self._storage_errors(self.folder):
+                return self._build(x, metric, threads)
         except BaseException:
             self.close()
             raise

@@ -9,14 +9,17 @@ too): a :func:`weakref.finalize` holds the release callbacks, never the adapter 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import shutil
 import tempfile
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
+from vecbench.errors import ConfigError
 from vecbench.indexes.base import IndexBase
 
 try:  # the protocol's build report (vecbench.indexes.base, added by the index-protocol change)
@@ -60,6 +63,12 @@ def folder_size(path: str | Path) -> int:
     return total
 
 
+_STORAGE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EDQUOT}
+#: How engines word the same failures in their own exceptions (Lance IO errors, SQLite).
+_STORAGE_TEXTS = ("No space left", "Read-only file system", "readonly database",
+                  "Permission denied", "disk is full", "Operation not permitted")
+
+
 class EngineIndex(IndexBase):
     """An adapter whose index lives in an engine: ``close()`` releases what ``build`` acquired.
 
@@ -85,6 +94,25 @@ class EngineIndex(IndexBase):
         folder = self.folder_ = tempfile.mkdtemp(prefix=f"vecbench-{self.name}-", dir=parent)
         self._on_close(lambda: shutil.rmtree(folder, ignore_errors=True))
         return folder
+
+    @contextlib.contextmanager
+    def _storage_errors(self, parent: str | None) -> Iterator[None]:
+        """A build whose folder cannot take the engine's files (read-only, full, no permission)
+        is bad input: one line naming the engine and the folder, not a crash record. Engines
+        report it in their own exception types, so the message is read too."""
+        try:
+            yield
+        except Exception as exc:  # noqa: BLE001 - re-raised unless it is a storage failure
+            text = str(exc)
+            errno_ = getattr(exc, "errno", None)
+            if errno_ not in _STORAGE_ERRNOS and not any(m in text for m in _STORAGE_TEXTS):
+                raise
+            folder = self.folder_ or parent or tempfile.gettempdir()
+            reason = getattr(exc, "strerror", None) or (text.splitlines() or [""])[0][:200]
+            # a ConfigError of the build parameter `folder`: the record names its YAML path
+            raise ConfigError(f"{self.name}: folder {folder}: cannot write the engine's files "
+                              f"({reason}); expected a writable folder with free space (or, "
+                              "without folder, a writable TMPDIR)", "folder") from None
 
     def close(self) -> None:
         """Release the engine's resources (tables, folders, server handles). Idempotent; the

@@ -65,9 +65,16 @@ def test_unmatched_and_disjoint_tables():
     new.loc[1, "search.ef"] = 80
     result = compare.compare(base, new, compare.parse_rules("recall@10:-0.01"))
     assert (result.only_base, result.only_new, len(result.table)) == (1, 1, 1)
+    assert result.lost == [f"MISSING in NEW: dataset=d pipeline=float32 index=hnswlib "
+                           f"build.M=16 search.ef=40 ordering=original repeat=0 k=10"]
+    assert not result.ok and result.gate_failures == result.lost
+    assert compare.compare(base, new, compare.parse_rules("recall@10:-0.01"),
+                           allow_missing=True).ok
     new["dataset"] = "other"
-    with pytest.raises(DataError, match="share no configuration"):
-        compare.compare(base, new, compare.parse_rules("recall@10:-0.01"))
+    disjoint = compare.compare(base, new, compare.parse_rules("recall@10:-0.01"),
+                               allow_missing=True)
+    # nothing was compared: that fails even when missing configurations are allowed
+    assert not disjoint.ok and "share no configuration" in disjoint.failures[0]
     with pytest.raises(ConfigError, match="no column 'ndcg@10'"):
         compare.compare(base, base, compare.parse_rules("ndcg@10:-0.01"))
 

@@ -267,9 +267,10 @@ class Comparison:
 
 
 def compare(base, new, rules: list[Rule | Bound], metrics: list[str] | None = None,
-            allow_missing: bool = False) -> Comparison:
+            allow_missing: bool = False, gate: bool | None = None) -> Comparison:
     """Match rows of two tables by configuration and check every rule on every matched row
-    (a Bound on every NEW row). Rows that failed (``status`` error or crash) match nothing."""
+    (a Bound on every NEW row). Rows that failed (``status`` error or crash) match nothing.
+    ``gate`` (default: when there are rules): configurations lost in NEW fail the comparison."""
     import pandas as pd
 
     changes = [r for r in rules if isinstance(r, Rule)]
@@ -285,7 +286,8 @@ def compare(base, new, rules: list[Rule | Bound], metrics: list[str] | None = No
     both = merged[merged["_merge"] == "both"]
     result = Comparison(None, [], int((merged["_merge"] == "left_only").sum()),
                         int((merged["_merge"] == "right_only").sum()),
-                        lost=_lost(base_ok, right), gated=bool(rules),
+                        lost=_lost(base_ok, right),
+                        gated=bool(rules) if gate is None else gate,
                         allow_missing=allow_missing, notes=_failed_in_base(left))
     if changes and both.empty:
         result.failures.append(
@@ -317,13 +319,22 @@ def _check_rule_columns(base, new, rules) -> None:
 def _lost(base_ok, new) -> list[str]:
     """One line per configuration that failed in NEW (with its reason), and per configuration
     that ran in BASE and is missing from NEW."""
-    failed = new[new["_status"] != "ok"]
-    lines = [f"FAILED in NEW ({status}: {reason}): {label}" for status, reason, label
-             in zip(failed["_status"], failed["_reason"], failed["_label"])]
     present = set(new["_key"])
-    return lines + [f"MISSING in NEW: {label}"
-                    for key, label in zip(base_ok["_key"], base_ok["_label"])
-                    if key not in present]
+    return _failed_lines(new, "NEW") + [f"MISSING in NEW: {label}"
+                                        for key, label in zip(base_ok["_key"], base_ok["_label"])
+                                        if key not in present]
+
+
+def failed_lines(frame, where: str = "NEW") -> list[str]:
+    """One line per row of ``frame`` whose unit failed: its status, one-line reason, and
+    configuration."""
+    return _failed_lines(_keyed(frame, config_columns(frame), []), where)
+
+
+def _failed_lines(keyed, where: str) -> list[str]:
+    failed = keyed[keyed["_status"] != "ok"]
+    return [f"FAILED in {where} ({status}: {reason}): {label}" for status, reason, label
+            in zip(failed["_status"], failed["_reason"], failed["_label"])]
 
 
 def _failed_in_base(base) -> list[str]:

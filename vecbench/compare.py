@@ -288,7 +288,10 @@ def compare(base, new, rules: list[Rule | Bound], metrics: list[str] | None = No
                         int((merged["_merge"] == "right_only").sum()),
                         lost=_lost(base_ok, right),
                         gated=bool(rules) if gate is None else gate,
-                        allow_missing=allow_missing, notes=_failed_in_base(left))
+                        allow_missing=allow_missing,
+                        notes=[f"note: {side} has no result rows" for side, frame
+                               in (("BASE", base), ("NEW", new)) if frame.empty]
+                        + _failed_in_base(left))
     if changes and both.empty:
         result.failures.append(
             f"BASE and NEW share no configuration (matched on {', '.join(keys)}): no change "
@@ -380,23 +383,22 @@ def _check_bounds(bounds: list[Bound], new_ok, result: Comparison) -> dict:
 
 #: A timing metric and the column holding its measured spread (a fraction of the metric):
 #: for qps (max - min) / median over the timed passes; for a latency percentile the width of
-#: its 95% interval over the single-query calls (see :func:`vecbench.metrics.percentile_spread`).
+#: its 95% interval over the single-query calls plus the QPS spread (vecbench.metrics).
 SPREAD = {"qps": "qps_spread", "p50_ms": "p50_ms_spread", "p95_ms": "p95_ms_spread",
           "p99_ms": "p99_ms_spread"}
 
 
 def _within_spread(rule: Rule, row, base: float, new: float) -> bool:
     """True when a worsening of a timed metric is no larger than the two runs' measured spread:
-    their ranges, each about (1 +- spread / 2) x the value, still overlap. A gate fails a
-    timing only when the change exceeds both its threshold and this."""
+    their ranges, each about value x (1 +- spread / 2), still overlap. A gate fails a timing
+    only when the change exceeds both its threshold and this."""
     column = SPREAD.get(rule.metric)
     if column is None or f"{column} base" not in row.index:
         return False
     spreads = float(row[f"{column} base"]), float(row[f"{column} new"])
-    if any(math.isnan(value) for value in spreads) or not base:
+    if any(math.isnan(value) for value in spreads):
         return False
-    relative = abs(new - base) / abs(base)
-    return relative <= (spreads[0] + spreads[1]) / 2
+    return abs(new - base) <= (abs(base) * spreads[0] + abs(new) * spreads[1]) / 2
 
 
 def _varying(labels: list[str]) -> list[str]:

@@ -176,8 +176,14 @@ def _latency(percentile: float) -> Callable:
 
 
 def _latency_spread(percentile: float) -> Callable:
+    """The percentile's sampling spread over the calls, plus the QPS spread of the setting's
+    timed passes: the single-query loop is one short pass, so how much the machine's speed
+    drifted during the run (contention, frequency) is read from the batch passes."""
     def compute(setting: Setting, depth: int | None) -> float:
-        return percentile_spread(_latencies(setting), percentile)
+        spread = percentile_spread(_latencies(setting), percentile)
+        if setting.batch_seconds is not None and len(setting.batch_seconds):
+            spread += _qps_spread(setting, depth)
+        return spread
     return compute
 
 

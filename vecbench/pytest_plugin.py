@@ -9,8 +9,11 @@
 
 The spec becomes a one-unit experiment (validated at collection, without data) and runs through
 :func:`vecbench.stages.run_unit`. Timing checks (qps, latency, build time) only run with
-``--vecbench-timing``: they depend on the machine. Options: ``--vecbench-fail=RULES`` (compare
-with the baseline by :mod:`vecbench.compare` rules), ``--vecbench-update-baselines``.
+``--vecbench-timing``: they depend on the machine, and the ones left out are named in the
+output. Options: ``--vecbench-fail=RULES`` (compare with the baseline by
+:mod:`vecbench.compare` rules), ``--vecbench-update-baselines``, ``--vecbench-allow-missing``.
+A unit that failed, or a baseline configuration this run lacks, fails the test unless
+``--vecbench-allow-missing`` says to report it only.
 """
 
 from __future__ import annotations

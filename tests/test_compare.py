@@ -376,3 +376,12 @@ def test_a_percentile_spread_narrows_with_more_calls():
     assert percentile_spread(few, 99) == pytest.approx(
         (ordered[-1] - ordered[-2]) / np.percentile(few, 99))
     assert percentile_spread(np.ones(50), 95) == 0.0
+
+
+def test_configurations_that_failed_in_base_are_noted_not_expected(embeddings):
+    result = compare.compare(compare.load_table(embeddings["smaller"]),
+                             compare.load_table(embeddings["base"]),
+                             compare.parse_rules("recall@10:-1"))   # other data: any drop
+    assert result.ok and result.only_new == 2 and len(result.table) == 2
+    assert result.notes[0].startswith("note: 2 configurations failed in BASE and are not "
+                                      "compared (e.g. dataset=corpus pipeline=pca(n_components=24)")

@@ -271,8 +271,6 @@ def compare(base, new, rules: list[Rule | Bound], metrics: list[str] | None = No
     """Match rows of two tables by configuration and check every rule on every matched row
     (a Bound on every NEW row). Rows that failed (``status`` error or crash) match nothing.
     ``gate`` (default: when there are rules): configurations lost in NEW fail the comparison."""
-    import pandas as pd
-
     changes = [r for r in rules if isinstance(r, Rule)]
     bounds = [r for r in rules if isinstance(r, Bound)]
     _check_rule_columns(base, new, rules)
@@ -286,28 +284,32 @@ def compare(base, new, rules: list[Rule | Bound], metrics: list[str] | None = No
     both = merged[merged["_merge"] == "both"]
     result = Comparison(None, [], int((merged["_merge"] == "left_only").sum()),
                         int((merged["_merge"] == "right_only").sum()),
-                        lost=_lost(base_ok, right),
+                        lost=_lost(base_ok, right), notes=_notes(base, new, left),
                         gated=bool(rules) if gate is None else gate,
-                        allow_missing=allow_missing,
-                        notes=[f"note: {side} has no result rows" for side, frame
-                               in (("BASE", base), ("NEW", new)) if frame.empty]
-                        + _failed_in_base(left))
+                        allow_missing=allow_missing)
     if changes and both.empty:
         result.failures.append(
             f"BASE and NEW share no configuration (matched on {', '.join(keys)}): no change "
             "rule was judged; if the configurations changed on purpose, make NEW the baseline")
-    failed_column = [_check_changes(changes, row, result) for _, row in both.iterrows()]
+    names = [_check_changes(changes, row, result) for _, row in both.iterrows()]
     bounds_failed = _check_bounds(bounds, new_ok, result)
-    failed_column = [",".join(filter(None, (named, bounds_failed.get(key, ""))))
-                     for named, key in zip(failed_column, both["_key"])]
+    names = [",".join(filter(None, (named, bounds_failed.get(key, ""))))
+             for named, key in zip(names, both["_key"])]
+    result.table = _table(both, metrics, names)
+    return result
+
+
+def _table(both, metrics: list[str], failed: list[str]):
+    """The matched configurations: base, new and change of each metric, and the failed rules."""
+    import pandas as pd
+
     out = pd.DataFrame({"configuration": _varying(list(both["_label base"]))})
     for metric in metrics:
         b = both[f"{metric} base"].astype(float).to_numpy()
         n = both[f"{metric} new"].astype(float).to_numpy()
         out[f"{metric} base"], out[f"{metric} new"], out[f"{metric} change"] = b, n, n - b
-    out["failed"] = failed_column
-    result.table = out
-    return result
+    out["failed"] = failed
+    return out
 
 
 def _check_rule_columns(base, new, rules) -> None:
@@ -340,12 +342,15 @@ def _failed_lines(keyed, where: str) -> list[str]:
             in zip(failed["_status"], failed["_reason"], failed["_label"])]
 
 
-def _failed_in_base(base) -> list[str]:
-    failed = base[base["_status"] != "ok"]
-    if failed.empty:
-        return []
-    return [f"note: {len(failed)} configurations failed in BASE and are not compared (e.g. "
-            f"{failed['_label'].iloc[0]}: {failed['_reason'].iloc[0]})"]
+def _notes(base, new, base_keyed) -> list[str]:
+    """Empty tables, and BASE's own failed configurations (never compared: nothing to keep)."""
+    notes = [f"note: {side} has no result rows"
+             for side, frame in (("BASE", base), ("NEW", new)) if frame.empty]
+    failed = base_keyed[base_keyed["_status"] != "ok"]
+    if len(failed):
+        notes.append(f"note: {len(failed)} configurations failed in BASE and are not compared "
+                     f"(e.g. {failed['_label'].iloc[0]}: {failed['_reason'].iloc[0]})")
+    return notes
 
 
 def _check_changes(changes: list[Rule], row, result: Comparison) -> str:

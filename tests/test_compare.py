@@ -65,9 +65,16 @@ def test_unmatched_and_disjoint_tables():
     new.loc[1, "search.ef"] = 80
     result = compare.compare(base, new, compare.parse_rules("recall@10:-0.01"))
     assert (result.only_base, result.only_new, len(result.table)) == (1, 1, 1)
+    assert result.lost == [f"MISSING in NEW: dataset=d pipeline=float32 index=hnswlib "
+                           f"build.M=16 search.ef=40 ordering=original repeat=0 k=10"]
+    assert not result.ok and result.gate_failures == result.lost
+    assert compare.compare(base, new, compare.parse_rules("recall@10:-0.01"),
+                           allow_missing=True).ok
     new["dataset"] = "other"
-    with pytest.raises(DataError, match="share no configuration"):
-        compare.compare(base, new, compare.parse_rules("recall@10:-0.01"))
+    disjoint = compare.compare(base, new, compare.parse_rules("recall@10:-0.01"),
+                               allow_missing=True)
+    # nothing was compared: that fails even when missing configurations are allowed
+    assert not disjoint.ok and "share no configuration" in disjoint.failures[0]
     with pytest.raises(ConfigError, match="no column 'ndcg@10'"):
         compare.compare(base, base, compare.parse_rules("ndcg@10:-0.01"))
 
@@ -214,5 +221,167 @@ def test_two_identical_runs_pass_a_qps_gate(tmp_path):
     for name in ("a", "b"):
         done = vecbench("run", path, "--results", tmp_path / name, "--threads", "1", "--quiet")
         assert done.returncode == 0, done.stderr
-    gate = vecbench("compare", tmp_path / "a", tmp_path / "b", "--fail", "qps:-10%,recall@10:0")
+    gate = vecbench("compare", tmp_path / "a", tmp_path / "b", "--fail",
+                    "qps:-10%,p95_ms:+10%,p99_ms:+10%,recall@10:0")
     assert gate.returncode == 0, gate.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# The gate never passes what it could not see: units that failed or are missing in NEW, rows
+# without the rule's metric, a lost pairing
+
+EMBEDDINGS = """\
+name: emb
+timing: {min_seconds: 0.01, min_passes: 3, latency_queries: 20}
+datasets: [{npy: {base: base.npy, queries: queries.npy, name: corpus}}]
+pipelines: [[pca: {n_components: 12}], [pca: {n_components: 24}]]
+indexes: [{flat: {}}, {hnswlib: {build: {M: 8, ef_construction: 40}, search: {ef: 32}}}]
+"""
+
+
+def run_embeddings(folder, dim: int):
+    """The 4 units of EMBEDDINGS over embeddings of ``dim``; their results folder."""
+    import numpy as np
+
+    from vecbench.experiment import load_experiment
+    from vecbench.runner import run_experiment
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    np.save(folder / "base.npy", rng.standard_normal((400, dim)).astype("float32"))
+    np.save(folder / "queries.npy", rng.standard_normal((20, dim)).astype("float32"))
+    (folder / "exp.yaml").write_text(EMBEDDINGS)
+    run_experiment(load_experiment(folder / "exp.yaml"), folder / "results", threads=1,
+                   log=lambda line: None)
+    return folder / "results"
+
+
+@pytest.fixture(scope="module")
+def embeddings(tmp_path_factory):
+    """BASE: 4 units on 32-d embeddings. NEW models: 16-d (the 2 pca(24) units fail at run
+    time) and 8-d (all 4 fail)."""
+    root = tmp_path_factory.mktemp("embeddings")
+    return {"base": run_embeddings(root / "base", 32),
+            "smaller": run_embeddings(root / "smaller", 16),
+            "tiny": run_embeddings(root / "tiny", 8)}
+
+
+def test_gate_fails_when_units_of_new_failed(embeddings):
+    done = vecbench("compare", embeddings["base"], embeddings["smaller"], "--fail",
+                    "recall@10:-0.01")
+    assert done.returncode == 1, done.stdout
+    failed = [line for line in done.stdout.splitlines() if line.startswith("FAILED in NEW")]
+    assert len(failed) == 2 and all("pca.n_components: expected at most the input dimension "
+                                    "16, got 24): dataset=corpus pipeline=pca(n_components=24)"
+                                    in line for line in failed)
+    assert "FAIL: 0 rule failures, 2 configurations missing from or failed in NEW" in done.stdout
+    allowed = vecbench("compare", embeddings["base"], embeddings["smaller"], "--fail",
+                       "recall@10:-0.01", "--allow-missing")
+    assert allowed.returncode == 0, allowed.stdout
+    assert allowed.stdout.count("(allowed by --allow-missing)") == 2
+
+
+def test_gate_fails_when_every_unit_of_new_failed(embeddings):
+    done = vecbench("compare", embeddings["base"], embeddings["tiny"], "--fail",
+                    "recall@10:-0.01")
+    assert done.returncode == 1, done.stdout
+    failed = [line for line in done.stdout.splitlines() if line.startswith("FAILED in NEW")]
+    assert len(failed) == 4 and all("input dimension 8" in line for line in failed)
+    assert "MISSING" not in done.stdout   # each is named as failed, with its reason
+    assert "BASE and NEW share no configuration" in done.stdout
+    allowed = vecbench("compare", embeddings["base"], embeddings["tiny"], "--fail",
+                       "recall@10:-0.01", "--allow-missing")
+    assert allowed.returncode == 1, allowed.stdout   # nothing compared is never a pass
+
+
+def test_gate_fails_on_new_without_rows(embeddings, tmp_path):
+    (tmp_path / "empty" / "runs").mkdir(parents=True)   # a run that never finished a unit
+    done = vecbench("compare", embeddings["base"], tmp_path / "empty", "--fail",
+                    "recall@10:-0.01")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "note: NEW has no result rows" in done.stdout
+    assert done.stdout.count("MISSING in NEW: dataset=corpus") == 4
+
+
+def test_gate_fails_when_a_rule_metric_is_not_measured(embeddings, tmp_path):
+    base = compare.load_table(embeddings["base"])
+    base.loc[base["index"] == "flat", "recall@10"] = float("nan")
+    base.to_csv(tmp_path / "base.csv", index=False)
+    done = vecbench("compare", tmp_path / "base.csv", embeddings["base"], "--fail",
+                    "recall@10:-0.01")
+    assert done.returncode == 1, done.stdout
+    unjudged = [line for line in done.stdout.splitlines() if line.startswith("UNJUDGED")]
+    assert len(unjudged) == 1 and unjudged[0].startswith(
+        "UNJUDGED recall@10: not measured in BASE at 2 configurations (e.g. dataset=corpus "
+        "pipeline=pca(") and "index=flat " in unjudged[0]
+    allowed = vecbench("compare", tmp_path / "base.csv", embeddings["base"], "--fail",
+                       "recall@10:-0.01", "--allow-missing")
+    assert allowed.returncode == 0, allowed.stdout
+    # the rule's metric absent from NEW's table
+    compare.load_table(embeddings["base"]).drop(columns=["p99_ms"]).to_csv(
+        tmp_path / "new.csv", index=False)
+    done = vecbench("compare", embeddings["base"], tmp_path / "new.csv", "--fail",
+                    "recall@10:-0.01,p99_ms:+50%")
+    assert done.returncode == 1, done.stdout
+    assert "UNJUDGED p99_ms: not measured in NEW at 4 configurations" in done.stdout
+    # in neither table: a typo, one line, exit 2
+    typo = vecbench("compare", embeddings["base"], tmp_path / "new.csv", "--fail", "p98_ms:+5%")
+    assert typo.returncode == 2 and len(typo.stderr.strip().splitlines()) == 1
+
+
+def test_a_spec_change_still_reports_failing_bounds(embeddings, results):
+    """BASE and NEW share no configuration: the lost pairing and the bounds NEW fails on its
+    own are both reported."""
+    done = vecbench("compare", embeddings["base"], results, "--fail",
+                    "recall@10:-0.01,recall@10>=0.999")
+    assert done.returncode == 1, done.stdout
+    assert "REGRESSION BASE and NEW share no configuration" in done.stdout
+    frame = compare.load_table(results)
+    low = frame[frame["recall@10"] < 0.999]
+    assert len(low) >= 1
+    assert done.stdout.count("REGRESSION recall@10: expected >= 0.999, measured") == len(low)
+
+
+def test_bounds_parse_and_judge_new_alone():
+    bound, change = compare.parse_rules("recall@10>=0.95,recall@10:-0.01")
+    assert isinstance(bound, compare.Bound) and bound.holds(0.95) and not bound.holds(0.9144)
+    base = table(**{"recall@10": [0.99, 0.99]})
+    new = table(**{"recall@10": [0.99, 0.9144]})
+    result = compare.compare(base, new, [bound])
+    assert result.failures == ["recall@10: expected >= 0.95, measured 0.9144 at dataset=d "
+                               "pipeline=float32 index=hnswlib build.M=16 search.ef=40 "
+                               "ordering=original repeat=0 k=10"]
+    assert list(result.table["failed"]) == ["", "recall@10"]
+
+
+def test_a_p99_rise_within_the_measured_spread_does_not_fail():
+    base = table(**{"p99_ms": [1.0, 1.0], "p99_ms_spread": [0.40, 0.02]})
+    new = table(**{"p99_ms": [1.2, 1.2], "p99_ms_spread": [0.40, 0.02]})
+    result = compare.compare(base, new, compare.parse_rules("p99_ms:+10%"))
+    # +20%: inside a 40% spread (the intervals overlap), outside a 2% one
+    assert list(result.table["failed"]) == ["", "p99_ms"] and len(result.failures) == 1
+
+
+def test_a_percentile_spread_narrows_with_more_calls():
+    import numpy as np
+
+    from vecbench.metrics import percentile_spread
+
+    rng = np.random.default_rng(0)
+    few, many = rng.lognormal(0, 0.5, 20), rng.lognormal(0, 0.5, 5000)
+    assert percentile_spread(many, 99) < percentile_spread(few, 99)
+    assert percentile_spread(many, 50) < 0.1
+    # with 20 calls, a p99's interval runs between the two largest
+    ordered = np.sort(few)
+    assert percentile_spread(few, 99) == pytest.approx(
+        (ordered[-1] - ordered[-2]) / np.percentile(few, 99))
+    assert percentile_spread(np.ones(50), 95) == 0.0
+
+
+def test_configurations_that_failed_in_base_are_noted_not_expected(embeddings):
+    result = compare.compare(compare.load_table(embeddings["smaller"]),
+                             compare.load_table(embeddings["base"]),
+                             compare.parse_rules("recall@10:-1"))   # other data: any drop
+    assert result.ok and result.only_new == 2 and len(result.table) == 2
+    assert result.notes[0].startswith("note: 2 configurations failed in BASE and are not "
+                                      "compared (e.g. dataset=corpus pipeline=pca(n_components=24)")

@@ -152,3 +152,80 @@ def test_the_rag_regression_example_passes(pytester):
                            errors=0 if has_engines else 1)
     if not has_engines:
         result.stdout.fnmatch_lines(["*pgvector adapter needs *pip install 'vecbench?engines?'*"])
+
+
+# ---------------------------------------------------------------------------------------------
+# The gate never passes what it could not see
+
+PCA = """\
+dataset: {digits: {n_queries: 30}}
+pipeline: [pca: {n_components: [32, 100]}]      # digits have 64 dimensions: 100 fails
+index: {flat: {}}
+k: 10
+expect: {recall@10: ">= 0.5"}
+baseline: baselines/pca.json
+"""
+
+
+def test_a_failed_unit_fails_the_test_with_its_reason(pytester):
+    pytester.makefile(".vecbench.yaml", pca=PCA)
+    result = run(pytester)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*FAILED in this run (error: *pca.n_components: expected at "
+                                 "most the input dimension 64, got 100): dataset=digits "
+                                 "pipeline=pca(n_components=100) index=flat*"])
+    # a baseline is never written from a run with a failed unit
+    update = run(pytester, "--vecbench-update-baselines")
+    update.assert_outcomes(failed=1)
+    update.stdout.fnmatch_lines(["*baseline pca.json not updated: a unit failed*"])
+    assert not (pytester.path / "baselines" / "pca.json").exists()
+    allowed = run(pytester, "--vecbench-allow-missing")
+    allowed.assert_outcomes(passed=1)
+    allowed.stdout.fnmatch_lines(["*vecbench: checks not made*",
+                                  "*FAILED in this run (error: *got 100)*(allowed by "
+                                  "--vecbench-allow-missing)"])
+    # when no unit ran, nothing was checked: that fails even when failures are allowed
+    pytester.makefile(".vecbench.yaml", pca=PCA.replace("[32, 100]", "100"))
+    none = run(pytester, "--vecbench-allow-missing")
+    none.assert_outcomes(failed=1)
+    none.stdout.fnmatch_lines(["*no unit ran: nothing was checked*"])
+
+
+def test_a_baseline_configuration_this_run_lacks_fails(pytester):
+    pytester.makefile(".vecbench.yaml", prod=SPEC.replace("ef: 64", "ef: [32, 64]"))
+    run(pytester, "--vecbench-update-baselines").assert_outcomes(passed=1)
+    pytester.makefile(".vecbench.yaml", prod=SPEC)          # ef 32 dropped from the spec
+    result = run(pytester, "--vecbench-fail=recall@10:-0.005")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*baseline prod.json: MISSING in NEW: dataset=digits *"
+                                 "search.ef=32 *"])
+    allowed = run(pytester, "--vecbench-fail=recall@10:-0.005", "--vecbench-allow-missing")
+    allowed.assert_outcomes(passed=1)
+    allowed.stdout.fnmatch_lines(["*MISSING in NEW: *search.ef=32*(allowed by "
+                                  "--vecbench-allow-missing)"])
+
+
+def test_a_spec_change_reports_failed_expectations_and_the_lost_pairing(pytester):
+    pytester.makefile(".vecbench.yaml", prod=SPEC)
+    run(pytester, "--vecbench-update-baselines").assert_outcomes(passed=1)
+    changed = SPEC.replace("M: 8", "M: 12").replace('"<= 384"', '"<= 100"')
+    pytester.makefile(".vecbench.yaml", prod=changed)
+    result = run(pytester, "--vecbench-fail=recall@10:-0.005")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*bytes_per_vector: expected <= 100, measured 256 at *build.M=12*",
+        "*baseline prod.json: BASE and NEW share no configuration*",
+        "*baseline prod.json: MISSING in NEW: *build.M=8*"])
+
+
+def test_timing_checks_left_out_are_named_in_the_summary(pytester):
+    pytester.makefile(".vecbench.yaml", prod=SPEC)
+    run(pytester, "--vecbench-update-baselines").assert_outcomes(passed=1)
+    result = run(pytester, "--vecbench-fail=recall@10:-0.005,qps:-10%,p99_ms:+10%")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([
+        "*vecbench: checks not made*",
+        "prod.vecbench.yaml::prod: timing expectations not checked (pass --vecbench-timing): "
+        "p99_ms <= 1e-06",
+        "prod.vecbench.yaml::prod: timing rules not checked (pass --vecbench-timing): "
+        "qps: drop <= 10%, p99_ms: rise <= 10%"])

@@ -296,18 +296,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     base, new = compare.load_table(args.base), compare.load_table(args.new)
     shown = [c for c in ("recall@" + str(int(base["k"].iloc[0])) if "k" in base else "",
                          "ndcg@10", "qps") if c in base.columns and c in new.columns]
-    result = compare.compare(base, new, rules, metrics=shown)
-    print(compare.format_table(result.table))
+    result = compare.compare(base, new, rules, metrics=shown, allow_missing=args.allow_missing)
+    print(compare.format_table(result.table) if len(result.table) else
+          "(no configuration matched)")
     if (note := compare.hosts_note(base, new)) is not None:
         print(note)
-    if result.only_base or result.only_new:
-        print(f"unmatched: {result.only_base} configurations only in BASE, "
-              f"{result.only_new} only in NEW")
-    for line in result.failures:
-        print(f"REGRESSION {line}")
-    print(f"{'FAIL' if result.failures else 'ok'}: {len(result.failures)} rule failures "
-          f"over {len(result.table)} matched configurations")
-    return 1 if result.failures else 0
+    print("\n".join(result.lines()))
+    return 0 if result.ok else 1
 
 
 def cmd_paired(args: argparse.Namespace) -> int:
@@ -494,7 +489,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="compare two result tables; exit 1 on a regression")
     p.add_argument("base", help="baseline results folder, results.csv or results.parquet")
     p.add_argument("new")
-    p.add_argument("--fail", help="rules, e.g. recall@10:-0.005,qps:-10%%")
+    p.add_argument("--fail", help="rules: changes from BASE (recall@10:-0.005,qps:-10%%) or "
+                   "bounds on NEW (recall@10>=0.95); a configuration of BASE missing or "
+                   "failed in NEW, or a rule metric not measured, also fails")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="report configurations of BASE missing or failed in NEW, and rule "
+                   "metrics not measured, without failing")
     p.set_defaults(func=cmd_compare)
     add_examples(parser)
     return parser

@@ -171,10 +171,44 @@ def _passes(setting: Setting) -> np.ndarray:
 
 def _latency(percentile: float) -> Callable:
     def compute(setting: Setting, depth: int | None) -> float:
-        if setting.latency_seconds is None or len(setting.latency_seconds) == 0:
-            raise MetricUnavailable("no single-query latencies stored")
-        return float(np.percentile(np.asarray(setting.latency_seconds) * 1000.0, percentile))
+        return float(np.percentile(_latencies(setting), percentile))
     return compute
+
+
+def _latency_spread(percentile: float) -> Callable:
+    """The percentile's sampling spread over the calls, plus the QPS spread of the setting's
+    timed passes: the single-query loop is one short pass, so how much the machine's speed
+    drifted during the run (contention, frequency) is read from the batch passes."""
+    def compute(setting: Setting, depth: int | None) -> float:
+        spread = percentile_spread(_latencies(setting), percentile)
+        if setting.batch_seconds is not None and len(setting.batch_seconds):
+            spread += _qps_spread(setting, depth)
+        return spread
+    return compute
+
+
+def _latencies(setting: Setting) -> np.ndarray:
+    if setting.latency_seconds is None or len(setting.latency_seconds) == 0:
+        raise MetricUnavailable("no single-query latencies stored")
+    return np.asarray(setting.latency_seconds, dtype=np.float64) * 1000.0
+
+
+def percentile_spread(values, percentile: float, z: float = 1.96) -> float:
+    """How far a rerun's ``percentile`` of ``values`` may land from this one, as a fraction of
+    it: the width of its ~95% distribution-free interval, (upper - lower) / estimate.
+
+    The count of values below the true percentile q is binomial (n, q), so the interval runs
+    between the order statistics ranked n q -+ z sqrt(n q (1 - q)). This is the interval a
+    bootstrap of the percentile approximates, without resampling or a seed. Few values give a
+    wide interval (a p99 of 20 calls is about the largest two), so a gate then allows more.
+    """
+    ordered = np.sort(np.asarray(values, dtype=np.float64))
+    n, q = len(ordered), percentile / 100.0
+    half = z * np.sqrt(n * q * (1.0 - q))
+    low = int(np.clip(np.floor(n * q - half), 0, n - 1))
+    high = int(np.clip(np.ceil(n * q + half), 0, n - 1))
+    estimate = float(np.percentile(ordered, percentile))
+    return float((ordered[high] - ordered[low]) / estimate) if estimate else 0.0
 
 
 def _builtin_metrics() -> None:
@@ -196,6 +230,8 @@ def _builtin_metrics() -> None:
         Metric("p50_ms", False, "median latency (ms)", _latency(50), ("timings",), False, False),
         Metric("p95_ms", False, "p95 latency (ms)", _latency(95), ("timings",), False, False),
         Metric("p99_ms", False, "p99 latency (ms)", _latency(99), ("timings",), False, False),
+        *(Metric(f"p{p}_ms_spread", False, f"spread of the p{p} latency (fraction of it)",
+                 _latency_spread(p), ("timings",), False, False) for p in (50, 95, 99)),
     ]:
         register(metric)
     # recorded at run time, not computed from raw results: direction and label only
@@ -216,7 +252,8 @@ def default_columns(k: int, judged: bool) -> list[str]:
     """The metric columns collect computes when none are asked for."""
     columns = [f"recall@{k}", f"recall_index@{k}", f"recall_eps@{k}",
                *(f"recall@{k}_q{i}" for i in range(1, 5)),
-               "qps", "qps_spread", "p50_ms", "p95_ms", "p99_ms"]
+               "qps", "qps_spread", "p50_ms", "p95_ms", "p99_ms", "p50_ms_spread",
+               "p95_ms_spread", "p99_ms_spread"]
     if judged:
         columns += ["ndcg@10", "judged_recall@100", "mrr@10"]
     return columns

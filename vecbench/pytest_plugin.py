@@ -9,8 +9,11 @@
 
 The spec becomes a one-unit experiment (validated at collection, without data) and runs through
 :func:`vecbench.stages.run_unit`. Timing checks (qps, latency, build time) only run with
-``--vecbench-timing``: they depend on the machine. Options: ``--vecbench-fail=RULES`` (compare
-with the baseline by :mod:`vecbench.compare` rules), ``--vecbench-update-baselines``.
+``--vecbench-timing``: they depend on the machine, and the ones left out are named in the
+output. Options: ``--vecbench-fail=RULES`` (compare with the baseline by
+:mod:`vecbench.compare` rules), ``--vecbench-update-baselines``, ``--vecbench-allow-missing``.
+A unit that failed, or a baseline configuration this run lacks, fails the test unless
+``--vecbench-allow-missing`` says to report it only.
 """
 
 from __future__ import annotations
@@ -153,14 +156,35 @@ def load_spec(path: str | Path) -> Spec:
     return build_spec(raw, str(path), str(path.resolve().parent))
 
 
+def _outcomes(spec: Spec, threads: int | None):
+    from vecbench import environment, stages
+
+    for unit in spec.experiment.units:
+        yield stages.run_unit(unit, threads or unit.threads or environment.cpu_count())
+
+
+def run_units(spec: Spec, threads: int | None = None) -> list[dict]:
+    """Run every build unit of the spec; the rows of all of them, those of a failed unit with
+    its ``status`` and one-line ``reason`` (a gate reports each). Missing data raises
+    MissingDataError where the spec says ``missing_data: skip``."""
+    from vecbench import results
+
+    rows = []
+    for outcome in _outcomes(spec, threads):
+        record = outcome.record
+        if record.get("error_type") == "MissingDataError" and spec.missing_data == "skip":
+            raise MissingDataError(record["reason"])
+        rows.extend(results.outcome_rows(outcome))
+    return rows
+
+
 def run_spec(spec: Spec, threads: int | None = None) -> list[dict]:
     """Run the spec's build units; their result rows. A unit that failed raises: its data
     missing as MissingDataError, other bad input as VecbenchError, a bug as RuntimeError."""
-    from vecbench import environment, results, stages
+    from vecbench import results
 
     rows = []
-    for unit in spec.experiment.units:
-        outcome = stages.run_unit(unit, threads or unit.threads or environment.cpu_count())
+    for outcome in _outcomes(spec, threads):
         record = outcome.record
         if record["status"] == "error":
             error = MissingDataError if record.get("error_type") == "MissingDataError" \
@@ -199,14 +223,19 @@ def check_expectations(rows: list[dict], expectations: list[Expectation],
     return failures
 
 
-def check_baseline(rows: list[dict], baseline: Path, rules_text: str, timing: bool) -> list[str]:
+def check_baseline(rows: list[dict], baseline: Path, rules_text: str, timing: bool,
+                   allow_missing: bool = False) -> tuple[list[str], list[str]]:
+    """(lines that fail the test, lines that only inform) of comparing ``rows`` (failed units'
+    included) with the baseline: rules, configurations missing or failed, rules not judged,
+    and timing rules not checked without ``--vecbench-timing``."""
     import pandas as pd
 
     from vecbench import compare
 
+    prefix = f"baseline {baseline.name}: "
     if not baseline.is_file():
         return [f"baseline {baseline} does not exist; create it with "
-                "--vecbench-update-baselines"]
+                "--vecbench-update-baselines"], []
     try:
         base_rows = json.loads(baseline.read_text())["rows"]
     except (ValueError, KeyError, TypeError, OSError) as exc:  # JSON, UTF-8, unreadable
@@ -216,12 +245,23 @@ def check_baseline(rows: list[dict], baseline: Path, rules_text: str, timing: bo
     if not isinstance(base_rows, list) or not all(isinstance(r, dict) for r in base_rows):
         raise DataError(f"{baseline}: not a vecbench baseline file ('rows' is not a list of "
                         "mappings); expected JSON written by --vecbench-update-baselines")
-    rules = [r for r in compare.parse_rules(rules_text, "--vecbench-fail")
-             if timing or not is_timing(r.metric)]
-    if not rules:
+    rules = compare.parse_rules(rules_text, "--vecbench-fail")
+    checked = [r for r in rules if timing or not is_timing(r.metric)]
+    notes = _timing_note("rules", [r for r in rules if r not in checked])
+    result = compare.compare(pd.DataFrame(base_rows), pd.DataFrame(rows), checked,
+                             allow_missing=allow_missing, gate=True)
+    if allow_missing:
+        notes += [f"{prefix}{line} (allowed by --vecbench-allow-missing)"
+                  for line in result.lost + result.unjudged]
+    return [prefix + line for line in result.gate_failures], notes
+
+
+def _timing_note(kind: str, unchecked: list) -> list[str]:
+    """The timing checks left out without --vecbench-timing, by name (never silently)."""
+    if not unchecked:
         return []
-    result = compare.compare(pd.DataFrame(base_rows), pd.DataFrame(rows), rules)
-    return [f"baseline {baseline.name}: {line}" for line in result.failures]
+    return [f"timing {kind} not checked (pass --vecbench-timing): "
+            f"{', '.join(item.text() for item in unchecked)}"]
 
 
 def write_baseline(rows: list[dict], path: Path, raw: dict) -> None:
@@ -247,6 +287,28 @@ def pytest_addoption(parser):
                     help="write each spec's baseline file from this run")
     group.addoption("--vecbench-timing", action="store_true",
                     help="also check timing expectations (qps, p*_ms, build_s)")
+    group.addoption("--vecbench-allow-missing", action="store_true",
+                    help="report units that failed, configurations of the baseline this run "
+                    "lacks and rules whose metric was not measured, without failing")
+
+
+def _report(item, notes: list[str]) -> None:
+    """Show checks not made under the test and in the run's summary, not only with -rA."""
+    if notes:
+        item.add_report_section("call", "vecbench", "\n".join(notes))
+        item.user_properties.append(("vecbench_not_checked", notes))
+
+
+def pytest_terminal_summary(terminalreporter):
+    lines = [f"{report.nodeid}: {note}"
+             for reports in terminalreporter.stats.values() for report in reports
+             if getattr(report, "when", None) == "call"
+             for name, notes in getattr(report, "user_properties", ()) if
+             name == "vecbench_not_checked" for note in notes]
+    if lines:
+        terminalreporter.write_sep("-", "vecbench: checks not made")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 def pytest_collect_file(file_path, parent):
@@ -271,28 +333,47 @@ class VecbenchItem(pytest.Item):
         self.spec = spec
 
     def runtest(self):
-        config = self.config
-        timing = config.getoption("vecbench_timing", False)
+        option = self.config.getoption
+        timing, allow_missing = option("vecbench_timing", False), option("vecbench_allow_missing",
+                                                                          False)
         try:
-            rows = run_spec(self.spec)
+            rows = run_units(self.spec)
         except MissingDataError as exc:
             # a spec over data that only some machines have (missing_data: skip) skips there
-            if self.spec.missing_data == "skip":
-                pytest.skip(f"missing_data: skip; {exc}")
-            raise
-        failures = check_expectations(rows, self.spec.expectations, timing)
-        rules = config.getoption("vecbench_fail", None) or self.spec.rules
-        baseline = self.spec.baseline
-        if config.getoption("vecbench_update_baselines", False) and baseline is not None:
-            write_baseline(rows, baseline, self.spec.raw)
-        elif rules and baseline is not None:
-            failures += check_baseline(rows, baseline, str(rules), timing)
-        skipped = [e.text() for e in self.spec.expectations if e.timing and not timing]
-        if skipped:
-            self.add_report_section("call", "vecbench", "timing expectations not checked "
-                                    f"(pass --vecbench-timing): {', '.join(skipped)}")
+            pytest.skip(f"missing_data: skip; {exc}")
+        ran = [row for row in rows if row.get("status", "ok") == "ok"]
+        failures = check_expectations(ran, self.spec.expectations, timing)
+        notes = _timing_note("expectations", [e for e in self.spec.expectations
+                                              if e.timing and not timing])
+        lines, informed = self._check_units_and_baseline(rows, timing, allow_missing)
+        failures, notes = failures + lines, notes + informed
+        if not ran:
+            failures.append("no unit ran: nothing was checked")
+        _report(self, notes)
         if failures:
             raise VecbenchCheckFailed(f"{self.spec.file}:\n  " + "\n  ".join(failures))
+
+    def _check_units_and_baseline(self, rows: list[dict], timing: bool,
+                                  allow_missing: bool) -> tuple[list[str], list[str]]:
+        """(failing, informing) lines on failed units and the baseline: the comparison names
+        failed and missing configurations; without one, failed units are named here."""
+        import pandas as pd
+
+        from vecbench.compare import failed_lines
+
+        option = self.config.getoption
+        rules = option("vecbench_fail", None) or self.spec.rules
+        baseline = self.spec.baseline
+        failed = failed_lines(pd.DataFrame(rows), "this run")
+        if option("vecbench_update_baselines", False) and baseline is not None:
+            if failed:  # a baseline is what the next run must match: never one with failures
+                return failed + [f"baseline {baseline.name} not updated: a unit failed"], []
+            write_baseline(rows, baseline, self.spec.raw)
+        elif rules and baseline is not None:
+            return check_baseline(rows, baseline, str(rules), timing, allow_missing)
+        if allow_missing:
+            return [], [f"{line} (allowed by --vecbench-allow-missing)" for line in failed]
+        return failed, []
 
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, (VecbenchCheckFailed, VecbenchError)):
@@ -315,8 +396,10 @@ def vecbench(request):
         else:
             loaded = build_spec(spec, "<fixture spec>", str(Path(request.path).parent))
         rows = run_spec(loaded, threads)
-        failures = check_expectations(rows, loaded.expectations,
-                                      request.config.getoption("vecbench_timing", False))
+        timing = request.config.getoption("vecbench_timing", False)
+        failures = check_expectations(rows, loaded.expectations, timing)
+        _report(request.node, _timing_note("expectations", [e for e in loaded.expectations
+                                                            if e.timing and not timing]))
         if failures:
             raise VecbenchCheckFailed("\n".join(failures))
         return rows

@@ -406,7 +406,7 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
     """Run every stage of one unit; a failure is returned as a record, never raised."""
     started = time.time()
     stage = "load"
-    index = None
+    index = dataset = None
     try:
         from vecbench import environment, groundtruth
 
@@ -438,11 +438,12 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
         raw.update(search_raw)
     except VecbenchError as exc:
         outcome = _failed(unit, threads, "error", failure_reason(unit, exc), stage, started,
-                          worker)
+                          worker, dataset)
         outcome.record["error_type"] = type(exc).__name__
         return outcome
     except Exception:  # a bug: kept whole, in the record
-        return _failed(unit, threads, "crash", traceback.format_exc(), stage, started, worker)
+        return _failed(unit, threads, "crash", traceback.format_exc(), stage, started, worker,
+                       dataset)
     finally:  # an engine's server or folder goes with its unit, whatever happened
         close = getattr(index, "close", None)
         if close is not None:
@@ -498,8 +499,10 @@ def _head(unit: BuildUnit, threads: int, status: str, started: float, worker: st
 
 
 def _failed(unit: BuildUnit, threads: int, status: str, reason: str, stage: str,
-            started: float, worker: str) -> Outcome:
+            started: float, worker: str, dataset=None) -> Outcome:
     record = _head(unit, threads, status, started, worker)
+    if dataset is not None:  # its name labels the rows, so a gate matches them with BASE's
+        record["dataset"] = {"name": dataset.name}
     if status == "crash":
         record["traceback"] = reason
         reason = reason.strip().splitlines()[-1]

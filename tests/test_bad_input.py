@@ -864,3 +864,35 @@ def test_grids_are_bounded_before_they_are_expanded(capsys, tmp_path):
     one_line(capsys, ["validate", path], "indexes[1].hnswlib.build", "1000000 combinations")
     path = write(tmp_path, TINY.replace("k: 5", "k: 5\nrepeat: 100000"))
     one_line(capsys, ["validate", path], "repeat", "200000 build units")
+
+
+# ---------------------------------------------------------------------------------------------
+# Pipes: a closed stdout is the end of the output, as for Unix tools (no traceback)
+
+class _ClosedPipe:
+    """A stdout whose reader has gone: every write and flush raises BrokenPipeError."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    flush = write
+
+    def fileno(self):
+        raise OSError("not a real file")
+
+
+@pytest.mark.parametrize("argv", [["describe", "hnswlib"], ["list"], ["list", "indexes"],
+                                  ["datasets", "list"]])
+def test_closed_stdout_is_the_end(capsys, monkeypatch, argv):
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    assert cli.main(argv) == cli.EXIT_CLOSED_PIPE
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("argv", [["describe", "hnswlib"], ["list", "indexes"]])
+def test_closed_pipe_in_a_real_process_is_quiet(argv):
+    process = _vecbench(*argv)
+    process.stdout.close()  # before the command writes: its first write meets a closed pipe
+    err = process.stderr.read()
+    assert process.wait(timeout=60) == cli.EXIT_CLOSED_PIPE, err
+    assert err == ""

@@ -540,12 +540,21 @@ _MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.
                    errno.EFBIG, errno.EIO}
 
 
+#: The exit status of a command whose reader closed its output (as if killed by SIGPIPE).
+EXIT_CLOSED_PIPE = 128 + 13
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         _experiment_file(args)
         _check_outputs(args)
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a reader gone shows here, not in the interpreter's exit flush
+        return code
+    except BrokenPipeError:  # output piped into `head`, `true`: the end, as for Unix tools
+        _discard_stdout()
+        return EXIT_CLOSED_PIPE
     except VecbenchError as exc:
         print(f"vecbench: error: {exc}", file=sys.stderr)
         return 2
@@ -559,9 +568,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vecbench: interrupted; completed units are saved", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # output piped into `head` and the like: not an error of ours
-        sys.stderr.close()
-        return 0
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's exit flush of what is still buffered
+    cannot raise BrokenPipeError again (and print a traceback) after main returns."""
+    import os
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (tests capture it)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vecbench.errors import ConfigError, DataError
-from vecbench.metrics import metric_info
+from vecbench.metrics import parse_metric
+from vecbench.params import NUMBER as _NUMBER, check_float
 
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_BUDGET = re.compile(rf"^\s*([^<>=!\s]+)\s*(<=|>=|==|<|>)\s*({_NUMBER})\s*$")
-_RULE = re.compile(rf"^\s*([^:\s]+)\s*:\s*({_NUMBER})\s*(%?)\s*$")
+_BUDGET = re.compile(rf"^\s*([^<>=!\s]+)\s*(<=|>=|==|<|>)\s*({_NUMBER})\s*$", re.ASCII)
+_RULE = re.compile(rf"^\s*([^:\s]+)\s*:\s*({_NUMBER})\s*(%?)\s*$", re.ASCII)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,10 +176,12 @@ def parse_rules(text: str, option: str = "--fail") -> list[Rule]:
             raise ConfigError(f"expected METRIC:THRESHOLD[%] (e.g. recall@10:-0.005,qps:-10%), "
                               f"got {part!r}", option)
         metric, number, percent = match.groups()
-        info = metric_info(metric)
-        if info is None:
-            raise ConfigError(f"{metric!r} is not a metric with a known direction", option)
-        rules.append(Rule(metric, abs(float(number)), bool(percent), info.higher_is_better))
+        try:  # one grammar for metric names, one check for numbers (finite, bounded)
+            info = parse_metric(metric).metric
+            tolerance = abs(check_float(metric, float(number)))
+        except ConfigError as exc:
+            raise exc.within(option) from None
+        rules.append(Rule(metric, tolerance, bool(percent), info.higher_is_better))
     if not rules:
         raise ConfigError(f"expected at least one METRIC:THRESHOLD rule, got {text!r}", option)
     return rules
@@ -317,7 +319,7 @@ def parse_budget(text: str, option: str = "--budget") -> Budget:
         raise ConfigError(f"expected COLUMN<=NUMBER (or <, >=, >, ==), e.g. "
                           f"bytes_per_vector<=256, got {text!r}", option)
     column, op, number = match.groups()
-    return Budget(column, op, float(number))
+    return Budget(column, op, check_float(f"{option} {column}", float(number)))
 
 
 def best_under_budget(frame, budgets: list[Budget], objective: str, maximize: bool = True):

@@ -168,12 +168,14 @@ def build_tables(results: str | Path, columns: list[str] | None = None,
 
     if columns:
         for column in columns:
-            if metrics.parse_column(column) is None or \
-                    metrics.parse_column(column).metric.compute is None:
+            try:
+                parsed = metrics.parse_metric(column)
+            except ConfigError as exc:
+                raise exc.within("--metrics") from None
+            if parsed.metric.compute is None:
                 computable = ", ".join(n for n, m in metrics.METRICS.items() if m.compute)
-                raise ConfigError(f"{column!r} is not a metric computed from raw results; "
-                                  f"expected NAME@K or NAME with NAME one of: {computable}",
-                                  "--metrics")
+                raise ConfigError(f"{column!r} is recorded at run time, not computed from raw "
+                                  f"results; expected one of: {computable}", "--metrics")
         columns = list(dict.fromkeys(columns))
     selection = records.select(results, include_all)
     references: dict = {}

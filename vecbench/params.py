@@ -122,9 +122,12 @@ def parse_number(name: str, text: str, kind: str = "number", low: float | None =
     if not isinstance(text, str) or not re.fullmatch(grammar, text.strip(), re.ASCII):
         what = "an integer" if kind == "int" else "a number"
         raise _fail(name, f"{what}{_bounds(low, high)}, written in ASCII digits", text)
-    if kind == "int":
-        return check_int(name, int(text), low, high)
-    return check_float(name, float(text), low, high)
+    value = int(text) if kind == "int" else float(text)
+    try:
+        return (check_int if kind == "int" else check_float)(name, value, low, high)
+    except ConfigError as exc:  # shown as written: '1e999' is what the user typed, not inf
+        raise ConfigError(exc.message.replace(f"got {shown(value)}", f"got {shown(text)}", 1),
+                          name) from None
 
 
 def check_bool(name: str, value: Any) -> bool:

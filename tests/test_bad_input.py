@@ -1074,3 +1074,35 @@ def test_every_declared_number_is_bounded_above():
                             not (name == "faiss_factory" or param.nullable):
                         unbounded.append(f"{name}.{param.name}")
     assert not unbounded, unbounded
+
+
+# ---------------------------------------------------------------------------------------------
+# Row filters: size and nesting bounded by a scan before Python's parser or pandas see them
+
+DEEP_FILTERS = {
+    "100000 nested not": ("not " * 100_000 + "k == 5", "characters"),
+    "40 nested not": ("not " * 40 + "k == 5", "nested"),
+    "nested brackets": ("(" * 40 + "k == 5" + ")" * 40, "nested"),
+    "nested lists": ("k in " + "[" * 40 + "]" * 40, "nested"),
+    "unary minus chain": ("k == " + "-" * 40 + "5", "nested"),
+    "invert chain": ("~" * 40 + "(k == 5)", "nested"),
+    "long": (" or ".join(["k == 5"] * 1000), "characters"),
+}
+
+
+@pytest.mark.parametrize("case", list(DEEP_FILTERS))
+@pytest.mark.parametrize("option", ["--where", "--baseline"])
+def test_row_filters_are_bounded_before_parsing(capsys, results, case, option):
+    _, folder = results
+    query, expected = DEEP_FILTERS[case]
+    argv = ["paired", folder, "--metric", "recall@5", "--baseline", "index == 'flat'"] \
+        if option == "--where" else ["paired", folder, "--metric", "recall@5"]
+    line = one_line(capsys, argv + [option, query], option, expected)
+    assert len(line) < 400  # the query is cut, not echoed whole
+
+
+def test_row_filters_within_bounds_still_parse(capsys, results):
+    _, folder = results
+    for query in ["not " * 10 + "k == 5", "(" * 10 + "k == 5" + ")" * 10, "k > -1e-5"]:
+        code = cli.main(["plot", str(folder), "-o", str(folder / "x.png"), "--where", query])
+        assert code == 0, capsys.readouterr().err

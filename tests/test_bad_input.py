@@ -571,13 +571,14 @@ def test_lid_cache(capsys, tmp_path, how):
 
 
 def test_read_only_cache_is_one_warning_and_the_run_goes_on(capsys, tmp_path, monkeypatch):
-    from vecbench import cache
     from vecbench.groundtruth import ground_truth
 
     def refuse(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system", str(tmp_path))
 
-    monkeypatch.setattr(cache, "open", refuse, raising=False)
+    from vecbench import atomic
+
+    monkeypatch.setattr(atomic, "temporary_for", refuse)  # where every write begins
     rng = np.random.default_rng(1)
     truth = ground_truth(rng.standard_normal((50, 4)), rng.standard_normal((3, 4)), "l2", "fp",
                          k=5, cache=tmp_path)
@@ -1106,3 +1107,83 @@ def test_row_filters_within_bounds_still_parse(capsys, results):
     for query in ["not " * 10 + "k == 5", "(" * 10 + "k == 5" + ")" * 10, "k > -1e-5"]:
         code = cli.main(["plot", str(folder), "-o", str(folder / "x.png"), "--where", query])
         assert code == 0, capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# Files written: through one helper (vecbench.atomic), never through a link the run did not make
+
+def _plant_links(folder: Path, names, outside: Path) -> None:
+    for name in names:
+        link = folder / name
+        link.unlink(missing_ok=True)
+        link.symlink_to(outside)
+
+
+def test_collect_never_writes_through_a_planted_link(capsys, results, tmp_path):
+    _, folder = results
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious")
+    pid = os.getpid()
+    predictable = [f".{name}.{pid}.tmp" for name in
+                   ("results.csv", "results.parquet", "per_query.parquet")] + \
+                  [f".{name}.tmp" for name in ("results.csv", "results.parquet")]
+    _plant_links(folder, predictable, outside)
+    _plant_links(folder, ["results.csv"], outside)  # the final name itself
+    assert cli.main(["collect", str(folder)]) == 0
+    assert outside.read_text() == "precious"
+    assert not (folder / "results.csv").is_symlink()  # replaced, not written through
+    assert "recall@5" in (folder / "results.csv").read_text()
+
+
+def test_report_plots_folder_that_is_a_link_is_refused(capsys, results, tmp_path):
+    _, folder = results
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (folder / "report_plots").symlink_to(elsewhere)
+    one_line(capsys, ["report", folder], "report_plots", "symbolic link")
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_atomic_writes_are_exclusive_and_leave_nothing_on_failure(tmp_path):
+    from vecbench import atomic
+
+    outside = tmp_path / "outside"
+    outside.write_text("precious")
+    target = tmp_path / "out" / "table.csv"
+    target.parent.mkdir()
+    target.symlink_to(outside)
+    atomic.write_text(target, "new")
+    assert outside.read_text() == "precious" and target.read_text() == "new"
+    assert not target.is_symlink()
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+
+    def fail(handle):
+        handle.write(b"half")
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        atomic.write_with(target, fail)
+    assert target.read_text() == "new"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["table.csv"]
+
+
+def test_every_write_goes_through_the_one_helper():
+    """No module builds a temporary name of its own (a pid or '.tmp' in a file name), or
+    opens a final path for writing: vecbench.atomic is the only writer."""
+    import re
+
+    package = Path(cli.__file__).parent
+    pattern = re.compile(r"""getpid\(\)\}?\.tmp|\}\.tmp["']|\.part["']|write_text\(|write_bytes\(|"""
+                         r"""(?<![\w.])open\([^)]*["'](w|a|x)b?\+?["']|\.savefig\((?!buffer)|"""
+                         r"""to_csv\(\w|to_parquet\(\w|os\.replace\(""")
+    offenders = []
+    for path in package.rglob("*.py"):
+        if path.name == "atomic.py":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if pattern.search(code) and "atomic." not in code:
+                offenders.append(f"{path.relative_to(package)}:{number}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)

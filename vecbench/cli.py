@@ -327,7 +327,9 @@ def cmd_paired(args: argparse.Namespace) -> int:
         table = table.sort_values([key.lstrip("-") for key in keys], kind="stable",
                                   ascending=[not key.startswith("-") for key in keys])
     if args.csv:
-        table.to_csv(args.csv, index=False)
+        from vecbench import atomic
+
+        atomic.write_text(args.csv, table.to_csv(index=False))
     drop = args.drop.split(",") if args.drop else ()
     print(paired.format_markdown(table, scale=args.scale, relative=args.relative, drop=drop),
           end="")

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from vecbench import atomic
 from vecbench.errors import ConfigError, DataError, MissingDataError, VecbenchError
 from vecbench.params import NUMBER
 
@@ -235,9 +236,7 @@ def check_baseline(rows: list[dict], baseline: Path, rules_text: str, timing: bo
 def write_baseline(rows: list[dict], path: Path, raw: dict) -> None:
     """Write atomically (temporary file, then rename) so a killed run leaves the old baseline."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"spec": raw, "rows": rows}, indent=1, default=str))
-    tmp.replace(path)
+    atomic.write_text(path, json.dumps({"spec": raw, "rows": rows}, indent=1, default=str))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,12 +10,12 @@ stays an integer; each pipeline step's parameters are ``pipeline.<step>.<name>``
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from vecbench import records
+from vecbench import atomic
 from vecbench.errors import ConfigError, DataError
 
 FIRST_COLUMNS = ["experiment", "dataset", "pipeline", "pipeline_kind", "index"]
@@ -329,16 +329,10 @@ def _ordered_columns(frame) -> list[str]:
 
 def write_table(frame, path: Path) -> Path:
     """CSV or parquet, atomically: a killed collect never leaves a truncated table."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if path.suffix == ".csv":
-            frame.to_csv(tmp, index=False)
-        else:
-            frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    if path.suffix == ".csv":
+        atomic.write_text(path, frame.to_csv(index=False))
+    else:
+        atomic.write_with(path, lambda handle: frame.to_parquet(handle, index=False))
     return path
 
 

@@ -28,6 +28,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from vecbench import atomic
+
 #: Largest fitted pipeline handed to the scheduler for workers on other machines.
 SCHEDULER_LIMIT = 64 << 20
 
@@ -66,7 +68,9 @@ def lock(name: str) -> Iterator[None]:
 
     folder = _cache() / "locks"
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"{name}.lock", "a+b") as handle:
+    # O_NOFOLLOW: a link planted at the lock's name is refused, never opened (or created)
+    fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "r+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -129,12 +133,8 @@ def write_fit(key: str, value: Any) -> None:
 def _write(key: str, data: bytes) -> None:
     path, digest_path = _paths(key)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)  # the data first: a digest never names bytes not yet in place
-    tmp = digest_path.with_name(f"{digest_path.name}.{os.getpid()}.tmp")
-    tmp.write_text(_digest(data))
-    os.replace(tmp, digest_path)
+    atomic.write_bytes(path, data)  # the data first: a digest never names bytes not yet there
+    atomic.write_text(digest_path, _digest(data))
 
 
 def _variable(name: str):

@@ -444,6 +444,10 @@ BEIR_BAD = {
     "queries binary": ("queries.jsonl", b"\x00\x01\x02\x03"),
     "qrels non-utf8": ("qrels/test.tsv", b"query-id\tcorpus-id\tscore\n\xff\xfe\t1\n"),
     "qrels bad score": ("qrels/test.tsv", b"query-id\tcorpus-id\tscore\nq0\td1\tmany\n"),
+    "qrels infinite score": ("qrels/test.tsv", b"query-id\tcorpus-id\tscore\nq0\td1\tinf\n"),
+    "qrels nan score": ("qrels/test.tsv", b"query-id\tcorpus-id\tscore\nq0\td1\tnan\n"),
+    "qrels unicode score": ("qrels/test.tsv",
+                            "query-id\tcorpus-id\tscore\nq0\td1\t\u0663\n".encode()),
     "embeddings wrong rows": ("embeddings/m/corpus.npy", None),
 }
 
@@ -567,13 +571,14 @@ def test_lid_cache(capsys, tmp_path, how):
 
 
 def test_read_only_cache_is_one_warning_and_the_run_goes_on(capsys, tmp_path, monkeypatch):
-    from vecbench import cache
     from vecbench.groundtruth import ground_truth
 
     def refuse(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system", str(tmp_path))
 
-    monkeypatch.setattr(cache, "open", refuse, raising=False)
+    from vecbench import atomic
+
+    monkeypatch.setattr(atomic, "temporary_for", refuse)  # where every write begins
     rng = np.random.default_rng(1)
     truth = ground_truth(rng.standard_normal((50, 4)), rng.standard_normal((3, 4)), "l2", "fp",
                          k=5, cache=tmp_path)
@@ -864,3 +869,321 @@ def test_grids_are_bounded_before_they_are_expanded(capsys, tmp_path):
     one_line(capsys, ["validate", path], "indexes[1].hnswlib.build", "1000000 combinations")
     path = write(tmp_path, TINY.replace("k: 5", "k: 5\nrepeat: 100000"))
     one_line(capsys, ["validate", path], "repeat", "200000 build units")
+
+
+# ---------------------------------------------------------------------------------------------
+# Pipes: a closed stdout is the end of the output, as for Unix tools (no traceback)
+
+class _ClosedPipe:
+    """A stdout whose reader has gone: every write and flush raises BrokenPipeError."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    flush = write
+
+    def fileno(self):
+        raise OSError("not a real file")
+
+
+@pytest.mark.parametrize("argv", [["describe", "hnswlib"], ["list"], ["list", "indexes"],
+                                  ["datasets", "list"]])
+def test_closed_stdout_is_the_end(capsys, monkeypatch, argv):
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    assert cli.main(argv) == cli.EXIT_CLOSED_PIPE
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("argv", [["describe", "hnswlib"], ["list", "indexes"]])
+def test_closed_pipe_in_a_real_process_is_quiet(argv):
+    process = _vecbench(*argv)
+    process.stdout.close()  # before the command writes: its first write meets a closed pipe
+    err = process.stderr.read()
+    assert process.wait(timeout=60) == cli.EXIT_CLOSED_PIPE, err
+    assert err == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Metric names: one grammar (ASCII digits; @K where the metric takes a depth, never elsewhere)
+
+BAD_METRICS = {
+    "no depth": ("recall@", "has no depth"),
+    "depth where none is taken": ("qps@10", "takes no depth"),
+    "unicode digit": ("recall@\u00b2", "ASCII digits"),
+    "arabic-indic digit": ("recall@\u0661\u0660", "ASCII digits"),
+    "depth zero": ("recall@0", "out of range"),
+    "leading zero": ("recall@010", "no leading zeros"),
+    "huge depth": ("recall@" + "9" * 30, "out of range"),
+    "missing depth for a depth metric": ("ndcg", "has no depth"),
+    "quartile of a timing": ("qps_q1", "not a per-query metric"),
+    "unknown": ("colour@10", "not a metric"),
+    "recorded, not computed": ("build_s", "recorded at run time"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_METRICS))
+def test_collect_metric_names(capsys, results, case):
+    _, folder = results
+    name, expected = BAD_METRICS[case]
+    before = snapshot(folder)
+    one_line(capsys, ["collect", folder, "--metrics", f"recall@1,{name}"], "--metrics", expected)
+    assert snapshot(folder) == before  # nothing rewritten
+
+
+@pytest.mark.parametrize("case", [c for c in BAD_METRICS if c != "recorded, not computed"])
+def test_compare_rule_metric_names(capsys, results, case):
+    _, folder = results
+    name, expected = BAD_METRICS[case]
+    one_line(capsys, ["compare", folder, folder, "--fail", f"{name}:-1%"], "--fail", expected)
+
+
+@pytest.mark.parametrize("rule", ["recall@5:-1e999", "qps:1e400%", "recall@5:-\u0663"])
+def test_compare_rule_numbers_are_finite_ascii(capsys, results, rule):
+    _, folder = results
+    one_line(capsys, ["compare", folder, folder, "--fail", rule], "--fail")
+
+
+def test_metric_names_that_stay_valid():
+    from vecbench.metrics import parse_metric
+
+    for name in ("recall@10", "recall@10_q4", "ndcg@10", "qps", "p99_ms", "qps_spread",
+                 "trustworthiness@10", "bytes_per_vector", "judged_recall@100"):
+        assert parse_metric(name).column == name
+    assert parse_metric("recall@10_q4").quartile == 4
+
+
+def test_spec_expectation_metric_names(tmp_path):
+    from vecbench.pytest_plugin import parse_expectation
+
+    for metric, value in [("recall@", 0.9), ("qps@10", 5), ("recall@\u00b2", 0.9),
+                          ("recall@5", float("inf")), ("recall@5", ">= 1e999")]:
+        with pytest.raises(ConfigError, match="expect"):
+            parse_expectation(metric, value, 5)
+
+
+CASCADES = {
+    "unicode digit": ('{cascade: "int8x\u00b2"}', "cascade"),
+    "leading zero": ('{cascade: "int8x01"}', "cascade"),
+    "empty oversample": ('{cascade: "int8x>float32x2"}', "cascade"),
+    "huge label": ('{cascade: "int8x1000000000"}', "cascade"),
+    "product too large": ('{cascade: "int8x100>float32x100"}', "at most 1000"),
+    "oversample 10^9": ("{oversample: 1000000000, with: float32}", "oversample"),
+    "list product too large": ("{cascade: [{with: int8, oversample: 100}, "
+                               "{with: float32, oversample: 20}]}", "at most 1000"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASCADES))
+def test_rescore_labels_and_oversamples(capsys, tmp_path, case):
+    rescore, expected = CASCADES[case]
+    path = write(tmp_path, TINY.replace("flat: {}", f"faiss_pq: {{build: {{m: 4}}, "
+                                                    f"rescore: {rescore}}}"))
+    one_line(capsys, ["validate", path], path.name, "rescore", expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers: finite and bounded, from YAML, the environment and the command line
+
+NUMBERS = {
+    "min_seconds inf": ("timing: {min_seconds: .inf}", "timing.min_seconds"),
+    "latency_seconds inf": ("timing: {latency_seconds: .inf}", "timing.latency_seconds"),
+    "client_seconds huge": ("timing: {client_seconds: 1.0e+30}", "timing.client_seconds"),
+    "min_seconds nan": ("timing: {min_seconds: .nan}", "timing.min_seconds"),
+    "min_passes huge": ("timing: {min_passes: 1000000000}", "timing.min_passes"),
+    "k huge": ("k: 100000000000000", "k"),
+    "k thousands of digits": ("k: " + "9" * 5000, "a number of 5000 characters"),
+    "seed huge": ("seed: 100000000000000000000", "seed"),
+    "noise inf": ("datasets:\n  - synthetic: {n_base: 300, noise: .inf}", "noise"),
+    "k_factor inf": ("indexes:\n  - faiss_rabitq: {build: {refine: true}, "
+                     "search: {k_factor: .inf}}", "k_factor"),
+    "k_factor huge": ("indexes:\n  - faiss_pq: {build: {m: 4, refine: true}, "
+                      "search: {k_factor: 1.0e+9}}", "k_factor"),
+    "factory k_factor_rf huge": ("indexes:\n  - faiss_factory: {build: {factory: 'Flat'}, "
+                                 "search: {k_factor_rf: 1.0e+9}}", "k_factor_rf"),
+    "ef huge": ("indexes:\n  - hnswlib: {search: {ef: 100000000000}}", "ef"),
+    "umap min_dist": ("pipelines:\n  - [umap: {min_dist: 1.0e+300}]", "min_dist"),
+}
+
+
+def tiny_with(text: str) -> str:
+    """TINY with its top-level sections that ``text`` gives replaced by ``text``'s."""
+    given = {line.split(":")[0] for line in text.splitlines() if line and line[0] != " "}
+    kept, skipping = [], False
+    for line in TINY.strip().splitlines():
+        if line and line[0] != " ":
+            skipping = line.split(":")[0] in given
+        if not skipping:
+            kept.append(line)
+    return "\n".join(kept) + "\n" + text + "\n"
+
+
+@pytest.mark.parametrize("case", list(NUMBERS))
+def test_numbers_are_finite_and_bounded(capsys, tmp_path, case):
+    text, named = NUMBERS[case]
+    path = write(tmp_path, tiny_with(text))
+    one_line(capsys, ["validate", path], path.name, named)
+
+
+@pytest.mark.parametrize("value", ["inf", "1e999", "nan", "-1", "7200", "\u0663", "1_0", "ten"])
+def test_environment_numbers_go_through_the_same_checks(capsys, tmp_path, monkeypatch, value):
+    monkeypatch.setenv("VECBENCH_MIN_SECONDS", value)
+    path = write(tmp_path, TINY)
+    one_line(capsys, ["validate", path], "VECBENCH_MIN_SECONDS", repr(value), "expected")
+
+
+CLI_NUMBERS = {
+    "jobs zero": (["run", "X", "--jobs", "0"], "--jobs"),
+    "jobs huge": (["run", "X", "--jobs", "1000000"], "--jobs"),
+    "threads unicode": (["run", "X", "--threads", "\u0663"], "--threads"),
+    "export k huge": (["export", "digits", "OUT", "--format", "fbin", "--k", "1" + "0" * 12],
+                      "--k"),
+    "lid k unicode": (["lid", "digits", "--k", "\u0661\u0660"], "--k"),
+    "plot budget inf": (["plot", "R", "-o", "x.png", "--kind", "tradeoff", "--budget", "inf"],
+                        "--budget"),
+    "paired scale nan": (["paired", "R", "--baseline", "x == 1", "--scale", "nan"], "--scale"),
+    "paired resamples huge": (["paired", "R", "--baseline", "x == 1", "--resamples",
+                               "1000000000"], "--resamples"),
+    "paired seed negative": (["paired", "R", "--baseline", "x == 1", "--seed", "-1"], "--seed"),
+    "best budget inf": (["best", "R", "--maximize", "qps", "--budget", "p99_ms<=1e999"],
+                        "--budget"),
+}
+
+
+@pytest.mark.parametrize("case", list(CLI_NUMBERS))
+def test_cli_numbers_are_finite_and_bounded(capsys, results, case):
+    _, folder = results
+    argv, option = CLI_NUMBERS[case]
+    argv = [str(folder) if a == "R" else a for a in argv]
+    one_line(capsys, argv, option, "expected")
+
+
+def test_every_declared_number_is_bounded_above():
+    """A float parameter without a declared ``high`` would take 1e300 to the library."""
+    from vecbench.params import declared
+    from vecbench.registry import REGISTRIES
+
+    unbounded = []
+    for kind, registry in REGISTRIES.items():
+        for name in registry.names():
+            try:
+                component = registry.get(name)
+            except Exception:  # an optional engine not installed
+                continue
+            for which in ("params", "search_params"):
+                for param in declared(component, which):
+                    if "number" in param.kind.split("|") and param.high is None and \
+                            not (name == "faiss_factory" or param.nullable):
+                        unbounded.append(f"{name}.{param.name}")
+    assert not unbounded, unbounded
+
+
+# ---------------------------------------------------------------------------------------------
+# Row filters: size and nesting bounded by a scan before Python's parser or pandas see them
+
+DEEP_FILTERS = {
+    "100000 nested not": ("not " * 100_000 + "k == 5", "characters"),
+    "40 nested not": ("not " * 40 + "k == 5", "nested"),
+    "nested brackets": ("(" * 40 + "k == 5" + ")" * 40, "nested"),
+    "nested lists": ("k in " + "[" * 40 + "]" * 40, "nested"),
+    "unary minus chain": ("k == " + "-" * 40 + "5", "nested"),
+    "invert chain": ("~" * 40 + "(k == 5)", "nested"),
+    "long": (" or ".join(["k == 5"] * 1000), "characters"),
+}
+
+
+@pytest.mark.parametrize("case", list(DEEP_FILTERS))
+@pytest.mark.parametrize("option", ["--where", "--baseline"])
+def test_row_filters_are_bounded_before_parsing(capsys, results, case, option):
+    _, folder = results
+    query, expected = DEEP_FILTERS[case]
+    argv = ["paired", folder, "--metric", "recall@5", "--baseline", "index == 'flat'"] \
+        if option == "--where" else ["paired", folder, "--metric", "recall@5"]
+    line = one_line(capsys, argv + [option, query], option, expected)
+    assert len(line) < 400  # the query is cut, not echoed whole
+
+
+def test_row_filters_within_bounds_still_parse(capsys, results):
+    _, folder = results
+    for query in ["not " * 10 + "k == 5", "(" * 10 + "k == 5" + ")" * 10, "k > -1e-5"]:
+        code = cli.main(["plot", str(folder), "-o", str(folder / "x.png"), "--where", query])
+        assert code == 0, capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# Files written: through one helper (vecbench.atomic), never through a link the run did not make
+
+def _plant_links(folder: Path, names, outside: Path) -> None:
+    for name in names:
+        link = folder / name
+        link.unlink(missing_ok=True)
+        link.symlink_to(outside)
+
+
+def test_collect_never_writes_through_a_planted_link(capsys, results, tmp_path):
+    _, folder = results
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious")
+    pid = os.getpid()
+    predictable = [f".{name}.{pid}.tmp" for name in
+                   ("results.csv", "results.parquet", "per_query.parquet")] + \
+                  [f".{name}.tmp" for name in ("results.csv", "results.parquet")]
+    _plant_links(folder, predictable, outside)
+    _plant_links(folder, ["results.csv"], outside)  # the final name itself
+    assert cli.main(["collect", str(folder)]) == 0
+    assert outside.read_text() == "precious"
+    assert not (folder / "results.csv").is_symlink()  # replaced, not written through
+    assert "recall@5" in (folder / "results.csv").read_text()
+
+
+def test_report_plots_folder_that_is_a_link_is_refused(capsys, results, tmp_path):
+    _, folder = results
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (folder / "report_plots").symlink_to(elsewhere)
+    one_line(capsys, ["report", folder], "report_plots", "symbolic link")
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_atomic_writes_are_exclusive_and_leave_nothing_on_failure(tmp_path):
+    from vecbench import atomic
+
+    outside = tmp_path / "outside"
+    outside.write_text("precious")
+    target = tmp_path / "out" / "table.csv"
+    target.parent.mkdir()
+    target.symlink_to(outside)
+    atomic.write_text(target, "new")
+    assert outside.read_text() == "precious" and target.read_text() == "new"
+    assert not target.is_symlink()
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+
+    def fail(handle):
+        handle.write(b"half")
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        atomic.write_with(target, fail)
+    assert target.read_text() == "new"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["table.csv"]
+
+
+def test_every_write_goes_through_the_one_helper():
+    """No module builds a temporary name of its own (a pid or '.tmp' in a file name), or
+    opens a final path for writing: vecbench.atomic is the only writer."""
+    import re
+
+    package = Path(cli.__file__).parent
+    pattern = re.compile(r"""getpid\(\)\}?\.tmp|\}\.tmp["']|\.part["']|write_text\(|write_bytes\(|"""
+                         r"""(?<![\w.])open\([^)]*["'](w|a|x)b?\+?["']|\.savefig\((?!buffer)|"""
+                         r"""to_csv\(\w|to_parquet\(\w|os\.replace\(""")
+    offenders = []
+    for path in package.rglob("*.py"):
+        if path.name == "atomic.py":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if pattern.search(code) and "atomic." not in code:
+                offenders.append(f"{path.relative_to(package)}:{number}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)

@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from vecbench import atomic
+
 MAGIC = b"VBCACHE1"
 _HEADER = len(MAGIC) + 32
 
@@ -144,25 +146,19 @@ def write_verified(path: str | os.PathLike, arrays: dict[str, Any]) -> Path:
     path = Path(path)
     if in_cache(path) and cache_problem() is not None:
         return path   # said once already: no warning per entry
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         clean_temporaries(path.parent)   # left by an interrupted write
         if path.is_dir() and not path.is_symlink():
             discard(path)
-        with open(tmp, "w+b") as handle:
+        with atomic.atomic_file(path, mode="w+b") as handle:
             handle.write(MAGIC + b"0" * 32)
             np.savez(handle, **arrays)
             handle.flush()
             digest = _payload_digest(handle).encode()
             handle.seek(len(MAGIC))
             handle.write(digest)
-        os.replace(tmp, path)
     except OSError as exc:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
         warn(f"{path}: cache not written ({exc.strerror or exc}); continuing without it")
         return path
     _publish_to_cluster(path)
@@ -197,13 +193,10 @@ def _fetch_from_cluster(path: Path) -> bool:
     data = shared_work.fetch(name) if name is not None else None
     if data is None:
         return False
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        atomic.write_bytes(path, data)
     except OSError:  # an unwritable cache: compute here instead
-        discard(tmp)
         return False
     return True
 
@@ -231,7 +224,7 @@ def clean_temporaries(folder: str | os.PathLike) -> int:
 
 
 def _writer_pid(name: str) -> int | None:
-    parts = name.rsplit(".", 2)   # .<name>.<pid>.tmp
+    parts = name.rsplit(".", 2)   # .<name>.<random>.<pid>.tmp (vecbench.atomic)
     try:
         return int(parts[-2])
     except (IndexError, ValueError):

@@ -322,21 +322,34 @@ def cmd_paired(args: argparse.Namespace) -> int:
         table = table.sort_values([key.lstrip("-") for key in keys], kind="stable",
                                   ascending=[not key.startswith("-") for key in keys])
     if args.csv:
-        table.to_csv(args.csv, index=False)
+        from vecbench import atomic
+
+        atomic.write_text(args.csv, table.to_csv(index=False))
     drop = args.drop.split(",") if args.drop else ()
     print(paired.format_markdown(table, scale=args.scale, relative=args.relative, drop=drop),
           end="")
     return 0
 
 
-def _threads(value: str) -> int:
-    try:
-        threads = int(value)
-    except ValueError:
-        threads = 0
-    if threads < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value!r}")
-    return threads
+def _number(kind: str, low: float | None = None, high: float | None = None):
+    """An argparse ``type`` reading a number through the checks YAML values get (ASCII digits,
+    finite, bounded); argparse names the option in the one-line error."""
+    from vecbench.params import parse_number
+
+    def read(text: str) -> int | float:
+        try:
+            return parse_number("", text, kind, low, high)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(exc.message) from None
+    read.__name__ = kind  # argparse's fallback wording: "invalid int value"
+    return read
+
+
+#: Bounds of the numeric options: more workers or threads than this is no machine vecbench
+#: runs on; more bootstrap resamples than this allocate resamples x queries floats for nothing.
+MAX_WORKERS = 1024
+MAX_RESAMPLES = 100_000
+_threads = _number("int", 1, MAX_WORKERS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -423,14 +436,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", help="a recipe name or a dataset entry (as for `datasets info`)")
     p.add_argument("out", help="output file (hdf5) or folder / file prefix (others)")
     p.add_argument("--format", required=True, choices=["hdf5", "parquet", "fvecs", "fbin"])
-    p.add_argument("--k", type=_threads, default=100, help="neighbours per query (default 100)")
+    p.add_argument("--k", type=_number("int", 1), default=100,
+                   help="neighbours per query (default 100)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("lid", help="intrinsic dimension of a dataset: global estimates and a "
                        "histogram of pointwise LID")
     p.add_argument("spec", nargs="+", help="a recipe name or a dataset entry (as for `datasets "
                                            "info`); several share one histogram")
-    p.add_argument("--k", type=int, help="neighbours per point (default 20)")
+    p.add_argument("--k", type=_number("int", 2), help="neighbours per point (default 20)")
     p.add_argument("--estimator", default="mle", help="pointwise: mle (default), tle, mada, mom")
     p.add_argument("--json", action="store_true", help="print the estimates as JSON")
     p.add_argument("-o", "--output", help="histogram FILE.png, .svg or .pdf (default lid-<dataset>.png)")
@@ -442,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--x", help="column on the x axis")
     p.add_argument("--y", help="column on the y axis")
     p.add_argument("--hue", help="column that splits series")
-    p.add_argument("--budget", type=float, action="append",
+    p.add_argument("--budget", type=_number("number"), action="append",
                    help="tradeoff: an x budget line (repeatable)")
     p.add_argument("--facet", help="column that splits panels (default dataset)")
     p.add_argument("--where", help="pandas query keeping rows, e.g. \"index == 'flat'\"")
@@ -474,10 +488,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--within", default="dataset",
                    help="COLUMN,... whose groups each get their own baseline "
                         "(default dataset), e.g. dataset,bytes_per_vector")
-    p.add_argument("--scale", type=float, default=100.0,
+    p.add_argument("--scale", type=_number("number", -1e6, 1e6), default=100.0,
                    help="multiply differences (default 100: points)")
-    p.add_argument("--resamples", type=int, default=10_000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resamples", type=_number("int", 1, MAX_RESAMPLES), default=10_000)
+    p.add_argument("--seed", type=_number("int", 0), default=0)
     p.add_argument("--csv", help="also write the table (unscaled) to this CSV file")
     p.add_argument("--relative", action="store_true",
                    help="add the difference as a percentage of the baseline")
@@ -544,12 +558,21 @@ _MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.
                    errno.EFBIG, errno.EIO}
 
 
+#: The exit status of a command whose reader closed its output (as if killed by SIGPIPE).
+EXIT_CLOSED_PIPE = 128 + 13
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         _experiment_file(args)
         _check_outputs(args)
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a reader gone shows here, not in the interpreter's exit flush
+        return code
+    except BrokenPipeError:  # output piped into `head`, `true`: the end, as for Unix tools
+        _discard_stdout()
+        return EXIT_CLOSED_PIPE
     except VecbenchError as exc:
         print(f"vecbench: error: {exc}", file=sys.stderr)
         return 2
@@ -563,9 +586,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vecbench: interrupted; completed units are saved", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # output piped into `head` and the like: not an error of ours
-        sys.stderr.close()
-        return 0
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's exit flush of what is still buffered
+    cannot raise BrokenPipeError again (and print a traceback) after main returns."""
+    import os
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (tests capture it)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vecbench.errors import ConfigError, DataError
-from vecbench.metrics import metric_info
+from vecbench.metrics import parse_metric
+from vecbench.params import NUMBER as _NUMBER, check_float, shown
 
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_BUDGET = re.compile(rf"^\s*([^<>=!\s]+)\s*(<=|>=|==|<|>)\s*({_NUMBER})\s*$")
-_RULE = re.compile(rf"^\s*([^:\s]+)\s*:\s*({_NUMBER})\s*(%?)\s*$")
+_BUDGET = re.compile(rf"^\s*([^<>=!\s]+)\s*(<=|>=|==|<|>)\s*({_NUMBER})\s*$", re.ASCII)
+_RULE = re.compile(rf"^\s*([^:\s]+)\s*:\s*({_NUMBER})\s*(%?)\s*$", re.ASCII)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -67,11 +67,13 @@ def select_rows(frame, query: str, option: str = "--where"):
     try:
         selected = frame.query(query)
     except Exception as exc:  # pandas raises many kinds (syntax, undefined name, type)
-        raise ConfigError(f"not a valid row filter {query!r} ({type(exc).__name__}: {exc}); "
+        reason = " ".join(str(exc).split())[:200]  # pandas' messages may span lines
+        raise ConfigError(f"not a valid row filter {shown(query, 200)} ({type(exc).__name__}: "
+                          f"{reason}); "
                           "expected a pandas query over the result columns, e.g. "
                           "\"index == 'flat' and `search.ef` == 64\"", option) from None
     if selected.empty:
-        raise ConfigError(f"{query!r} matches no rows", option)
+        raise ConfigError(f"{shown(query, 200)} matches no rows", option)
     return selected
 
 
@@ -84,6 +86,33 @@ _FILTER_NODES = ("Expression", "BoolOp", "And", "Or", "UnaryOp", "Not", "Invert"
                  "List", "Tuple")
 
 
+#: Bounds on a row filter, checked by a scan of its text before Python's parser (which can
+#: exhaust memory or the C stack on deep nesting) or pandas' recursive evaluator see it.
+MAX_FILTER_CHARS = 4000
+MAX_FILTER_NESTING = 32
+_FILTER_TOKEN = re.compile(r"`[^`]*`|'[^']*'|\"[^\"]*\"|\bnot\b|[-+~]|[\[\](){}]|[^\s\[\](){}~+-]+")
+
+
+def check_filter_size(query: str, option: str = "--where") -> None:
+    """One line when ``query`` is longer than MAX_FILTER_CHARS, or nests brackets or chains
+    unary operators (``not not``, ``- -``, ``~~``) deeper than MAX_FILTER_NESTING."""
+    if len(query) > MAX_FILTER_CHARS:
+        raise ConfigError(f"a row filter of {len(query)} characters ({shown(query)}); expected "
+                          f"at most {MAX_FILTER_CHARS}", option)
+    depth = run = deepest = 0
+    for token in _FILTER_TOKEN.findall(query):
+        if token in ("not", "-", "+", "~"):
+            run += 1
+        else:
+            run = 0
+            depth += token in "([{" and len(token) == 1
+            depth -= token in ")]}" and len(token) == 1
+        deepest = max(deepest, depth + run)
+    if deepest > MAX_FILTER_NESTING:
+        raise ConfigError(f"a row filter nested {deepest} levels deep ({shown(query)}); "
+                          f"expected at most {MAX_FILTER_NESTING}", option)
+
+
 def check_row_filter(query: str, option: str = "--where") -> str:
     """``query`` when it is only column comparisons, literals, ``in`` and boolean operators
     (checked on its syntax tree, before pandas sees it); else a one-line ConfigError."""
@@ -93,23 +122,25 @@ def check_row_filter(query: str, option: str = "--where") -> str:
                 "\"index == 'flat' and `search.ef` in [40, 80]\"")
     if not isinstance(query, str) or not query.strip():
         raise ConfigError(f"empty row filter {query!r}; {expected}", option)
+    check_filter_size(query, option)
+    query_text = shown(query, 200)
     if "@" in _BACKTICKED.sub("", query):
-        raise ConfigError(f"not an allowed row filter {query!r} ('@' variables are not "
+        raise ConfigError(f"not an allowed row filter {query_text} ('@' variables are not "
                           f"allowed); {expected}", option)
     plain = _BACKTICKED.sub("_column_", query)   # `search.ef` is a column name
     try:
         tree = ast.parse(plain.strip(), mode="eval")
     except (SyntaxError, ValueError) as exc:
-        raise ConfigError(f"not a valid row filter {query!r} ({exc.msg if hasattr(exc, 'msg') else exc}); "
+        raise ConfigError(f"not a valid row filter {query_text} ({exc.msg if hasattr(exc, 'msg') else exc}); "
                           f"{expected}", option) from None
     for node in ast.walk(tree):
         kind = type(node).__name__
         if kind not in _FILTER_NODES or (kind == "BinOp" and type(node.op).__name__
                                          not in ("BitAnd", "BitOr")):
-            raise ConfigError(f"not an allowed row filter {query!r} ({kind} is not allowed); "
+            raise ConfigError(f"not an allowed row filter {query_text} ({kind} is not allowed); "
                               f"{expected}", option)
         if kind == "Name" and node.id.startswith("__"):
-            raise ConfigError(f"not an allowed row filter {query!r} (name {node.id!r}); "
+            raise ConfigError(f"not an allowed row filter {query_text} (name {node.id!r}); "
                               f"{expected}", option)
     return query
 
@@ -204,13 +235,14 @@ def _parse_rule(part: str, option: str) -> Rule | Bound:
         raise ConfigError(f"expected METRIC:THRESHOLD[%] (e.g. recall@10:-0.005,qps:-10%) or "
                           f"METRIC>=VALUE (e.g. recall@10>=0.95), got {part!r}", option)
     metric = (change or bound).group(1)
-    info = metric_info(metric)
-    if info is None:
-        raise ConfigError(f"{metric!r} is not a metric with a known direction", option)
+    try:  # one grammar for metric names, one check for numbers (finite, bounded)
+        info = parse_metric(metric).metric
+        number = check_float(metric, float(bound.group(3) if bound else change.group(2)))
+    except ConfigError as exc:
+        raise exc.within(option) from None
     if bound:
-        return Bound(metric, bound.group(2), float(bound.group(3)))
-    _, number, percent = change.groups()
-    return Rule(metric, abs(float(number)), bool(percent), info.higher_is_better)
+        return Bound(metric, bound.group(2), number)
+    return Rule(metric, abs(number), bool(change.group(3)), info.higher_is_better)
 
 
 @dataclass
@@ -467,7 +499,7 @@ def parse_budget(text: str, option: str = "--budget") -> Budget:
         raise ConfigError(f"expected COLUMN<=NUMBER (or <, >=, >, ==), e.g. "
                           f"bytes_per_vector<=256, got {text!r}", option)
     column, op, number = match.groups()
-    return Budget(column, op, float(number))
+    return Budget(column, op, check_float(f"{option} {column}", float(number)))
 
 
 def best_under_budget(frame, budgets: list[Budget], objective: str, maximize: bool = True):

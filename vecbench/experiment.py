@@ -27,6 +27,11 @@ TOP_LEVEL = ("name", "seed", "k", "repeat", "datasets", "pipelines", "indexes", 
 #: default of min_seconds (the test suite shortens timings with it; rows record what was used).
 TIMING_KEYS = ("min_seconds", "min_passes", "latency_queries", "latency_seconds",
                "client_seconds")
+#: Seconds any timing may take per search setting: an hour measures nothing a minute does not,
+#: and a longer (or infinite) one hangs the run.
+MAX_TIMING_SECONDS = 3600.0
+#: Upper bounds of the ``timing:`` counts (passes, single queries timed).
+TIMING_COUNTS = {"min_passes": 10_000, "latency_queries": 1_000_000}
 #: ``search: {clients: N}`` runs N concurrent client threads; more would measure the machine.
 MAX_CLIENTS = 256
 CASE_KEYS = ("dataset", "pipeline", "index", "ordering", "repeat")
@@ -463,7 +468,7 @@ def _timing(value: Any) -> tuple:
     except a VECBENCH_MIN_SECONDS override, which changes what a row measured."""
     import os
 
-    from vecbench.params import check_float
+    from vecbench.params import check_float, parse_number
 
     given = {} if value is None else value
     if not isinstance(given, dict):
@@ -473,19 +478,16 @@ def _timing(value: Any) -> tuple:
         check_no_extra("timing", given, TIMING_KEYS)
         checked = {}
         for key, item in given.items():
-            if key in ("min_passes", "latency_queries"):
-                checked[key] = check_int(key, item, 1)
+            if key in TIMING_COUNTS:
+                checked[key] = check_int(key, item, 1, TIMING_COUNTS[key])
             else:
-                checked[key] = check_float(key, item, 0.0)
+                checked[key] = check_float(key, item, 0.0, MAX_TIMING_SECONDS)
     except ConfigError as exc:
         raise exc.within("timing") from None
     override = os.environ.get("VECBENCH_MIN_SECONDS")
-    if override and "min_seconds" not in checked:
-        try:
-            checked["min_seconds"] = check_float("min_seconds", float(override), 0.0)
-        except (ValueError, ConfigError):
-            raise ConfigError(f"expected a number of seconds >= 0, got {override!r}",
-                              "VECBENCH_MIN_SECONDS") from None
+    if override and "min_seconds" not in checked:  # the same check as timing.min_seconds
+        checked["min_seconds"] = parse_number("VECBENCH_MIN_SECONDS", override, "number", 0.0,
+                                              MAX_TIMING_SECONDS)
     return tuple(sorted(checked.items()))
 
 

@@ -13,6 +13,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from vecbench.errors import ConfigError
+
 #: Relative tolerance of recall_eps: a returned id is a hit when its true distance is at most
 #: the k-th true distance times (1 + EPS_REL) (plus EPS_ABS, so a k-th distance of 0 still works).
 EPS_REL = 1e-6
@@ -63,23 +65,50 @@ class MetricColumn:
     quartile: int | None = None
 
 
-def parse_column(column: str) -> MetricColumn | None:
-    """The metric behind a column name, or None when the column is not a metric."""
-    text, quartile = column, None
-    match = re.fullmatch(r"(.+)_q([1-4])", text)
-    if match:
-        text, quartile = match.group(1), int(match.group(2))
-    name, _, depth_text = text.partition("@")
+#: The one grammar of metric names: NAME, NAME@K, NAME@K_qQ (K and Q in ASCII digits: K >= 1
+#: without leading zeros, Q a LID quartile 1-4). Whether NAME takes @K is the metric's own.
+_NAME = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*?)(?:@(?P<depth>[0-9]*))?(?:_q(?P<quartile>[1-4]))?",
+                   re.ASCII)
+#: Depths beyond this are no search anyone runs (and would allocate nq x K arrays).
+MAX_DEPTH = 100_000
+_EXAMPLES = "e.g. recall@10, ndcg@10, qps, p99_ms"
+
+
+def parse_metric(text: str) -> MetricColumn:
+    """A metric name read from the user (``--metrics``, ``--fail``, a spec's ``expect``) ->
+    its column; ConfigError saying what is wrong otherwise (the caller names the option)."""
+    match = _NAME.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise ConfigError(f"{text!r} is not a metric name; expected NAME or NAME@K with K a "
+                          f"whole number in ASCII digits ({_EXAMPLES})")
+    name, depth_text, quartile = match.group("name", "depth", "quartile")
     metric = METRICS.get(name)
     if metric is None:
-        return None
-    if depth_text:
-        if not depth_text.isdigit() or int(depth_text) < 1:
-            return None
+        unknown = "" if name == text else f" (unknown name {name!r})"
+        raise ConfigError(f"{text!r} is not a metric{unknown}; expected one of: "
+                          f"{', '.join(METRICS)}")
+    if metric.takes_depth and not depth_text:
+        raise ConfigError(f"{text!r} has no depth; expected {name}@K, e.g. {name}@10")
+    if not metric.takes_depth and depth_text is not None:
+        raise ConfigError(f"{name} takes no depth, got {text!r}; expected {name}")
+    depth = None
+    if depth_text is not None:
+        if depth_text.startswith("0") or not 1 <= int(depth_text) <= MAX_DEPTH:
+            raise ConfigError(f"depth of {text!r} out of range; expected {name}@K with K "
+                              f"in [1, {MAX_DEPTH}] (no leading zeros)")
         depth = int(depth_text)
-    else:
-        depth = None
-    return MetricColumn(column, metric, depth, quartile)
+    if quartile is not None and not (metric.per_query and metric.compute is not None):
+        raise ConfigError(f"{name} is not a per-query metric, got {text!r}; expected "
+                          f"{name} without _q{quartile}")
+    return MetricColumn(text, metric, depth, None if quartile is None else int(quartile))
+
+
+def parse_column(column: str) -> MetricColumn | None:
+    """The metric behind a column name, or None when the column is not a metric."""
+    try:
+        return parse_metric(column)
+    except ConfigError:
+        return None
 
 
 def metric_info(column: str) -> Metric | None:

@@ -21,6 +21,7 @@ what was expected and what was given; the experiment loader prepends the YAML pa
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -28,8 +29,20 @@ from typing import Any, Callable, Iterable
 from vecbench.errors import ConfigError
 
 
-def _fail(name: str, expected: str, value: Any) -> ConfigError:
-    return ConfigError(f"expected {expected}, got {value!r}", name)
+def shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: an error stays one readable line even for a
+    10**5000 (whose repr Python refuses) or a megabyte of text."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int over sys.get_int_max_str_digits()
+        return "an integer of thousands of digits"
+    return text if len(text) <= limit else f"{text[:limit - 3]}... ({len(text)} characters)"
+
+
+def _fail(name: str, expected: str, value: Any, low: float | None = None,
+          high: float | None = None) -> ConfigError:
+    return ConfigError(f"expected {expected}, got {shown(value)}{_cap_note(value, low, high)}",
+                       name)
 
 
 def _bounds(low: float | None, high: float | None) -> str:
@@ -42,12 +55,43 @@ def _bounds(low: float | None, high: float | None) -> str:
     return ""
 
 
+#: The largest magnitude any number takes, parameter, option or variable: native libraries
+#: (faiss, hnswlib, BLAS) read C ints, and a larger value wraps, hangs or allocates without bound.
+#: A declaration's own ``high`` is usually far tighter.
+MAX_INT = 2**31 - 1
+#: Numbers as text (CLI options, environment variables, rules, bounds): ASCII digits only, so
+#: no inf, nan, '1_000' or Unicode digits, which Python's int() and float() would take.
+NUMBER = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+INTEGER = r"[-+]?[0-9]+"
+
+
+def within_cap(value: Any, low: float | None = None, high: float | None = None) -> bool:
+    """A real number that is finite and, on each side without a declared bound, at most
+    MAX_INT in magnitude (a declared bound, such as a seed's 2**63 - 1, replaces the cap).
+    Ints are compared exactly, so 10**400 is refused without an OverflowError."""
+    if not isinstance(value, numbers.Integral) and not math.isfinite(value):
+        return False
+    return (-MAX_INT if low is None else -math.inf) <= value <= \
+        (MAX_INT if high is None else math.inf)
+
+
+def _cap_note(value: Any, low: float | None = None, high: float | None = None) -> str:
+    """What the implicit checks say about a value they refuse (after the value shown)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+            within_cap(value, low, high):
+        return ""
+    if not isinstance(value, numbers.Integral) and not math.isfinite(value):
+        return " (not a finite number)"
+    return f" (beyond {MAX_INT}, the largest magnitude any number may have)"
+
+
 def check_int(name: str, value: Any, low: int | None = None, high: int | None = None) -> int:
     expected = f"an integer{_bounds(low, high)}"
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise _fail(name, expected, value)
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise _fail(name, expected, value)
+    if (low is not None and value < low) or (high is not None and value > high) or \
+            not within_cap(value, low, high):
+        raise _fail(name, expected, value, low, high)
     return int(value)
 
 
@@ -58,14 +102,32 @@ def check_float(name: str, value: Any, low: float | None = None, high: float | N
         expected = f"a number in ({low}, {high}]"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise _fail(name, expected, value)
+    if value != value or not within_cap(value, low, high):
+        raise _fail(name, expected, value, low, high)
     value = float(value)
-    if value != value:
-        raise _fail(name, expected, value)
     if low is not None and (value <= low if low_open else value < low):
         raise _fail(name, expected, value)
     if high is not None and value > high:
         raise _fail(name, expected, value)
     return value
+
+
+def parse_number(name: str, text: str, kind: str = "number", low: float | None = None,
+                 high: float | None = None) -> int | float:
+    """A number written as text (an option, a variable, a bound in a rule), through the same
+    checks as a YAML value: ``kind`` ``int`` or ``number``; ConfigError naming ``name``."""
+    import re
+
+    grammar = INTEGER if kind == "int" else NUMBER
+    if not isinstance(text, str) or not re.fullmatch(grammar, text.strip(), re.ASCII):
+        what = "an integer" if kind == "int" else "a number"
+        raise _fail(name, f"{what}{_bounds(low, high)}, written in ASCII digits", text)
+    value = int(text) if kind == "int" else float(text)
+    try:
+        return (check_int if kind == "int" else check_float)(name, value, low, high)
+    except ConfigError as exc:  # shown as written: '1e999' is what the user typed, not inf
+        raise ConfigError(exc.message.replace(f"got {shown(value)}", f"got {shown(text)}", 1),
+                          name) from None
 
 
 def check_bool(name: str, value: Any) -> bool:
@@ -199,14 +261,20 @@ class Param:
             for i, item in enumerate(value):  # name the element that is wrong
                 if isinstance(item, bool) or not isinstance(item, numbers.Integral) or \
                         not self._in_range(item):
-                    raise ConfigError(f"expected an integer{self._range()}, got {item!r}",
+                    raise ConfigError(f"expected an integer{self._range()}, got "
+                                      f"{shown(item)}{_cap_note(item, self.low, self.high)}",
                                       f"{self.name}[{i}]")
-        got = "nothing (required)" if value is REQUIRED else repr(value)
+        got = "nothing (required)" if value is REQUIRED else shown(value)
         if value is None and self.required:
             got = "None (required)"
-        raise ConfigError(f"expected {self.expected()}, got {got}", self.name)
+        note = _cap_note(value, self.low, self.high) if any(
+            kind in ("int", "number", "dims") for kind in self.kind.split("|")) else ""
+        raise ConfigError(f"expected {self.expected()}, got {got}{note}", self.name)
 
     def _in_range(self, value: float) -> bool:
+        """Within the declared bounds and the cap every number has (finite, MAX_INT)."""
+        if not within_cap(value, self.low, self.high):
+            return False
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):
             return False
         if self.high is not None and (value >= self.high if self.high_open else value > self.high):
@@ -220,7 +288,7 @@ class Param:
             return ok, int(value) if ok else None
         if kind == "number":
             ok = (not is_bool and isinstance(value, numbers.Real) and value == value
-                  and self._in_range(float(value)))
+                  and self._in_range(value))
             # an int stays an int, so results record ``nprobe: 16``, not 16.0
             return ok, (value if isinstance(value, numbers.Integral) else float(value)) \
                 if ok else None
@@ -233,7 +301,7 @@ class Param:
         if kind == "dims":
             if isinstance(value, str):
                 return value in self.choices, value
-            ok = not is_bool and ((isinstance(value, numbers.Integral) and value >= 1) or (
+            ok = not is_bool and ((isinstance(value, numbers.Integral) and 1 <= value <= MAX_INT) or (
                 isinstance(value, numbers.Real) and 0.0 < float(value) <= 1.0))
             return ok, value
         if kind == "ints":

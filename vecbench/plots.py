@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vecbench import atomic
 from vecbench.compare import check_column
 from vecbench.errors import ConfigError, DataError
 from vecbench.frontier import (config_label, family_columns, natural_key, pareto_front,
@@ -379,5 +380,6 @@ def save(fig, path: str | Path) -> Path:
     """Write ``fig`` in the format the suffix names (PNG at 120 dpi; SVG and PDF are vector)."""
     path = check_output(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, format=path.suffix.lower()[1:])
+    atomic.write_with(path, lambda handle: fig.savefig(handle, dpi=120,
+                                                        format=path.suffix.lower()[1:]))
     return path

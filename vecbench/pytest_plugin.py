@@ -25,14 +25,16 @@ from pathlib import Path
 
 import pytest
 
+from vecbench import atomic
 from vecbench.errors import ConfigError, DataError, MissingDataError, VecbenchError
+from vecbench.params import NUMBER
 
 SUFFIX = ".vecbench.yaml"
 SPEC_KEYS = ("dataset", "pipeline", "index", "ordering", "k", "seed", "threads", "expect",
              "baseline", "fail", "missing_data")
 #: Machine-dependent metrics: checked only with --vecbench-timing.
 TIMING_METRICS = ("qps", "p50_ms", "p95_ms", "p99_ms", "build_s", "fit_s", "encode_s")
-_EXPECTATION = re.compile(r"^\s*(<=|>=|==|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+_EXPECTATION = re.compile(rf"^\s*(<=|>=|==|<|>)\s*({NUMBER})\s*$", re.ASCII)
 #: Experiment paths as they read in a spec (datasets[0].x -> dataset.x).
 _SPEC_PATHS = {"datasets[0]": "dataset", "pipelines[0]": "pipeline", "indexes[0]": "index",
                "orderings[0]": "ordering"}
@@ -83,13 +85,16 @@ def _spec_error(exc: ConfigError, file: str) -> ConfigError:
 
 def parse_expectation(metric: str, value, k: int) -> Expectation:
     """``">= 0.9"`` -> Expectation; a bare number is a bound in the metric's better direction."""
-    from vecbench.metrics import metric_info
+    from vecbench.metrics import parse_metric
+    from vecbench.params import check_float
 
     where = f"expect.{metric}"
-    info = metric_info(str(metric))
-    if info is None:
-        raise ConfigError("not a metric with a known direction (e.g. recall@10, ndcg@10, qps, "
-                          "p99_ms, bytes_per_vector)", where)
+    try:  # the one grammar of metric names; bounds are finite numbers
+        info = parse_metric(str(metric)).metric
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = check_float("", value)
+    except ConfigError as exc:
+        raise exc.within(where) from None
     name, _, depth = str(metric).partition("@")
     if name in ("recall", "recall_index", "recall_eps") and depth and depth != str(k):
         raise ConfigError(f"the spec measures @{k} (k: {k}); expected {name}@{k}", where)
@@ -98,7 +103,11 @@ def parse_expectation(metric: str, value, k: int) -> Expectation:
     match = _EXPECTATION.match(str(value))
     if not match:
         raise ConfigError(f"expected a bound like '>= 0.9' or '<= 384', got {value!r}", where)
-    return Expectation(str(metric), match.group(1), float(match.group(2)))
+    try:
+        bound = check_float("", float(match.group(2)))
+    except ConfigError as exc:
+        raise exc.within(where) from None
+    return Expectation(str(metric), match.group(1), bound)
 
 
 def build_spec(raw, file: str = "<spec>", base_dir: str = ".") -> Spec:
@@ -267,9 +276,7 @@ def _timing_note(kind: str, unchecked: list) -> list[str]:
 def write_baseline(rows: list[dict], path: Path, raw: dict) -> None:
     """Write atomically (temporary file, then rename) so a killed run leaves the old baseline."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"spec": raw, "rows": rows}, indent=1, default=str))
-    tmp.replace(path)
+    atomic.write_text(path, json.dumps({"spec": raw, "rows": rows}, indent=1, default=str))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from vecbench import atomic
 from vecbench.errors import DataError
 
 #: Bump when the record layout changes: older records are reported and left out, never misread.
@@ -94,16 +95,7 @@ def _atomic(path: Path, write) -> None:
         import shutil
 
         shutil.rmtree(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic.write_with(path, write, durable=True)
 
 
 def write_arrays(path: Path, arrays: dict) -> dict:

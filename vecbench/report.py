@@ -13,6 +13,7 @@ import io
 import json
 from pathlib import Path
 
+from vecbench import atomic
 from vecbench.errors import DataError
 from vecbench.frontier import value_text
 
@@ -249,12 +250,14 @@ def build_report(results: str | Path, out_dir: str | Path | None = None,
 
     out.mkdir(parents=True, exist_ok=True)
     plot_dir = out / "report_plots"
+    if plot_dir.is_symlink():  # a folder name vecbench chose: a link there was planted
+        raise DataError(f"{plot_dir}: a symbolic link; expected a folder (or nothing) where "
+                        "the report writes its plots")
     plot_dir.mkdir(exist_ok=True)
     images = []
     for i, (title, fig) in enumerate(_figures(frame, lid_frame)):
         data = _png(fig)
-        file = plot_dir / f"plot{i}.png"
-        file.write_bytes(data)
+        file = atomic.write_bytes(plot_dir / f"plot{i}.png", data)
         images.append((title, data, file))
 
     summary = (f"{len(records)} build units, {len(frame)} result rows, "
@@ -284,7 +287,7 @@ def build_report(results: str | Path, out_dir: str | Path | None = None,
                  f"<pre>{html.escape(json.dumps(environment, indent=2, default=str))}</pre>")
     parts.append(f"<script>{SORT_JS}</script></body></html>")
     html_path = out / "report.html"
-    html_path.write_text("\n".join(parts))
+    atomic.write_text(html_path, "\n".join(parts))
 
     md = [f"# vecbench report: {name}", "", summary, "", "## Summary", "",
           *_summary_md(sections), "## Plots", ""]
@@ -296,5 +299,5 @@ def build_report(results: str | Path, out_dir: str | Path | None = None,
     md += ["", "## Environment", "", "```json", json.dumps(environment, indent=2, default=str),
            "```", ""]
     md_path = out / "report.md"
-    md_path.write_text("\n".join(md))
+    atomic.write_text(md_path, "\n".join(md))
     return html_path, md_path

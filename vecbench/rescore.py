@@ -16,12 +16,20 @@ query. ``{oversample: o, with: w}`` is the one-stage cascade.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from vecbench.errors import ConfigError
-from vecbench.params import check_choice, check_int, check_no_extra
+from vecbench.params import check_choice, check_int, check_no_extra, shown
 
 RESCORE_WITH = ("float32", "int8")
+#: The most candidates per result a rescoring fetches (k x the product of a cascade's
+#: oversamples): beyond it the index is asked for more than any base holds and allocates
+#: nq x k x oversample ids.
+MAX_OVERSAMPLE = 1000
+#: A cascade label, one grammar: ``int8x10>float32x2`` (ASCII digits, no leading zeros).
+_STAGE = re.compile(rf"({'|'.join(RESCORE_WITH)})x([1-9][0-9]{{0,8}})", re.ASCII)
 
 
 def check(params: dict) -> dict:
@@ -34,7 +42,7 @@ def check(params: dict) -> dict:
         check_no_extra("rescore", params, ("cascade",))
         stages = params["cascade"]
         if isinstance(stages, str):  # a label written back by `best`
-            return {"cascade": label(parse_label(stages))}
+            return {"cascade": label(_bounded(parse_label(stages)))}
         if not isinstance(stages, list) or not stages:
             raise ConfigError(f"expected a non-empty list of {{with, oversample}} stages, got "
                               f"{stages!r}", "cascade")
@@ -47,10 +55,20 @@ def check(params: dict) -> dict:
             if "cascade" in checked[-1]:
                 raise ConfigError("expected a stage {with, oversample}, got a cascade",
                                   f"cascade[{i}]")
-        return {"cascade": label(checked)}
+        return {"cascade": label(_bounded(checked))}
     check_no_extra("rescore", params, ("oversample", "with", "cascade"))
-    return {"oversample": check_int("oversample", params.get("oversample", 1), 1),
+    return {"oversample": check_int("oversample", params.get("oversample", 1), 1,
+                                    MAX_OVERSAMPLE),
             "with": check_choice("with", params.get("with", "float32"), RESCORE_WITH)}
+
+
+def _bounded(stages: list[dict]) -> list[dict]:
+    """The stages, when their oversamples multiply to at most MAX_OVERSAMPLE."""
+    total = int(np.prod([stage["oversample"] for stage in stages], dtype=object))
+    if total > MAX_OVERSAMPLE:
+        raise ConfigError(f"expected oversamples whose product is at most {MAX_OVERSAMPLE}, "
+                          f"got {label(stages)} (x{total})", "cascade")
+    return stages
 
 
 def label(stages: list[dict]) -> str:
@@ -60,11 +78,12 @@ def label(stages: list[dict]) -> str:
 def parse_label(text: str) -> list[dict]:
     stages = []
     for part in text.split(">"):
-        kind, _, oversample = part.partition("x")
-        if kind not in RESCORE_WITH or not oversample.isdigit() or int(oversample) < 1:
-            raise ConfigError(f"expected stages like int8x10>float32x2, got {text!r}",
-                              "cascade")
-        stages.append({"with": kind, "oversample": int(oversample)})
+        match = _STAGE.fullmatch(part)
+        if match is None:
+            raise ConfigError(f"expected stages like int8x10>float32x2 (WITHxOVERSAMPLE, WITH "
+                              f"one of {', '.join(RESCORE_WITH)}, OVERSAMPLE in ASCII digits), "
+                              f"got {shown(text)}", "cascade")
+        stages.append({"with": match.group(1), "oversample": int(match.group(2))})
     return stages
 
 

@@ -10,12 +10,12 @@ stays an integer; each pipeline step's parameters are ``pipeline.<step>.<name>``
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from vecbench import records
+from vecbench import atomic
 from vecbench.errors import ConfigError, DataError
 
 FIRST_COLUMNS = ["experiment", "dataset", "pipeline", "pipeline_kind", "index"]
@@ -179,12 +179,14 @@ def build_tables(results: str | Path, columns: list[str] | None = None,
 
     if columns:
         for column in columns:
-            if metrics.parse_column(column) is None or \
-                    metrics.parse_column(column).metric.compute is None:
+            try:
+                parsed = metrics.parse_metric(column)
+            except ConfigError as exc:
+                raise exc.within("--metrics") from None
+            if parsed.metric.compute is None:
                 computable = ", ".join(n for n, m in metrics.METRICS.items() if m.compute)
-                raise ConfigError(f"{column!r} is not a metric computed from raw results; "
-                                  f"expected NAME@K or NAME with NAME one of: {computable}",
-                                  "--metrics")
+                raise ConfigError(f"{column!r} is recorded at run time, not computed from raw "
+                                  f"results; expected one of: {computable}", "--metrics")
         columns = list(dict.fromkeys(columns))
     selection = records.select(results, include_all)
     # how the last run matched these units to their data: "full" (hashed) or "size+mtime"
@@ -342,16 +344,10 @@ def _ordered_columns(frame) -> list[str]:
 
 def write_table(frame, path: Path) -> Path:
     """CSV or parquet, atomically: a killed collect never leaves a truncated table."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if path.suffix == ".csv":
-            frame.to_csv(tmp, index=False)
-        else:
-            frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    if path.suffix == ".csv":
+        atomic.write_text(path, frame.to_csv(index=False))
+    else:
+        atomic.write_with(path, lambda handle: frame.to_parquet(handle, index=False))
     return path
 
 

@@ -29,6 +29,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from vecbench import atomic
+
 #: Largest fitted pipeline handed to the scheduler for workers on other machines.
 SCHEDULER_LIMIT = 64 << 20
 
@@ -72,7 +74,9 @@ def lock(name: str) -> Iterator[None]:
         if cache_problem() is not None:
             raise OSError(errno.EROFS, "cache unusable")
         folder.mkdir(parents=True, exist_ok=True)
-        handle = open(folder / f"{name}.lock", "a+b")
+        # O_NOFOLLOW: a link planted at the lock's name is refused, never opened (or created)
+        fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        handle = os.fdopen(fd, "r+b")
     except OSError:  # no cache to share through: each process computes for itself
         yield
         return
@@ -151,19 +155,14 @@ def _write(key: str, data: bytes) -> None:
     if cache_problem() is not None:
         return
     path, digest_path = _paths(key)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         for entry in (path, digest_path):
             if entry.is_dir() and not entry.is_symlink():
                 discard(entry)
-        tmp.write_bytes(data)
-        os.replace(tmp, path)  # the data first: a digest never names bytes not yet in place
-        tmp = digest_path.with_name(f"{digest_path.name}.{os.getpid()}.tmp")
-        tmp.write_text(_digest(data))
-        os.replace(tmp, digest_path)
+        atomic.write_bytes(path, data)  # the data first: a digest never names bytes not yet there
+        atomic.write_text(digest_path, _digest(data))
     except OSError as exc:
-        discard(tmp)
         warn(f"{path}: fitted pipeline not cached ({exc.strerror or exc}); continuing "
              "without it")
 

@@ -8,6 +8,7 @@ DataError naming the file (and line).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ from vecbench.errors import ConfigError, DataError
 #: event stream, before any object is built, so no input reaches a RecursionError or MemoryError.
 MAX_YAML_DEPTH = 32
 MAX_YAML_BYTES = 16 << 20
+#: The longest plain number read (the largest parameter, 2**31 - 1, has 10 digits).
+MAX_NUMBER_CHARS = 64
+_NUMERIC = re.compile(r"[-+]?[0-9._]")
 
 
 def parse_yaml(text: str, where: str = "", file: str | None = None) -> Any:
@@ -38,6 +42,14 @@ def parse_yaml(text: str, where: str = "", file: str | None = None) -> Any:
                                       f"{MAX_YAML_DEPTH}", where, file)
             elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 depth -= 1
+            elif isinstance(event, yaml.ScalarEvent) and (
+                    not event.style or (event.tag or "").endswith(":int")) and \
+                    len(event.value) > MAX_NUMBER_CHARS and _NUMERIC.match(event.value):
+                # a plain number this long is no parameter; Python refuses to build ints over
+                # 4300 digits, which PyYAML would raise as a bare ValueError
+                raise ConfigError(f"line {event.start_mark.line + 1}: a number of "
+                                  f"{len(event.value)} characters; expected at most "
+                                  f"{MAX_NUMBER_CHARS}", where, file)
         return yaml.load(text, Loader=loader)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import re
 import warnings
 from pathlib import Path
 
@@ -54,7 +56,15 @@ def read_jsonl_ids(path: Path) -> list[str]:
 
 
 def _grade(text: str) -> int | float:
+    """A relevance grade: a finite number in ASCII digits (float() also takes inf, nan, '1_0'
+    and Unicode digits, none of which a qrels file means); ValueError otherwise."""
+    from vecbench.params import NUMBER
+
+    if not re.fullmatch(NUMBER, text.strip(), re.ASCII):
+        raise ValueError(text)
     value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
     return int(value) if value.is_integer() else value
 
 

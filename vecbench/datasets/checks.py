@@ -73,11 +73,11 @@ synthetic = Spec("Synthetic", (
     Param("dim", "int", 64, low=1, doc="ambient dimension"),
     Param("intrinsic_dim", "int", 8, low=1,
           doc="dimension of the subspace the points span (at most dim)"),
-    Param("noise", "number", 0.0, low=0, doc="std of isotropic Gaussian noise added in all "
+    Param("noise", "number", 0.0, low=0, high=1000, doc="std of isotropic Gaussian noise added in all "
           "dim dimensions (raises the intrinsic dimension at small scales)"),
     Param("n_clusters", "int", 1, low=1,
           doc="Gaussian cluster centres in the subspace; > 1 also gives labels"),
-    Param("cluster_std", "number", 0.5, low=0, low_open=True,
+    Param("cluster_std", "number", 0.5, low=0, high=1000, low_open=True,
           doc="spread of each cluster around its centre"),
     Param("n_train", "int", 0, low=0,
           doc="extra vectors used as the train set (0: a sample of the base)"),

@@ -26,6 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from vecbench import atomic
 from vecbench.datasets import checks
 from vecbench.datasets.base import Dataset, PathResolver, finish
 from vecbench.datasets.checks import MINILM
@@ -233,8 +234,6 @@ def _write_cache(folder: Path, corpus: np.ndarray, queries: np.ndarray, meta: di
         discard(folder)
     write_verified(folder / "vectors.npz", {"corpus": corpus, "queries": queries})
     try:
-        tmp = folder / f".meta.json.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(meta, indent=1) + "\n")
-        os.replace(tmp, folder / "meta.json")
+        atomic.write_text(folder / "meta.json", json.dumps(meta, indent=1) + "\n")
     except OSError:
         pass  # the description is optional; the verified vectors are the cache

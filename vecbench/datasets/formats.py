@@ -10,13 +10,12 @@ and are re-exported here.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
+from vecbench.atomic import atomic_file, atomic_path  # the one writer (atomic_path re-exported)
 from vecbench.errors import DataError
 
 #: Element type of each .vecs flavour (little-endian, as written by the INRIA TEXMEX tools).
@@ -36,17 +35,6 @@ def format_dtype(path: str | os.PathLike, table: dict[str, np.dtype], kind: str)
     return table[suffix]
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path``; rename it over ``path`` only if the block succeeds."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _matrix(x: np.ndarray, what: str) -> np.ndarray:
@@ -162,7 +150,7 @@ def write_vecs(path: str | os.PathLike, x: np.ndarray) -> None:
     dtype = format_dtype(path, VECS_DTYPES, "vecs")
     x = _matrix(x, str(path))
     record = np.dtype([("dim", "<i4"), ("vec", dtype, (x.shape[1],))])
-    with atomic_path(path) as tmp, open(tmp, "wb") as out:
+    with atomic_file(path) as out:
         for start in range(0, len(x), _BLOCK_ROWS):
             block = _cast_block(np.asarray(x[start:start + _BLOCK_ROWS]), dtype, path)
             rows = np.empty(len(block), dtype=record)
@@ -201,7 +189,7 @@ def write_bin(path: str | os.PathLike, x: np.ndarray) -> None:
     path = Path(path)
     dtype = format_dtype(path, BIN_DTYPES, "big-ann binary")
     x = _matrix(x, str(path))
-    with atomic_path(path) as tmp, open(tmp, "wb") as out:
+    with atomic_file(path) as out:
         np.array(x.shape, dtype="<u4").tofile(out)
         for start in range(0, len(x), _BLOCK_ROWS):
             _cast_block(np.asarray(x[start:start + _BLOCK_ROWS]), dtype, path).tofile(out)
@@ -233,7 +221,7 @@ def write_bin_groundtruth(path: str | os.PathLike, ids: np.ndarray,
     if ids.shape != distances.shape:
         raise DataError(f"{path}: ids have shape {ids.shape} but distances {distances.shape}; "
                         "expected the same")
-    with atomic_path(path) as tmp, open(tmp, "wb") as out:
+    with atomic_file(path) as out:
         np.array(ids.shape, dtype="<u4").tofile(out)
         _cast_block(np.asarray(ids), np.dtype("<i4"), path).tofile(out)
         np.asarray(distances, dtype="<f4").tofile(out)

@@ -12,7 +12,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from vecbench.datasets.formats import _BLOCK_ROWS, _matrix, atomic_path
+from vecbench.atomic import atomic_file, atomic_path
+from vecbench.datasets.formats import _BLOCK_ROWS, _matrix
 from vecbench.errors import DataError
 
 #: ann-benchmarks ``distance`` attribute -> vecbench metric. ``angular`` ranks like cosine.
@@ -274,9 +275,9 @@ def write_parquet_vectors(path: str | os.PathLike, ids: np.ndarray, vectors: np.
     schema = pa.schema([(id_column, pa.from_numpy_dtype(ids.dtype) if ids.dtype.kind != "U"
                          else pa.string()),
                         (emb_column, pa.list_(pa.from_numpy_dtype(vectors.dtype)))])
-    with atomic_path(path) as tmp:
+    with atomic_file(path) as out:
         # dictionary encoding only costs time on float vectors and unique ids
-        with pq.ParquetWriter(tmp, schema, use_dictionary=False) as writer:
+        with pq.ParquetWriter(out, schema, use_dictionary=False) as writer:
             for start in range(0, max(len(vectors), 1), _BLOCK_ROWS):
                 block = np.ascontiguousarray(vectors[start:start + _BLOCK_ROWS])
                 offsets = pa.array(np.arange(len(block) + 1, dtype=np.int32) * d)
@@ -295,8 +296,8 @@ def write_parquet_neighbors(path: str | os.PathLike, query_ids: np.ndarray,
     neighbor_ids = _matrix(neighbor_ids, str(path))
     table = pa.table({id_column: np.asarray(query_ids),
                       neighbors_column: pa.array(list(neighbor_ids))})
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+    with atomic_file(path) as out:
+        pq.write_table(table, out)
 
 
 def write_parquet_dataset(dataset: Any, folder: str | os.PathLike,

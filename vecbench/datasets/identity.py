@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from vecbench import atomic
 from vecbench.datasets.base import PathResolver
 
 _MEMO_FILE = "file-digests.json"
@@ -173,8 +173,6 @@ class _Memo:
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(self.entries))
-            os.replace(tmp, self.path)
+            atomic.write_text(self.path, json.dumps(self.entries))
         except OSError:
             pass  # a read-only cache only costs rehashing next time

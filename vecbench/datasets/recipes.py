@@ -26,6 +26,7 @@ folder and every later fetch is checked against it (trust on first use).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import json
@@ -35,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from vecbench import atomic
+from vecbench.atomic import atomic_path
 from vecbench.datasets.paths import PathResolver
 from vecbench.datasets import checks
 from vecbench.errors import ConfigError, DataError
@@ -322,10 +325,7 @@ def read_lock(folder: Path) -> dict:
 
 
 def write_lock(folder: Path, lock: dict) -> None:
-    from vecbench.datasets.formats import atomic_path
-
-    with atomic_path(folder / LOCK_NAME) as tmp:
-        tmp.write_text(json.dumps(lock, indent=1, sort_keys=True) + "\n")
+    atomic.write_text(folder / LOCK_NAME, json.dumps(lock, indent=1, sort_keys=True) + "\n")
 
 
 def _download(url: str, work: Path, target: Path, log: Callable[[str], None]) -> None:
@@ -335,7 +335,10 @@ def _download(url: str, work: Path, target: Path, log: Callable[[str], None]) ->
 
     log(f"downloading {url} -> {target}")
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(work, "wb") as out:
+        # ``work`` is the exclusive temporary atomic_path made: O_NOFOLLOW refuses a link
+        # swapped in for it
+        fd = os.open(work, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW)
+        with urllib.request.urlopen(url, timeout=60) as response, os.fdopen(fd, "wb") as out:
             shutil.copyfileobj(response, out, _CHUNK)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
@@ -438,19 +441,14 @@ def fetch(name: str, dest: str | Path | None = None,
         target = folder / file.path
         target.parent.mkdir(parents=True, exist_ok=True)
         fresh = not target.exists()
-        work = target.with_name(f"{target.name}.part") if fresh else target
-        try:
+        # a download goes to an exclusive temporary sibling, renamed over the target only
+        # once verified: never a partial or corrupt file, never through a planted link
+        with atomic_path(target) if fresh else contextlib.nullcontext(target) as work:
             if fresh:
                 _download(file.url, work, target, log)
             digests = file_digests(work)
             origin = _verify(file, work, digests, lock.get(file.path), target)
             check_layout(work, file.layout, recipe.expect)
-        except BaseException:
-            if fresh and work.exists():
-                work.unlink()  # never leave a partial or corrupt download behind
-            raise
-        if fresh:
-            os.replace(work, target)
         if file.path not in lock:
             lock[file.path] = {"sha256": digests["sha256"], "size": target.stat().st_size,
                                "url": file.url, "recipe": name,

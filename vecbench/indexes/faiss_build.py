@@ -30,9 +30,17 @@ def faiss_message(exc: Exception) -> str:
     return re.sub(r"^Error in .*? at \S+:\d+: (Error: )?", "", text)
 
 
-def check_number(name: str, value: Any, low: float) -> int | float:
-    """A number >= ``low``, kept an int when given as one (so results record ``nprobe: 16``)."""
-    checked = check_float(name, value, low)
+#: The most candidates per result a refine step re-ranks (k x k_factor): beyond it faiss
+#: allocates k x k_factor ids per query, or overflows its int on an infinite one.
+MAX_K_FACTOR = 1000
+
+
+def check_number(name: str, value: Any, low: float, high: float | None = None) -> int | float:
+    """A number in [low, high], kept an int when given as one (so results record
+    ``nprobe: 16``); k_factor-like names get :data:`MAX_K_FACTOR` as their bound."""
+    if high is None and name.split("quantizer_")[-1].startswith("k_factor"):
+        high = MAX_K_FACTOR
+    checked = check_float(name, value, low, high)
     return int(value) if isinstance(value, numbers.Integral) else checked
 
 

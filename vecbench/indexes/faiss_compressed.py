@@ -16,7 +16,7 @@ import numpy as np
 
 from vecbench.errors import ConfigError
 from vecbench.indexes.base import COMMON_PARAMS, omp_threads
-from vecbench.indexes.faiss_build import _FaissIndex, check_number
+from vecbench.indexes.faiss_build import MAX_K_FACTOR, _FaissIndex, check_number
 from vecbench.params import Param, check_bool, check_int, check_str
 
 #: Refinement copies: False (none), True (float32, ``RFlat``) or a faiss refine factory string
@@ -29,7 +29,7 @@ REFINE = Param("refine", "bool|str", False,
                doc="re-rank with a finer copy: true (float32) or a faiss refine type such as "
                    "SQfp16; its bytes are counted")
 NPROBE = Param("nprobe", "int", 1, low=1, doc="IVF lists searched")
-K_FACTOR = Param("k_factor", "number", 1, low=1,
+K_FACTOR = Param("k_factor", "number", 1, low=1, high=MAX_K_FACTOR,
                  doc="with refine: re-rank k x k_factor candidates")
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from vecbench.errors import ConfigError
 from vecbench.indexes.base import COMMON_PARAMS, omp_threads
-from vecbench.indexes.faiss_build import _FaissIndex, check_number
+from vecbench.indexes.faiss_build import MAX_K_FACTOR, _FaissIndex, check_number
 from vecbench.params import Param, check_str
 
 
@@ -64,7 +64,9 @@ class FaissFactory(_FaissIndex):
     params = (Param("factory", "str", "Flat", doc="a faiss index_factory string, e.g. "
                     "IVF1024,PQ32,RFlat or HNSW32,Flat"),) + COMMON_PARAMS
     search_params = tuple(
-        Param(name, "number", None, low=0, doc="faiss ParameterSpace value (also with "
+        Param(name, "number", None, low=0,
+              high=MAX_K_FACTOR if name.startswith("k_factor") else None,
+              doc="faiss ParameterSpace value (also with "
               "quantizer_ prefixes); unset: the built index's value")
         for name in FACTORY_SEARCH_PARAMS)
 

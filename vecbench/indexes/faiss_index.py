@@ -13,7 +13,7 @@ import numpy as np
 
 from vecbench.errors import ConfigError
 from vecbench.indexes.base import COMMON_PARAMS
-from vecbench.indexes.faiss_build import _FaissIndex, check_number
+from vecbench.indexes.faiss_build import MAX_K_FACTOR, _FaissIndex, check_number
 from vecbench.params import Param, check_bool, check_choice, check_int, check_str
 
 #: faiss's default efSearch.
@@ -176,7 +176,7 @@ class FaissIVFPQ(FaissIVF):
               "faiss refine type such as SQfp16, SQ8"),
     ) + COMMON_PARAMS
     search_params = FaissIVF.search_params + (
-        Param("k_factor", "number", 1, low=1,
+        Param("k_factor", "number", 1, low=1, high=MAX_K_FACTOR,
               doc="with refine: re-rank k * k_factor PQ candidates"),)
 
     def __init__(self, *, nlist: int = 256, m: int = 8, nbits: int = 8, refine: bool | str = False,

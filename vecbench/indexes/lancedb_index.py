@@ -232,7 +232,8 @@ def _lance_threads(threads: int) -> int:
         if "LANCE_CPU_THREADS" not in os.environ:  # read when Lance first computes
             os.environ["LANCE_CPU_THREADS"] = str(threads)
         value = os.environ.get("LANCE_CPU_THREADS")
-        _threads_in_effect = int(value) if value and value.isdigit() else _default_threads()
+        _threads_in_effect = int(value) if value and value.isascii() and value.isdigit() \
+            and 0 < int(value) <= 4096 else _default_threads()
     return _threads_in_effect
 
 

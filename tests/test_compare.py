@@ -247,12 +247,14 @@ def run_embeddings(folder, dim: int):
     from vecbench.runner import run_experiment
 
     folder.mkdir()
+    (folder / "exp.yaml").write_text(EMBEDDINGS)
+    # validated before the embeddings are there (as when a new model's vectors land after the
+    # experiment was checked): validate cannot see their dimension, the units fail at run time
+    experiment = load_experiment(folder / "exp.yaml")
     rng = np.random.default_rng(0)
     np.save(folder / "base.npy", rng.standard_normal((400, dim)).astype("float32"))
     np.save(folder / "queries.npy", rng.standard_normal((20, dim)).astype("float32"))
-    (folder / "exp.yaml").write_text(EMBEDDINGS)
-    run_experiment(load_experiment(folder / "exp.yaml"), folder / "results", threads=1,
-                   log=lambda line: None)
+    run_experiment(experiment, folder / "results", threads=1, log=lambda line: None)
     return folder / "results"
 
 

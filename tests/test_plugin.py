@@ -159,8 +159,7 @@ def test_the_rag_regression_example_passes(pytester):
 
 PCA = """\
 dataset: {digits: {n_queries: 30}}
-pipeline: [pca: {n_components: [32, 100]}]      # digits have 64 dimensions: 100 fails
-index: {flat: {}}
+index: {faiss_ivf: {build: {nlist: [16, 4000]}, search: {nprobe: 16}}}  # 4000 > 1767 rows: fails
 k: 10
 expect: {recall@10: ">= 0.5"}
 baseline: baselines/pca.json
@@ -171,9 +170,9 @@ def test_a_failed_unit_fails_the_test_with_its_reason(pytester):
     pytester.makefile(".vecbench.yaml", pca=PCA)
     result = run(pytester)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*FAILED in this run (error: *pca.n_components: expected at "
-                                 "most the input dimension 64, got 100): dataset=digits "
-                                 "pipeline=pca(n_components=100) index=flat*"])
+    result.stdout.fnmatch_lines(["*FAILED in this run (error: *train set has 1767 vectors; "
+                                 "expected at least 4000 (one per IVF list, nlist=4000)): "
+                                 "dataset=digits pipeline=float32 index=faiss_ivf*"])
     # a baseline is never written from a run with a failed unit
     update = run(pytester, "--vecbench-update-baselines")
     update.assert_outcomes(failed=1)
@@ -182,10 +181,10 @@ def test_a_failed_unit_fails_the_test_with_its_reason(pytester):
     allowed = run(pytester, "--vecbench-allow-missing")
     allowed.assert_outcomes(passed=1)
     allowed.stdout.fnmatch_lines(["*vecbench: checks not made*",
-                                  "*FAILED in this run (error: *got 100)*(allowed by "
+                                  "*FAILED in this run (error: *nlist=4000)*(allowed by "
                                   "--vecbench-allow-missing)"])
     # when no unit ran, nothing was checked: that fails even when failures are allowed
-    pytester.makefile(".vecbench.yaml", pca=PCA.replace("[32, 100]", "100"))
+    pytester.makefile(".vecbench.yaml", pca=PCA.replace("[16, 4000]", "4000"))
     none = run(pytester, "--vecbench-allow-missing")
     none.assert_outcomes(failed=1)
     none.stdout.fnmatch_lines(["*no unit ran: nothing was checked*"])

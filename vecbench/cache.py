@@ -57,15 +57,13 @@ def cache_problem() -> str | None:
 
 
 def _probe(folder: Path) -> str | None:
-    import tempfile
-
     try:
         if folder.exists() and not folder.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, "a file, not a folder")
         folder.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=folder, prefix=".probe.", suffix=f".{os.getpid()}.tmp")
+        fd, name = atomic.temporary_for(folder / ".probe")
         os.close(fd)
-        os.unlink(name)
+        name.unlink()
     except OSError as exc:
         return (f"VECBENCH_CACHE {folder}: not a writable folder ({exc.strerror or exc}); "
                 "running without the cache (shared results are recomputed, not stored)")

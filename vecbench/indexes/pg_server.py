@@ -122,12 +122,16 @@ class TemporaryServer:
         command = [str(self.bin / "postgres"), "-D", str(self.folder)]
         for name, value in settings.items():
             command += ["-c", f"{name}={value}"]
-        with open(self.log, "ab") as log:
+        # a new file in the folder made above: O_EXCL, so nothing planted there is written to
+        log = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        try:
             if self.user:
-                os.chown(self.log, *_ids(self.user))
+                os.fchown(log, *_ids(self.user))
             self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
                                             stderr=log, preexec_fn=_quit_with_parent,
                                             **self._run_as())
+        finally:
+            os.close(log)
         self.server_pid = self.process.pid
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._ready():

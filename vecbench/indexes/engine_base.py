@@ -1,5 +1,6 @@
 """What the database-engine adapters (pgvector, LanceDB, Chroma) share: resources that must be
-released (a temporary folder, a server handle, a table) and the build report.
+released (a temporary folder, a server handle, a table), and the build wrapper that acquires them
+and releases them again when the build fails.
 
 An engine adapter owns things outside the Python process: files in a temporary folder, a table in
 a PostgreSQL server, the server itself. They are released by ``close()`` (also on leaving a
@@ -13,24 +14,11 @@ import os
 import shutil
 import tempfile
 import weakref
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from vecbench.indexes.base import IndexBase
-
-try:  # the protocol's build report (vecbench.indexes.base, added by the index-protocol change)
-    from vecbench.indexes.base import BuildReport
-except ImportError:  # stand-in with the same fields until that change is merged
-    @dataclass(frozen=True)
-    class BuildReport:  # type: ignore[no-redef]
-        threads: int
-        deterministic: bool
-        code_bytes_per_vector: float
-        graph_bytes_per_vector: float = 0.0
-        compresses: bool = False
-        details: dict = field(default_factory=dict)
-
+from vecbench.indexes.base import IndexBase, check_threads
+from vecbench.indexes.protocol import BuildReport
 
 class _Releases:
     """Release callbacks, run last-in first-out, each once, all of them even when one fails."""
@@ -63,13 +51,35 @@ def folder_size(path: str | Path) -> int:
 class EngineIndex(IndexBase):
     """An adapter whose index lives in an engine: ``close()`` releases what ``build`` acquired.
 
-    Subclasses call :meth:`_new_resources` at the start of ``build`` (which releases a previous
-    build's) and register release callbacks with :meth:`_on_close`.
+    Subclasses implement ``_build(x, metric, threads)``, which registers release callbacks
+    with :meth:`_on_close` as it acquires things; :meth:`build` starts from fresh resources
+    (releasing a previous build's) and releases them all when ``_build`` fails or is
+    interrupted. ``_explain`` may turn a failure into a clearer one (a crashed server).
     """
 
     folder_: str | None = None  # the temporary folder of the last build, if any
     _releases: _Releases | None = None
     _finalizer: weakref.finalize | None = None
+
+    def build(self, x: Any, metric: str, *, train: Any = None,
+              threads: int | None = None) -> BuildReport:
+        threads = check_threads(threads) or self.n_threads
+        self._new_resources()
+        try:
+            return self._build(x, metric, threads)
+        except BaseException as exc:
+            clearer = self._explain(exc)  # before the release: it may ask the server
+            self.close()  # a failed (or interrupted) build leaves no table or folder behind
+            if clearer is None:
+                raise
+            raise clearer from exc
+
+    def _build(self, x: Any, metric: str, threads: int) -> BuildReport:
+        raise NotImplementedError
+
+    def _explain(self, exc: BaseException) -> BaseException | None:
+        """A clearer exception for a failed build, or None to re-raise it as it is."""
+        return None
 
     def _new_resources(self) -> None:
         self.close()
@@ -93,9 +103,3 @@ class EngineIndex(IndexBase):
         if self._finalizer is not None:
             finalizer, self._finalizer = self._finalizer, None
             finalizer()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()

@@ -9,6 +9,7 @@ so a new family is a few lines, not a subclass.
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import re
 from dataclasses import dataclass, field
@@ -299,9 +300,13 @@ class FaissIndex(IndexBase):
 def faiss_adapter(family: Family, class_name: str, module: str) -> type[FaissIndex]:
     """The registry's class for ``family`` (its declarations are class attributes, so the
     experiment loader, ``describe`` and the docs read them without building anything)."""
-    return type(class_name, (FaissIndex,), {
+    params = family.params + COMMON_PARAMS
+    # the constructor's keywords, as a hand-written class would spell them
+    signature = inspect.Signature([inspect.Parameter(param.name, inspect.Parameter.KEYWORD_ONLY,
+                                                     default=param.default) for param in params])
+    return type(class_name, (FaissIndex,), {"__signature__": signature,
         "__module__": module, "__doc__": family.doc, "family": family, "name": family.name,
-        "params": family.params + COMMON_PARAMS, "search_params": family.search_params,
+        "params": params, "search_params": family.search_params,
         "_build_param_names": tuple(param.name for param in family.params),
         "accepts": family.accepts, "honours_order": family.honours_order,
         "conformance": family.conformance})

@@ -29,8 +29,8 @@ import numpy as np
 import pytest
 
 from vecbench.environment import set_threads
-from vecbench.indexes.faiss_index import FaissHNSW
-from vecbench.indexes.flat import FlatIndex
+from vecbench.indexes.faiss.families import FaissHNSW
+from vecbench.indexes.faiss.families import FlatIndex
 from vecbench.indexes.hnswlib_index import HnswlibIndex
 from vecbench.stages import searcher
 from vecbench.timing import Timing, time_batch, time_single_queries

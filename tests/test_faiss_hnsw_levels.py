@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vecbench.errors import ConfigError
-from vecbench.indexes.faiss_index import FaissHNSW
+from vecbench.indexes.faiss.families import FaissHNSW
 
 faiss = pytest.importorskip("faiss")
 

@@ -1,43 +1,23 @@
-"""Every registered index honours the protocol in ``vecbench.indexes``.
+"""Every registered index honours the protocol in ``vecbench.indexes.protocol``.
 
-A newly registered index fails here until it has an entry in ``GENEROUS``: parameters at which it
-must be (nearly) exact on small data.
+Each index declares the parameters it is exercised with on its own class (``conformance``: build
+and search parameters at which it must be (nearly) exact on small data, and the modules it
+needs), so a newly registered index needs no entry here.
 """
 
 from __future__ import annotations
+
+import importlib.util
 
 import numpy as np
 import pytest
 
 from vecbench.errors import ConfigError, DataError
-from vecbench.indexes.base import BuildReport, IndexBase, as_vectors
+from vecbench.indexes.base import as_vectors
+from vecbench.indexes.engine_base import EngineIndex
+from vecbench.indexes.protocol import BuildReport
 from vecbench.registry import indexes
 
-#: name -> (build params, search params) at which recall@10 must be >= 0.99 on 2000 vectors.
-GENEROUS: dict[str, tuple[dict, dict]] = {
-    "flat": ({}, {}),
-    "hnswlib": ({"M": 16, "ef_construction": 200}, {"ef": 200}),
-    "faiss_hnsw": ({"M": 16, "ef_construction": 200}, {"ef": 200}),
-    "faiss_ivf": ({"nlist": 16}, {"nprobe": 16}),
-    "faiss_ivfpq": ({"nlist": 8, "m": 16, "nbits": 6, "refine": True},
-                    {"nprobe": 8, "k_factor": 40}),
-    "faiss_factory": ({"factory": "IVF16,Flat"}, {"nprobe": 16}),
-    "faiss_sq": ({"qtype": "fp16"}, {}),
-    "faiss_hnsw_sq": ({"qtype": "fp16", "M": 16, "ef_construction": 200}, {"ef": 200}),
-    # binary indexes binarize float input and rank by Hamming distance (see HAMMING below)
-    "faiss_binary_flat": ({}, {}),
-    "faiss_binary_hnsw": ({"M": 16, "ef_construction": 200}, {"ef": 200}),
-    "faiss_binary_ivf": ({"nlist": 16}, {"nprobe": 16}),
-    "usearch": ({"M": 16, "ef_construction": 200}, {"ef": 200}),
-    # compressing indexes: exact re-ranking of a deep candidate list makes them (nearly) exact;
-    # every family and variant is judged without it in tests/test_compressed_indexes.py
-    "faiss_rabitq": ({"bits": 4, "nlist": 8, "fast_scan": True, "refine": True},
-                     {"nprobe": 8, "qb": 8, "k_factor": 20}),
-    "faiss_pq": ({"m": 16, "nbits": 4, "fast_scan": True, "nlist": 8, "refine": True},
-                 {"nprobe": 8, "k_factor": 40}),
-    "scann": ({"num_leaves": 8, "reorder": "float32"},
-              {"leaves_to_search": 8, "reorder_depth": 500}),
-}
 #: Binary indexes: they index sign bits (float input is binarized) and rank by Hamming distance,
 #: so they accept "binary" codes rather than float32 and cannot follow l2/ip/cos; their recall
 #: is judged against exact Hamming kNN (ties included) in tests/test_native_indexes.py.
@@ -46,16 +26,19 @@ HAMMING = ("faiss_binary_flat", "faiss_binary_hnsw", "faiss_binary_ivf")
 WITH_M = ("hnswlib", "faiss_hnsw", "usearch")
 METRICS = ("l2", "ip", "cos")
 #: Database engines: their suite is tests/test_engines_conformance.py (the build-report protocol)
-ENGINES = ("pgvector", "lancedb", "chroma")
+ENGINES = tuple(name for name in indexes.names() if issubclass(indexes.get(name), EngineIndex))
 NAMES = [name for name in indexes.names() if name not in ENGINES]
 K = 10
 
 
 def generous(name: str) -> tuple[dict, dict]:
-    if name not in GENEROUS:
-        pytest.fail(f"index {name!r} is registered but has no entry in GENEROUS in "
-                    f"{__file__}: add generous build/search params for it")
-    return GENEROUS[name]
+    """The index's own conformance parameters; its cases skip when a module it needs is
+    missing."""
+    conformance = indexes.get(name).conformance
+    missing = [module for module in conformance.needs if importlib.util.find_spec(module) is None]
+    if missing:
+        pytest.skip(f"{name} needs {', '.join(missing)}, which is not installed")
+    return conformance.build, conformance.search
 
 
 def build(name: str, x: np.ndarray, metric: str = "l2", **overrides) -> object:
@@ -110,9 +93,10 @@ def built(data):
     return get
 
 
-def test_every_registered_index_has_generous_params():
-    missing = sorted(set(NAMES) - set(GENEROUS))
-    assert not missing, f"add {missing} to GENEROUS in {__file__}"
+@pytest.mark.parametrize("name", NAMES)
+def test_every_registered_index_declares_its_conformance_params(name):
+    cls = indexes.get(name)
+    assert "conformance" in vars(cls), f"{name}: declare conformance = Conformance(...) on it"
     assert "flat" in NAMES and "hnswlib" in NAMES  # the registry was loaded at all
 
 
@@ -184,34 +168,34 @@ def test_cos_does_not_modify_the_callers_vectors(name, data):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_bound_queries_give_what_search_gives(name, built, data):
-    """bind_queries (what the runner times) answers as search on the same rows does, under cos
-    with queries that are not unit-norm (normalized once, at binding), at any k."""
+def test_searcher_gives_what_search_gives(name, built, data):
+    """searcher (what the runner times) answers as search on the same rows does, under cos
+    with queries that are not unit-norm (normalized once, by the searcher), at any k."""
     index = built(name, "cos")
     _, q = data
     params = generous(name)[1]
-    bound = index.bind_queries(q, **params)
+    run = index.searcher(q, K, params)
+    assert np.array_equal(run()[0], index.search(q, K, **params)[0])  # k defaults to the given
     for rows, k in ((slice(None), K), (slice(3, 4), K), (slice(10, 30), 3), (slice(7, 8), 25)):
-        ids, distances = bound(rows, k)
+        ids, distances = run(rows, k)
         expected_ids, expected_distances = index.search(q[rows], k, **params)
         assert np.array_equal(ids, expected_ids) and ids.dtype == np.int64
         assert np.allclose(distances, expected_distances, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_bound_queries_keep_the_checks(name, built, data):
+def test_searcher_keeps_the_checks(name, built, data):
     index = built(name)
     _, q = data
-    if type(index).search is IndexBase.search:  # checked at binding, not on every call
-        with pytest.raises(ConfigError, match="unknown parameter"):
-            index.bind_queries(q, bogus=1)
-    with pytest.raises(ConfigError, match="unknown parameter"):
-        index.bind_queries(q, bogus=1)(slice(0, 1), K)
+    with pytest.raises(ConfigError, match="unknown parameter"):  # once, not on every call
+        index.searcher(q, K, {"bogus": 1})
     if name not in HAMMING:  # binary indexes binarize any width they are given
         with pytest.raises(DataError, match="dimension"):
-            index.bind_queries(q[:, :5], **generous(name)[1])(slice(0, 1), K)
+            index.searcher(q[:, :5], K, generous(name)[1])
     with pytest.raises(ConfigError, match="k"):
-        index.bind_queries(q, **generous(name)[1])(slice(0, 1), 0)
+        index.searcher(q, 0, generous(name)[1])
+    with pytest.raises(ConfigError, match="k"):
+        index.searcher(q, K, generous(name)[1])(slice(0, 1), 0)
 
 
 @pytest.mark.parametrize("name", NAMES)

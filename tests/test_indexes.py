@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from vecbench.errors import ConfigError, DataError
-from vecbench.indexes.faiss_factory import FaissFactory
-from vecbench.indexes.faiss_index import FaissHNSW, FaissIVF, FaissIVFPQ
-from vecbench.indexes.flat import FlatIndex
+from vecbench.indexes.faiss.factory import FaissFactory
+from vecbench.indexes.faiss.families import FaissHNSW, FaissIVF, FaissIVFPQ
+from vecbench.indexes.faiss.families import FlatIndex
 from vecbench.indexes.hnswlib_index import HnswlibIndex
 
 faiss = pytest.importorskip("faiss")
@@ -170,7 +170,7 @@ def test_bound_settings_do_not_leak_into_each_other(cls, xq):
     x, q, truth = xq
     index = cls(M=4, ef_construction=16, threads=1)
     index.build(x, "l2")
-    narrow, wide = index.bind_queries(q, ef=10), index.bind_queries(q, ef=400)
+    narrow, wide = index.searcher(q, 10, {"ef": 10}), index.searcher(q, 10, {"ef": 400})
     first = narrow(slice(None), 10)[0]
     assert recall(wide(slice(None), 10)[0], truth) > recall(first, truth)
     assert (narrow(slice(None), 60)[0] >= 0).all()  # beam widened to k for this call only
@@ -333,8 +333,9 @@ def test_factory_quantizer_parameters(xq):
 # -- the package stays light ------------------------------------------------------------------
 
 def test_adapters_import_nothing_heavy():
-    code = ("import sys, vecbench, vecbench.indexes.flat, vecbench.indexes.hnswlib_index, "
-            "vecbench.indexes.faiss_index; "
+    code = ("import sys, vecbench, vecbench.indexes.faiss.families, "
+            "vecbench.indexes.faiss.factory, vecbench.indexes.faiss.compressed, "
+            "vecbench.indexes.hnswlib_index; "
             "print(sorted(m for m in ('faiss', 'hnswlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -18,8 +18,8 @@ from vecbench import runner
 from vecbench import results as vbresults
 from vecbench.errors import ConfigError, DataError
 from vecbench.experiment import load_experiment
-from vecbench.indexes.binary import FaissBinaryFlat, FaissBinaryHNSW, FaissBinaryIVF
-from vecbench.indexes.faiss_sq import FaissHNSWSQ, FaissSQ, stored_codes
+from vecbench.indexes.faiss.families import FaissBinaryFlat, FaissBinaryHNSW, FaissBinaryIVF
+from vecbench.indexes.faiss.families import FaissHNSWSQ, FaissSQ, stored_codes
 from vecbench.registry import indexes
 from vecbench.transforms.quantize import BFloat16, Binary, Float16
 

@@ -149,7 +149,7 @@ def test_a_bug_is_a_crash_with_its_traceback_and_fail_fast_stops(tmp_path, monke
     make_data(tmp_path)
     path = tmp_path / "exp.yaml"
     path.write_text(textwrap.dedent(GRID))
-    from vecbench.indexes.flat import FlatIndex
+    from vecbench.indexes.faiss.families import FlatIndex
 
     def broken(self, *args, **kwargs):
         raise ZeroDivisionError("a bug in an adapter")

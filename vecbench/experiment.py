@@ -322,10 +322,10 @@ def expand_index(entry: Any, where: str) -> list[IndexSpec]:
         instance = _construct(target, build, f"{path}.build")
         # what the configured index decides from the YAML alone (a factory string's own
         # search parameters, say)
-        check = getattr(instance, "check_search_for", None)
-        for search in checked_searches if check is not None else ():
+        for search in checked_searches:
             try:
-                check({name: value for name, value in search.items() if name != "clients"})
+                instance.check_search_for({name: value for name, value in search.items()
+                                           if name != "clients"})
             except ConfigError as exc:
                 raise exc.within(f"{path}.search") from None
     rescores = ({},)

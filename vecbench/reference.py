@@ -72,6 +72,8 @@ def describe(name: str) -> str:
                  f"  in an experiment: {usage.replace('NAME', name)}"]
         groups = [("parameters", declared(component))]
         if kind == "indexes":
+            lines.append("  capabilities: " + (", ".join(sorted(component.capabilities))
+                                               or "none (filter, insert, delete: not native)"))
             groups = [("build parameters", declared(component)),
                       ("search parameters", declared(component, "search_params"))]
         for title, params in groups:

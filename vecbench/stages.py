@@ -1,7 +1,7 @@
 """A build unit as stages: load -> reference -> encode -> build -> search -> record.
 
 Each stage is a function with typed input and output; components say what they did through
-return values (an index's :class:`~vecbench.indexes.base.BuildReport`, a quantizer's clipped
+return values (an index's :class:`~vecbench.indexes.protocol.BuildReport`, a quantizer's clipped
 fractions), never through attributes probed afterwards. :func:`run_unit` chains the stages and
 turns a failure into data: a user error becomes ``status: error`` with a one-line reason naming
 the experiment file and YAML path, anything else ``status: crash`` with its traceback.
@@ -277,7 +277,7 @@ def trustworthiness(dataset: Dataset, encoded: Encoded, k: int, seed: int) -> fl
 @dataclass
 class Built:
     index: Any
-    report: Any               # indexes.base.BuildReport
+    report: Any               # indexes.protocol.BuildReport
     build_s: float
     index_bytes: int
     perm: np.ndarray | None   # insertion order (None: the dataset's own)
@@ -314,25 +314,14 @@ def insertion_order(unit: BuildUnit, dataset: Dataset) -> np.ndarray | None:
 # ---------------------------------------------------------------------------------------------
 # search
 
-def as_neighbors(result: Any) -> tuple[np.ndarray, np.ndarray | None]:
-    """An index's search result as (ids, distances or None)."""
-    if isinstance(result, tuple):
-        return result[0], result[1]
-    return result, None
-
-
 def searcher(index: Any, params: dict, perm: np.ndarray | None, cascade,
-             queries: np.ndarray, original_queries: np.ndarray, metric: str) -> Callable:
+             queries: np.ndarray, original_queries: np.ndarray, metric: str,
+             k: int = 10) -> Callable:
     """``search(rows, depth) -> (ids, distances)`` in dataset row ids: index search, order
     mapped back, and (when rescoring) k × oversample candidates re-ranked with the finer
     vectors. All of it is inside the timed call: it is what a query costs."""
     params = {name: value for name, value in params.items() if name != "clients"}
-    bind = getattr(index, "bind_queries", None)  # queries and parameters checked once
-    if bind is None:
-        def index_search(rows: slice, k: int):
-            return as_neighbors(index.search(queries[rows], k, **params))
-    else:  # returns (ids, distances or None) itself
-        index_search = bind(queries, **params)
+    index_search = index.searcher(queries, k, params)  # queries and parameters checked once
     if perm is None and not cascade:  # the common case: nothing between the timer and the index
         return index_search
 
@@ -363,7 +352,7 @@ def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
                        if rescoring else None)
             try:
                 run = searcher(built.index, params, built.perm, cascade, encoded.queries,
-                               dataset.queries, dataset.metric)
+                               dataset.queries, dataset.metric, k)
                 if "clients" in params:  # N users at once: throughput and latency under load
                     ids, distances = run(slice(None), k)
                     latencies, wall = time_clients(run, len(encoded.queries), k,
@@ -445,9 +434,8 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
         return _failed(unit, threads, "crash", traceback.format_exc(), stage, started, worker,
                        dataset)
     finally:  # an engine's server or folder goes with its unit, whatever happened
-        close = getattr(index, "close", None)
-        if close is not None:
-            close()
+        if index is not None:
+            index.close()
     report = built.report
     record = {
         **_head(unit, threads, "ok", started, worker),

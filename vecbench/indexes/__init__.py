@@ -1,19 +1,8 @@
 """Index adapters. Importing this module registers the built-in indexes (lazily).
 
-The interface every index implements (a protocol, not a base class):
-
-    class SomeIndex:
-        accepts: frozenset[str]        # code kinds indexed natively ("float32", "binary", "fp16", ...)
-        honours_order: bool            # True where insertion order is preserved (graph indexes)
-        def __init__(self, *, threads=None, seed=0, **build_params)   # validates, needs no data
-        @classmethod
-        def check_search(cls, params: dict) -> dict                   # validates search params
-        def build(self, x, metric, *, train=None, threads=None) -> BuildReport   # l2 | ip | cos
-        def search(self, q, k, **search_params) -> tuple[ids, distances | None]
-        def nbytes(self) -> int                                        # serialized size in bytes
-
-``BuildReport`` (``vecbench.indexes.base``, frozen) is what the build did and what the index
-stores, read from the built index itself (never from a hand-kept list):
+The interface every index satisfies is :class:`vecbench.indexes.protocol.Index` (a
+``typing.Protocol``: a base class is not required of third-party indexes); its build returns a
+:class:`~vecbench.indexes.protocol.BuildReport`, read from the built index itself:
 
 - ``threads``: threads the build really used (1 for ``faiss_hnsw`` with ``keep_order``, which
   adds one vector per call, whatever it was given).
@@ -32,13 +21,11 @@ stores, read from the built index itself (never from a hand-kept list):
 constructor's ``threads`` (None = all cores) is the search thread count, so a caller that builds
 in insertion order passes ``threads=1`` to build and still searches on every core.
 
-``search`` returns ``(ids, distances)``: ids (nq, k) int64, -1 padded; distances (nq, k) float32
-in the index's own space (squared l2, inner product, Hamming, ...; inf where padded), or None
-where the engine gives none. The single-query path is kept cheap: latency is measured through it.
-Optional: ``bind_queries(queries, **search_params) -> search(rows, k)`` checks a query set and
-its parameters once; the runner then times ``search(slice(i, i + 1), k)``, which returns the
-tuple ``(ids, distances or None)`` (without it, the runner calls
-``search(queries[rows], k, **search_params)``). ``IndexBase`` provides it.
+``searcher(queries, k, params)`` checks a query set and its parameters once and returns
+``search(rows, k=k) -> (ids, distances or None)``: ids (n, k) int64, -1 padded; distances
+(n, k) float32 in the index's own space (squared l2, inner product, Hamming, ...; inf where
+padded), or None where the engine gives none. The runner times ``search(slice(i, i + 1), k)``;
+``search(q, k, **params)`` is ``searcher(q, k, params)(slice(None), k)``, so both cost the same.
 
 Rows of ``x`` get ids 0..n-1 in the order given: the runner applies insertion orderings and maps
 ids back, so an index never reorders and never sees an ordering. Search parameters are
@@ -51,39 +38,40 @@ Details the built-in adapters share (``vecbench.indexes.base``):
   vectors: rows already unit-norm, as the loaders give them, are used as they are, checked with
   one pass over their norms; others are normalized as a copy, so the caller's arrays are never
   modified).
-- ``search`` accepts any 2-D array of the built dimension (converted to float32) and any
-  ``k >= 1``; when fewer than k results exist (k > n, or an approximate index finds fewer), rows
-  are padded with -1 at the end.
+- queries may be any 2-D array of the built dimension (converted to float32) and ``k >= 1``;
+  when fewer than k results exist (k > n, or an approximate index finds fewer), rows are padded
+  with -1 at the end.
 - ``check_search`` returns the validated parameters, without adding defaults, so results record
   what was asked; unknown names raise ConfigError with a did-you-mean.
-- ``honours_order`` may be set per instance where a build parameter decides it
-  (``faiss_hnsw`` with ``keep_order: false``). Order holds exactly only in a single-threaded
-  build (hnswlib inserts concurrently with more threads).
+- ``honours_order`` (True where insertion order is preserved) may be set per instance where a
+  build parameter decides it (``faiss_hnsw`` with ``keep_order: false``). Order holds exactly
+  only in a single-threaded build (hnswlib inserts concurrently with more threads).
 - ``seed`` seeds what the library lets one seed: HNSW level generators, k-means of IVF and PQ.
 - ``nbytes()`` is the size of the serialized index, counted without holding a serialized copy
   (faiss ``write_index`` into a writer that only counts, hnswlib's ``index_file_size()``,
   USearch's ``serialized_length``), never a memory measurement.
-- Every faiss-backed float index is a factory string plus its parameters through one builder
-  (``vecbench.indexes.faiss_build``); its bytes come from ``vecbench.indexes.faiss_storage``.
+- ``conformance``: the small parameters the conformance suites exercise the index with.
+- Every faiss-backed index is one adapter over a table of families
+  (``vecbench.indexes.faiss``); its bytes come from ``vecbench.indexes.faiss.storage``.
 """
 
 from vecbench.registry import indexes
 
-indexes.register("flat", "vecbench.indexes.flat:FlatIndex")
+indexes.register("flat", "vecbench.indexes.faiss.families:FlatIndex")
 indexes.register("hnswlib", "vecbench.indexes.hnswlib_index:HnswlibIndex")
-indexes.register("faiss_hnsw", "vecbench.indexes.faiss_index:FaissHNSW")
-indexes.register("faiss_ivf", "vecbench.indexes.faiss_index:FaissIVF")
-indexes.register("faiss_ivfpq", "vecbench.indexes.faiss_index:FaissIVFPQ")
-indexes.register("faiss_factory", "vecbench.indexes.faiss_factory:FaissFactory")
-indexes.register("faiss_sq", "vecbench.indexes.faiss_sq:FaissSQ")
-indexes.register("faiss_hnsw_sq", "vecbench.indexes.faiss_sq:FaissHNSWSQ")
-indexes.register("faiss_binary_flat", "vecbench.indexes.binary:FaissBinaryFlat")
-indexes.register("faiss_binary_hnsw", "vecbench.indexes.binary:FaissBinaryHNSW")
-indexes.register("faiss_binary_ivf", "vecbench.indexes.binary:FaissBinaryIVF")
+indexes.register("faiss_hnsw", "vecbench.indexes.faiss.families:FaissHNSW")
+indexes.register("faiss_ivf", "vecbench.indexes.faiss.families:FaissIVF")
+indexes.register("faiss_ivfpq", "vecbench.indexes.faiss.families:FaissIVFPQ")
+indexes.register("faiss_factory", "vecbench.indexes.faiss.factory:FaissFactory")
+indexes.register("faiss_sq", "vecbench.indexes.faiss.families:FaissSQ")
+indexes.register("faiss_hnsw_sq", "vecbench.indexes.faiss.families:FaissHNSWSQ")
+indexes.register("faiss_binary_flat", "vecbench.indexes.faiss.families:FaissBinaryFlat")
+indexes.register("faiss_binary_hnsw", "vecbench.indexes.faiss.families:FaissBinaryHNSW")
+indexes.register("faiss_binary_ivf", "vecbench.indexes.faiss.families:FaissBinaryIVF")
 indexes.register("usearch", "vecbench.indexes.usearch_index:USearchIndex")  # optional dependency
 indexes.register("pgvector", "vecbench.indexes.pgvector_index:PgvectorIndex")  # optional: engines
 indexes.register("lancedb", "vecbench.indexes.lancedb_index:LanceDBIndex")  # optional: engines
 indexes.register("chroma", "vecbench.indexes.chroma_index:ChromaIndex")  # optional: engines
-indexes.register("faiss_rabitq", "vecbench.indexes.faiss_compressed:FaissRaBitQ")
-indexes.register("faiss_pq", "vecbench.indexes.faiss_compressed:FaissPQ")
+indexes.register("faiss_rabitq", "vecbench.indexes.faiss.compressed:FaissRaBitQ")
+indexes.register("faiss_pq", "vecbench.indexes.faiss.compressed:FaissPQ")
 indexes.register("scann", "vecbench.indexes.scann_index:ScannIndex")  # optional dependency

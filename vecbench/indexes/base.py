@@ -1,13 +1,12 @@
-"""What every index adapter shares: parameter checks, metric handling, threads, -1 padding.
+"""What the built-in adapters share: parameter checks, metric handling, threads, -1 padding.
 
-Adapters subclass :class:`IndexBase` for these helpers; the interface itself is the protocol in
-``vecbench.indexes`` (a base class is not required of third-party indexes).
+Adapters subclass :class:`IndexBase` for these helpers; the interface itself is the protocol
+:class:`vecbench.indexes.protocol.Index` (a base class is not required of third-party indexes).
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -15,6 +14,7 @@ import numpy as np
 from vecbench.datasets.base import (  # noqa: F401  (is_unit_norm: also imported from here)
     METRICS, UNIT_NORM_TOLERANCE, is_unit_norm, normalize_rows)
 from vecbench.errors import DataError
+from vecbench.indexes.protocol import BuildReport, Conformance, Searcher  # noqa: F401
 from vecbench.params import Param, check_choice, check_int, check_no_extra
 
 #: Seeds are stored by the libraries as 64-bit integers.
@@ -28,18 +28,6 @@ COMMON_PARAMS = (
               "the repeat number"),
 )
 _FLOAT32 = np.dtype(np.float32)
-
-
-@dataclass(frozen=True)
-class BuildReport:
-    """What a build did and what the index stores, read from the index itself."""
-
-    threads: int                   # threads the build really used
-    deterministic: bool            # same input, order, seed and threads -> same index
-    code_bytes_per_vector: float   # bytes of vector codes stored per vector
-    graph_bytes_per_vector: float = 0.0  # links / list ids / padding beyond the codes
-    compresses: bool = False       # the index quantized the float32 it was given
-    details: dict = field(default_factory=dict)  # engine facts worth recording
 
 
 @functools.lru_cache(maxsize=1)
@@ -138,21 +126,25 @@ def faiss_serialized_size(index: Any, binary: bool = False) -> int:
 
 
 class IndexBase:
-    """Shared state and checks of the built-in adapters.
+    """Shared state and checks of the built-in adapters (one level: adapters subclass it, and
+    nothing subclasses an adapter).
 
     Subclasses set ``name`` (the registry name, used in messages) and ``_build_param_names``,
-    validate their own build parameters in ``__init__`` and call ``super().__init__``.
+    validate their own build parameters in ``__init__`` and call ``super().__init__``; they
+    implement ``build``, ``_serialized_size`` and ``_searching`` (or ``searcher`` itself).
     Learned state (set by ``build``) lives in attributes ending in ``_``.
     """
 
     name = "index"
     index_: Any = None  # the library's index, set when build() succeeds
     accepts = frozenset({"float32"})
+    capabilities: frozenset = frozenset()  # of protocol.CAPABILITIES: none natively yet
     honours_order = False
     _build_param_names: tuple[str, ...] = ()
     _search_param_names: tuple[str, ...] = ()
     params = COMMON_PARAMS    # declarations (vecbench.params): build parameters
     search_params: tuple = ()  # and search parameters
+    conformance = Conformance()
 
     def __init__(self, *, threads: int | None = None, seed: int = 0,
                  extra: dict[str, Any] | None = None):
@@ -205,7 +197,17 @@ class IndexBase:
     def _serialized_size(self) -> int:
         raise NotImplementedError
 
-    # -- helpers for build and search -----------------------------------------------------
+    def close(self) -> None:
+        """Release what the build acquired: nothing for an in-process library (its memory goes
+        with the object); engines release tables, folders and servers."""
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- helpers for build --------------------------------------------------------------------
 
     def _build_threads(self, threads: Any) -> int:
         """Threads a build runs on: ``threads`` given to build(), else the index's own."""
@@ -228,59 +230,44 @@ class IndexBase:
             return x
         return as_vectors(train, f"{self.name}: train vectors", self.metric_, self.dim_)
 
+    # -- search -------------------------------------------------------------------------------
+
     def search(self, q: Any, k: int, **search_params: Any) -> tuple[np.ndarray, Any]:
-        """ids (and distances) of the ``k`` nearest base vectors to each query row.
+        """ids (and distances) of the ``k`` nearest base vectors to each query row: the
+        searcher's path, so a call costs what the runner's timed calls cost plus one check of
+        ``q``."""
+        return self.searcher(q, k, search_params)(slice(None), k)
 
-        Adapters that keep this method implement ``_prepare_search`` and ``_search_checked``;
-        one that overrides it is searched through its override everywhere (bind_queries too).
-        """
-        q, k, params = self._start_search(q, k, search_params)
-        return self._search_checked(q, k, self._prepare_search(params))
+    def searcher(self, queries: Any, k: int, params: dict) -> Searcher:
+        """``search(rows, k=k) -> (ids, distances or None)`` for ``queries[rows]``, with
+        ``queries``, ``k`` and ``params`` checked (and, under ``cos``, normalized) once here
+        rather than on every call (``queries`` must not change, nor the index be rebuilt,
+        while it is in use). The runner times single queries through it, so a call costs a
+        slice and the library's own search."""
+        q, k, params = self._start_search(queries, k, params)
+        run = self._searching(params)
 
-    def bind_queries(self, queries: Any, **search_params: Any) -> Callable[[slice, int], Any]:
-        """``search(rows, k) -> (ids, distances or None)``: the same results as
-        ``search(queries[rows], k, **search_params)``,
-        with ``queries`` and the parameters checked (and, under ``cos``, normalized) once here
-        rather than on every call (``queries`` must not change, nor the index be rebuilt, while
-        the result is in use).
-        The runner times single queries through it, so a call costs a slice and the library's
-        own search, not a re-check of data already checked.
-        """
-        if type(self).search is not IndexBase.search:  # an adapter with its own search
-            search = self.search
-
-            def search_own(rows: slice, k: int) -> tuple[np.ndarray, Any]:
-                result = search(queries[rows], k, **search_params)
-                return result if isinstance(result, tuple) else (result, None)
-            return search_own
-        q, _, params = self._start_search(queries, 1, search_params)
-        return self._bind_checked(q, params)
-
-    def _bind_checked(self, q: np.ndarray, params: dict) -> Callable[[slice, int], Any]:
-        """bind_queries once ``q`` and ``params`` are checked (an adapter may take a shorter
-        path for the calls the runner times)."""
-        checked, prepared = self._search_checked, self._prepare_search(params)
-
-        def search_rows(rows: slice, k: int) -> tuple[np.ndarray, Any]:
+        def search_rows(rows: slice = slice(None), k: int = k) -> tuple[np.ndarray, Any]:
             if type(k) is not int or k < 1:
                 k = check_k(k)
-            return checked(q[rows], k, prepared)
+            return run(q[rows], k)
         return search_rows
 
-    def _prepare_search(self, params: dict) -> Any:
-        """What ``_search_checked`` needs from checked search parameters (once per setting)."""
-        return params
+    def _searching(self, params: dict) -> Callable[[np.ndarray, int], tuple[np.ndarray, Any]]:
+        """``run(q, k)`` on checked queries and k, for checked ``params`` (once per setting)."""
+        raise NotImplementedError(f"{self.name}: implement searcher or _searching")
 
-    def _search_checked(self, q: np.ndarray, k: int, prepared: Any) -> tuple[np.ndarray, Any]:
-        """Search checked queries (float32, C-contiguous, normalized under cos) with checked k."""
-        raise NotImplementedError(f"{self.name}: implement search or _search_checked")
+    def _queries(self, q: Any) -> np.ndarray:
+        """Queries as the library searches them (float32 rows of the built dimension,
+        normalized under cos); the common case costs only a few attribute checks."""
+        if not (type(q) is np.ndarray and q.ndim == 2 and q.shape[1] == self.dim_
+                and q.dtype == _FLOAT32 and q.flags.c_contiguous) \
+                or (self.metric_ == "cos" and not is_unit_norm(q)):
+            q = as_vectors(q, f"{self.name}: queries", self.metric_, self.dim_)
+        return q
 
     def _start_search(self, q: Any, k: Any, params: dict) -> tuple[np.ndarray, int, dict]:
-        """Checked queries, k and search parameters.
-
-        Single-query latency is measured through this path, so the common case (float32
-        C-contiguous queries, int k, parameters seen before) costs only a few attribute checks.
-        """
+        """Checked queries, k and search parameters (parameters seen before: from a cache)."""
         if self.index_ is None:
             raise RuntimeError(f"{self.name}: search() called before build()")
         if type(k) is not int or k < 1:
@@ -292,8 +279,4 @@ class IndexBase:
             params = self._checked_search[key] = self.check_search(params)
         except TypeError:  # unhashable values: not cached
             params = self.check_search(params)
-        if not (type(q) is np.ndarray and q.ndim == 2 and q.shape[1] == self.dim_
-                and q.dtype == _FLOAT32 and q.flags.c_contiguous) \
-                or (self.metric_ == "cos" and not is_unit_norm(q)):
-            q = as_vectors(q, f"{self.name}: queries", self.metric_, self.dim_)
-        return q, k, params
+        return self._queries(q), k, params

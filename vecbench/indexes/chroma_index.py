@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from vecbench.errors import ConfigError
-from vecbench.indexes.base import COMMON_PARAMS, check_threads
-from vecbench.indexes.engine_base import BuildReport, EngineIndex, folder_size
+from vecbench.indexes.base import COMMON_PARAMS, BuildReport, Conformance
+from vecbench.indexes.engine_base import EngineIndex, folder_size
 from vecbench.params import Param, check_int, check_str
 
 SPACES = {"l2": "l2", "ip": "ip", "cos": "cosine"}
@@ -61,6 +61,10 @@ class ChromaIndex(EngineIndex):
     _search_param_names = ("search_ef",)
     positive_int_search = ("search_ef",)
 
+    conformance = Conformance(
+        {"M": 16, "construction_ef": 200}, {"search_ef": 200},
+        stingy=({"M": 4, "construction_ef": 8}, {"search_ef": 10}), needs=("chromadb",))
+
     def __init__(self, *, M: int = 16, construction_ef: int = 100, folder: str | None = None,
                  threads: int | None = None, seed: int = 0, **extra: Any):
         super().__init__(threads=threads, seed=seed, extra=extra)
@@ -72,16 +76,8 @@ class ChromaIndex(EngineIndex):
         if importlib.util.find_spec("chromadb") is None:
             raise ConfigError("chroma adapter needs `pip install 'vecbench[engines]'` (chromadb)")
 
-    def build(self, x: Any, metric: str, *, train: Any = None,
-              threads: int | None = None) -> BuildReport:
-        threads = check_threads(threads) or self.n_threads
-        self._new_resources()
-        try:
-            with self._storage_errors(self.folder):
-                return self._build(x, metric, threads)
-        except BaseException:
-            self.close()
-            raise
+    def _explain(self, exc: BaseException) -> BaseException | None:
+        return self._storage_error(exc, self.folder)
 
     def _build(self, x: Any, metric: str, threads: int) -> BuildReport:
         import chromadb
@@ -151,21 +147,22 @@ class ChromaIndex(EngineIndex):
         self.index_ = self._open_client(folder).get_collection("vecbench")
         self._search_ef = ef
 
-    def search(self, q: Any, k: int, **search_params: Any) -> tuple[np.ndarray, np.ndarray]:
-        q, k, params = self._start_search(q, k, search_params)
-        ef = params.get("search_ef", DEFAULT_SEARCH_EF)
-        if ef != self._search_ef:
-            self._set_search_ef(ef)
-        found_k = min(k, self.ntotal_)  # Chroma refuses more results than vectors
-        ids = np.full((len(q), k), -1, dtype=np.int64)
-        distances = np.full((len(q), k), np.inf, dtype=np.float32)
-        for i in range(len(q)):
-            found = self.index_.query(query_embeddings=q[i:i + 1], n_results=found_k,
-                                      include=["distances"])
-            row = found["ids"][0]
-            ids[i, :len(row)] = np.array(row, dtype=np.int64)
-            distances[i, :len(row)] = found["distances"][0]
-        return ids, distances
+    def _searching(self, params: dict) -> Any:
+        def run(q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+            ef = params.get("search_ef", DEFAULT_SEARCH_EF)
+            if ef != self._search_ef:
+                self._set_search_ef(ef)
+            found_k = min(k, self.ntotal_)  # Chroma refuses more results than vectors
+            ids = np.full((len(q), k), -1, dtype=np.int64)
+            distances = np.full((len(q), k), np.inf, dtype=np.float32)
+            for i in range(len(q)):
+                found = self.index_.query(query_embeddings=q[i:i + 1], n_results=found_k,
+                                          include=["distances"])
+                row = found["ids"][0]
+                ids[i, :len(row)] = np.array(row, dtype=np.int64)
+                distances[i, :len(row)] = found["distances"][0]
+            return ids, distances
+        return run
 
     def _serialized_size(self) -> int:
         return self._index_bytes

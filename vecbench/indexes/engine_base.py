@@ -1,5 +1,6 @@
 """What the database-engine adapters (pgvector, LanceDB, Chroma) share: resources that must be
-released (a temporary folder, a server handle, a table) and the build report.
+released (a temporary folder, a server handle, a table), and the build wrapper that acquires them
+and releases them again when the build fails.
 
 An engine adapter owns things outside the Python process: files in a temporary folder, a table in
 a PostgreSQL server, the server itself. They are released by ``close()`` (also on leaving a
@@ -9,30 +10,17 @@ too): a :func:`weakref.finalize` holds the release callbacks, never the adapter 
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import shutil
 import tempfile
 import weakref
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from vecbench.errors import ConfigError
-from vecbench.indexes.base import IndexBase
-
-try:  # the protocol's build report (vecbench.indexes.base, added by the index-protocol change)
-    from vecbench.indexes.base import BuildReport
-except ImportError:  # stand-in with the same fields until that change is merged
-    @dataclass(frozen=True)
-    class BuildReport:  # type: ignore[no-redef]
-        threads: int
-        deterministic: bool
-        code_bytes_per_vector: float
-        graph_bytes_per_vector: float = 0.0
-        compresses: bool = False
-        details: dict = field(default_factory=dict)
+from vecbench.indexes.base import IndexBase, check_threads
+from vecbench.indexes.protocol import BuildReport
 
 
 class _Releases:
@@ -72,13 +60,35 @@ _STORAGE_TEXTS = ("No space left", "Read-only file system", "readonly database",
 class EngineIndex(IndexBase):
     """An adapter whose index lives in an engine: ``close()`` releases what ``build`` acquired.
 
-    Subclasses call :meth:`_new_resources` at the start of ``build`` (which releases a previous
-    build's) and register release callbacks with :meth:`_on_close`.
+    Subclasses implement ``_build(x, metric, threads)``, which registers release callbacks
+    with :meth:`_on_close` as it acquires things; :meth:`build` starts from fresh resources
+    (releasing a previous build's) and releases them all when ``_build`` fails or is
+    interrupted. ``_explain`` may turn a failure into a clearer one (a crashed server).
     """
 
     folder_: str | None = None  # the temporary folder of the last build, if any
     _releases: _Releases | None = None
     _finalizer: weakref.finalize | None = None
+
+    def build(self, x: Any, metric: str, *, train: Any = None,
+              threads: int | None = None) -> BuildReport:
+        threads = check_threads(threads) or self.n_threads
+        self._new_resources()
+        try:
+            return self._build(x, metric, threads)
+        except BaseException as exc:
+            clearer = self._explain(exc)  # before the release: it may ask the server
+            self.close()  # a failed (or interrupted) build leaves no table or folder behind
+            if clearer is None:
+                raise
+            raise clearer from exc
+
+    def _build(self, x: Any, metric: str, threads: int) -> BuildReport:
+        raise NotImplementedError
+
+    def _explain(self, exc: BaseException) -> BaseException | None:
+        """A clearer exception for a failed build, or None to re-raise it as it is."""
+        return None
 
     def _new_resources(self) -> None:
         self.close()
@@ -95,24 +105,23 @@ class EngineIndex(IndexBase):
         self._on_close(lambda: shutil.rmtree(folder, ignore_errors=True))
         return folder
 
-    @contextlib.contextmanager
-    def _storage_errors(self, parent: str | None) -> Iterator[None]:
+    def _storage_error(self, exc: BaseException, parent: str | None) -> ConfigError | None:
         """A build whose folder cannot take the engine's files (read-only, full, no permission)
-        is bad input: one line naming the engine and the folder, not a crash record. Engines
-        report it in their own exception types, so the message is read too."""
-        try:
-            yield
-        except Exception as exc:  # noqa: BLE001 - re-raised unless it is a storage failure
-            text = str(exc)
-            errno_ = getattr(exc, "errno", None)
-            if errno_ not in _STORAGE_ERRNOS and not any(m in text for m in _STORAGE_TEXTS):
-                raise
-            folder = self.folder_ or parent or tempfile.gettempdir()
-            reason = getattr(exc, "strerror", None) or (text.splitlines() or [""])[0][:200]
-            # a ConfigError of the build parameter `folder`: the record names its YAML path
-            raise ConfigError(f"{self.name}: folder {folder}: cannot write the engine's files "
-                              f"({reason}); expected a writable folder with free space (or, "
-                              "without folder, a writable TMPDIR)", "folder") from None
+        is bad input: one line naming the engine and the folder, not a crash record; None for
+        any other failure. Engines report it in their own exception types, so the message is
+        read too. Adapters with a folder return it from :meth:`_explain`."""
+        if not isinstance(exc, Exception):
+            return None
+        text = str(exc)
+        errno_ = getattr(exc, "errno", None)
+        if errno_ not in _STORAGE_ERRNOS and not any(m in text for m in _STORAGE_TEXTS):
+            return None
+        folder = self.folder_ or parent or tempfile.gettempdir()
+        reason = getattr(exc, "strerror", None) or (text.splitlines() or [""])[0][:200]
+        # a ConfigError of the build parameter `folder`: the record names its YAML path
+        return ConfigError(f"{self.name}: folder {folder}: cannot write the engine's files "
+                           f"({reason}); expected a writable folder with free space (or, "
+                           "without folder, a writable TMPDIR)", "folder")
 
     def close(self) -> None:
         """Release the engine's resources (tables, folders, server handles). Idempotent; the
@@ -121,9 +130,3 @@ class EngineIndex(IndexBase):
         if self._finalizer is not None:
             finalizer, self._finalizer = self._finalizer, None
             finalizer()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from vecbench.indexes.base import (COMMON_PARAMS, BuildReport, IndexBase, check_k, pad_distances,
-                                   pad_ids)
+from vecbench.indexes.base import (COMMON_PARAMS, BuildReport, Conformance, IndexBase, Searcher,
+                                   check_k, pad_distances, pad_ids)
 from vecbench.errors import ConfigError
 from vecbench.params import Param, check_int
 
@@ -48,6 +48,7 @@ class HnswlibIndex(IndexBase):
         self.ef_construction = check_int("ef_construction", ef_construction, 1)
 
     positive_int_search = ("ef",)
+    conformance = Conformance({"M": 16, "ef_construction": 200}, {"ef": 200})
 
     def build(self, x: Any, metric: str, *, train: Any = None,
               threads: int | None = None) -> BuildReport:
@@ -68,29 +69,26 @@ class HnswlibIndex(IndexBase):
                            graph_bytes_per_vector=self.nbytes() / len(x) - code,
                            details={"space": index.space})
 
-    def _prepare_search(self, params: dict) -> tuple[int, int]:
-        return params.get("ef", DEFAULT_EF), self.n_threads
-
-    def _bind_checked(self, q: np.ndarray, params: dict) -> Callable[[slice, int], Any]:
+    def searcher(self, queries: Any, k: int, params: dict) -> Searcher:
         # The runner's timed calls: k within ef and the graph, ef already set (every call of a
         # setting after its first) go to knn_query directly; a few hundred ns matter against a
-        # 30 us search. Any other call is _search_checked's.
-        prepared = ef, threads = self._prepare_search(params)
-        knn_query, ntotal, checked = self.index_.knn_query, self.ntotal_, self._search_checked
+        # 30 us search. Any other call is _search's.
+        q, k, params = self._start_search(queries, k, params)
+        ef, threads = params.get("ef", DEFAULT_EF), self.n_threads
+        knn_query, ntotal, search = self.index_.knn_query, self.ntotal_, self._search
 
-        def search_rows(rows: slice, k: int) -> tuple[np.ndarray, np.ndarray]:
+        def search_rows(rows: slice = slice(None), k: int = k) -> tuple[np.ndarray, np.ndarray]:
             if type(k) is int and 0 < k <= ef and k <= ntotal and self._ef == ef:
                 try:
                     labels, distances = knn_query(q[rows], k=k, num_threads=threads)
                     return labels.view(_INT64), distances
                 except RuntimeError:
-                    pass  # fewer than k found somewhere: _search_checked fills row by row
-            return checked(q[rows], check_k(k), prepared)
+                    pass  # fewer than k found somewhere: _search fills row by row
+            return search(q[rows], check_k(k), ef, threads)
         return search_rows
 
-    def _search_checked(self, q: np.ndarray, k: int,
-                        prepared: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        ef, threads = prepared
+    def _search(self, q: np.ndarray, k: int, ef: int,
+                threads: int) -> tuple[np.ndarray, np.ndarray]:
         k_found = min(k, self.ntotal_)  # hnswlib refuses k > number of elements
         # ef is hnswlib state, which only this adapter sets: it is set whenever this call's
         # differs from the last one set, so no earlier call's value leaks in

@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from vecbench.errors import ConfigError, DataError
-from vecbench.indexes.base import COMMON_PARAMS, check_threads
-from vecbench.indexes.engine_base import BuildReport, EngineIndex, folder_size
+from vecbench.indexes.base import COMMON_PARAMS, BuildReport, Conformance
+from vecbench.indexes.engine_base import EngineIndex, folder_size
 from vecbench.params import Param, check_choice, check_int, check_str
 
 INDEX_TYPES = ("IVF_PQ", "IVF_HNSW_SQ")
@@ -93,6 +93,14 @@ class LanceDBIndex(EngineIndex):
         return super().check_search({name: value for name, value in params.items()
                                      if value is not None})
 
+    conformance = Conformance(
+        {"num_partitions": 4, "num_sub_vectors": 16}, {"nprobes": 4, "refine_factor": 40},
+        stingy=({"num_partitions": 32, "num_sub_vectors": 4}, {"nprobes": 1}), needs=("lancedb",),
+        variants=(("hnsw_sq", Conformance(
+            {"index_type": "IVF_HNSW_SQ", "num_partitions": 1}, {"ef": 200, "refine_factor": 5},
+            stingy=({"index_type": "IVF_HNSW_SQ", "num_partitions": 8, "m": 4,
+                     "ef_construction": 10}, {"ef": 10, "nprobes": 1}))),))
+
     def __init__(self, *, index_type: str = "IVF_PQ", num_partitions: int | None = None,
                  num_sub_vectors: int | None = None, num_bits: int | None = None,
                  m: int | None = None, ef_construction: int | None = None,
@@ -118,16 +126,8 @@ class LanceDBIndex(EngineIndex):
         self.folder = folder
         check_installed()
 
-    def build(self, x: Any, metric: str, *, train: Any = None,
-              threads: int | None = None) -> BuildReport:
-        threads = check_threads(threads) or self.n_threads
-        self._new_resources()
-        try:
-            with self._storage_errors(self.folder):
-                return self._build(x, metric, threads)
-        except BaseException:
-            self.close()
-            raise
+    def _explain(self, exc: BaseException) -> BaseException | None:
+        return self._storage_error(exc, self.folder)
 
     def _build(self, x: Any, metric: str, threads: int) -> BuildReport:
         import pyarrow as pa
@@ -206,19 +206,21 @@ class LanceDBIndex(EngineIndex):
             query = query.ef(max(params["ef"], k * params.get("refine_factor", 1)))
         return query.select(["id", "_distance"])
 
-    def search(self, q: Any, k: int, **search_params: Any) -> tuple[np.ndarray, np.ndarray]:
-        q, k, params = self._start_search(q, k, search_params)
+    def _searching(self, params: dict) -> Any:
         if "ef" in params and self.index_type != "IVF_HNSW_SQ":
             raise ConfigError("a search parameter of index_type IVF_HNSW_SQ; IVF_PQ takes "
                               "nprobes, refine_factor", "ef")
-        ids = np.full((len(q), k), -1, dtype=np.int64)
-        distances = np.full((len(q), k), np.inf, dtype=np.float32)
-        for i, row in enumerate(q):
-            found = self._query(row, k, params).to_arrow()
-            n = found.num_rows
-            ids[i, :n] = found.column("id").to_numpy()
-            distances[i, :n] = found.column("_distance").to_numpy()
-        return ids, distances
+
+        def run(q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+            ids = np.full((len(q), k), -1, dtype=np.int64)
+            distances = np.full((len(q), k), np.inf, dtype=np.float32)
+            for i, row in enumerate(q):
+                found = self._query(row, k, params).to_arrow()
+                n = found.num_rows
+                ids[i, :n] = found.column("id").to_numpy()
+                distances[i, :n] = found.column("_distance").to_numpy()
+            return ids, distances
+        return run
 
     def _serialized_size(self) -> int:
         return self._index_bytes

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from vecbench.errors import ConfigError
-from vecbench.indexes.base import COMMON_PARAMS, BuildReport, IndexBase
+from vecbench.indexes.base import COMMON_PARAMS, BuildReport, Conformance, IndexBase
 from vecbench.params import Param, check_choice, check_float, check_int
 
 #: Copies ScaNN can re-order candidates with ("none": AH scores are final).
@@ -81,6 +81,8 @@ class ScannIndex(IndexBase):
               doc="candidates re-ranked; the effective depth is max(reorder_depth, k)"),
     )
     positive_int_search = ("leaves_to_search", "reorder_depth")
+    conformance = Conformance({"num_leaves": 8, "reorder": "float32"},
+                              {"leaves_to_search": 8, "reorder_depth": 500}, needs=("scann",))
 
     def __init__(self, *, num_leaves: int = 100, dims_per_block: int = 2,
                  anisotropic_quantization_threshold: float | None = None,
@@ -161,27 +163,30 @@ class ScannIndex(IndexBase):
                     code += row  # the re-ordering copy (and its per-vector scales)
         return code, graph, total
 
-    def search(self, q: Any, k: int,
-               **search_params: Any) -> tuple[np.ndarray, np.ndarray]:
-        q, k, params = self._start_search(q, k, search_params)
+    def _searching(self, params: dict) -> Any:
+        index = self.index_
         leaves = params.get("leaves_to_search", -1 if not self.num_leaves else self.num_leaves)
-        depth = max(params.get("reorder_depth", self.reorder_depth), k)
-        if len(q) == 1:  # the single-query path: no batching machinery
-            ids, distances = self.index_.search(q[0], final_num_neighbors=k,
-                                                pre_reorder_num_neighbors=depth,
-                                                leaves_to_search=leaves)
-            ids, distances = ids[None, :], distances[None, :]
-        else:
-            search = self.index_.search_batched_parallel if self.n_threads > 1 \
-                else self.index_.search_batched
-            ids, distances = search(q, final_num_neighbors=k, pre_reorder_num_neighbors=depth,
-                                    leaves_to_search=None if leaves == -1 else leaves)
-        ids = ids.astype(np.int64)
-        missing = np.isnan(distances)  # ScaNN pads with id 0 and a NaN distance
-        if missing.any():
-            ids[missing] = -1
-            distances = np.where(missing, np.float32(np.inf), distances)
-        return ids, distances
+        reorder_depth = params.get("reorder_depth", self.reorder_depth)
+        batched = index.search_batched_parallel if self.n_threads > 1 else index.search_batched
+
+        def run(q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+            depth = max(reorder_depth, k)
+            if len(q) == 1:  # the single-query path: no batching machinery
+                ids, distances = index.search(q[0], final_num_neighbors=k,
+                                              pre_reorder_num_neighbors=depth,
+                                              leaves_to_search=leaves)
+                ids, distances = ids[None, :], distances[None, :]
+            else:
+                ids, distances = batched(q, final_num_neighbors=k,
+                                         pre_reorder_num_neighbors=depth,
+                                         leaves_to_search=None if leaves == -1 else leaves)
+            ids = ids.astype(np.int64)
+            missing = np.isnan(distances)  # ScaNN pads with id 0 and a NaN distance
+            if missing.any():
+                ids[missing] = -1
+                distances = np.where(missing, np.float32(np.inf), distances)
+            return ids, distances
+        return run
 
     def _serialized_size(self) -> int:
         return self._storage(self.ntotal_)[2]

@@ -26,9 +26,8 @@ from typing import Any
 import numpy as np
 
 from vecbench.errors import ConfigError, DataError
-from vecbench.indexes.base import BuildReport, IndexBase, check_k, check_metric
-from vecbench.indexes.binary import binarize
-from vecbench.indexes.faiss_sq import code_kind_of
+from vecbench.indexes.base import BuildReport, Conformance, IndexBase, check_metric
+from vecbench.indexes.codes import binarize, code_kind_of
 from vecbench.indexes.base import COMMON_PARAMS
 from vecbench.params import Param, check_choice, check_int
 
@@ -95,6 +94,7 @@ class USearchIndex(IndexBase):
         self.code_bytes_: int | None = None
 
     positive_int_search = ("ef",)
+    conformance = Conformance({"M": 16, "ef_construction": 200}, {"ef": 200}, needs=("usearch",))
 
     def build(self, x: Any, metric: str, *, train: Any = None,
               threads: int | None = None) -> BuildReport:
@@ -134,29 +134,27 @@ class USearchIndex(IndexBase):
             compresses=float_input and code < 4 * self.dim_,
             details={"dtype": stored, "connectivity": int(index.connectivity)})
 
-    def search(self, q: Any, k: int,
-               **search_params: Any) -> tuple[np.ndarray, np.ndarray]:
-        if self.dtype == "b1":
-            if self.index_ is None:
-                raise RuntimeError(f"{self.name}: search() called before build()")
-            k = check_k(k)
-            params = self.check_search(search_params)
-            q = self._binary_codes(q, "queries")[0]
-        else:
-            q, k, params = self._start_search(q, k, search_params)
-        # ef is index state: set on every call so no earlier call's value leaks in
-        self.index_.expansion_search = max(params.get("ef", self._default_ef), k)
-        found = self.index_.search(q, k, threads=self.n_threads)
-        ids = np.full((len(q), k), -1, dtype=np.int64)
-        distances = np.full((len(q), k), np.inf, dtype=np.float32)
-        if len(q) == 1:  # one query: USearch returns only the keys it found
-            ids[0, :len(found.keys)] = found.keys
-            distances[0, :len(found.keys)] = found.distances
-        else:  # a batch: k columns per query, of which counts[i] are real
-            real = np.arange(k)[None, :] < found.counts[:, None]
-            ids[real] = found.keys[real]  # keys < 2**63: the uint64 -> int64 cast is exact
-            distances[real] = found.distances[real]
-        return ids, distances
+    def _queries(self, q: Any) -> np.ndarray:
+        return self._binary_codes(q, "queries")[0] if self.dtype == "b1" else super()._queries(q)
+
+    def _searching(self, params: dict) -> Any:
+        index, threads, ef = self.index_, self.n_threads, params.get("ef", self._default_ef)
+
+        def run(q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+            # ef is index state: set on every call so no earlier call's value leaks in
+            index.expansion_search = max(ef, k)
+            found = index.search(q, k, threads=threads)
+            ids = np.full((len(q), k), -1, dtype=np.int64)
+            distances = np.full((len(q), k), np.inf, dtype=np.float32)
+            if len(q) == 1:  # one query: USearch returns only the keys it found
+                ids[0, :len(found.keys)] = found.keys
+                distances[0, :len(found.keys)] = found.distances
+            else:  # a batch: k columns per query, of which counts[i] are real
+                real = np.arange(k)[None, :] < found.counts[:, None]
+                ids[real] = found.keys[real]  # keys < 2**63: the uint64 -> int64 cast is exact
+                distances[real] = found.distances[real]
+            return ids, distances
+        return run
 
     def _start_binary_build(self, x: np.ndarray, metric: str) -> np.ndarray:
         self.index_ = None  # a failed build leaves no half-built index behind

@@ -136,3 +136,24 @@ def test_a_record_without_pipeline_model_bytes_counts_the_quantizer_scales():
     assert vbresults.resident_bytes(record) == 24 + 8 + 6
     record["build"]["index_bytes"] = 100              # an engine that reports less than
     assert vbresults.resident_bytes(record) == 24 + 6  # it holds: the held bytes count
+
+
+def test_best_judges_by_what_is_resident(tmp_path, capsys):
+    """Under a 100-byte budget of codes, binary + float32 rescoring "fits" (4 B of codes);
+    by resident bytes (4 + 128) it does not, and `best` says which bytes it shows."""
+    from vecbench.cli import main
+
+    run(tmp_path, "[[binary: {}]]", """
+        - faiss_binary_flat: {rescore: [{}, {oversample: 10, with: float32}]}
+        """)
+    main(["best", str(tmp_path / "r"), "--budget", "bytes_per_vector<=100",
+          "--maximize", "recall@10"])
+    by_codes = capsys.readouterr()
+    assert "with: float32" in by_codes.out           # the copy was not counted
+    assert "resident_bytes_per_vector counts" in by_codes.err   # and the user is told
+    main(["best", str(tmp_path / "r"), "--budget", "resident_bytes_per_vector<=100",
+          "--maximize", "recall@10"])
+    by_resident = capsys.readouterr().out
+    assert "rescore" not in by_resident.split("# measured:")[0]
+    assert f"#   resident_bytes_per_vector: {D / 8 + 0.033:.6g}" in by_resident  # + header
+    assert "# memory: resident_bytes_per_vector (codes, graph links" in by_resident

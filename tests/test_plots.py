@@ -456,3 +456,10 @@ def test_index_quantizer_names_the_factory_and_pipeline():
                           "pipeline_kind": ["float32", "float8", "float32"]})
     assert list(plots.index_quantizer(frame)) == ["faiss_factory IVF64,RaBitQ",
                                                   "flat + float8", "flat"]
+
+
+def test_the_pareto_front_is_the_legends_last_entry():
+    frame = results_frame()
+    fig = plots.pareto(frame, hue="dataset", facet="index")   # each panel adds its own series
+    assert legend_texts(fig)[-1] == "Pareto front"
+    assert legend_texts(fig).count("Pareto front") == 1

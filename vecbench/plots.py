@@ -254,6 +254,8 @@ def _figure_legend(fig, axes) -> None:
             handles.setdefault(label, handle)
     if not handles:
         return
+    if "Pareto front" in handles:  # last, not between the series of two panels
+        handles["Pareto front"] = handles.pop("Pareto front")
     fontsize = 7.5 if len(handles) <= 20 else 6.5
     width_pt = fig.get_figwidth() * 72
     chars = max(16, int((width_pt - 50) / (0.55 * fontsize)))  # a first guess, then measured

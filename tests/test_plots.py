@@ -2,6 +2,7 @@
 empty facets dropped, LID from a results folder, PNG/SVG/PDF, no pyplot state."""
 
 import itertools
+import re
 import subprocess
 import sys
 
@@ -137,11 +138,15 @@ def test_tradeoff_annotates_best_under_each_budget():
     notes = [t.get_text() for t in ax.texts if t.get_text().startswith("≤")]
     part = frame[(frame["dataset"] == "a") & (frame["bytes_per_vector"] <= 64)]
     assert len(notes) == 2 and notes[0].startswith(f"≤64: ndcg@10={part['ndcg@10'].max():.3f}")
-    assert notes[0].endswith("\np0")
+    assert notes[0].endswith("\nhnswlib p0")  # the configuration, not only its colour
     long = plots.tradeoff(crowded_frame(2), budgets=[400], y="recall@10").axes[0].texts[-1]
     assert long.get_text().split("\n")[1:] == [  # wrapped at the pipeline's separators
         "pca(n_components=1)|", "int8(granularity=per_dimension,", "symmetric=False)"]
-    assert {line.get_label() for line in ax.get_lines()} >= {"p0", "p1", "Pareto front"}
+    # coloured by index family and quantizer (the default hue)
+    assert {line.get_label() for line in ax.get_lines()} >= {
+        "hnswlib + p0", "faiss_ivf + p1", "Pareto front"}
+    # a table without resident bytes plots the codes, and says so
+    assert ax.get_xlabel() == "bytes per vector (codes only)"
 
 
 def crowded_frame(n=60):
@@ -356,3 +361,105 @@ def test_a_series_looks_the_same_in_every_panel(kind):
         if text.get_text() in styles:
             assert (handle.get_color(), handle.get_marker(), handle.get_linestyle()) == \
                 styles[text.get_text()]
+
+
+# -- labels, legends and colours on a real grid -------------------------------------------
+
+
+def grid_frame():
+    """A grid as collect writes it (pandas 3: nullable Int64 and string columns): parameters
+    an index does not take are missing, not zero."""
+    rows = []
+    for index, build, quantization in (
+            ("hnswlib", {"build.M": 16}, "none"), ("hnswlib", {"build.M": 32}, "none"),
+            ("faiss_pq", {"build.m": 48}, "index"),
+            ("faiss_rabitq", {"build.bits": 4}, "index"), ("scann", {}, "index")):
+        for pipeline in ("float32", "pca(n_components=64)"):
+            for i, ef in enumerate((10, 40)):
+                rows.append({"dataset": "scifact", "index": index, "pipeline": pipeline,
+                             "pipeline_kind": pipeline.split("(")[0], "search.ef": ef
+                             if index == "hnswlib" else None, **build, "k": 10,
+                             "ordering": "original", "repeat": 0, "status": "ok",
+                             "recall@10": 0.5 + 0.1 * i + 0.01 * len(index), "qps": 1000 / (1 + i),
+                             "bytes_per_vector": 48.0 + 100 * i,
+                             "resident_bytes_per_vector": 120.0 + 100 * i})
+    frame = pd.DataFrame(rows).convert_dtypes()
+    assert frame["build.M"].isna().any() and str(frame["build.M"].dtype) == "Int64"
+    return frame
+
+
+def legend_texts(fig):
+    return [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+
+
+@pytest.mark.parametrize("kind", ["pareto", "tradeoff"])
+def test_labels_have_no_missing_value_markers(kind):
+    fig = plots.plot(kind, grid_frame(), budgets=[200] if kind == "tradeoff" else None)
+    fig.draw_without_rendering()
+    texts = legend_texts(fig) + [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert texts
+    for text in texts:
+        assert not re.search(r"<NA>|\bnan\b|\bNaT\b|\bNone\b", text, re.IGNORECASE), text
+    if kind == "pareto":  # the parameters that are there still show
+        assert any("M=16" in text for text in texts) and any("ef=" not in t for t in texts)
+
+
+def test_value_text_drops_every_missing_value():
+    assert [plots.value_text(v) for v in (pd.NA, pd.NaT, np.nan, None, np.float32(16.0),
+                                          pd.array([2, None], dtype="Int64")[1])] == \
+        ["", "", "", "", "16", ""]
+
+
+def long_label_frame():
+    """One panel, a family per pipeline with long parameters: a label alone is wider than the
+    figure (what a real grid's factory strings and pipelines give)."""
+    frame = results_frame()
+    frame = frame[frame["dataset"] == "a"]
+    return frame.assign(pipeline=[f"pca(n_components={64 + i % 7},whiten=False)|float8(format="
+                                  f"E4M3,scale=per_dimension)|MPAD(b={i % 5},alpha=0.1)"
+                                  for i in range(len(frame))])
+
+
+@pytest.mark.parametrize("kind, frame", [("pareto", long_label_frame),
+                                         ("tradeoff", long_label_frame),
+                                         ("pareto", grid_frame)])
+def test_the_saved_legend_lies_inside_the_figure(kind, frame, tmp_path):
+    fig = plots.plot(kind, frame())
+    plots.save(fig, tmp_path / "f.png")  # measured as saved: after the final layout
+    renderer = fig.canvas.get_renderer()
+    figure_box = fig.bbox
+    assert fig.legends
+    for legend in fig.legends:
+        box = legend.get_window_extent(renderer)
+        assert box.x0 >= figure_box.x0 - 0.5 and box.x1 <= figure_box.x1 + 0.5, (box, figure_box)
+        assert box.y0 >= figure_box.y0 - 0.5 and box.y1 <= figure_box.y1 + 0.5, (box, figure_box)
+        # and below the panels, not over them
+        assert all(box.y1 <= ax.get_window_extent(renderer).y0 + 0.5 for ax in fig.axes)
+
+
+def test_tradeoff_colours_pq_and_rabitq_apart_and_plots_resident_bytes():
+    fig = plots.tradeoff(grid_frame())
+    ax = fig.axes[0]
+    colours = {line.get_label(): line.get_color() for line in ax.get_lines()}
+    assert colours["faiss_pq"] != colours["faiss_rabitq"] != colours["scann"]
+    assert colours["faiss_pq"] != colours["hnswlib"]
+    assert colours["faiss_pq + pca"] != colours["faiss_pq"]   # the pipeline's quantizer too
+    assert ax.get_xlabel().startswith("resident bytes per vector")
+    xs = np.concatenate([line.get_xdata() for line in ax.get_lines()
+                         if line.get_label() != "Pareto front"])
+    assert set(xs) == {120.0, 220.0}   # the resident column, not the codes (48, 148)
+
+
+def test_index_quantizer_names_the_factory_and_pipeline():
+    frame = pd.DataFrame({"index": ["faiss_factory", "flat", "flat"],
+                          "build.factory": ["IVF64,RaBitQ", None, None],
+                          "pipeline_kind": ["float32", "float8", "float32"]})
+    assert list(plots.index_quantizer(frame)) == ["faiss_factory IVF64,RaBitQ",
+                                                  "flat + float8", "flat"]
+
+
+def test_the_pareto_front_is_the_legends_last_entry():
+    frame = results_frame()
+    fig = plots.pareto(frame, hue="dataset", facet="index")   # each panel adds its own series
+    assert legend_texts(fig)[-1] == "Pareto front"
+    assert legend_texts(fig).count("Pareto front") == 1

@@ -276,6 +276,11 @@ def cmd_best(args: argparse.Namespace) -> int:
     objective = args.maximize or args.minimize
     if (note := compare.hosts_note(frame)) is not None:
         _stderr(note)
+    from vecbench.results import CODES, RESIDENT, memory_column
+    memory = memory_column(frame)
+    if memory == RESIDENT and any(b.column == CODES for b in budgets):
+        _stderr(f"note: {CODES} counts the codes alone; {RESIDENT} counts what a configuration "
+                "keeps in memory (graph links, rescoring copies, codebooks and scales too)")
     row, n_ok = compare.best_under_budget(frame, budgets, objective, bool(args.maximize))
     if row is None:
         print(f"no configuration meets {' and '.join(b.text() for b in budgets)}",
@@ -283,9 +288,12 @@ def cmd_best(args: argparse.Namespace) -> int:
         return 1
     k = int(row.get("k", 10))
     shown = [objective] + [b.column for b in budgets] + [
-        f"recall@{k}", "ndcg@10", "qps", "p99_ms", "bytes_per_vector", "build_s"]
+        f"recall@{k}", "ndcg@10", "qps", "p99_ms", RESIDENT, CODES, "build_s"]
     print(compare.best_yaml(row, budgets, objective, bool(args.maximize), n_ok,
                             list(dict.fromkeys(shown))), end="")
+    counted = ("codes, graph links, rescoring copies and per-dataset parameters"
+               if memory == RESIDENT else f"the codes alone: a table collected before {RESIDENT}")
+    print(f"# memory: {memory} ({counted})")
     return 0
 
 

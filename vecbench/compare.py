@@ -518,12 +518,14 @@ def best_under_budget(frame, budgets: list[Budget], objective: str, maximize: bo
     candidates = candidates.dropna(subset=["_objective"])
     if candidates.empty:
         return None, 0
-    # ties go to the faster configuration, then the smaller one
+    # ties go to the faster configuration, then the one that needs less memory
+    from vecbench.results import memory_column
+
     order = [("_objective", not maximize)]
     if "qps" in candidates.columns:
         order.append(("qps", False))
-    if "bytes_per_vector" in candidates.columns:
-        order.append(("bytes_per_vector", True))
+    if memory_column(candidates) in candidates.columns:
+        order.append((memory_column(candidates), True))
     candidates = candidates.sort_values([c for c, _ in order], ascending=[a for _, a in order],
                                         kind="stable")
     return candidates.iloc[0], len(candidates)

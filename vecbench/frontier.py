@@ -12,12 +12,30 @@ import numpy as np
 
 
 def value_text(value) -> str:
-    """A table value as a label: 16.0 -> '16', NaN/None -> ''."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """A table value as a label: 16.0 -> '16'; every kind of missing value (None, NaN, and
+    pandas' NA and NaT, which str() spells '<NA>' and 'NaT') -> ''."""
+    if value is None or _missing(value):
         return ""
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return ""
+        if float(value).is_integer():
+            return str(int(value))
+        return str(value)
+    if isinstance(value, np.integer):
         return str(int(value))
     return str(value)
+
+
+def _missing(value) -> bool:
+    """pandas' scalar missing values, without importing pandas for a plain value."""
+    if type(value).__module__.startswith("pandas"):
+        import pandas as pd
+        try:
+            return bool(pd.isna(value))
+        except (TypeError, ValueError):  # an array-like: not one missing value
+            return False
+    return False
 
 
 def natural_key(value) -> list:

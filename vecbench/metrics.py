@@ -266,7 +266,9 @@ def _builtin_metrics() -> None:
     # recorded at run time, not computed from raw results: direction and label only
     for name, higher, label in [
         ("build_s", False, "build time (s)"), ("fit_s", False, "fit time (s)"),
-        ("encode_s", False, "encode time (s)"), ("bytes_per_vector", False, "bytes per vector"),
+        ("encode_s", False, "encode time (s)"), ("bytes_per_vector", False, "codes only"),
+        ("resident_bytes_per_vector", False,
+         "codes + links + copies + parameters"),
         ("graph_bytes_per_vector", False, "graph or list bytes per vector"),
         ("total_bytes_per_vector", False, "bytes per vector with the rescoring copy"),
         ("rescore_bytes_per_vector", False, "bytes per vector of the rescoring copy"),

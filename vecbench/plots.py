@@ -10,7 +10,13 @@ What keeps them readable past the quickstart:
   parameters over one pipeline (and one ordering and repeat: one build), the search sweep along
   the line; colour follows ``hue``, marker and dash tell the families of one colour apart;
 * labels are placed by :func:`vecbench.plot_labels.place_labels`, which never overprints;
-* a facet without a single plottable point gets no panel; legends sit below the panels, once;
+* a facet without a single plottable point gets no panel; legends sit below the panels, once,
+  in as many columns as fit the figure's width as measured (long labels wrap), so no legend
+  is cut off at the figure's edges;
+* the trade-off plot's x axis is ``resident_bytes_per_vector`` (everything kept in memory)
+  where the table has it, and its colours are index family and quantizer together
+  (``index_quantizer``: ``faiss_pq``, ``flat + float8``), so compressing indexes over float32
+  input are not all one "float32" colour;
 * panels wrap at two columns of 4.4 inches (1056 pixels at 120 dpi), so a figure shown at a
   README's width (about 880 pixels) keeps its 9-point labels at about 7.5 points.
 """
@@ -29,6 +35,7 @@ from vecbench.errors import ConfigError, DataError
 from vecbench.frontier import (config_label, family_columns, natural_key, pareto_front,
                                value_text, varying)
 from vecbench.metrics import mean_ci95, metric_info
+from vecbench.results import CODES, RESIDENT, memory_column, memory_label
 
 KINDS = ("pareto", "tradeoff", "ordering", "lid")
 #: Output formats, chosen by the -o file's suffix.
@@ -64,8 +71,39 @@ def _new_figure(n_panels: int = 1, width: float = PANEL_WIDTH, height: float = P
 
 
 def _label(column: str) -> str:
+    if column in (RESIDENT, CODES):  # say what the bytes count, in words
+        return memory_label(column)
     info = metric_info(column)
     return f"{column} ({info.label})" if info else column
+
+
+#: The trade-off plot's default colours: index family and quantizer together.
+COMBINED_HUE = "index_quantizer"
+
+
+def index_quantizer(frame):
+    """Per row, the index family and what quantizes: ``faiss_pq`` (an index that compresses
+    float32 itself), ``faiss_factory IVF64,RaBitQ``, ``flat + float8``, ``hnswlib + pca|int8``
+    (a pipeline's codes)."""
+    import pandas as pd
+
+    index = frame["index"].map(value_text) if "index" in frame.columns else \
+        pd.Series("", index=frame.index)
+    if "build.factory" in frame.columns:
+        factory = frame["build.factory"].map(value_text)
+        index = index.where(factory == "", index + " " + factory)
+    kind = frame["pipeline_kind"] if "pipeline_kind" in frame.columns else \
+        frame.get("pipeline", pd.Series("float32", index=frame.index)).astype(str).str.replace(
+            r"\([^)]*\)", "", regex=True)
+    kind = kind.map(value_text)
+    return index.where(kind.isin(["", "float32"]), index + " + " + kind)
+
+
+def _with_hue(frame, hue: str):
+    """``frame`` with the derived hue column when that is the one asked for."""
+    if hue == COMBINED_HUE and hue not in frame.columns:
+        return frame.assign(**{COMBINED_HUE: index_quantizer(frame)})
+    return frame
 
 
 def _higher_better(column: str) -> bool | None:
@@ -199,22 +237,51 @@ def _scatter_with_front(ax, part, x: str, y: str, hue: str, line_between: bool,
                     linestyle="--", label="Pareto front", zorder=0)
 
 
+def _wrap(label: str, chars: int) -> str:
+    """``label`` in lines of at most ``chars`` characters, broken at spaces, or at a pipeline's
+    ``|`` and a parameter list's commas when it has to be."""
+    if len(label) <= chars:
+        return label
+    spaced = label.replace("|", "| ").replace(",", ", ")
+    return textwrap.fill(spaced, chars, break_long_words=True, break_on_hyphens=False)
+
+
 def _figure_legend(fig, axes) -> None:
-    """One legend below the panels, with each label once (panels share their series)."""
+    """One legend below the panels, with each label once (panels share their series), in the
+    most columns that fit the figure's width as drawn; a label wider than the figure wraps."""
     handles: dict[str, object] = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
     if not handles:
         return
-    longest = max(len(label) for label in handles)
-    width_pt = fig.get_figwidth() * 72
+    if "Pareto front" in handles:  # last, not between the series of two panels
+        handles["Pareto front"] = handles.pop("Pareto front")
     fontsize = 7.5 if len(handles) <= 20 else 6.5
-    ncol = max(1, min(len(handles), int(width_pt // (longest * 0.55 * fontsize + 30))))
-    rows = math.ceil(len(handles) / ncol)
-    fig.set_figheight(fig.get_figheight() + 0.25 + rows * fontsize / 46)  # panels keep theirs
-    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=ncol,
-               fontsize=fontsize, frameon=False)
+    width_pt = fig.get_figwidth() * 72
+    chars = max(16, int((width_pt - 50) / (0.55 * fontsize)))  # a first guess, then measured
+    longest = min(chars, max(len(label) for label in handles))
+    ncol = max(1, min(len(handles), int(width_pt // (longest * 0.55 * fontsize + 36))))
+    renderer = fig.canvas.get_renderer()
+    panels_height = fig.get_figheight()
+    while True:  # fewer columns, then narrower lines, until the legend fits the width
+        labels = [_wrap(label, chars) for label in handles]
+        # room for the tallest legend (one column) while measuring: the panels never collapse
+        lines = sum(label.count("\n") + 1 for label in labels)
+        fig.set_figheight(panels_height + lines * fontsize * 1.5 / 72 + 0.5)
+        legend = fig.legend(list(handles.values()), labels, loc="outside lower center",
+                            ncol=ncol, fontsize=fontsize, frameon=False)
+        fig.draw_without_rendering()
+        box = legend.get_window_extent(renderer)
+        if (box.x0 >= fig.bbox.x0 and box.x1 <= fig.bbox.x1) or chars <= 16:
+            break
+        legend.remove()
+        if ncol > 1:
+            ncol -= 1
+        else:
+            chars = max(16, int(chars * 0.85))
+    # the panels keep their height: the figure grows by the legend's
+    fig.set_figheight(panels_height + box.height / fig.dpi + 0.1)
 
 
 def _finish(ax, title: str, x: str, y: str, ylabel: str | None = None) -> None:
@@ -231,7 +298,7 @@ def pareto(frame, x: str | None = None, y: str = "qps", hue: str = "index",
     """Recall (x) vs QPS (y, log): a line per configuration family (index, build parameters,
     pipeline) tracing its search sweep, coloured by ``hue``; the Pareto front dashed; a panel
     per dataset."""
-    frame = _ok_rows(frame)
+    frame = _with_hue(_ok_rows(frame), hue)
     x = x or recall_column(frame)
     _check(frame, x=x, y=y, hue=hue, facet=facet)
     panels = _panels(frame, facet, (x, y))
@@ -267,21 +334,25 @@ def _budget_notes(part, x: str, y: str, hue: str, budgets) -> list[tuple[float, 
             pick = inside[np.argmax(py[inside] if higher else -py[inside])]
             best.setdefault(int(pick), []).append(budget)
     notes = []
+    shown = varying(part, family_columns(part))  # the configuration, not just its colour
     for pick, under in best.items():
         row = part.iloc[pick]
         limits = ", ".join(f"≤{b:g}" for b in under)
-        name = value_text(row[hue]).replace("|", "| ").replace(",", ", ")
+        name = (config_label(row, shown) or value_text(row[hue])).replace("|", "| ").replace(
+            ",", ", ")
         notes.append((px[pick], py[pick], f"{limits}: {y}={py[pick]:.3f}\n"
                       + textwrap.fill(name, LABEL_WIDTH, break_long_words=False)))
     return notes
 
 
-def tradeoff(frame, x: str = "bytes_per_vector", y: str | None = None, hue: str = "pipeline",
+def tradeoff(frame, x: str | None = None, y: str | None = None, hue: str = COMBINED_HUE,
              budgets: list[float] | None = None, facet: str = "dataset"):
-    """Bytes per vector (x, log) vs recall or nDCG (y), one marker per pipeline, Pareto front;
-    a vertical line per budget and, placed where it overprints nothing, the best configuration
-    under it."""
-    frame = _ok_rows(frame)
+    """Bytes per vector (x, log; by default resident bytes, everything kept in memory) vs
+    recall or nDCG (y), one marker per index family and quantizer, Pareto front; a vertical
+    line per budget and, placed where it overprints nothing, the best configuration under
+    it."""
+    frame = _with_hue(_ok_rows(frame), hue)
+    x = x or memory_column(frame)
     y = y or ("ndcg@10" if "ndcg@10" in frame.columns and frame["ndcg@10"].notna().any()
               else recall_column(frame))
     _check(frame, x=x, y=y, hue=hue, facet=facet)
@@ -320,8 +391,9 @@ def ordering(frame, y: str | None = None, hue: str = "index", x: str = "ordering
         part = part.assign(_y=_numeric(part, y))
         repeat = "repeat" if "repeat" in part.columns else None
         per_build = part.groupby([hue, x] + ([repeat] if repeat else []), sort=True)["_y"].mean()
-        categories = sorted(part[x].astype(str).unique())
-        groups = sorted(part[hue].astype(str).unique())
+        part = part.assign(**{x: part[x].map(value_text), hue: part[hue].map(value_text)})
+        categories = sorted(part[x].unique(), key=natural_key)
+        groups = sorted(part[hue].unique(), key=natural_key)
         width = 0.8 / max(len(groups), 1)
         levels = [per_build.index.get_level_values(i).astype(str) for i in (0, 1)]
         for j, group in enumerate(groups):

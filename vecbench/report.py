@@ -62,8 +62,8 @@ def _figures(frame, lid_frame=None) -> list[tuple[str, object]]:
     wanted = []
     if "qps" in frame.columns:
         wanted.append(("Recall vs QPS (Pareto)", lambda: plots.pareto(frame)))
-    if "bytes_per_vector" in frame.columns:
-        wanted.append(("Storage vs quality", lambda: plots.tradeoff(frame)))
+    if "bytes_per_vector" in frame.columns:  # x: resident bytes where the table has them
+        wanted.append(("Memory vs quality", lambda: plots.tradeoff(frame)))
     if "ordering" in frame.columns and frame["ordering"].nunique() > 1:
         wanted.append(("Recall by insertion ordering", lambda: plots.ordering(frame)))
     if lid_frame is not None:
@@ -77,17 +77,28 @@ def _figures(frame, lid_frame=None) -> list[tuple[str, object]]:
     return figures
 
 
+#: ``{bytes}`` in a header: which bytes the summary counts (see MEMORY_HEADERS).
 SUMMARY_TABLES = (
     ("pareto", "Pareto configurations (recall vs QPS; vs bytes where QPS is missing)",
      (("configuration", "configuration"), ("recall", "recall"), ("qps", "QPS"),
-      ("bytes_per_vector", "bytes/vector"))),
-    ("budgets", "Best recall under each storage budget",
-     (("budget", "budget (bytes/vector)"), ("configuration", "configuration"),
-      ("recall", "recall"), ("qps", "QPS"), ("bytes_per_vector", "bytes/vector"))),
+      ("bytes", "{bytes}/vector"))),
+    ("budgets", "Best recall under each memory budget",
+     (("budget", "budget ({bytes}/vector)"), ("configuration", "configuration"),
+      ("recall", "recall"), ("qps", "QPS"), ("bytes", "{bytes}/vector"))),
     ("targets", "Fastest configuration at each recall target",
      (("target", "recall target"), ("configuration", "configuration"), ("recall", "recall"),
-      ("qps", "QPS"), ("bytes_per_vector", "bytes/vector"))),
+      ("qps", "QPS"), ("bytes", "{bytes}/vector"))),
 )
+MEMORY_HEADERS = {"resident_bytes_per_vector": "resident bytes",
+                  "bytes_per_vector": "code bytes"}
+MEMORY_NOTES = {
+    "resident_bytes_per_vector": "Bytes are resident_bytes_per_vector: what a configuration "
+    "keeps in memory per vector (codes, graph links, copies kept for rescoring or held by the "
+    "index, and per-dataset parameters such as codebooks, rotations and scales, amortized over "
+    "the base vectors).",
+    "bytes_per_vector": "Bytes are bytes_per_vector, the codes alone: this table was collected "
+    "before resident_bytes_per_vector existed (links, rescoring copies and per-dataset "
+    "parameters are not counted)."}
 
 
 def _summary_cell(key: str, row: dict) -> str:
@@ -100,7 +111,7 @@ def _summary_cell(key: str, row: dict) -> str:
         return f"{value:.3f}" if key == "recall" else f"≥ {value:g}"
     if key == "qps":
         return f"{value:,.0f}"
-    if key in ("bytes_per_vector", "budget"):
+    if key in ("bytes", "budget"):
         return f"≤ {value:g}" if key == "budget" else f"{value:g}"
     return value_text(value)
 
@@ -117,12 +128,13 @@ def _summary_sections(frame) -> list[tuple[str, list[tuple[str, list[str], list[
     sections = []
     for dataset, found in summarize(frame, recall).items():
         tables = []
+        memory = MEMORY_HEADERS[found["memory"]]
         for key, title, columns in SUMMARY_TABLES:
             rows = [[_summary_cell(c, row) for c, _ in columns] for row in found[key]]
             if key == "targets" and all(r.get("configuration") is None for r in found[key]):
                 rows = []
             tables.append((f"{title} ({recall})" if key != "pareto" else title,
-                           [h for _, h in columns], rows))
+                           [h.format(bytes=memory) for _, h in columns], rows))
         sections.append((dataset, tables))
     return sections
 
@@ -269,7 +281,9 @@ def build_report(results: str | Path, out_dir: str | Path | None = None,
              f"<title>vecbench report: {html.escape(name)}</title><style>{STYLE}</style></head>"
              f"<body><h1>vecbench report: {html.escape(name)}</h1><p>{summary}</p>"]
     sections = _summary_sections(frame)
-    parts.append("<h2>Summary</h2>" + _summary_html(sections))
+    from vecbench.results import memory_column
+    memory_note = MEMORY_NOTES[memory_column(frame)]
+    parts.append(f"<h2>Summary</h2><p>{html.escape(memory_note)}</p>" + _summary_html(sections))
     parts.append("<h2>Plots</h2>")
     for title, data, _ in images:
         encoded = base64.b64encode(data).decode()
@@ -290,7 +304,7 @@ def build_report(results: str | Path, out_dir: str | Path | None = None,
     atomic.write_text(html_path, "\n".join(parts))
 
     md = [f"# vecbench report: {name}", "", summary, "", "## Summary", "",
-          *_summary_md(sections), "## Plots", ""]
+          memory_note, "", *_summary_md(sections), "## Plots", ""]
     md += [f"![{title}]({file.relative_to(out).as_posix()})\n" for title, _, file in images]
     md += ["## Results", "", _md_table(frame), "", "## Warnings", ""]
     md += [f"- {w}" for w in warnings] or ["None."]

@@ -2,7 +2,8 @@
 
 The finer copy is the dataset's original float32 vectors (``with: float32``) or their symmetric
 per-dimension int8 quantization (``with: int8``, decoded for the distance computation); its
-on-disk size is reported as ``rescore_bytes_per_vector``.
+on-disk size is reported as ``rescore_bytes_per_vector`` and its per-dataset parameters (the
+int8 copy's scales) as ``rescore_model_bytes``.
 
 A cascade re-ranks through a chain of finer copies, each stage with its own oversampling
 (sentence-transformers' binary -> int8 -> float32 recipe)::
@@ -107,6 +108,9 @@ class Cascade:
         self.copies = [copies[stage["with"]] for stage in self.stages]
         self.oversample = int(np.prod([stage["oversample"] for stage in self.stages]))
         self.bytes_per_vector = sum(copy.bytes_per_vector for copy in self.copies)
+        # a copy shared by two stages is held once
+        self.model_bytes = sum(copy.model_bytes for copy in {id(c): c for c in self.copies}
+                               .values())
 
     def rerank(self, candidates: np.ndarray, queries: np.ndarray, metric: str,
                k: int) -> np.ndarray:
@@ -126,12 +130,14 @@ class FinerVectors:
         if kind == "float32":
             self.vectors = np.ascontiguousarray(base, dtype=np.float32)
             self.bytes_per_vector = 4 * base.shape[1]
+            self.model_bytes = 0
         else:
             from vecbench.registry import transforms
 
             int8 = transforms.get("int8")(symmetric=True, granularity="per_dimension").fit(train)
             self.vectors = int8.inverse_transform(int8.transform(base)).astype(np.float32)
             self.bytes_per_vector = int(int8.bytes_per_vector_)
+            self.model_bytes = int(int8.model_bytes_)  # its per-dimension scales
 
 
 def rerank(candidates: np.ndarray, queries: np.ndarray, finer: FinerVectors, metric: str,

@@ -20,8 +20,8 @@ from vecbench.errors import ConfigError, DataError
 
 FIRST_COLUMNS = ["experiment", "dataset", "pipeline", "pipeline_kind", "index"]
 MIDDLE_COLUMNS = ["ordering", "repeat", "k"]
-RUN_COLUMNS = ["build_s", "fit_s", "encode_s", "bytes_per_vector", "graph_bytes_per_vector",
-               "total_bytes_per_vector", "index_bytes", "compression_ratio", "quantization",
+RUN_COLUMNS = ["build_s", "fit_s", "encode_s", "resident_bytes_per_vector", "bytes_per_vector",
+               "graph_bytes_per_vector", "total_bytes_per_vector", "index_bytes", "compression_ratio", "quantization",
                "threads", "build_threads", "deterministic", "contended", "host", "worker",
                "data_hashing", "status", "reason"]
 #: The columns that identify a configuration (with every build.*, search.*, rescore.*).
@@ -69,6 +69,7 @@ def base_row(record: dict) -> dict:
                 "encode_s": encode["encode_s"], "bytes_per_vector": float(size),
                 "graph_bytes_per_vector": float(build["graph_bytes_per_vector"]),
                 "index_bytes": build["index_bytes"],
+                "resident_bytes_per_vector": resident_bytes(record),
                 "compression_ratio": 4.0 * record["dataset"]["dim"] / float(size),
                 "quantization": quantization, "build_threads": build["threads"],
                 "deterministic": build["deterministic"], "contended": record["contended"]})
@@ -80,12 +81,30 @@ def base_row(record: dict) -> dict:
     return row
 
 
-def _setting_row(row: dict, setting: dict) -> dict:
+def resident_bytes(record: dict) -> float:
+    """Bytes per vector a unit keeps in memory before rescoring: what the index holds (its
+    codes, or the float32 it was given when the pipeline only simulates a quantizer; its links
+    and ids) or, if more, its serialized size (which adds codebooks, centroids, rotations and
+    headers), plus what the pipeline keeps to encode queries, amortized over the base."""
+    build, encode = record["build"], record["encode"]
+    n = max(int(record["dataset"]["n_base"]), 1)
+    held = float(build["code_bytes_per_vector"]) + float(build["graph_bytes_per_vector"])
+    index = max(held, float(build["index_bytes"]) / n)
+    # records written before pipeline_model_bytes know only the quantizer's parameters
+    model = encode.get("pipeline_model_bytes", encode.get("model_bytes", 0))
+    return index + float(model) / n
+
+
+def _setting_row(row: dict, setting: dict, n_base: int = 1) -> dict:
     out = dict(row)
     out.update({f"search.{name}": value for name, value in setting.get("search", {}).items()})
     out.update({f"rescore.{name}": value for name, value in setting.get("rescore", {}).items()})
     if "rescore_bytes_per_vector" in setting:
         out["rescore_bytes_per_vector"] = setting["rescore_bytes_per_vector"]
+    if "rescore_bytes_per_vector" in setting and RESIDENT in out:
+        # the rescoring copies are held in memory too, with their scales
+        out[RESIDENT] += (setting["rescore_bytes_per_vector"]
+                          + setting.get("rescore_model_bytes", 0) / n_base)
     return out
 
 
@@ -108,8 +127,9 @@ def unit_rows(record: dict, raw: dict | None, reference, columns: list | None,
 
     row = base_row(record)
     rows, per_query, unavailable = [], [], {}
+    n_base = max(int(record.get("dataset", {}).get("n_base", 1)), 1)
     for setting in _settings_of(record):
-        out = _setting_row(row, setting)
+        out = _setting_row(row, setting, n_base)
         if with_specs:
             spec = dict(record["spec"], search=setting.get("search", {}),
                         row_rescore=setting.get("rescore", {}))
@@ -407,7 +427,24 @@ def read_table(path: Path):
 #: Columns that hold numbers in every table collect writes, besides the metric columns.
 NUMERIC_COLUMNS = ("k", "repeat", "build_s", "fit_s", "encode_s", "bytes_per_vector",
                    "graph_bytes_per_vector", "total_bytes_per_vector", "index_bytes",
-                   "compression_ratio")
+                   "resident_bytes_per_vector", "compression_ratio")
+#: The memory a configuration needs, and what the codes alone take (tables before it).
+RESIDENT, CODES = "resident_bytes_per_vector", "bytes_per_vector"
+
+
+def memory_column(frame) -> str:
+    """The column that says what a configuration costs in memory: ``resident_bytes_per_vector``
+    where the table has it (every copy, link and parameter counted), else (a table collected
+    before that column existed) ``bytes_per_vector``, the codes alone."""
+    if RESIDENT in frame.columns and frame[RESIDENT].notna().any():
+        return RESIDENT
+    return CODES
+
+
+def memory_label(column: str) -> str:
+    """An axis or table label that says what a memory column counts."""
+    return {RESIDENT: "resident bytes per vector (codes + links + copies + parameters)",
+            CODES: "bytes per vector (codes only)"}.get(column, column)
 
 
 def _check_numeric(frame, path: Path) -> None:

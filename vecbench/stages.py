@@ -125,7 +125,7 @@ class Encoded:
     decoded_queries: np.ndarray
     quantization: str         # none | native | simulated
     bytes_per_vector: float
-    model_bytes: int
+    model_bytes: int          # the quantizer's per-dataset parameters
     fit_s: float
     encode_s: float
     clipped: dict
@@ -133,6 +133,8 @@ class Encoded:
     fitted_here: bool = False
     #: trustworthiness by (k, seed): units sharing a cached encoding compute it once
     trustworthiness: dict = field(default_factory=dict)
+    #: what every fitted step keeps to encode a query (reduction matrices, scales), in bytes
+    pipeline_model_bytes: int = 0
 
 
 #: The last few encodings, so that units sharing a dataset and pipeline (flat and HNSW over the
@@ -232,6 +234,8 @@ def _encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset) 
     clipped: dict = {}
     quantizer = None
     fitted, fit_s, fitted_here = fitted_pipeline(dataset, steps) if steps else ([], 0.0, False)
+    from vecbench.transforms.base import model_bytes
+    pipeline_model = sum(model_bytes(transform) for transform in fitted)
     for step, transform in zip(steps, fitted):
         try:
             start = time.perf_counter()
@@ -250,16 +254,19 @@ def _encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset) 
         base = np.ascontiguousarray(base, dtype=np.float32)
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         return Encoded(base, queries, train, base, queries, "none", 4.0 * base.shape[1], 0,
-                       fit_s, encode_s, clipped, fitted_here)
+                       fit_s, encode_s, clipped, fitted_here,
+                       pipeline_model_bytes=pipeline_model)
     decoded_base = quantizer.inverse_transform(base).astype(np.float32, copy=False)
     decoded_queries = quantizer.inverse_transform(queries).astype(np.float32, copy=False)
     size, model = float(quantizer.bytes_per_vector_), int(quantizer.model_bytes_)
     if quantizer.code_kind in accepts:
         return Encoded(base, queries, train, decoded_base, decoded_queries, "native", size,
-                       model, fit_s, encode_s, clipped, fitted_here)
+                       model, fit_s, encode_s, clipped, fitted_here,
+                       pipeline_model_bytes=pipeline_model)
     # simulated: the index stores decoded float32, but storage is counted as the codes
     return Encoded(decoded_base, decoded_queries, train, decoded_base, decoded_queries,
-                   "simulated", size, model, fit_s, encode_s, clipped, fitted_here)
+                   "simulated", size, model, fit_s, encode_s, clipped, fitted_here,
+                   pipeline_model_bytes=pipeline_model)
 
 
 def trustworthiness(dataset: Dataset, encoded: Encoded, k: int, seed: int) -> float:
@@ -383,6 +390,7 @@ def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
                        "depths": sorted({k, *deeper})}
             if cascade:
                 setting["rescore_bytes_per_vector"] = cascade.bytes_per_vector
+                setting["rescore_model_bytes"] = cascade.model_bytes
             settings.append(setting)
     return settings, raw
 
@@ -446,7 +454,8 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
                     "judged": dataset.qrels is not None},
         "encode": {"quantization": encoded.quantization,
                    "bytes_per_vector": encoded.bytes_per_vector,
-                   "model_bytes": encoded.model_bytes, "fit_s": encoded.fit_s,
+                   "model_bytes": encoded.model_bytes,
+                   "pipeline_model_bytes": encoded.pipeline_model_bytes, "fit_s": encoded.fit_s,
                    "encode_s": encoded.encode_s, "clipped_fraction": encoded.clipped,
                    "fitted_here": encoded.fitted_here,
                    "dim": int(encoded.decoded_base.shape[1]), "trustworthiness": trust},

@@ -5,6 +5,11 @@
 * **Best under each storage budget**: for each budget (bytes per vector), the configuration
   with the highest recall among those that fit; the budgets are the storage levels the table
   holds (powers of two across its range when it holds more than eight).
+
+Bytes are ``resident_bytes_per_vector`` (codes, graph links, copies kept for rescoring or held
+by the index, per-dataset parameters) where the table has that column, else the codes alone
+(``bytes_per_vector``, tables collected before it); the ``bytes`` of each row and the
+summary's ``memory`` say which.
 * **Fastest at each recall target**: for recall 0.8, 0.9, 0.95 and 0.99, the configuration
   with the highest QPS among those that reach it, or the best recall there is when none does.
 
@@ -23,18 +28,19 @@ from vecbench.frontier import config_label, family_columns, pareto_front, value_
 
 RECALL_TARGETS = (0.8, 0.9, 0.95, 0.99)
 MAX_BUDGETS = 8
-COLUMNS = ("configuration", "recall", "qps", "bytes_per_vector")
+COLUMNS = ("configuration", "recall", "qps", "bytes")
 
 
-def configurations(frame, recall: str):
-    """One row per configuration (repeats averaged), with a ``configuration`` label."""
+def configurations(frame, recall: str, size: str = "bytes_per_vector"):
+    """One row per configuration (repeats averaged), with a ``configuration`` label; ``size``
+    (a bytes column) becomes ``bytes``."""
     import pandas as pd
 
     keys = family_columns(frame) + sorted(c for c in frame.columns if c.startswith("search."))
     keys += [c for c in ("ordering",) if c in frame.columns]
     keys = [c for c in keys if frame[c].notna().any()]
     named = [c for c in keys if c == "index" or c in varying(frame, keys)]
-    metrics = [c for c in (recall, "qps", "bytes_per_vector") if c in frame.columns]
+    metrics = [c for c in dict.fromkeys((recall, "qps", size)) if c in frame.columns]
     table = frame[keys + metrics].copy()
     for column in metrics:
         table[column] = pd.to_numeric(table[column], errors="coerce")
@@ -45,12 +51,12 @@ def configurations(frame, recall: str):
     first = grouped.head(1).set_index("_key")
     out["configuration"] = [config_label(first.loc[key], named) or "(one configuration)"
                             for key in out.index]
-    return out.reset_index(drop=True).rename(columns={recall: "recall"})
+    return out.reset_index(drop=True).rename(columns={recall: "recall", size: "bytes"})
 
 
-def storage_budgets(bytes_per_vector) -> list[float]:
+def storage_budgets(sizes) -> list[float]:
     """The storage levels present, or powers of two across their range if there are many."""
-    levels = sorted({float(b) for b in bytes_per_vector if np.isfinite(b) and b > 0})
+    levels = sorted({float(b) for b in sizes if np.isfinite(b) and b > 0})
     if len(levels) <= MAX_BUDGETS:
         return levels
     low, high = math.ceil(math.log2(levels[0])), math.floor(math.log2(levels[-1]))
@@ -64,23 +70,27 @@ def _pick(table, rows, by: str) -> dict:
 
 
 def dataset_summary(frame, recall: str) -> dict:
-    """{"pareto": rows, "budgets": rows, "targets": rows}: lists of dicts (see module doc)."""
-    table = configurations(frame, recall)
+    """{"pareto": rows, "budgets": rows, "targets": rows, "memory": the bytes column used}:
+    lists of dicts (see module doc)."""
+    from vecbench.results import memory_column
+
+    size = memory_column(frame)
+    table = configurations(frame, recall, size)
     has_qps = "qps" in table and table["qps"].notna().any()
-    has_bytes = "bytes_per_vector" in table and table["bytes_per_vector"].notna().any()
-    for column in ("qps", "bytes_per_vector"):
+    has_bytes = "bytes" in table and table["bytes"].notna().any()
+    for column in ("qps", "bytes"):
         if column not in table:
             table[column] = np.nan
-    summary = {"pareto": [], "budgets": [], "targets": []}
-    other, higher = ("qps", True) if has_qps else ("bytes_per_vector", False)
+    summary = {"pareto": [], "budgets": [], "targets": [], "memory": size}
+    other, higher = ("qps", True) if has_qps else ("bytes", False)
     if has_qps or has_bytes:
         front = pareto_front(table["recall"].to_numpy(float), table[other].to_numpy(float),
                              True, higher)
         rows = table.iloc[front].sort_values("recall", ascending=False)
         summary["pareto"] = [{c: row[c] for c in COLUMNS} for _, row in rows.iterrows()]
     if has_bytes:
-        for budget in storage_budgets(table["bytes_per_vector"]):
-            fits = table.index[(table["bytes_per_vector"] <= budget) & table["recall"].notna()]
+        for budget in storage_budgets(table["bytes"]):
+            fits = table.index[(table["bytes"] <= budget) & table["recall"].notna()]
             if len(fits):
                 summary["budgets"].append({"budget": budget, **_pick(table, fits, "recall")})
     if has_qps:

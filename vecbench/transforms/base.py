@@ -102,3 +102,19 @@ class TransformBase(TransformerMixin, BaseEstimator):
 
     def _more_tags(self) -> dict:  # the same tag for scikit-learn < 1.6
         return {"preserves_dtype": [np.dtype(d).type for d in self.preserved_dtypes]}
+
+
+def model_bytes(transform) -> int:
+    """Bytes a fitted transform keeps to encode a query (per dataset, not per vector).
+
+    A quantizer declares them (``model_bytes_``: its calibration scales and offsets); for any
+    other transform it is the pickled fitted transform, because that counts whatever the fit
+    kept without a list per class: a PCA's components and mean, a random projection's matrix,
+    a UMAP's or kernel PCA's training set, an autoencoder's weights.
+    """
+    declared = getattr(transform, "model_bytes_", None)
+    if declared is not None:
+        return int(declared)
+    import pickle
+
+    return len(pickle.dumps(transform, protocol=pickle.HIGHEST_PROTOCOL))

@@ -205,7 +205,7 @@ def test_bad_rescore_value_names_its_path(tmp_path):
     from vecbench.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"indexes\[0\]\.flat\.rescore\.oversample: expected an "
-                                          r"integer >= 1, got 0"):
+                                          r"integer in \[1, 1000\], got 0"):
         load_experiment(write(tmp_path, """
             datasets: [digits]
             indexes: [{flat: {rescore: {oversample: 0}}}]

@@ -108,13 +108,31 @@ def model_bytes(transform) -> int:
     """Bytes a fitted transform keeps to encode a query (per dataset, not per vector).
 
     A quantizer declares them (``model_bytes_``: its calibration scales and offsets); for any
-    other transform it is the pickled fitted transform, because that counts whatever the fit
-    kept without a list per class: a PCA's components and mean, a random projection's matrix,
-    a UMAP's or kernel PCA's training set, an autoencoder's weights.
+    other transform they are the bytes of every array the fitted object holds, found by walking
+    its attributes, because that counts whatever the fit kept without a list per class: a
+    PCA's components and mean, a random projection's matrix, a UMAP's or kernel PCA's training
+    set, an autoencoder's weights. (Not the pickle's size: it moves by a few bytes between
+    processes, and a table must not.)
     """
     declared = getattr(transform, "model_bytes_", None)
     if declared is not None:
         return int(declared)
-    import pickle
+    return _array_bytes(transform, set())
 
-    return len(pickle.dumps(transform, protocol=pickle.HIGHEST_PROTOCOL))
+
+def _array_bytes(value, seen: set) -> int:
+    import numpy as np
+
+    if id(value) in seen:
+        return 0
+    seen.add(id(value))
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, dict):
+        return sum(_array_bytes(item, seen) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_array_bytes(item, seen) for item in value)
+    attributes = getattr(value, "__dict__", None)
+    if attributes is None or isinstance(value, type):
+        return 0
+    return _array_bytes(attributes, seen)

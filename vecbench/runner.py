@@ -96,8 +96,11 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
                    jobs: int = 1, threads: int | None = None, progress: bool = True,
                    quiet: bool = True, fail_fast: bool = False,
                    executor: executors.Executor | None = None, stream: TextIO | None = None,
-                   log: Callable[[str], None] = print) -> Summary:
-    """Run every unit not already done; return what ran, what was skipped, what failed."""
+                   log: Callable[[str], None] = print, isolated: bool = True) -> Summary:
+    """Run every unit not already done; return what ran, what was skipped, what failed.
+
+    Without an ``executor``, each unit runs in a worker process of its own (``jobs`` at once),
+    or with ``isolated=False`` in this process (``jobs`` 1) or a pool of processes."""
     keyed = unit_keys(experiment, threads, jobs)
     summary = Summary()
     todo = []
@@ -111,6 +114,10 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
         return summary
     if executor is None or executor.name != "dask":
         preflight(todo)
+        if isolated if executor is None else executor.name == "isolated":
+            from vecbench import stages
+
+            stages.forget_loaded()  # workers load their own: the parent holds no copy
     # another `run` on this folder may be computing some units: take each unit's claim, run
     # the claimed ones, then wait for the others (or take them over if their process dies)
     while todo:
@@ -118,7 +125,8 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
         for item in todo:
             (mine if records.claim(results, item[1]) else others).append(item)
         if mine:
-            _dispatch(mine, results, summary, jobs, quiet, fail_fast, executor, stream)
+            _dispatch(mine, results, summary, jobs, quiet, fail_fast,
+                      executor or executors.make(jobs, isolated), stream)
             executor = None   # closed by _dispatch; a takeover round makes a fresh one
             if summary.stopped_early:
                 break
@@ -152,7 +160,6 @@ def _wait_for_others(others: list[tuple], results, summary: Summary,
 
 def _dispatch(todo: list[tuple], results, summary: Summary, jobs: int, quiet: bool,
               fail_fast: bool, executor, stream) -> None:
-    executor = executor or executors.make(jobs)
     tasks = [executors.Task(unit, key, n, contended=jobs > 1) for unit, key, n in todo]
     bar = Progress(len(tasks), summary.skipped, stream or sys.stderr, enabled=not quiet)
     try:

@@ -51,6 +51,12 @@ def load(component: Component, base_dir: str) -> Dataset:
     return _DATASETS[key]
 
 
+def forget_loaded() -> None:
+    """Drop the datasets and encodings this process holds (its units run elsewhere)."""
+    _DATASETS.clear()
+    _ENCODED.clear()
+
+
 # ---------------------------------------------------------------------------------------------
 # reference: exact answers in the original space
 

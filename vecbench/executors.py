@@ -25,7 +25,7 @@ class Task:
     contended: bool = False
 
 
-def execute(task: Task, worker: str | None = None) -> Outcome:
+def execute(task: Task, worker: str | None = None, on_stage=None) -> Outcome:
     """Run one unit wherever this is called; the outcome carries its key and the unit's peak
     RSS (in a shared process, the peak since the unit started, which may include memory
     earlier units left behind)."""
@@ -33,7 +33,8 @@ def execute(task: Task, worker: str | None = None) -> Outcome:
 
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
     environment.reset_peak_rss()
-    outcome = stages.run_unit(task.unit, task.threads, contended=task.contended, worker=worker)
+    outcome = stages.run_unit(task.unit, task.threads, contended=task.contended, worker=worker,
+                              on_stage=on_stage)
     outcome.record["key"] = task.key
     outcome.record["peak_rss_bytes"] = environment.peak_rss_bytes()
     return outcome

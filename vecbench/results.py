@@ -22,7 +22,7 @@ FIRST_COLUMNS = ["experiment", "dataset", "pipeline", "pipeline_kind", "index"]
 MIDDLE_COLUMNS = ["ordering", "repeat", "k"]
 RUN_COLUMNS = ["build_s", "fit_s", "encode_s", "bytes_per_vector", "graph_bytes_per_vector",
                "total_bytes_per_vector", "index_bytes", "compression_ratio", "quantization",
-               "threads", "build_threads", "deterministic", "contended", "host", "worker",
+               "peak_rss_bytes", "threads", "build_threads", "deterministic", "contended", "host", "worker",
                "status", "reason"]
 #: The columns that identify a configuration (with every build.*, search.*, rescore.*).
 CONFIG_COLUMNS = ("dataset", "pipeline", "index", "ordering", "repeat", "k")
@@ -57,6 +57,7 @@ def base_row(record: dict) -> dict:
            "ordering": labels["ordering"], "repeat": labels["repeat"], "k": labels["k"],
            **labels["columns"], "threads": record.get("threads"),
            "host": record.get("host"), "worker": record.get("worker"),
+           "peak_rss_bytes": record.get("peak_rss_bytes"),
            "status": record["status"], "reason": record.get("reason", "")}
     if record["status"] != "ok":
         return row

@@ -32,8 +32,10 @@ from typing import Any, Iterator
 from vecbench.executors import Task, execute
 from vecbench.records import Outcome
 
-#: Lines of a crashed worker's stderr kept in its record.
+#: Lines of a crashed worker's stderr kept in its record, and characters of each (faulthandler
+#: lists every extension module on one line).
 STDERR_LINES = 20
+LINE_CHARS = 300
 #: Seconds a worker gets to end after SIGTERM before it is killed.
 STOP_GRACE = 2.0
 #: What the fork server imports once for every worker: vecbench's core and the pure-Python or
@@ -67,13 +69,18 @@ def run_in_worker(task: Task, folder: str, env: dict, cwd: str) -> None:
     os.environ.clear()
     os.environ.update(env)
     os.chdir(cwd)
-    outcome = execute(task)
+    outcome = execute(task, on_stage=lambda name: _write(os.path.join(folder, "stage"), name))
     path = os.path.join(folder, "outcome.pkl")
     with open(path + ".tmp", "wb") as handle:
         pickle.dump(outcome, handle, protocol=pickle.HIGHEST_PROTOCOL)
     os.replace(path + ".tmp", path)
     sys.stdout.flush()
     sys.stderr.flush()
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as handle:
+        handle.write(text)
 
 
 def _exit_on_term(signum, frame) -> None:
@@ -151,7 +158,7 @@ def crashed(worker: Worker, code: int | None) -> Outcome:
     tail = stderr_tail(worker.folder)
     reason = f"{exit_reason(code)} (worker pid {worker.pid})"
     outcome = _failed(worker.task.unit, worker.task.threads, "crash",
-                      "\n".join([*tail, reason]), _stage_of(tail), worker.started,
+                      "\n".join([*tail, reason]), _stage_of(worker.folder), worker.started,
                       f"{_host()}:{worker.pid}")
     outcome.record.update({"key": worker.task.key, "reason": reason, "stderr_tail": tail,
                            "exit_code": code})
@@ -171,15 +178,12 @@ def exit_reason(code: int | None) -> str:
     return f"{name}: {SIGNALS.get(name) or signal.strsignal(-code) or 'signal'}"
 
 
-def _stage_of(tail: list[str]) -> str:
-    """The stage a native crash happened in, from faulthandler's stack (innermost first)."""
-    from vecbench import stages
-
-    for line in tail:
-        for name in ("search", "build", "encode", "reference", "load"):
-            if "stages.py" in line and f"in {name}" in line and hasattr(stages, name):
-                return name
-    return "unknown"
+def _stage_of(folder: Path) -> str:
+    """The stage the worker last said it entered."""
+    try:
+        return (folder / "stage").read_text().strip() or "start"
+    except OSError:
+        return "start"
 
 
 def stderr_tail(folder: Path, lines: int = STDERR_LINES) -> list[str]:
@@ -190,7 +194,7 @@ def stderr_tail(folder: Path, lines: int = STDERR_LINES) -> list[str]:
             text = handle.read().decode("utf-8", "replace")
     except OSError:
         return []
-    return [line.rstrip() for line in text.splitlines() if line.strip()][-lines:]
+    return [line.rstrip()[:LINE_CHARS] for line in text.splitlines() if line.strip()][-lines:]
 
 
 def _host() -> str:
@@ -229,6 +233,11 @@ class Isolated:
                     yield worker.task, outcome
         finally:
             self._stop_running()
+
+    @property
+    def pids(self) -> list[int]:
+        """The process ids of the workers running now."""
+        return [worker.pid for worker in self._running]
 
     def _stop_running(self) -> None:
         for worker in self._running:  # signal them all first: they end together

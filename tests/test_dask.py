@@ -38,9 +38,9 @@ indexes:
   - faiss_ivf: {build: {nlist: 8}, search: {nprobe: [1, 8]}}
 orderings: [original, reverse]
 """
-#: Columns that measure time or say where a unit ran: everything else must match exactly.
+#: Columns that measure time or memory or say where a unit ran: everything else must match.
 TIMING = {"qps", "qps_spread", "p50_ms", "p95_ms", "p99_ms", "build_s", "fit_s", "encode_s",
-          "host", "worker", "contended"}
+          "host", "worker", "contended", "peak_rss_bytes"}
 
 
 def write(folder: Path, text: str, name: str = "exp.yaml") -> Path:

@@ -112,9 +112,14 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
     records.write_manifest(results, [key for _, key, _ in keyed])
     if not todo:
         return summary
+    in_workers = isolated if executor is None else executor.name == "isolated"
+    if in_workers:
+        from vecbench import workers
+
+        workers.warm()  # the workers' server starts while the data are checked
     if executor is None or executor.name != "dask":
         preflight(todo)
-        if isolated if executor is None else executor.name == "isolated":
+        if in_workers:
             from vecbench import stages
 
             stages.forget_loaded()  # workers load their own: the parent holds no copy

@@ -61,7 +61,12 @@ def run_in_worker(task: Task, folder: str, env: dict, cwd: str) -> None:
 
     from vecbench.executors import _exit_with_parent
 
-    out = os.open(os.path.join(folder, "stderr"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # first: Ctrl-C is the runner's to handle
+    try:
+        out = os.open(os.path.join(folder, "stderr"), os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                      0o644)
+    except OSError:  # the runner stopped and removed its folder before this worker began
+        os._exit(1)
     os.dup2(out, 1)
     os.dup2(out, 2)
     os.close(out)
@@ -140,6 +145,19 @@ def warm() -> None:
 
     _forkserver()
     forkserver.ensure_running()
+
+
+def stop_server() -> None:
+    """End the fork server now (it would end by itself once the runner has exited); its
+    workers, if any, die with it."""
+    from multiprocessing import forkserver
+
+    stop = getattr(forkserver._forkserver, "_stop", None)  # CPython's own, for its tests
+    if stop is not None:
+        try:
+            stop()
+        except OSError:
+            pass
 
 
 def start(task: Task, folder: Path) -> Worker:
@@ -234,9 +252,7 @@ class Isolated:
         try:
             while queue or self._running:
                 while queue and len(self._running) < self.jobs:
-                    self._started += 1
-                    folder = self._folder / str(self._started)
-                    self._running.append(start(queue.popleft(), folder))
+                    self._start(queue.popleft())
                 ended = wait([w.process.sentinel for w in self._running])
                 for worker in [w for w in self._running if w.process.sentinel in ended]:
                     worker.process.join()
@@ -244,8 +260,21 @@ class Isolated:
                     outcome = outcome_of(worker)
                     shutil.rmtree(worker.folder, ignore_errors=True)
                     yield worker.task, outcome
+        except KeyboardInterrupt:  # nothing may outlive the run: workers, then their server
+            self._stop_running()
+            stop_server()
+            raise
         finally:
             self._stop_running()
+
+    def _start(self, task: Task) -> None:
+        """Start a worker and know it: Ctrl-C meanwhile waits, so none starts unknown."""
+        self._started += 1
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            self._running.append(start(task, self._folder / str(self._started)))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     @property
     def pids(self) -> list[int]:

@@ -37,7 +37,7 @@ from vecbench.records import Outcome
 STDERR_LINES = 20
 LINE_CHARS = 300
 #: Seconds a worker gets to end after SIGTERM before it is killed.
-STOP_GRACE = 2.0
+STOP_GRACE = 1.0
 #: What the fork server imports once for every worker: vecbench's core, the thread-free
 #: scientific stack (scikit-learn alone takes ~0.9 s to import on a busy core) and faiss, which
 #: every unit imports anyway (thread settings, exact kNN: 0.35 s each). Importing runs no
@@ -148,16 +148,19 @@ def warm() -> None:
 
 
 def stop_server() -> None:
-    """End the fork server now (it would end by itself once the runner has exited); its
-    workers, if any, die with it."""
+    """End the fork server now (it ends by itself once the runner has exited, but slowly);
+    its workers, if any, die with it."""
     from multiprocessing import forkserver
 
-    stop = getattr(forkserver._forkserver, "_stop", None)  # CPython's own, for its tests
-    if stop is not None:
-        try:
-            stop()
-        except OSError:
-            pass
+    server = forkserver._forkserver
+    pid = getattr(server, "_forkserver_pid", None)
+    if pid is None or not hasattr(server, "_stop"):
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)  # a server tearing down scikit-learn and faiss takes ~1 s
+        server._stop()                # CPython's own (for its tests): reaps it, forgets it
+    except OSError:
+        pass
 
 
 def start(task: Task, folder: Path) -> Worker:

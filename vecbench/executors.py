@@ -1,4 +1,5 @@
-"""Where units run: in this process, or in a pool of local processes.
+"""Where units run: each in a worker process of its own (the default, :mod:`vecbench.workers`),
+in this process, or in a pool of long-lived local processes (``--in-process``).
 
 An executor takes tasks and yields ``(task, outcome)`` as units finish, in any order; it never
 writes anything: the caller (the runner) writes each record as it arrives, so workers need no

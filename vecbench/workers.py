@@ -1,10 +1,11 @@
 """Each unit in a process of its own, so that a native library's crash is data.
 
 A unit's worker is a fresh process that runs that one unit and ends: a worker that crashed never
-runs another unit, and libraries that clash in one process (usearch and faiss) never meet, as
-they load only in the worker that uses them. Locally a worker is forked from a fork server that
-has imported vecbench's core and nothing native that runs threads (no faiss, hnswlib, usearch),
-so a unit starts in milliseconds without re-importing numpy or scikit-learn. (Dask units still
+runs another unit, and engines that clash in one process (faiss used after usearch segfaults)
+never run in the same one. Locally a worker is forked from a fork server that has imported
+vecbench's core, scikit-learn and faiss (imports only: no OpenMP region has run there, so
+forking is safe), so a unit starts in milliseconds; hnswlib, usearch and the engines load only
+in the worker that uses them, and the runner itself imports none of them. (Dask units still
 run in the Dask worker's process: their shared work goes through that worker's connection to
 the scheduler; a worker that dies is restarted by its nanny and the unit retried.)
 
@@ -70,8 +71,7 @@ def run_in_worker(task: Task, folder: str, env: dict, cwd: str) -> None:
     os.dup2(out, 1)
     os.dup2(out, 2)
     os.close(out)
-    # ignores SIGINT; dies with its parent, the fork server, which ends with the runner
-    _exit_with_parent()
+    _exit_with_parent()  # dies with its parent, the fork server, which ends with the runner
     # SIGTERM from the parent stopping: unwind, so an engine's server goes with its unit
     signal.signal(signal.SIGTERM, _exit_on_term)
     faulthandler.enable()  # a native crash leaves the Python stack in stderr

@@ -155,12 +155,13 @@ def test_a_bug_is_a_crash_with_its_traceback_and_fail_fast_stops(tmp_path, monke
         raise ZeroDivisionError("a bug in an adapter")
 
     monkeypatch.setattr(FlatIndex, "build", broken)
-    summary = run(path, tmp_path / "r")
+    # in this process: a worker forked from the fork server would not see the patch
+    summary = run(path, tmp_path / "r", isolated=False)
     assert summary.run == 2 and summary.crashed == 1
     crash = [r for _, r, _ in records.iter_records(tmp_path / "r") if r["status"] == "crash"][0]
     assert "ZeroDivisionError" in crash["traceback"] and "Traceback" in crash["traceback"]
     assert crash["reason"] == "ZeroDivisionError: a bug in an adapter"
-    stopped = run(path, tmp_path / "r2", fail_fast=True)
+    stopped = run(path, tmp_path / "r2", fail_fast=True, isolated=False)
     assert stopped.stopped_early and stopped.run == 1
 
 

@@ -45,11 +45,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from vecbench import executors
 
     choice = executors.choose(args.executor, args.scheduler, args.jobs, args.threads,
-                              log=_stderr)
+                              log=_stderr, in_process=args.in_process)
     summary = runner.run_experiment(experiment, results, force=args.force, jobs=choice.jobs,
                                     threads=choice.threads, quiet=args.quiet,
                                     fail_fast=args.fail_fast, executor=choice.executor,
-                                    log=_stderr, rehash=args.rehash)
+                                    log=_stderr, rehash=args.rehash, isolated=choice.isolated)
     table = results / "results.csv"
     if summary.run or summary.waited or not table.is_file():
         csv_path, parquet_path, n_rows = results_module.collect(results, log=_stderr)
@@ -398,6 +398,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="run units on this Dask cluster (default $VECBENCH_SCHEDULER); "
                    "--executor dask without it starts a local cluster")
+    p.add_argument("--in-process", action="store_true",
+                   help="run units in this process (or, with --jobs, a pool of long-lived "
+                   "processes) instead of a worker process each; for debugging: a crash of a "
+                   "native library then ends the run")
     p.add_argument("--fail-fast", action="store_true",
                    help="stop at the first failed unit (default: record it and go on)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -560,6 +564,17 @@ def _experiment_file(args: argparse.Namespace) -> None:
                           "quickstart)", f"vecbench {args.command}")
 
 
+def _interruptible() -> None:
+    """Ctrl-C raises KeyboardInterrupt even where SIGINT came in ignored (a job a script put in
+    the background starts that way, and Python then keeps it ignored)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread() \
+            and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 #: Errors of the machine, not of vecbench (full disk, read-only or forbidden folder): one line,
 #: exit 2, like bad input. Records already written stay (each is written atomically).
 _MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
@@ -571,6 +586,7 @@ EXIT_CLOSED_PIPE = 128 + 13
 
 
 def main(argv: list[str] | None = None) -> int:
+    _interruptible()
     try:
         args = build_parser().parse_args(argv)
         _experiment_file(args)

@@ -6,6 +6,7 @@ import functools
 import os
 import platform
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -65,6 +66,35 @@ def set_threads(threads: int) -> dict[str, int]:
     faiss.omp_set_num_threads(threads)
     threadpool_limits(threads, user_api="blas")
     return {"faiss_omp": faiss.omp_get_max_threads(), "blas": threads, "hnswlib": threads}
+
+
+def reset_peak_rss() -> None:
+    """Start this process's peak RSS (VmHWM) afresh, so that a unit's peak is its own
+    (Linux >= 4.0; elsewhere, and where refused, the peak stays the process's)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss_bytes() -> int | None:
+    """This process's peak resident set size since start or :func:`reset_peak_rss` (VmHWM,
+    read in the process itself: ``ru_maxrss`` of a child is inherited across fork and exec)."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:  # not Linux: the process's peak (kilobytes on Linux/BSD, bytes on macOS)
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return int(peak if sys.platform == "darwin" else peak * 1024)
+    except (ImportError, OSError):
+        return None
 
 
 def describe(threads: dict[str, int] | None = None) -> dict:

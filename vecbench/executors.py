@@ -1,4 +1,5 @@
-"""Where units run: in this process, or in a pool of local processes.
+"""Where units run: each in a worker process of its own (the default, :mod:`vecbench.workers`),
+in this process, or in a pool of long-lived local processes (``--in-process``).
 
 An executor takes tasks and yields ``(task, outcome)`` as units finish, in any order; it never
 writes anything: the caller (the runner) writes each record as it arrives, so workers need no
@@ -25,13 +26,18 @@ class Task:
     contended: bool = False
 
 
-def execute(task: Task, worker: str | None = None) -> Outcome:
-    """Run one unit wherever this is called; the outcome carries its key."""
-    from vecbench import stages
+def execute(task: Task, worker: str | None = None, on_stage=None) -> Outcome:
+    """Run one unit wherever this is called; the outcome carries its key and the unit's peak
+    RSS (in a shared process, the peak since the unit started, which may include memory
+    earlier units left behind)."""
+    from vecbench import environment, stages
 
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
-    outcome = stages.run_unit(task.unit, task.threads, contended=task.contended, worker=worker)
+    environment.reset_peak_rss()
+    outcome = stages.run_unit(task.unit, task.threads, contended=task.contended, worker=worker,
+                              on_stage=on_stage)
     outcome.record["key"] = task.key
+    outcome.record["peak_rss_bytes"] = environment.peak_rss_bytes()
     return outcome
 
 
@@ -134,7 +140,13 @@ def _die_with_parent() -> None:
         pass
 
 
-def make(jobs: int = 1) -> Executor:
+def make(jobs: int = 1, isolated: bool = True) -> Executor:
+    """Isolated workers (a crash is a record), or, for debugging, this process (``jobs`` 1) or
+    a pool of long-lived processes."""
+    if isolated:
+        from vecbench.workers import Isolated
+
+        return Isolated(jobs)
     return LocalProcesses(jobs) if jobs > 1 else InProcess()
 
 
@@ -145,18 +157,22 @@ EXECUTORS = ("local", "processes", "dask")
 class Choice:
     """The executor a run uses and what the runner needs to know of it."""
 
-    executor: Executor | None   # None: the runner's default for ``jobs``
+    executor: Executor | None   # None: the runner's default for ``jobs`` and ``isolated``
     jobs: int                   # units running at once on one host (timings contended if > 1)
     threads: int | None         # threads per unit (None: the runner splits the cores)
+    isolated: bool = True       # each unit in a worker process of its own
 
 
 def choose(name: str | None, scheduler: str | None, jobs: int, threads: int | None,
-           log=print) -> Choice:
-    """``--executor``/``--scheduler``/``$VECBENCH_SCHEDULER``/``--jobs`` as an executor.
+           log=print, in_process: bool = False) -> Choice:
+    """``--executor``/``--scheduler``/``$VECBENCH_SCHEDULER``/``--jobs``/``--in-process`` as
+    an executor.
 
     An address (option or environment) means Dask unless ``--executor`` says otherwise; Dask
     without an address starts a local cluster of ``--jobs`` workers (default: one per core,
-    or cores / ``--threads``). Dask units use ``--threads`` threads, 1 by default.
+    or cores / ``--threads``). Dask units use ``--threads`` threads, 1 by default. Units run
+    in worker processes of their own unless ``--in-process`` or ``--executor local`` (this
+    process) asks otherwise; Dask units run in the Dask worker's process.
     """
     from vecbench.dask_executor import DaskExecutor, scheduler_address
     from vecbench.errors import ConfigError
@@ -170,10 +186,8 @@ def choose(name: str | None, scheduler: str | None, jobs: int, threads: int | No
     if name == "dask" or address:
         executor = DaskExecutor(address, workers=jobs if jobs > 1 else None,
                                 threads=threads or 1, log=log)
-        return Choice(executor, executor.workers_per_host, threads or 1)
+        return Choice(executor, executor.workers_per_host, threads or 1, False)
     if name == "local" and jobs > 1:
         raise ConfigError(f"--jobs {jobs}: --executor local runs one unit at a time; expected "
                           "--executor processes (or no --executor) for parallel units")
-    if name == "processes":
-        return Choice(LocalProcesses(jobs), jobs, threads)
-    return Choice(None, jobs, threads)
+    return Choice(None, jobs, threads, isolated=not in_process and name != "local")

@@ -273,6 +273,7 @@ def _builtin_metrics() -> None:
         ("total_bytes_per_vector", False, "bytes per vector with the rescoring copy"),
         ("rescore_bytes_per_vector", False, "bytes per vector of the rescoring copy"),
         ("index_bytes", False, "index size (bytes)"),
+        ("peak_rss_bytes", False, "peak memory of the unit's process (bytes)"),
         ("compression_ratio", True, "compression ratio"),
         ("trustworthiness", True, "trustworthiness of the reduced space"),
     ]:

@@ -21,9 +21,9 @@ from vecbench.errors import ConfigError, DataError
 FIRST_COLUMNS = ["experiment", "dataset", "pipeline", "pipeline_kind", "index"]
 MIDDLE_COLUMNS = ["ordering", "repeat", "k"]
 RUN_COLUMNS = ["build_s", "fit_s", "encode_s", "resident_bytes_per_vector", "bytes_per_vector",
-               "graph_bytes_per_vector", "total_bytes_per_vector", "index_bytes", "compression_ratio", "quantization",
-               "threads", "build_threads", "deterministic", "contended", "host", "worker",
-               "data_hashing", "status", "reason"]
+               "graph_bytes_per_vector", "total_bytes_per_vector", "index_bytes",
+               "compression_ratio", "quantization", "peak_rss_bytes", "threads", "build_threads",
+               "deterministic", "contended", "host", "worker", "data_hashing", "status", "reason"]
 #: The columns that identify a configuration (with every build.*, search.*, rescore.*).
 CONFIG_COLUMNS = ("dataset", "pipeline", "index", "ordering", "repeat", "k")
 CONFIG_PREFIXES = ("build.", "search.", "rescore.")
@@ -57,6 +57,7 @@ def base_row(record: dict) -> dict:
            "ordering": labels["ordering"], "repeat": labels["repeat"], "k": labels["k"],
            **labels["columns"], "threads": record.get("threads"),
            "host": record.get("host"), "worker": record.get("worker"),
+           "peak_rss_bytes": record.get("peak_rss_bytes"),
            "status": record["status"], "reason": record.get("reason", "")}
     if record["status"] != "ok":
         return row

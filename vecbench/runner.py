@@ -99,10 +99,13 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
                    jobs: int = 1, threads: int | None = None, progress: bool = True,
                    quiet: bool = True, fail_fast: bool = False,
                    executor: executors.Executor | None = None, stream: TextIO | None = None,
-                   log: Callable[[str], None] = print, rehash: bool = False) -> Summary:
+                   log: Callable[[str], None] = print, rehash: bool = False,
+                   isolated: bool = True) -> Summary:
     """Run every unit not already done; return what ran, what was skipped, what failed.
 
-    ``rehash`` digests data files in full instead of trusting their size and mtime."""
+    Without an ``executor``, each unit runs in a worker process of its own (``jobs`` at once),
+    or with ``isolated=False`` in this process (``jobs`` 1) or a pool of processes. ``rehash``
+    digests data files in full instead of trusting their size and mtime."""
     from vecbench.datasets.identity import DataDigests
 
     data = DataDigests(rehash)
@@ -117,8 +120,17 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
     records.write_manifest(results, [key for _, key, _ in keyed], data.hashing)
     if not todo:
         return summary
+    in_workers = isolated if executor is None else executor.name == "isolated"
+    if in_workers:
+        from vecbench import workers
+
+        workers.warm()  # the workers' server starts while the data are checked
     if executor is None or executor.name != "dask":
         preflight(todo)
+        if in_workers:
+            from vecbench import stages
+
+            stages.forget_loaded()  # workers load their own: the parent holds no copy
     # another `run` on this folder may be computing some units: take each unit's claim, run
     # the claimed ones, then wait for the others (or take them over if their process dies)
     while todo:
@@ -126,7 +138,8 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
         for item in todo:
             (mine if records.claim(results, item[1]) else others).append(item)
         if mine:
-            _dispatch(mine, results, summary, jobs, quiet, fail_fast, executor, stream)
+            _dispatch(mine, results, summary, jobs, quiet, fail_fast,
+                      executor or executors.make(jobs, isolated), stream)
             executor = None   # closed by _dispatch; a takeover round makes a fresh one
             if summary.stopped_early:
                 break
@@ -175,7 +188,6 @@ def _wait_for_others(others: list[tuple], results, summary: Summary,
 
 def _dispatch(todo: list[tuple], results, summary: Summary, jobs: int, quiet: bool,
               fail_fast: bool, executor, stream) -> None:
-    executor = executor or executors.make(jobs)
     tasks = [executors.Task(unit, key, n, contended=jobs > 1) for unit, key, n in todo]
     bar = Progress(len(tasks), summary.skipped, stream or sys.stderr, enabled=not quiet)
     try:

@@ -56,6 +56,12 @@ def load(component: Component, base_dir: str) -> Dataset:
     return _DATASETS[key]
 
 
+def forget_loaded() -> None:
+    """Drop the datasets and encodings this process holds (its units run elsewhere)."""
+    _DATASETS.clear()
+    _ENCODED.clear()
+
+
 # ---------------------------------------------------------------------------------------------
 # reference: exact answers in the original space
 
@@ -399,10 +405,18 @@ def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
 # the unit
 
 def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
-             worker: str = "local") -> Outcome:
-    """Run every stage of one unit; a failure is returned as a record, never raised."""
+             worker: str = "local", on_stage: Callable[[str], None] | None = None) -> Outcome:
+    """Run every stage of one unit; a failure is returned as a record, never raised.
+    ``on_stage(name)`` hears of each stage as it starts (a worker's parent learns where a
+    native crash happened)."""
     started = time.time()
-    stage = "load"
+    on_stage = on_stage or (lambda name: None)
+
+    def enter(name: str) -> str:
+        on_stage(name)
+        return name
+
+    stage = enter("load")
     index = dataset = None
     try:
         from vecbench import environment, groundtruth
@@ -412,9 +426,9 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
             dataset = load(unit.dataset, unit.base_dir)
         except ConfigError as exc:
             raise exc.within(unit.dataset.where) from None
-        stage = "reference"
+        stage = enter("reference")
         ref = reference(dataset, unit.k)
-        stage = "encode"
+        stage = enter("encode")
         build_params = dict(unit.index.build)
         build_params["seed"] = int(build_params.get("seed", unit.seed)) + unit.repeat
         try:
@@ -428,9 +442,9 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
                 encoded.decoded_base, encoded.decoded_queries, unit.k, dataset.metric).ids
         trust = (trustworthiness(dataset, encoded, unit.k, unit.seed) if unit.pipeline
                  else None)
-        stage = "build"
+        stage = enter("build")
         built = build(unit, encoded, index, insertion_order(unit, dataset), dataset.metric)
-        stage = "search"
+        stage = enter("search")
         settings, search_raw = search(unit, built, encoded, dataset, unit_timing(unit))
         raw.update(search_raw)
     except VecbenchError as exc:

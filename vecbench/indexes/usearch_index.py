@@ -21,6 +21,8 @@ offsets or scales that an index never sees.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from typing import Any
 
 import numpy as np
@@ -47,6 +49,12 @@ def import_usearch() -> Any:
     except ImportError:
         raise ConfigError("usearch adapter needs `pip install usearch`") from None
     return index
+
+
+def _check_dtype(usearch: Any, dtype: str) -> None:
+    if not hasattr(usearch.ScalarKind, dtype.upper()):  # float8 came in usearch 2.2x
+        raise ConfigError(f"expected a storage type this usearch has; usearch "
+                          f"{_version()} has no {dtype}", "dtype")
 
 
 class USearchIndex(IndexBase):
@@ -83,10 +91,13 @@ class USearchIndex(IndexBase):
         self.M = check_int("M", M, 2)  # USearch refuses 1 ("the index degenerates into ropes")
         self.ef_construction = check_int("ef_construction", ef_construction, 1)
         self.dtype = check_choice("dtype", dtype, tuple(DTYPES))
-        usearch = import_usearch()
-        if not hasattr(usearch.ScalarKind, self.dtype.upper()):  # float8 came in usearch 2.2x
-            raise ConfigError(f"expected a storage type this usearch has; usearch "
-                              f"{_version()} has no {dtype}", "dtype")
+        # usearch loads only where an index is built: validating an experiment must not load
+        # it (usearch and faiss crash in one process); where it is loaded, check the dtype now
+        loaded = sys.modules.get("usearch.index")
+        if loaded is not None:
+            _check_dtype(loaded, self.dtype)
+        elif importlib.util.find_spec("usearch") is None:
+            import_usearch()  # the ConfigError saying how to get it
         native = NATIVE_KINDS.get(self.dtype)
         # what this instance takes natively (the class attribute is the union over dtypes)
         self.accepts = frozenset({native} if self.dtype == "b1" else
@@ -99,6 +110,7 @@ class USearchIndex(IndexBase):
     def build(self, x: Any, metric: str, *, train: Any = None,
               threads: int | None = None) -> BuildReport:
         usearch = import_usearch()
+        _check_dtype(usearch, self.dtype)
         threads = self._build_threads(threads)
         self.index_ = None  # a failed build leaves no half-built index behind
         x = np.asarray(x)

@@ -553,8 +553,8 @@ def test_fitted_pipeline_entry_replaced_by_a_folder(capsys, tmp_path, monkeypatc
         fit.unlink()
         (fit / "inside").mkdir(parents=True)
     capsys.readouterr()
-    with pytest.warns(RuntimeWarning, match="folder in place"):
-        assert cli.main(run + ["--force"]) == 0
+    with pytest.warns(RuntimeWarning, match="folder in place"):  # in this process, to hear it
+        assert cli.main(run + ["--force", "--in-process"]) == 0
     assert "Traceback" not in capsys.readouterr().err
     assert all(fit.is_file() for fit in fits)
 

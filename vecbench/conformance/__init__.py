@@ -10,6 +10,7 @@ The kind modules import numpy; this one imports nothing heavy.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -48,7 +49,10 @@ def find_kind(name: str, kind: str | None = None) -> str:
     found = [k for k, registry in KINDS.items() if name in registry]
     if not found:
         names = sorted({n for registry in KINDS.values() for n in registry.names()})
-        raise ConfigError(f"unknown component {name!r}; expected one of: {', '.join(names)}")
+        close = difflib.get_close_matches(str(name), names, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ConfigError(f"unknown component {name!r}{hint}; expected one of: "
+                          f"{', '.join(names)}")
     if len(found) > 1:
         raise ConfigError(f"{name!r} is a name in {' and '.join(found)}; expected --kind "
                           "to say which")

@@ -21,16 +21,18 @@ METRICS = ("l2", "ip", "cos")
 K = 10
 #: recall@K the declared (generous) parameters must reach on :func:`data`.
 RECALL_FLOOR = 0.99
+#: Rows of the small builds (LanceDB's 8-bit PQ trains only on 256 vectors or more).
+SMALL = 300
 
 
 @functools.lru_cache(maxsize=1)
 def data() -> tuple[np.ndarray, np.ndarray]:
     """2000 Gaussian directions with norms spread over 16x (so l2, ip and cos neighbours
-    differ) and 100 queries; read-only, shared by every subject."""
+    differ) and 100 queries, shared by every subject (``cos_leaves_input`` checks that no
+    index writes into what it is given)."""
     rng = np.random.default_rng(1)
     x = (rng.standard_normal((2000, 32)) * rng.uniform(0.25, 4.0, (2000, 1))).astype(np.float32)
     q = rng.standard_normal((100, 32)).astype(np.float32)
-    x.flags.writeable = q.flags.writeable = False
     return x, q
 
 
@@ -131,7 +133,7 @@ def check_protocol(s: Subject) -> None:
 
 
 def check_build_report(s: Subject) -> None:
-    x = data()[0][:300]
+    x = data()[0][:SMALL]
     with s.make() as index:
         report = index.build(x, "l2")
         assert isinstance(report, BuildReport), f"build returned {type(report).__name__}, " \
@@ -175,24 +177,24 @@ def recall_check(metric: str):
 def check_k_exceeds_base(s: Subject) -> None:
     x, q = data()
     with s.make() as index:
-        index.build(x[:100], "l2")
-        ids = s.search(index, q[:5], 120)[0]
-    assert ids.shape == (5, 120) and ids.dtype == np.int64, f"ids of shape {ids.shape}"
-    assert (ids[:, 100:] == -1).all(), "rows not padded with -1 beyond the 100 vectors"
-    assert all(sorted(row[:100]) == list(range(100)) for row in ids), \
+        index.build(x[:SMALL], "l2")
+        ids = s.search(index, q[:5], SMALL + 20)[0]
+    assert ids.shape == (5, SMALL + 20) and ids.dtype == np.int64, f"ids of shape {ids.shape}"
+    assert (ids[:, SMALL:] == -1).all(), f"rows not padded with -1 beyond the {SMALL} vectors"
+    assert all(sorted(row[:SMALL]) == list(range(SMALL)) for row in ids), \
         "k > n does not return every vector"
 
 
 def check_cos_leaves_input(s: Subject) -> None:
     x, q = data()
-    x_small, q_copy = x[:300].copy(), q.copy()
+    x_small, q_copy = x[:SMALL].copy(), q.copy()
     with s.make() as index:
         try:
             index.build(x_small, "cos")
         except ConfigError as exc:
             raise Skip(f"does not accept metric cos ({exc})") from None
         s.search(index, q_copy)
-    assert np.array_equal(x_small, x[:300]) and np.array_equal(q_copy, q), \
+    assert np.array_equal(x_small, x[:SMALL]) and np.array_equal(q_copy, q), \
         "cos modified the caller's vectors"
 
 
@@ -200,6 +202,7 @@ def check_searcher(s: Subject) -> None:
     """searcher (what the runner times) answers as search does on the same rows, at any k."""
     index, q = s.built(), data()[1]
     run = index.searcher(q, K, s.search_params)
+    assert np.array_equal(run()[0], s.search(index, q)[0]), "searcher() differs from search"
     for rows, k in ((slice(None), K), (slice(3, 4), K), (slice(10, 30), 3), (slice(7, 8), 25)):
         ids, distances = run(rows, k)
         expected_ids, expected_distances = s.search(index, q[rows], k)
@@ -238,14 +241,14 @@ def check_nbytes(s: Subject) -> None:
     full = s.built().nbytes()
     assert isinstance(full, int) and full > 0, f"nbytes() = {full!r}, expected an int > 0"
     with s.make() as small:
-        small.build(data()[0][:200], "l2")
+        small.build(data()[0][:SMALL], "l2")
         assert 0 < small.nbytes() < full, "nbytes() does not grow with the data"
 
 
 def check_close(s: Subject) -> None:
     with s.make() as index:
         assert index is not None, "__enter__ returned None, expected the index"
-        index.build(data()[0][:100], "l2")
+        index.build(data()[0][:SMALL], "l2")
         s.search(index, data()[1][:2])
         index.close()
     index.close()  # idempotent: after close and the with block's own

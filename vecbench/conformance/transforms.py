@@ -78,6 +78,10 @@ def check_fit_transform(s: Subject) -> None:
         assert codes.nbytes == len(queries) * t.bytes_per_vector_, \
             f"codes take {codes.nbytes} bytes, declared {t.bytes_per_vector_} per vector"
         assert isinstance(t.model_bytes_, int) and t.model_bytes_ >= 0, "model_bytes_ < 0"
+        same, report = t.encode(queries)
+        assert np.array_equal(same, codes), "encode gives other codes than transform"
+        assert set(report) == {"clipped_values", "clipped_fraction"}, \
+            f"encode's report has {sorted(report)}, expected clipped_values, clipped_fraction"
     else:
         assert codes.dtype == np.float32 and codes.flags.c_contiguous, \
             f"output {codes.dtype}, expected C-contiguous float32"

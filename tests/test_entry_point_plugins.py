@@ -106,7 +106,8 @@ def test_a_name_clashing_with_a_builtin_is_refused_naming_both(site):
 
 
 def test_a_plugin_clashing_with_another_plugin_is_refused(site):
-    install(site, "vecbench-second", {"vecbench.metrics": {"hit_rate": "vecbench_example:HIT_RATE"}})
+    install(site, "vecbench-second",
+            {"vecbench.metrics": {"hit_rate": "vecbench_example:HIT_RATE"}})
     result = vecbench(site, "collect", "nowhere", "--metrics", "hit_rate@10")
     assert result.returncode == 2
     (line,) = result.stderr.splitlines()

@@ -13,7 +13,6 @@ failures of ``vecbench.transforms.estimator_checks`` (the one list of them, with
 
 from __future__ import annotations
 
-import pickle
 
 import numpy as np
 import pandas as pd

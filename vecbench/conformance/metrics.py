@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from vecbench.conformance import Skip
-from vecbench.registry import metrics as registry
 
 #: What a metric may read from a setting (see ``vecbench.metrics.Metric.needs``).
 NEEDS = {"truth", "truth_distances", "judgments", "index_truth", "true_distances", "timings"}

@@ -96,8 +96,21 @@ def validate_experiment(raw: dict, tmp_path: Path) -> None:
     assert experiment.units
 
 
+@pytest.fixture
+def example_plugin(monkeypatch):
+    """The plugins how-to's example package, registered as its entry point would register it
+    (tests/test_entry_point_plugins.py installs it for real, in a subprocess)."""
+    from vecbench.registry import indexes
+
+    monkeypatch.syspath_prepend(str(ROOT / "tests" / "plugin_example"))
+    indexes.names()  # built-ins and installed plugins first, as on a first lookup
+    monkeypatch.setitem(indexes._entries, "numpy_brute", "vecbench_example:NumpyBrute")
+
+
 @pytest.mark.parametrize("snippet", of_kind("yaml"))
-def test_yaml_snippet_validates(snippet: Snippet, tmp_path):
+def test_yaml_snippet_validates(snippet: Snippet, tmp_path, request):
+    if snippet.page.name == "plugins.md":
+        request.getfixturevalue("example_plugin")
     raw = yaml.safe_load(snippet.text)
     assert isinstance(raw, dict), f"{snippet.id}: not a YAML mapping"
     if "index" in raw and "dataset" in raw:  # a regression spec of the pytest plugin

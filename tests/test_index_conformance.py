@@ -1,5 +1,9 @@
 """Every registered index honours the protocol in ``vecbench.indexes.protocol``.
 
+``test_conformance`` runs the checks of ``vecbench.conformance.indexes`` (what ``vecbench check
+NAME`` runs, for a plugin's index too) on every registered index; the other tests add what the
+built-in adapters promise beyond them.
+
 Each index declares the parameters it is exercised with on its own class (``conformance``: build
 and search parameters at which it must be (nearly) exact on small data, and the modules it
 needs), so a newly registered index needs no entry here.
@@ -12,6 +16,8 @@ import importlib.util
 import numpy as np
 import pytest
 
+from vecbench.conformance import Skip
+from vecbench.conformance import indexes as conformance
 from vecbench.errors import ConfigError, DataError
 from vecbench.indexes.base import as_vectors
 from vecbench.indexes.engine_base import EngineIndex
@@ -48,49 +54,50 @@ def build(name: str, x: np.ndarray, metric: str = "l2", **overrides) -> object:
     return index
 
 
-def exact_knn(x: np.ndarray, q: np.ndarray, metric: str, k: int) -> np.ndarray:
-    """Ground truth by numpy alone, so it does not share code with the indexes under test."""
-    x, q = x.astype(np.float64), q.astype(np.float64)
-    if metric == "cos":
-        x = x / np.linalg.norm(x, axis=1, keepdims=True)
-        q = q / np.linalg.norm(q, axis=1, keepdims=True)
-    if metric == "l2":
-        score = -((q**2).sum(1)[:, None] - 2 * q @ x.T + (x**2).sum(1)[None, :])
-    else:
-        score = q @ x.T
-    return np.argsort(-score, axis=1, kind="stable")[:, :k]
-
-
-def recall(ids: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean([len(set(row) & set(true)) / truth.shape[1]
-                          for row, true in zip(ids, truth)]))
+exact_knn = conformance.exact_knn  # numpy alone: no code shared with the indexes
+recall = conformance.recall
 
 
 @pytest.fixture(scope="module")
 def data() -> tuple[np.ndarray, np.ndarray]:
     """Gaussian directions with norms spread over 16x, so l2, ip and cos neighbours differ."""
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((2000, 32)) * rng.uniform(0.25, 4.0, (2000, 1))
-    q = rng.standard_normal((100, 32))
-    return x.astype(np.float32), q.astype(np.float32)
+    return conformance.data()
 
 
 @pytest.fixture(scope="module")
 def truth(data) -> dict[str, np.ndarray]:
-    x, q = data
-    return {metric: exact_knn(x, q, metric, K) for metric in METRICS}
+    return {metric: conformance.truth(metric) for metric in METRICS}
 
 
 @pytest.fixture(scope="module")
-def built(data):
-    """Indexes built with generous params, shared by the tests of this module (read-only)."""
-    cache: dict[tuple[str, str], object] = {}
+def subjects():
+    """One conformance subject per index: its builds are shared by the tests of this module."""
+    cache: dict[str, conformance.Subject] = {}
 
-    def get(name: str, metric: str = "l2") -> object:
-        if (name, metric) not in cache:
-            cache[name, metric] = build(name, data[0], metric)
-        return cache[name, metric]
-    return get
+    def get(name: str) -> conformance.Subject:
+        generous(name)  # skips, naming what is missing
+        if name not in cache:
+            cache[name] = conformance.subjects(name)[0][1]
+        return cache[name]
+    yield get
+    for subject in cache.values():
+        subject.close()
+
+
+@pytest.fixture(scope="module")
+def built(subjects):
+    """Indexes built with generous params on ``data``, shared by the tests (read-only)."""
+    return lambda name, metric="l2": subjects(name).built(metric)
+
+
+@pytest.mark.parametrize("check", list(conformance.CHECKS))
+@pytest.mark.parametrize("name", NAMES)
+def test_conformance(name, check, subjects):
+    """The checks ``vecbench check NAME`` runs."""
+    try:
+        conformance.CHECKS[check](subjects(name))
+    except Skip as skip:
+        pytest.skip(str(skip))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -122,68 +129,6 @@ def test_protocol_attributes(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_search_returns_int64_ids_of_base_rows(name, built, data):
-    x, q = data
-    ids = built(name).search(q, K, **generous(name)[1])[0]
-    assert ids.shape == (len(q), K) and ids.dtype == np.int64 and ids.flags.c_contiguous
-    assert ids.min() >= 0 and ids.max() < len(x)
-    assert all(len(set(row)) == K for row in ids)
-    # one query, float64 and not contiguous: converted, same answer as in the batch
-    one = built(name).search(np.asfortranarray(q[3:4].astype(np.float64)), K,
-                             **generous(name)[1])[0]
-    assert one.shape == (1, K) and set(one[0]) == set(ids[3])
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_pads_with_minus_one_when_k_exceeds_base(name, data):
-    x, q = data
-    small = x[:100]
-    ids = build(name, small).search(q[:5], 120, **generous(name)[1])[0]
-    assert ids.shape == (5, 120) and ids.dtype == np.int64
-    assert (ids[:, 100:] == -1).all()
-    for row in ids:
-        assert sorted(row[:100]) == list(range(100))
-
-
-@pytest.mark.parametrize("metric", METRICS)
-@pytest.mark.parametrize("name", NAMES)
-def test_recall_follows_the_metric(name, metric, built, data, truth):
-    if name in HAMMING:
-        pytest.skip("Hamming distance whatever the metric: judged in tests/test_native_indexes.py")
-    ids = built(name, metric).search(data[1], K, **generous(name)[1])[0]
-    assert recall(ids, truth[metric]) >= 0.99
-    for other in METRICS:
-        if other != metric:  # tracks its own metric, not another one
-            assert recall(ids, truth[other]) < 0.5
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_cos_does_not_modify_the_callers_vectors(name, data):
-    x, q = data
-    x_before, q_before = x[:300].copy(), q.copy()
-    x_small = x[:300].copy()
-    index = build(name, x_small, "cos")
-    index.search(q, K, **generous(name)[1])[0]
-    assert np.array_equal(x_small, x_before) and np.array_equal(q, q_before)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_searcher_gives_what_search_gives(name, built, data):
-    """searcher (what the runner times) answers as search on the same rows does, under cos
-    with queries that are not unit-norm (normalized once, by the searcher), at any k."""
-    index = built(name, "cos")
-    _, q = data
-    params = generous(name)[1]
-    run = index.searcher(q, K, params)
-    assert np.array_equal(run()[0], index.search(q, K, **params)[0])  # k defaults to the given
-    for rows, k in ((slice(None), K), (slice(3, 4), K), (slice(10, 30), 3), (slice(7, 8), 25)):
-        ids, distances = run(rows, k)
-        expected_ids, expected_distances = index.search(q[rows], k, **params)
-        assert np.array_equal(ids, expected_ids) and ids.dtype == np.int64
-        assert np.allclose(distances, expected_distances, rtol=1e-5, atol=1e-6)
-
-
-@pytest.mark.parametrize("name", NAMES)
 def test_searcher_keeps_the_checks(name, built, data):
     index = built(name)
     _, q = data
@@ -196,13 +141,6 @@ def test_searcher_keeps_the_checks(name, built, data):
         index.searcher(q, 0, generous(name)[1])
     with pytest.raises(ConfigError, match="k"):
         index.searcher(q, K, generous(name)[1])(slice(0, 1), 0)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_nbytes_is_serialized_size(name, built, data):
-    small = build(name, data[0][:200])
-    assert 0 < small.nbytes() < built(name).nbytes()
-    assert isinstance(built(name).nbytes(), int)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -4,13 +4,15 @@ SPECS has one entry per registered name: small parameters (fast fits), a bad par
 raise ConfigError, and for quantizers the bound on the reconstruction error. A newly registered
 transform without an entry fails ``test_every_registered_transform_has_a_spec`` on purpose.
 
+``test_conformance`` runs the checks of ``vecbench.conformance.transforms`` (what ``vecbench
+check NAME`` runs, for a plugin's transform too) on every registered transform.
+
 scikit-learn's own ``check_estimator`` runs on every registered transform too, with the known
 failures of ``vecbench.transforms.estimator_checks`` (the one list of them, with reasons).
 """
 
 from __future__ import annotations
 
-import pickle
 
 import numpy as np
 import pandas as pd
@@ -19,6 +21,8 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from vecbench.conformance import Skip
+from vecbench.conformance import transforms as conformance
 from vecbench.errors import ConfigError, DataError
 from vecbench.registry import transforms
 from vecbench.transforms.estimator_checks import (CHECK_PARAMS, EXPECTED_FAILED_CHECKS,
@@ -104,8 +108,17 @@ def fitted(data):
     return get
 
 
-def is_quantizer(t) -> bool:
-    return hasattr(t, "code_kind")
+is_quantizer = conformance.is_quantizer
+
+
+@pytest.mark.parametrize("check", list(conformance.CHECKS))
+@pytest.mark.parametrize("name", NAMES)
+def test_conformance(name, check):
+    """The checks ``vecbench check NAME`` runs."""
+    try:
+        conformance.CHECKS[check](conformance.Subject(name))
+    except Skip as skip:
+        pytest.skip(str(skip))
 
 
 def test_every_registered_transform_has_a_spec():
@@ -138,37 +151,6 @@ def test_sklearn_check_estimator(estimator, check):
                     "vecbench.transforms.estimator_checks.EXPECTED_FAILED_CHECKS")
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_fit_returns_self_and_outputs_have_declared_shape_and_dtype(name, data, fitted):
-    train, queries = data
-    t = transforms.get(name)(**SPECS[name]["params"])
-    assert t.fit(train) is t
-    codes = fitted(name).transform(queries)
-    assert codes.ndim == 2 and len(codes) == len(queries)
-    if is_quantizer(t):
-        t = fitted(name)
-        assert isinstance(t.code_kind, str) and t.code_kind
-        assert codes.dtype == t.code_dtype
-        assert codes.nbytes == len(queries) * t.bytes_per_vector_
-        assert isinstance(t.model_bytes_, int) and t.model_bytes_ >= 0
-        same, report = t.encode(queries)
-        np.testing.assert_array_equal(same, codes)
-        assert set(report) == {"clipped_values", "clipped_fraction"}
-        assert 0.0 <= report["clipped_fraction"] <= 1.0
-        assert report["clipped_fraction"] == report["clipped_values"] / queries.size
-    else:
-        assert codes.dtype == np.float32 and codes.flags.c_contiguous
-        assert 1 <= codes.shape[1] <= D
-        assert np.isfinite(codes).all()
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_seeded_fits_are_deterministic(name, data, fitted):
-    train, queries = data
-    again = transforms.get(name)(**SPECS[name]["params"]).fit(train)
-    np.testing.assert_array_equal(again.transform(queries), fitted(name).transform(queries))
-
-
 @pytest.mark.parametrize("name", [n for n in NAMES if "bound" in SPECS.get(n, {})])
 def test_quantizer_round_trip_is_within_the_format_bound(name, data, fitted):
     train, _ = data
@@ -182,28 +164,6 @@ def test_quantizer_round_trip_is_within_the_format_bound(name, data, fitted):
         error = np.abs(decoded - train)
         assert (error <= bound).all(), f"max excess {np.max(error - bound)}"
         assert error.max() > 0, "a lossy format reconstructed the data exactly?"
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_inverse_transform_when_present_returns_input_shaped_float32(name, data, fitted):
-    t = fitted(name)
-    if not hasattr(t, "inverse_transform"):
-        pytest.skip(f"{name} has no inverse_transform (optional for reductions)")
-    x = data[1]
-    back = t.inverse_transform(t.transform(x))
-    assert back.shape == x.shape and back.dtype == np.float32
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_get_params_round_trip_clone_and_pickle(name, data, fitted):
-    t = fitted(name)
-    params = t.get_params()
-    for key, value in SPECS[name]["params"].items():
-        assert params[key] == value
-    assert type(t)(**params).get_params() == params
-    assert clone(t).get_params() == params
-    restored = pickle.loads(pickle.dumps(t))
-    np.testing.assert_array_equal(restored.transform(data[1]), t.transform(data[1]))
 
 
 @pytest.mark.parametrize("name", NAMES)

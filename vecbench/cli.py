@@ -98,6 +98,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from vecbench import conformance
+
+    results = conformance.run(args.name, args.kind)
+    for result in results:
+        print(result.line())
+    return 1 if any(result.ok is False for result in results) else 0
+
+
 def _dataset_components(spec: str) -> list:
     """SPEC (a dataset entry in YAML flow form, or a recipe name) -> validated components."""
     from vecbench.datasets.recipes import dataset_entry
@@ -430,6 +439,14 @@ def build_parser() -> argparse.ArgumentParser:
                                         "meaning")
     p.add_argument("name", help="a dataset loader, transform, index or ordering (vecbench list)")
     p.set_defaults(func=cmd_describe)
+
+    p = sub.add_parser("check", help="run the conformance checks of a registered component "
+                                     "(a plugin's too): one line per check; exit 1 on a FAIL")
+    p.add_argument("name", help="an index, transform, dataset loader, ordering or metric")
+    p.add_argument("--kind", choices=["indexes", "transforms", "datasets", "orderings",
+                                      "metrics"], help="where to look NAME up, when it is in "
+                                                       "several")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("datasets", help="list, inspect and fetch datasets")
     dsub = p.add_subparsers(dest="datasets_command", required=True, parser_class=_Parser)

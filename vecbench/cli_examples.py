@@ -31,6 +31,9 @@ EXAMPLES = {
     "describe": """examples:
   vecbench describe hnswlib
   vecbench describe float8""",
+    "check": """examples:
+  vecbench check hnswlib
+  vecbench check recall --kind metrics""",
     "datasets": """examples:
   vecbench datasets list
   vecbench datasets info digits""",

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from vecbench import registry
 from vecbench.errors import ConfigError
 
 #: Relative tolerance of recall_eps: a returned id is a hit when its true distance is at most
@@ -42,12 +43,30 @@ class Metric:
     takes_depth: bool = True
 
 
-#: Every metric by name (``recall@10`` is looked up as ``recall``). Register with :func:`register`.
+#: Every metric by name (``recall@10`` is looked up as ``recall``). Register with :func:`register`;
+#: a plugin's metrics (entry-point group ``vecbench.metrics``) join it when first looked up.
 METRICS: dict[str, Metric] = {}
 
 
 def register(metric: Metric) -> Metric:
     METRICS[metric.name] = metric
+    registry.metrics.register(metric.name, metric)
+    return metric
+
+
+def lookup(name: str) -> Metric | None:
+    """The metric called ``name`` (a built-in, or a plugin's, imported on first use), or None.
+
+    A plugin's entry point names a :class:`Metric` of the same name; one that fails to load or
+    names something else is a one-line ConfigError naming its distribution."""
+    if name not in registry.metrics:
+        return None
+    metric = registry.metrics.get(name)
+    if name not in METRICS:
+        if not isinstance(metric, Metric) or metric.name != name:
+            raise ConfigError(f"metric {name!r} of {registry.metrics.origin(name)}: expected a "
+                              f"vecbench.metrics.Metric named {name!r}, got {metric!r}")
+        METRICS[name] = metric
     return metric
 
 
@@ -82,11 +101,11 @@ def parse_metric(text: str) -> MetricColumn:
         raise ConfigError(f"{text!r} is not a metric name; expected NAME or NAME@K with K a "
                           f"whole number in ASCII digits ({_EXAMPLES})")
     name, depth_text, quartile = match.group("name", "depth", "quartile")
-    metric = METRICS.get(name)
+    metric = lookup(name)
     if metric is None:
         unknown = "" if name == text else f" (unknown name {name!r})"
         raise ConfigError(f"{text!r} is not a metric{unknown}; expected one of: "
-                          f"{', '.join(METRICS)}")
+                          f"{', '.join(registry.metrics.names())}")
     if metric.takes_depth and not depth_text:
         raise ConfigError(f"{text!r} has no depth; expected {name}@K, e.g. {name}@10")
     if not metric.takes_depth and depth_text is not None:

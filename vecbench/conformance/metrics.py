@@ -1,0 +1,78 @@
+"""Metric conformance: a registered :class:`vecbench.metrics.Metric` declares a direction and a
+label, and computes a finite value from a tiny raw result (what ``vecbench collect`` hands it).
+``tests/test_metrics.py`` runs these on every registered metric.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from vecbench.conformance import Skip
+
+#: What a metric may read from a setting (see ``vecbench.metrics.Metric.needs``).
+NEEDS = {"truth", "truth_distances", "judgments", "index_truth", "true_distances", "timings"}
+NQ, DEPTH, N_BASE = 20, 10, 200
+
+
+@functools.lru_cache(maxsize=1)
+def setting() -> Any:
+    """20 queries answered exactly to depth 10, with timings: every computed built-in that
+    needs no relevance judgments is defined on it."""
+    from vecbench.metrics import Setting
+    from vecbench.records import Reference
+
+    rng = np.random.default_rng(3)
+    truth = np.stack([rng.permutation(N_BASE)[:DEPTH] for _ in range(NQ)]).astype(np.int64)
+    distances = np.sort(rng.uniform(0.1, 2.0, (NQ, DEPTH)), axis=1)
+    reference = Reference(truth_ids=truth, truth_distances=distances,
+                          query_lid=rng.uniform(5, 15, NQ), n_queries=NQ, n_base=N_BASE)
+    return Setting(ids={DEPTH: truth.copy()}, reference=reference,
+                   true_distances=distances.copy(), index_truth=truth.copy(),
+                   batch_seconds=np.array([0.010, 0.011, 0.009, 0.010, 0.012]),
+                   latency_seconds=rng.uniform(0.0004, 0.0008, 40))
+
+
+class Subject:
+    def __init__(self, name: str):
+        from vecbench.metrics import lookup
+
+        self.name = name
+        self.metric = lookup(name)
+
+
+def subjects(name: str) -> list[tuple[str, Subject]]:
+    return [("", Subject(name))]
+
+
+def prepare(subject: Subject) -> None:
+    """Nothing to skip: lookup already refused what is not a Metric."""
+
+
+def check_declaration(s: Subject) -> None:
+    m = s.metric
+    assert isinstance(m.higher_is_better, bool), "higher_is_better is not a bool"
+    assert isinstance(m.label, str) and m.label, "no label"
+    unknown = set(m.needs) - NEEDS
+    assert not unknown, f"needs {sorted(unknown)}; expected some of {sorted(NEEDS)}"
+
+
+def check_computes(s: Subject) -> None:
+    from vecbench.metrics import evaluate, parse_metric
+
+    m = s.metric
+    if m.compute is None:
+        raise Skip("recorded at run time, not computed from raw results")
+    if "judgments" in m.needs:
+        raise Skip("needs relevance judgments")
+    column = parse_metric(f"{m.name}@{DEPTH}" if m.takes_depth else m.name)
+    value, per_query = evaluate(setting(), column)
+    assert np.isfinite(value), f"{column.column} = {value} on a complete raw result"
+    if m.per_query:
+        assert per_query is not None and per_query.shape == (NQ,), \
+            f"per-query values of shape {getattr(per_query, 'shape', None)}, expected ({NQ},)"
+
+
+CHECKS = {"declaration": check_declaration, "computes": check_computes}

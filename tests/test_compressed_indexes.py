@@ -175,6 +175,21 @@ def test_rabitq_search_parameters_are_per_call(data, truth):
     assert np.array_equal(fast.search(q, K)[0], built_qb)
 
 
+def test_rabitq_default_qb_is_8_and_is_what_is_searched_and_recorded(data, truth):
+    """A search without qb runs qb 8 (faiss alone would run 4), the checked parameters say so
+    (what a unit's key and table hold), and 8 keeps float queries' recall (qb 0)."""
+    from vecbench.indexes.faiss.compressed import DEFAULT_QB
+    x, q = data
+    cls = indexes.get("faiss_rabitq")
+    assert DEFAULT_QB == 8 and cls.check_search({}) == {"qb": 8}
+    assert cls.check_search({"qb": 0, "nprobe": 2}) == {"qb": 0, "nprobe": 2}
+    one = build("faiss_rabitq", x)
+    unset, eight, four = (one.search(q, K, **p)[1] for p in ({}, {"qb": 8}, {"qb": 4}))
+    assert np.array_equal(unset, eight) and not np.array_equal(unset, four)
+    float_recall = recall(one.search(q, K, qb=0)[0], truth)
+    assert recall(one.search(q, K)[0], truth) == pytest.approx(float_recall, abs=0.02)
+
+
 def test_pq_opq_fast_scan_and_ivf(data, truth):
     x, q = data
     plain = recall(build("faiss_pq", x, m=48, nbits=8).search(q, K)[0], truth)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -189,7 +190,17 @@ def test_bad_data_raises_data_error(blobs):
     with pytest.raises(ConfigError, match="n_components"):
         small(MPAD, n_components=30).fit(blobs)
     with pytest.raises(DataError, match="k \\+ 2 = 12"):
+        small(MPAD, n_components=2).fit(blobs[:2])
+
+
+def test_k_beyond_a_small_fit_sample_is_truncated_with_a_warning(blobs):
+    """As umap-learn truncates n_neighbors: k = n - 2 (each anchor needs one point beyond its
+    neighbours), said in a warning; a sample large enough for k fits without one."""
+    with pytest.warns(UserWarning, match="k=10 .* 12 fit vectors; .* has 8, so k = 6"):
         small(MPAD, n_components=2).fit(blobs[:8])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        small(MPAD, n_components=2, k=6).fit(blobs[:8])
 
 
 def test_registered_names_resolve():

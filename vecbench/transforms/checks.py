@@ -77,8 +77,9 @@ kernel_pca = Spec("kernel_pca", (
 def _mpad_common(max_iter: int, tol: float, init: str) -> tuple[Param, ...]:
     """What both MPAD variants take; their defaults differ in the stop rule and the start."""
     return (
-        Param("n_components", "dims", 64,
-              doc="dimensions kept: an integer, or a fraction of the input dimension"),
+        Param("n_components", "dims", 0.5,
+              doc="dimensions kept: an integer, or a fraction of the input dimension (0.5"
+                  " keeps half; a fraction default fits any input, as PCA's does)"),
         Param("fit_size", "int", 10000, low=2, doc="rows sampled (seeded) to fit on"),
         Param("max_iter", "int", max_iter, low=1, doc="optimizer iterations"),
         Param("tol", "number", tol, low=0, high=1, doc="stop when the loss improves by less"),
@@ -148,8 +149,10 @@ truncate = Spec("truncate", (
 ))
 
 umap = Spec("umap", (
-    Param("n_components", "dims", 16,
-          doc="output dimensions (integer or fraction)"),
+    Param("n_components", "dims", 0.5,
+          doc="output dimensions: an integer, or a fraction of the input dimension (a"
+              " fraction default fits any input; 4000 MiniLM vectors, 384 dims: 37 s to fit"
+              " 192 output dims, 23-26 s for 16)"),
     Param("n_neighbors", "int", 15, low=2,
           doc="UMAP's neighbourhood size"),
     Param("min_dist", "number", 0.1, low=0, high=1,

@@ -63,11 +63,12 @@ re-normalizing).
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from vecbench.errors import ConfigError, DataError
+from vecbench.errors import DataError
 from vecbench.transforms import checks
 from vecbench.transforms.base import TransformBase
 from vecbench.transforms.margin import MarginObjective, exact_neighbours, sample_triplets  # noqa: F401 (re-exported)
@@ -96,12 +97,8 @@ class _LinearReduction(TransformBase):
         return x, mean, rng
 
     def _n_components_for(self, dim: int) -> int:
-        if isinstance(self.n_components, float):
-            return max(1, int(round(self.n_components * dim)))
-        if self.n_components > dim:
-            raise ConfigError(f"expected at most the input dimension {dim}, "
-                              f"got {self.n_components}", "n_components")
-        return self.n_components
+        from vecbench.transforms.reduce import resolve_components
+        return resolve_components(self.n_components, dim)
 
     def _set_learned(self, components: np.ndarray, mean: np.ndarray) -> None:
         self.components_ = np.ascontiguousarray(components, dtype=np.float32)
@@ -241,19 +238,29 @@ class MPAD(_LinearReduction):
     name = "mpad"
     params = checks.mpad.params
 
-    def __init__(self, n_components=64, *, k=10, fit_size=10_000, n_anchors=5000,
+    def __init__(self, n_components=0.5, *, k=10, fit_size=10_000, n_anchors=5000,
                  n_negatives=20, negative_rank=100, penalty=1.0, temperature=0.03,
                  optimizer="lbfgs", max_iter=100, tol=0.05, learning_rate=1e-3, init="pca",
                  normalize=True, seed=0):
         # scikit-learn's contract: every parameter stored unchanged under its own name
         vars(self).update((name, value) for name, value in locals().items() if name != "self")
 
+    def _neighbours_for(self, n: int) -> int:
+        """``k``, or n − 2 on a fit sample too small for it (with a warning), as umap-learn
+        truncates its ``n_neighbors`` (and ``n_anchors``, ``negative_rank`` are clipped to the
+        sample): each anchor needs k neighbours and one point beyond them."""
+        if n - 2 >= self.k or n < 3:  # fewer than 3 rows: sample_triplets says why
+            return self.k
+        warnings.warn(f"mpad: k={self.k} neighbours need at least {self.k + 2} fit vectors; "
+                      f"the fit sample has {n}, so k = {n - 2}", UserWarning, stacklevel=3)
+        return n - 2
+
     def fit(self, x, y=None) -> "MPAD":
         self._check_params()
         x, mean, rng = self._prepare_fit(x)
         m = self._n_components_for(x.shape[1])
-        triplets = sample_triplets(x, self.k, self.n_anchors, self.n_negatives,
-                                   self.negative_rank, rng)
+        triplets = sample_triplets(x, self._neighbours_for(len(x)), self.n_anchors,
+                                   self.n_negatives, self.negative_rank, rng)
         w0 = self._initial_axes(x, m, rng)
         objective = MarginObjective(x, *triplets, penalty=self.penalty, dtype=np.float32)
         objective.tau = objective.initial_tau(w0, self.temperature)
@@ -324,7 +331,7 @@ class MPADAxiswise(_LinearReduction):
     name = "mpad_axiswise"
     params = checks.mpad_axiswise.params
 
-    def __init__(self, n_components=64, *, fit_size=10_000, b=1.0, alpha=0.1,
+    def __init__(self, n_components=0.5, *, fit_size=10_000, b=1.0, alpha=0.1,
                  pairs_per_point=20, tail="lower", max_iter=50, tol=1e-7, init="random",
                  normalize=True, seed=0):
         # scikit-learn's contract: every parameter stored unchanged under its own name

@@ -28,12 +28,18 @@ from vecbench.transforms.base import TransformBase
 
 
 def resolve_components(value, d: int, limit: int | None = None, limit_name: str = "") -> int:
-    """Dimensions kept for ``n_components`` on d-dimensional input (at most d, and ``limit``)."""
+    """Dimensions kept for ``n_components`` on d-dimensional input (at most d, and ``limit``).
+
+    An integer above d raises, as scikit-learn's PCA does (a grid over dimensions must not
+    record a clipped unit under the asked-for number); the defaults are fractions, so an
+    estimator built with them fits any input. The message names ``n_features`` the way
+    scikit-learn's checks expect of an estimator that refuses an input's width.
+    """
     k = max(1, int(round(float(value) * d))) if not isinstance(value, numbers.Integral) \
         else int(value)
     if k > d:
-        raise ConfigError(f"expected at most the input dimension {d}, got {value!r}",
-                          "n_components")
+        raise ConfigError(f"expected at most the input dimension (n_features = {d}), "
+                          f"got {value!r}", "n_components")
     if limit is not None and k > limit:
         raise ConfigError(f"expected at most {limit} ({limit_name}), got {value!r} -> {k}",
                           "n_components")
@@ -183,7 +189,7 @@ class UMAPReduction(Reduction):
     METRICS = ("euclidean", "cosine", "manhattan", "correlation")
     params = checks.umap.params
 
-    def __init__(self, *, n_components=16, n_neighbors=15, min_dist=0.1, metric="euclidean",
+    def __init__(self, *, n_components=0.5, n_neighbors=15, min_dist=0.1, metric="euclidean",
                  fit_size=10_000, normalize=None, seed=0):
         self.n_components = n_components
         self.n_neighbors = n_neighbors
@@ -200,10 +206,7 @@ class UMAPReduction(Reduction):
         sample = seeded_sample(x, self.fit_size, self.seed)
         k = resolve_components(self.n_components, x.shape[1], len(sample) - 2,
                                "the fit sample size minus 2")
-        if self.n_neighbors >= len(sample):
-            raise ConfigError(f"expected fewer than the {len(sample)} fit vectors, got "
-                              f"{self.n_neighbors}", "n_neighbors")
-        self.umap_ = umap.UMAP(n_components=k, n_neighbors=self.n_neighbors,
+        self.umap_ = umap.UMAP(n_components=k, n_neighbors=self._neighbours_for(len(sample)),
                                min_dist=self.min_dist, metric=self.metric,
                                random_state=self.seed)
         with warnings.catch_warnings():  # "n_jobs overridden by random_state": deterministic
@@ -211,6 +214,16 @@ class UMAPReduction(Reduction):
             self.umap_.fit(sample)
         self.n_features_in_, self.n_components_ = x.shape[1], k
         return self
+
+    def _neighbours_for(self, n: int) -> int:
+        """``n_neighbors``, or n − 1 on a smaller fit sample, with a warning: umap-learn's own
+        rule (it truncates and warns), said here because fit silences umap-learn's warnings."""
+        if self.n_neighbors < n:
+            return self.n_neighbors
+        warnings.warn(f"umap: n_neighbors={self.n_neighbors} needs more than {self.n_neighbors} "
+                      f"fit vectors; the fit sample has {n}, so n_neighbors = {n - 1}",
+                      UserWarning, stacklevel=3)
+        return n - 1
 
     def transform(self, x) -> np.ndarray:
         check_is_fitted(self, "umap_")

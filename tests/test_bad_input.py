@@ -25,37 +25,7 @@ import pytest
 from vecbench import cli, records
 from vecbench.errors import ConfigError, VecbenchError
 from cache_damage import edit_cache_entry
-
-TINY = """
-name: tiny
-k: 5
-datasets:
-  - synthetic: {n_base: 300, n_queries: 10, dim: 8}
-indexes:
-  - flat: {}
-  - hnswlib: {build: {M: 8}, search: {ef: [10]}}
-"""
-
-
-def one_line(capsys, argv, *named, rc=2):
-    """Run the CLI; assert exit ``rc``, exactly one stderr line naming each of ``named``."""
-    code = cli.main([str(a) for a in argv])
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == rc, err
-    assert "Traceback" not in err
-    assert len(lines) == 1, err
-    for name in named:
-        assert str(name) in lines[0], (name, lines[0])
-    return lines[0]
-
-
-def snapshot(folder: Path) -> dict:
-    """Every file under ``folder`` with its size and mtime: what 'nothing lost / nothing
-    written' is checked against."""
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
+from cli_checks import TINY, one_line, snapshot
 
 def records_kept(before: dict, folder: Path) -> None:
     after = snapshot(folder)

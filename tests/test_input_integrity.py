@@ -14,21 +14,9 @@ import numpy as np
 import pytest
 
 from vecbench import cli, records
+from cli_checks import TINY, one_line
 
 GOOD = np.random.default_rng(0).standard_normal((30, 4)).astype(np.float32)
-
-
-def one_line(capsys, argv, *named, rc=2):
-    """Run the CLI; assert exit ``rc`` and exactly one stderr line naming each of ``named``."""
-    code = cli.main([str(a) for a in argv])
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == rc, err
-    assert "Traceback" not in err
-    assert len(lines) == 1, err
-    for name in named:
-        assert str(name) in lines[0], (name, lines[0])
-    return lines[0]
 
 
 def info(capsys, spec, *named):
@@ -222,15 +210,7 @@ def test_qrels_of_unknown_queries_are_refused():
 # ---------------------------------------------------------------------------------------------
 # 10. What is read back is what was written
 
-TINY = """
-name: tiny
-k: 5
-datasets:
-  - synthetic: {n_base: 300, n_queries: 10, dim: 8}
-indexes:
-  - flat: {}
-  - hnswlib: {build: {M: 8}, search: {ef: [10]}}
-"""
+
 
 
 @pytest.fixture(scope="module")

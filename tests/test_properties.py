@@ -23,29 +23,15 @@ from vecbench import cli
 from vecbench.errors import ConfigError
 from vecbench.metrics import parse_metric
 from vecbench.params import MAX_INT
+from cli_checks import TINY, snapshot
 
 SETTINGS = dict(deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
-TINY = """
-name: tiny
-k: 5
-datasets:
-  - synthetic: {n_base: 300, n_queries: 10, dim: 8}
-indexes:
-  - flat: {}
-"""
-
-
-def snapshot(folder: Path) -> dict:
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*"))}
-
-
 def refused(argv, *named, folder: Path | None = None) -> str:
     """Run the CLI here; assert exit 2, one stderr line naming ``named``, no traceback, and
     ``folder`` unchanged."""
-    before = snapshot(folder) if folder is not None else None
+    before = snapshot(folder, folders=True) if folder is not None else None
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         code = cli.main([str(a) for a in argv])
@@ -56,7 +42,7 @@ def refused(argv, *named, folder: Path | None = None) -> str:
     for name in named:
         assert name in lines[0], (name, lines[0])
     if folder is not None:
-        assert snapshot(folder) == before, "something was written"
+        assert snapshot(folder, folders=True) == before, "something was written"
     return lines[0]
 
 
@@ -238,7 +224,7 @@ def test_row_filters_too_deep_or_long(results, query, option):
                       min_size=1, max_size=40).map("".join))
 def test_row_filters_any_text_is_one_line_or_rows(results, query):
     """Any filter text: rows (exit 0) or one line, exit 2; never a traceback, never a write."""
-    before = snapshot(results)
+    before = snapshot(results, folders=True)
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         code = cli.main(["paired", str(results), "--metric", "recall@5", "--baseline",
@@ -246,7 +232,7 @@ def test_row_filters_any_text_is_one_line_or_rows(results, query):
     lines = [line for line in err.getvalue().splitlines() if line.strip()]
     assert "Traceback" not in err.getvalue()
     assert code == 0 or (code == 2 and len(lines) == 1), err.getvalue()
-    assert snapshot(results) == before
+    assert snapshot(results, folders=True) == before
 
 
 def test_module_text_is_valid():  # the YAML helper keeps TINY intact

@@ -72,8 +72,11 @@ def reset_peak_rss() -> None:
     """Start this process's peak RSS (VmHWM) afresh, so that a unit's peak is its own
     (Linux >= 4.0; elsewhere, and where refused, the peak stays the process's)."""
     try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
+        fd = os.open("/proc/self/clear_refs", os.O_WRONLY)  # a kernel control, not a file
+        try:
+            os.write(fd, b"5")
+        finally:
+            os.close(fd)
     except OSError:
         pass
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from vecbench import atomic
 from vecbench.executors import Task, execute
 from vecbench.records import Outcome
 
@@ -79,17 +80,14 @@ def run_in_worker(task: Task, folder: str, env: dict, cwd: str) -> None:
     os.environ.update(env)
     os.chdir(cwd)
     outcome = execute(task, on_stage=lambda name: _write(os.path.join(folder, "stage"), name))
-    path = os.path.join(folder, "outcome.pkl")
-    with open(path + ".tmp", "wb") as handle:
-        pickle.dump(outcome, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(path + ".tmp", path)
+    atomic.write_with(os.path.join(folder, "outcome.pkl"),
+                      lambda handle: pickle.dump(outcome, handle, protocol=pickle.HIGHEST_PROTOCOL))
     sys.stdout.flush()
     sys.stderr.flush()
 
 
 def _write(path: str, text: str) -> None:
-    with open(path, "w") as handle:
-        handle.write(text)
+    atomic.write_text(path, text)
 
 
 def _exit_on_term(signum, frame) -> None:

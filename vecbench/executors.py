@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from dataclasses import dataclass
 from typing import Iterator, Protocol
 
@@ -26,17 +27,21 @@ class Task:
     contended: bool = False
 
 
-def execute(task: Task, worker: str | None = None, on_stage=None) -> Outcome:
-    """Run one unit wherever this is called; the outcome carries its key and the unit's peak
+def execute(task: Task, worker: str | None = None, on_stage=None,
+            capture_fd: bool = False) -> Outcome:
+    """Run one unit wherever this is called; the outcome carries its key, the unit's peak
     RSS (in a shared process, the peak since the unit started, which may include memory
-    earlier units left behind)."""
-    from vecbench import environment, stages
+    earlier units left behind) and its libraries' warnings (``library_output``; with
+    ``capture_fd``, what they wrote to fd 2 too: for a process running one unit at a time)."""
+    from vecbench import environment, library_output, stages
 
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
     environment.reset_peak_rss()
-    outcome = stages.run_unit(task.unit, task.threads, contended=task.contended, worker=worker,
-                              on_stage=on_stage)
+    with library_output.heard(capture_fd) as heard:
+        outcome = stages.run_unit(task.unit, task.threads, contended=task.contended,
+                                  worker=worker, on_stage=on_stage)
     outcome.record["key"] = task.key
+    outcome.record["library_output"] = heard.lines
     outcome.record["peak_rss_bytes"] = environment.peak_rss_bytes()
     return outcome
 
@@ -54,9 +59,26 @@ class InProcess:
 
     name = "in-process"
 
+    def __init__(self) -> None:
+        self._current: tuple | None = None   # (task, start time, stage) of the running unit
+
     def map(self, tasks: list[Task]) -> Iterator[tuple[Task, Outcome]]:
         for task in tasks:
-            yield task, execute(task, worker="local")
+            started = time.time()
+            self._current = (task, started, "start")
+
+            def on_stage(name: str, task=task, started=started) -> None:
+                self._current = (task, started, name)
+
+            # fd 2 captured: this process runs one unit at a time, and the terminal stays clean
+            outcome = execute(task, worker="local", on_stage=on_stage, capture_fd=True)
+            self._current = None
+            yield task, outcome
+
+    def running(self) -> list[tuple]:
+        """``(task, start time, stage)`` of the unit running now, for the progress lines."""
+        current = self._current
+        return [current] if current else []
 
     def close(self) -> None:
         pass
@@ -80,7 +102,8 @@ class LocalProcesses:
     def map(self, tasks: list[Task]) -> Iterator[tuple[Task, Outcome]]:
         from concurrent.futures import as_completed
 
-        futures = {self._pool.submit(execute, task): task for task in tasks}
+        # one unit at a time per pool process: its fd 2 is the unit's while it runs
+        futures = {self._pool.submit(execute, task, capture_fd=True): task for task in tasks}
         try:
             for future in as_completed(futures):
                 yield futures[future], future.result()

@@ -19,7 +19,7 @@ from typing import Callable, TextIO
 
 from vecbench import executors, records
 from vecbench.errors import ConfigError
-from vecbench.experiment import BuildUnit, Experiment, component_label
+from vecbench.experiment import BuildUnit, Experiment
 from vecbench.stages import STAGE_VERSIONS
 
 
@@ -32,6 +32,7 @@ class Summary:
     warnings: list = field(default_factory=list)
     stopped_early: bool = False
     waited: int = 0         # units another `run` on the folder computed while this one waited
+    library_output: int = 0  # units whose libraries printed or warned (kept in their records)
 
     def __getitem__(self, name: str):  # summary["run"], as callers read it
         return getattr(self, name)
@@ -107,7 +108,9 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
     or with ``isolated=False`` in this process (``jobs`` 1) or a pool of processes. ``rehash``
     digests data files in full instead of trusting their size and mtime."""
     from vecbench.datasets.identity import DataDigests
+    from vecbench.progress import heartbeat_seconds
 
+    heartbeat_seconds()  # a bad $VECBENCH_HEARTBEAT_SECONDS stops the run before any unit
     data = DataDigests(rehash)
     keyed = unit_keys(experiment, threads, jobs, data)
     summary = Summary()
@@ -147,6 +150,9 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
     inputs_unchanged(data, experiment, summary)
     for warning in dict.fromkeys(summary.warnings):
         log(f"warning: {warning}")
+    if summary.library_output:
+        log(f"{summary.library_output} units printed library warnings; see library_output in "
+            f"their records ({records.runs_dir(results)})")
     return summary
 
 
@@ -188,19 +194,23 @@ def _wait_for_others(others: list[tuple], results, summary: Summary,
 
 def _dispatch(todo: list[tuple], results, summary: Summary, jobs: int, quiet: bool,
               fail_fast: bool, executor, stream) -> None:
+    from vecbench.progress import Progress
+
     tasks = [executors.Task(unit, key, n, contended=jobs > 1) for unit, key, n in todo]
-    bar = Progress(len(tasks), summary.skipped, stream or sys.stderr, enabled=not quiet)
+    bar = Progress(tasks, summary.skipped, stream or sys.stderr, enabled=not quiet,
+                   jobs=jobs, running=getattr(executor, "running", None))
     try:
         for task, outcome in executor.map(tasks):
             records.store_unit(results, outcome)
             records.release(results, task.key)
             summary.run += 1
             summary.warnings.extend(outcome.record.get("warnings", []))
+            summary.library_output += bool(outcome.record.get("library_output"))
             if outcome.status != "ok":
                 summary.failed.append(f"{outcome.status}: {_label(task.unit)}: "
                                       f"{outcome.record['reason']}")
                 summary.crashed += outcome.status == "crash"
-            bar.update(_label(task.unit), outcome.status)
+            bar.update(task, outcome.status, _seconds(outcome.record))
             if fail_fast and outcome.status != "ok":
                 summary.stopped_early = True
                 break
@@ -212,51 +222,14 @@ def _dispatch(todo: list[tuple], results, summary: Summary, jobs: int, quiet: bo
 
 
 def _label(unit: BuildUnit) -> str:
-    labels = unit.labels()
-    build = ",".join(f"{k}={v}" for k, v in unit.index.build.items())
-    index = f"{labels['index']}({build})" if build else labels["index"]
-    return (f"{component_label(unit.dataset)} {labels['pipeline']} {index} {labels['ordering']} "
-            f"r{unit.repeat}")
+    from vecbench.progress import unit_label
+
+    return unit_label(unit)
 
 
-class Progress:
-    """Unit i/N with its label, elapsed time, ETA and failures: one rewritten line on a
-    terminal, one line per unit in a log or a pipe."""
-
-    def __init__(self, total: int, skipped: int, stream: TextIO, enabled: bool = True):
-        self.total, self.done, self.failed = total, 0, 0
-        self.stream, self.enabled = stream, enabled
-        self.terminal = enabled and hasattr(stream, "isatty") and stream.isatty()
-        self.start = time.monotonic()
-        if enabled:
-            self._write(f"vecbench: {total} units to run"
-                        + (f" ({skipped} already done)" if skipped else ""), end="\n")
-
-    def update(self, label: str, status: str) -> None:
-        self.done += 1
-        self.failed += status != "ok"
-        if not self.enabled:
-            return
-        elapsed = time.monotonic() - self.start
-        eta = elapsed / self.done * (self.total - self.done)
-        line = (f"[{self.done}/{self.total}] {status} {label} | elapsed {_clock(elapsed)} "
-                f"ETA {_clock(eta)} | failures {self.failed}")
-        if self.terminal:
-            self._write("\r\x1b[2K" + line[:200], end="")
-        else:
-            self._write(line, end="\n")
-
-    def close(self) -> None:
-        if self.enabled and self.terminal:
-            self._write("", end="\n")
-
-    def _write(self, text: str, end: str) -> None:
-        self.stream.write(text + end)
-        self.stream.flush()
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else \
-        f"{rest // 60}:{rest % 60:02d}"
+def _seconds(record: dict) -> float | None:
+    """How long a unit ran, by its record."""
+    try:
+        return max(0.0, float(record["finished"]) - float(record["started"]))
+    except (KeyError, TypeError, ValueError):
+        return None

@@ -27,7 +27,7 @@ from vecbench import rescore
 from vecbench.timing import Timing, time_batch, time_clients, time_single_queries
 from vecbench.datasets.base import Dataset, PathResolver
 from vecbench.errors import ConfigError, DataError, VecbenchError
-from vecbench.experiment import BuildUnit, Component
+from vecbench.experiment import BuildUnit, Component, component_label
 from vecbench.records import SCHEMA, Outcome, reference_arrays
 from vecbench.registry import datasets, indexes, transforms
 
@@ -149,13 +149,15 @@ _ENCODED: dict[str, Encoded] = {}
 ENCODE_CACHE_SIZE = 2
 
 
-def encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset) -> Encoded:
-    """Fit the pipeline on ``train`` (never on queries), encode base and queries (memoized)."""
+def encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset,
+           tell: Callable[[str], None] = lambda step: None) -> Encoded:
+    """Fit the pipeline on ``train`` (never on queries), encode base and queries (memoized);
+    ``tell`` hears of each step fitted (``encode fit pca(n_components=64)``)."""
     key = json.dumps([dataset.fingerprint(), _train_digest(dataset),
                       [[s.name, s.params] for s in steps], sorted(accepts)],
                      sort_keys=True, default=str)
     if key not in _ENCODED:
-        encoded = _encode(dataset, steps, accepts)
+        encoded = _encode(dataset, steps, accepts, tell)
         for array in (encoded.base, encoded.queries, encoded.decoded_base,
                       encoded.decoded_queries):
             array.setflags(write=False)
@@ -198,7 +200,8 @@ def _encode_with_report(transform, x: np.ndarray) -> tuple[np.ndarray, float | N
     return transform.transform(x), None
 
 
-def fitted_pipeline(dataset: Dataset, steps: tuple[Component, ...]) -> tuple[list, float, bool]:
+def fitted_pipeline(dataset: Dataset, steps: tuple[Component, ...],
+                    tell: Callable[[str], None] = lambda step: None) -> tuple[list, float, bool]:
     """``(fitted transforms, fit seconds, fitted here)``: fitted on ``train`` once per (data,
     pipeline) across processes and machines (:mod:`vecbench.shared_work`); a unit that reads a
     fit another unit made reports that unit's fit time and ``fitted here`` False."""
@@ -210,6 +213,7 @@ def fitted_pipeline(dataset: Dataset, steps: tuple[Component, ...]) -> tuple[lis
     def fit() -> tuple[list, float]:
         train, fitted, fit_s = dataset.train, [], 0.0
         for i, step in enumerate(steps):
+            tell(f"encode fit {component_label(step)}")
             try:
                 transform = _make_transform(step, dataset.metric)
                 start = time.perf_counter()
@@ -231,7 +235,8 @@ def fitted_pipeline(dataset: Dataset, steps: tuple[Component, ...]) -> tuple[lis
     return fitted, fit_s, here
 
 
-def _encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset) -> Encoded:
+def _encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset,
+            tell: Callable[[str], None]) -> Encoded:
     from vecbench.datasets.base import as_float32
 
     # the one float32 copy of a memory-mapped uint8/int8/strided base (a float32 one stays mapped)
@@ -239,9 +244,10 @@ def _encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset) 
     encode_s = 0.0
     clipped: dict = {}
     quantizer = None
-    fitted, fit_s, fitted_here = fitted_pipeline(dataset, steps) if steps else ([], 0.0, False)
+    fitted, fit_s, fitted_here = fitted_pipeline(dataset, steps, tell) if steps else ([], 0.0, False)
     from vecbench.transforms.base import model_bytes
     pipeline_model = sum(model_bytes(transform) for transform in fitted)
+    tell("encode")
     for step, transform in zip(steps, fitted):
         try:
             start = time.perf_counter()
@@ -350,8 +356,10 @@ def searcher(index: Any, params: dict, perm: np.ndarray | None, cascade,
 
 
 def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
-           timing: Timing) -> tuple[list[dict], dict]:
-    """Every search setting of the unit: (settings for the record, raw arrays)."""
+           timing: Timing, tell: Callable[[str], None] = lambda step: None
+           ) -> tuple[list[dict], dict]:
+    """Every search setting of the unit: (settings for the record, raw arrays); ``tell``
+    hears of each setting as its timing starts (``search ef=64 (2/4)``)."""
     from vecbench import metrics
 
     k = unit.k
@@ -359,8 +367,10 @@ def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
     raw: dict = {}
     finer: dict = {}
     n_base_ids = np.int32 if len(dataset.base) < 2**31 else np.int64
+    total = len(unit.index.search_grid) * len(unit.index.rescore_grid)
     for params in unit.index.search_grid:
         for rescoring in unit.index.rescore_grid:
+            tell(f"search {setting_label(params, rescoring)} ({len(settings) + 1}/{total})")
             cascade = (rescore.Cascade(rescoring, dataset.base, dataset.train, finer)
                        if rescoring else None)
             try:
@@ -401,6 +411,12 @@ def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
     return settings, raw
 
 
+def setting_label(params: dict, rescoring: dict) -> str:
+    """``ef=64``, ``nprobe=4 rescore(oversample=10,with=float32)``: one search setting."""
+    text = " ".join(f"{name}={value}" for name, value in params.items()) or "default"
+    return f"{text} {component_label(Component('rescore', rescoring))}" if rescoring else text
+
+
 # ---------------------------------------------------------------------------------------------
 # the unit
 
@@ -408,7 +424,8 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
              worker: str = "local", on_stage: Callable[[str], None] | None = None) -> Outcome:
     """Run every stage of one unit; a failure is returned as a record, never raised.
     ``on_stage(name)`` hears of each stage as it starts (a worker's parent learns where a
-    native crash happened)."""
+    native crash happened), then of the steps within it as ``stage detail`` (the pipeline
+    step fitted, the search setting timed): a few calls per unit, never one per query."""
     started = time.time()
     on_stage = on_stage or (lambda name: None)
 
@@ -435,7 +452,7 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
             index = indexes.get(unit.index.name)(**{"threads": threads, **build_params})
         except ConfigError as exc:
             raise exc.within(f"{unit.index.where}.build") from None
-        encoded = encode(dataset, unit.pipeline, frozenset(index.accepts))
+        encoded = encode(dataset, unit.pipeline, frozenset(index.accepts), on_stage)
         raw: dict = {}
         if unit.pipeline:  # exact kNN of what the index stores: the index's own loss
             raw["index_truth"] = groundtruth.exact_knn(
@@ -445,7 +462,8 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
         stage = enter("build")
         built = build(unit, encoded, index, insertion_order(unit, dataset), dataset.metric)
         stage = enter("search")
-        settings, search_raw = search(unit, built, encoded, dataset, unit_timing(unit))
+        settings, search_raw = search(unit, built, encoded, dataset, unit_timing(unit),
+                                      on_stage)
         raw.update(search_raw)
     except VecbenchError as exc:
         outcome = _failed(unit, threads, "error", failure_reason(unit, exc), stage, started,

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from vecbench import atomic
+from vecbench import atomic, library_output
 from vecbench.executors import Task, execute
 from vecbench.records import Outcome
 
@@ -87,6 +87,7 @@ def run_in_worker(task: Task, folder: str, env: dict, cwd: str) -> None:
 
 
 def _write(path: str, text: str) -> None:
+    """Replace the file whole: the parent reads it while the unit runs."""
     atomic.write_text(path, text)
 
 
@@ -186,6 +187,9 @@ def outcome_of(worker: Worker) -> Outcome:
             outcome = pickle.load(handle)
         if outcome.status == "crash":  # a Python exception: what the unit printed may explain it
             outcome.record["stderr_tail"] = stderr_tail(worker.folder)
+        outcome.record["library_output"] = library_output.merge(
+            outcome.record.get("library_output", []),
+            library_output.lines_of_file(worker.folder / "stderr"))
         return outcome
     return crashed(worker, code)
 
@@ -219,6 +223,12 @@ def exit_reason(code: int | None) -> str:
 
 def _stage_of(folder: Path) -> str:
     """The stage the worker last said it entered."""
+    return step_of(folder).split(" ", 1)[0]
+
+
+def step_of(folder: Path) -> str:
+    """What the worker last said it was doing: a stage, with the step within it
+    (``search ef=64 (2/4)``)."""
     try:
         return (folder / "stage").read_text().strip() or "start"
     except OSError:
@@ -283,6 +293,10 @@ class Isolated:
             self._running.append(start(task, self._folder / str(self._started)))
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+    def running(self) -> list[tuple]:
+        """``(task, start time, step)`` of each unit running now, for the progress lines."""
+        return [(w.task, w.started, step_of(w.folder)) for w in list(self._running)]
 
     @property
     def pids(self) -> list[int]:

@@ -274,7 +274,8 @@ def test_gate_fails_when_units_of_new_failed(embeddings):
     assert done.returncode == 1, done.stdout
     failed = [line for line in done.stdout.splitlines() if line.startswith("FAILED in NEW")]
     assert len(failed) == 2 and all("pca.n_components: expected at most the input dimension "
-                                    "16, got 24): dataset=corpus pipeline=pca(n_components=24)"
+                                    "(n_features = 16), got 24): dataset=corpus "
+                                    "pipeline=pca(n_components=24)"
                                     in line for line in failed)
     assert "FAIL: 0 rule failures, 2 configurations missing from or failed in NEW" in done.stdout
     allowed = vecbench("compare", embeddings["base"], embeddings["smaller"], "--fail",
@@ -288,7 +289,7 @@ def test_gate_fails_when_every_unit_of_new_failed(embeddings):
                     "recall@10:-0.01")
     assert done.returncode == 1, done.stdout
     failed = [line for line in done.stdout.splitlines() if line.startswith("FAILED in NEW")]
-    assert len(failed) == 4 and all("input dimension 8" in line for line in failed)
+    assert len(failed) == 4 and all("input dimension (n_features = 8)" in line for line in failed)
     assert "MISSING" not in done.stdout   # each is named as failed, with its reason
     assert "BASE and NEW share no configuration" in done.stdout
     allowed = vecbench("compare", embeddings["base"], embeddings["tiny"], "--fail",

@@ -26,7 +26,7 @@ import numpy as np
 from vecbench import rescore
 from vecbench.timing import Timing, time_batch, time_clients, time_single_queries
 from vecbench.datasets.base import Dataset, PathResolver
-from vecbench.errors import ConfigError, DataError, VecbenchError
+from vecbench.errors import ConfigError, DataError, MachineFailure, VecbenchError
 from vecbench.experiment import BuildUnit, Component
 from vecbench.records import SCHEMA, Outcome, reference_arrays
 from vecbench.registry import datasets, indexes, transforms
@@ -452,9 +452,12 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
                           worker, dataset)
         outcome.record["error_type"] = type(exc).__name__
         return outcome
-    except Exception:  # a bug: kept whole, in the record
-        return _failed(unit, threads, "crash", traceback.format_exc(), stage, started, worker,
-                       dataset)
+    except Exception as exc:  # a bug (or a failing machine): kept whole, in the record
+        outcome = _failed(unit, threads, "crash", traceback.format_exc(), stage, started,
+                          worker, dataset)
+        if isinstance(exc, MachineFailure):   # its message is the reason: what failed, how
+            outcome.record["reason"] = " ".join(str(exc).split())
+        return outcome
     finally:  # an engine's server or folder goes with its unit, whatever happened
         if index is not None:
             index.close()

@@ -282,6 +282,17 @@ def test_killing_a_worker_loses_only_its_unit(tmp_path, cluster):
     frame = vbresults.table(results)
     assert len(frame) == 16 and frame[["build.M", "search.ef"]].drop_duplicates().shape[0] == 16
     assert (frame["status"] == "ok").all()
+    # the record of the unit that ran again says so, and the run warns of it
+    stored = [json.loads(p.read_text()) for p in (results / "runs").glob("*.json")]
+    retried = [r for r in stored if r.get("lost_workers")]
+    lost = [r.get("lost_workers") for r in stored]
+    # the unit it was running, and any the scheduler had queued on it
+    named = [r["lost_workers"] == [killed["worker"]] and r["worker"] != killed["worker"]
+             for r in retried]
+    assert 1 <= len(retried) <= 2 and all(named), (killed, lost)
+    said = [killed["worker"] in w and "lost with this unit assigned to it; run again on" in w
+            for w in summary.warnings]
+    assert any(said), summary.warnings
     # the cluster heals: the nanny restarts the killed worker
     deadline = time.time() + 60
     while len(worker_addresses(cluster)) < 2 and time.time() < deadline:
@@ -414,3 +425,131 @@ def test_ground_truth_reaches_workers_whose_cache_is_not_shared(tmp_path, cluste
     assert first[0] is True and second[0] is False  # computed once, on the cluster
     assert first[1] == second[1]
     assert list((tmp_path / "b" / "groundtruth").glob("*.npz"))  # now in b's cache too
+
+
+# ---------------------------------------------------------------------------------------------
+# A failing cluster: bounded waits, one line, records kept, a rerun resumes (issue: reliability
+# 12c, 13a). The cluster is a real `dask scheduler` and `dask worker`, as on a real cluster.
+
+DASK = str(Path(sys.executable).with_name("dask"))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _external_cluster(port: int | None = None):
+    """A `dask scheduler` and a one-process `dask worker` (its own process group: nanny and
+    worker die together); yields (address, scheduler, worker) and stops what is left."""
+    port = port or _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                  "--dashboard-address", ":0"], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+    worker = None
+    try:
+        worker = _start_worker(address)
+        yield address, scheduler, worker
+    finally:
+        for process in (worker, scheduler):
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL) if process is worker else process.kill()
+                process.wait(timeout=30)
+
+
+def _start_worker(address: str) -> subprocess.Popen:
+    worker = subprocess.Popen([DASK, "worker", address, "--nworkers", "1", "--nthreads", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:   # wait until the scheduler knows it
+        try:
+            with distributed.Client(address, timeout="5s") as client:
+                if client.scheduler_info()["workers"]:
+                    return worker
+        except (OSError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"no dask worker joined {address} in 60 s")
+
+
+def _run_cli(path: Path, results: Path, address: str, **env) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "vecbench", "run", str(path), "--results",
+                             str(results), "--scheduler", address, "--threads", "1", "--quiet"],
+                            env={**os.environ, **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _records_when(results: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> dict:
+    """Wait for ``n`` records while the run goes on; then what they are (name: mtime)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        found = list((results / "runs").glob("*.json")) if (results / "runs").exists() else []
+        if len(found) >= n:
+            return {p.name: p.stat().st_mtime_ns for p in found}
+        time.sleep(0.05)
+    raise AssertionError(f"the run never wrote {n} records: {proc.communicate(timeout=60)}")
+
+
+def _kept(before: dict, results: Path) -> None:
+    after = {p.name: p.stat().st_mtime_ns for p in (results / "runs").glob("*.json")}
+    assert all(after.get(name) == mtime for name, mtime in before.items()), "a record was lost"
+
+
+def _error_line(stderr: str) -> str:
+    assert "Traceback" not in stderr, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("vecbench: error:")]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+def _resumes(path: Path, results: Path, address: str, n_units: int, done: int) -> None:
+    proc = _run_cli(path, results, address)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    ran, skipped = (int(x) for x in out.split("ran ")[1].split(" already")[0]
+                    .replace(" build units,", "").split())
+    assert ran + skipped == n_units and skipped >= done, out
+
+
+def test_a_killed_scheduler_is_one_line_and_a_rerun_resumes(tmp_path):
+    path, results = write(tmp_path, SLOW), tmp_path / "r"
+    with _external_cluster() as (address, scheduler, worker):
+        proc = _run_cli(path, results, address)
+        before = _records_when(results, 2, proc)
+        scheduler.kill()
+        start = time.time()
+        _, err = proc.communicate(timeout=120)
+        assert time.time() - start < 30, err
+    line = _error_line(err)
+    assert proc.returncode == 2
+    assert f"dask: scheduler {address}: the connection to it was lost" in line
+    assert "run again to resume" in line
+    _kept(before, results)
+    with _external_cluster() as (address, _, _):
+        _resumes(path, results, address, 8, len(before))
+
+
+def test_a_cluster_without_workers_stops_with_one_line(tmp_path):
+    path, results = write(tmp_path, SLOW), tmp_path / "r"
+    with _external_cluster() as (address, _, worker):
+        proc = _run_cli(path, results, address, VECBENCH_DASK_NO_WORKER_S="5")
+        before = _records_when(results, 2, proc)
+        os.killpg(worker.pid, signal.SIGKILL)   # nanny and worker: nothing restarts it
+        worker.wait(timeout=30)
+        start = time.time()
+        _, err = proc.communicate(timeout=120)
+        assert time.time() - start < 40, err
+        line = _error_line(err)
+        assert proc.returncode == 2
+        assert f"dask: scheduler {address}: no worker connected for 5 s" in line
+        waiting = [x for x in err.splitlines() if x.startswith("dask: no worker connected")]
+        assert len(waiting) == 1 and "waiting up to 5 s" in waiting[0], err
+        _kept(before, results)
+        _start_worker(address)
+        _resumes(path, results, address, 8, len(before))

@@ -177,3 +177,87 @@ def test_uint8_file_runs_like_its_float32_copy(tmp_path):
             recalls[suffix] = sorted((row["pipeline"], row["index"], row["recall@10"])
                                      for row in csv.DictReader(f))
     assert len(recalls[".fbin"]) == 4 and recalls[".u8bin"] == recalls[".fbin"]
+
+
+# -- a mapped .fbin truncated while a unit reads it (issue: reliability 12b): the record names
+# the file and says it changed size mid-run, whether the unit sees it between passes or its
+# worker dies of SIGBUS reading past the end
+
+TRUNCATED = """
+name: cut
+timing: {min_seconds: 2.0, latency_seconds: 0.5}
+k: 10
+datasets: [{fbin: {base: b.fbin, queries: q.fbin, metric: l2}}]
+indexes: [flat]
+"""
+
+
+def _searching_worker(run, tmp) -> int | None:
+    """The pid of the unit's worker once it is in its search stage."""
+    import psutil
+
+    if not any(p.read_text() == "search" for p in tmp.glob("vecbench-workers-*/*/stage")
+               if p.is_file()):
+        return None
+    for child in psutil.Process(run.pid).children(recursive=True):
+        try:
+            if child.parent().pid != run.pid:   # the fork server's child
+                return child.pid
+        except psutil.NoSuchProcess:
+            pass
+    return None
+
+
+def _cut_while_searching(tmp_path, then=None):
+    """Run TRUNCATED; truncate b.fbin while the unit searches (then call ``then(pid)``);
+    return (exit code, stderr, the unit's record, the base path)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    rng = np.random.default_rng(0)
+    formats.write_bin(tmp_path / "b.fbin", rng.standard_normal((20000, 32)).astype(np.float32))
+    formats.write_bin(tmp_path / "q.fbin", rng.standard_normal((100, 32)).astype(np.float32))
+    (tmp_path / "x.yaml").write_text(TRUNCATED)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    run = subprocess.Popen([sys.executable, "-m", "vecbench", "run", str(tmp_path / "x.yaml"),
+                            "--results", str(tmp_path / "r"), "--quiet", "--threads", "1"],
+                           env={**os.environ, "TMPDIR": str(tmp)}, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    pid, deadline = None, time.monotonic() + 120
+    while pid is None and run.poll() is None and time.monotonic() < deadline:
+        pid = _searching_worker(run, tmp)
+        time.sleep(0.02)
+    assert pid is not None, "the unit was never caught searching"
+    os.truncate(tmp_path / "b.fbin", 8 + 100 * 32 * 4)   # 100 of its 20000 rows left
+    if then is not None:
+        then(pid)
+    _, err = run.communicate(timeout=120)
+    [record] = [json.loads(p.read_text()) for p in (tmp_path / "r" / "runs").glob("*.json")]
+    return run.returncode, err, record, tmp_path / "b.fbin"
+
+
+def test_a_base_cut_between_passes_is_a_crash_naming_the_file(tmp_path):
+    code, err, record, path = _cut_while_searching(tmp_path)
+    assert record["status"] == "crash" and record["stage"] == "search", record.get("reason")
+    assert record["reason"].startswith(f"{path} changed size mid-run (2560008 bytes mapped, "
+                                       "12808 now): truncated or rewritten"), record["reason"]
+    # and the run ends in one line saying the data changed (the record is kept)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and "changed while the sweep ran" in lines[0], err
+
+
+def test_a_sigbus_after_a_base_was_cut_names_the_file(tmp_path):
+    import os
+    import signal
+
+    code, err, record, path = _cut_while_searching(
+        tmp_path, then=lambda pid: os.kill(pid, signal.SIGBUS))
+    assert record["status"] == "crash", record.get("reason")
+    assert record["reason"].startswith(f"SIGBUS: bus error reading a mapped file: {path} "
+                                       "changed size mid-run (2560008 bytes mapped, 12808 now)"
+                                       ), record["reason"]
+    assert code == 2 and "Traceback" not in err, err

@@ -336,3 +336,69 @@ def test_build_threads_in_the_yaml_are_the_index_threads(tmp_path):
 
     table = pd.read_csv(tmp_path / "out" / "results.csv")
     assert (table["build_threads"] == 1).all() and (table["recall@10"] > 0.8).all()
+
+
+# -- the whole `vecbench run`: the postmaster SIGKILLed while a pgvector unit searches
+# (issue: reliability 12a): a crash record naming the engine and what happened, the other units
+# go on, nothing is lost
+
+WHOLE_RUN = """
+name: pg_killed
+timing: {min_seconds: 2.0, latency_seconds: 0.5}
+k: 10
+datasets: [{synthetic: {n_base: 2000, n_queries: 100, dim: 16}}]
+indexes:
+  - flat: {}
+  - pgvector: {build: {threads: 1, m: 8, ef_construction: 32}, search: {ef_search: [40]}}
+  - hnswlib: {build: {M: 8}, search: {ef: [20]}}
+"""
+
+
+def _postmaster_in_search(run: subprocess.Popen, tmp: Path) -> int | None:
+    """The temporary server's postmaster while the unit's worker is in its search stage."""
+    import psutil
+
+    searching = any(p.read_text() == "search" for p in tmp.glob("vecbench-workers-*/*/stage")
+                    if p.is_file())
+    if not searching:
+        return None
+    for child in psutil.Process(run.pid).children(recursive=True):
+        try:
+            if child.name() == "postgres" and child.parent().name() != "postgres":
+                return child.pid
+        except psutil.NoSuchProcess:
+            pass
+    return None
+
+
+def test_a_server_killed_mid_search_is_a_crash_record_and_the_run_goes_on(tmp_path):
+    import json
+
+    experiment = tmp_path / "x.yaml"
+    experiment.write_text(textwrap.dedent(WHOLE_RUN))
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    results = tmp_path / "out"
+    run = subprocess.Popen([sys.executable, "-m", "vecbench", "run", str(experiment),
+                            "--results", str(results), "--quiet", "--threads", "1"],
+                           env={**os.environ, "TMPDIR": str(tmp)}, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    victim, deadline = None, time.monotonic() + 240
+    while victim is None and run.poll() is None and time.monotonic() < deadline:
+        victim = _postmaster_in_search(run, tmp)
+        time.sleep(0.05)
+    assert victim is not None, "the pgvector unit was never caught searching"
+    os.kill(victim, signal.SIGKILL)
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 1 and "Traceback" not in err, err
+    stored = {r["labels"]["index"]: r for r in (json.loads(p.read_text())
+                                                for p in (results / "runs").glob("*.json"))}
+    assert {i: r["status"] for i, r in stored.items()} == \
+        {"flat": "ok", "pgvector": "crash", "hnswlib": "ok"}, err
+    reason = stored["pgvector"]["reason"]
+    assert "\n" not in reason and reason.startswith("pgvector: the temporary PostgreSQL server")
+    assert "is gone (SIGKILL (killed)) during a search" in reason, reason
+    assert stored["pgvector"]["stage"] == "search"
+    failed = [line for line in err.splitlines() if line.startswith("failed: ")]
+    assert len(failed) == 1 and reason in failed[0], err
+    assert not list(tmp.glob("vecbench-pg-*")), "the server's folder was left behind"

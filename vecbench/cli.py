@@ -49,7 +49,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = runner.run_experiment(experiment, results, force=args.force, jobs=choice.jobs,
                                     threads=choice.threads, quiet=args.quiet,
                                     fail_fast=args.fail_fast, executor=choice.executor,
-                                    log=_stderr, rehash=args.rehash, isolated=choice.isolated)
+                                    log=_stderr, rehash=args.rehash, isolated=choice.isolated,
+                                    steal_claims=args.steal_claims)
     table = results / "results.csv"
     if summary.run or summary.waited or not table.is_file():
         csv_path, parquet_path, n_rows = results_module.collect(results, log=_stderr)
@@ -413,6 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "native library then ends the run")
     p.add_argument("--fail-fast", action="store_true",
                    help="stop at the first failed unit (default: record it and go on)")
+    p.add_argument("--steal-claims", action="store_true",
+                   help="take over units claimed by a run on another host that has not "
+                   "refreshed its claims for 5 minutes (a container restarted under a new "
+                   "hostname, say); without it such claims stop the run with one line")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_run)
 

@@ -49,5 +49,11 @@ class DataError(VecbenchError, ValueError):
     """Unusable data: a missing file, NaN/Inf vectors, mismatched dimensions."""
 
 
+class MachineFailure(RuntimeError):
+    """A failing machine or engine under a unit (a server killed, a data file changed size
+    while mapped): not bad input, so the unit is recorded as a ``crash``, but its reason is
+    this one line, which names what failed and what happened, not a traceback's last line."""
+
+
 class MissingDataError(DataError):
     """A data file or folder is not there (as opposed to being there and unusable)."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -175,62 +174,30 @@ class Outcome:
 
 
 # ---------------------------------------------------------------------------------------------
-# Claims: one process computes a unit at a time, whatever number of `run`s share the folder
+# Claims: one process computes a unit at a time (vecbench.claims; named here for callers)
 
 def claim_path(results: str | Path, key: str) -> Path:
-    return runs_dir(results) / f"{key}.claim"
+    from vecbench import claims
+
+    return claims.claim_path(results, key)
 
 
-def claim(results: str | Path, key: str) -> bool:
-    """Take the unit's claim (an O_EXCL file naming host and pid); False when another live
-    process holds it. A claim whose process on this host is gone is stale and taken over."""
-    import socket
+def claim(results: str | Path, key: str, steal: bool = False) -> bool:
+    from vecbench import claims
 
-    path = claim_path(results, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mine = f"{socket.gethostname()} {os.getpid()}".encode()
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            if claim_held(path):
-                return False
-            path.unlink(missing_ok=True)   # stale: its process is gone
-            continue
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(mine)
-        return True
-    return False
+    return claims.claim(results, key, steal)
 
 
 def claim_held(path: Path) -> bool:
-    """True while the claim's process is alive (or on another host, where it cannot be told)."""
-    import socket
+    from vecbench import claims
 
-    from vecbench.cache import _alive
-
-    import time
-
-    try:
-        host, pid = path.read_text().split()
-        pid = int(pid)
-    except FileNotFoundError:
-        return False
-    except (OSError, ValueError):
-        try:  # being written right now (created, not yet filled), or garbage left behind
-            return time.time() - path.stat().st_mtime < 5
-        except OSError:
-            return False
-    return host != socket.gethostname() or _alive(pid)
+    return claims.held(path)
 
 
 def release(results: str | Path, key: str) -> None:
-    try:
-        path = claim_path(results, key)
-        if path.read_bytes().split()[-1] == str(os.getpid()).encode():
-            path.unlink()
-    except (OSError, IndexError):
-        pass
+    from vecbench import claims
+
+    claims.release(results, key)
 
 
 # ---------------------------------------------------------------------------------------------

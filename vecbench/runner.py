@@ -101,16 +101,18 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
                    quiet: bool = True, fail_fast: bool = False,
                    executor: executors.Executor | None = None, stream: TextIO | None = None,
                    log: Callable[[str], None] = print, rehash: bool = False,
-                   isolated: bool = True) -> Summary:
+                   isolated: bool = True, steal_claims: bool = False) -> Summary:
     """Run every unit not already done; return what ran, what was skipped, what failed.
 
     Without an ``executor``, each unit runs in a worker process of its own (``jobs`` at once),
     or with ``isolated=False`` in this process (``jobs`` 1) or a pool of processes. ``rehash``
-    digests data files in full instead of trusting their size and mtime."""
+    digests data files in full instead of trusting their size and mtime; ``steal_claims``
+    takes over claims of other hosts' runs that cannot be checked (see :mod:`vecbench.claims`)."""
     from vecbench.datasets.identity import DataDigests
     from vecbench.progress import heartbeat_seconds
 
     heartbeat_seconds()  # a bad $VECBENCH_HEARTBEAT_SECONDS stops the run before any unit
+    started = time.time()   # records other runs write from now on are theirs, not older ones
     data = DataDigests(rehash)
     keyed = unit_keys(experiment, threads, jobs, data)
     summary = Summary()
@@ -136,17 +138,22 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
             stages.forget_loaded()  # workers load their own: the parent holds no copy
     # another `run` on this folder may be computing some units: take each unit's claim, run
     # the claimed ones, then wait for the others (or take them over if their process dies)
-    while todo:
-        mine, others = [], []
-        for item in todo:
-            (mine if records.claim(results, item[1]) else others).append(item)
-        if mine:
-            _dispatch(mine, results, summary, jobs, quiet, fail_fast,
-                      executor or executors.make(jobs, isolated), stream)
-            executor = None   # closed by _dispatch; a takeover round makes a fresh one
-            if summary.stopped_early:
-                break
-        todo = _wait_for_others(others, results, summary)
+    try:
+        while todo:
+            mine, others = _claim(todo, results, summary, force, steal_claims)
+            if mine:
+                from vecbench.claims import Keeper
+
+                with Keeper(results, [key for _, key, _ in mine]):
+                    _dispatch(mine, results, summary, jobs, quiet, fail_fast,
+                              executor or executors.make(jobs, isolated), stream)
+                executor = None   # closed by _dispatch; a takeover round makes a fresh one
+                if summary.stopped_early:
+                    break
+            todo = _wait_for_others(others, results, summary, log, started)
+    finally:
+        if executor is not None:   # given, but every unit was claimed by others
+            executor.close()
     inputs_unchanged(data, experiment, summary)
     for warning in dict.fromkeys(summary.warnings):
         log(f"warning: {warning}")
@@ -170,26 +177,92 @@ def inputs_unchanged(data, experiment: Experiment, summary: Summary) -> None:
                         "units run are recorded but not tabled; run again to recompute them")
 
 
-def _wait_for_others(others: list[tuple], results, summary: Summary,
+def _claim(todo: list[tuple], results, summary: Summary, force: bool,
+           steal: bool) -> tuple[list, list]:
+    """(units claimed here, units other runs hold). A unit done while this run was starting
+    (another run wrote it, then let go of its claim) is checked again once claimed: skipped."""
+    mine, others = [], []
+    for item in todo:
+        if not records.claim(results, item[1], steal):
+            others.append(item)
+        elif not force and records.is_done(results, item[1]):
+            records.release(results, item[1])
+            summary.skipped += 1
+            summary.waited += 1
+        else:
+            mine.append(item)
+    return mine, others
+
+
+#: Seconds between the lines saying what this run waits for.
+WAIT_REPORT_S = 30.0
+
+
+def _wait_for_others(others: list[tuple], results, summary: Summary, log, started: float,
                      poll: float = 0.2) -> list[tuple]:
-    """Wait while other processes hold claims; return the units left to run here (their
-    process died, or they failed there)."""
+    """Wait while other processes hold claims, saying every :data:`WAIT_REPORT_S` seconds
+    which units and whose claims; return the units left to run here (their process died, or
+    they failed there). Claims that cannot be checked end the wait with one line."""
+    from vecbench import claims
+
+    reported = time.monotonic()
     while others:
         held, free = [], []
         for item in others:
-            if records.is_done(results, item[1]):
-                summary.skipped += 1
-                summary.waited += 1
-            elif records.claim_held(records.claim_path(results, item[1])):
-                held.append(item)
-            else:
-                free.append(item)
+            judged = claims.judge(records.claim_path(results, item[1]))
+            if judged.state == "free" and _finished_since(results, item[1], started, summary):
+                continue
+            (free if judged.state in ("free", "stale") else held).append((item, judged))
         if free:
-            return free + held
-        others = held
+            return [item for item, _ in free + held]
+        if held and all(j.state == "unknown" for _, j in held):
+            raise _unknown_claims([j for _, j in held])
+        others = [item for item, _ in held]
+        if others and time.monotonic() - reported >= WAIT_REPORT_S:
+            log(_waiting_line([j for _, j in held], summary))
+            reported = time.monotonic()
         if others:
             time.sleep(poll)
     return []
+
+
+def _finished_since(results, key: str, started: float, summary: Summary) -> bool:
+    """True when another run recorded the unit since this one started (done, or failed there:
+    it is not run twice); counted as waited for."""
+    path = records.record_path(results, key)
+    if records.is_done(results, key) or (path.is_file() and path.stat().st_mtime >= started
+                                         and _valid(path)):
+        summary.skipped += 1
+        summary.waited += 1
+        return True
+    return False
+
+
+def _valid(path) -> bool:
+    from vecbench.errors import DataError
+
+    try:
+        records.read_record(path)
+        return True
+    except DataError:
+        return False
+
+
+def _waiting_line(held: list, summary: Summary) -> str:
+    holders = sorted({j.holder for j in held})
+    return (f"vecbench: waiting for {len(held)} units claimed by other runs "
+            f"({'; '.join(holders[:3])}{'; ...' if len(holders) > 3 else ''}), e.g. "
+            f"{held[0].line()}; {summary.run} run here so far")
+
+
+def _unknown_claims(held: list):
+    from vecbench.errors import VecbenchError
+
+    first = held[0]
+    return VecbenchError(f"{first.line()}: {len(held)} units are claimed by runs that cannot "
+                         f"be checked from here ({first.why}); expected their run to go on "
+                         "or be gone: if it is gone, rerun with --steal-claims to take them "
+                         "over (records already written are kept)")
 
 
 def _dispatch(todo: list[tuple], results, summary: Summary, jobs: int, quiet: bool,

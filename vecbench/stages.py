@@ -24,9 +24,10 @@ from typing import Any, Callable
 import numpy as np
 
 from vecbench import rescore
+from vecbench.datasets import mapped as datasets_mapped
 from vecbench.timing import Timing, time_batch, time_clients, time_single_queries
 from vecbench.datasets.base import Dataset, PathResolver
-from vecbench.errors import ConfigError, DataError, VecbenchError
+from vecbench.errors import ConfigError, DataError, MachineFailure, VecbenchError
 from vecbench.experiment import BuildUnit, Component, component_label
 from vecbench.records import SCHEMA, Outcome, reference_arrays
 from vecbench.registry import datasets, indexes, transforms
@@ -368,9 +369,11 @@ def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
     finer: dict = {}
     n_base_ids = np.int32 if len(dataset.base) < 2**31 else np.int64
     total = len(unit.index.search_grid) * len(unit.index.rescore_grid)
+    mapped = datasets_mapped.files(dataset)
     for params in unit.index.search_grid:
         for rescoring in unit.index.rescore_grid:
             tell(f"search {setting_label(params, rescoring)} ({len(settings) + 1}/{total})")
+            datasets_mapped.check(mapped)   # a file cut under its map reads past its end
             cascade = (rescore.Cascade(rescoring, dataset.base, dataset.train, finer)
                        if rescoring else None)
             try:
@@ -392,6 +395,7 @@ def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
                             deeper[depth] = run(slice(None), min(depth, len(dataset.base)))[0]
             except ConfigError as exc:
                 raise exc.within(f"{unit.index.where}.search") from None
+            datasets_mapped.check(mapped)   # the ids are read against the base next
             prefix = f"s{len(settings)}_"
             raw[f"{prefix}ids@{k}"] = ids.astype(n_base_ids)
             raw[f"{prefix}true_distances"] = metrics.true_distances(
@@ -443,6 +447,8 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
             dataset = load(unit.dataset, unit.base_dir)
         except ConfigError as exc:
             raise exc.within(unit.dataset.where) from None
+        mapped = datasets_mapped.files(dataset)
+        datasets_mapped.note(mapped)   # a SIGBUS in this worker is then explained
         stage = enter("reference")
         ref = reference(dataset, unit.k)
         stage = enter("encode")
@@ -460,6 +466,7 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
         trust = (trustworthiness(dataset, encoded, unit.k, unit.seed) if unit.pipeline
                  else None)
         stage = enter("build")
+        datasets_mapped.check(mapped)
         built = build(unit, encoded, index, insertion_order(unit, dataset), dataset.metric)
         stage = enter("search")
         settings, search_raw = search(unit, built, encoded, dataset, unit_timing(unit),
@@ -470,9 +477,12 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
                           worker, dataset)
         outcome.record["error_type"] = type(exc).__name__
         return outcome
-    except Exception:  # a bug: kept whole, in the record
-        return _failed(unit, threads, "crash", traceback.format_exc(), stage, started, worker,
-                       dataset)
+    except Exception as exc:  # a bug (or a failing machine): kept whole, in the record
+        outcome = _failed(unit, threads, "crash", traceback.format_exc(), stage, started,
+                          worker, dataset)
+        if isinstance(exc, MachineFailure):   # its message is the reason: what failed, how
+            outcome.record["reason"] = " ".join(str(exc).split())
+        return outcome
     finally:  # an engine's server or folder goes with its unit, whatever happened
         if index is not None:
             index.close()

@@ -78,6 +78,7 @@ def run_in_worker(task: Task, folder: str, env: dict, cwd: str) -> None:
     faulthandler.enable()  # a native crash leaves the Python stack in stderr
     os.environ.clear()
     os.environ.update(env)
+    os.environ["VECBENCH_WORKER_FOLDER"] = folder   # a SIGBUS is explained from what it maps
     os.chdir(cwd)
     outcome = execute(task, on_stage=lambda name: _write(os.path.join(folder, "stage"), name))
     atomic.write_with(os.path.join(folder, "outcome.pkl"),
@@ -198,8 +199,12 @@ def crashed(worker: Worker, code: int | None) -> Outcome:
     """The record of a worker that ended without an outcome."""
     from vecbench.stages import _failed
 
+    from vecbench.datasets import mapped
+
     tail = stderr_tail(worker.folder)
-    reason = f"{exit_reason(code)} (worker pid {worker.pid})"
+    why = mapped.explain(worker.folder) if code == -signal.SIGBUS else None
+    reason = f"{exit_reason(code)}{' reading a mapped file: ' + why if why else ''} " \
+        f"(worker pid {worker.pid})"
     outcome = _failed(worker.task.unit, worker.task.threads, "crash",
                       "\n".join([*tail, reason]), _stage_of(worker.folder), worker.started,
                       f"{_host()}:{worker.pid}")

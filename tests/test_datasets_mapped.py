@@ -196,7 +196,7 @@ def _searching_worker(run, tmp) -> int | None:
     """The pid of the unit's worker once it is in its search stage."""
     import psutil
 
-    if not any(p.read_text() == "search" for p in tmp.glob("vecbench-workers-*/*/stage")
+    if not any(p.read_text().startswith("search") for p in tmp.glob("vecbench-workers-*/*/stage")
                if p.is_file()):
         return None
     for child in psutil.Process(run.pid).children(recursive=True):

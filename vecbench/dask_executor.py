@@ -39,7 +39,7 @@ def _lost(task: Task, exc: BaseException) -> Outcome:
     reason = f"the Dask cluster could not run this unit: {type(exc).__name__}: {exc}"
     outcome = _failed(task.unit, task.threads, "crash", " ".join(reason.split()), "dask",
                       time.time(), "dask")
-    outcome.record["key"] = task.key
+    outcome.record.unit.key = task.key
     return outcome
 
 

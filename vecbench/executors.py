@@ -36,8 +36,8 @@ def execute(task: Task, worker: str | None = None, on_stage=None) -> Outcome:
     environment.reset_peak_rss()
     outcome = stages.run_unit(task.unit, task.threads, contended=task.contended, worker=worker,
                               on_stage=on_stage)
-    outcome.record["key"] = task.key
-    outcome.record["peak_rss_bytes"] = environment.peak_rss_bytes()
+    outcome.record.unit.key = task.key
+    outcome.record.peak_rss_bytes = environment.peak_rss_bytes()
     return outcome
 
 

@@ -195,10 +195,10 @@ def _dispatch(todo: list[tuple], results, summary: Summary, jobs: int, quiet: bo
             records.store_unit(results, outcome)
             records.release(results, task.key)
             summary.run += 1
-            summary.warnings.extend(outcome.record.get("warnings", []))
+            summary.warnings.extend(outcome.record.warnings)
             if outcome.status != "ok":
                 summary.failed.append(f"{outcome.status}: {_label(task.unit)}: "
-                                      f"{outcome.record['reason']}")
+                                      f"{outcome.record.reason}")
                 summary.crashed += outcome.status == "crash"
             bar.update(_label(task.unit), outcome.status)
             if fail_fast and outcome.status != "ok":

@@ -282,8 +282,8 @@ def test_damaged_reference_is_recomputed_by_run(capsys, results, tmp_path, case)
     assert "Traceback" not in captured.err and "ran 2 build units" in captured.out
     assert reference.name in captured.err   # one warning naming it
     again = records._reference_file(reference)[0]
-    np.testing.assert_array_equal(again["truth_ids"], good["truth_ids"])
-    assert str(again["binding"]) == str(good["binding"])
+    np.testing.assert_array_equal(again.truth_ids, good.truth_ids)
+    assert again.binding == good.binding
     assert cli.main(["collect", str(folder)]) == 0
 
 

@@ -65,7 +65,7 @@ def test_a_crash_record_round_trips_and_keeps_fields_of_a_newer_writer():
     (lambda d: d.update(schema=1), "schema 1"),
     (lambda d: d.update(status="maybe"), "status 'maybe'"),
     (lambda d: d.pop("encode"), "'encode' missing"),
-    (lambda d: d["build"].update(threads="two"), "'build.threads' is not a int"),
+    (lambda d: d["build"].update(threads="two"), "'build.threads' is not an int"),
     (lambda d: d["settings"].append(7), "settings[2]"),
     (lambda d: d.update(spec=[]), "'spec' is not a dict"),
 ])

@@ -62,7 +62,7 @@ def _to_json(obj) -> dict:
         if isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
             value = [_to_json(item) for item in value]
         elif dataclasses.is_dataclass(value):
-            value = value.to_json() if hasattr(value, "to_json") else _to_json(value)
+            value = _to_json(value)
         out[f.name] = value
     out.update(getattr(obj, "extra", {}) or {})
     return out
@@ -93,8 +93,8 @@ def _field_value(f, value, name: str):
     kind, section = f.metadata.get("kind"), f.metadata.get("section")
     if kind is not None and not isinstance(value, kind) or isinstance(value, bool) and \
             kind in (NUMBER, int, float):
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        raise SchemaError(f"field {name!r} is not a {' or '.join(k.__name__ for k in kinds)}")
+        kinds = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise SchemaError(f"field {name!r} is not {'an' if kinds[0] == 'i' else 'a'} {kinds}")
     if isinstance(section, list):
         return [_from_json(section[0], item, f"{name}[{i}]") for i, item in enumerate(value)]
     if section is not None:
@@ -177,36 +177,37 @@ class FileRef:
 @dataclass
 class UnitRecord:
     """The run record of one unit: written last; status ``ok``, ``error`` (a user error: a
-    one-line reason naming file and YAML path) or ``crash`` (its traceback)."""
+    one-line reason naming file and YAML path) or ``crash`` (its traceback). In JSON the
+    unit's fields sit beside the others, as schema 2 had them."""
 
-    unit: UnitSpec
-    status: str
-    threads: int | None = None
-    host: str = ""
-    worker: str = ""
-    started: float | None = None
-    finished: float | None = None
-    peak_rss_bytes: int | None = None
+    unit: UnitSpec = _kind(UnitSpec)
+    status: str = _kind(str)
+    threads: int | None = _kind(int, None)
+    host: str = _kind(str, "")
+    worker: str = _kind(str, "")
+    started: float | None = _kind(NUMBER, None)
+    finished: float | None = _kind(NUMBER, None)
+    peak_rss_bytes: int | None = _kind(int, None)
     # failed units
-    reason: str | None = None
-    stage: str | None = None            # the stage a failure happened in
-    error_type: str | None = None
-    traceback: str | None = None
-    stderr_tail: list | None = None     # a crashed worker's last output lines
-    exit_code: int | None = None
+    reason: str | None = _kind(str, None)
+    stage: str | None = _kind(str, None)           # the stage a failure happened in
+    error_type: str | None = _kind(str, None)
+    traceback: str | None = _kind(str, None)
+    stderr_tail: list | None = _kind(list, None)   # a crashed worker's last output lines
+    exit_code: int | None = _kind(int, None)
     # what each stage reported (ok; a failed unit may know its dataset's name)
-    dataset: DatasetInfo | None = None
-    contended: bool | None = None
-    encode: EncodeInfo | None = None
-    build: BuildInfo | None = None
-    search_threads: int | None = None
-    settings: list[SettingInfo] = field(default_factory=list)
-    guards: dict | None = None
-    warnings: list[str] = field(default_factory=list)
-    environment: dict | None = None
-    raw: FileRef | None = None
-    reference: FileRef | None = None
-    schema: int = SCHEMA_VERSION
+    dataset: DatasetInfo | None = _kind(dict, None, DatasetInfo)
+    contended: bool | None = _kind(bool, None)
+    encode: EncodeInfo | None = _kind(dict, None, EncodeInfo)
+    build: BuildInfo | None = _kind(dict, None, BuildInfo)
+    search_threads: int | None = _kind(int, None)
+    settings: list[SettingInfo] = _kind(list, list, [SettingInfo])
+    guards: dict | None = _kind(dict, None)
+    warnings: list[str] = _kind(list, list)
+    environment: dict | None = _kind(dict, None)
+    raw: FileRef | None = _kind(dict, None, FileRef)
+    reference: FileRef | None = _kind(dict, None, FileRef)
+    schema: int = _kind(int, SCHEMA_VERSION)
     #: fields of a newer writer, kept as they are
     extra: dict = field(default_factory=dict)
 
@@ -234,7 +235,6 @@ class UnitRecord:
         if data.get("schema") not in READABLE:
             raise SchemaError(f"schema {data.get('schema')!r}, expected one of "
                               f"{', '.join(map(str, READABLE))}")
-        unit = _from_json(UnitSpec, {"key": "", **data}, "")
         if not isinstance(data.get("key"), str):
             raise SchemaError("field 'key' missing or not a str")
         if data.get("status") not in STATUSES:
@@ -247,44 +247,11 @@ class UnitRecord:
         body = {k: v for k, v in data.items() if k not in _UNIT_FIELDS}
         if data["schema"] == 2:
             body["settings"] = _settings_v2(body.get("settings", []))
-        record = _from_json(_RecordBody, body, "")
-        return cls(unit=unit, **{f.name: getattr(record, f.name)
-                                 for f in dataclasses.fields(_RecordBody)})
+        body["unit"] = _from_json(UnitSpec, data, "")
+        return _from_json(cls, body, "")
 
 
 _UNIT_FIELDS = {f.name for f in dataclasses.fields(UnitSpec)}
-
-
-@dataclass
-class _RecordBody:
-    """UnitRecord's fields as read from JSON (the unit's are read into UnitSpec)."""
-
-    status: str = _kind(str)
-    threads: int | None = _kind(int, None)
-    host: str = _kind(str, "")
-    worker: str = _kind(str, "")
-    started: float | None = _kind(NUMBER, None)
-    finished: float | None = _kind(NUMBER, None)
-    peak_rss_bytes: int | None = _kind(int, None)
-    reason: str | None = _kind(str, None)
-    stage: str | None = _kind(str, None)
-    error_type: str | None = _kind(str, None)
-    traceback: str | None = _kind(str, None)
-    stderr_tail: list | None = _kind(list, None)
-    exit_code: int | None = _kind(int, None)
-    dataset: DatasetInfo | None = _kind(dict, None, DatasetInfo)
-    contended: bool | None = _kind(bool, None)
-    encode: EncodeInfo | None = _kind(dict, None, EncodeInfo)
-    build: BuildInfo | None = _kind(dict, None, BuildInfo)
-    search_threads: int | None = _kind(int, None)
-    settings: list = _kind(list, list, [SettingInfo])
-    guards: dict | None = _kind(dict, None)
-    warnings: list = _kind(list, list)
-    environment: dict | None = _kind(dict, None)
-    raw: FileRef | None = _kind(dict, None, FileRef)
-    reference: FileRef | None = _kind(dict, None, FileRef)
-    schema: int = _kind(int, SCHEMA_VERSION)
-    extra: dict = field(default_factory=dict)
 
 
 def _settings_v2(settings: Any) -> Any:

@@ -246,7 +246,7 @@ def test_damaged_record_reruns(capsys, results, content):
     record.write_bytes(content)
     assert cli.main(["run", str(exp), "--results", str(folder), "--quiet"]) == 0
     assert "ran 1 build units" in capsys.readouterr().out
-    assert records.read_record(record)["status"] == "ok"
+    assert records.read_record(record).status == "ok"
 
 
 def test_damaged_reference_is_named_by_collect(capsys, results):
@@ -474,11 +474,11 @@ def test_bases_too_small_are_recorded_unit_errors(capsys, tmp_path):
     assert code == 1 and "Traceback" not in captured.err + captured.out
     statuses = [records.read_record(p) for p in (tmp_path / "r" / "runs").glob("*.json")]
     assert len(statuses) == 8
-    assert {r["status"] for r in statuses} <= {"ok", "error"}   # no crash: all bad input
-    reasons = " ".join(r.get("reason", "") for r in statuses if r["status"] == "error")
+    assert {r.status for r in statuses} <= {"ok", "error"}   # no crash: all bad input
+    reasons = " ".join(r.reason or "" for r in statuses if r.status == "error")
     for expected in ("nlist=64", "n_components", "n_clusters"):
         assert expected in reasons
-    assert any(r["status"] == "ok" for r in statuses)
+    assert any(r.status == "ok" for r in statuses)
 
 
 # ---------------------------------------------------------------------------------------------

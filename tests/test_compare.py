@@ -1,6 +1,5 @@
 """compare (rules with metric directions, row matching) and best-under-budget."""
 
-import json
 import shutil
 import subprocess
 import sys
@@ -138,12 +137,11 @@ def test_cli_compare_exit_codes(results, tmp_path):
     # a worse run: rewrite the stored ids so that every query loses its nearest neighbour
     from vecbench import records
     for path in (worse / "runs").glob("*.json"):
-        record = json.loads(path.read_text())
+        record = records.read_record(path)
         raw = records.load_raw(worse, record)
-        for setting in record["settings"]:
-            ids = raw[f"{setting['prefix']}ids@10"]
-            ids[:, 0] = -1
-        record["raw"] = records.write_arrays(worse / "runs" / record["raw"]["file"], raw)
+        for search in raw.searches:
+            search.ids[10][:, 0] = -1
+        record.raw = records.write_arrays(worse / "runs" / record.raw.file, raw)
         records.write_record(worse, record)   # re-signed: a hand edit alone is refused
     done = vecbench("compare", results, worse, "--fail", "recall@10:-0.005")
     assert done.returncode == 1

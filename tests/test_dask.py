@@ -389,8 +389,8 @@ def test_a_unit_the_cluster_cannot_run_is_a_crash_record(tmp_path):
         indexes: [flat]
         """)).units[0]
     outcome = _lost(executors.Task(unit, "abc", 1), KilledWorker("unit-abc", SimpleNamespace(address="tcp://w:1"), 3))
-    assert outcome.status == "crash" and outcome.record["key"] == "abc"
-    assert outcome.record["reason"].startswith("the Dask cluster could not run this unit: "
+    assert outcome.status == "crash" and outcome.record.key == "abc"
+    assert outcome.record.reason.startswith("the Dask cluster could not run this unit: "
                                                "KilledWorker")
     records.store_unit(tmp_path / "r", outcome)
     assert not records.is_done(tmp_path / "r", "abc")  # a rerun tries it again

@@ -121,10 +121,10 @@ def test_runner_records_guards_and_warnings(tmp_path):
         "name": "guarded", "datasets": [{"npy": {"base": "b.npy", "queries": "q.npy"}}],
         "indexes": [{"flat": {}}]}, base_dir=str(tmp_path))
     record = stages.run_unit(experiment.units[0], threads=1).record
-    assert record["guards"]["duplicate_base"] == len(base) - distinct_rows(base)
-    assert record["guards"]["queries_in_base"] == 5
-    assert any("duplicate an earlier row" in w for w in record["warnings"])
-    assert any("5 of 5 queries also appear in base" in w for w in record["warnings"])
+    assert record.guards["duplicate_base"] == len(base) - distinct_rows(base)
+    assert record.guards["queries_in_base"] == 5
+    assert any("duplicate an earlier row" in w for w in record.warnings)
+    assert any("5 of 5 queries also appear in base" in w for w in record.warnings)
 
 
 def test_describe_reports_counts_and_judgments():

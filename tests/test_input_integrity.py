@@ -282,8 +282,8 @@ def test_damaged_reference_is_recomputed_by_run(capsys, results, tmp_path, case)
     assert "Traceback" not in captured.err and "ran 2 build units" in captured.out
     assert reference.name in captured.err   # one warning naming it
     again = records._reference_file(reference)[0]
-    np.testing.assert_array_equal(again["truth_ids"], good["truth_ids"])
-    assert str(again["binding"]) == str(good["binding"])
+    np.testing.assert_array_equal(again.truth_ids, good.truth_ids)
+    assert again.binding == good.binding
     assert cli.main(["collect", str(folder)]) == 0
 
 
@@ -505,8 +505,8 @@ def _runs_without_the_cache(capsys, tmp_path, cache_folder, monkeypatch):
     assert "running without the cache" in captured.err and str(cache_folder) in captured.err
     for path in (tmp_path / "r" / "runs").glob("*.json"):
         record = records.read_record(path)
-        assert record["status"] == "ok"
-        assert any("running without the cache" in w for w in record["warnings"])
+        assert record.status == "ok"
+        assert any("running without the cache" in w for w in record.warnings)
 
 
 def test_read_only_cache_folder(capsys, tmp_path, monkeypatch, fresh_cache_check,
@@ -558,6 +558,6 @@ def test_engine_folder_that_cannot_be_written(capsys, tmp_path, request, engine,
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
     record = records.read_record(next((tmp_path / "r" / "runs").glob("*.json")))
-    assert record["status"] == "error", record.get("traceback")
-    assert engine in record["reason"] and str(folder) in record["reason"]
-    assert f"indexes[0].{engine}.build.folder" in record["reason"]
+    assert record.status == "error", record.traceback
+    assert engine in record.reason and str(folder) in record.reason
+    assert f"indexes[0].{engine}.build.folder" in record.reason

@@ -113,10 +113,10 @@ def test_quartiles_come_from_the_per_query_recall_and_one_lid_per_dataset(tiny_r
     by_dataset: dict = {}
     for _, record, _ in records.iter_records(results):
         values = records.load_reference(results, record).query_lid
-        assert len(values) == record["dataset"]["n_queries"] and np.isfinite(values).all()
+        assert len(values) == record.dataset.n_queries and np.isfinite(values).all()
         # every pipeline and index of a dataset ranks its queries by the same LID
-        by_dataset.setdefault(record["dataset"]["fingerprint"], values)
-        np.testing.assert_array_equal(by_dataset[record["dataset"]["fingerprint"]], values)
+        by_dataset.setdefault(record.dataset.fingerprint, values)
+        np.testing.assert_array_equal(by_dataset[record.dataset.fingerprint], values)
     assert len(by_dataset) == 2
     for row_id, row in frame.iterrows():
         recall = per_query[per_query["row"] == row_id]["recall@10"].to_numpy()

@@ -244,16 +244,14 @@ def run_folder(tmp_path_factory):
 
 
 def test_lid_plot_of_a_results_folder_uses_the_records_query_lid(run_folder, tmp_path):
-    import json
-
     from vecbench.cli import main
 
     from vecbench import records
 
-    record = json.loads(next((run_folder / "runs").glob("*.json")).read_text())
+    record = records.read_record(next((run_folder / "runs").glob("*.json")))
     values = list(records.load_reference(run_folder, record).query_lid)
     table = plots.lid_table(run_folder)
-    assert list(table["lid"]) == values and set(table["dataset"]) == {record["dataset"]["name"]}
+    assert list(table["lid"]) == values and set(table["dataset"]) == {record.dataset.name}
     out = tmp_path / "lid.pdf"
     assert main(["plot", str(run_folder), "--kind", "lid", "-o", str(out)]) == 0
     assert out.read_bytes()[:5] == b"%PDF-"

@@ -285,9 +285,9 @@ def test_recipe_in_an_experiment(env, tmp_path):
         indexes: [{flat: {}}]
     """)), base_dir=str(tmp_path))
     outcome = stages.run_unit(experiment.units[0], threads=1)
-    assert outcome.record["status"] == "ok", outcome.record.get("reason")
+    assert outcome.record.status == "ok", outcome.record.reason
     assert results.outcome_rows(outcome)[0]["recall@10"] == 1.0
-    assert outcome.record["dataset"]["n_base"] == 200
+    assert outcome.record.dataset.n_base == 200
 
 
 @pytest.mark.realdata

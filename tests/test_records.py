@@ -57,16 +57,16 @@ def test_raw_results_are_kept_beside_a_record_written_last(grid, tmp_path):
     summary = run(grid, results)
     assert summary.run == 2 and not summary.failed
     for _, record, why in records.iter_records(results):
-        assert why is None and record["status"] == "ok"
+        assert why is None and record.status == "ok"
         raw = records.load_raw(results, record)
-        for setting in record["settings"]:
-            prefix = setting["prefix"]
-            assert raw[f"{prefix}ids@10"].shape == (30, 10)
-            assert raw[f"{prefix}true_distances"].shape == (30, 10)
-            assert len(raw[f"{prefix}batch_seconds"]) >= 5      # every timed pass
-            assert len(raw[f"{prefix}latency_seconds"]) == 30    # every single query
-        assert record["build"]["threads"] == 1 and "deterministic" in record["build"]
-        assert record["raw"]["bytes"] == (results / "runs" / record["raw"]["file"]).stat().st_size
+        assert len(raw.searches) == len(record.settings)
+        for search in raw.searches:
+            assert search.ids[10].shape == (30, 10)
+            assert search.true_distances.shape == (30, 10)
+            assert len(search.batch_seconds) >= 5      # every timed pass
+            assert len(search.latency_seconds) == 30    # every single query
+        assert record.build.threads == 1 and record.build.deterministic in (True, False)
+        assert record.raw.bytes == (results / "runs" / record.raw.file).stat().st_size
 
 
 def test_collect_computes_metrics_never_asked_for_without_running_a_unit(grid, tmp_path):
@@ -158,9 +158,9 @@ def test_a_bug_is_a_crash_with_its_traceback_and_fail_fast_stops(tmp_path, monke
     # in this process: a worker forked from the fork server would not see the patch
     summary = run(path, tmp_path / "r", isolated=False)
     assert summary.run == 2 and summary.crashed == 1
-    crash = [r for _, r, _ in records.iter_records(tmp_path / "r") if r["status"] == "crash"][0]
-    assert "ZeroDivisionError" in crash["traceback"] and "Traceback" in crash["traceback"]
-    assert crash["reason"] == "ZeroDivisionError: a bug in an adapter"
+    crash = [r for _, r, _ in records.iter_records(tmp_path / "r") if r.status == "crash"][0]
+    assert "ZeroDivisionError" in crash.traceback and "Traceback" in crash.traceback
+    assert crash.reason == "ZeroDivisionError: a bug in an adapter"
     stopped = run(path, tmp_path / "r2", fail_fast=True, isolated=False)
     assert stopped.stopped_early and stopped.run == 1
 
@@ -286,11 +286,11 @@ def test_concurrent_clients_give_qps_and_latency_at_each_count(grid, tmp_path):
     hnsw = frame[frame["index"] == "hnswlib"]
     assert hnsw["recall@10"].nunique() == 1  # the clients change the timing, not the answers
     record = next(r for _, r, _ in records.iter_records(tmp_path / "r")
-                  if r["labels"]["index"] == "hnswlib")
+                  if r.unit.labels["index"] == "hnswlib")
     raw = records.load_raw(tmp_path / "r", record)
-    four = next(s for s in record["settings"] if s["search"].get("clients") == 4)
-    latencies = raw[f"{four['prefix']}latency_seconds"]
-    wall = raw[f"{four['prefix']}client_wall_seconds"][0]
+    four = next(i for i, s in enumerate(record.settings) if s.search.get("clients") == 4)
+    latencies = raw.searches[four].latency_seconds
+    wall = raw.searches[four].client_wall_seconds
     # QPS is what the clients completed over the time they ran, not 1 / mean latency
     assert hnsw[hnsw["search.clients"] == 4]["qps"].iloc[0] == pytest.approx(len(latencies) / wall)
     bad = tmp_path / "bad.yaml"

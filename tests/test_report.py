@@ -24,9 +24,9 @@ def results(tmp_path_factory):
                                  "search": {"ef": [10, 40]}}}]})
     run_experiment(experiment, folder, threads=1, log=lambda line: None)
     path = next((folder / "runs").glob("*.json"))
-    record = json.loads(path.read_text())
-    record["warnings"] = record.get("warnings", []) + ["a <warning> to show"]
     from vecbench import records
+    record = records.read_record(path)
+    record.warnings.append("a <warning> to show")
     records.write_record(folder, record)   # re-signed: a hand edit alone is refused
     return folder
 

@@ -125,16 +125,17 @@ def test_scann_counts_what_it_saves(tmp_path):
 
 
 def test_a_record_without_pipeline_model_bytes_counts_the_quantizer_scales():
-    record = {"dataset": {"n_base": 500},
-              "build": {"code_bytes_per_vector": 16.0, "graph_bytes_per_vector": 8.0,
-                        "index_bytes": 500 * 24 + 4000},
-              "encode": {"model_bytes": 1000}}
+    from vecbench.schema import BuildInfo, DatasetInfo, EncodeInfo, UnitRecord, UnitSpec
+
+    record = UnitRecord(UnitSpec("e", {}, "", {}), "ok", dataset=DatasetInfo("d", n_base=500),
+                        build=BuildInfo(0.0, 500 * 24 + 4000, 1, True, 16.0, 8.0),
+                        encode=EncodeInfo("int8", 16.0, model_bytes=1000))
     # the serialized index (12,000 B of codes and ids + 4,000 B of centroids) over 500
     # vectors, plus the quantizer's 1,000 B of scales over 500
     assert vbresults.resident_bytes(record) == 24 + 8 + 2
-    record["encode"]["pipeline_model_bytes"] = 3000   # a PCA matrix as well
+    record.encode.pipeline_model_bytes = 3000   # a PCA matrix as well
     assert vbresults.resident_bytes(record) == 24 + 8 + 6
-    record["build"]["index_bytes"] = 100              # an engine that reports less than
+    record.build.index_bytes = 100              # an engine that reports less than
     assert vbresults.resident_bytes(record) == 24 + 6  # it holds: the held bytes count
 
 

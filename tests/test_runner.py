@@ -1,6 +1,5 @@
 """End-to-end: experiment -> runs -> table, resume after SIGKILL, jobs, timing columns."""
 
-import json
 import os
 import signal
 import subprocess
@@ -91,15 +90,14 @@ def test_reverse_order_maps_ids_back(small_results):
 
 def test_run_records_environment_and_per_query_recall(small_results):
     _, results, _ = small_results
-    record = json.loads(next((results / "runs").glob("*.json")).read_text())
-    env = record["environment"]
+    record = records.read_record(next((results / "runs").glob("*.json")))
+    env = record.environment
     assert env["versions"]["numpy"] and env["versions"]["faiss-cpu"] and env["cpu"]
     assert env["threads"]["faiss_omp"] >= 1
     raw = records.load_raw(results, record)
-    setting = record["settings"][0]
-    ids = raw[f"{setting['prefix']}ids@10"]
-    assert ids.shape == (record["dataset"]["n_queries"], 10)
-    assert len(raw[f"{setting['prefix']}batch_seconds"]) >= 5
+    ids = raw.searches[0].ids[10]
+    assert ids.shape == (record.dataset.n_queries, 10)
+    assert len(raw.searches[0].batch_seconds) >= 5
     per_query = pd.read_parquet(results / "per_query.parquet")
     assert per_query.groupby("row").size().isin([40, 50]).all()
 

@@ -55,7 +55,7 @@ def _lost(task: Task, exc: BaseException) -> Outcome:
     reason = f"the Dask cluster could not run this unit: {type(exc).__name__}: {exc}"
     outcome = _failed(task.unit, task.threads, "crash", " ".join(reason.split()), "dask",
                       time.time(), "dask")
-    outcome.record["key"] = task.key
+    outcome.record.unit.key = task.key
     return outcome
 
 
@@ -163,8 +163,8 @@ class DaskExecutor:
             outcome = _lost(task, exc)
         lost = self.lost.get(future.key)
         if lost:
-            outcome.record["lost_workers"] = lost
-            then = f"run again on {outcome.record.get('worker')}" if outcome.status == "ok" \
+            outcome.record.lost_workers = lost
+            then = f"run again on {outcome.record.worker}" if outcome.status == "ok" \
                 else f"recorded as {outcome.status}"
             outcome.record.setdefault("warnings", []).append(
                 f"unit {task.key}: Dask worker(s) {', '.join(lost)} lost with this unit assigned "

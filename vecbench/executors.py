@@ -40,9 +40,9 @@ def execute(task: Task, worker: str | None = None, on_stage=None,
     with library_output.heard(capture_fd) as heard:
         outcome = stages.run_unit(task.unit, task.threads, contended=task.contended,
                                   worker=worker, on_stage=on_stage)
-    outcome.record["key"] = task.key
-    outcome.record["library_output"] = heard.lines
-    outcome.record["peak_rss_bytes"] = environment.peak_rss_bytes()
+    outcome.record.unit.key = task.key
+    outcome.record.library_output = heard.lines
+    outcome.record.peak_rss_bytes = environment.peak_rss_bytes()
     return outcome
 
 

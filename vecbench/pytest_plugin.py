@@ -181,8 +181,8 @@ def run_units(spec: Spec, threads: int | None = None) -> list[dict]:
     rows = []
     for outcome in _outcomes(spec, threads):
         record = outcome.record
-        if record.get("error_type") == "MissingDataError" and spec.missing_data == "skip":
-            raise MissingDataError(record["reason"])
+        if record.error_type == "MissingDataError" and spec.missing_data == "skip":
+            raise MissingDataError(record.reason)
         rows.extend(results.outcome_rows(outcome))
     return rows
 
@@ -195,12 +195,12 @@ def run_spec(spec: Spec, threads: int | None = None) -> list[dict]:
     rows = []
     for outcome in _outcomes(spec, threads):
         record = outcome.record
-        if record["status"] == "error":
-            error = MissingDataError if record.get("error_type") == "MissingDataError" \
+        if record.status == "error":
+            error = MissingDataError if record.error_type == "MissingDataError" \
                 else VecbenchError
-            raise error(record["reason"])
-        if record["status"] == "crash":
-            raise RuntimeError(f"vecbench unit crashed:\n{record['traceback']}")
+            raise error(record.reason)
+        if record.status == "crash":
+            raise RuntimeError(f"vecbench unit crashed:\n{record.traceback}")
         rows.extend(results.outcome_rows(outcome))
     return rows
 

@@ -10,7 +10,8 @@
                            judgments, from which collect computes every metric without the
                            data; sealed with a checksum and bound to the full fingerprint
 
-A record names the checksums of its arrays; a record whose arrays are missing or altered, an
+What each file holds is :mod:`vecbench.schema` (UnitRecord, RawResults, Reference); this module
+decides where they go and in what order. A record names the checksums of its arrays; a record whose arrays are missing or altered, an
 empty, truncated or foreign record, or one written for another key is not complete and its unit
 runs again.
 """
@@ -21,21 +22,17 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 from vecbench import atomic
 from vecbench.errors import DataError
+from vecbench.schema import (SCHEMA_VERSION, FileRef, RawResults, Reference,
+                             SchemaError, UnitRecord, load_arrays)
 
-#: Bump when the record layout changes: older records are reported and left out, never misread.
-SCHEMA = 2
+#: The record layout written (older readable ones are read; others reported, never misread).
+SCHEMA = SCHEMA_VERSION
 #: The keys of an experiment's current units, written by `run` beside runs/.
 MANIFEST = "units.json"
-STATUSES = ("ok", "error", "crash")
-#: Fields every record has, with their JSON types.
-REQUIRED = {"schema": int, "key": str, "status": str, "spec": dict, "experiment": str,
-            "labels": dict, "spec_digest": str}
-REQUIRED_OK = {"dataset": dict, "encode": dict, "build": dict, "settings": list, "raw": dict,
-               "reference": dict}
 
 
 def prepare_results(results: str | Path) -> Path:
@@ -97,12 +94,10 @@ def _atomic(path: Path, write) -> None:
     atomic.write_with(path, write, durable=True)
 
 
-def write_arrays(path: Path, arrays: dict) -> dict:
-    """Save named arrays (npz, uncompressed: ids do not compress) atomically; name its digest."""
-    import numpy as np
-
-    _atomic(path, lambda handle: np.savez(handle, **arrays))
-    return {"file": path.name, "bytes": path.stat().st_size, "blake2b": file_digest(path)}
+def write_arrays(path: Path, content: "RawResults | Reference") -> FileRef:
+    """Save a schema object's npz atomically; name its digest."""
+    _atomic(path, content.to_npz)
+    return FileRef(path.name, file_digest(path), bytes=path.stat().st_size)
 
 
 #: The record's own content digest: an edited record (a changed number, a dropped field) is
@@ -117,10 +112,11 @@ def record_digest(record: dict) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def write_record(results: str | Path, record: dict) -> Path:
-    path = record_path(results, record["key"])
-    record = {**record, DIGEST_FIELD: record_digest(record)}
-    text = json.dumps(record, default=_json_default, allow_nan=True)
+def write_record(results: str | Path, record: UnitRecord) -> Path:
+    path = record_path(results, record.key)
+    data = record.to_json()
+    data[DIGEST_FIELD] = record_digest(data)
+    text = json.dumps(data, default=_json_default, allow_nan=True)
     _atomic(path, lambda handle: handle.write(text.encode()))
     return path
 
@@ -139,15 +135,17 @@ def _json_default(value):
 
 def store_unit(results: str | Path, outcome: "Outcome") -> Path:
     """Write a unit's arrays, its dataset's reference (once), then the record, in that order."""
-    record = dict(outcome.record)
-    if outcome.raw:
-        record["raw"] = write_arrays(raw_path(results, record["key"]), outcome.raw)
+    import dataclasses
+
+    record = dataclasses.replace(outcome.record)
+    if outcome.raw is not None:
+        record.raw = write_arrays(raw_path(results, record.key), outcome.raw)
     if outcome.reference is not None:
         # named by content (data, judgments, k, depth); reused only when it verifies and is
         # bound to this data: an altered, emptied or swapped file is written again
         name = outcome.reference_name
         path = reference_path(results, name)
-        binding = str(outcome.reference.get("binding", ""))
+        binding = outcome.reference.binding
         problem = reference_problem(path, binding)
         if problem is not None:
             if path.exists() or path.is_symlink():
@@ -155,7 +153,7 @@ def store_unit(results: str | Path, outcome: "Outcome") -> Path:
 
                 warn(f"{path}: reference answers {problem}; writing them again")
             write_arrays(path, outcome.reference)
-        record["reference"] = {"file": name, "blake2b": file_digest(path), "binding": binding}
+        record.reference = FileRef(name, file_digest(path), binding=binding)
     return write_record(results, record)
 
 
@@ -163,14 +161,14 @@ def store_unit(results: str | Path, outcome: "Outcome") -> Path:
 class Outcome:
     """What a unit returns to whoever writes it: the record and its arrays."""
 
-    record: dict
-    raw: dict | None = None
-    reference: dict | None = None     # arrays of the dataset's reference
+    record: UnitRecord
+    raw: RawResults | None = None
+    reference: Reference | None = None     # the dataset's exact answers
     reference_name: str = ""
 
     @property
     def status(self) -> str:
-        return self.record["status"]
+        return self.record.status
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,7 +201,7 @@ def release(results: str | Path, key: str) -> None:
 # ---------------------------------------------------------------------------------------------
 # Reading
 
-def read_record(path: Path) -> dict:
+def read_record(path: Path) -> UnitRecord:
     """A record, or DataError naming the file when it is not one."""
     try:
         data = json.loads(path.read_bytes())
@@ -212,32 +210,18 @@ def read_record(path: Path) -> dict:
                         "expected JSON written by `vecbench run`") from None
     except (IsADirectoryError, PermissionError) as exc:
         raise DataError(f"{path}: cannot be read as a run record ({exc.strerror})") from None
-    problem = schema_problem(data)
+    record, problem = None, None
+    try:
+        record = UnitRecord.from_json(data)
+    except SchemaError as exc:
+        problem = str(exc)
     if problem is None and DIGEST_FIELD not in data:  # a dropped digest hides an edit
         problem = f"no {DIGEST_FIELD} checksum: edited, or written by an older vecbench"
     elif problem is None and data[DIGEST_FIELD] != record_digest(data):
         problem = "its content does not match its digest: edited or corrupt"
     if problem:
         raise DataError(f"{path}: not a complete vecbench run record ({problem})")
-    return data
-
-
-def schema_problem(data: Any) -> str | None:
-    """Why ``data`` is not a valid record, or None."""
-    if not isinstance(data, dict):
-        return f"expected a JSON object, got {type(data).__name__}"
-    if data.get("schema") != SCHEMA:
-        return f"schema {data.get('schema')!r}, expected {SCHEMA}"
-    for name, kind in REQUIRED.items():
-        if not isinstance(data.get(name), kind):
-            return f"field {name!r} missing or not a {kind.__name__}"
-    if data["status"] not in STATUSES:
-        return f"status {data['status']!r}, expected one of {', '.join(STATUSES)}"
-    if data["status"] == "ok":
-        for name, kind in REQUIRED_OK.items():
-            if not isinstance(data.get(name), kind):
-                return f"field {name!r} missing or not a {kind.__name__}"
-    return None
+    return record
 
 
 def is_done(results: str | Path, key: str) -> bool:
@@ -252,25 +236,25 @@ def is_done(results: str | Path, key: str) -> bool:
         record = read_record(path)
     except DataError:
         return False
-    if record["key"] != key or record["status"] != "ok":
+    if record.key != key or record.status != "ok":
         return False
     return _arrays_match(results, record)
 
 
-def _arrays_match(results: str | Path, record: dict) -> bool:
-    raw = record["raw"]
-    raw_file = runs_dir(results) / str(raw.get("file", ""))
-    reference = reference_path(results, str(record["reference"].get("file", "")))
+def _arrays_match(results: str | Path, record: UnitRecord) -> bool:
+    raw = record.raw
+    raw_file = runs_dir(results) / raw.file
+    reference = reference_path(results, record.reference.file)
     try:
-        return (raw_file.is_file() and raw_file.stat().st_size == raw.get("bytes")
-                and file_digest(raw_file) == raw.get("blake2b")
+        return (raw_file.is_file() and raw_file.stat().st_size == raw.bytes
+                and file_digest(raw_file) == raw.blake2b
                 and reference.is_file()
-                and file_digest(reference) == record["reference"].get("blake2b"))
+                and file_digest(reference) == record.reference.blake2b)
     except OSError:
         return False
 
 
-def iter_records(results: str | Path) -> Iterator[tuple[Path, dict | None, str | None]]:
+def iter_records(results: str | Path) -> Iterator[tuple[Path, UnitRecord | None, str | None]]:
     """(path, record or None, why not) for every runs/*.json, in name order."""
     folder = runs_dir(results)
     if not folder.is_dir():
@@ -283,17 +267,21 @@ def iter_records(results: str | Path) -> Iterator[tuple[Path, dict | None, str |
             yield path, None, str(exc)
 
 
-def load_raw(results: str | Path, record: dict) -> dict:
-    """The record's raw arrays, checked against the digest the record names."""
-    import numpy as np
-
-    path = runs_dir(results) / record["raw"]["file"]
-    _verify(path, record["raw"].get("blake2b"), "raw results")
+def load_raw(results: str | Path, record: UnitRecord) -> RawResults:
+    """The record's raw results, checked against the digest the record names and against its
+    settings (one raw search per setting)."""
+    path = runs_dir(results) / record.raw.file
+    _verify(path, record.raw.blake2b, "raw results")
     try:
-        with np.load(path, allow_pickle=False) as stored:
-            return {name: stored[name] for name in stored.files}
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: unreadable raw results ({exc})") from None
+        raw = RawResults.from_npz(path)
+    except SchemaError as exc:
+        raise DataError(f"{path}: not a unit's raw results ({exc}); rerun the unit with "
+                        "`vecbench run`") from None
+    if len(raw.searches) != len(record.settings):
+        raise DataError(f"{path}: raw results of {len(raw.searches)} search settings, the run "
+                        f"record lists {len(record.settings)}; rerun the unit with "
+                        "`vecbench run`")
+    return raw
 
 
 def _verify(path: Path, digest: str | None, what: str) -> None:
@@ -305,113 +293,36 @@ def _verify(path: Path, digest: str | None, what: str) -> None:
                         "(altered or truncated); rerun the unit with `vecbench run`")
 
 
-@dataclass
-class Reference:
-    """A dataset's exact answers, shared by every unit over it (see module docstring)."""
-
-    truth_ids: Any                 # (nq, depth) int64
-    truth_distances: Any           # (nq, k) float64, exact original-space distances
-    query_lid: Any                 # (nq,)
-    judgments: Any = None          # relevance.Judgments or None
-    n_queries: int = 0
-    n_base: int = 0
-
-
-def reference_arrays(truth_ids, truth_distances, query_lid, judgments, n_base: int,
-                     fingerprint: str = "") -> dict:
-    """The arrays of a reference file (judgments as their sparse parts), bound to the data's
-    full fingerprint and its judgments (``binding``) and sealed with a checksum of them all."""
-    import numpy as np
-
-    arrays = {"truth_ids": truth_ids, "truth_distances": truth_distances,
-              "query_lid": query_lid, "n_base": np.int64(n_base)}
-    if judgments is not None:
-        gains = judgments.gains.tocsr()
-        arrays.update({"judged_data": gains.data, "judged_indices": gains.indices,
-                       "judged_indptr": gains.indptr, "judged_ideal": judgments.ideal,
-                       "judged_n_relevant": judgments.n_relevant,
-                       "judged_self_rows": judgments.self_rows})
-    judged = arrays_digest({n: a for n, a in arrays.items() if n.startswith("judged_")})
-    arrays["binding"] = np.array(f"{fingerprint}-{judged}")
-    arrays[REFERENCE_CHECKSUM] = np.array(arrays_digest(arrays))
-    return arrays
-
-
-#: The member of a reference file holding the checksum of all the others.
-REFERENCE_CHECKSUM = "checksum"
-
-
-def arrays_digest(arrays: dict) -> str:
-    """Content digest of named arrays (names, dtypes, shapes, values), independent of how the
-    file holding them was laid out."""
-    import numpy as np
-
-    h = hashlib.blake2b(digest_size=16)
-    for name in sorted(arrays):
-        if name == REFERENCE_CHECKSUM:
-            continue
-        array = np.ascontiguousarray(arrays[name])
-        h.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
-        h.update(array.tobytes())
-    return h.hexdigest()
-
-
-def _reference_file(path: Path) -> tuple[dict | None, str | None]:
-    """(arrays, None) of a reference file that verifies against its own checksum, else
-    (None, why not)."""
-    import numpy as np
-
+def _reference_file(path: Path) -> tuple[Reference | None, str | None]:
+    """(reference, None) of a file that verifies against its own checksum, else (None, why
+    not)."""
     if path.is_symlink() or not path.is_file():
         return None, "are missing" if not path.exists() else "are not a regular file"
     try:
-        with np.load(path, allow_pickle=False) as stored:
-            arrays = {name: stored[name] for name in stored.files}
-    except Exception as exc:  # numpy and zipfile raise many kinds for a damaged file
-        text = (str(exc).splitlines() or [""])[0]
-        return None, f"are unreadable ({type(exc).__name__}{': ' + text if text else ''})"
-    if REFERENCE_CHECKSUM not in arrays:
-        return None, "carry no checksum (not written by this vecbench, or edited)"
-    if str(arrays[REFERENCE_CHECKSUM]) != arrays_digest(arrays):
-        return None, "do not match their checksum (altered)"
-    return arrays, None
+        return Reference.from_arrays(load_arrays(path)), None
+    except SchemaError as exc:
+        text = str(exc)
+        return None, text if text.startswith(("carry", "do not", "are")) else f"are {text}"
 
 
 def reference_problem(path: Path, binding: str | None) -> str | None:
     """Why the reference file at ``path`` cannot serve data bound to ``binding``, or None."""
-    arrays, problem = _reference_file(path)
-    if problem is None and binding is not None and str(arrays.get("binding")) != binding:
+    reference, problem = _reference_file(path)
+    if problem is None and binding is not None and reference.binding != binding:
         problem = "were written for other data or judgments (binding does not match)"
     return problem
 
 
-def load_reference(results: str | Path, record: dict) -> Reference:
-    path = reference_path(results, record["reference"]["file"])
-    _verify(path, record["reference"].get("blake2b"), "reference answers")
-    arrays, problem = _reference_file(path)
-    binding = record["reference"].get("binding")
-    if problem is None and str(arrays.get("binding")) != binding:
+def load_reference(results: str | Path, record: UnitRecord) -> Reference:
+    path = reference_path(results, record.reference.file)
+    _verify(path, record.reference.blake2b, "reference answers")
+    reference, problem = _reference_file(path)
+    if problem is None and reference.binding != record.reference.binding:
         problem = "were written for other data or judgments than the run record's"
     if problem is not None:
         raise DataError(f"{path}: reference answers {problem}; rerun the unit with "
                         "`vecbench run`")
-    try:
-        return reference_from_arrays(arrays)
-    except (KeyError, ValueError, TypeError, IndexError) as exc:
-        raise DataError(f"{path}: incomplete reference answers ({exc}); rerun the unit with "
-                        "`vecbench run`") from None
-
-
-def reference_from_arrays(arrays: dict) -> Reference:
-    from vecbench.relevance import Judgments
-
-    judgments = None
-    if "judged_data" in arrays:
-        judgments = Judgments.from_arrays(
-            arrays["judged_data"], arrays["judged_indices"], arrays["judged_indptr"],
-            arrays["judged_ideal"], arrays["judged_n_relevant"], arrays["judged_self_rows"],
-            int(arrays["n_base"]))
-    return Reference(arrays["truth_ids"], arrays["truth_distances"], arrays["query_lid"],
-                     judgments, int(arrays["truth_ids"].shape[0]), int(arrays["n_base"]))
+    return reference
 
 
 # ---------------------------------------------------------------------------------------------
@@ -466,7 +377,7 @@ def _manifest(results: str | Path) -> dict | None:
 class Selection:
     """The records of the current units, and what was left out (each reported in one line)."""
 
-    records: list[dict]
+    records: list[UnitRecord]
     other_grids: int = 0
     unreadable: list[str] = field(default_factory=list)
 
@@ -487,10 +398,10 @@ def select(results: str | Path, include_all: bool = False) -> Selection:
     for path, record, why in iter_records(results):
         if record is None:
             selection.unreadable.append(why or str(path))
-        elif current is not None and record["key"] not in current:
+        elif current is not None and record.key not in current:
             selection.other_grids += 1
-        elif record["key"] != path.stem:
-            selection.unreadable.append(f"{path}: written for key {record['key']}")
+        elif record.key != path.stem:
+            selection.unreadable.append(f"{path}: written for key {record.key}")
         else:
             selection.records.append(record)
     return selection

@@ -185,7 +185,7 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def _run_records(results: Path) -> list[dict]:
+def _run_records(results: Path) -> list:
     from vecbench import records
 
     return [record for _, record, _ in records.iter_records(results) if record is not None]
@@ -251,8 +251,8 @@ def build_report(results: str | Path, out_dir: str | Path | None = None,
         raise DataError(f"{results}: the run files hold no result rows")
     records = _run_records(results)
     name = str(frame["experiment"].iloc[0]) if "experiment" in frame.columns else results.name
-    environment = next((r.get("environment") for r in records if r.get("environment")), {})
-    warnings = list(dict.fromkeys(w for r in records for w in r.get("warnings", [])))
+    environment = next((r.environment for r in records if r.environment), {})
+    warnings = list(dict.fromkeys(w for r in records for w in r.warnings))
     from vecbench.compare import hosts_note
     if (note := hosts_note(frame)) is not None:
         warnings.append(note)

@@ -17,6 +17,7 @@ from typing import Callable
 from vecbench import records
 from vecbench import atomic
 from vecbench.errors import ConfigError, DataError
+from vecbench.schema import RawResults, RawSearch, SettingInfo, UnitRecord
 
 FIRST_COLUMNS = ["experiment", "dataset", "pipeline", "pipeline_kind", "index"]
 MIDDLE_COLUMNS = ["ordering", "repeat", "k"]
@@ -48,78 +49,78 @@ def config_columns(*frames, repeat: bool = True) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # Rows
 
-def base_row(record: dict) -> dict:
+def base_row(record: UnitRecord) -> dict:
     """The columns a unit's rows share: labels, typed parameters, what each stage reported."""
-    labels = record["labels"]
-    row = {"experiment": record["experiment"],
-           "dataset": record.get("dataset", {}).get("name", labels["dataset_entry"]),
+    labels = record.unit.labels
+    row = {"experiment": record.unit.experiment,
+           "dataset": record.dataset.name if record.dataset else labels["dataset_entry"],
            "pipeline": labels["pipeline"], "index": labels["index"],
            "ordering": labels["ordering"], "repeat": labels["repeat"], "k": labels["k"],
-           **labels["columns"], "threads": record.get("threads"),
-           "host": record.get("host"), "worker": record.get("worker"),
-           "peak_rss_bytes": record.get("peak_rss_bytes"),
-           "status": record["status"], "reason": record.get("reason", "")}
-    if record["status"] != "ok":
+           **labels["columns"], "threads": record.threads,
+           "host": record.host, "worker": record.worker,
+           "peak_rss_bytes": record.peak_rss_bytes,
+           "status": record.status, "reason": record.reason or ""}
+    if not record.ok:
         return row
-    encode, build = record["encode"], record["build"]
-    if build["compresses"]:  # the index quantizes float32 itself: count what it stores
-        size, quantization = build["code_bytes_per_vector"], "index"
+    encode, build = record.encode, record.build
+    if build.compresses:  # the index quantizes float32 itself: count what it stores
+        size, quantization = build.code_bytes_per_vector, "index"
     else:
-        size, quantization = encode["bytes_per_vector"], encode["quantization"]
-    row.update({"build_s": build["build_s"], "fit_s": encode["fit_s"],
-                "encode_s": encode["encode_s"], "bytes_per_vector": float(size),
-                "graph_bytes_per_vector": float(build["graph_bytes_per_vector"]),
-                "index_bytes": build["index_bytes"],
+        size, quantization = encode.bytes_per_vector, encode.quantization
+    row.update({"build_s": build.build_s, "fit_s": encode.fit_s,
+                "encode_s": encode.encode_s, "bytes_per_vector": float(size),
+                "graph_bytes_per_vector": float(build.graph_bytes_per_vector),
+                "index_bytes": build.index_bytes,
                 "resident_bytes_per_vector": resident_bytes(record),
-                "compression_ratio": 4.0 * record["dataset"]["dim"] / float(size),
-                "quantization": quantization, "build_threads": build["threads"],
-                "deterministic": build["deterministic"], "contended": record["contended"]})
+                "compression_ratio": 4.0 * record.dataset.dim / float(size),
+                "quantization": quantization, "build_threads": build.threads,
+                "deterministic": build.deterministic, "contended": record.contended})
     # what the engine said of itself (server and extension versions, load and index times)
-    row.update({f"details.{name}": value for name, value in build.get("details", {}).items()
+    row.update({f"details.{name}": value for name, value in build.details.items()
                 if isinstance(value, (str, int, float, bool)) or value is None})
-    if encode.get("trustworthiness") is not None:
-        row[f"trustworthiness@{labels['k']}"] = encode["trustworthiness"]
+    if encode.trustworthiness is not None:
+        row[f"trustworthiness@{labels['k']}"] = encode.trustworthiness
     return row
 
 
-def resident_bytes(record: dict) -> float:
+def resident_bytes(record: UnitRecord) -> float:
     """Bytes per vector a unit keeps in memory before rescoring: what the index holds (its
     codes, or the float32 it was given when the pipeline only simulates a quantizer; its links
     and ids) or, if more, its serialized size (which adds codebooks, centroids, rotations and
     headers), plus what the pipeline keeps to encode queries, amortized over the base."""
-    build, encode = record["build"], record["encode"]
-    n = max(int(record["dataset"]["n_base"]), 1)
-    held = float(build["code_bytes_per_vector"]) + float(build["graph_bytes_per_vector"])
-    index = max(held, float(build["index_bytes"]) / n)
+    build, encode = record.build, record.encode
+    n = max(int(record.dataset.n_base), 1)
+    held = float(build.code_bytes_per_vector) + float(build.graph_bytes_per_vector)
+    index = max(held, float(build.index_bytes) / n)
     # records written before pipeline_model_bytes know only the quantizer's parameters
-    model = encode.get("pipeline_model_bytes", encode.get("model_bytes", 0))
+    model = (encode.pipeline_model_bytes if encode.pipeline_model_bytes is not None
+             else encode.model_bytes)
     return index + float(model) / n
 
 
-def _setting_row(row: dict, setting: dict, n_base: int = 1) -> dict:
+def _setting_row(row: dict, setting: SettingInfo, n_base: int = 1) -> dict:
     out = dict(row)
-    out.update({f"search.{name}": value for name, value in setting.get("search", {}).items()})
-    out.update({f"rescore.{name}": value for name, value in setting.get("rescore", {}).items()})
-    if "rescore_bytes_per_vector" in setting:
-        out["rescore_bytes_per_vector"] = setting["rescore_bytes_per_vector"]
-    if "rescore_bytes_per_vector" in setting and RESIDENT in out:
-        # the rescoring copies are held in memory too, with their scales
-        out[RESIDENT] += (setting["rescore_bytes_per_vector"]
-                          + setting.get("rescore_model_bytes", 0) / n_base)
+    out.update({f"search.{name}": value for name, value in setting.search.items()})
+    out.update({f"rescore.{name}": value for name, value in setting.rescore.items()})
+    if setting.rescore_bytes_per_vector is not None:
+        out["rescore_bytes_per_vector"] = setting.rescore_bytes_per_vector
+        if RESIDENT in out:  # the rescoring copies are held in memory too, with their scales
+            out[RESIDENT] += (setting.rescore_bytes_per_vector
+                              + (setting.rescore_model_bytes or 0) / n_base)
     return out
 
 
-def _settings_of(record: dict) -> list[dict]:
+def _settings_of(record: UnitRecord) -> list[SettingInfo]:
     """The recorded settings, or (for a failed unit) the ones the spec asked for."""
-    if record["status"] == "ok":
-        return record["settings"]
-    index = record["spec"].get("index", {})
-    return [{"search": search, "rescore": rescoring}
+    if record.ok:
+        return record.settings
+    index = record.unit.spec.get("index", {})
+    return [SettingInfo(search, rescoring)
             for search in index.get("search", []) or [{}]
             for rescoring in index.get("rescore", []) or [{}]]
 
 
-def unit_rows(record: dict, raw: dict | None, reference, columns: list | None,
+def unit_rows(record: UnitRecord, raw: RawResults | None, reference, columns: list | None,
               with_specs: bool = False):
     """(table rows, per-query rows, unavailable columns) of one record; metrics are NaN where
     the raw results cannot give them (the reason is returned per column). ``with_specs`` adds
@@ -128,17 +129,16 @@ def unit_rows(record: dict, raw: dict | None, reference, columns: list | None,
 
     row = base_row(record)
     rows, per_query, unavailable = [], [], {}
-    n_base = max(int(record.get("dataset", {}).get("n_base", 1)), 1)
-    for setting in _settings_of(record):
+    n_base = max(int(record.dataset.n_base or 1) if record.dataset else 1, 1)
+    for place, setting in enumerate(_settings_of(record)):
         out = _setting_row(row, setting, n_base)
         if with_specs:
-            spec = dict(record["spec"], search=setting.get("search", {}),
-                        row_rescore=setting.get("rescore", {}))
+            spec = dict(record.unit.spec, search=setting.search, row_rescore=setting.rescore)
             out["_spec"] = json.dumps(spec, default=str)
-        if record["status"] == "ok":
-            evaluation = _setting(record, setting, raw, reference)
+        if record.ok:
+            evaluation = _setting(setting, raw.searches[place], raw, reference)
             wanted = columns or metrics.default_columns(
-                record["labels"]["k"], reference.judgments is not None)
+                record.unit.labels["k"], reference.judgments is not None)
             values = {}
             for column in wanted:
                 parsed = metrics.parse_column(column)
@@ -152,18 +152,15 @@ def unit_rows(record: dict, raw: dict | None, reference, columns: list | None,
     return rows, per_query, unavailable
 
 
-def _setting(record: dict, setting: dict, raw: dict, reference):
+def _setting(setting: SettingInfo, search: RawSearch, raw: RawResults, reference):
     from vecbench.metrics import Setting
 
-    prefix = setting["prefix"]
-    ids = {depth: _padded(raw[f"{prefix}ids@{depth}"], depth) for depth in setting["depths"]}
-    return Setting(ids=ids, reference=reference,
-                   true_distances=raw.get(f"{prefix}true_distances"),
-                   index_truth=raw.get("index_truth", reference.truth_ids),
-                   batch_seconds=raw.get(f"{prefix}batch_seconds"),
-                   latency_seconds=raw.get(f"{prefix}latency_seconds"),
-                   client_wall_seconds=(float(raw[f"{prefix}client_wall_seconds"][0])
-                                        if f"{prefix}client_wall_seconds" in raw else None))
+    ids = {depth: _padded(search.ids[depth], depth) for depth in setting.depths}
+    return Setting(ids=ids, reference=reference, true_distances=search.true_distances,
+                   index_truth=(raw.index_truth if raw.index_truth is not None
+                                else reference.truth_ids),
+                   batch_seconds=search.batch_seconds, latency_seconds=search.latency_seconds,
+                   client_wall_seconds=search.client_wall_seconds)
 
 
 def _padded(ids, depth: int):
@@ -186,9 +183,7 @@ class Tables:
 
 def outcome_rows(outcome, columns: list[str] | None = None) -> list[dict]:
     """The table rows of a unit's outcome still in memory (the pytest plugin's path)."""
-    reference = (records.reference_from_arrays(outcome.reference)
-                 if outcome.reference is not None else None)
-    return unit_rows(outcome.record, outcome.raw, reference, columns)[0]
+    return unit_rows(outcome.record, outcome.raw, outcome.reference, columns)[0]
 
 
 def build_tables(results: str | Path, columns: list[str] | None = None,
@@ -217,15 +212,15 @@ def build_tables(results: str | Path, columns: list[str] | None = None,
     for record in selection.records:
         try:
             raw = reference = None
-            if record["status"] == "ok":
+            if record.ok:
                 raw = records.load_raw(results, record)
-                name = record["reference"]["file"]
+                name = record.reference.file
                 if name not in references:
                     references[name] = records.load_reference(results, record)
                 reference = references[name]
             wanted = None
             if columns:
-                k = record["labels"]["k"]
+                k = record.unit.labels["k"]
                 wanted = metrics.default_columns(k, reference is not None and
                                                  reference.judgments is not None) + columns
                 wanted = list(dict.fromkeys(wanted))
@@ -235,11 +230,11 @@ def build_tables(results: str | Path, columns: list[str] | None = None,
             # valid JSON of the right top-level shape, wrong inside (edited or foreign):
             # reported and left out like any other incomplete record
             selection.unreadable.append(
-                f"{records.record_path(results, record['key'])}: not a complete vecbench run "
+                f"{records.record_path(results, record.key)}: not a complete vecbench run "
                 f"record ({type(exc).__name__}: {exc}); rerun the unit with `vecbench run`")
             continue
         for row in unit_table:
-            row["data_hashing"] = hashing if current and record["key"] in current else None
+            row["data_hashing"] = hashing if current and record.key in current else None
         for column, why in missing.items():
             unavailable.setdefault(column, [0, why])[0] += len(unit_table)
         for i, values in enumerate(unit_per_query):
@@ -502,11 +497,11 @@ def query_lid_table(source: str | Path):
 
     frames, seen = [], set()
     for record in records.select(source, include_all=True).records:
-        if record["status"] != "ok" or record["dataset"]["name"] in seen:
+        if not record.ok or record.dataset.name in seen:
             continue
-        seen.add(record["dataset"]["name"])
+        seen.add(record.dataset.name)
         values = records.load_reference(source, record).query_lid
-        about = f"queries, MLE k={min(DEFAULT_K, record['dataset']['n_base'])}"
-        frames.append(pd.DataFrame({"dataset": record["dataset"]["name"], "lid": values,
+        about = f"queries, MLE k={min(DEFAULT_K, record.dataset.n_base)}"
+        frames.append(pd.DataFrame({"dataset": record.dataset.name, "lid": values,
                                     "of": about}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

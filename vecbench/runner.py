@@ -277,11 +277,11 @@ def _dispatch(todo: list[tuple], results, summary: Summary, jobs: int, quiet: bo
             records.store_unit(results, outcome)
             records.release(results, task.key)
             summary.run += 1
-            summary.warnings.extend(outcome.record.get("warnings", []))
-            summary.library_output += bool(outcome.record.get("library_output"))
+            summary.warnings.extend(outcome.record.warnings)
+            summary.library_output += bool(outcome.record.library_output)
             if outcome.status != "ok":
                 summary.failed.append(f"{outcome.status}: {_label(task.unit)}: "
-                                      f"{outcome.record['reason']}")
+                                      f"{outcome.record.reason}")
                 summary.crashed += outcome.status == "crash"
             bar.update(task, outcome.status, _seconds(outcome.record))
             if fail_fast and outcome.status != "ok":
@@ -300,9 +300,8 @@ def _label(unit: BuildUnit) -> str:
     return unit_label(unit)
 
 
-def _seconds(record: dict) -> float | None:
+def _seconds(record) -> float | None:
     """How long a unit ran, by its record."""
-    try:
-        return max(0.0, float(record["finished"]) - float(record["started"]))
-    except (KeyError, TypeError, ValueError):
+    if record.finished is None or record.started is None:
         return None
+    return max(0.0, float(record.finished) - float(record.started))

@@ -29,7 +29,9 @@ from vecbench.timing import Timing, time_batch, time_clients, time_single_querie
 from vecbench.datasets.base import Dataset, PathResolver
 from vecbench.errors import ConfigError, DataError, MachineFailure, VecbenchError
 from vecbench.experiment import BuildUnit, Component, component_label
-from vecbench.records import SCHEMA, Outcome, reference_arrays
+from vecbench.records import Outcome
+from vecbench.schema import (BuildInfo, DatasetInfo, EncodeInfo, RawResults, RawSearch,
+                             Reference, SettingInfo, UnitRecord, UnitSpec)
 from vecbench.registry import datasets, indexes, transforms
 
 #: Bump a stage's version when its results change meaning: units keyed with it rerun.
@@ -69,7 +71,7 @@ def forget_loaded() -> None:
 @dataclass
 class ReferenceStage:
     truth: Any                      # groundtruth.GroundTruth, depth >= max(k, 100)
-    arrays: dict                    # what records.reference_arrays saves
+    answers: Reference              # what collect scores against, saved once per dataset
     name: str                       # the reference file name (content-addressed)
     guards: dict
     warnings: list
@@ -110,12 +112,12 @@ def reference(dataset: Dataset, k: int) -> ReferenceStage:
     if dataset.qrels is not None:
         from vecbench.relevance import judgments_of
         judgments = judgments_of(dataset)
-    arrays = reference_arrays(truth.ids, truth_distances, query_lid, judgments, len(dataset.base),
-                              fingerprint)
+    answers = Reference.computed(truth.ids, truth_distances, query_lid, judgments,
+                                 len(dataset.base), fingerprint)
     # named by the data and its judgments: edited qrels get a reference file of their own
-    key = hashlib.blake2b(str(arrays["binding"]).encode(), digest_size=8).hexdigest()
+    key = hashlib.blake2b(answers.binding.encode(), digest_size=8).hexdigest()
     name = f"{dataset.name}-{key}-k{k}-d{truth.depth}.npz"
-    return ReferenceStage(truth, arrays, name.replace("/", "_"), stats, warnings)
+    return ReferenceStage(truth, answers, name.replace("/", "_"), stats, warnings)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -358,14 +360,14 @@ def searcher(index: Any, params: dict, perm: np.ndarray | None, cascade,
 
 def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
            timing: Timing, tell: Callable[[str], None] = lambda step: None
-           ) -> tuple[list[dict], dict]:
-    """Every search setting of the unit: (settings for the record, raw arrays); ``tell``
-    hears of each setting as its timing starts (``search ef=64 (2/4)``)."""
+           ) -> tuple[list[SettingInfo], list[RawSearch]]:
+    """Every search setting of the unit: (settings for the record, their raw results);
+    ``tell`` hears of each setting as its timing starts (``search ef=64 (2/4)``)."""
     from vecbench import metrics
 
     k = unit.k
-    settings: list[dict] = []
-    raw: dict = {}
+    settings: list[SettingInfo] = []
+    raw: list[RawSearch] = []
     finer: dict = {}
     n_base_ids = np.int32 if len(dataset.base) < 2**31 else np.int64
     total = len(unit.index.search_grid) * len(unit.index.rescore_grid)
@@ -379,12 +381,12 @@ def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
             try:
                 run = searcher(built.index, params, built.perm, cascade, encoded.queries,
                                dataset.queries, dataset.metric, k)
+                wall = None
                 if "clients" in params:  # N users at once: throughput and latency under load
                     ids, distances = run(slice(None), k)
                     latencies, wall = time_clients(run, len(encoded.queries), k,
                                                    params["clients"], timing.client_seconds)
                     passes = np.empty(0)
-                    raw[f"s{len(settings)}_client_wall_seconds"] = np.asarray([wall])
                 else:
                     (ids, distances), passes = time_batch(lambda: run(slice(None), k), timing)
                     latencies = time_single_queries(run, len(encoded.queries), k, timing)
@@ -396,22 +398,18 @@ def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
             except ConfigError as exc:
                 raise exc.within(f"{unit.index.where}.search") from None
             datasets_mapped.check(mapped)   # the ids are read against the base next
-            prefix = f"s{len(settings)}_"
-            raw[f"{prefix}ids@{k}"] = ids.astype(n_base_ids)
-            raw[f"{prefix}true_distances"] = metrics.true_distances(
-                dataset.base, dataset.queries, ids, dataset.metric)
-            if distances is not None:
-                raw[f"{prefix}distances"] = np.asarray(distances, dtype=np.float32)
-            for depth, deep_ids in deeper.items():
-                raw[f"{prefix}ids@{depth}"] = deep_ids.astype(n_base_ids)
-            raw[f"{prefix}batch_seconds"] = passes
-            raw[f"{prefix}latency_seconds"] = latencies
-            setting = {"search": params, "rescore": rescoring, "prefix": prefix,
-                       "depths": sorted({k, *deeper})}
-            if cascade:
-                setting["rescore_bytes_per_vector"] = cascade.bytes_per_vector
-                setting["rescore_model_bytes"] = cascade.model_bytes
-            settings.append(setting)
+            returned = {k: ids.astype(n_base_ids),
+                        **{depth: deep.astype(n_base_ids) for depth, deep in deeper.items()}}
+            raw.append(RawSearch(
+                returned, passes, latencies,
+                true_distances=metrics.true_distances(dataset.base, dataset.queries, ids,
+                                                      dataset.metric),
+                distances=None if distances is None else np.asarray(distances, np.float32),
+                client_wall_seconds=wall))
+            settings.append(SettingInfo(
+                params, rescoring, sorted(returned),
+                cascade.bytes_per_vector if cascade else None,
+                cascade.model_bytes if cascade else None))
     return settings, raw
 
 
@@ -459,9 +457,9 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
         except ConfigError as exc:
             raise exc.within(f"{unit.index.where}.build") from None
         encoded = encode(dataset, unit.pipeline, frozenset(index.accepts), on_stage)
-        raw: dict = {}
+        raw = RawResults()
         if unit.pipeline:  # exact kNN of what the index stores: the index's own loss
-            raw["index_truth"] = groundtruth.exact_knn(
+            raw.index_truth = groundtruth.exact_knn(
                 encoded.decoded_base, encoded.decoded_queries, unit.k, dataset.metric).ids
         trust = (trustworthiness(dataset, encoded, unit.k, unit.seed) if unit.pipeline
                  else None)
@@ -469,50 +467,40 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
         datasets_mapped.check(mapped)
         built = build(unit, encoded, index, insertion_order(unit, dataset), dataset.metric)
         stage = enter("search")
-        settings, search_raw = search(unit, built, encoded, dataset, unit_timing(unit),
-                                      on_stage)
-        raw.update(search_raw)
+        settings, raw.searches = search(unit, built, encoded, dataset, unit_timing(unit),
+                                        on_stage)
     except VecbenchError as exc:
         outcome = _failed(unit, threads, "error", failure_reason(unit, exc), stage, started,
                           worker, dataset)
-        outcome.record["error_type"] = type(exc).__name__
+        outcome.record.error_type = type(exc).__name__
         return outcome
     except Exception as exc:  # a bug (or a failing machine): kept whole, in the record
         outcome = _failed(unit, threads, "crash", traceback.format_exc(), stage, started,
                           worker, dataset)
         if isinstance(exc, MachineFailure):   # its message is the reason: what failed, how
-            outcome.record["reason"] = " ".join(str(exc).split())
+            outcome.record.reason = " ".join(str(exc).split())
         return outcome
     finally:  # an engine's server or folder goes with its unit, whatever happened
         if index is not None:
             index.close()
     report = built.report
-    record = {
-        **_head(unit, threads, "ok", started, worker),
-        "contended": contended,
-        "dataset": {"name": dataset.name, "n_base": len(dataset.base),
-                    "n_queries": len(dataset.queries), "dim": dataset.dim,
-                    "metric": dataset.metric, "fingerprint": dataset.fingerprint(),
-                    "judged": dataset.qrels is not None},
-        "encode": {"quantization": encoded.quantization,
-                   "bytes_per_vector": encoded.bytes_per_vector,
-                   "model_bytes": encoded.model_bytes,
-                   "pipeline_model_bytes": encoded.pipeline_model_bytes, "fit_s": encoded.fit_s,
-                   "encode_s": encoded.encode_s, "clipped_fraction": encoded.clipped,
-                   "fitted_here": encoded.fitted_here,
-                   "dim": int(encoded.decoded_base.shape[1]), "trustworthiness": trust},
-        "build": {"build_s": built.build_s, "index_bytes": built.index_bytes,
-                  "threads": report.threads, "deterministic": report.deterministic,
-                  "code_bytes_per_vector": report.code_bytes_per_vector,
-                  "graph_bytes_per_vector": report.graph_bytes_per_vector,
-                  "compresses": report.compresses, "details": report.details},
-        "search_threads": threads,
-        "settings": settings,
-        "guards": ref.guards, "warnings": ref.warnings,
-        "environment": environment.describe(thread_info),
-        "finished": time.time(),
-    }
-    return Outcome(record, raw, ref.arrays, ref.name)
+    record = _head(unit, threads, "ok", started, worker)
+    record.contended = contended
+    record.dataset = DatasetInfo(dataset.name, len(dataset.base), len(dataset.queries),
+                                 dataset.dim, dataset.metric, dataset.fingerprint(),
+                                 dataset.qrels is not None)
+    record.encode = EncodeInfo(encoded.quantization, encoded.bytes_per_vector,
+                               encoded.model_bytes, encoded.pipeline_model_bytes,
+                               encoded.fit_s, encoded.encode_s, encoded.clipped,
+                               encoded.fitted_here, int(encoded.decoded_base.shape[1]), trust)
+    record.build = BuildInfo(built.build_s, built.index_bytes, report.threads,
+                             report.deterministic, report.code_bytes_per_vector,
+                             report.graph_bytes_per_vector, report.compresses, report.details)
+    record.search_threads, record.settings = threads, settings
+    record.guards, record.warnings = ref.guards, ref.warnings
+    record.environment = environment.describe(thread_info)
+    record.finished = time.time()
+    return Outcome(record, raw, ref.answers, ref.name)
 
 
 def unit_timing(unit: BuildUnit) -> Timing:
@@ -530,20 +518,21 @@ def failure_reason(unit: BuildUnit, exc: VecbenchError) -> str:
     return " ".join(text.split())
 
 
-def _head(unit: BuildUnit, threads: int, status: str, started: float, worker: str) -> dict:
-    return {"schema": SCHEMA, "key": "", "status": status, "experiment": unit.experiment,
-            "spec": unit.spec(), "spec_digest": unit.spec_digest(), "labels": unit.labels(),
-            "threads": threads, "host": socket.gethostname(), "worker": worker,
-            "started": started}
+def _head(unit: BuildUnit, threads: int, status: str, started: float,
+          worker: str) -> UnitRecord:
+    """What every record says: the unit (its key is the caller's to set), where and when."""
+    spec = UnitSpec(unit.experiment, unit.spec(), unit.spec_digest(), unit.labels())
+    return UnitRecord(spec, status, threads=threads, host=socket.gethostname(), worker=worker,
+                      started=started)
 
 
 def _failed(unit: BuildUnit, threads: int, status: str, reason: str, stage: str,
             started: float, worker: str, dataset=None) -> Outcome:
     record = _head(unit, threads, status, started, worker)
     if dataset is not None:  # its name labels the rows, so a gate matches them with BASE's
-        record["dataset"] = {"name": dataset.name}
+        record.dataset = DatasetInfo(dataset.name)
     if status == "crash":
-        record["traceback"] = reason
+        record.traceback = reason
         reason = reason.strip().splitlines()[-1]
-    record.update({"reason": reason, "stage": stage, "finished": time.time()})
+    record.reason, record.stage, record.finished = reason, stage, time.time()
     return Outcome(record)

@@ -187,9 +187,9 @@ def outcome_of(worker: Worker) -> Outcome:
         with open(path, "rb") as handle:
             outcome = pickle.load(handle)
         if outcome.status == "crash":  # a Python exception: what the unit printed may explain it
-            outcome.record["stderr_tail"] = stderr_tail(worker.folder)
-        outcome.record["library_output"] = library_output.merge(
-            outcome.record.get("library_output", []),
+            outcome.record.stderr_tail = stderr_tail(worker.folder)
+        outcome.record.library_output = library_output.merge(
+            outcome.record.library_output,
             library_output.lines_of_file(worker.folder / "stderr"))
         return outcome
     return crashed(worker, code)
@@ -208,8 +208,9 @@ def crashed(worker: Worker, code: int | None) -> Outcome:
     outcome = _failed(worker.task.unit, worker.task.threads, "crash",
                       "\n".join([*tail, reason]), _stage_of(worker.folder), worker.started,
                       f"{_host()}:{worker.pid}")
-    outcome.record.update({"key": worker.task.key, "reason": reason, "stderr_tail": tail,
-                           "exit_code": code})
+    record = outcome.record
+    record.unit.key, record.reason, record.stderr_tail, record.exit_code = \
+        worker.task.key, reason, tail, code
     return outcome
 
 

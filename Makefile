@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 quickstart: $(STAMP)
 	$(BIN)/vecbench run --example quickstart
 
-# the test suite (tests/test_docs.py builds the site with --strict), then the site itself
+# the test suite (tests/test_docs.py builds the site with --strict), then the site itself; the
+# browser and emulator some tests use are installed first where missing (tools/system-deps.sh)
 test: $(STAMP)
+	bash tools/system-deps.sh
 	VECBENCH_DATA=$${VECBENCH_DATA:-$(abspath ../shared/datasets)} $(BIN)/pytest -q
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 

@@ -358,7 +358,8 @@ def _postmaster_in_search(run: subprocess.Popen, tmp: Path) -> int | None:
     """The temporary server's postmaster while the unit's worker is in its search stage."""
     import psutil
 
-    searching = any(p.read_text() == "search" for p in tmp.glob("vecbench-workers-*/*/stage")
+    searching = any(p.read_text().startswith("search") for p in tmp.glob(
+        "vecbench-workers-*/*/stage")
                     if p.is_file())
     if not searching:
         return None

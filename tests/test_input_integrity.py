@@ -537,7 +537,7 @@ def test_fitted_pipeline_entry_replaced_by_a_folder(capsys, tmp_path, monkeypatc
     assert "Traceback" not in capsys.readouterr().err
     assert all(fit.is_file() for fit in fits)
     heard = [line for _, record, _ in records.iter_records(tmp_path / "r")
-             for line in record.get("library_output", [])]  # the warning, kept with its unit
+             for line in record.library_output]  # the warning, kept with its unit
     assert any(line.startswith("RuntimeWarning:") and "folder in place" in line
                for line in heard), heard
 

@@ -62,14 +62,27 @@ def workers_of(pid: int) -> list[int]:
     return out
 
 
+def inside_a_unit(pid: int, scratch) -> bool:
+    """The worker has entered its unit's stages: a stage file written since it started (a
+    signal before that would find no stage to name, nor a Python stack in stages.py)."""
+    try:
+        born = psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
+        return False
+    return any(stage.stat().st_mtime >= born
+               for stage in scratch.glob("vecbench-workers-*/*/stage") if stage.is_file())
+
+
 def test_a_segfault_in_a_worker_is_a_crash_record_and_the_sweep_goes_on(tmp_path):
-    path, results = write(tmp_path, SLOW), tmp_path / "r"
+    path, results, scratch = write(tmp_path, SLOW), tmp_path / "r", tmp_path / "tmp"
+    scratch.mkdir()
     proc = subprocess.Popen(command(path, results), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(scratch)})
     victim, deadline = None, time.time() + 120
     while victim is None and proc.poll() is None and time.time() < deadline:
         pids = workers_of(proc.pid) if n_records(results) >= 1 else []
-        if pids:
+        if pids and inside_a_unit(pids[0], scratch):
             try:
                 os.kill(pids[0], signal.SIGSEGV)
                 victim = pids[0]

@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from vecbench import atomic
+
 #: Seconds between refreshes of the claims a run holds (their modification time).
 REFRESH_S = 30.0
 #: A claim of another host not refreshed for this long is reported instead of waited for.
@@ -167,8 +169,9 @@ def claim(results: str | Path, key: str, steal: bool = False) -> bool:
 
 def _create(path: Path) -> bool:
     """Create the claim with its content in one step: False when it exists."""
-    tmp = path.with_name(f".{path.name}.{threading.get_ident()}.{os.getpid()}.tmp")  # as atomic
-    tmp.write_text(json.dumps(identity()))
+    fd, tmp = atomic.temporary_for(path)   # an exclusive sibling, complete before the link
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps(identity()))
     try:
         os.link(tmp, path)
         return True

@@ -166,7 +166,7 @@ class DaskExecutor:
             outcome.record.lost_workers = lost
             then = f"run again on {outcome.record.worker}" if outcome.status == "ok" \
                 else f"recorded as {outcome.status}"
-            outcome.record.setdefault("warnings", []).append(
+            outcome.record.warnings.append(
                 f"unit {task.key}: Dask worker(s) {', '.join(lost)} lost with this unit assigned "
                 f"to it; {then}")
         return outcome

@@ -28,7 +28,7 @@ def setting() -> Any:
     truth = np.stack([rng.permutation(N_BASE)[:DEPTH] for _ in range(NQ)]).astype(np.int64)
     distances = np.sort(rng.uniform(0.1, 2.0, (NQ, DEPTH)), axis=1)
     reference = Reference(truth_ids=truth, truth_distances=distances,
-                          query_lid=rng.uniform(5, 15, NQ), n_queries=NQ, n_base=N_BASE)
+                          query_lid=rng.uniform(5, 15, NQ), n_base=N_BASE)
     return Setting(ids={DEPTH: truth.copy()}, reference=reference,
                    true_distances=distances.copy(), index_truth=truth.copy(),
                    batch_seconds=np.array([0.010, 0.011, 0.009, 0.010, 0.012]),

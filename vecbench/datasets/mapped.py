@@ -10,6 +10,7 @@ import mmap
 import os
 from pathlib import Path
 
+from vecbench import atomic
 from vecbench.errors import MachineFailure
 
 #: Where a worker lists the files it maps (set by vecbench.workers in the worker's process).
@@ -56,7 +57,7 @@ def note(mapped: list) -> None:
     folder = os.environ.get(FOLDER_ENV)
     if folder and mapped:
         try:
-            Path(folder, "mapped.json").write_text(json.dumps(mapped))
+            atomic.write_text(Path(folder, "mapped.json"), json.dumps(mapped))
         except OSError:
             pass   # the runner stopped and removed the folder: nothing to explain to
 

@@ -22,7 +22,7 @@ def test_validate_counts_units_and_rows(tmp_path):
 
 @pytest.mark.parametrize("yaml_text, expected", [
     ("datasets: [digits]\nindexes: [{hnswlib: {build: {M: sixteen}}}]\n",
-     "exp.yaml: indexes[0].hnswlib.build.M: expected an integer >= 2, got 'sixteen'"),
+     "exp.yaml: indexes[0].hnswlib.build.M: expected an integer in [2, 10000], got 'sixteen'"),
     ("datasets: [digits]\nindexes: [flat]\nk: 0\n", "exp.yaml: k: expected an integer >= 1, got 0"),
     ("datasets: [{npy: {base: missing.npy, queries: q.npy}}]\nindexes: [flat]\n",
      "datasets[0].npy.base: no such file or folder 'missing.npy'"),

@@ -47,7 +47,8 @@ def test_param_accepts_and_rejects_what_its_expected_text_says(param, good, bad)
             assert "expected an integer" in info.value.message
         else:
             assert info.value.path == param.name
-            assert f"expected {param.expected()}, got " in info.value.message
+            # a refused value is told what else it could be; null goes unnamed there
+            assert f"expected {param.expected(null=False)}, got " in info.value.message
 
 
 def test_ints_stay_ints_and_numbers_become_floats():
@@ -251,3 +252,62 @@ def test_unknown_parameter_is_refused_with_the_declared_names(kind, name):
 
 def test_required_marker_reads_well():
     assert repr(REQUIRED) == "REQUIRED"
+
+
+# --- one declaration per index parameter ---------------------------------------------------------
+
+INDEXES = [p for p in COMPONENTS if p.values[0] == "indexes"]
+#: The second lists of names adapters kept before the declarations were the only source.
+RETIRED = ("_build_param_names", "_search_param_names", "positive_int_search")
+HAND_CHECKS = {"check_int", "check_float", "check_choice", "check_bool", "check_str",
+               "check_threads", "_optional_int"}
+
+
+def _own_inits(cls):
+    """The ``__init__`` functions (ast) of vecbench's classes in the adapter's MRO."""
+    import ast
+    import textwrap
+
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or not klass.__module__.startswith("vecbench.indexes"):
+            continue
+        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
+        yield klass, tree.body[0]
+
+
+@pytest.mark.parametrize("kind, name", INDEXES)
+def test_index_parameters_are_declared_once(kind, name):
+    """Each index parameter has one declaration (a Param in ``params`` or ``search_params``):
+    no second list of names, no keyword of a hand-written constructor, no hand-written check of
+    a declared name in ``__init__`` (rules tying parameters go in ``check(values)``)."""
+    import ast
+
+    from vecbench.params import signature
+
+    cls = REGISTRIES[kind].get(name)
+    for which in ("params", "search_params"):
+        names = [p.name for p in declared(cls, which)]
+        assert len(set(names)) == len(names), f"{name}.{which} declares a name twice: {names}"
+    for attribute in RETIRED:
+        assert not hasattr(cls, attribute), f"{name}.{attribute}: derive it from the declarations"
+    build_names = {p.name for p in declared(cls)}
+    assert inspect.signature(cls) == signature(declared(cls)), \
+        f"{name}: the constructor's signature is not the declaration's"
+    for klass, init in _own_inits(cls):
+        where = f"{klass.__name__}.__init__"
+        arguments = init.args
+        keywords = [a.arg for a in arguments.args[1:] + arguments.kwonlyargs]
+        assert not keywords, f"{where} repeats parameters as keywords {keywords}: take **params"
+        for node in ast.walk(init):
+            if not isinstance(node, ast.Call):
+                continue
+            called = node.func.attr if isinstance(node.func, ast.Attribute) else \
+                getattr(node.func, "id", None)
+            if called not in HAND_CHECKS:
+                continue
+            checked = {arg.value for arg in node.args if isinstance(arg, ast.Constant)} | {
+                arg.id for arg in node.args if isinstance(arg, ast.Name)}
+            assert not checked & build_names, \
+                f"{where} checks {sorted(checked & build_names)} by hand ({called}): the " \
+                f"declaration validates them; cross-parameter rules go in check(values)"

@@ -222,8 +222,9 @@ class Param:
             return f" {'<' if self.high_open else '<='} {text(self.high)}"
         return ""
 
-    def expected(self) -> str:
-        """What a valid value is, in words: ``an integer >= 2``, ``one of l2, ip, cos``."""
+    def expected(self, null: bool = True) -> str:
+        """What a valid value is, in words: ``an integer >= 2``, ``one of l2, ip, cos``;
+        ``null``: name null too where the parameter is nullable (``describe``, the docs)."""
         words = []
         for kind in self.kind.split("|"):
             if kind == "int":
@@ -245,7 +246,7 @@ class Param:
                 words.append("a non-empty list of strings")
             else:
                 words.append("any value")
-        if self.nullable:
+        if self.nullable and null:
             words.append("null")
         return " or ".join(words)
 
@@ -269,7 +270,9 @@ class Param:
             got = "None (required)"
         note = _cap_note(value, self.low, self.high) if any(
             kind in ("int", "number", "dims") for kind in self.kind.split("|")) else ""
-        raise ConfigError(f"expected {self.expected()}, got {got}{note}", self.name)
+        # a value given is refused for what it is (``threads: expected an integer >= 1, got
+        # 0``): null, which the docs and describe list, is not the alternative the user meant
+        raise ConfigError(f"expected {self.expected(null=False)}, got {got}{note}", self.name)
 
     def _in_range(self, value: float) -> bool:
         """Within the declared bounds and the cap every number has (finite, MAX_INT)."""
@@ -350,6 +353,18 @@ def validate(component: Any, given: dict, *, which: str = "params",
         elif defaults:
             out[param.name] = param.default
     return out
+
+
+def signature(params: Iterable[Param]) -> "inspect.Signature":
+    """The keyword-only constructor signature a declaration stands for, as a hand-written
+    ``__init__`` would spell it (``inspect.signature``, scikit-learn's ``get_params`` and the
+    docs read it); a required parameter has no default."""
+    import inspect
+
+    return inspect.Signature([inspect.Parameter(
+        param.name, inspect.Parameter.KEYWORD_ONLY,
+        default=inspect.Parameter.empty if param.required else param.default)
+        for param in params])
 
 
 class _Declared:

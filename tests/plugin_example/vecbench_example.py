@@ -20,9 +20,6 @@ class NumpyBrute(IndexBase):
     honours_order = True
     conformance = Conformance()  # exact at its defaults: no parameters to declare
 
-    def __init__(self, *, threads: int | None = None, seed: int = 0, **extra):
-        super().__init__(threads=threads, seed=seed, extra=extra)
-
     def build(self, x, metric, *, train=None, threads=None) -> BuildReport:
         x = self._start_build(x, metric)  # checks the metric; cos rows come back unit-norm
         self.index_ = x.copy()

@@ -15,7 +15,7 @@ from vecbench.datasets.base import (  # noqa: F401  (is_unit_norm: also imported
     METRICS, UNIT_NORM_TOLERANCE, is_unit_norm, normalize_rows)
 from vecbench.errors import DataError
 from vecbench.indexes.protocol import BuildReport, Conformance, Searcher  # noqa: F401
-from vecbench.params import Param, check_choice, check_int, check_no_extra
+from vecbench.params import Param, check_choice, check_int, declared, signature, validate
 
 #: Seeds are stored by the libraries as 64-bit integers.
 MAX_SEED = 2**63 - 1
@@ -129,10 +129,16 @@ class IndexBase:
     """Shared state and checks of the built-in adapters (one level: adapters subclass it, and
     nothing subclasses an adapter).
 
-    Subclasses set ``name`` (the registry name, used in messages) and ``_build_param_names``,
-    validate their own build parameters in ``__init__`` and call ``super().__init__``; they
-    implement ``build``, ``_serialized_size`` and ``_searching`` (or ``searcher`` itself).
-    Learned state (set by ``build``) lives in attributes ending in ``_``.
+    Subclasses set ``name`` (the registry name, used in messages) and declare their parameters
+    once, as :class:`~vecbench.params.Param` tuples: ``params`` (build, ending with
+    ``COMMON_PARAMS``) and ``search_params``. The declaration is all there is: the constructor
+    validates the keywords against it (:func:`vecbench.params.validate`, the path ``vecbench
+    validate`` takes), stores each as an attribute of its name, and ``get_params``,
+    ``check_search``, the constructor's signature, ``describe`` and the docs are read from it.
+    Rules tying parameters together go in :meth:`check`; an adapter writes ``__init__`` only
+    for derived state (calling ``super().__init__(**params)`` first). Adapters implement
+    ``build``, ``_serialized_size`` and ``_searching`` (or ``searcher`` itself). Learned state
+    (set by ``build``) lives in attributes ending in ``_``.
     """
 
     name = "index"
@@ -140,23 +146,37 @@ class IndexBase:
     accepts = frozenset({"float32"})
     capabilities: frozenset = frozenset()  # of protocol.CAPABILITIES: none natively yet
     honours_order = False
-    _build_param_names: tuple[str, ...] = ()
-    _search_param_names: tuple[str, ...] = ()
     params = COMMON_PARAMS    # declarations (vecbench.params): build parameters
     search_params: tuple = ()  # and search parameters
     conformance = Conformance()
 
-    def __init__(self, *, threads: int | None = None, seed: int = 0,
-                 extra: dict[str, Any] | None = None):
-        check_no_extra(self.name, extra or {},
-                       (*self._build_param_names, "threads", "seed"))
-        self.threads = check_threads(threads)
-        self.seed = check_int("seed", seed, 0, MAX_SEED)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # the constructor's keywords, as a hand-written __init__ would spell them
+        cls.__signature__ = signature(declared(cls))
+
+    def __init__(self, **params: Any):
+        if isinstance(params.get("extra"), dict) and "extra" not in self._param_names():
+            # the form adapters written before the declarations were the constructor used:
+            # super().__init__(threads=threads, seed=seed, extra=extra)
+            params = {**params.pop("extra"), **params}
+        values = validate(type(self), params)
+        for name, value in values.items():
+            setattr(self, name, value)
+        self.check(values)
         self.metric_: str | None = None
         self.dim_: int | None = None
         self.ntotal_ = 0
         self._nbytes: int | None = None
         self._checked_search: dict[tuple, dict] = {}
+
+    @classmethod
+    def _param_names(cls) -> tuple[str, ...]:
+        return tuple(param.name for param in declared(cls))
+
+    def check(self, values: dict[str, Any]) -> None:
+        """Rules tying build parameters together, on the checked ``values`` (also stored as
+        attributes by then); raise ConfigError naming the parameter. None by default."""
 
     @property
     def n_threads(self) -> int:
@@ -164,22 +184,15 @@ class IndexBase:
         return self.threads if self.threads is not None else available_cores()
 
     def get_params(self) -> dict[str, Any]:
-        """Build parameters as given to the constructor (with defaults), plus threads and seed."""
-        params = {name: getattr(self, name) for name in self._build_param_names}
-        return {**params, "threads": self.threads, "seed": self.seed}
-
-    #: Search parameters that must be integers >= 1 (ef, nprobe), checked by check_search.
-    positive_int_search: tuple[str, ...] = ()
+        """Build parameters as given to the constructor (with defaults), threads and seed
+        included: every declared name, in declaration order."""
+        return {name: getattr(self, name) for name in self._param_names()}
 
     @classmethod
     def check_search(cls, params: dict) -> dict:
-        """Validate search parameters without data; return them normalized (no defaults added)."""
-        check_no_extra(f"{cls.name} search", params, cls._search_param_names)
-        params = dict(params)
-        for name in cls.positive_int_search:
-            if name in params:
-                params[name] = check_int(name, params[name], 1)
-        return params
+        """Validate search parameters against ``search_params`` without data; return them
+        normalized (no defaults added)."""
+        return validate(cls, params, which="search_params", defaults=False)
 
     def check_search_for(self, params: dict) -> dict:
         """Validate search parameters for this configured index, without data (what the YAML

@@ -32,8 +32,8 @@ import numpy as np
 
 from vecbench.errors import ConfigError
 from vecbench.indexes.base import COMMON_PARAMS, BuildReport, Conformance
-from vecbench.indexes.engine_base import EngineIndex, folder_size
-from vecbench.params import Param, check_int, check_str
+from vecbench.indexes.engine_base import EngineIndex, check_folder, folder_size
+from vecbench.params import Param
 
 SPACES = {"l2": "l2", "ip": "ip", "cos": "cosine"}
 DEFAULT_SEARCH_EF = 100  # Chroma's hnsw ef_search default
@@ -46,7 +46,6 @@ class ChromaIndex(EngineIndex):
 
     name = "chroma"
     _client_box: list | None = None  # [client, folder] of the last build
-    _build_param_names = ("M", "construction_ef", "folder")
     params = (
         Param("M", "int", 16, low=2, doc="hnsw:max_neighbors, links per node"),
         Param("construction_ef", "int", 100, low=1, doc="hnsw:construction_ef, beam width "
@@ -58,21 +57,16 @@ class ChromaIndex(EngineIndex):
     search_params = (Param("search_ef", "int", DEFAULT_SEARCH_EF, low=1,
                            doc="hnsw:search_ef, beam width of a search (collection state, set "
                                "per call)"),)
-    _search_param_names = ("search_ef",)
-    positive_int_search = ("search_ef",)
 
     conformance = Conformance(
         {"M": 16, "construction_ef": 200}, {"search_ef": 200},
         stingy=({"M": 4, "construction_ef": 8}, {"search_ef": 10}), needs=("chromadb",))
 
-    def __init__(self, *, M: int = 16, construction_ef: int = 100, folder: str | None = None,
-                 threads: int | None = None, seed: int = 0, **extra: Any):
-        super().__init__(threads=threads, seed=seed, extra=extra)
-        self.M = check_int("M", M, 2)
-        self.construction_ef = check_int("construction_ef", construction_ef, 1)
-        if folder is not None and not Path(check_str("folder", folder)).is_dir():
-            raise ConfigError(f"expected an existing folder, got {folder!r}", "folder")
-        self.folder = folder
+    def check(self, values: dict) -> None:
+        check_folder(values["folder"])
+
+    def __init__(self, **params: Any):
+        super().__init__(**params)
         if importlib.util.find_spec("chromadb") is None:
             raise ConfigError("chroma adapter needs `pip install 'vecbench[engines]'` (chromadb)")
 

@@ -23,6 +23,12 @@ from vecbench.indexes.base import IndexBase, check_threads
 from vecbench.indexes.protocol import BuildReport
 
 
+def check_folder(folder: str | None) -> None:
+    """A ``folder`` parameter (already a non-empty string or None) names an existing folder."""
+    if folder is not None and not Path(folder).is_dir():
+        raise ConfigError(f"expected an existing folder, got {folder!r}", "folder")
+
+
 class _Releases:
     """Release callbacks, run last-in first-out, each once, all of them even when one fails."""
 

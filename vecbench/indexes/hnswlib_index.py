@@ -8,8 +8,7 @@ import numpy as np
 
 from vecbench.indexes.base import (COMMON_PARAMS, BuildReport, Conformance, IndexBase, Searcher,
                                    check_k, pad_distances, pad_ids)
-from vecbench.errors import ConfigError
-from vecbench.params import Param, check_int
+from vecbench.params import Param
 
 #: hnswlib's own default for the search beam width.
 DEFAULT_EF = 10
@@ -28,9 +27,8 @@ class HnswlibIndex(IndexBase):
 
     name = "hnswlib"
     honours_order = True
-    _build_param_names = ("M", "ef_construction")
-    _search_param_names = ("ef",)
     params = (
+        # hnswlib would silently cap a larger M at 10000, and the row would record a lie
         Param("M", "int", 16, low=2, high=10_000,
               doc="links per node (2*M on the bottom layer; hnswlib caps it at 10000)"),
         Param("ef_construction", "int", 200, low=1, doc="beam width while inserting"),
@@ -38,16 +36,6 @@ class HnswlibIndex(IndexBase):
     search_params = (Param("ef", "int", DEFAULT_EF, low=1,
                            doc="beam width of a search; the effective beam is max(ef, k)"),)
 
-    def __init__(self, *, M: int = 16, ef_construction: int = 200, threads: int | None = None,
-                 seed: int = 0, **extra: Any):
-        super().__init__(threads=threads, seed=seed, extra=extra)
-        self.M = check_int("M", M, 2)
-        if self.M > 10_000:  # hnswlib would silently cap it, and the row would record a lie
-            raise ConfigError(f"expected an integer in [2, 10000] (hnswlib caps M at 10000), "
-                              f"got {self.M}", "M")
-        self.ef_construction = check_int("ef_construction", ef_construction, 1)
-
-    positive_int_search = ("ef",)
     conformance = Conformance({"M": 16, "ef_construction": 200}, {"ef": 200})
 
     def build(self, x: Any, metric: str, *, train: Any = None,

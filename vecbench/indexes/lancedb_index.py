@@ -30,12 +30,13 @@ import numpy as np
 
 from vecbench.errors import ConfigError, DataError
 from vecbench.indexes.base import COMMON_PARAMS, BuildReport, Conformance
-from vecbench.indexes.engine_base import EngineIndex, folder_size
-from vecbench.params import Param, check_choice, check_int, check_str
+from vecbench.indexes.engine_base import EngineIndex, check_folder, folder_size
+from vecbench.params import Param
 
 INDEX_TYPES = ("IVF_PQ", "IVF_HNSW_SQ")
 DISTANCES = {"l2": "l2", "ip": "dot", "cos": "cosine"}
 _PQ_ONLY, _HNSW_ONLY = ("num_sub_vectors", "num_bits"), ("m", "ef_construction")
+_TYPE_PARAMS = (*_PQ_ONLY, *_HNSW_ONLY)
 _threads_in_effect: int | None = None  # Lance's compute pool size, fixed at its first use
 
 
@@ -55,8 +56,6 @@ class LanceDBIndex(EngineIndex):
     (IVF_HNSW_SQ beam; ``max(ef, k x refine_factor)`` is used, as LanceDB refuses less). Parameters left out take LanceDB's defaults."""
 
     name = "lancedb"
-    _build_param_names = ("index_type", "num_partitions", "num_sub_vectors", "num_bits", "m",
-                          "ef_construction", "folder")
     params = (
         Param("index_type", "choice", "IVF_PQ", choices=INDEX_TYPES, doc="LanceDB index type"),
         Param("num_partitions", "int", None, low=1, nullable=True,
@@ -84,8 +83,6 @@ class LanceDBIndex(EngineIndex):
               doc="IVF_HNSW_SQ only: HNSW beam width; max(ef, k x refine_factor) is used "
                   "(null: LanceDB's 1.5 k)"),
     )
-    _search_param_names = ("nprobes", "refine_factor", "ef")
-    positive_int_search = ("nprobes", "refine_factor", "ef")
 
     @classmethod
     def check_search(cls, params: dict) -> dict:
@@ -101,29 +98,18 @@ class LanceDBIndex(EngineIndex):
             stingy=({"index_type": "IVF_HNSW_SQ", "num_partitions": 8, "m": 4,
                      "ef_construction": 10}, {"ef": 10, "nprobes": 1}))),))
 
-    def __init__(self, *, index_type: str = "IVF_PQ", num_partitions: int | None = None,
-                 num_sub_vectors: int | None = None, num_bits: int | None = None,
-                 m: int | None = None, ef_construction: int | None = None,
-                 folder: str | None = None, threads: int | None = None, seed: int = 0,
-                 **extra: Any):
-        super().__init__(threads=threads, seed=seed, extra=extra)
-        self.index_type = check_choice("index_type", index_type, INDEX_TYPES)
-        given = {"num_sub_vectors": num_sub_vectors, "num_bits": num_bits, "m": m,
-                 "ef_construction": ef_construction}
-        wrong = _HNSW_ONLY if self.index_type == "IVF_PQ" else _PQ_ONLY
+    def check(self, values: dict) -> None:
+        """A parameter of the other index_type is refused (not silently ignored)."""
+        wrong = _HNSW_ONLY if values["index_type"] == "IVF_PQ" else _PQ_ONLY
         for param in wrong:
-            if given[param] is not None:
+            if values[param] is not None:
                 raise ConfigError(f"a build parameter of the other index_type; "
-                                  f"{self.index_type} takes num_partitions, "
-                                  f"{', '.join(p for p in given if p not in wrong)}", param)
-        self.num_partitions = _optional_int("num_partitions", num_partitions, 1)
-        self.num_sub_vectors = _optional_int("num_sub_vectors", num_sub_vectors, 1)
-        self.num_bits = None if num_bits is None else check_choice("num_bits", num_bits, (4, 8))
-        self.m = _optional_int("m", m, 2)
-        self.ef_construction = _optional_int("ef_construction", ef_construction, 1)
-        if folder is not None and not Path(check_str("folder", folder)).is_dir():
-            raise ConfigError(f"expected an existing folder, got {folder!r}", "folder")
-        self.folder = folder
+                                  f"{values['index_type']} takes num_partitions, "
+                                  f"{', '.join(p for p in _TYPE_PARAMS if p not in wrong)}", param)
+        check_folder(values["folder"])
+
+    def __init__(self, **params: Any):
+        super().__init__(**params)
         check_installed()
 
     def _explain(self, exc: BaseException) -> BaseException | None:
@@ -243,10 +229,6 @@ def _default_threads() -> int:
     from vecbench.indexes.base import available_cores
 
     return available_cores()
-
-
-def _optional_int(name: str, value: Any, low: int) -> int | None:
-    return None if value is None else check_int(name, value, low)
 
 
 def _given(**params: Any) -> dict:

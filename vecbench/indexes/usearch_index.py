@@ -31,7 +31,7 @@ from vecbench.errors import ConfigError, DataError
 from vecbench.indexes.base import BuildReport, Conformance, IndexBase, check_metric
 from vecbench.indexes.codes import binarize, code_kind_of
 from vecbench.indexes.base import COMMON_PARAMS
-from vecbench.params import Param, check_choice, check_int
+from vecbench.params import Param
 
 #: dtype -> bits USearch stores per dimension of its ``ndim`` (b1: ndim counts bits).
 DTYPES = {"f32": 32, "f16": 16, "bf16": 16, "e4m3": 8, "e5m2": 8, "i8": 8, "b1": 1}
@@ -73,9 +73,8 @@ class USearchIndex(IndexBase):
     name = "usearch"
     honours_order = True
     accepts = frozenset({"float32", *NATIVE_KINDS.values()})  # over all dtypes; see __init__
-    _build_param_names = ("M", "ef_construction", "dtype")
-    _search_param_names = ("ef",)
     params = (
+        # USearch refuses 1 ("the index degenerates into ropes")
         Param("M", "int", 16, low=2, doc="connectivity (USearch refuses 1)"),
         Param("ef_construction", "int", 128, low=1, doc="expansion_add: beam while inserting"),
         Param("dtype", "choice", "f32", choices=tuple(DTYPES), doc="the type USearch stores "
@@ -85,12 +84,8 @@ class USearchIndex(IndexBase):
     search_params = (Param("ef", "int", 64, low=1, doc="expansion_search: beam of a search; "
                            "the effective beam is max(ef, k)"),)
 
-    def __init__(self, *, M: int = 16, ef_construction: int = 128, dtype: str = "f32",
-                 threads: int | None = None, seed: int = 0, **extra: Any):
-        super().__init__(threads=threads, seed=seed, extra=extra)
-        self.M = check_int("M", M, 2)  # USearch refuses 1 ("the index degenerates into ropes")
-        self.ef_construction = check_int("ef_construction", ef_construction, 1)
-        self.dtype = check_choice("dtype", dtype, tuple(DTYPES))
+    def __init__(self, **params: Any):
+        super().__init__(**params)
         # usearch loads only where an index is built: validating an experiment must not load
         # it (usearch and faiss crash in one process); where it is loaded, check the dtype now
         loaded = sys.modules.get("usearch.index")
@@ -104,7 +99,6 @@ class USearchIndex(IndexBase):
                                  {"float32"} | ({native} if native else set()))
         self.code_bytes_: int | None = None
 
-    positive_int_search = ("ef",)
     conformance = Conformance({"M": 16, "ef_construction": 200}, {"ef": 200}, needs=("usearch",))
 
     def build(self, x: Any, metric: str, *, train: Any = None,

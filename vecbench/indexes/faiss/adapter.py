@@ -9,7 +9,6 @@ so a new family is a few lines, not a subclass.
 
 from __future__ import annotations
 
-import inspect
 import numbers
 import re
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from vecbench.indexes.base import (COMMON_PARAMS, BuildReport, Conformance, Inde
                                    check_metric, faiss_serialized_size, omp_threads)
 from vecbench.indexes.codes import binarize
 from vecbench.indexes.faiss.storage import faiss_storage
-from vecbench.params import check_float, validate
+from vecbench.params import check_float
 
 #: faiss's k-means seeds are C ints.
 _INT32 = 2**31 - 1
@@ -159,22 +158,21 @@ class FaissIndex(IndexBase):
     family: Family
     _parameter_objects: dict
 
-    def __init__(self, *, threads: int | None = None, seed: int = 0, **given: Any):
-        super().__init__(threads=threads, seed=seed, extra=given)
-        for param in self.family.params:
-            setattr(self, param.name,
-                    param.check(given[param.name]) if param.name in given else param.default)
-        self.family.check(self)
+    def __init__(self, **params: Any):
+        super().__init__(**params)
         if self.family.accepts_for is not None:
             self.accepts = self.family.accepts_for(self)
         if self.family.honours_order_for is not None:
             self.honours_order = self.family.honours_order_for(self)
 
+    def check(self, values: dict) -> None:
+        self.family.check(self)
+
     @classmethod
     def check_search(cls, params: dict) -> dict:
         if cls.family.check_search is not None:
             return cls.family.check_search(cls, params)
-        return validate(cls, params, which="search_params", defaults=False)
+        return super().check_search(params)
 
     def check_search_for(self, params: dict) -> dict:
         if self.family.check_search_for is not None:
@@ -308,13 +306,9 @@ class FaissIndex(IndexBase):
 def faiss_adapter(family: Family, class_name: str, module: str) -> type[FaissIndex]:
     """The registry's class for ``family`` (its declarations are class attributes, so the
     experiment loader, ``describe`` and the docs read them without building anything)."""
-    params = family.params + COMMON_PARAMS
-    # the constructor's keywords, as a hand-written class would spell them
-    signature = inspect.Signature([inspect.Parameter(param.name, inspect.Parameter.KEYWORD_ONLY,
-                                                     default=param.default) for param in params])
-    return type(class_name, (FaissIndex,), {"__signature__": signature,
+    # the constructor's signature comes from the declarations (IndexBase.__init_subclass__)
+    return type(class_name, (FaissIndex,), {
         "__module__": module, "__doc__": family.doc, "family": family, "name": family.name,
-        "params": params, "search_params": family.search_params,
-        "_build_param_names": tuple(param.name for param in family.params),
+        "params": family.params + COMMON_PARAMS, "search_params": family.search_params,
         "accepts": family.accepts, "honours_order": family.honours_order,
         "conformance": family.conformance})

@@ -8,8 +8,8 @@ import pytest
 from vecbench.datasets import formats
 from vecbench.datasets.base import PathResolver, is_mapped
 from vecbench.datasets.loaders import Fbin, Hdf5, Parquet, Vecs
-from vecbench.errors import ConfigError, DataError
-from vecbench.registry import datasets
+from vecbench.core.errors import ConfigError, DataError
+from vecbench.core.registry import datasets
 
 
 def _vectors(dtype, n=50, d=7, seed=0) -> np.ndarray:
@@ -315,7 +315,7 @@ def test_missing_file_names_the_parameter(tmp_path):
 # --- shipped ground truth -------------------------------------------------------------------------
 
 def _shipped_mismatch(ds, k=10):
-    from vecbench.groundtruth import exact_knn, shipped_mismatch
+    from vecbench.compute.groundtruth import exact_knn, shipped_mismatch
 
     truth = exact_knn(ds.base, ds.queries, k, ds.metric)
     return shipped_mismatch(np.asarray(ds.neighbors), truth, ds.base, ds.queries, k)

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from vecbench import groundtruth
-from vecbench.groundtruth import exact_knn, ground_truth
+from vecbench.compute import groundtruth
+from vecbench.compute.groundtruth import exact_knn, ground_truth
 from cache_damage import edit_cache_entry
 
 

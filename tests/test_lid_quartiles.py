@@ -7,10 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vecbench import lid, metrics, records, runner
-from vecbench import results as vbresults
-from vecbench.experiment import load_experiment
-from vecbench.groundtruth import exact_knn
+from vecbench.compute import lid
+
+from vecbench.evaluate import metrics
+
+from vecbench.run import records, runner
+from vecbench.evaluate import results as vbresults
+from vecbench.run.experiment import load_experiment
+from vecbench.compute.groundtruth import exact_knn
 
 TINY = """
 name: quartiles

@@ -1,7 +1,7 @@
 import numpy as np
 
-from vecbench import metrics
-from vecbench.groundtruth import exact_knn
+from vecbench.evaluate import metrics
+from vecbench.compute.groundtruth import exact_knn
 
 
 def test_duplicate_returned_ids_count_once():

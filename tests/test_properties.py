@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vecbench import cli
-from vecbench.errors import ConfigError
-from vecbench.metrics import parse_metric
-from vecbench.params import MAX_INT
+from vecbench.cli import commands as cli
+from vecbench.core.errors import ConfigError
+from vecbench.evaluate.metrics import parse_metric
+from vecbench.core.params import MAX_INT
 
 SETTINGS = dict(deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])

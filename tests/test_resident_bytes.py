@@ -14,9 +14,9 @@ import textwrap
 
 import pytest
 
-from vecbench import results as vbresults
-from vecbench import runner
-from vecbench.experiment import load_experiment
+from vecbench.evaluate import results as vbresults
+from vecbench.run import runner
+from vecbench.run.experiment import load_experiment
 
 N, D = 1000, 32
 #: faiss's serialized headers (fourcc, dimension, counts, metric; per wrapped index): what a
@@ -141,7 +141,7 @@ def test_a_record_without_pipeline_model_bytes_counts_the_quantizer_scales():
 def test_best_judges_by_what_is_resident(tmp_path, capsys):
     """Under a 100-byte budget of codes, binary + float32 rescoring "fits" (4 B of codes);
     by resident bytes (4 + 128) it does not, and `best` says which bytes it shows."""
-    from vecbench.cli import main
+    from vecbench.cli.commands import main
 
     run(tmp_path, "[[binary: {}]]", """
         - faiss_binary_flat: {rescore: [{}, {oversample: 10, with: float32}]}

@@ -1,6 +1,6 @@
 """MkDocs hook: generate the component reference and the CLI page from the code.
 
-The pages are written from ``vecbench.reference`` at build time, from the same parameter
+The pages are written from ``vecbench.cli.reference`` at build time, from the same parameter
 declarations the constructors validate with, so the site cannot drift from the code. Pages
 that quote a generated table carry a marker (``<!-- vecbench:metrics -->``) replaced here.
 """
@@ -20,7 +20,7 @@ MARKERS = {"<!-- vecbench:metrics -->": "metrics"}
 
 
 def _content(what: str, arg: str | None) -> str:
-    from vecbench import reference
+    from vecbench.cli import reference
 
     if what == "kind":
         return reference.kind_markdown(arg)
@@ -34,7 +34,7 @@ def on_files(files, config):
 
 
 def on_page_markdown(markdown, page, config, files):
-    from vecbench import reference
+    from vecbench.cli import reference
 
     for marker, what in MARKERS.items():
         if marker in markdown:

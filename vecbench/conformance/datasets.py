@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from vecbench.conformance import Skip
-from vecbench.errors import ConfigError
-from vecbench.registry import datasets
+from vecbench.core.errors import ConfigError
+from vecbench.core.registry import datasets
 
 METRICS = ("l2", "ip", "cos")
 

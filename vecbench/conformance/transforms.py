@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from vecbench.conformance import Skip
-from vecbench.registry import transforms
+from vecbench.core.registry import transforms
 
 D = 24
 

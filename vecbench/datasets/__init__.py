@@ -4,7 +4,7 @@ Each is registered with its light parameter spec (:mod:`vecbench.datasets.checks
 ``vecbench validate`` checks dataset entries without importing the loaders (and numpy).
 """
 
-from vecbench.registry import datasets
+from vecbench.core.registry import datasets
 
 for _name, _target in [("digits", "builtin:Digits"), ("synthetic", "builtin:Synthetic"),
                        ("npy", "builtin:Npy"), ("hdf5", "loaders:Hdf5"),

@@ -11,7 +11,7 @@ import numpy as np
 
 from vecbench.datasets.checks import METRICS  # noqa: F401 (re-exported)
 from vecbench.datasets.paths import PathResolver  # noqa: F401 (re-exported)
-from vecbench.errors import DataError
+from vecbench.core.errors import DataError
 
 #: Train sets larger than this are subsampled: fitting PCA, IVF or a quantizer on more buys little.
 DEFAULT_TRAIN_SIZE = 50_000

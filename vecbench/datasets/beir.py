@@ -27,8 +27,8 @@ import numpy as np
 from vecbench.datasets import checks
 from vecbench.datasets.base import Dataset, PathResolver, finish
 from vecbench.datasets.paths import regular_file
-from vecbench.errors import DataError
-from vecbench.params import assign
+from vecbench.core.errors import DataError
+from vecbench.core.params import assign
 
 
 def read_jsonl_ids(path: Path) -> list[str]:
@@ -58,7 +58,7 @@ def read_jsonl_ids(path: Path) -> list[str]:
 def _grade(text: str) -> int | float:
     """A relevance grade: a finite number in ASCII digits (float() also takes inf, nan, '1_0'
     and Unicode digits, none of which a qrels file means); ValueError otherwise."""
-    from vecbench.params import NUMBER
+    from vecbench.core.params import NUMBER
 
     if not re.fullmatch(NUMBER, text.strip(), re.ASCII):
         raise ValueError(text)

@@ -6,7 +6,7 @@ import numpy as np
 
 from vecbench.datasets import checks
 from vecbench.datasets.base import Dataset, PathResolver, finish
-from vecbench.params import assign
+from vecbench.core.params import assign
 
 
 class Digits:

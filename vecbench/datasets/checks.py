@@ -3,15 +3,15 @@ validation, `vecbench describe` and the generated docs, and importing nothing he
 
 ``vecbench validate`` checks every dataset entry without loading data; importing the loader
 classes for that would import numpy (half of validate's time). Each built-in is registered with
-its :class:`~vecbench.params.Spec` from here (``datasets.register(name, target,
+its :class:`~vecbench.core.params.Spec` from here (``datasets.register(name, target,
 spec="...:NAME")``); the class declares the same tuple (``params = checks.NAME.params``) and
 runs the same cross-parameter ``check`` when constructed, so there is one source.
 """
 
 from __future__ import annotations
 
-from vecbench.errors import ConfigError
-from vecbench.params import Param, Spec
+from vecbench.core.errors import ConfigError
+from vecbench.core.params import Param, Spec
 
 METRICS = ("l2", "ip", "cos")
 #: The largest synthetic dataset, in values (rows x dim), checked before anything is allocated.

@@ -26,12 +26,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from vecbench import atomic
+from vecbench.core import atomic
 from vecbench.datasets import checks
 from vecbench.datasets.base import Dataset, PathResolver, finish
 from vecbench.datasets.checks import MINILM
-from vecbench.errors import DataError, VecbenchError
-from vecbench.params import assign
+from vecbench.core.errors import DataError, VecbenchError
+from vecbench.core.params import assign
 
 #: Names that mean the same model (one cache key), and the package that bundles its weights.
 ALIASES = {"all-MiniLM-L6-v2": MINILM, "minilm-l6": MINILM, MINILM: MINILM}
@@ -157,7 +157,7 @@ class Embed:
     def embeddings(self, doc_texts: Sequence[str],
                    query_texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, Path]:
         """``(corpus, queries, cache folder)``, from the cache when a matching copy is there."""
-        from vecbench.groundtruth import cache_dir
+        from vecbench.compute.groundtruth import cache_dir
 
         folder = cache_dir() / "embeddings" / self.cache_key(doc_texts, query_texts)
         cached = _read_cache(folder, len(doc_texts), len(query_texts))
@@ -212,7 +212,7 @@ class Embed:
 
 def _read_cache(folder: Path, n_docs: int, n_queries: int) -> tuple[np.ndarray, ...] | None:
     """Verified cached embeddings (``vectors.npz``, content digest checked), or None."""
-    from vecbench.cache import read_verified
+    from vecbench.core.cache import read_verified
 
     def fits(arrays: dict) -> str | None:
         corpus, queries = arrays.get("corpus"), arrays.get("queries")
@@ -228,7 +228,7 @@ def _read_cache(folder: Path, n_docs: int, n_queries: int) -> tuple[np.ndarray, 
 
 def _write_cache(folder: Path, corpus: np.ndarray, queries: np.ndarray, meta: dict) -> None:
     """The vectors with their digest (atomic), then meta.json beside them (what made them)."""
-    from vecbench.cache import discard, write_verified
+    from vecbench.core.cache import discard, write_verified
 
     if folder.exists() and not folder.is_dir():
         discard(folder)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vecbench.atomic import atomic_file, atomic_path  # the one writer (atomic_path re-exported)
-from vecbench.errors import DataError
+from vecbench.core.atomic import atomic_file, atomic_path  # the one writer (atomic_path re-exported)
+from vecbench.core.errors import DataError
 
 #: Element type of each .vecs flavour (little-endian, as written by the INRIA TEXMEX tools).
 VECS_DTYPES = {".fvecs": np.dtype("<f4"), ".ivecs": np.dtype("<i4"), ".bvecs": np.dtype("u1")}

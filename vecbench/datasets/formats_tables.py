@@ -12,9 +12,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from vecbench.atomic import atomic_file, atomic_path
+from vecbench.core.atomic import atomic_file, atomic_path
 from vecbench.datasets.formats import _BLOCK_ROWS, _matrix
-from vecbench.errors import DataError
+from vecbench.core.errors import DataError
 
 #: ann-benchmarks ``distance`` attribute -> vecbench metric. ``angular`` ranks like cosine.
 HDF5_DISTANCES = {"euclidean": "l2", "angular": "cos", "dot": "ip"}

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vecbench import atomic
+from vecbench.core import atomic
 from vecbench.datasets.base import PathResolver
 
 _MEMO_FILE = "file-digests.json"
@@ -131,7 +131,7 @@ class _Memo:
     """path -> (size, mtime_ns, digest), kept in the cache folder; a bad memo is rebuilt."""
 
     def __init__(self, rehash: bool = False):
-        from vecbench.groundtruth import cache_dir
+        from vecbench.compute.groundtruth import cache_dir
 
         self.path = cache_dir() / _MEMO_FILE
         self.changed = False

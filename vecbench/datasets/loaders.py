@@ -16,8 +16,8 @@ import numpy as np
 from vecbench.datasets import formats
 from vecbench.datasets import checks
 from vecbench.datasets.base import Dataset, PathResolver, finish
-from vecbench.errors import DataError
-from vecbench.params import assign
+from vecbench.core.errors import DataError
+from vecbench.core.params import assign
 
 
 def _stem(value: str) -> str:

@@ -36,12 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from vecbench import atomic
-from vecbench.atomic import atomic_path
+from vecbench.core import atomic
+from vecbench.core.atomic import atomic_path
 from vecbench.datasets.paths import PathResolver
 from vecbench.datasets import checks
-from vecbench.errors import ConfigError, DataError
-from vecbench.params import assign, check_choice, check_int, check_no_extra, check_str
+from vecbench.core.errors import ConfigError, DataError
+from vecbench.core.params import assign, check_choice, check_int, check_no_extra, check_str
 
 if TYPE_CHECKING:  # numpy only where data is read: validation looks recipes up too
     from vecbench.datasets.base import Dataset
@@ -95,7 +95,7 @@ def recipe_dirs() -> list[Path]:
 
 def data_dir() -> Path:
     """Where fetched data lands and recipes' relative paths are resolved."""
-    from vecbench.groundtruth import cache_dir
+    from vecbench.compute.groundtruth import cache_dir
 
     env = os.environ.get("VECBENCH_DATA")
     return Path(env) if env else cache_dir() / "data"
@@ -177,7 +177,7 @@ _PARSED: dict[tuple[str, int, int], dict] = {}
 
 
 def _read_recipe_file(path: Path) -> dict:
-    from vecbench.experiment import read_yaml
+    from vecbench.run.experiment import read_yaml
 
     stat = path.stat()
     key = (str(path), stat.st_mtime_ns, stat.st_size)
@@ -215,7 +215,7 @@ def get_recipe(name: str) -> Recipe:
 
 def dataset_entry(spec: Any, where: str = "") -> Any:
     """A bare recipe name becomes ``{recipe: {name: ...}}``; loader names and mappings pass."""
-    from vecbench.registry import datasets
+    from vecbench.core.registry import datasets
 
     if not isinstance(spec, str) or spec in datasets:
         return spec
@@ -260,8 +260,8 @@ class RecipeDataset:
         self.recipe = get_recipe(self.name)
 
     def load(self, paths: PathResolver | None = None) -> Dataset:
-        from vecbench.experiment import expand_dataset
-        from vecbench.registry import datasets
+        from vecbench.run.experiment import expand_dataset
+        from vecbench.core.registry import datasets
 
         where = f"{paths.where if paths and paths.where else 'recipe'}[{self.name}]"
         components = expand_dataset(self.recipe.entry(), where)

@@ -13,9 +13,9 @@ import numpy as np
 
 from vecbench.datasets.base import (  # noqa: F401  (is_unit_norm: also imported from here)
     METRICS, UNIT_NORM_TOLERANCE, is_unit_norm, normalize_rows)
-from vecbench.errors import DataError
+from vecbench.core.errors import DataError
 from vecbench.indexes.protocol import BuildReport, Conformance, Searcher  # noqa: F401
-from vecbench.params import Param, check_choice, check_int, check_no_extra
+from vecbench.core.params import Param, check_choice, check_int, check_no_extra
 
 #: Seeds are stored by the libraries as 64-bit integers.
 MAX_SEED = 2**63 - 1
@@ -33,7 +33,7 @@ _FLOAT32 = np.dtype(np.float32)
 @functools.lru_cache(maxsize=1)
 def available_cores() -> int:
     """Cores this process may run on (cached: it is read on every search call)."""
-    from vecbench.environment import cpu_count
+    from vecbench.core.environment import cpu_count
 
     return cpu_count()
 
@@ -142,7 +142,7 @@ class IndexBase:
     honours_order = False
     _build_param_names: tuple[str, ...] = ()
     _search_param_names: tuple[str, ...] = ()
-    params = COMMON_PARAMS    # declarations (vecbench.params): build parameters
+    params = COMMON_PARAMS    # declarations (vecbench.core.params): build parameters
     search_params: tuple = ()  # and search parameters
     conformance = Conformance()
 

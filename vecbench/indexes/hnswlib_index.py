@@ -8,8 +8,8 @@ import numpy as np
 
 from vecbench.indexes.base import (COMMON_PARAMS, BuildReport, Conformance, IndexBase, Searcher,
                                    check_k, pad_distances, pad_ids)
-from vecbench.errors import ConfigError
-from vecbench.params import Param, check_int
+from vecbench.core.errors import ConfigError
+from vecbench.core.params import Param, check_int
 
 #: hnswlib's own default for the search beam width.
 DEFAULT_EF = 10

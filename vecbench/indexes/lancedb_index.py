@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from vecbench.errors import ConfigError, DataError
+from vecbench.core.errors import ConfigError, DataError
 from vecbench.indexes.base import COMMON_PARAMS, BuildReport, Conformance
 from vecbench.indexes.engine_base import EngineIndex, folder_size
-from vecbench.params import Param, check_choice, check_int, check_str
+from vecbench.core.params import Param, check_choice, check_int, check_str
 
 INDEX_TYPES = ("IVF_PQ", "IVF_HNSW_SQ")
 DISTANCES = {"l2": "l2", "ip": "dot", "cos": "cosine"}

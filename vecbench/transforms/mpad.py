@@ -68,7 +68,7 @@ import warnings
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from vecbench.errors import DataError
+from vecbench.core.errors import DataError
 from vecbench.transforms import checks
 from vecbench.transforms.base import TransformBase
 from vecbench.transforms.margin import MarginObjective, exact_neighbours, sample_triplets  # noqa: F401 (re-exported)

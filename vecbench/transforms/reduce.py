@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from vecbench.datasets.base import normalize_rows
-from vecbench.errors import ConfigError
+from vecbench.core.errors import ConfigError
 from vecbench.transforms import checks
 from vecbench.transforms.base import TransformBase
 

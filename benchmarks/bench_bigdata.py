@@ -165,7 +165,7 @@ def measure_reference(base: str, queries: str, out: str) -> dict:
 
 def measure_reads(base: str, how: str) -> dict:
     """One pass over the base: memory map + release per block (vecbench), or readinto."""
-    from vecbench.datasets.base import row_blocks
+    from vecbench.core.vectors import row_blocks
     from vecbench.datasets.formats import read_bin
     from vecbench.compute.groundtruth import base_block_rows
 
@@ -190,7 +190,7 @@ def measure_block_search(base: str) -> dict:
     against the same blocks copied into one reusable buffer first (copy included), alternating."""
     import faiss
 
-    from vecbench.datasets.base import release_rows
+    from vecbench.core.vectors import release_rows
     from vecbench.datasets.formats import read_bin
     from vecbench.compute.groundtruth import base_block_rows
 

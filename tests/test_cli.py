@@ -94,7 +94,7 @@ def test_wrong_shipped_neighbours_warn_mismatch_and_are_not_used(tmp_path):
     import numpy as np
     import pandas as pd
 
-    from vecbench.datasets.formats import write_hdf5
+    from vecbench.datasets.formats_tables import write_hdf5
     from vecbench.compute.groundtruth import exact_knn
     from vecbench.core.registry import datasets
 

@@ -8,7 +8,8 @@ import pytest
 from vecbench.compute import groundtruth
 from vecbench.datasets import base as dataset_base
 from vecbench.datasets import formats
-from vecbench.datasets.base import PathResolver, is_mapped, release_rows, row_blocks, sample_rows
+from vecbench.datasets.base import PathResolver, sample_rows
+from vecbench.core.vectors import is_mapped, release_rows, row_blocks
 from vecbench.datasets.builtin import Npy
 from vecbench.datasets.loaders import Fbin, Vecs
 from vecbench.core.errors import DataError

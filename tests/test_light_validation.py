@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from vecbench.core.errors import ConfigError
-from vecbench.run.experiment import _check_transform, _construct
+from vecbench.core.components import check_transform as _check_transform, construct as _construct
 from vecbench.core.registry import datasets, transforms
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -227,12 +227,12 @@ def test_trustworthiness_is_reported_for_pipelines_and_orders_reductions(tmp_pat
 
 
 def test_trustworthiness_of_an_isometry_is_one():
-    from vecbench.evaluate import metrics
+    from vecbench.compute import recall
 
     x = np.random.default_rng(0).normal(size=(300, 16))
     rotation, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(16, 16)))
-    assert metrics.trustworthiness_sample(x, x @ rotation, "l2", 10) == pytest.approx(1.0)
-    assert metrics.trustworthiness_sample(x, x[:, :2], "l2", 10) < 0.9
+    assert recall.trustworthiness_sample(x, x @ rotation, "l2", 10) == pytest.approx(1.0)
+    assert recall.trustworthiness_sample(x, x[:, :2], "l2", 10) < 0.9
 
 
 def test_total_bytes_add_the_rescoring_copy(tmp_path):

@@ -7,6 +7,8 @@ that quote a generated table carry a marker (``<!-- vecbench:metrics -->``) repl
 
 from __future__ import annotations
 
+import os
+
 from mkdocs.structure.files import File
 
 GENERATED = {
@@ -21,10 +23,12 @@ MARKERS = {"<!-- vecbench:metrics -->": "metrics"}
 
 def _content(what: str, arg: str | None) -> str:
     from vecbench.cli import reference
+    from vecbench.cli.commands import build_parser
 
     if what == "kind":
         return reference.kind_markdown(arg)
-    return reference.cli_markdown()
+    os.environ.setdefault("COLUMNS", "100")  # a stable width for the generated page
+    return reference.cli_markdown(build_parser())
 
 
 def on_files(files, config):

@@ -155,7 +155,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from vecbench.compute import groundtruth
 
     from vecbench.run import stages
-    from vecbench.datasets.formats import export_dataset
+    from vecbench.datasets.export import export_dataset
 
     components = _dataset_components(args.spec)
     if len(components) != 1:

@@ -8,6 +8,7 @@ with, so neither can drift from what the code accepts.
 
 from __future__ import annotations
 
+import argparse
 import inspect
 from typing import Any
 
@@ -136,15 +137,9 @@ def metrics_markdown() -> str:
     return "\n".join(lines)
 
 
-def cli_markdown() -> str:
-    """Every subcommand's ``--help``, as the parser prints it."""
-    import argparse
-    import os
-
-    from vecbench.cli.commands import build_parser
-
-    os.environ.setdefault("COLUMNS", "100")  # a stable width for the generated page
-    parser = build_parser()
+def cli_markdown(parser: argparse.ArgumentParser) -> str:
+    """Every subcommand's ``--help``, as ``parser`` (``vecbench.cli.commands.build_parser()``,
+    made with ``$COLUMNS`` set for a stable width) prints it."""
     lines = ["# Command line", "",
              "Generated from the argument parser: each section is that command's `--help`.", "",
              "```text", parser.format_help().rstrip(), "```", ""]

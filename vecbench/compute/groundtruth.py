@@ -12,6 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from vecbench.core.cache import read_verified, write_verified
+from vecbench.core.paths import cache_dir
+from vecbench.core.vectors import is_mapped, release_rows
+
 #: Ground truth is computed this deep whatever k is, so recall@100 and IR metrics share it.
 MIN_DEPTH = 100
 #: Bytes of the reusable float32 buffer a base is copied into block by block (a memory map, or
@@ -44,10 +48,6 @@ def as_distance(values: np.ndarray, metric: str) -> np.ndarray:
     return values if metric == "l2" else -values
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("VECBENCH_CACHE", Path.home() / ".cache" / "vecbench"))
-
-
 def exact_knn(base: np.ndarray, queries: np.ndarray, k: int, metric: str,
               block_rows: int | None = None) -> GroundTruth:
     """Exact kNN of ``queries`` in ``base`` with faiss's brute-force kNN (``faiss.knn``).
@@ -63,7 +63,7 @@ def exact_knn(base: np.ndarray, queries: np.ndarray, k: int, metric: str,
     """
     import faiss
 
-    from vecbench.datasets.base import release_rows
+    from vecbench.core.vectors import release_rows
 
     buffer = _BlockBuffer()
     nq, nb = len(queries), len(base)
@@ -120,7 +120,7 @@ class _BlockBuffer:
         self.buffer: np.ndarray | None = None
 
     def rows(self, x: np.ndarray, start: int, stop: int) -> np.ndarray:
-        from vecbench.datasets.base import release_rows
+        from vecbench.core.vectors import release_rows
 
         rows = x[start:stop]
         if _in_memory_float32(x):
@@ -134,7 +134,7 @@ class _BlockBuffer:
 
 
 def _in_memory_float32(x: np.ndarray) -> bool:
-    from vecbench.datasets.base import is_mapped
+    from vecbench.core.vectors import is_mapped
 
     return x.dtype == np.float32 and x.flags.c_contiguous and not is_mapped(x)
 
@@ -170,8 +170,6 @@ def ground_truth(base: np.ndarray, queries: np.ndarray, metric: str, fingerprint
     folder = (cache or cache_dir()) / "groundtruth"
     path = folder / f"{fingerprint}-{depth}.npz"
     expected_shape = (len(queries), depth)
-    from vecbench.core.cache import read_verified, write_verified
-
     def fits(arrays: dict) -> str | None:
         if arrays.get("ids") is None or arrays["ids"].shape != expected_shape \
                 or arrays.get("distances") is None \
@@ -188,17 +186,3 @@ def ground_truth(base: np.ndarray, queries: np.ndarray, metric: str, fingerprint
     write_verified(path, {"ids": truth.ids, "distances": truth.distances,
                           "metric": np.array(metric)})
     return truth
-
-
-def shipped_mismatch(shipped: np.ndarray, truth: GroundTruth, base: np.ndarray,
-                     queries: np.ndarray, k: int) -> float:
-    """Fraction of queries whose shipped top-k contains an id farther than the exact k-th.
-
-    A shipped id outside the exact top-k set is still right when its true distance ties the
-    exact k-th distance, so ties never count as a mismatch.
-    """
-    from vecbench.evaluate.metrics import hits_within_kth
-
-    k = min(k, shipped.shape[1], truth.depth)
-    hits = hits_within_kth(shipped[:, :k], truth, base, queries, k)
-    return float(np.mean(hits.sum(axis=1) < k))

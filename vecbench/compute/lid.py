@@ -59,7 +59,7 @@ def _check_k(k: Any) -> int:
 
 def _l2_space(x: np.ndarray, metric: str) -> np.ndarray:
     """Vectors as float32 C-contiguous, in the space where Euclidean distance is the metric."""
-    from vecbench.datasets.base import check_vectors, normalize_rows
+    from vecbench.core.vectors import check_vectors, normalize_rows
 
     check_choice("metric", metric, LID_METRICS)
     x = np.asarray(x)
@@ -470,7 +470,7 @@ def cached_pointwise_lid(dataset_fingerprint: str, x: np.ndarray, k: int = DEFAU
     With ``return_info``, also returns the graph's info plus ``cache`` (``hit`` or ``miss``).
     """
     from vecbench.core.cache import read_verified, write_verified
-    from vecbench.compute.groundtruth import cache_dir as default_cache_dir
+    from vecbench.core.paths import cache_dir as default_cache_dir
 
     k = _check_k(k)
     estimator = check_choice("estimator", estimator, ESTIMATORS)

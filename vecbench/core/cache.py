@@ -9,7 +9,7 @@ removes the entry and returns None, and the caller rebuilds it. A cache is never
 and never raises on a bad entry. Writes are atomic (temporary file in the same folder, renamed).
 
 On a Dask worker an entry under ``$VECBENCH_CACHE`` is also published to the scheduler when
-written and fetched from it when missing here (:mod:`vecbench.run.shared_work`), so ground truth and
+written and fetched from it when missing here (:mod:`vecbench.core.cluster`), so ground truth and
 LID are computed once per cluster even where machines do not share a cache folder.
 """
 
@@ -23,7 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from vecbench.core import atomic
+from vecbench.core import atomic, cluster
+from vecbench.core.paths import cache_dir
 
 MAGIC = b"VBCACHE1"
 _HEADER = len(MAGIC) + 32
@@ -46,8 +47,6 @@ def cache_problem() -> str | None:
     regular file named as the folder, no permission). The first time a problem is found it is
     said in one warning line; every cache then works without the folder: shared results are
     recomputed, never a crash."""
-    from vecbench.compute.groundtruth import cache_dir
-
     folder = cache_dir()
     if str(folder) not in _PROBLEMS:
         _PROBLEMS[str(folder)] = problem = _probe(folder)
@@ -72,8 +71,6 @@ def _probe(folder: Path) -> str | None:
 
 def in_cache(path: Path) -> bool:
     """True for a path under the cache folder."""
-    from vecbench.compute.groundtruth import cache_dir
-
     return Path(os.path.abspath(path)).is_relative_to(os.path.abspath(cache_dir()))
 
 
@@ -166,8 +163,6 @@ def write_verified(path: str | os.PathLike, arrays: dict[str, Any]) -> Path:
 def _cluster_name(path: Path) -> str | None:
     """The entry's name on the cluster: its path inside the cache folder (the folder itself may
     differ between machines); None for a file outside it."""
-    from vecbench.compute.groundtruth import cache_dir
-
     try:
         return "cache-" + path.resolve().relative_to(cache_dir().resolve()).as_posix()
     except ValueError:
@@ -175,20 +170,16 @@ def _cluster_name(path: Path) -> str | None:
 
 
 def _publish_to_cluster(path: Path) -> None:
-    from vecbench.run import shared_work
-
     name = _cluster_name(path)
-    if name is not None and shared_work.dask_worker() is not None:
-        shared_work.publish(name, path.read_bytes())
+    if name is not None and cluster.dask_worker() is not None:
+        cluster.publish(name, path.read_bytes())
 
 
 def _fetch_from_cluster(path: Path) -> bool:
     """Write the entry another worker published for ``path`` here; True when one was there
     (it is then verified like any entry read from disk)."""
-    from vecbench.run import shared_work
-
     name = _cluster_name(path)
-    data = shared_work.fetch(name) if name is not None else None
+    data = cluster.fetch(name) if name is not None else None
     if data is None:
         return False
     try:

@@ -13,7 +13,8 @@ for _name, _target in [("digits", "builtin:Digits"), ("synthetic", "builtin:Synt
                        ("embed", "embed:Embed"), ("lsa", "lsa:Lsa"),
                        ("recipe", "recipes:RecipeDataset")]:
     datasets.register(_name, f"vecbench.datasets.{_target}",
-                      spec=f"vecbench.datasets.checks:{_name}")
+                      spec=f"vecbench.datasets.checks:{_name}" if _name != "recipe" else
+                      "vecbench.datasets.recipes:SPEC")
 
 __all__ = ["Dataset", "PathResolver"]
 

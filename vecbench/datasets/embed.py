@@ -157,7 +157,7 @@ class Embed:
     def embeddings(self, doc_texts: Sequence[str],
                    query_texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, Path]:
         """``(corpus, queries, cache folder)``, from the cache when a matching copy is there."""
-        from vecbench.compute.groundtruth import cache_dir
+        from vecbench.core.paths import cache_dir
 
         folder = cache_dir() / "embeddings" / self.cache_key(doc_texts, query_texts)
         cached = _read_cache(folder, len(doc_texts), len(query_texts))

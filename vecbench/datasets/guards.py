@@ -36,7 +36,7 @@ def row_hashes(x: np.ndarray, rows_per_block: int = ROWS_PER_BLOCK) -> np.ndarra
     (Measured: hashlib per row beats pandas' column-wise ``hash_pandas_object`` 3x on
     384-d rows, and a vectorized multilinear hash in numpy 5x.)
     """
-    from vecbench.datasets.base import row_blocks
+    from vecbench.core.vectors import row_blocks
 
     out = np.empty(len(x), dtype=np.uint64)
     for start, block in row_blocks(x, rows_per_block):

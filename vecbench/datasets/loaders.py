@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from vecbench.datasets import formats
+from vecbench.datasets import formats, formats_tables
 from vecbench.datasets import checks
 from vecbench.datasets.base import Dataset, PathResolver, finish
 from vecbench.core.errors import DataError
@@ -48,7 +48,7 @@ class Hdf5:
 
     def load(self, paths: PathResolver | None = None) -> Dataset:
         path = (paths or PathResolver()).resolve("path", self.path)
-        data = formats.read_hdf5(path)
+        data = formats_tables.read_hdf5(path)
         metric = self.metric or data.metric
         neighbors = data.neighbors if metric == data.metric else None
         info = {"source": str(path), "format": "hdf5", "distance": data.distance}
@@ -157,8 +157,8 @@ class Parquet:
 
     def load(self, paths: PathResolver | None = None) -> Dataset:
         base_files, query_file, neighbors_file = self._files(paths or PathResolver())
-        base_ids, base = formats.read_parquet_vectors(base_files, self.id_column, self.emb_column)
-        query_ids, queries = formats.read_parquet_vectors(query_file, self.id_column,
+        base_ids, base = formats_tables.read_parquet_vectors(base_files, self.id_column, self.emb_column)
+        query_ids, queries = formats_tables.read_parquet_vectors(query_file, self.id_column,
                                                           self.emb_column)
         neighbors = None
         if neighbors_file is not None:

@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from vecbench.datasets import checks
-from vecbench.datasets.base import normalize_rows
+from vecbench.core.vectors import normalize_rows
 from vecbench.datasets.embed import Embed, texts_digest
 from vecbench.core.errors import ConfigError
 from vecbench.core.params import assign

@@ -11,11 +11,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from vecbench.datasets.base import (  # noqa: F401  (is_unit_norm: also imported from here)
-    METRICS, UNIT_NORM_TOLERANCE, is_unit_norm, normalize_rows)
 from vecbench.core.errors import DataError
-from vecbench.indexes.protocol import BuildReport, Conformance, Searcher  # noqa: F401
 from vecbench.core.params import Param, check_choice, check_int, check_no_extra
+from vecbench.core.vectors import (  # noqa: F401  (is_unit_norm: also imported from here)
+    METRICS, UNIT_NORM_TOLERANCE, is_unit_norm, normalize_rows)
+from vecbench.indexes.protocol import BuildReport, Conformance, Searcher  # noqa: F401
 
 #: Seeds are stored by the libraries as 64-bit integers.
 MAX_SEED = 2**63 - 1

@@ -8,7 +8,7 @@ import numpy as np
 
 from vecbench.core.errors import DataError
 from vecbench.evaluate.frontier import natural_key
-from vecbench.present.plots import PANEL_WIDTH, _check, _figure_legend, _new_figure, _numeric
+from vecbench.present.figure import PANEL_WIDTH, check, figure_legend, new_figure, numeric
 
 #: More datasets than this get box plots instead of overlaid histograms.
 MAX_HISTOGRAMS = 5
@@ -56,19 +56,19 @@ def lid_figure(data, column: str = "lid", hue: str = "dataset", bins: int = 50):
     if column not in data.columns and "index" in data.columns:
         raise DataError("a results table holds no pointwise LID; plot the results folder "
                         "itself (its run records hold the queries' LID) or a lid.csv")
-    _check(data, x=column, hue=hue)
-    values = _numeric(data, column)
+    check(data, x=column, hue=hue)
+    values = numeric(data, column)
     finite = values[np.isfinite(values)]
     if len(finite) == 0:
         raise DataError(f"column {column!r} has no finite LID values")
     groups = []
     for name, group in sorted(data.groupby(hue, sort=False), key=lambda g: natural_key(g[0])):
-        v = _numeric(group, column)
+        v = numeric(group, column)
         of = f"{group['of'].iloc[0]}, " if "of" in group.columns else ""
         groups.append((name, of, v[np.isfinite(v)]))
     if len(groups) > MAX_HISTOGRAMS:
         return _lid_boxes(groups, column)
-    fig, axes = _new_figure(1)
+    fig, axes = new_figure(1)
     ax = axes[0]
     edges = np.histogram_bin_edges(finite, bins=bins)
     for name, of, v in groups:
@@ -79,7 +79,7 @@ def lid_figure(data, column: str = "lid", hue: str = "dataset", bins: int = 50):
     ax.set_ylabel("density", fontsize=9)
     ax.set_title("Local intrinsic dimension", loc="left", fontsize=9)
     ax.tick_params(labelsize=8)
-    _figure_legend(fig, axes)
+    figure_legend(fig, axes)
     return fig
 
 
@@ -91,7 +91,7 @@ def _lid_boxes(groups, column: str):
     groups = sorted(groups, key=lambda g: np.median(g[2]))
     about = {of for _, of, _ in groups}
     shared = about.pop().rstrip(", ") if len(about) == 1 else ""
-    fig, axes = _new_figure(1, width=2 * PANEL_WIDTH, height=1.2 + 0.24 * len(groups))
+    fig, axes = new_figure(1, width=2 * PANEL_WIDTH, height=1.2 + 0.24 * len(groups))
     ax = axes[0]
     sideways = ({"orientation": "horizontal"}  # matplotlib >= 3.10; vert= before
                 if "orientation" in inspect.signature(ax.boxplot).parameters else {"vert": False})

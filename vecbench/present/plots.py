@@ -23,24 +23,23 @@ What keeps them readable past the quickstart:
 
 from __future__ import annotations
 
-import math
 import textwrap
 from pathlib import Path
 
 import numpy as np
 
 from vecbench.core import atomic
-from vecbench.evaluate.compare import check_column
 from vecbench.core.errors import ConfigError, DataError
 from vecbench.evaluate.frontier import (config_label, family_columns, natural_key, pareto_front,
                                value_text, varying)
 from vecbench.evaluate.metrics import mean_ci95, metric_info
 from vecbench.evaluate.results import CODES, RESIDENT, memory_column, memory_label
+from vecbench.present.figure import check, figure_legend, new_figure, numeric
+from vecbench.present.plot_lid import lid_figure, lid_table as read_lid_table
 
 KINDS = ("pareto", "tradeoff", "ordering", "lid")
 #: Output formats, chosen by the -o file's suffix.
 FORMATS = (".png", ".svg", ".pdf")
-PANEL_WIDTH, PANEL_HEIGHT, MAX_COLUMNS = 4.4, 3.3, 2
 LABEL_WIDTH = 36  # characters per line of a point label
 
 
@@ -54,20 +53,6 @@ def recall_column(frame) -> str:
         if column.startswith("recall@"):
             return column
     raise DataError("the results have no recall@k column")
-
-
-def _new_figure(n_panels: int = 1, width: float = PANEL_WIDTH, height: float = PANEL_HEIGHT):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    cols = min(n_panels, MAX_COLUMNS)
-    rows = math.ceil(n_panels / cols)
-    fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for extra in axes[n_panels:]:
-        extra.set_visible(False)
-    return fig, list(axes[:n_panels])
 
 
 def _label(column: str) -> str:
@@ -132,7 +117,7 @@ def _panels(frame, facet: str | None, columns=()):
         title = f"{facet}={frame[facet].iloc[0]}" if facet and facet in frame.columns else ""
         panels = [(title, frame)]
     panels = [(title, part) for title, part in panels
-              if np.isfinite(np.column_stack([_numeric(part, c) for c in columns])).all(axis=1)
+              if np.isfinite(np.column_stack([numeric(part, c) for c in columns])).all(axis=1)
               .any()] if columns else panels
     if not panels:
         raise DataError(f"no result row has numbers in all of {', '.join(columns)}; nothing to "
@@ -140,23 +125,10 @@ def _panels(frame, facet: str | None, columns=()):
     return panels
 
 
-def _numeric(frame, column: str) -> np.ndarray:
-    import pandas as pd
-    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-
-
 def _ok_rows(frame):
     if "status" in frame.columns:
         return frame[frame["status"].fillna("ok") == "ok"]
     return frame
-
-
-def _check(frame, **columns) -> None:
-    for option, column in columns.items():
-        if column is not None:
-            check_column(frame, column, f"--{option}")
-    if frame.empty:
-        raise DataError("no result rows to plot")
 
 
 MARKERS = "os^Dv<>PXph*"
@@ -223,65 +195,18 @@ def _series(part, hue: str, line_between: bool, styles: dict, shown):
 def _scatter_with_front(ax, part, x: str, y: str, hue: str, line_between: bool,
                         styles: tuple[dict, list]) -> None:
     for label, style, group in _series(part, hue, line_between, *styles):
-        gx, gy = _numeric(group, x), _numeric(group, y)
+        gx, gy = numeric(group, x), numeric(group, y)
         keep = np.isfinite(gx) & np.isfinite(gy)
         order = np.argsort(gx[keep], kind="stable")
         ax.plot(gx[keep][order], gy[keep][order], label=label, alpha=0.85, markersize=4.5,
                 linewidth=1.2, **style)
     hx, hy = _higher_better(x), _higher_better(y)
     if hx is not None and hy is not None:
-        px, py = _numeric(part, x), _numeric(part, y)
+        px, py = numeric(part, x), numeric(part, y)
         front = pareto_front(px, py, hx, hy)
         if len(front):
             ax.step(px[front], py[front], where="post", color="black", linewidth=1.0,
                     linestyle="--", label="Pareto front", zorder=0)
-
-
-def _wrap(label: str, chars: int) -> str:
-    """``label`` in lines of at most ``chars`` characters, broken at spaces, or at a pipeline's
-    ``|`` and a parameter list's commas when it has to be."""
-    if len(label) <= chars:
-        return label
-    spaced = label.replace("|", "| ").replace(",", ", ")
-    return textwrap.fill(spaced, chars, break_long_words=True, break_on_hyphens=False)
-
-
-def _figure_legend(fig, axes) -> None:
-    """One legend below the panels, with each label once (panels share their series), in the
-    most columns that fit the figure's width as drawn; a label wider than the figure wraps."""
-    handles: dict[str, object] = {}
-    for ax in axes:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, handle)
-    if not handles:
-        return
-    if "Pareto front" in handles:  # last, not between the series of two panels
-        handles["Pareto front"] = handles.pop("Pareto front")
-    fontsize = 7.5 if len(handles) <= 20 else 6.5
-    width_pt = fig.get_figwidth() * 72
-    chars = max(16, int((width_pt - 50) / (0.55 * fontsize)))  # a first guess, then measured
-    longest = min(chars, max(len(label) for label in handles))
-    ncol = max(1, min(len(handles), int(width_pt // (longest * 0.55 * fontsize + 36))))
-    renderer = fig.canvas.get_renderer()
-    panels_height = fig.get_figheight()
-    while True:  # fewer columns, then narrower lines, until the legend fits the width
-        labels = [_wrap(label, chars) for label in handles]
-        # room for the tallest legend (one column) while measuring: the panels never collapse
-        lines = sum(label.count("\n") + 1 for label in labels)
-        fig.set_figheight(panels_height + lines * fontsize * 1.5 / 72 + 0.5)
-        legend = fig.legend(list(handles.values()), labels, loc="outside lower center",
-                            ncol=ncol, fontsize=fontsize, frameon=False)
-        fig.draw_without_rendering()
-        box = legend.get_window_extent(renderer)
-        if (box.x0 >= fig.bbox.x0 and box.x1 <= fig.bbox.x1) or chars <= 16:
-            break
-        legend.remove()
-        if ncol > 1:
-            ncol -= 1
-        else:
-            chars = max(16, int(chars * 0.85))
-    # the panels keep their height: the figure grows by the legend's
-    fig.set_figheight(panels_height + box.height / fig.dpi + 0.1)
 
 
 def _finish(ax, title: str, x: str, y: str, ylabel: str | None = None) -> None:
@@ -300,16 +225,16 @@ def pareto(frame, x: str | None = None, y: str = "qps", hue: str = "index",
     per dataset."""
     frame = _with_hue(_ok_rows(frame), hue)
     x = x or recall_column(frame)
-    _check(frame, x=x, y=y, hue=hue, facet=facet)
+    check(frame, x=x, y=y, hue=hue, facet=facet)
     panels = _panels(frame, facet, (x, y))
-    fig, axes = _new_figure(len(panels))
+    fig, axes = new_figure(len(panels))
     styles = _styles(frame, hue, line_between=True)
     for ax, (title, part) in zip(axes, panels):
         _scatter_with_front(ax, part, x, y, hue, True, styles)
         if y in ("qps", "index_bytes") or y.endswith("_ms"):
             ax.set_yscale("log")
         _finish(ax, title, x, y)
-    _figure_legend(fig, axes)
+    figure_legend(fig, axes)
     return fig
 
 
@@ -325,7 +250,7 @@ def _log_x(ax, base: int) -> None:
 
 def _budget_notes(part, x: str, y: str, hue: str, budgets) -> list[tuple[float, float, str]]:
     """(x, y, text) of the best row under each budget; budgets sharing a best row share a note."""
-    px, py = _numeric(part, x), _numeric(part, y)
+    px, py = numeric(part, x), numeric(part, y)
     higher = _higher_better(y) is not False
     best: dict[int, list[float]] = {}
     for budget in sorted(budgets or []):
@@ -355,22 +280,22 @@ def tradeoff(frame, x: str | None = None, y: str | None = None, hue: str = COMBI
     x = x or memory_column(frame)
     y = y or ("ndcg@10" if "ndcg@10" in frame.columns and frame["ndcg@10"].notna().any()
               else recall_column(frame))
-    _check(frame, x=x, y=y, hue=hue, facet=facet)
+    check(frame, x=x, y=y, hue=hue, facet=facet)
     panels = _panels(frame, facet, (x, y))
-    fig, axes = _new_figure(len(panels))
+    fig, axes = new_figure(len(panels))
     styles = _styles(frame, hue, line_between=False)
     for ax, (title, part) in zip(axes, panels):
         _scatter_with_front(ax, part, x, y, hue, False, styles)
-        px = _numeric(part, x)
+        px = numeric(part, x)
         if np.nanmin(px) > 0:
             _log_x(ax, base=2 if "bytes" in x else 10)
         for budget in budgets or []:
             ax.axvline(budget, color="tab:red", linewidth=0.8, alpha=0.5)
         _finish(ax, title, x, y)
-    _figure_legend(fig, axes)
+    figure_legend(fig, axes)
     from vecbench.present.plot_labels import place_labels
     for ax, (_, part) in zip(axes, panels):  # after the layout is final: measured placement
-        points = np.column_stack([_numeric(part, x), _numeric(part, y)])
+        points = np.column_stack([numeric(part, x), numeric(part, y)])
         place_labels(ax, _budget_notes(part, x, y, hue, budgets), avoid_points=points)
     return fig
 
@@ -384,11 +309,11 @@ def ordering(frame, y: str | None = None, hue: str = "index", x: str = "ordering
     """
     frame = _ok_rows(frame)
     y = y or recall_column(frame)
-    _check(frame, y=y, hue=hue, x=x, facet=facet)
+    check(frame, y=y, hue=hue, x=x, facet=facet)
     panels = _panels(frame, facet, (y,))
-    fig, axes = _new_figure(len(panels))
+    fig, axes = new_figure(len(panels))
     for ax, (title, part) in zip(axes, panels):
-        part = part.assign(_y=_numeric(part, y))
+        part = part.assign(_y=numeric(part, y))
         repeat = "repeat" if "repeat" in part.columns else None
         per_build = part.groupby([hue, x] + ([repeat] if repeat else []), sort=True)["_y"].mean()
         part = part.assign(**{x: part[x].map(value_text), hue: part[hue].map(value_text)})
@@ -414,19 +339,17 @@ def ordering(frame, y: str | None = None, hue: str = "index", x: str = "ordering
         ax.set_xticks(np.arange(len(categories)), categories, rotation=30, ha="right")
         _finish(ax, title, x, y, ylabel=f"{y}, mean ± 95% CI")
         ax.grid(False, axis="x")
-    _figure_legend(fig, axes)
+    figure_legend(fig, axes)
     return fig
 
 
 def lid_table(results: str | Path):
     """Pointwise LID of a results folder as a table (see :func:`vecbench.present.plot_lid.lid_table`)."""
-    from vecbench.present.plot_lid import lid_table as read
-    return read(results)
+    return read_lid_table(results)
 
 
 def lid(data, column: str = "lid", hue: str = "dataset", bins: int = 50):
     """Distribution of pointwise LID per dataset (see :func:`vecbench.present.plot_lid.lid_figure`)."""
-    from vecbench.present.plot_lid import lid_figure
     return lid_figure(data, column, hue, bins)
 
 

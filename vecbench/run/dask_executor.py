@@ -16,7 +16,7 @@ import os
 from typing import Callable, Iterator
 
 from vecbench.core.errors import ConfigError
-from vecbench.run.executors import Task, execute
+from vecbench.run.tasks import Task, execute
 from vecbench.run.records import Outcome
 
 #: Times the scheduler reruns a unit whose worker died or whose task raised.

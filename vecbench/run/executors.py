@@ -10,36 +10,14 @@ Interrupting the iteration (Ctrl-C) cancels what has not started.
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass
 from typing import Iterator, Protocol
 
-from vecbench.run.experiment import BuildUnit
+from vecbench.core.errors import ConfigError
+from vecbench.run.dask_executor import DaskExecutor, scheduler_address
 from vecbench.run.records import Outcome
-
-
-@dataclass(frozen=True)
-class Task:
-    unit: BuildUnit
-    key: str
-    threads: int
-    contended: bool = False
-
-
-def execute(task: Task, worker: str | None = None, on_stage=None) -> Outcome:
-    """Run one unit wherever this is called; the outcome carries its key and the unit's peak
-    RSS (in a shared process, the peak since the unit started, which may include memory
-    earlier units left behind)."""
-    from vecbench.core import environment
-    from vecbench.run import stages
-
-    worker = worker or f"{socket.gethostname()}:{os.getpid()}"
-    environment.reset_peak_rss()
-    outcome = stages.run_unit(task.unit, task.threads, contended=task.contended, worker=worker,
-                              on_stage=on_stage)
-    outcome.record["key"] = task.key
-    outcome.record["peak_rss_bytes"] = environment.peak_rss_bytes()
-    return outcome
+from vecbench.run.tasks import Task, _exit_with_parent, execute  # noqa: F401 (Task: the executors' unit)
+from vecbench.run.workers import Isolated
 
 
 class Executor(Protocol):
@@ -100,53 +78,10 @@ class LocalProcesses:
             process.join(timeout=5)
 
 
-def _exit_with_parent(parent: int | None = None) -> None:
-    """A worker ends by itself when the process that started it is gone (killed, not only
-    stopped cleanly): a daemon thread watches the parent's pid."""
-    import signal
-    import threading
-    import time
-
-    # the pid is passed in: a worker that starts after its parent died would read pid 1 here
-    parent = parent or os.getppid()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _die_with_parent()
-    if os.getppid() != parent:  # the parent died before the line above took effect
-        os._exit(1)
-
-    def watch() -> None:
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
-def _die_with_parent() -> None:
-    """On Linux, ask the kernel to SIGKILL this worker when its parent dies: it works even
-    while the worker's main thread is blocked in C code holding the GIL (where the watching
-    thread of :func:`_exit_with_parent` cannot run). Elsewhere the thread alone does it."""
-    import ctypes
-    import ctypes.util
-    import signal
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def make(jobs: int = 1, isolated: bool = True) -> Executor:
     """Isolated workers (a crash is a record), or, for debugging, this process (``jobs`` 1) or
     a pool of long-lived processes."""
     if isolated:
-        from vecbench.run.workers import Isolated
-
         return Isolated(jobs)
     return LocalProcesses(jobs) if jobs > 1 else InProcess()
 
@@ -175,9 +110,6 @@ def choose(name: str | None, scheduler: str | None, jobs: int, threads: int | No
     in worker processes of their own unless ``--in-process`` or ``--executor local`` (this
     process) asks otherwise; Dask units run in the Dask worker's process.
     """
-    from vecbench.run.dask_executor import DaskExecutor, scheduler_address
-    from vecbench.core.errors import ConfigError
-
     if name is not None and name not in EXECUTORS:
         raise ConfigError(f"--executor: expected one of {', '.join(EXECUTORS)}, got {name!r}")
     if scheduler and name not in (None, "dask"):

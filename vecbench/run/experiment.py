@@ -14,12 +14,15 @@ import math
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from vecbench.core.errors import ConfigError
 from vecbench.core.yaml_files import parse_yaml, read_text, read_yaml  # noqa: F401 (re-exported)
 from vecbench.core.params import check_int, check_no_extra, check_str
-from vecbench.core.registry import Registry, datasets, indexes, orderings, transforms
+from vecbench.core.components import (MAX_GRID, Component, check_transform, construct,  # noqa: F401
+                                      entry_of, expand_dataset, expand_params, list_params_of,
+                                      lookup, lookup_spec)
+from vecbench.core.registry import indexes, orderings, transforms
 
 TOP_LEVEL = ("name", "seed", "k", "repeat", "datasets", "pipelines", "indexes", "orderings",
              "cases", "threads", "timing", "description")
@@ -36,18 +39,6 @@ TIMING_COUNTS = {"min_passes": 10_000, "latency_queries": 1_000_000}
 MAX_CLIENTS = 256
 CASE_KEYS = ("dataset", "pipeline", "index", "ordering", "repeat")
 INDEX_KEYS = ("build", "search", "rescore")
-
-
-@dataclass(frozen=True)
-class Component:
-    """A registered component by name, with its (scalar) parameters and its YAML path."""
-
-    name: str
-    params: dict = field(default_factory=dict, hash=False)
-    where: str = ""
-
-    def canonical(self) -> dict:
-        return {self.name: self.params}
 
 
 @dataclass(frozen=True)
@@ -142,139 +133,6 @@ class Experiment:
                    for unit in self.units)
 
 
-# ---------------------------------------------------------------------------------------------
-# Grid expansion
-
-#: The most combinations one grid (a component's parameters, or the whole experiment) may have.
-MAX_GRID = 100_000
-
-
-def expand_params(params: Any, where: str, list_params: Iterable[str] = ()) -> list[dict]:
-    """All combinations of a parameter mapping whose list values are axes.
-
-    A parameter named in ``list_params`` takes a list as its value: a list of scalars is one
-    value, a list of lists is an axis. ``zip:`` maps names to equally long lists that advance
-    together. Nested mappings expand recursively.
-    """
-    if params is None:
-        return [{}]
-    if not isinstance(params, dict):
-        raise ConfigError(f"expected a mapping of parameters, got {params!r}", where)
-    list_params = set(list_params)
-    axes: list[list[dict]] = []
-    for key, value in params.items():
-        path = f"{where}.{key}" if where else str(key)
-        if key == "zip":
-            axes.append(_zip_axis(value, path))
-        elif isinstance(value, dict):
-            axes.append([{key: v} for v in expand_params(value, path, list_params)])
-        elif isinstance(value, list) and (key not in list_params or
-                                          (value and isinstance(value[0], list))):
-            if not value:
-                raise ConfigError("expected a non-empty list of values, got []", path)
-            axes.append([{key: v} for v in value])
-        else:
-            axes.append([{key: value}])
-    size = math.prod(len(axis) for axis in axes)
-    if size > MAX_GRID:   # checked before the combinations are made
-        raise ConfigError(f"the parameter grid has {size} combinations; expected at most "
-                          f"{MAX_GRID} (split the study, or use zip: or cases:)", where)
-    combos = []
-    for parts in itertools.product(*axes):
-        merged: dict = {}
-        for part in parts:
-            merged.update(part)
-        combos.append(merged)
-    return combos
-
-
-def _zip_axis(value: Any, where: str) -> list[dict]:
-    if not isinstance(value, dict) or not value:
-        raise ConfigError(f"expected a mapping of parameter names to equally long lists, "
-                          f"got {value!r}", where)
-    lengths = {}
-    for name, values in value.items():
-        if not isinstance(values, list) or not values:
-            raise ConfigError(f"expected a non-empty list, got {values!r}", f"{where}.{name}")
-        lengths[name] = len(values)
-    if len(set(lengths.values())) > 1:
-        raise ConfigError(f"expected lists of equal length, got lengths {lengths}", where)
-    n = next(iter(lengths.values()))
-    return [{name: values[i] for name, values in value.items()} for i in range(n)]
-
-
-def _entry(entry: Any, where: str, kind: str) -> tuple[str, Any]:
-    """``name`` or ``{name: params}`` -> (name, params)."""
-    if isinstance(entry, str):
-        return entry, {}
-    if isinstance(entry, dict) and len(entry) == 1:
-        name, params = next(iter(entry.items()))
-        return str(name), {} if params is None else params
-    raise ConfigError(f"expected a {kind} name or a one-key mapping {{name: parameters}}, "
-                      f"got {entry!r}", where)
-
-
-def _lookup(registry: Registry, name: str, where: str) -> Any:
-    try:
-        return registry.get(name)
-    except ConfigError as exc:
-        raise exc.within(where) from None
-
-
-def _lookup_spec(registry: Registry, name: str, where: str) -> Any:
-    """The light parameter spec of a component (None where it has none): no heavy imports."""
-    try:
-        return registry.spec(name)
-    except ConfigError as exc:
-        raise exc.within(where) from None
-
-
-def _construct(target: Any, params: dict, where: str) -> Any:
-    """Instantiate a component to validate its parameters (constructors need no data), or
-    check them with its light spec."""
-    try:
-        if hasattr(target, "validate") and hasattr(target, "defaults"):
-            return target.validate(dict(params))
-        return target(**params)
-    except ConfigError as exc:
-        raise exc.within(where) from None
-    except TypeError as exc:
-        import inspect
-        accepted = [p for p in inspect.signature(target).parameters if p not in ("self",)]
-        try:
-            check_no_extra(getattr(target, "__name__", "component"), params, accepted)
-        except ConfigError as bad:
-            raise bad.within(where) from None
-        raise ConfigError(f"invalid parameters ({exc})", where) from None
-
-
-def _check_transform(target: Any, params: dict, where: str) -> None:
-    """Transforms check their values at fit (scikit-learn's rule), and without data here."""
-    check = getattr(target, "check_params", None)
-    if check is None:  # a scikit-learn transformer registered directly
-        _construct(target, params, where)
-        return
-    try:
-        check(params)
-    except ConfigError as exc:
-        raise exc.within(where) from None
-
-
-def _list_params(target: Any) -> set:
-    return set(getattr(target, "list_params", ()))
-
-
-def expand_dataset(entry: Any, where: str) -> list[Component]:
-    name, params = _entry(entry, where, "dataset")
-    path = f"{where}.{name}"
-    spec = _lookup_spec(datasets, name, where)
-    target = spec if spec is not None else _lookup(datasets, name, where)
-    combos = expand_params(params, path, _list_params(target))
-    for combo in combos:
-        _construct(target, combo, path)
-    return [Component(name, combo, path) for combo in combos]
-
-
 def expand_pipeline(steps: Any, where: str) -> list[tuple[Component, ...]]:
     if steps is None:
         steps = []
@@ -284,28 +142,28 @@ def expand_pipeline(steps: Any, where: str) -> list[tuple[Component, ...]]:
     per_step: list[list[Component]] = []
     for i, step in enumerate(steps):
         step_where = f"{where}[{i}]"
-        name, params = _entry(step, step_where, "transform")
+        name, params = entry_of(step, step_where, "transform")
         path = f"{step_where}.{name}"
-        spec = _lookup_spec(transforms, name, step_where)
-        target = spec if spec is not None else _lookup(transforms, name, step_where)
-        combos = expand_params(params, path, _list_params(target))
+        spec = lookup_spec(transforms, name, step_where)
+        target = spec if spec is not None else lookup(transforms, name, step_where)
+        combos = expand_params(params, path, list_params_of(target))
         for combo in combos:
-            _check_transform(target, combo, path)
+            check_transform(target, combo, path)
         per_step.append([Component(name, combo, path) for combo in combos])
     return [tuple(chosen) for chosen in itertools.product(*per_step)]
 
 
 def expand_index(entry: Any, where: str) -> list[IndexSpec]:
-    name, params = _entry(entry, where, "index")
+    name, params = entry_of(entry, where, "index")
     path = f"{where}.{name}"
-    target = _lookup(indexes, name, where)
+    target = lookup(indexes, name, where)
     if not isinstance(params, dict):
         raise ConfigError(f"expected a mapping with 'build' and 'search', got {params!r}", path)
     try:
         check_no_extra(f"index {name}", params, INDEX_KEYS)
     except ConfigError as exc:
         raise exc.within(path) from None
-    builds = expand_params(params.get("build"), f"{path}.build", _list_params(target))
+    builds = expand_params(params.get("build"), f"{path}.build", list_params_of(target))
     searches = expand_params(params.get("search"), f"{path}.search")
     checked_searches = []
     for search in searches:
@@ -319,7 +177,7 @@ def expand_index(entry: Any, where: str) -> list[IndexSpec]:
         except ConfigError as exc:
             raise exc.within(f"{path}.search") from None
     for build in builds:
-        instance = _construct(target, build, f"{path}.build")
+        instance = construct(target, build, f"{path}.build")
         # what the configured index decides from the YAML alone (a factory string's own
         # search parameters, say)
         for search in checked_searches:
@@ -352,9 +210,9 @@ def expand_index(entry: Any, where: str) -> list[IndexSpec]:
 def expand_ordering(entry: Any, where: str) -> list[Component]:
     from vecbench.compute.ordering import check_params
 
-    name, params = _entry(entry, where, "ordering")
+    name, params = entry_of(entry, where, "ordering")
     path = f"{where}.{name}"
-    function = _lookup(orderings, name, where)
+    function = lookup(orderings, name, where)
     combos = expand_params(params, path)
     checked = []
     for combo in combos:

@@ -13,9 +13,8 @@ wait for the first one instead:
 A fitted pipeline is stored as a pickle with its blake2b digest beside it, verified on read and
 refitted with a warning when corrupt. On a Dask cluster the bytes of every shared result (fits
 here, ground truth and LID through :mod:`vecbench.core.cache`) are also handed to the scheduler
-(:func:`publish`: a ``distributed.Variable`` named by the entry, up to :data:`SCHEDULER_LIMIT`
-bytes), so a worker on another machine, whose cache is not shared, reads the result
-(:func:`fetch`) instead of redoing it: work is done once per cluster, not once per machine.
+(:mod:`vecbench.core.cluster`: a ``distributed.Variable`` named by the entry), so a worker on another machine, whose cache is not shared, reads the result
+instead of redoing it: work is done once per cluster, not once per machine.
 """
 
 from __future__ import annotations
@@ -30,29 +29,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from vecbench.core import atomic
-
-#: Largest fitted pipeline handed to the scheduler for workers on other machines.
-SCHEDULER_LIMIT = 64 << 20
-
-
-def _cache() -> Path:
-    from vecbench.compute.groundtruth import cache_dir
-
-    return cache_dir()
-
-
-def dask_worker():
-    """The Dask worker running this code, or None (not on a cluster)."""
-    import sys
-
-    if "distributed" not in sys.modules:  # a worker process has it imported; others need not
-        return None
-    from distributed import get_worker
-
-    try:
-        return get_worker()
-    except ValueError:
-        return None
+from vecbench.core.cache import cache_problem, discard, warn
+from vecbench.core.cluster import dask_worker, digest, fetch, publish
+from vecbench.core.paths import cache_dir
 
 
 @contextlib.contextmanager
@@ -67,9 +46,8 @@ def lock(name: str) -> Iterator[None]:
         return
     import fcntl
 
-    from vecbench.core.cache import cache_problem
 
-    folder = _cache() / "locks"
+    folder = cache_dir() / "locks"
     try:
         if cache_problem() is not None:
             raise OSError(errno.EROFS, "cache unusable")
@@ -96,19 +74,14 @@ def key_of(*parts: Any) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def _digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=32).hexdigest()
-
-
 def _paths(key: str) -> tuple[Path, Path]:
-    folder = _cache() / "fits"
+    folder = cache_dir() / "fits"
     return folder / f"{key}.pkl", folder / f"{key}.blake2b"
 
 
 def read_fit(key: str) -> Any | None:
     """The fitted object stored under ``key``, or None when absent; a corrupt entry (digest
     mismatch, unreadable pickle) is reported with a warning and treated as absent."""
-    from vecbench.core.cache import cache_problem, discard
 
     path, digest_path = _paths(key)
     data = None
@@ -123,7 +96,7 @@ def read_fit(key: str) -> Any | None:
             expected = digest_path.read_text().strip()
         except OSError:
             data, expected = None, ""
-        if data is not None and _digest(data) != expected:
+        if data is not None and digest(data) != expected:
             warnings.warn(f"{path}: checksum mismatch in a cached fitted pipeline; refitting",
                           RuntimeWarning, stacklevel=2)
             data = None
@@ -150,7 +123,6 @@ def write_fit(key: str, value: Any) -> None:
 def _write(key: str, data: bytes) -> None:
     """Store a fit; a cache that cannot take it (read-only, full, unusable) is one warning line,
     and the fit is still used by the unit that made it."""
-    from vecbench.core.cache import cache_problem, discard, warn
 
     if cache_problem() is not None:
         return
@@ -161,43 +133,10 @@ def _write(key: str, data: bytes) -> None:
             if entry.is_dir() and not entry.is_symlink():
                 discard(entry)
         atomic.write_bytes(path, data)  # the data first: a digest never names bytes not yet there
-        atomic.write_text(digest_path, _digest(data))
+        atomic.write_text(digest_path, digest(data))
     except OSError as exc:
         warn(f"{path}: fitted pipeline not cached ({exc.strerror or exc}); continuing "
              "without it")
-
-
-def _variable(name: str):
-    worker = dask_worker()
-    if worker is None:
-        return None
-    from distributed import Variable
-
-    return Variable(f"vecbench-{name}", client=worker.client)
-
-
-def fetch(name: str) -> bytes | None:
-    """The bytes another worker of this cluster published under ``name``, verified against
-    their digest; None off a cluster, when none were published, or when they do not verify."""
-    variable = _variable(name)
-    if variable is None:
-        return None
-    try:
-        value = variable.get(timeout=0)
-    except TimeoutError:
-        return None
-    data, digest = value
-    return data if _digest(data) == digest else None
-
-
-def publish(name: str, data: bytes) -> bool:
-    """Hand ``data`` to the scheduler under ``name`` for workers on other machines; False off a
-    cluster or above :data:`SCHEDULER_LIMIT` (they then compute it themselves)."""
-    variable = _variable(name)
-    if variable is None or len(data) > SCHEDULER_LIMIT:
-        return False
-    variable.set((data, _digest(data)))
-    return True
 
 
 def once(key: str, compute: Callable[[], Any]) -> tuple[Any, bool]:

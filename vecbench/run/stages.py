@@ -77,7 +77,7 @@ class ReferenceStage:
 def reference(dataset: Dataset, k: int) -> ReferenceStage:
     """Exact kNN (cached by content), exact distances to depth k, query LID, judgments."""
     from vecbench.compute import groundtruth
-    from vecbench.evaluate import metrics
+    from vecbench.compute import recall
     from vecbench.run import shared_work
     from vecbench.datasets import guards
 
@@ -96,16 +96,16 @@ def reference(dataset: Dataset, k: int) -> ReferenceStage:
     if dataset.neighbors is not None:
         sample = min(len(dataset.queries), 1000)
         head = groundtruth.GroundTruth(truth.ids[:sample], truth.distances[:sample], truth.metric)
-        wrong = groundtruth.shipped_mismatch(dataset.neighbors[:sample], head, dataset.base,
+        wrong = recall.shipped_mismatch(dataset.neighbors[:sample], head, dataset.base,
                                              dataset.queries[:sample], k)
         if wrong > 0:
             warnings.append(f"shipped neighbors mismatch: {wrong:.1%} of {sample} sampled "
                             "queries disagree with exact search; using recomputed ground truth")
     # recomputed with the arithmetic used for the returned ids, so exact ties compare equal
-    truth_distances = metrics.true_distances(dataset.base, dataset.queries, truth.ids[:, :k],
+    truth_distances = recall.true_distances(dataset.base, dataset.queries, truth.ids[:, :k],
                                              dataset.metric)
     with shared_work.lock(f"truth-{fingerprint}"):
-        query_lid = metrics.query_lid_from_truth(dataset.base, dataset.queries, dataset.metric,
+        query_lid = recall.query_lid_from_truth(dataset.base, dataset.queries, dataset.metric,
                                                  truth, fingerprint)
     judgments = None
     if dataset.qrels is not None:
@@ -174,7 +174,7 @@ def _train_digest(dataset: Dataset) -> str:
     if cached is None:
         import hashlib
 
-        from vecbench.datasets.base import hash_array
+        from vecbench.core.vectors import hash_array
 
         h = hashlib.blake2b(digest_size=16)
         h.update(str(dataset.train.shape).encode())
@@ -234,7 +234,7 @@ def fitted_pipeline(dataset: Dataset, steps: tuple[Component, ...]) -> tuple[lis
 
 
 def _encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset) -> Encoded:
-    from vecbench.datasets.base import as_float32
+    from vecbench.core.vectors import as_float32
 
     # the one float32 copy of a memory-mapped uint8/int8/strided base (a float32 one stays mapped)
     base, queries, train = as_float32(dataset.base), dataset.queries, dataset.train
@@ -278,10 +278,10 @@ def _encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset) 
 
 
 def trustworthiness(dataset: Dataset, encoded: Encoded, k: int, seed: int) -> float:
-    from vecbench.evaluate import metrics
+    from vecbench.compute import recall
 
     if (k, seed) not in encoded.trustworthiness:
-        encoded.trustworthiness[(k, seed)] = metrics.trustworthiness_sample(
+        encoded.trustworthiness[(k, seed)] = recall.trustworthiness_sample(
             dataset.base, encoded.decoded_base, dataset.metric, k, seed=seed)
     return encoded.trustworthiness[(k, seed)]
 
@@ -355,7 +355,7 @@ def searcher(index: Any, params: dict, perm: np.ndarray | None, cascade,
 def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
            timing: Timing) -> tuple[list[dict], dict]:
     """Every search setting of the unit: (settings for the record, raw arrays)."""
-    from vecbench.evaluate import metrics
+    from vecbench.compute import recall
 
     k = unit.k
     settings: list[dict] = []
@@ -387,7 +387,7 @@ def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
                 raise exc.within(f"{unit.index.where}.search") from None
             prefix = f"s{len(settings)}_"
             raw[f"{prefix}ids@{k}"] = ids.astype(n_base_ids)
-            raw[f"{prefix}true_distances"] = metrics.true_distances(
+            raw[f"{prefix}true_distances"] = recall.true_distances(
                 dataset.base, dataset.queries, ids, dataset.metric)
             if distances is not None:
                 raw[f"{prefix}distances"] = np.asarray(distances, dtype=np.float32)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from vecbench.run.executors import Task, execute
+from vecbench.run.tasks import Task, execute
 from vecbench.run.records import Outcome
 
 #: Lines of a crashed worker's stderr kept in its record, and characters of each (faulthandler
@@ -60,7 +60,7 @@ def run_in_worker(task: Task, folder: str, env: dict, cwd: str) -> None:
     ``env`` and ``cwd`` are the runner's now (a fork server keeps those it started with)."""
     import faulthandler
 
-    from vecbench.run.executors import _exit_with_parent
+    from vecbench.run.tasks import _exit_with_parent
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # first: Ctrl-C is the runner's to handle
     try:

@@ -10,7 +10,7 @@ import numpy as np
 
 from vecbench.indexes.base import IndexBase, pad_distances, pad_ids
 from vecbench.indexes.protocol import BuildReport, Conformance
-from vecbench.evaluate.metrics import Metric
+from vecbench.metrics import Metric
 
 
 class NumpyBrute(IndexBase):

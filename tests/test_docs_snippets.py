@@ -161,7 +161,7 @@ def test_shell_snippet_runs_or_parses(snippet: Snippet, tmp_path, capsys, monkey
                 assert re.search(rf"^{re.escape(target)}:", makefile, re.M), \
                     f"{snippet.id}: make {target}: no such target"
         elif program == "pytest":
-            plugin = (ROOT / "vecbench" / "pytest_plugin.py").read_text()
+            plugin = (ROOT / "vecbench" / "cli" / "pytest_plugin.py").read_text()
             for option in args:
                 assert f'"{option.split("=")[0]}"' in plugin, f"{snippet.id}: {option}"
         elif program in ("pip", "dask"):

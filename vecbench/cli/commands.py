@@ -11,12 +11,21 @@ import errno
 import sys
 from pathlib import Path
 
+from vecbench import conformance
+from vecbench.cli.examples import DESCRIPTION, EXAMPLES, add_examples
+from vecbench.cli.reference import describe
 from vecbench.core.errors import ConfigError, DataError, VecbenchError
+from vecbench.core.params import check_choice, check_int, parse_number
+from vecbench.core.registry import REGISTRIES, datasets
+from vecbench.data import example_names
+from vecbench.datasets.recipes import dataset_entry, fetch, recipe_table
+from vecbench.evaluate import compare, results, results as results_module
+from vecbench.evaluate.compare import load_table
+from vecbench.evaluate.results import CODES, RESIDENT, memory_column
+from vecbench.run.experiment import expand_dataset, load_experiment, parse_yaml
 
 
 def _experiment(path: str):
-    from vecbench.run.experiment import load_experiment
-
     return load_experiment(path)
 
 
@@ -32,8 +41,6 @@ def _stderr(line: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from vecbench.run import records, runner
-    from vecbench.evaluate import results as results_module
-
     experiment = _experiment(args.file)
     results = Path(args.results) if args.results else Path("results") / experiment.name
     records.prepare_results(results)
@@ -72,8 +79,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from vecbench.evaluate import results
-
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics \
         else None
     csv_path, parquet_path, n_rows = results.collect(args.dir, metrics, include_all=args.all,
@@ -83,15 +88,11 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    from vecbench.cli.reference import describe
-
     print(describe(args.name))
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from vecbench.core.registry import REGISTRIES
-
     kinds = [args.kind] if args.kind else list(REGISTRIES)
     for kind in kinds:
         print(f"{kind}: {', '.join(REGISTRIES[kind].names())}")
@@ -99,8 +100,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from vecbench import conformance
-
     results = conformance.run(args.name, args.kind)
     for result in results:
         print(result.line())
@@ -109,9 +108,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _dataset_components(spec: str) -> list:
     """SPEC (a dataset entry in YAML flow form, or a recipe name) -> validated components."""
-    from vecbench.datasets.recipes import dataset_entry
-    from vecbench.run.experiment import expand_dataset, parse_yaml
-
     try:
         entry = parse_yaml(spec, "SPEC")
     except ConfigError as exc:
@@ -121,9 +117,6 @@ def _dataset_components(spec: str) -> list:
 
 
 def cmd_datasets_list(args: argparse.Namespace) -> int:
-    from vecbench.datasets.recipes import recipe_table
-    from vecbench.core.registry import datasets
-
     print(f"loaders: {', '.join(datasets.names())}")
     for line in recipe_table():
         print(line)
@@ -142,8 +135,6 @@ def cmd_datasets_info(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets_fetch(args: argparse.Namespace) -> int:
-    from vecbench.datasets.recipes import fetch
-
     for path in fetch(args.name, args.dest, log=lambda line: print(line, file=sys.stderr)):
         print(path)
     return 0
@@ -186,8 +177,6 @@ def cmd_lid(args: argparse.Namespace) -> int:
     from vecbench.compute import lid
 
     from vecbench.present import plots
-    from vecbench.core.params import check_choice, check_int
-
     k = check_int("--k", lid.DEFAULT_K if args.k is None else args.k, 2)
     estimator = check_choice("--estimator", args.estimator, lid.ESTIMATORS)
     output = plots.check_output(args.output) if args.output else None
@@ -242,8 +231,6 @@ def _lid_report(spec: str, k: int, estimator: str):
 
 def _plot_table(source: str, kind: str):
     """The table a plot reads: the results (or a csv/parquet); for ``lid``, a LID table."""
-    from vecbench.evaluate.compare import load_table
-
     if kind == "lid" and Path(source).is_dir():
         from vecbench.present.plots import lid_table
         return lid_table(source)  # lid.parquet/csv, else the run records' query LID
@@ -251,7 +238,6 @@ def _plot_table(source: str, kind: str):
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from vecbench.evaluate import compare
     from vecbench.present import plots
 
     frame = _plot_table(args.dir, args.kind)
@@ -280,8 +266,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from vecbench.evaluate import compare
-
     budgets = [compare.parse_budget(text) for text in args.budget or []]
     frame = compare.load_table(args.dir, with_specs=True)
     if args.dataset:
@@ -292,7 +276,6 @@ def cmd_best(args: argparse.Namespace) -> int:
     objective = args.maximize or args.minimize
     if (note := compare.hosts_note(frame)) is not None:
         _stderr(note)
-    from vecbench.evaluate.results import CODES, RESIDENT, memory_column
     memory = memory_column(frame)
     if memory == RESIDENT and any(b.column == CODES for b in budgets):
         _stderr(f"note: {CODES} counts the codes alone; {RESIDENT} counts what a configuration "
@@ -314,8 +297,6 @@ def cmd_best(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from vecbench.evaluate import compare
-
     rules = compare.parse_rules(args.fail) if args.fail else []
     base, new = compare.load_table(args.base), compare.load_table(args.new)
     shown = [c for c in ("recall@" + str(int(base["k"].iloc[0])) if "k" in base else "",
@@ -358,8 +339,6 @@ def cmd_paired(args: argparse.Namespace) -> int:
 def _number(kind: str, low: float | None = None, high: float | None = None):
     """An argparse ``type`` reading a number through the checks YAML values get (ASCII digits,
     finite, bounded); argparse names the option in the one-line error."""
-    from vecbench.core.params import parse_number
-
     def read(text: str) -> int | float:
         try:
             return parse_number("", text, kind, low, high)
@@ -385,8 +364,6 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from vecbench import __version__
-    from vecbench.cli.examples import DESCRIPTION, EXAMPLES, add_examples
-
     parser = _Parser(prog="vecbench", description=DESCRIPTION, epilog=EXAMPLES["vecbench"],
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"vecbench {__version__}")
@@ -551,8 +528,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _example_names() -> list[str]:
-    from vecbench.data import example_names
-
     return example_names()
 
 

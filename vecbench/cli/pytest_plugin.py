@@ -25,9 +25,13 @@ from pathlib import Path
 
 import pytest
 
-from vecbench.core import atomic
+from vecbench.core import atomic, environment
 from vecbench.core.errors import ConfigError, DataError, MissingDataError, VecbenchError
-from vecbench.core.params import NUMBER
+from vecbench.core.params import NUMBER, check_choice, check_float, check_no_extra
+from vecbench.core.registry import indexes
+from vecbench.evaluate import compare, results
+from vecbench.evaluate.compare import _key_text, config_columns, failed_lines
+from vecbench.run.experiment import build_experiment, read_yaml
 
 SUFFIX = ".vecbench.yaml"
 SPEC_KEYS = ("dataset", "pipeline", "index", "ordering", "k", "seed", "threads", "expect",
@@ -86,8 +90,6 @@ def _spec_error(exc: ConfigError, file: str) -> ConfigError:
 def parse_expectation(metric: str, value, k: int) -> Expectation:
     """``">= 0.9"`` -> Expectation; a bare number is a bound in the metric's better direction."""
     from vecbench.evaluate.metrics import parse_metric
-    from vecbench.core.params import check_float
-
     where = f"expect.{metric}"
     try:  # the one grammar of metric names; bounds are finite numbers
         info = parse_metric(str(metric)).metric
@@ -112,9 +114,6 @@ def parse_expectation(metric: str, value, k: int) -> Expectation:
 
 def build_spec(raw, file: str = "<spec>", base_dir: str = ".") -> Spec:
     """Validate a spec mapping (no data is loaded) and turn it into a one-unit experiment."""
-    from vecbench.run.experiment import build_experiment
-    from vecbench.core.params import check_choice, check_no_extra
-
     try:
         if not isinstance(raw, dict):
             raise ConfigError(f"expected a mapping with keys {', '.join(SPEC_KEYS)}, "
@@ -155,8 +154,6 @@ def build_spec(raw, file: str = "<spec>", base_dir: str = ".") -> Spec:
 
 
 def load_spec(path: str | Path) -> Spec:
-    from vecbench.run.experiment import read_yaml
-
     path = Path(path)
     try:
         raw = read_yaml(path)
@@ -166,7 +163,6 @@ def load_spec(path: str | Path) -> Spec:
 
 
 def _outcomes(spec: Spec, threads: int | None):
-    from vecbench.core import environment
     from vecbench.run import stages
 
     for unit in spec.experiment.units:
@@ -177,8 +173,6 @@ def run_units(spec: Spec, threads: int | None = None) -> list[dict]:
     """Run every build unit of the spec; the rows of all of them, those of a failed unit with
     its ``status`` and one-line ``reason`` (a gate reports each). Missing data raises
     MissingDataError where the spec says ``missing_data: skip``."""
-    from vecbench.evaluate import results
-
     rows = []
     for outcome in _outcomes(spec, threads):
         record = outcome.record
@@ -191,8 +185,6 @@ def run_units(spec: Spec, threads: int | None = None) -> list[dict]:
 def run_spec(spec: Spec, threads: int | None = None) -> list[dict]:
     """Run the spec's build units; their result rows. A unit that failed raises: its data
     missing as MissingDataError, other bad input as VecbenchError, a bug as RuntimeError."""
-    from vecbench.evaluate import results
-
     rows = []
     for outcome in _outcomes(spec, threads):
         record = outcome.record
@@ -207,7 +199,6 @@ def run_spec(spec: Spec, threads: int | None = None) -> list[dict]:
 
 
 def describe(row: dict) -> str:
-    from vecbench.evaluate.compare import config_columns, _key_text
     import pandas as pd
 
     keys = config_columns(pd.DataFrame([row]))
@@ -239,8 +230,6 @@ def check_baseline(rows: list[dict], baseline: Path, rules_text: str, timing: bo
     included) with the baseline: rules, configurations missing or failed, rules not judged,
     and timing rules not checked without ``--vecbench-timing``."""
     import pandas as pd
-
-    from vecbench.evaluate import compare
 
     prefix = f"baseline {baseline.name}: "
     if not baseline.is_file():
@@ -367,8 +356,6 @@ class VecbenchItem(pytest.Item):
         failed and missing configurations; without one, failed units are named here."""
         import pandas as pd
 
-        from vecbench.evaluate.compare import failed_lines
-
         option = self.config.getoption
         rules = option("vecbench_fail", None) or self.spec.rules
         baseline = self.spec.baseline
@@ -433,8 +420,6 @@ def prepare(spec_path: str | Path, threads: int = 1) -> PreparedIndex:
     """Load, encode and build a spec's (first) unit; search settings are the first of the grid.
     The insertion order is the dataset's own (orderings are for build studies, not latency)."""
     from vecbench.run import stages
-    from vecbench.core.registry import indexes
-
     unit = load_spec(spec_path).experiment.units[0]
     dataset = stages.load(unit.dataset, unit.base_dir)
     index_cls = indexes.get(unit.index.name)

@@ -14,6 +14,7 @@ from typing import Any
 
 from vecbench.core.errors import ConfigError
 from vecbench.core.params import Param, declared
+from vecbench.core.registry import REGISTRIES
 
 #: Registry kind -> (heading, where the component goes in an experiment YAML).
 KINDS = {
@@ -31,8 +32,6 @@ SINGULAR = {"datasets": "dataset loader", "transforms": "transform", "indexes": 
 def lookup(name: str) -> list[tuple[str, Any]]:
     """(kind, component) for every registry that has ``name``; ConfigError if none has it."""
     import difflib
-
-    from vecbench.core.registry import REGISTRIES
 
     found = [(kind, registry.get(name)) for kind, registry in REGISTRIES.items()
              if name in registry]
@@ -107,8 +106,6 @@ def param_table(params: tuple[Param, ...]) -> list[str]:
 
 def kind_markdown(kind: str) -> str:
     """One reference page: every registered component of ``kind`` with its parameter tables."""
-    from vecbench.core.registry import REGISTRIES
-
     heading, usage = KINDS[kind]
     lines = [f"# {heading}", "",
              "Generated from the parameter declarations the code validates with "

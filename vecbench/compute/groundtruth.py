@@ -63,8 +63,6 @@ def exact_knn(base: np.ndarray, queries: np.ndarray, k: int, metric: str,
     """
     import faiss
 
-    from vecbench.core.vectors import release_rows
-
     buffer = _BlockBuffer()
     nq, nb = len(queries), len(base)
     k_eff = min(k, nb)
@@ -120,8 +118,6 @@ class _BlockBuffer:
         self.buffer: np.ndarray | None = None
 
     def rows(self, x: np.ndarray, start: int, stop: int) -> np.ndarray:
-        from vecbench.core.vectors import release_rows
-
         rows = x[start:stop]
         if _in_memory_float32(x):
             return rows
@@ -134,8 +130,6 @@ class _BlockBuffer:
 
 
 def _in_memory_float32(x: np.ndarray) -> bool:
-    from vecbench.core.vectors import is_mapped
-
     return x.dtype == np.float32 and x.flags.c_contiguous and not is_mapped(x)
 
 

@@ -34,6 +34,10 @@ import numpy as np
 
 from vecbench.core.errors import ConfigError, DataError
 from vecbench.core.params import check_choice, check_float, check_int, check_no_extra
+from vecbench.compute.groundtruth import exact_knn
+from vecbench.core.cache import read_verified, write_verified
+from vecbench.core.paths import cache_dir as default_cache_dir
+from vecbench.core.vectors import check_vectors, normalize_rows
 
 ESTIMATORS = ("mle", "tle", "mada", "mom")
 LID_METRICS = ("l2", "cos", "ip")
@@ -59,8 +63,6 @@ def _check_k(k: Any) -> int:
 
 def _l2_space(x: np.ndarray, metric: str) -> np.ndarray:
     """Vectors as float32 C-contiguous, in the space where Euclidean distance is the metric."""
-    from vecbench.core.vectors import check_vectors, normalize_rows
-
     check_choice("metric", metric, LID_METRICS)
     x = np.asarray(x)
     check_vectors("lid", "x", x)
@@ -93,8 +95,6 @@ def knn_graph(x: np.ndarray, k: int = DEFAULT_K, metric: str = "l2", *, distinct
     against exact search), ``sample_lid_rel_diff`` (mean relative difference of their MLE LID
     from the LID on exact neighbours) and ``check_seconds``.
     """
-    from vecbench.compute.groundtruth import exact_knn
-
     k = _check_k(k)
     exact_limit = check_int("exact_limit", exact_limit, 0)
     recall_sample = check_int("recall_sample", recall_sample, 1)
@@ -203,8 +203,6 @@ def _sorted_distances(x: np.ndarray, rows: np.ndarray,
 def _sample_check(x: np.ndarray, graph_distances: np.ndarray, k: int, sample: int,
                   seed: int) -> dict:
     """Recall and LID error of an approximate graph on a seeded sample of points."""
-    from vecbench.compute.groundtruth import exact_knn
-
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(len(x), size=min(sample, len(x)), replace=False))
     exact_ids = _drop_self(exact_knn(x, x[rows], k + 1, "l2").ids, rows)
@@ -469,9 +467,6 @@ def cached_pointwise_lid(dataset_fingerprint: str, x: np.ndarray, k: int = DEFAU
     shape or content digest does not match (:mod:`vecbench.core.cache`) is reported and recomputed.
     With ``return_info``, also returns the graph's info plus ``cache`` (``hit`` or ``miss``).
     """
-    from vecbench.core.cache import read_verified, write_verified
-    from vecbench.core.paths import cache_dir as default_cache_dir
-
     k = _check_k(k)
     estimator = check_choice("estimator", estimator, ESTIMATORS)
     limit = check_int("exact_limit", graph_kwargs.get("exact_limit", DEFAULT_EXACT_LIMIT), 0)

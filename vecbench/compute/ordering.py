@@ -13,7 +13,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from vecbench.compute.lid import cached_pointwise_lid
 from vecbench.core.errors import ConfigError
+from vecbench.core.params import check_no_extra, Param, validate
 from vecbench.core.registry import orderings
 
 
@@ -32,8 +34,6 @@ def check_params(name: str, function: Callable, params: dict) -> dict:
     """Check ``params`` against the ordering's declaration (``function.params``; an undeclared
     third-party ordering: its keyword-only argument names). Returns what was given, checked,
     without defaults (run keys hash it)."""
-    from vecbench.core.params import check_no_extra, validate
-
     if hasattr(function, "params"):
         return validate(_Named(f"ordering {name}", function.params), params, defaults=False)
     signature = inspect.signature(function)
@@ -101,15 +101,11 @@ def require_labels(name: str, context: OrderingContext | None) -> np.ndarray:
 # --- orderings informed by the data: LID, clusters, categories --------------------------------
 
 def _lid(vectors: np.ndarray, context: OrderingContext, k: int, estimator: str) -> np.ndarray:
-    from vecbench.compute.lid import cached_pointwise_lid
-
     return cached_pointwise_lid(context.fingerprint, vectors, k=k, estimator=estimator,
                                 metric=context.metric)
 
 
 def _lid_params() -> tuple:
-    from vecbench.core.params import Param
-
     return (Param("k", "int", 20, low=2, doc="neighbours per point for the LID estimate"),
             Param("estimator", "choice", "mle", choices=("mle", "tle", "mada", "mom"),
                   doc="pointwise LID estimator (scikit-dimension's names)"))
@@ -134,8 +130,6 @@ lid_asc.params = lid_desc.params = _lid_params()
 
 def _kmeans_labels(vectors: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
     import faiss
-
-    from vecbench.core.errors import ConfigError
 
     if n_clusters > len(vectors):
         raise ConfigError(f"expected at most {len(vectors)} (the number of vectors ordered), "
@@ -182,8 +176,6 @@ def cluster_interleaved(vectors: np.ndarray, *, seed: int = 0,
 
 
 def _cluster_params() -> tuple:
-    from vecbench.core.params import Param
-
     return (Param("n_clusters", "int", 32, low=1, doc="k-means clusters (faiss, seeded)"),)
 
 

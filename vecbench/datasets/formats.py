@@ -17,6 +17,7 @@ import numpy as np
 
 from vecbench.core.atomic import atomic_file, atomic_path  # the one writer (atomic_path re-exported)
 from vecbench.core.errors import DataError
+from vecbench.datasets.paths import regular_file
 
 #: Element type of each .vecs flavour (little-endian, as written by the INRIA TEXMEX tools).
 VECS_DTYPES = {".fvecs": np.dtype("<f4"), ".ivecs": np.dtype("<i4"), ".bvecs": np.dtype("u1")}
@@ -55,8 +56,6 @@ def _cast_block(block: np.ndarray, dtype: np.dtype, path: Path) -> np.ndarray:
 
 
 def _file_size(path: Path) -> int:
-    from vecbench.datasets.paths import regular_file
-
     regular_file(path, f"a {path.suffix or 'vector'} file")
     try:
         return path.stat().st_size

@@ -15,6 +15,7 @@ from typing import Any
 
 from vecbench.core import atomic
 from vecbench.datasets.base import PathResolver
+from vecbench.core.paths import cache_dir
 
 _MEMO_FILE = "file-digests.json"
 
@@ -132,8 +133,6 @@ class _Memo:
     """path -> (size, mtime_ns, digest), kept in the cache folder; a bad memo is rebuilt."""
 
     def __init__(self, rehash: bool = False):
-        from vecbench.core.paths import cache_dir
-
         self.path = cache_dir() / _MEMO_FILE
         self.changed = False
         self.rehash = rehash

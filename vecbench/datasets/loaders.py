@@ -13,11 +13,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from vecbench.datasets import formats, formats_tables
-from vecbench.datasets import checks
-from vecbench.datasets.base import Dataset, PathResolver, finish
 from vecbench.core.errors import DataError
 from vecbench.core.params import assign
+from vecbench.datasets import checks, formats, formats_tables
+from vecbench.datasets.base import Dataset, finish, PathResolver
+from vecbench.datasets.formats_tables import _check_neighbors, read_parquet_neighbors, rows_of_ids
 
 
 def _stem(value: str) -> str:
@@ -26,8 +26,6 @@ def _stem(value: str) -> str:
 
 def _shipped(where: Any, neighbors: np.ndarray | None, n_queries: int,
              n_base: int) -> np.ndarray | None:
-    from vecbench.datasets.formats_tables import _check_neighbors
-
     return None if neighbors is None else _check_neighbors(where, neighbors, n_queries, n_base)
 
 
@@ -168,8 +166,6 @@ class Parquet:
                       query_ids=query_ids, info={"source": str(base_files[0]), "format": "parquet"})
 
     def _neighbor_rows(self, path: Path, base_ids: np.ndarray, query_ids: np.ndarray) -> np.ndarray:
-        from vecbench.datasets.formats_tables import read_parquet_neighbors, rows_of_ids
-
         gt_query_ids, gt_ids = read_parquet_neighbors(path, self.id_column, self.neighbors_column)
         if len(gt_query_ids) != len(query_ids):
             raise DataError(f"{path}: ground truth for {len(gt_query_ids)} queries; expected one "

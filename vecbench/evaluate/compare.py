@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vecbench.core.errors import ConfigError, DataError
+from vecbench.core.params import check_float, NUMBER as _NUMBER, shown
+from vecbench.evaluate import results
 from vecbench.evaluate.metrics import parse_metric
-from vecbench.core.params import NUMBER as _NUMBER, check_float, shown
+from vecbench.evaluate.results import config_columns as columns, memory_column
 
 _BUDGET = re.compile(rf"^\s*([^<>=!\s]+)\s*(<=|>=|==|<|>)\s*({_NUMBER})\s*$", re.ASCII)
 _RULE = re.compile(rf"^\s*([^:\s]+)\s*:\s*({_NUMBER})\s*(%?)\s*$", re.ASCII)
@@ -30,8 +32,6 @@ def load_table(source: str | Path, with_specs: bool = False):
     With ``with_specs`` and a results folder, column ``_spec`` holds each row's canonical unit
     spec with its own search parameters, so the configuration can be written back as YAML.
     """
-    from vecbench.evaluate import results
-
     path = Path(source)
     if with_specs and path.is_dir() and (path / "runs").is_dir():
         frame = results.build_tables(path, with_specs=True).frame
@@ -56,8 +56,6 @@ def hosts_note(*frames) -> str | None:
 
 def config_columns(*frames) -> list[str]:
     """The columns that identify a configuration, in any of ``frames``."""
-    from vecbench.evaluate.results import config_columns as columns
-
     return columns(*frames)
 
 
@@ -519,8 +517,6 @@ def best_under_budget(frame, budgets: list[Budget], objective: str, maximize: bo
     if candidates.empty:
         return None, 0
     # ties go to the faster configuration, then the one that needs less memory
-    from vecbench.evaluate.results import memory_column
-
     order = [("_objective", not maximize)]
     if "qps" in candidates.columns:
         order.append(("qps", False))

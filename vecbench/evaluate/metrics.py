@@ -16,6 +16,7 @@ import numpy as np
 from vecbench.compute.recall import quartile_groups, recall_eps_from_distances, recall_per_query
 from vecbench.core import registry
 from vecbench.core.errors import ConfigError
+from vecbench.compute import relevance
 
 
 @dataclass(frozen=True)
@@ -256,8 +257,6 @@ def percentile_spread(values, percentile: float, z: float = 1.96) -> float:
 
 
 def _builtin_metrics() -> None:
-    from vecbench.compute import relevance
-
     for metric in [
         Metric("recall", True, "recall vs exact kNN", _recall, ("truth",)),
         Metric("recall_index", True, "recall vs exact kNN of the indexed codes", _recall_index,

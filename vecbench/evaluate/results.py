@@ -17,6 +17,7 @@ from typing import Callable
 from vecbench.run import records
 from vecbench.core import atomic
 from vecbench.core.errors import ConfigError, DataError
+from vecbench.core.cache import clean_temporaries
 
 FIRST_COLUMNS = ["experiment", "dataset", "pipeline", "pipeline_kind", "index"]
 MIDDLE_COLUMNS = ["ordering", "repeat", "k"]
@@ -375,8 +376,6 @@ def write_table(frame, path: Path) -> Path:
 def collect(results: str | Path, columns: list[str] | None = None, include_all: bool = False,
             log: Callable[[str], None] = lambda line: None) -> tuple[Path, Path, int]:
     """Write ``results.csv``, ``results.parquet`` and ``per_query.parquet``."""
-    from vecbench.core.cache import clean_temporaries
-
     tables = build_tables(results, columns, include_all)
     clean_temporaries(results)   # tables of an interrupted collect
     for note in tables.notes:

@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from vecbench.evaluate.frontier import config_label, family_columns, pareto_front, value_text, varying
+from vecbench.evaluate.results import memory_column
 
 RECALL_TARGETS = (0.8, 0.9, 0.95, 0.99)
 MAX_BUDGETS = 8
@@ -72,8 +73,6 @@ def _pick(table, rows, by: str) -> dict:
 def dataset_summary(frame, recall: str) -> dict:
     """{"pareto": rows, "budgets": rows, "targets": rows, "memory": the bytes column used}:
     lists of dicts (see module doc)."""
-    from vecbench.evaluate.results import memory_column
-
     size = memory_column(frame)
     table = configurations(frame, recall, size)
     has_qps = "qps" in table and table["qps"].notna().any()

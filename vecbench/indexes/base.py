@@ -16,6 +16,7 @@ from vecbench.core.params import Param, check_choice, check_int, check_no_extra
 from vecbench.core.vectors import (  # noqa: F401  (is_unit_norm: also imported from here)
     METRICS, UNIT_NORM_TOLERANCE, is_unit_norm, normalize_rows)
 from vecbench.indexes.protocol import BuildReport, Conformance, Searcher  # noqa: F401
+from vecbench.core.environment import cpu_count
 
 #: Seeds are stored by the libraries as 64-bit integers.
 MAX_SEED = 2**63 - 1
@@ -33,8 +34,6 @@ _FLOAT32 = np.dtype(np.float32)
 @functools.lru_cache(maxsize=1)
 def available_cores() -> int:
     """Cores this process may run on (cached: it is read on every search call)."""
-    from vecbench.core.environment import cpu_count
-
     return cpu_count()
 
 

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from vecbench.core.errors import ConfigError, DataError
-from vecbench.indexes.base import COMMON_PARAMS, BuildReport, Conformance
+from vecbench.core.params import check_choice, check_int, check_str, Param
+from vecbench.indexes.base import COMMON_PARAMS, available_cores, BuildReport, Conformance
 from vecbench.indexes.engine_base import EngineIndex, folder_size
-from vecbench.core.params import Param, check_choice, check_int, check_str
 
 INDEX_TYPES = ("IVF_PQ", "IVF_HNSW_SQ")
 DISTANCES = {"l2": "l2", "ip": "dot", "cos": "cosine"}
@@ -240,8 +240,6 @@ def _lance_threads(threads: int) -> int:
 
 
 def _default_threads() -> int:
-    from vecbench.indexes.base import available_cores
-
     return available_cores()
 
 

@@ -28,10 +28,9 @@ from typing import Any
 import numpy as np
 
 from vecbench.core.errors import ConfigError, DataError
-from vecbench.indexes.base import BuildReport, Conformance, IndexBase, check_metric
+from vecbench.core.params import check_choice, check_int, Param
+from vecbench.indexes.base import COMMON_PARAMS, BuildReport, check_metric, Conformance, IndexBase
 from vecbench.indexes.codes import binarize, code_kind_of
-from vecbench.indexes.base import COMMON_PARAMS
-from vecbench.core.params import Param, check_choice, check_int
 
 #: dtype -> bits USearch stores per dimension of its ``ndim`` (b1: ndim counts bits).
 DTYPES = {"f32": 32, "f16": 16, "bf16": 16, "e4m3": 8, "e5m2": 8, "i8": 8, "b1": 1}

@@ -9,6 +9,8 @@ import numpy as np
 from vecbench.core.errors import DataError
 from vecbench.evaluate.frontier import natural_key
 from vecbench.present.figure import PANEL_WIDTH, check, figure_legend, new_figure, numeric
+from vecbench.evaluate.compare import load_table
+from vecbench.evaluate.results import query_lid_table
 
 #: More datasets than this get box plots instead of overlaid histograms.
 MAX_HISTOGRAMS = 5
@@ -24,9 +26,6 @@ def lid_table(results: str | Path):
     records' reference answers (every run keeps its queries' LID, estimated against the base):
     one set per dataset. A DataError says why when the folder has neither.
     """
-    from vecbench.evaluate.compare import load_table
-    from vecbench.evaluate.results import query_lid_table
-
     folder = Path(results)
     for name in LID_FILES:
         if (folder / name).is_file():

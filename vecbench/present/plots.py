@@ -36,6 +36,7 @@ from vecbench.evaluate.metrics import mean_ci95, metric_info
 from vecbench.evaluate.results import CODES, RESIDENT, memory_column, memory_label
 from vecbench.present.figure import check, figure_legend, new_figure, numeric
 from vecbench.present.plot_lid import lid_figure, lid_table as read_lid_table
+from vecbench.present.plot_labels import place_labels
 
 KINDS = ("pareto", "tradeoff", "ordering", "lid")
 #: Output formats, chosen by the -o file's suffix.
@@ -293,7 +294,6 @@ def tradeoff(frame, x: str | None = None, y: str | None = None, hue: str = COMBI
             ax.axvline(budget, color="tab:red", linewidth=0.8, alpha=0.5)
         _finish(ax, title, x, y)
     figure_legend(fig, axes)
-    from vecbench.present.plot_labels import place_labels
     for ax, (_, part) in zip(axes, panels):  # after the layout is final: measured placement
         points = np.column_stack([numeric(part, x), numeric(part, y)])
         place_labels(ax, _budget_notes(part, x, y, hue, budgets), avoid_points=points)

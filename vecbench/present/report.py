@@ -15,7 +15,14 @@ from pathlib import Path
 
 from vecbench.core import atomic
 from vecbench.core.errors import DataError
+from vecbench.evaluate import results as results_module
+from vecbench.evaluate.compare import hosts_note, load_table
 from vecbench.evaluate.frontier import value_text
+from vecbench.evaluate.results import memory_column
+from vecbench.evaluate.summary import summarize
+from vecbench.present import plots
+from vecbench.present.plots import recall_column
+from vecbench.run import records
 
 #: Experiment files looked for in the results folder, first found wins.
 EXPERIMENT_FILES = ("experiment.yaml", "experiment.yml")
@@ -57,8 +64,6 @@ pre { background: #f6f6f6; padding: 1em; overflow-x: auto; }
 
 def _figures(frame, lid_frame=None) -> list[tuple[str, object]]:
     """The plots that the table supports, by title (a plot with nothing to show is left out)."""
-    from vecbench.present import plots
-
     wanted = []
     if "qps" in frame.columns:
         wanted.append(("Recall vs QPS (Pareto)", lambda: plots.pareto(frame)))
@@ -118,9 +123,6 @@ def _summary_cell(key: str, row: dict) -> str:
 
 def _summary_sections(frame) -> list[tuple[str, list[tuple[str, list[str], list[list[str]]]]]]:
     """[(dataset, [(table title, headers, rows of cell texts)])] for the report's summary."""
-    from vecbench.present.plots import recall_column
-    from vecbench.evaluate.summary import summarize
-
     try:
         recall = recall_column(frame)
     except DataError:
@@ -186,8 +188,6 @@ def _png(fig) -> bytes:
 
 
 def _run_records(results: Path) -> list[dict]:
-    from vecbench.run import records
-
     return [record for _, record, _ in records.iter_records(results) if record is not None]
 
 
@@ -200,8 +200,6 @@ def _experiment_yaml(results: Path) -> str | None:
 
 
 def _lid_table(results: Path):
-    from vecbench.evaluate.compare import load_table
-
     for name in ("lid.parquet", "lid.csv"):
         if (results / name).is_file():
             return load_table(results / name)
@@ -242,8 +240,6 @@ def _md_table(frame) -> str:
 def build_report(results: str | Path, out_dir: str | Path | None = None,
                  lid_frame=None) -> tuple[Path, Path]:
     """Write ``report.html`` and ``report.md`` (and ``report_plots/*.png``) for a results dir."""
-    from vecbench.evaluate import results as results_module
-
     results = Path(results)
     out = Path(out_dir) if out_dir else results
     frame = results_module.table(results)
@@ -253,7 +249,6 @@ def build_report(results: str | Path, out_dir: str | Path | None = None,
     name = str(frame["experiment"].iloc[0]) if "experiment" in frame.columns else results.name
     environment = next((r.get("environment") for r in records if r.get("environment")), {})
     warnings = list(dict.fromkeys(w for r in records for w in r.get("warnings", [])))
-    from vecbench.evaluate.compare import hosts_note
     if (note := hosts_note(frame)) is not None:
         warnings.append(note)
     experiment = _experiment_yaml(results)
@@ -281,7 +276,6 @@ def build_report(results: str | Path, out_dir: str | Path | None = None,
              f"<title>vecbench report: {html.escape(name)}</title><style>{STYLE}</style></head>"
              f"<body><h1>vecbench report: {html.escape(name)}</h1><p>{summary}</p>"]
     sections = _summary_sections(frame)
-    from vecbench.evaluate.results import memory_column
     memory_note = MEMORY_NOTES[memory_column(frame)]
     parts.append(f"<h2>Summary</h2><p>{html.escape(memory_note)}</p>" + _summary_html(sections))
     parts.append("<h2>Plots</h2>")

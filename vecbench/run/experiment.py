@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from vecbench.core.errors import ConfigError
+from vecbench.core.params import check_float, check_int, check_no_extra, check_str, parse_number
+from vecbench.core.registry import indexes, orderings, transforms
+from vecbench.datasets.dims import known_dim
 from vecbench.core.yaml_files import parse_yaml, read_text, read_yaml  # noqa: F401 (re-exported)
-from vecbench.core.params import check_int, check_no_extra, check_str
 from vecbench.core.components import (MAX_GRID, Component, check_transform, construct,  # noqa: F401
                                       entry_of, expand_dataset, expand_params, list_params_of,
                                       lookup, lookup_spec)
-from vecbench.core.registry import indexes, orderings, transforms
 
 TOP_LEVEL = ("name", "seed", "k", "repeat", "datasets", "pipelines", "indexes", "orderings",
              "cases", "threads", "timing", "description")
@@ -289,8 +290,6 @@ def check_dimensions(units: list[BuildUnit]) -> None:
     """Refuse a reduction to more dimensions than its input has, where the dataset's dimension
     is known without data (:mod:`vecbench.datasets.dims`): it would fail every such unit at run
     time."""
-    from vecbench.datasets.dims import known_dim
-
     dims: dict[str, int | None] = {}
     for unit in units:
         entry = unit.dataset.where
@@ -325,8 +324,6 @@ def _timing(value: Any) -> tuple:
     """The timing protocol as sorted (name, value) pairs; defaults are left out of the spec
     except a VECBENCH_MIN_SECONDS override, which changes what a row measured."""
     import os
-
-    from vecbench.core.params import check_float, parse_number
 
     given = {} if value is None else value
     if not isinstance(given, dict):

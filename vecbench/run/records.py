@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from vecbench.core import atomic
+from vecbench.core.cache import _alive, clean_temporaries
 from vecbench.core.errors import DataError
 
 #: Bump when the record layout changes: older records are reported and left out, never misread.
@@ -42,8 +43,6 @@ REQUIRED_OK = {"dataset": dict, "encode": dict, "build": dict, "settings": list,
 def prepare_results(results: str | Path) -> Path:
     """The results folder, made if needed, with temporaries of interrupted writes removed; a
     path that is a file or cannot be made is a one-line DataError."""
-    from vecbench.core.cache import clean_temporaries
-
     path = Path(results)
     if path.exists() and not path.is_dir():
         raise DataError(f"{path}: exists and is not a folder; expected --results to name a "
@@ -206,8 +205,6 @@ def claim(results: str | Path, key: str) -> bool:
 def claim_held(path: Path) -> bool:
     """True while the claim's process is alive (or on another host, where it cannot be told)."""
     import socket
-
-    from vecbench.core.cache import _alive
 
     import time
 

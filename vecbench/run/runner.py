@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
-from vecbench.run import executors, records
-from vecbench.core.errors import ConfigError
-from vecbench.run.experiment import BuildUnit, Experiment, component_label
+from vecbench.core.environment import cpu_count
+from vecbench.core.errors import ConfigError, DataError, VecbenchError
+from vecbench.datasets.identity import DataDigests
+from vecbench.run import executors, records, stages
+from vecbench.run.experiment import BuildUnit, component_label, Experiment
 from vecbench.run.stages import STAGE_VERSIONS
 
 
@@ -39,8 +41,6 @@ class Summary:
 
 def unit_threads(unit: BuildUnit, threads: int | None, jobs: int) -> int:
     """Threads a unit runs with: the YAML's, else --threads, else the cores split over jobs."""
-    from vecbench.core.environment import cpu_count
-
     if unit.threads:
         return unit.threads
     total = threads or cpu_count()
@@ -51,8 +51,6 @@ def unit_keys(experiment: Experiment, threads: int | None, jobs: int,
               data=None) -> list[tuple]:
     """(unit, key, threads) of every unit; data files are digested once per dataset entry
     (through ``data``, a :class:`~vecbench.datasets.identity.DataDigests`, when given)."""
-    from vecbench.datasets.identity import DataDigests
-
     data = data if data is not None else DataDigests()
     digests: dict[str, str] = {}
     out = []
@@ -71,9 +69,6 @@ def preflight(todo: list[tuple]) -> None:
     """Load each dataset the units need (loads are cached for in-process units) and check k
     against it: bad data or a k larger than a base stops the run with one line, exit 2, before
     any unit runs, instead of failing every unit over that dataset."""
-    from vecbench.run import stages
-    from vecbench.core.errors import DataError, VecbenchError
-
     seen = set()
     for unit, _, _ in todo:
         entry = json.dumps([unit.dataset.name, unit.dataset.params, unit.base_dir, unit.k],
@@ -106,8 +101,6 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
     Without an ``executor``, each unit runs in a worker process of its own (``jobs`` at once),
     or with ``isolated=False`` in this process (``jobs`` 1) or a pool of processes. ``rehash``
     digests data files in full instead of trusting their size and mtime."""
-    from vecbench.datasets.identity import DataDigests
-
     data = DataDigests(rehash)
     keyed = unit_keys(experiment, threads, jobs, data)
     summary = Summary()
@@ -128,8 +121,6 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
     if executor is None or executor.name != "dask":
         preflight(todo)
         if in_workers:
-            from vecbench.run import stages
-
             stages.forget_loaded()  # workers load their own: the parent holds no copy
     # another `run` on this folder may be computing some units: take each unit's claim, run
     # the claimed ones, then wait for the others (or take them over if their process dies)
@@ -153,8 +144,6 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
 def inputs_unchanged(data, experiment: Experiment, summary: Summary) -> None:
     """Refuse a sweep whose data files changed while it ran: its records would mix old and new
     data under keys of the old. The records stay (a rerun recomputes them on the new data)."""
-    from vecbench.core.errors import DataError
-
     changed = data.changed()
     if changed:
         where, path = changed[0]

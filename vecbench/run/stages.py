@@ -23,13 +23,19 @@ from typing import Any, Callable
 
 import numpy as np
 
-from vecbench.run import rescore
-from vecbench.run.timing import Timing, time_batch, time_clients, time_single_queries
-from vecbench.datasets.base import Dataset, PathResolver
+from vecbench.compute import groundtruth, ordering, recall
+from vecbench.core import environment
+from vecbench.core.cache import cache_problem
 from vecbench.core.errors import ConfigError, DataError, VecbenchError
+from vecbench.core.registry import datasets, indexes, transforms
+from vecbench.core.vectors import as_float32
+from vecbench.datasets import guards
+from vecbench.datasets.base import Dataset, PathResolver
+from vecbench.datasets.identity import stamp
+from vecbench.run import rescore, shared_work
 from vecbench.run.experiment import BuildUnit, Component
 from vecbench.run.records import SCHEMA, Outcome, reference_arrays
-from vecbench.core.registry import datasets, indexes, transforms
+from vecbench.run.timing import time_batch, time_clients, time_single_queries, Timing
 
 #: Bump a stage's version when its results change meaning: units keyed with it rerun.
 STAGE_VERSIONS = {"stages": 2, "groundtruth": 1}
@@ -45,8 +51,6 @@ _DATASETS: dict[str, Dataset] = {}
 
 def load(component: Component, base_dir: str) -> Dataset:
     """The dataset a unit names, loaded once per process (again when its files changed)."""
-    from vecbench.datasets.identity import stamp
-
     key = json.dumps([component.name, component.params, base_dir,
                       stamp(component.name, component.params, base_dir, component.where)],
                      sort_keys=True, default=str)
@@ -76,16 +80,9 @@ class ReferenceStage:
 
 def reference(dataset: Dataset, k: int) -> ReferenceStage:
     """Exact kNN (cached by content), exact distances to depth k, query LID, judgments."""
-    from vecbench.compute import groundtruth
-    from vecbench.compute import recall
-    from vecbench.run import shared_work
-    from vecbench.datasets import guards
-
     if k > len(dataset.base):
         raise ConfigError(f"k = {k} is larger than the {len(dataset.base)} base vectors of "
                           f"{dataset.name}; expected k <= {len(dataset.base)}", "k")
-    from vecbench.core.cache import cache_problem
-
     stats, warnings = guards.inspect(dataset)
     if cache_problem() is not None:  # said in the record too: this unit ran without the cache
         warnings.append(cache_problem())
@@ -204,8 +201,6 @@ def fitted_pipeline(dataset: Dataset, steps: tuple[Component, ...]) -> tuple[lis
     """``(fitted transforms, fit seconds, fitted here)``: fitted on ``train`` once per (data,
     pipeline) across processes and machines (:mod:`vecbench.run.shared_work`); a unit that reads a
     fit another unit made reports that unit's fit time and ``fitted here`` False."""
-    from vecbench.run import shared_work
-
     key = shared_work.key_of(dataset.fingerprint(), _train_digest(dataset), dataset.metric,
                              [[s.name, s.params] for s in steps])
 
@@ -234,8 +229,6 @@ def fitted_pipeline(dataset: Dataset, steps: tuple[Component, ...]) -> tuple[lis
 
 
 def _encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset) -> Encoded:
-    from vecbench.core.vectors import as_float32
-
     # the one float32 copy of a memory-mapped uint8/int8/strided base (a float32 one stays mapped)
     base, queries, train = as_float32(dataset.base), dataset.queries, dataset.train
     encode_s = 0.0
@@ -278,8 +271,6 @@ def _encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset) 
 
 
 def trustworthiness(dataset: Dataset, encoded: Encoded, k: int, seed: int) -> float:
-    from vecbench.compute import recall
-
     if (k, seed) not in encoded.trustworthiness:
         encoded.trustworthiness[(k, seed)] = recall.trustworthiness_sample(
             dataset.base, encoded.decoded_base, dataset.metric, k, seed=seed)
@@ -313,9 +304,6 @@ def build(unit: BuildUnit, encoded: Encoded, index: Any, perm: np.ndarray | None
 
 
 def insertion_order(unit: BuildUnit, dataset: Dataset) -> np.ndarray | None:
-    from vecbench.compute import ordering
-    from vecbench.run import shared_work
-
     if unit.ordering.name == "original":
         return None
     context = ordering.OrderingContext(metric=dataset.metric, labels=dataset.labels,
@@ -355,8 +343,6 @@ def searcher(index: Any, params: dict, perm: np.ndarray | None, cascade,
 def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
            timing: Timing) -> tuple[list[dict], dict]:
     """Every search setting of the unit: (settings for the record, raw arrays)."""
-    from vecbench.compute import recall
-
     k = unit.k
     settings: list[dict] = []
     raw: dict = {}
@@ -422,9 +408,6 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
     stage = enter("load")
     index = dataset = None
     try:
-        from vecbench.compute import groundtruth
-        from vecbench.core import environment
-
         thread_info = environment.set_threads(threads)
         try:
             dataset = load(unit.dataset, unit.base_dir)

@@ -121,7 +121,7 @@ def measure_groundtruth(base: str, queries: str, out: str, cached: str = "") -> 
     """vecbench's path: load the .fbin dataset, fingerprint it, exact kNN block by block
     (``cached``: through the ground-truth cache, which then holds it for ``vecbench run``)."""
     from vecbench.datasets.loaders import Fbin
-    from vecbench.groundtruth import exact_knn, ground_truth
+    from vecbench.compute.groundtruth import exact_knn, ground_truth
 
     start = time.perf_counter()
     dataset = Fbin(base=base, queries=queries, metric="l2").load()
@@ -143,7 +143,7 @@ def measure_reference(base: str, queries: str, out: str) -> dict:
     import faiss
 
     from vecbench.datasets.formats import read_bin
-    from vecbench.groundtruth import base_block_rows
+    from vecbench.compute.groundtruth import base_block_rows
 
     q = np.ascontiguousarray(read_bin(queries), dtype=np.float32)
     start, cpu = time.perf_counter(), time.process_time()
@@ -165,9 +165,9 @@ def measure_reference(base: str, queries: str, out: str) -> dict:
 
 def measure_reads(base: str, how: str) -> dict:
     """One pass over the base: memory map + release per block (vecbench), or readinto."""
-    from vecbench.datasets.base import row_blocks
+    from vecbench.core.vectors import row_blocks
     from vecbench.datasets.formats import read_bin
-    from vecbench.groundtruth import base_block_rows
+    from vecbench.compute.groundtruth import base_block_rows
 
     start, total = time.perf_counter(), 0.0
     if how == "mmap":
@@ -190,9 +190,9 @@ def measure_block_search(base: str) -> dict:
     against the same blocks copied into one reusable buffer first (copy included), alternating."""
     import faiss
 
-    from vecbench.datasets.base import release_rows
+    from vecbench.core.vectors import release_rows
     from vecbench.datasets.formats import read_bin
-    from vecbench.groundtruth import base_block_rows
+    from vecbench.compute.groundtruth import base_block_rows
 
     mapped, rows = read_bin(base), base_block_rows(DIM)
     q = np.ascontiguousarray(read_bin(str(Path(base).with_name(f"{GENERATOR}-queries.fbin")))[:200])
@@ -220,7 +220,7 @@ def measure_block_search(base: str) -> dict:
 
 def measure_run(experiment: str, results: str) -> dict:
     """``vecbench run`` of one unit, in this process."""
-    from vecbench.cli import main
+    from vecbench.cli.commands import main
 
     start = time.perf_counter()
     code = main(["run", experiment, "--results", results, "--threads", THREADS, "--quiet"])
@@ -379,7 +379,7 @@ def test_block_search_mapped_vs_copied(benchmark, record, big_files):
 
 
 def base_block_rows_text() -> str:
-    from vecbench.groundtruth import base_block_rows
+    from vecbench.compute.groundtruth import base_block_rows
 
     return f"blocks of {base_block_rows(DIM)} rows (page cache warm)"
 

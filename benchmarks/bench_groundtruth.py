@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import interleaved, machine
 
-from vecbench.groundtruth import MIN_DEPTH, exact_knn
+from vecbench.compute.groundtruth import MIN_DEPTH, exact_knn
 
 RATIO_LIMIT = 1.05
 ROUNDS = 5

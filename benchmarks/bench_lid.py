@@ -1,7 +1,7 @@
 """Speed of pointwise LID: the estimator must cost at most 20% on top of the kNN graph it needs.
 
 Reference: the bare kNN graph (hnswlib build + k+1 search, or faiss flat self-search), timed in
-the same process. Measured: ``vecbench.lid.pointwise_lid(x)``, everything included (copy check,
+the same process. Measured: ``vecbench.compute.lid.pointwise_lid(x)``, everything included (copy check,
 graph, exact recomputation of exact-graph distances, HNSW recall check on 500 points, MLE).
 
 100k x 384 exact self-kNN is ~7.7 Tflop (84 s on 2 cores in issue 19), so the 100k case runs on the
@@ -20,7 +20,7 @@ import time
 import numpy as np
 import pytest
 
-from vecbench import lid
+from vecbench.compute import lid
 
 K = 20
 DIM = 384

@@ -17,7 +17,7 @@ import numpy as np
 from bench_lid import K, embeddings_like
 from conftest import interleaved, machine
 
-from vecbench import lid
+from vecbench.compute import lid
 
 SIZES = [int(v) for v in os.environ.get("VECBENCH_BENCH_LID_SIZES", "20000,50000,100000").split(",")]
 

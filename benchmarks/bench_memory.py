@@ -68,7 +68,7 @@ if with_hnsw == "1":
 
 VECBENCH = """
 import sys
-from vecbench.cli import main
+from vecbench.cli.commands import main
 rc = main(["run", sys.argv[1], "--jobs", "1", "--threads", "2", "--quiet"])
 if rc:
     sys.exit(rc)

@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vecbench.environment import set_threads
+from vecbench.core.environment import set_threads
 from vecbench.indexes.faiss.families import FaissHNSW
 from vecbench.indexes.faiss.families import FlatIndex
 from vecbench.indexes.hnswlib_index import HnswlibIndex
-from vecbench.stages import searcher
-from vecbench.timing import Timing, time_batch, time_single_queries
+from vecbench.run.stages import searcher
+from vecbench.run.timing import Timing, time_batch, time_single_queries
 
 K, EF = 10, 10            # ef 10: the smallest beam, where per-call overhead weighs most
 LATENCY_TARGET, QPS_TARGET = 1.05, 0.97

@@ -53,7 +53,7 @@ def test_validate_time(benchmark, record, experiment):
 
 
 def test_import_vecbench_is_light(record):
-    code = ("import sys, vecbench, vecbench.registry, vecbench.cli, vecbench.experiment; "
+    code = ("import sys, vecbench, vecbench.core.registry, vecbench.cli.commands, vecbench.run.experiment; "
             f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, env=ENV)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vecbench import results
+from vecbench.evaluate import results
 
 RENAMED = {"recall@100": "judged_recall@100"}
 

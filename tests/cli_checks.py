@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vecbench import cli
+from vecbench.cli import commands as cli
 
 TINY = """
 name: tiny

@@ -22,8 +22,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vecbench import cli, records
-from vecbench.errors import ConfigError, VecbenchError
+from vecbench.cli import commands as cli
+
+from vecbench.run import records
+from vecbench.core.errors import ConfigError, VecbenchError
 from cache_damage import edit_cache_entry
 from cli_checks import TINY, one_line, snapshot
 
@@ -137,7 +139,7 @@ def test_paired_baseline_is_a_filter_too(capsys, results):
 
 @pytest.mark.parametrize("baseline", ["../outside.json", "/etc/passwd", "a/../../b.json"])
 def test_spec_baseline_stays_inside_the_spec_folder(tmp_path, baseline):
-    from vecbench.pytest_plugin import build_spec
+    from vecbench.cli.pytest_plugin import build_spec
 
     raw = {"dataset": {"synthetic": {"n_base": 50}}, "index": {"flat": {}},
            "baseline": baseline}
@@ -149,8 +151,8 @@ def test_spec_baseline_stays_inside_the_spec_folder(tmp_path, baseline):
 
 @pytest.mark.parametrize("content", [b"\xff\xfe", b"", b"[1, 2]", b'{"rows": 3}'])
 def test_spec_baseline_file_unreadable(tmp_path, content):
-    from vecbench.errors import DataError
-    from vecbench.pytest_plugin import check_baseline
+    from vecbench.core.errors import DataError
+    from vecbench.cli.pytest_plugin import check_baseline
 
     path = tmp_path / "base.json"
     path.write_bytes(content)
@@ -508,7 +510,7 @@ DAMAGES = ["flip", "truncate", "empty", "directory", "edited rows"]
 
 @pytest.mark.parametrize("how", DAMAGES)
 def test_ground_truth_cache(capsys, tmp_path, how):
-    from vecbench.groundtruth import ground_truth
+    from vecbench.compute.groundtruth import ground_truth
 
     rng = np.random.default_rng(1)
     base, queries = rng.standard_normal((200, 4)), rng.standard_normal((5, 4))
@@ -527,7 +529,7 @@ def test_ground_truth_cache(capsys, tmp_path, how):
 
 @pytest.mark.parametrize("how", DAMAGES)
 def test_lid_cache(capsys, tmp_path, how):
-    from vecbench import lid
+    from vecbench.compute import lid
 
     x = np.random.default_rng(2).standard_normal((120, 5))
     first = lid.cached_pointwise_lid("fp", x, 10, "mle", tmp_path)
@@ -541,12 +543,12 @@ def test_lid_cache(capsys, tmp_path, how):
 
 
 def test_read_only_cache_is_one_warning_and_the_run_goes_on(capsys, tmp_path, monkeypatch):
-    from vecbench.groundtruth import ground_truth
+    from vecbench.compute.groundtruth import ground_truth
 
     def refuse(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system", str(tmp_path))
 
-    from vecbench import atomic
+    from vecbench.core import atomic
 
     monkeypatch.setattr(atomic, "temporary_for", refuse)  # where every write begins
     rng = np.random.default_rng(1)
@@ -779,7 +781,7 @@ SPEC_FILES = {
 
 @pytest.mark.parametrize("case", list(SPEC_FILES))
 def test_pytest_spec_files(tmp_path, case):
-    from vecbench.pytest_plugin import load_spec
+    from vecbench.cli.pytest_plugin import load_spec
 
     path = write(tmp_path, SPEC_FILES[case], "bad.vecbench.yaml")
     with pytest.raises(VecbenchError) as info:
@@ -795,7 +797,7 @@ def test_export_k_is_bounded_by_the_base_before_allocation(capsys, tmp_path):
 
 
 def test_cache_temporaries_of_dead_writers_are_cleaned(tmp_path):
-    from vecbench.cache import read_verified, write_verified
+    from vecbench.core.cache import read_verified, write_verified
 
     stale = tmp_path / f".old.npz.{2 ** 22 + 99}.tmp"
     stale.write_bytes(b"half")
@@ -914,7 +916,7 @@ def test_compare_rule_numbers_are_finite_ascii(capsys, results, rule):
 
 
 def test_metric_names_that_stay_valid():
-    from vecbench.metrics import parse_metric
+    from vecbench.evaluate.metrics import parse_metric
 
     for name in ("recall@10", "recall@10_q4", "ndcg@10", "qps", "p99_ms", "qps_spread",
                  "trustworthiness@10", "bytes_per_vector", "judged_recall@100"):
@@ -923,7 +925,7 @@ def test_metric_names_that_stay_valid():
 
 
 def test_spec_expectation_metric_names(tmp_path):
-    from vecbench.pytest_plugin import parse_expectation
+    from vecbench.cli.pytest_plugin import parse_expectation
 
     for metric, value in [("recall@", 0.9), ("qps@10", 5), ("recall@\u00b2", 0.9),
                           ("recall@5", float("inf")), ("recall@5", ">= 1e999")]:
@@ -1029,8 +1031,8 @@ def test_cli_numbers_are_finite_and_bounded(capsys, results, case):
 
 def test_every_declared_number_is_bounded_above():
     """A float parameter without a declared ``high`` would take 1e300 to the library."""
-    from vecbench.params import declared
-    from vecbench.registry import REGISTRIES
+    from vecbench.core.params import declared
+    from vecbench.core.registry import REGISTRIES
 
     unbounded = []
     for kind, registry in REGISTRIES.items():
@@ -1080,7 +1082,7 @@ def test_row_filters_within_bounds_still_parse(capsys, results):
 
 
 # ---------------------------------------------------------------------------------------------
-# Files written: through one helper (vecbench.atomic), never through a link the run did not make
+# Files written: through one helper (vecbench.core.atomic), never through a link the run did not make
 
 def _plant_links(folder: Path, names, outside: Path) -> None:
     for name in names:
@@ -1115,7 +1117,7 @@ def test_report_plots_folder_that_is_a_link_is_refused(capsys, results, tmp_path
 
 
 def test_atomic_writes_are_exclusive_and_leave_nothing_on_failure(tmp_path):
-    from vecbench import atomic
+    from vecbench.core import atomic
 
     outside = tmp_path / "outside"
     outside.write_text("precious")
@@ -1141,7 +1143,7 @@ def test_atomic_writes_are_exclusive_and_leave_nothing_on_failure(tmp_path):
 
 def test_every_write_goes_through_the_one_helper():
     """No module builds a temporary name of its own (a pid or '.tmp' in a file name), or
-    opens a final path for writing: vecbench.atomic is the only writer."""
+    opens a final path for writing: vecbench.core.atomic is the only writer."""
     import re
 
     package = Path(cli.__file__).parent

@@ -10,8 +10,8 @@ import pytest
 
 from vecbench.datasets.base import PathResolver
 from vecbench.datasets.beir import Beir
-from vecbench.errors import ConfigError, DataError
-from vecbench.registry import datasets
+from vecbench.core.errors import ConfigError, DataError
+from vecbench.core.registry import datasets
 
 DATA = os.environ.get("VECBENCH_DATA")  # CI sets VECBENCH_DATA=../shared/datasets
 needs_data = pytest.mark.skipif(

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from vecbench import conformance
-from vecbench.cli import main
+from vecbench.cli.commands import main
 from vecbench.conformance import Skip
-from vecbench.registry import KINDS
+from vecbench.core.registry import KINDS
 
 
 @pytest.mark.parametrize("kind", ["orderings", "datasets", "metrics"])

@@ -16,7 +16,13 @@ import time
 
 import pytest
 
-from vecbench import claims, cli, records, runner
+from vecbench.run import claims
+
+from vecbench.cli import commands as cli
+
+from vecbench.run import records
+
+from vecbench.run import runner
 
 TINY = """
 name: tiny
@@ -149,7 +155,7 @@ def test_racing_takeovers_of_one_stale_claim_leave_one_holder(tmp_path):
     claim_file(tmp_path, "k1", pid=2 ** 22 + 7)   # no such process
     script = textwrap.dedent("""
         import sys, time
-        from vecbench import records
+        from vecbench.run import records
         time.sleep(float(sys.argv[2]) - time.time())  # all at once
         got = records.claim(sys.argv[1], "k1")
         print(got, flush=True)

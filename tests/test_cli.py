@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from vecbench.cli import main
+from vecbench.cli.commands import main
 
 
 def vecbench(*args, cwd=None):
@@ -94,9 +94,9 @@ def test_wrong_shipped_neighbours_warn_mismatch_and_are_not_used(tmp_path):
     import numpy as np
     import pandas as pd
 
-    from vecbench.datasets.formats import write_hdf5
-    from vecbench.groundtruth import exact_knn
-    from vecbench.registry import datasets
+    from vecbench.datasets.formats_tables import write_hdf5
+    from vecbench.compute.groundtruth import exact_knn
+    from vecbench.core.registry import datasets
 
     ds = datasets.get("synthetic")(n_base=500, n_queries=40, dim=8, intrinsic_dim=8).load()
     neighbors = exact_knn(ds.base, ds.queries, 10, "l2").ids

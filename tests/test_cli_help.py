@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from vecbench import __version__
-from vecbench.cli import build_parser, main
-from vecbench.cli_examples import EXAMPLES
+from vecbench.cli.commands import build_parser, main
+from vecbench.cli.examples import EXAMPLES
 
 ROOT = Path(__file__).resolve().parents[1]
 

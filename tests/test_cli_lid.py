@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from vecbench import lid
-from vecbench.cli import main
-from vecbench.registry import datasets
+from vecbench.compute import lid
+from vecbench.cli.commands import main
+from vecbench.core.registry import datasets
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from vecbench import compare
-from vecbench.errors import ConfigError, DataError
+from vecbench.evaluate import compare
+from vecbench.core.errors import ConfigError, DataError
 
 
 def table(**metrics):
@@ -110,8 +110,8 @@ def test_configuration_from_labels_parses_pipeline_params():
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    from vecbench.experiment import build_experiment
-    from vecbench.runner import run_experiment
+    from vecbench.run.experiment import build_experiment
+    from vecbench.run.runner import run_experiment
 
     folder = tmp_path_factory.mktemp("results")
     experiment = build_experiment({
@@ -135,7 +135,7 @@ def test_cli_compare_exit_codes(results, tmp_path):
     worse = tmp_path / "worse"
     shutil.copytree(results, worse)
     # a worse run: rewrite the stored ids so that every query loses its nearest neighbour
-    from vecbench import records
+    from vecbench.run import records
     for path in (worse / "runs").glob("*.json"):
         record = records.read_record(path)
         raw = records.load_raw(worse, record)
@@ -152,7 +152,7 @@ def test_cli_compare_exit_codes(results, tmp_path):
 
 
 def test_cli_best_prints_a_spec_the_plugin_accepts(results):
-    from vecbench.pytest_plugin import build_spec
+    from vecbench.cli.pytest_plugin import build_spec
 
     done = vecbench("best", results, "--budget", "bytes_per_vector<=256", "--budget",
                     "recall@10>=0.5", "--maximize", "qps")
@@ -172,9 +172,9 @@ def test_cli_best_prints_a_spec_the_plugin_accepts(results):
 
 
 def test_a_rows_configuration_keeps_its_own_search_and_rescoring(tmp_path):
-    from vecbench import runner
-    from vecbench.experiment import load_experiment
-    from vecbench.pytest_plugin import build_spec, run_spec
+    from vecbench.run import runner
+    from vecbench.run.experiment import load_experiment
+    from vecbench.cli.pytest_plugin import build_spec, run_spec
 
     path = tmp_path / "exp.yaml"
     path.write_text("datasets: [{synthetic: {n_base: 1500, n_queries: 40, dim: 64, "
@@ -241,8 +241,8 @@ def run_embeddings(folder, dim: int):
     """The 4 units of EMBEDDINGS over embeddings of ``dim``; their results folder."""
     import numpy as np
 
-    from vecbench.experiment import load_experiment
-    from vecbench.runner import run_experiment
+    from vecbench.run.experiment import load_experiment
+    from vecbench.run.runner import run_experiment
 
     folder.mkdir()
     (folder / "exp.yaml").write_text(EMBEDDINGS)
@@ -366,7 +366,7 @@ def test_a_p99_rise_within_the_measured_spread_does_not_fail():
 def test_a_percentile_spread_narrows_with_more_calls():
     import numpy as np
 
-    from vecbench.metrics import percentile_spread
+    from vecbench.evaluate.metrics import percentile_spread
 
     rng = np.random.default_rng(0)
     few, many = rng.lognormal(0, 0.5, 20), rng.lognormal(0, 0.5, 5000)

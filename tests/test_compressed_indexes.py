@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vecbench import runner
-from vecbench import results as vbresults
-from vecbench.errors import ConfigError
-from vecbench.experiment import load_experiment
-from vecbench.registry import indexes
+from vecbench.run import runner
+from vecbench.evaluate import results as vbresults
+from vecbench.core.errors import ConfigError
+from vecbench.run.experiment import load_experiment
+from vecbench.core.registry import indexes
 
 D = 384  # a MiniLM-sized dimension, as in issue 14
 K = 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vecbench.datasets.base import is_unit_norm, unit_rows
+from vecbench.core.vectors import is_unit_norm, unit_rows
 from vecbench.datasets.builtin import Npy
 
 

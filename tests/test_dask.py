@@ -17,11 +17,11 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from vecbench import executors, records, runner, shared_work  # noqa: E402
-from vecbench import results as vbresults  # noqa: E402
-from vecbench.dask_executor import DaskExecutor  # noqa: E402
-from vecbench.errors import ConfigError  # noqa: E402
-from vecbench.experiment import load_experiment  # noqa: E402
+from vecbench.run import executors, records, runner, shared_work  # noqa: E402
+from vecbench.evaluate import results as vbresults  # noqa: E402
+from vecbench.run.dask_executor import DaskExecutor  # noqa: E402
+from vecbench.core.errors import ConfigError  # noqa: E402
+from vecbench.run.experiment import load_experiment  # noqa: E402
 
 SWEEP = """
 name: sweep
@@ -192,7 +192,7 @@ def test_concurrent_processes_wait_on_one_lock(tmp_path):
     """Four processes ask for the same key at once; exactly one computes it."""
     script = textwrap.dedent("""
         import sys, time
-        from vecbench import shared_work
+        from vecbench.run import shared_work
         def fit():
             time.sleep(0.5)
             return sys.argv[1]
@@ -215,8 +215,9 @@ def test_ground_truth_and_lid_are_computed_once_by_concurrent_units(tmp_path):
         """)
     script = textwrap.dedent("""
         import sys, time
-        from vecbench import groundtruth, lid, stages
-        from vecbench.experiment import load_experiment
+        from vecbench.compute import groundtruth, lid
+        from vecbench.run import stages
+        from vecbench.run.experiment import load_experiment
         def counted(name, function):
             def wrapper(*args, **kwargs):
                 with open(sys.argv[2], "a") as log:
@@ -367,7 +368,7 @@ def test_bad_executor_options_are_one_line_errors(monkeypatch):
 
 
 def test_timings_from_different_hosts_get_a_note():
-    from vecbench.compare import hosts_note
+    from vecbench.evaluate.compare import hosts_note
 
     one = pd.DataFrame({"host": ["a", "a"], "qps": [1.0, 2.0]})
     two = pd.DataFrame({"host": ["b"], "qps": [3.0]})
@@ -382,7 +383,7 @@ def test_a_unit_the_cluster_cannot_run_is_a_crash_record(tmp_path):
 
     from distributed.scheduler import KilledWorker
 
-    from vecbench.dask_executor import _lost
+    from vecbench.run.dask_executor import _lost
 
     unit = load_experiment(write(tmp_path, """
         datasets: [{synthetic: {n_base: 100, n_queries: 5, dim: 8}}]
@@ -401,7 +402,7 @@ def _ground_truth_with_cache(cache: str):
     a machine of its own); returns whether exact kNN was computed here."""
     import numpy as np
 
-    from vecbench import groundtruth
+    from vecbench.compute import groundtruth
 
     calls = []
     exact = groundtruth.exact_knn

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import yaml
 
-from vecbench.cli import main
+from vecbench.cli.commands import main
 from vecbench.datasets.base import PathResolver
-from vecbench.groundtruth import exact_knn
-from vecbench.registry import datasets
+from vecbench.compute.groundtruth import exact_knn
+from vecbench.core.registry import datasets
 
 DATA = os.environ.get("VECBENCH_DATA")  # CI sets VECBENCH_DATA=../shared/datasets
 needs_data = pytest.mark.skipif(

@@ -5,14 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vecbench import groundtruth
+from vecbench.compute import groundtruth
 from vecbench.datasets import base as dataset_base
 from vecbench.datasets import formats
-from vecbench.datasets.base import PathResolver, is_mapped, release_rows, row_blocks, sample_rows
+from vecbench.datasets.base import PathResolver, sample_rows
+from vecbench.core.vectors import is_mapped, release_rows, row_blocks
 from vecbench.datasets.builtin import Npy
 from vecbench.datasets.loaders import Fbin, Vecs
-from vecbench.errors import DataError
-from vecbench.groundtruth import exact_knn
+from vecbench.core.errors import DataError
+from vecbench.compute.groundtruth import exact_knn
 
 
 def _faiss_knn(base, queries, k, metric):
@@ -149,7 +150,7 @@ def test_uint8_file_runs_like_its_float32_copy(tmp_path):
     """End to end: a mapped uint8 base gives the float32 file's guards and results."""
     import csv
 
-    from vecbench.cli import main
+    from vecbench.cli.commands import main
     from vecbench.datasets import guards
 
     base, queries = _data("u8bin", n=1500, d=16, nq=20)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from vecbench.experiment import INDEX_KEYS, TOP_LEVEL
-from vecbench.reference import kind_markdown
-from vecbench.registry import REGISTRIES
+from vecbench.run.experiment import INDEX_KEYS, TOP_LEVEL
+from vecbench.cli.reference import kind_markdown
+from vecbench.core.registry import REGISTRIES
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -26,9 +26,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vecbench import cli
-from vecbench.experiment import build_experiment
-from vecbench.pytest_plugin import build_spec
+from vecbench.cli import commands as cli
+from vecbench.run.experiment import build_experiment
+from vecbench.cli.pytest_plugin import build_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -100,7 +100,7 @@ def validate_experiment(raw: dict, tmp_path: Path) -> None:
 def example_plugin(monkeypatch):
     """The plugins how-to's example package, registered as its entry point would register it
     (tests/test_entry_point_plugins.py installs it for real, in a subprocess)."""
-    from vecbench.registry import indexes
+    from vecbench.core.registry import indexes
 
     monkeypatch.syspath_prepend(str(ROOT / "tests" / "plugin_example"))
     indexes.names()  # built-ins and installed plugins first, as on a first lookup
@@ -161,7 +161,7 @@ def test_shell_snippet_runs_or_parses(snippet: Snippet, tmp_path, capsys, monkey
                 assert re.search(rf"^{re.escape(target)}:", makefile, re.M), \
                     f"{snippet.id}: make {target}: no such target"
         elif program == "pytest":
-            plugin = (ROOT / "vecbench" / "pytest_plugin.py").read_text()
+            plugin = (ROOT / "vecbench" / "cli" / "pytest_plugin.py").read_text()
             for option in args:
                 assert f'"{option.split("=")[0]}"' in plugin, f"{snippet.id}: {option}"
         elif program in ("pip", "dask"):

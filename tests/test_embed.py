@@ -18,8 +18,8 @@ import pytest
 
 from vecbench.datasets import embed
 from vecbench.datasets.base import PathResolver
-from vecbench.errors import ConfigError, DataError
-from vecbench.registry import datasets
+from vecbench.core.errors import ConfigError, DataError
+from vecbench.core.registry import datasets
 from cache_damage import edit_cache_entry
 
 DATA = os.environ.get("VECBENCH_DATA")  # CI sets VECBENCH_DATA=../shared/datasets

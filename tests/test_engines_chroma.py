@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vecbench.errors import ConfigError
-from vecbench.registry import indexes
+from vecbench.core.errors import ConfigError
+from vecbench.core.registry import indexes
 
 pytest.importorskip("chromadb", reason="chromadb is not installed (pip install 'vecbench[engines]')")
 Chroma = indexes.get("chroma")

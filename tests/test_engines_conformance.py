@@ -18,10 +18,10 @@ import pytest
 
 from vecbench.conformance import Skip
 from vecbench.conformance import indexes as conformance
-from vecbench.errors import ConfigError, DataError
+from vecbench.core.errors import ConfigError, DataError
 from vecbench.indexes.engine_base import EngineIndex
 from vecbench.indexes.protocol import Conformance
-from vecbench.registry import indexes
+from vecbench.core.registry import indexes
 
 #: Database engines: the registered indexes that live in an engine.
 ENGINES = [name for name in indexes.names() if issubclass(indexes.get(name), EngineIndex)]

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vecbench.errors import ConfigError, DataError
-from vecbench.registry import indexes
+from vecbench.core.errors import ConfigError, DataError
+from vecbench.core.registry import indexes
 
 pytest.importorskip("lancedb", reason="lancedb is not installed (pip install 'vecbench[engines]')")
 LanceDB = indexes.get("lancedb")

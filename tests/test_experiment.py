@@ -2,8 +2,8 @@ import textwrap
 
 import pytest
 
-from vecbench.errors import ConfigError, DataError
-from vecbench.experiment import build_experiment, expand_params, load_experiment
+from vecbench.core.errors import ConfigError, DataError
+from vecbench.run.experiment import build_experiment, expand_params, load_experiment
 
 
 def write(tmp_path, text, name="exp.yaml"):

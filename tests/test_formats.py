@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vecbench.datasets import formats
-from vecbench.datasets.base import PathResolver, is_mapped
+from vecbench.datasets import export, formats, formats_tables
+from vecbench.datasets.base import PathResolver
+from vecbench.core.vectors import is_mapped
 from vecbench.datasets.loaders import Fbin, Hdf5, Parquet, Vecs
-from vecbench.errors import ConfigError, DataError
-from vecbench.registry import datasets
+from vecbench.core.errors import ConfigError, DataError
+from vecbench.core.registry import datasets
 
 
 def _vectors(dtype, n=50, d=7, seed=0) -> np.ndarray:
@@ -129,12 +130,12 @@ def test_hdf5_round_trip_in_the_ann_benchmarks_layout(tmp_path, small_dataset):
     neighbors = _exact(small_dataset.base, small_dataset.queries, 10)
     distances = np.sort(np.random.default_rng(0).random((20, 10)), axis=1).astype(np.float32)
     path = tmp_path / "syn.hdf5"
-    formats.write_hdf5(small_dataset, path, neighbors=neighbors, distances=distances)
+    formats_tables.write_hdf5(small_dataset, path, neighbors=neighbors, distances=distances)
     with h5py.File(path, "r") as f:
         assert sorted(f.keys()) == ["distances", "neighbors", "test", "train"]
         assert f.attrs["distance"] == "euclidean" and f.attrs["dimension"] == 12
         assert f.attrs["point_type"] == "float"
-    data = formats.read_hdf5(path)
+    data = formats_tables.read_hdf5(path)
     assert isinstance(data.base, np.memmap), "contiguous float32 data should stay on disk"
     np.testing.assert_array_equal(data.base, small_dataset.base)
     np.testing.assert_array_equal(data.queries, small_dataset.queries)
@@ -184,14 +185,14 @@ def test_hdf5_bad_files_are_data_errors(tmp_path, arrays, distance, message):
     path = tmp_path / "bad.hdf5"
     _write_raw_hdf5(path, distance, **arrays)
     with pytest.raises(DataError, match=message):
-        formats.read_hdf5(path)
+        formats_tables.read_hdf5(path)
 
 
 def test_hdf5_not_hdf5_is_a_data_error(tmp_path):
     path = tmp_path / "x.hdf5"
     path.write_bytes(b"not hdf5")
     with pytest.raises(DataError, match="not a readable HDF5 file"):
-        formats.read_hdf5(path)
+        formats_tables.read_hdf5(path)
 
 
 # --- parquet --------------------------------------------------------------------------------------
@@ -203,12 +204,12 @@ def test_parquet_round_trip_keeps_ids_dtype_and_neighbors(tmp_path):
     base_ids = np.arange(1000, 1200, dtype=np.int64)[::-1].copy()  # not row numbers
     neighbors = _exact(ds.base, ds.queries, 5)
     ds = replace(ds, base_ids=base_ids, query_ids=np.arange(15, dtype=np.int64) * 7)
-    formats.write_parquet_dataset(ds, tmp_path / "custom", neighbors=neighbors)
-    ids, vectors = formats.read_parquet_vectors(tmp_path / "custom" / "train.parquet")
+    formats_tables.write_parquet_dataset(ds, tmp_path / "custom", neighbors=neighbors)
+    ids, vectors = formats_tables.read_parquet_vectors(tmp_path / "custom" / "train.parquet")
     assert vectors.dtype == np.float32
     np.testing.assert_array_equal(ids, base_ids)
     np.testing.assert_array_equal(vectors, ds.base)
-    query_ids, neighbor_ids = formats.read_parquet_neighbors(tmp_path / "custom" /
+    query_ids, neighbor_ids = formats_tables.read_parquet_neighbors(tmp_path / "custom" /
                                                              "neighbors.parquet")
     np.testing.assert_array_equal(neighbor_ids, base_ids[neighbors])  # ids, not rows, on disk
 
@@ -237,7 +238,7 @@ def test_parquet_reads_fixed_size_lists_string_ids_and_shuffled_ground_truth(tmp
                 id_column="pk", emb_column="vec", neighbors_column="gt",
                 metric="l2").load(PathResolver(tmp_path))
     pq.write_table(pa.table({"pk": ["q2", "q1"], "gt": [[5, 4], [0]]}), tmp_path / "gt.parquet")
-    _, gt = formats.read_parquet_neighbors(tmp_path / "gt.parquet", "pk", "gt")
+    _, gt = formats_tables.read_parquet_neighbors(tmp_path / "gt.parquet", "pk", "gt")
     np.testing.assert_array_equal(gt, [[5, 4], [0, -1]])
     loaded = Parquet(base=["base.parquet"], queries="q.parquet", id_column="pk",
                      emb_column="vec", metric="ip").load(PathResolver(tmp_path))
@@ -252,18 +253,18 @@ def test_parquet_bad_tables_are_data_errors(tmp_path):
     ragged = pa.table({"id": [1, 2], "emb": [[1.0, 2.0], [3.0]]})
     pq.write_table(ragged, tmp_path / "ragged.parquet")
     with pytest.raises(DataError, match="rows of 1 to 2 values"):
-        formats.read_parquet_vectors(tmp_path / "ragged.parquet")
+        formats_tables.read_parquet_vectors(tmp_path / "ragged.parquet")
     with pytest.raises(DataError, match=r"no column 'vector' \(has: id, emb\)"):
-        formats.read_parquet_vectors(tmp_path / "ragged.parquet", emb_column="vector")
+        formats_tables.read_parquet_vectors(tmp_path / "ragged.parquet", emb_column="vector")
     pq.write_table(pa.table({"id": [1, 1], "emb": [[1.0], [3.0]]}), tmp_path / "dup.parquet")
     with pytest.raises(DataError, match="duplicate ids"):
-        formats.read_parquet_vectors(tmp_path / "dup.parquet")
+        formats_tables.read_parquet_vectors(tmp_path / "dup.parquet")
     pq.write_table(pa.table({"id": [1, 2], "emb": [[1.0], None]}), tmp_path / "null.parquet")
     with pytest.raises(DataError, match="null values"):
-        formats.read_parquet_vectors(tmp_path / "null.parquet")
+        formats_tables.read_parquet_vectors(tmp_path / "null.parquet")
     (tmp_path / "junk.parquet").write_bytes(b"PAR1 nope")
     with pytest.raises(DataError, match="not a readable parquet file"):
-        formats.read_parquet_vectors(tmp_path / "junk.parquet")
+        formats_tables.read_parquet_vectors(tmp_path / "junk.parquet")
 
 
 # --- loaders --------------------------------------------------------------------------------------
@@ -315,7 +316,8 @@ def test_missing_file_names_the_parameter(tmp_path):
 # --- shipped ground truth -------------------------------------------------------------------------
 
 def _shipped_mismatch(ds, k=10):
-    from vecbench.groundtruth import exact_knn, shipped_mismatch
+    from vecbench.compute.groundtruth import exact_knn
+    from vecbench.compute.recall import shipped_mismatch
 
     truth = exact_knn(ds.base, ds.queries, k, ds.metric)
     return shipped_mismatch(np.asarray(ds.neighbors), truth, ds.base, ds.queries, k)
@@ -353,7 +355,7 @@ def test_export_then_load_gives_the_same_dataset(tmp_path, small_dataset, fmt, l
     neighbors = _exact(small_dataset.base, small_dataset.queries, 10)
     distances = np.zeros(neighbors.shape, dtype=np.float32)
     target = tmp_path / ("out.hdf5" if fmt == "hdf5" else "out")
-    files = formats.export_dataset(small_dataset, target, fmt, neighbors, distances)
+    files = export.export_dataset(small_dataset, target, fmt, neighbors, distances)
     assert files and all(f.exists() for f in files)
     back = loader(target).load()
     np.testing.assert_array_equal(back.base, small_dataset.base)

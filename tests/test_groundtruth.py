@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from vecbench import groundtruth
-from vecbench.groundtruth import exact_knn, ground_truth
+from vecbench.compute import groundtruth, recall
+from vecbench.compute.groundtruth import exact_knn, ground_truth
 from cache_damage import edit_cache_entry
 
 
@@ -55,12 +55,12 @@ def test_shipped_mismatch_counts_wrong_rows_but_not_ties():
     truth = exact_knn(base, queries, 2, "l2")
     other = 2 if truth.ids[0, 1] == 1 else 1
     tie_swapped = np.array([[0, other], [3, 1]])
-    assert groundtruth.shipped_mismatch(tie_swapped, truth, base, queries, 2) == 0.0
+    assert recall.shipped_mismatch(tie_swapped, truth, base, queries, 2) == 0.0
     same = truth.ids.copy()
-    assert groundtruth.shipped_mismatch(same, truth, base, queries, 2) == 0.0
+    assert recall.shipped_mismatch(same, truth, base, queries, 2) == 0.0
     wrong = same.copy()
     wrong[0] = [0, 3]
-    assert groundtruth.shipped_mismatch(wrong, truth, base, queries, 2) == 0.5
+    assert recall.shipped_mismatch(wrong, truth, base, queries, 2) == 0.5
 
 
 @pytest.mark.parametrize("metric", ["l2", "ip"])

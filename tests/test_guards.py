@@ -9,8 +9,8 @@ import pytest
 
 from vecbench.datasets import guards
 from vecbench.datasets.base import PathResolver, finish
-from vecbench.errors import DataError
-from vecbench.registry import datasets
+from vecbench.core.errors import DataError
+from vecbench.core.registry import datasets
 
 DATA = os.environ.get("VECBENCH_DATA")  # CI sets VECBENCH_DATA=../shared/datasets
 needs_data = pytest.mark.skipif(
@@ -111,8 +111,8 @@ def test_nan_is_an_error_before_any_guard():
 
 
 def test_runner_records_guards_and_warnings(tmp_path):
-    from vecbench import stages
-    from vecbench.experiment import build_experiment
+    from vecbench.run import stages
+    from vecbench.run.experiment import build_experiment
 
     base = with_duplicates()
     np.save(tmp_path / "b.npy", base)

@@ -19,11 +19,11 @@ import pytest
 
 from vecbench.conformance import Skip
 from vecbench.conformance import indexes as conformance
-from vecbench.errors import ConfigError, DataError
+from vecbench.core.errors import ConfigError, DataError
 from vecbench.indexes.base import as_vectors
 from vecbench.indexes.engine_base import EngineIndex
 from vecbench.indexes.protocol import BuildReport
-from vecbench.registry import indexes
+from vecbench.core.registry import indexes
 
 #: Binary indexes: they index sign bits (float input is binarized) and rank by Hamming distance,
 #: so they accept "binary" codes rather than float32 and cannot follow l2/ip/cos; their recall

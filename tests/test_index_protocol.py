@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vecbench.indexes.protocol import CAPABILITIES, BuildReport, Conformance, Index
-from vecbench.registry import indexes
+from vecbench.core.registry import indexes
 
 NAMES = indexes.names()
 

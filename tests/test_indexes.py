@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from vecbench.errors import ConfigError, DataError
+from vecbench.core.errors import ConfigError, DataError
 from vecbench.indexes.faiss.factory import FaissFactory
 from vecbench.indexes.faiss.families import FaissHNSW, FaissIVF, FaissIVFPQ
 from vecbench.indexes.faiss.families import FlatIndex

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vecbench import cli, records
+from vecbench.cli import commands as cli
+from vecbench.run import records
 from cli_checks import TINY, one_line
 
 GOOD = np.random.default_rng(0).standard_normal((30, 4)).astype(np.float32)
@@ -191,7 +192,7 @@ def test_labels_too_short_are_refused_by_run_not_crashed_in_a_unit(capsys, tmp_p
 @pytest.mark.parametrize("what", ["query_labels", "base_ids", "query_ids", "neighbors"])
 def test_every_side_array_is_checked_in_finish(what):
     from vecbench.datasets.base import finish
-    from vecbench.errors import DataError
+    from vecbench.core.errors import DataError
 
     bad = {"neighbors": np.zeros((4, 3), np.int64)}.get(what, np.arange(4))
     with pytest.raises(DataError, match=what):
@@ -200,7 +201,7 @@ def test_every_side_array_is_checked_in_finish(what):
 
 def test_qrels_of_unknown_queries_are_refused():
     from vecbench.datasets.base import finish
-    from vecbench.errors import DataError
+    from vecbench.core.errors import DataError
 
     ids = {"base_ids": np.arange(30).astype(str), "query_ids": np.arange(5).astype(str)}
     with pytest.raises(DataError, match="'q9'"):
@@ -307,7 +308,7 @@ def test_reference_bound_to_other_data_is_refused_even_with_a_matching_digest(re
         data["reference"]["binding"] = "another-fingerprint"
         data[records.DIGEST_FIELD] = records.record_digest(data)
         path.write_text(json.dumps(data))
-    from vecbench.errors import DataError
+    from vecbench.core.errors import DataError
 
     with pytest.raises(DataError, match="other data"):
         records.load_reference(folder, records.read_record(path))
@@ -396,7 +397,7 @@ def test_rehash_catches_a_rewrite_that_kept_size_and_mtime(capsys, tmp_path):
 
 
 def test_data_rewritten_during_a_sweep_is_not_tabled(capsys, tmp_path, monkeypatch):
-    from vecbench import runner
+    from vecbench.run import runner
 
     base, queries = npy_pair(tmp_path)
     exp = write(tmp_path / "exp.yaml", f"""
@@ -454,7 +455,7 @@ def test_judged_corpus_smaller_than_the_judged_depth(capsys, tmp_path):
 @pytest.fixture
 def fresh_cache_check(monkeypatch):
     """The cache folder's usability is checked once per process and folder: forget it."""
-    from vecbench import cache
+    from vecbench.core import cache
 
     monkeypatch.setattr(cache, "_PROBLEMS", {})
 

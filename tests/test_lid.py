@@ -9,8 +9,8 @@ import warnings
 import numpy as np
 import pytest
 
-from vecbench import lid
-from vecbench.errors import ConfigError, DataError
+from vecbench.compute import lid
+from vecbench.core.errors import ConfigError, DataError
 from cache_damage import edit_cache_entry
 
 skdim = pytest.importorskip("skdim")
@@ -277,7 +277,7 @@ def test_bad_input_is_reported(data):
 
 
 def test_import_is_light():
-    code = ("import sys, vecbench.lid; "
+    code = ("import sys, vecbench.compute.lid; "
             "print([m for m in ('faiss', 'hnswlib', 'skdim', 'sklearn') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

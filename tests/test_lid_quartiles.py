@@ -7,10 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vecbench import lid, metrics, records, runner
-from vecbench import results as vbresults
-from vecbench.experiment import load_experiment
-from vecbench.groundtruth import exact_knn
+from vecbench.compute import lid
+
+from vecbench.compute import recall as kernels
+from vecbench.evaluate import metrics
+
+from vecbench.run import records, runner
+from vecbench.evaluate import results as vbresults
+from vecbench.run.experiment import load_experiment
+from vecbench.compute.groundtruth import exact_knn
 
 TINY = """
 name: quartiles
@@ -32,22 +37,22 @@ QUARTILES = [f"recall@10_q{i}" for i in range(1, 5)]
 
 def test_quartile_groups_rank_ties_and_infinities():
     values = np.array([5.0, 1.0, np.inf, 3.0, 3.0, 3.0, 3.0, 0.0, 2.0, 4.0])
-    groups = metrics.quartile_groups(values)
+    groups = kernels.quartile_groups(values)
     assert [len(g) for g in groups] == [3, 3, 2, 2]
     assert sorted(np.concatenate(groups).tolist()) == list(range(10))  # each query once
     ranked = [values[g] for g in groups]
     for lower, upper in zip(ranked, ranked[1:]):
         assert lower.max() <= upper.min()                             # q1 lowest LID
     assert 2 in groups[3] and 7 in groups[0]                          # inf hardest, 0 easiest
-    same = metrics.quartile_groups(np.ones(9))                        # all tied: still split
+    same = kernels.quartile_groups(np.ones(9))                        # all tied: still split
     assert [len(g) for g in same] == [3, 2, 2, 2]
 
 
 def test_recall_by_quartile_is_the_group_mean_and_nan_when_empty():
     recall = np.array([1.0, 0.5, 0.0, 0.25, 0.75, 1.0, 0.5, 0.5])
-    groups = metrics.quartile_groups(np.arange(8)[::-1])              # reversed ranks
-    assert metrics.recall_by_quartile(recall, groups) == [0.5, 0.875, 0.125, 0.75]
-    few = metrics.recall_by_quartile(np.array([1.0, 0.0]), metrics.quartile_groups([2.0, 1.0]))
+    groups = kernels.quartile_groups(np.arange(8)[::-1])              # reversed ranks
+    assert kernels.recall_by_quartile(recall, groups) == [0.5, 0.875, 0.125, 0.75]
+    few = kernels.recall_by_quartile(np.array([1.0, 0.0]), kernels.quartile_groups([2.0, 1.0]))
     assert few[:2] == [0.0, 1.0] and np.isnan(few[2:]).all()
 
 
@@ -59,7 +64,7 @@ def test_query_lid_from_truth_matches_direct_euclidean_mle():
     queries = np.vstack([base[:3], rng.standard_normal((7, 6)).astype(np.float32)])
     for metric in ("l2", "ip"):
         truth = exact_knn(base, queries, 100, metric)
-        got = metrics.query_lid_from_truth(base, queries, metric, truth, f"test-{metric}")
+        got = kernels.query_lid_from_truth(base, queries, metric, truth, f"test-{metric}")
         # brute force: the 20 Euclidean nearest, whatever the metric, in float64
         d = np.sqrt(((queries[:, None, :].astype(np.float64) - base[None]) ** 2).sum(-1))
         want = lid.query_lid(np.sort(d, axis=1)[:, :lid.DEFAULT_K], lid.DEFAULT_K)
@@ -71,7 +76,7 @@ def test_query_lid_from_truth_matches_direct_euclidean_mle():
 def test_query_lid_of_a_tiny_base():
     base = np.zeros((1, 3), np.float32)
     truth = exact_knn(base, np.ones((2, 3), np.float32), 100, "l2")
-    assert (metrics.query_lid_from_truth(base, np.ones((2, 3)), "l2", truth, "t") == 0).all()
+    assert (kernels.query_lid_from_truth(base, np.ones((2, 3)), "l2", truth, "t") == 0).all()
 
 
 # --- end to end --------------------------------------------------------------------------------
@@ -122,5 +127,5 @@ def test_quartiles_come_from_the_per_query_recall_and_one_lid_per_dataset(tiny_r
         recall = per_query[per_query["row"] == row_id]["recall@10"].to_numpy()
         lid_values = by_dataset[next(fp for fp in by_dataset
                                      if len(by_dataset[fp]) == len(recall))]
-        expected = [recall[g].mean() for g in metrics.quartile_groups(lid_values)]
+        expected = [recall[g].mean() for g in kernels.quartile_groups(lid_values)]
         np.testing.assert_allclose([row[c] for c in QUARTILES], expected, atol=1e-12)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from vecbench.errors import ConfigError
-from vecbench.experiment import _check_transform, _construct
-from vecbench.registry import datasets, transforms
+from vecbench.core.errors import ConfigError
+from vecbench.core.components import check_transform as _check_transform, construct as _construct
+from vecbench.core.registry import datasets, transforms
 
 ROOT = Path(__file__).resolve().parents[1]
 VALUES = [None, True, False, -1, 0, 1, 2, 7, 10_000, 0.0, 0.05, 0.5, 1.0, 1.5, 100.0, 1e9, "x",
@@ -69,7 +69,7 @@ indexes:
   - faiss_ivf: {{build: {{nlist: 16}}, search: {{nprobe: [1, 4]}}}}
 orderings: [original]
 """)
-    code = ("import sys; from vecbench.cli import main\n"
+    code = ("import sys; from vecbench.cli.commands import main\n"
             f"sys.argv = ['vecbench', 'validate', {str(yaml)!r}]\n"
             "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
             "heavy = ('sklearn', 'scipy', 'ml_dtypes', 'numba', 'faiss', 'hnswlib', 'pandas')\n"
@@ -129,7 +129,7 @@ def test_validate_does_not_import_the_loaders(tmp_path):
     yaml.write_text("name: data\ndatasets:\n  - synthetic: {n_base: 1000, dim: [16, 32]}\n"
                     "  - beir: {path: scifact, embeddings: minilm-l6}\n"
                     "  - recipe: {name: sift-128-euclidean}\nindexes: [flat]\n")
-    code = ("import sys; from vecbench.experiment import load_experiment\n"
+    code = ("import sys; from vecbench.run.experiment import load_experiment\n"
             f"load_experiment({str(yaml)!r})\n"
             "print(sorted(m for m in sys.modules if m.startswith('vecbench.datasets.') and "
             "m.rsplit('.', 1)[1] in ('builtin', 'loaders', 'beir', 'embed', 'lsa', 'formats')))")

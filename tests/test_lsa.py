@@ -11,8 +11,8 @@ import pytest
 
 from vecbench.datasets import lsa
 from vecbench.datasets.base import PathResolver
-from vecbench.errors import ConfigError
-from vecbench.registry import datasets
+from vecbench.core.errors import ConfigError
+from vecbench.core.registry import datasets
 
 DATA = os.environ.get("VECBENCH_DATA")
 

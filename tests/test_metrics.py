@@ -1,14 +1,15 @@
 import numpy as np
 
-from vecbench import metrics
-from vecbench.groundtruth import exact_knn
+from vecbench.compute import recall
+from vecbench.evaluate import metrics
+from vecbench.compute.groundtruth import exact_knn
 
 
 def test_duplicate_returned_ids_count_once():
     truth = np.array([[1, 2, 3, 4]])
-    assert metrics.recall_per_query(np.array([[1, 1, 1, 1]]), truth, 4)[0] == 0.25
-    assert metrics.recall_per_query(np.array([[4, 3, 2, 1]]), truth, 4)[0] == 1.0
-    assert metrics.recall_per_query(np.array([[1, -1, -1, -1]]), truth, 4)[0] == 0.25
+    assert recall.recall_per_query(np.array([[1, 1, 1, 1]]), truth, 4)[0] == 0.25
+    assert recall.recall_per_query(np.array([[4, 3, 2, 1]]), truth, 4)[0] == 1.0
+    assert recall.recall_per_query(np.array([[1, -1, -1, -1]]), truth, 4)[0] == 0.25
 
 
 def test_recall_eps_counts_ties_as_hits():
@@ -18,12 +19,12 @@ def test_recall_eps_counts_ties_as_hits():
     truth = exact_knn(base, queries, 2, "l2")
     other = 2 if truth.ids[0, 1] == 1 else 1
     returned = np.array([[0, other]])
-    assert metrics.recall_per_query(returned, truth.ids, 2)[0] == 0.5
-    assert metrics.recall_eps_per_query(returned, truth, base, queries, 2)[0] == 1.0
+    assert recall.recall_per_query(returned, truth.ids, 2)[0] == 0.5
+    assert recall.recall_eps_per_query(returned, truth, base, queries, 2)[0] == 1.0
     dup = np.array([[0, 0]])
-    assert metrics.recall_eps_per_query(dup, truth, base, queries, 2)[0] == 0.5
+    assert recall.recall_eps_per_query(dup, truth, base, queries, 2)[0] == 0.5
     far = np.array([[0, 3]])
-    assert metrics.recall_eps_per_query(far, truth, base, queries, 2)[0] == 0.5
+    assert recall.recall_eps_per_query(far, truth, base, queries, 2)[0] == 0.5
 
 
 def test_recall_eps_with_inner_product():
@@ -31,9 +32,9 @@ def test_recall_eps_with_inner_product():
     base = rng.standard_normal((100, 8)).astype(np.float32)
     queries = rng.standard_normal((5, 8)).astype(np.float32)
     truth = exact_knn(base, queries, 100, "ip")
-    assert (metrics.recall_eps_per_query(truth.ids[:, :10], truth, base, queries, 10) == 1).all()
+    assert (recall.recall_eps_per_query(truth.ids[:, :10], truth, base, queries, 10) == 1).all()
     reversed_ids = truth.ids[:, ::-1][:, :10]  # the 10 farthest of the top 100
-    assert metrics.recall_eps_per_query(reversed_ids, truth, base, queries, 10).max() == 0
+    assert recall.recall_eps_per_query(reversed_ids, truth, base, queries, 10).max() == 0
 
 
 def test_metric_directions():
@@ -61,4 +62,4 @@ def test_unique_hits_agrees_with_a_set_count_per_query():
     relevant = rng.integers(-1, 30, size=(200, 15))
     expected = [len({i for i in got if i >= 0} & {i for i in want if i >= 0})
                 for got, want in zip(returned.tolist(), relevant.tolist())]
-    assert metrics.unique_hits(returned, relevant).tolist() == expected
+    assert recall.unique_hits(returned, relevant).tolist() == expected

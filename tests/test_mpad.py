@@ -15,8 +15,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.random_projection import GaussianRandomProjection
 
-from vecbench.errors import ConfigError, DataError
-from vecbench.registry import transforms
+from vecbench.core.errors import ConfigError, DataError
+from vecbench.core.registry import transforms
 from vecbench.transforms.mpad import (MPAD, AxisObjective, MarginObjective, MPADAxiswise,
                                       exact_neighbours, sample_triplets, stalled)
 

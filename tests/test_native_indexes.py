@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vecbench import runner
-from vecbench import results as vbresults
-from vecbench.errors import ConfigError, DataError
-from vecbench.experiment import load_experiment
+from vecbench.run import runner
+from vecbench.evaluate import results as vbresults
+from vecbench.core.errors import ConfigError, DataError
+from vecbench.run.experiment import load_experiment
 from vecbench.indexes.faiss.families import FaissBinaryFlat, FaissBinaryHNSW, FaissBinaryIVF
 from vecbench.indexes.faiss.families import FaissHNSWSQ, FaissSQ, stored_codes
-from vecbench.registry import indexes
+from vecbench.core.registry import indexes
 from vecbench.transforms.quantize import BFloat16, Binary, Float16
 
 K = 10

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from vecbench import ordering
-from vecbench.errors import ConfigError
-from vecbench.experiment import build_experiment
-from vecbench.ordering import OrderingContext
-from vecbench.registry import datasets
+from vecbench.compute import ordering
+from vecbench.core.errors import ConfigError
+from vecbench.run.experiment import build_experiment
+from vecbench.compute.ordering import OrderingContext
+from vecbench.core.registry import datasets
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def _ctx(ds):
 
 
 def test_lid_orders_sort_by_pointwise_lid(clustered):
-    from vecbench.lid import cached_pointwise_lid
+    from vecbench.compute.lid import cached_pointwise_lid
 
     lid = cached_pointwise_lid(clustered.fingerprint(), clustered.base, k=10)
     up = ordering.apply("lid_asc", {"k": 10}, clustered.base, 0, _ctx(clustered))
@@ -85,7 +85,7 @@ def test_query_near_without_queries_is_a_clear_error(clustered):
 
 
 def test_the_runner_passes_the_queries_to_orderings(clustered):
-    from vecbench.stages import insertion_order
+    from vecbench.run.stages import insertion_order
 
     spec = build_experiment({"datasets": ["digits"], "indexes": ["flat"],
                              "orderings": ["query_near_first"]}, "t.yaml")

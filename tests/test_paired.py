@@ -5,10 +5,12 @@ import textwrap
 import numpy as np
 import pytest
 
-from vecbench import paired, runner
-from vecbench.cli import main
-from vecbench.errors import ConfigError
-from vecbench.experiment import load_experiment
+from vecbench.evaluate import paired
+
+from vecbench.run import runner
+from vecbench.cli.commands import main
+from vecbench.core.errors import ConfigError
+from vecbench.run.experiment import load_experiment
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Parameter declarations (vecbench.params): the checks themselves, and that every registered
+"""Parameter declarations (vecbench.core.params): the checks themselves, and that every registered
 component's declaration agrees with what the code accepts.
 
 The reference pages and ``vecbench describe`` are written from the declarations; these tests
@@ -15,10 +15,10 @@ import inspect
 
 import pytest
 
-from vecbench.errors import ConfigError
-from vecbench.experiment import expand_dataset, expand_index, expand_ordering, expand_pipeline
-from vecbench.params import REQUIRED, Param, declared, validate
-from vecbench.registry import REGISTRIES
+from vecbench.core.errors import ConfigError
+from vecbench.run.experiment import expand_dataset, expand_index, expand_ordering, expand_pipeline
+from vecbench.core.params import REQUIRED, Param, declared, validate
+from vecbench.core.registry import REGISTRIES
 
 # --- the checks ------------------------------------------------------------------------------
 
@@ -283,7 +283,7 @@ def test_index_parameters_are_declared_once(kind, name):
     a declared name in ``__init__`` (rules tying parameters go in ``check(values)``)."""
     import ast
 
-    from vecbench.params import signature
+    from vecbench.core.params import signature
 
     cls = REGISTRIES[kind].get(name)
     for which in ("params", "search_params"):

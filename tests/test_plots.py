@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vecbench import plots
-from vecbench.errors import ConfigError, DataError
+from vecbench.present import plots
+from vecbench.core.errors import ConfigError, DataError
 from matplotlib.text import Text
 
-from vecbench.plot_labels import text_boxes
+from vecbench.present.plot_labels import text_boxes
 
 
 def brute_front(x, y, x_higher, y_higher):
@@ -232,8 +232,8 @@ def test_save_png_svg_and_pdf(tmp_path):
 @pytest.fixture(scope="module")
 def run_folder(tmp_path_factory):
     """A real (tiny) run: its records hold the queries' pointwise LID."""
-    from vecbench.experiment import build_experiment
-    from vecbench.runner import run_experiment
+    from vecbench.run.experiment import build_experiment
+    from vecbench.run.runner import run_experiment
 
     folder = tmp_path_factory.mktemp("lid-results")
     experiment = build_experiment({"name": "tiny-lid", "k": 10,
@@ -246,7 +246,7 @@ def run_folder(tmp_path_factory):
 def test_lid_plot_of_a_results_folder_uses_the_records_query_lid(run_folder, tmp_path):
     from vecbench.cli import main
 
-    from vecbench import records
+    from vecbench.run import records
 
     record = records.read_record(next((run_folder / "runs").glob("*.json")))
     values = list(records.load_reference(run_folder, record).query_lid)
@@ -263,7 +263,7 @@ def test_lid_plot_is_refused_with_the_reason(run_folder, tmp_path, capsys):
     import json
     import shutil
 
-    from vecbench.cli import main
+    from vecbench.cli.commands import main
 
     folder = tmp_path / "old"
     shutil.copytree(run_folder, folder)
@@ -280,14 +280,14 @@ def test_lid_plot_is_refused_with_the_reason(run_folder, tmp_path, capsys):
 
 
 def plots_table(folder):
-    from vecbench.compare import load_table
+    from vecbench.evaluate.compare import load_table
     return load_table(folder)
 
 
 def test_no_pyplot_and_cli(tmp_path):
     csv = tmp_path / "results.csv"
     results_frame().to_csv(csv, index=False)
-    code = ("import sys; from vecbench.cli import main; "
+    code = ("import sys; from vecbench.cli.commands import main; "
             f"rc = main(['plot', {str(csv)!r}, '--kind', 'tradeoff', '--budget', '256', "
             f"'-o', {str(tmp_path / 't.svg')!r}]); "
             "assert rc == 0; assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'")
@@ -303,7 +303,7 @@ def test_no_pyplot_and_cli(tmp_path):
 def test_plot_cli_where_facet_and_title(tmp_path, capsys):
     import pandas as pd
 
-    from vecbench.cli import main
+    from vecbench.cli.commands import main
 
     frame = pd.DataFrame({
         "dataset": ["a", "a", "b", "b"], "pipeline": ["float32"] * 4, "index": ["flat", "x"] * 2,

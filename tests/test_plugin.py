@@ -11,9 +11,9 @@ import hnswlib  # noqa: F401
 import numpy  # noqa: F401
 import pandas  # noqa: F401
 import sklearn.datasets  # noqa: F401
-import vecbench.compare  # noqa: F401
-import vecbench.pytest_plugin  # noqa: F401
-import vecbench.runner  # noqa: F401
+import vecbench.evaluate.compare  # noqa: F401
+import vecbench.cli.pytest_plugin  # noqa: F401
+import vecbench.run.runner  # noqa: F401
 
 pytest_plugins = ["pytester"]
 
@@ -38,7 +38,7 @@ def run(pytester, *args, subprocess=False):
     # in-process runs drop the modules they imported; one that first imports a C extension
     # the header above does not (the BEIR loader's, say) must run in a subprocess
     runner = pytester.runpytest_subprocess if subprocess else pytester.runpytest
-    return runner("-p", "vecbench.pytest_plugin", "-p", "no:cacheprovider",
+    return runner("-p", "vecbench.cli.pytest_plugin", "-p", "no:cacheprovider",
                               "-W", "ignore::pytest.PytestAssertRewriteWarning", *args)
 
 

@@ -11,8 +11,8 @@ import textwrap
 
 import pytest
 
-from vecbench.errors import ConfigError
-from vecbench.progress import Eta, heartbeat_seconds
+from vecbench.core.errors import ConfigError
+from vecbench.run.progress import Eta, heartbeat_seconds
 
 #: faiss_ivf with nlist 64 on digits' ~1600 training vectors: faiss's C++ warns on stderr.
 #: Two flat units that differ only in rescoring; hnswlib slow enough to be caught searching.

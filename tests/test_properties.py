@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vecbench import cli
-from vecbench.errors import ConfigError
-from vecbench.metrics import parse_metric
-from vecbench.params import MAX_INT
+from vecbench.cli import commands as cli
+from vecbench.core.errors import ConfigError
+from vecbench.evaluate.metrics import parse_metric
+from vecbench.core.params import MAX_INT
 from cli_checks import TINY, snapshot
 
 SETTINGS = dict(deadline=None, derandomize=True,

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from vecbench.errors import ConfigError
+from vecbench.core.errors import ConfigError
 from vecbench.transforms import float8
 from vecbench.transforms.quantize import BFloat16, Binary, Float8, Float16, Int4, Int8
 
@@ -243,7 +243,7 @@ def test_binary_is_packed_sign_bits_and_decodes_to_plus_minus_one():
 
 
 def test_codes_of_the_wrong_shape_are_rejected():
-    from vecbench.errors import DataError
+    from vecbench.core.errors import DataError
     q = Int4().fit(unit_vectors(10, 9))
     with pytest.raises(DataError, match="expected codes of shape"):
         q.inverse_transform(np.zeros((3, 9), np.uint8))

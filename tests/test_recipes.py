@@ -15,9 +15,9 @@ import yaml
 
 from vecbench.datasets import recipes
 from vecbench.datasets.formats_tables import write_hdf5
-from vecbench.errors import ConfigError, DataError
-from vecbench.experiment import build_experiment, expand_dataset
-from vecbench.registry import datasets
+from vecbench.core.errors import ConfigError, DataError
+from vecbench.run.experiment import build_experiment, expand_dataset
+from vecbench.core.registry import datasets
 
 DATA = os.environ.get("VECBENCH_DATA")  # CI sets VECBENCH_DATA=../shared/datasets
 needs_data = pytest.mark.skipif(
@@ -44,7 +44,7 @@ def add_recipe(env, name, body, file="test.yaml"):
 
 def tiny_hdf5(path, n=300, nq=20, dim=8):
     from vecbench.datasets.base import finish
-    from vecbench.groundtruth import exact_knn
+    from vecbench.compute.groundtruth import exact_knn
 
     rng = np.random.default_rng(0)
     ds = finish("tiny", rng.standard_normal((n, dim)).astype(np.float32),
@@ -273,7 +273,8 @@ def test_holdout_splits_uint8_images_with_labels(env):
 
 
 def test_recipe_in_an_experiment(env, tmp_path):
-    from vecbench import results, stages
+    from vecbench.evaluate import results
+    from vecbench.run import stages
 
     rng = np.random.default_rng(0)
     np.save(env / "data" / "b.npy", rng.standard_normal((200, 8)).astype(np.float32))

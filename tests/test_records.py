@@ -10,9 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vecbench import executors, metrics, records, runner
-from vecbench import results as vbresults
-from vecbench.experiment import load_experiment
+from vecbench.evaluate import metrics
+
+from vecbench.run import executors, records, runner
+from vecbench.evaluate import results as vbresults
+from vecbench.run.experiment import load_experiment
 
 GRID = """
 name: rec

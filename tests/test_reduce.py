@@ -8,7 +8,7 @@ from sklearn.datasets import load_digits
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.random_projection import johnson_lindenstrauss_min_dim
 
-from vecbench.errors import ConfigError
+from vecbench.core.errors import ConfigError
 from vecbench.transforms.reduce import (Autoencoder, KernelPCAReduction, PCAReduction,
                                         RandomProjection, Truncate, UMAPReduction)
 

@@ -8,8 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from vecbench.errors import DataError
-from vecbench.relevance import (Judgments, mrr_at_k, ndcg_at_k, recall_at_k, relevance_per_query,
+from vecbench.core.errors import DataError
+from vecbench.compute.relevance import (Judgments, mrr_at_k, ndcg_at_k, recall_at_k, relevance_per_query,
                                 relevance_row)
 
 DATA = os.environ.get("VECBENCH_DATA")  # CI sets VECBENCH_DATA=../shared/datasets
@@ -114,7 +114,7 @@ def test_relevance_row_needs_depth_100_and_averages_judged_queries(judgments):
 
 
 def test_dataset_without_qrels_is_a_data_error():
-    from vecbench.registry import datasets
+    from vecbench.core.registry import datasets
 
     ds = datasets.get("synthetic")(n_base=50, n_queries=5, dim=4, intrinsic_dim=2).load()
     with pytest.raises(DataError, match="no relevance judgments"):

@@ -6,15 +6,15 @@ import subprocess
 
 import pytest
 
-from vecbench.report import build_report
+from vecbench.present.report import build_report
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    from vecbench.experiment import build_experiment
-    from vecbench.runner import run_experiment
+    from vecbench.run.experiment import build_experiment
+    from vecbench.run.runner import run_experiment
 
     folder = tmp_path_factory.mktemp("results")
     experiment = build_experiment({
@@ -24,7 +24,7 @@ def results(tmp_path_factory):
                                  "search": {"ef": [10, 40]}}}]})
     run_experiment(experiment, folder, threads=1, log=lambda line: None)
     path = next((folder / "runs").glob("*.json"))
-    from vecbench import records
+    from vecbench.run import records
     record = records.read_record(path)
     record.warnings.append("a <warning> to show")
     records.write_record(folder, record)   # re-signed: a hand edit alone is refused
@@ -103,14 +103,14 @@ def test_report_renders_in_headless_browser(results, tmp_path):
 
 
 def test_report_opens_with_a_summary_before_the_plots(results, tmp_path):
-    from vecbench.compare import load_table
+    from vecbench.evaluate.compare import load_table
 
     html_path, md_path = build_report(results, tmp_path)
     html, md = html_path.read_text(), md_path.read_text()
     assert html.index("<h2>Summary</h2>") < html.index("<h2>Plots</h2>")
     assert md.index("## Summary") < md.index("## Plots") < md.index("## Results")
     frame = load_table(results)
-    # computed here independently of vecbench.summary: repeats/orderings averaged per setting
+    # computed here independently of vecbench.evaluate.summary: repeats/orderings averaged per setting
     per_setting = frame.groupby(["index", "search.ef", "ordering"])[
         ["recall@10", "qps", "resident_bytes_per_vector"]].mean().reset_index()
     best = per_setting.sort_values(["recall@10", "qps"], ascending=False).iloc[0]
@@ -135,7 +135,7 @@ def test_report_opens_with_a_summary_before_the_plots(results, tmp_path):
 def test_summary_tables_pick_pareto_budget_and_target_configurations():
     import pandas as pd
 
-    from vecbench.summary import summarize
+    from vecbench.evaluate.summary import summarize
 
     rows = []
     for pipeline, nbytes, penalty in (("float32", 1536.0, 0.0), ("pca|float8", 192.0, 0.05),

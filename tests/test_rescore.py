@@ -7,10 +7,10 @@ import textwrap
 import numpy as np
 import pytest
 
-from vecbench import rescore, runner
-from vecbench import results as vbresults
-from vecbench.errors import ConfigError
-from vecbench.experiment import load_experiment
+from vecbench.run import rescore, runner
+from vecbench.evaluate import results as vbresults
+from vecbench.core.errors import ConfigError
+from vecbench.run.experiment import load_experiment
 
 EXPERIMENT = """
 name: cascade

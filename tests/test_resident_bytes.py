@@ -14,9 +14,9 @@ import textwrap
 
 import pytest
 
-from vecbench import results as vbresults
-from vecbench import runner
-from vecbench.experiment import load_experiment
+from vecbench.evaluate import results as vbresults
+from vecbench.run import runner
+from vecbench.run.experiment import load_experiment
 
 N, D = 1000, 32
 #: faiss's serialized headers (fourcc, dimension, counts, metric; per wrapped index): what a
@@ -125,7 +125,7 @@ def test_scann_counts_what_it_saves(tmp_path):
 
 
 def test_a_record_without_pipeline_model_bytes_counts_the_quantizer_scales():
-    from vecbench.schema import BuildInfo, DatasetInfo, EncodeInfo, UnitRecord, UnitSpec
+    from vecbench.run.schema import BuildInfo, DatasetInfo, EncodeInfo, UnitRecord, UnitSpec
 
     record = UnitRecord(UnitSpec("e", {}, "", {}), "ok", dataset=DatasetInfo("d", n_base=500),
                         build=BuildInfo(0.0, 500 * 24 + 4000, 1, True, 16.0, 8.0),
@@ -142,7 +142,7 @@ def test_a_record_without_pipeline_model_bytes_counts_the_quantizer_scales():
 def test_best_judges_by_what_is_resident(tmp_path, capsys):
     """Under a 100-byte budget of codes, binary + float32 rescoring "fits" (4 B of codes);
     by resident bytes (4 + 128) it does not, and `best` says which bytes it shows."""
-    from vecbench.cli import main
+    from vecbench.cli.commands import main
 
     run(tmp_path, "[[binary: {}]]", """
         - faiss_binary_flat: {rescore: [{}, {oversample: 10, with: float32}]}

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vecbench import records, runner
-from vecbench import results as vbresults
-from vecbench.experiment import load_experiment
+from vecbench.run import records, runner
+from vecbench.evaluate import results as vbresults
+from vecbench.run.experiment import load_experiment
 
 SMALL = """
 name: small
@@ -200,7 +200,7 @@ def test_rescoring_recovers_recall_of_binary_codes(tmp_path):
 
 
 def test_bad_rescore_value_names_its_path(tmp_path):
-    from vecbench.errors import ConfigError
+    from vecbench.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"indexes\[0\]\.flat\.rescore\.oversample: expected an "
                                           r"integer in \[1, 1000\], got 0"):
@@ -225,12 +225,12 @@ def test_trustworthiness_is_reported_for_pipelines_and_orders_reductions(tmp_pat
 
 
 def test_trustworthiness_of_an_isometry_is_one():
-    from vecbench import metrics
+    from vecbench.compute import recall
 
     x = np.random.default_rng(0).normal(size=(300, 16))
     rotation, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(16, 16)))
-    assert metrics.trustworthiness_sample(x, x @ rotation, "l2", 10) == pytest.approx(1.0)
-    assert metrics.trustworthiness_sample(x, x[:, :2], "l2", 10) < 0.9
+    assert recall.trustworthiness_sample(x, x @ rotation, "l2", 10) == pytest.approx(1.0)
+    assert recall.trustworthiness_sample(x, x[:, :2], "l2", 10) < 0.9
 
 
 def test_total_bytes_add_the_rescoring_copy(tmp_path):

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vecbench import records
-from vecbench import results as vbresults
-from vecbench.errors import DataError
-from vecbench.schema import (SCHEMA_VERSION, BuildInfo, DatasetInfo, EncodeInfo, FileRef,
+from vecbench.run import records
+from vecbench.evaluate import results as vbresults
+from vecbench.core.errors import DataError
+from vecbench.run.schema import (SCHEMA_VERSION, BuildInfo, DatasetInfo, EncodeInfo, FileRef,
                              RawResults, RawSearch, Reference, SchemaError, SettingInfo,
                              UnitRecord, UnitSpec, load_arrays)
 
@@ -104,7 +104,7 @@ def test_raw_results_round_trip_through_npz(tmp_path):
 
 
 def judgments():
-    from vecbench.relevance import Judgments
+    from vecbench.compute.relevance import Judgments
 
     return Judgments({"q0": {"d1": 1, "d3": 2}, "q1": {"d0": 1}}, ["q0", "q1"],
                      ["d0", "d1", "d2", "d3"])

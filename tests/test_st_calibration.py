@@ -8,7 +8,7 @@ st_quantization = pytest.importorskip(
     "sentence_transformers.quantization",
     reason="sentence-transformers is not installed (pip install '.[embed]', needs torch)")
 
-from vecbench.registry import transforms  # noqa: E402
+from vecbench.core.registry import transforms  # noqa: E402
 
 
 def unit_rows(n: int, d: int, seed: int) -> np.ndarray:

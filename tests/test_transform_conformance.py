@@ -24,8 +24,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from vecbench.conformance import Skip
 from vecbench.conformance import transforms as conformance
-from vecbench.errors import ConfigError, DataError
-from vecbench.registry import transforms
+from vecbench.core.errors import ConfigError, DataError
+from vecbench.core.registry import transforms
 from vecbench.transforms.estimator_checks import (CHECK_PARAMS, ENVIRONMENT_REASONS,
                                                   EXPECTED_FAILED_CHECKS, MAX_FAILED_CHECKS,
                                                   ORDER_DEPENDENT, UNSTABLE)

@@ -18,12 +18,12 @@ import pytest
 
 pytest.importorskip("usearch")
 
-from vecbench import runner  # noqa: E402
-from vecbench import results as vbresults  # noqa: E402
-from vecbench.errors import ConfigError, DataError  # noqa: E402
-from vecbench.experiment import load_experiment  # noqa: E402
+from vecbench.run import runner  # noqa: E402
+from vecbench.evaluate import results as vbresults  # noqa: E402
+from vecbench.core.errors import ConfigError, DataError  # noqa: E402
+from vecbench.run.experiment import load_experiment  # noqa: E402
 from vecbench.indexes.usearch_index import USearchIndex  # noqa: E402
-from vecbench.registry import indexes  # noqa: E402
+from vecbench.core.registry import indexes  # noqa: E402
 from vecbench.transforms.quantize import BFloat16, Binary, Float16  # noqa: E402
 
 K = 10

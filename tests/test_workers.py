@@ -15,10 +15,10 @@ import pandas as pd
 import psutil
 import pytest
 
-from vecbench import records, runner
-from vecbench import results as vbresults
-from vecbench.experiment import load_experiment
-from vecbench.workers import Isolated
+from vecbench.run import records, runner
+from vecbench.evaluate import results as vbresults
+from vecbench.run.experiment import load_experiment
+from vecbench.run.workers import Isolated
 
 #: Units of about a second each on one thread: long enough to be caught running.
 SLOW = """
@@ -157,7 +157,7 @@ def test_usearch_and_faiss_run_in_one_experiment_loaded_only_in_workers(tmp_path
         """)
     script = textwrap.dedent("""
         import sys
-        from vecbench import cli
+        from vecbench.cli import commands as cli
         code = cli.main(["run", sys.argv[1], "--results", sys.argv[2], "--quiet"])
         engines = [m for m in ("faiss", "usearch", "hnswlib") if m in sys.modules]
         print("exit", code, "engines", engines)

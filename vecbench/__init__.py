@@ -4,8 +4,8 @@ Recall is measured against exact kNN of the original float32 vectors. Importing 
 is cheap: faiss, hnswlib and umap are imported only when a component that needs them runs.
 """
 
-from vecbench.errors import ConfigError, DataError, VecbenchError
-from vecbench.registry import datasets, indexes, orderings, transforms
+from vecbench.core.errors import ConfigError, DataError, VecbenchError
+from vecbench.core.registry import datasets, indexes, orderings, transforms
 
 __version__ = "0.1.0"
 

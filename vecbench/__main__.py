@@ -1,3 +1,3 @@
-from vecbench.cli import main
+from vecbench.cli.commands import main
 
 raise SystemExit(main())

@@ -1,11 +1,13 @@
 """MkDocs hook: generate the component reference and the CLI page from the code.
 
-The pages are written from ``vecbench.reference`` at build time, from the same parameter
+The pages are written from ``vecbench.cli.reference`` at build time, from the same parameter
 declarations the constructors validate with, so the site cannot drift from the code. Pages
 that quote a generated table carry a marker (``<!-- vecbench:metrics -->``) replaced here.
 """
 
 from __future__ import annotations
+
+import os
 
 from mkdocs.structure.files import File
 
@@ -20,11 +22,13 @@ MARKERS = {"<!-- vecbench:metrics -->": "metrics"}
 
 
 def _content(what: str, arg: str | None) -> str:
-    from vecbench import reference
+    from vecbench.cli import reference
+    from vecbench.cli.commands import build_parser
 
     if what == "kind":
         return reference.kind_markdown(arg)
-    return reference.cli_markdown()
+    os.environ.setdefault("COLUMNS", "100")  # a stable width for the generated page
+    return reference.cli_markdown(build_parser())
 
 
 def on_files(files, config):
@@ -34,7 +38,7 @@ def on_files(files, config):
 
 
 def on_page_markdown(markdown, page, config, files):
-    from vecbench import reference
+    from vecbench.cli import reference
 
     for marker, what in MARKERS.items():
         if marker in markdown:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vecbench.paired import bootstrap_mean, paired_table
+from vecbench.evaluate.paired import bootstrap_mean, paired_table
 
 RESULTS = Path(__file__).resolve().parents[2] / "results" / "mpad_authors"
 #: experiment.yaml's results, then wider.yaml's (more b, alpha; MNIST at every ratio)

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vecbench.paired import bootstrap_mean
-from vecbench.results import per_query
+from vecbench.evaluate.paired import bootstrap_mean
+from vecbench.evaluate.results import per_query
 
 RESULTS = Path(__file__).resolve().parents[2] / "results" / "rag_storage"
 BUDGETS = (48, 96, 192, 384)

@@ -15,8 +15,8 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from vecbench.errors import ConfigError
-from vecbench.registry import KINDS
+from vecbench.core.errors import ConfigError
+from vecbench.core.registry import KINDS
 
 
 class Skip(Exception):

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from vecbench.conformance import Skip
-from vecbench.errors import ConfigError
-from vecbench.registry import datasets
+from vecbench.core.errors import ConfigError
+from vecbench.core.registry import datasets
+from vecbench.datasets.paths import PathResolver
 
 METRICS = ("l2", "ip", "cos")
 
@@ -40,8 +41,6 @@ def prepare(s: Subject) -> None:
 
 
 def check_loads(s: Subject) -> None:
-    from vecbench.datasets.paths import PathResolver
-
     s.dataset = s.loader.load(PathResolver())
     assert isinstance(s.dataset.name, str) and s.dataset.name, "the dataset has no name"
 

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from vecbench.conformance import Skip
-from vecbench.errors import ConfigError, DataError
+from vecbench.core.errors import ConfigError, DataError
 from vecbench.indexes.protocol import CAPABILITIES, BuildReport, Conformance, Index
-from vecbench.registry import indexes
+from vecbench.core.registry import indexes
 
 METRICS = ("l2", "ip", "cos")
 K = 10

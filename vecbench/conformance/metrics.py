@@ -1,4 +1,4 @@
-"""Metric conformance: a registered :class:`vecbench.metrics.Metric` declares a direction and a
+"""Metric conformance: a registered :class:`vecbench.evaluate.metrics.Metric` declares a direction and a
 label, and computes a finite value from a tiny raw result (what ``vecbench collect`` hands it).
 ``tests/test_metrics.py`` runs these on every registered metric.
 """
@@ -11,8 +11,10 @@ from typing import Any
 import numpy as np
 
 from vecbench.conformance import Skip
+from vecbench.evaluate.metrics import evaluate, lookup, parse_metric, Setting
+from vecbench.run.records import Reference
 
-#: What a metric may read from a setting (see ``vecbench.metrics.Metric.needs``).
+#: What a metric may read from a setting (see ``vecbench.evaluate.metrics.Metric.needs``).
 NEEDS = {"truth", "truth_distances", "judgments", "index_truth", "true_distances", "timings"}
 NQ, DEPTH, N_BASE = 20, 10, 200
 
@@ -21,9 +23,6 @@ NQ, DEPTH, N_BASE = 20, 10, 200
 def setting() -> Any:
     """20 queries answered exactly to depth 10, with timings: every computed built-in that
     needs no relevance judgments is defined on it."""
-    from vecbench.metrics import Setting
-    from vecbench.records import Reference
-
     rng = np.random.default_rng(3)
     truth = np.stack([rng.permutation(N_BASE)[:DEPTH] for _ in range(NQ)]).astype(np.int64)
     distances = np.sort(rng.uniform(0.1, 2.0, (NQ, DEPTH)), axis=1)
@@ -37,8 +36,6 @@ def setting() -> Any:
 
 class Subject:
     def __init__(self, name: str):
-        from vecbench.metrics import lookup
-
         self.name = name
         self.metric = lookup(name)
 
@@ -60,8 +57,6 @@ def check_declaration(s: Subject) -> None:
 
 
 def check_computes(s: Subject) -> None:
-    from vecbench.metrics import evaluate, parse_metric
-
     m = s.metric
     if m.compute is None:
         raise Skip("recorded at run time, not computed from raw results")

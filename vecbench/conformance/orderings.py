@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from vecbench.registry import orderings
+from vecbench.compute.ordering import apply, check_params as check, OrderingContext
+from vecbench.core.registry import orderings
 
 N = 600
 
@@ -18,8 +19,6 @@ N = 600
 @functools.lru_cache(maxsize=1)
 def context() -> tuple[np.ndarray, Any]:
     """600 vectors in 16 dimensions with 5 label categories, 20 queries."""
-    from vecbench.ordering import OrderingContext
-
     rng = np.random.default_rng(2)
     x = rng.standard_normal((N, 16)).astype(np.float32)
     labels = rng.integers(0, 5, N)
@@ -35,8 +34,6 @@ class Subject:
         self.params = dict(getattr(function, "conformance", {}))
 
     def order(self, seed: int) -> np.ndarray:
-        from vecbench.ordering import apply
-
         x, ctx = context()
         return apply(self.name, self.params, x, seed, ctx)
 
@@ -50,8 +47,6 @@ def prepare(subject: Subject) -> None:
 
 
 def check_params(s: Subject) -> None:
-    from vecbench.ordering import check_params as check
-
     check(s.name, orderings.get(s.name), s.params)  # declared or keyword-only names
 
 

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from vecbench.conformance import Skip
-from vecbench.registry import transforms
+from vecbench.core.registry import transforms
+from vecbench.transforms.estimator_checks import CHECK_PARAMS
 
 D = 24
 
@@ -31,8 +32,6 @@ def data() -> tuple[np.ndarray, np.ndarray]:
 
 
 def conformance_params(name: str) -> dict:
-    from vecbench.transforms.estimator_checks import CHECK_PARAMS
-
     declared = getattr(transforms.get(name), "conformance", None)
     return dict(declared if isinstance(declared, dict) else CHECK_PARAMS.get(name, {}))
 

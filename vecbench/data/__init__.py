@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vecbench.errors import ConfigError
+from vecbench.core.errors import ConfigError
 
 HERE = Path(__file__).resolve().parent
 RECIPES = HERE / "recipes"

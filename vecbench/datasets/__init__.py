@@ -4,7 +4,7 @@ Each is registered with its light parameter spec (:mod:`vecbench.datasets.checks
 ``vecbench validate`` checks dataset entries without importing the loaders (and numpy).
 """
 
-from vecbench.registry import datasets
+from vecbench.core.registry import datasets
 
 for _name, _target in [("digits", "builtin:Digits"), ("synthetic", "builtin:Synthetic"),
                        ("npy", "builtin:Npy"), ("hdf5", "loaders:Hdf5"),
@@ -13,7 +13,8 @@ for _name, _target in [("digits", "builtin:Digits"), ("synthetic", "builtin:Synt
                        ("embed", "embed:Embed"), ("lsa", "lsa:Lsa"),
                        ("recipe", "recipes:RecipeDataset")]:
     datasets.register(_name, f"vecbench.datasets.{_target}",
-                      spec=f"vecbench.datasets.checks:{_name}")
+                      spec=f"vecbench.datasets.checks:{_name}" if _name != "recipe" else
+                      "vecbench.datasets.recipes:SPEC")
 
 __all__ = ["Dataset", "PathResolver"]
 

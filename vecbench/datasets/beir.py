@@ -24,11 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+from vecbench.core.errors import DataError
+from vecbench.core.params import NUMBER, assign
 from vecbench.datasets import checks
-from vecbench.datasets.base import Dataset, PathResolver, finish
+from vecbench.datasets.base import Dataset, finish, PathResolver
+from vecbench.datasets.formats import read_npy
 from vecbench.datasets.paths import regular_file
-from vecbench.errors import DataError
-from vecbench.params import assign
 
 
 def read_jsonl_ids(path: Path) -> list[str]:
@@ -58,8 +59,6 @@ def read_jsonl_ids(path: Path) -> list[str]:
 def _grade(text: str) -> int | float:
     """A relevance grade: a finite number in ASCII digits (float() also takes inf, nan, '1_0'
     and Unicode digits, none of which a qrels file means); ValueError otherwise."""
-    from vecbench.params import NUMBER
-
     if not re.fullmatch(NUMBER, text.strip(), re.ASCII):
         raise ValueError(text)
     value = float(text)
@@ -163,8 +162,6 @@ class Beir:
 
     @staticmethod
     def _embeddings(path: Path, rows: int, jsonl: Path) -> np.ndarray:
-        from vecbench.datasets.formats import read_npy
-
         x = read_npy(path)
         if x.ndim != 2 or len(x) != rows:
             raise DataError(f"{path}: shape {x.shape}; expected ({rows}, d), one row per line of "

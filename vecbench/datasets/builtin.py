@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from vecbench.datasets import checks
-from vecbench.datasets.base import Dataset, PathResolver, finish
-from vecbench.params import assign
+from vecbench.core.params import assign
+from vecbench.datasets import checks, formats
+from vecbench.datasets.base import Dataset, finish, PathResolver
 
 
 class Digits:
@@ -76,8 +76,6 @@ class Npy:
         assign(self, locals())
 
     def load(self, paths: PathResolver | None = None) -> Dataset:
-        from vecbench.datasets import formats
-
         paths = paths or PathResolver()
 
         def read(param: str, value: str | None) -> np.ndarray | None:

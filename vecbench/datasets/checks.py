@@ -3,17 +3,17 @@ validation, `vecbench describe` and the generated docs, and importing nothing he
 
 ``vecbench validate`` checks every dataset entry without loading data; importing the loader
 classes for that would import numpy (half of validate's time). Each built-in is registered with
-its :class:`~vecbench.params.Spec` from here (``datasets.register(name, target,
+its :class:`~vecbench.core.params.Spec` from here (``datasets.register(name, target,
 spec="...:NAME")``); the class declares the same tuple (``params = checks.NAME.params``) and
 runs the same cross-parameter ``check`` when constructed, so there is one source.
 """
 
 from __future__ import annotations
 
-from vecbench.errors import ConfigError
-from vecbench.params import Param, Spec
+from vecbench.core.errors import ConfigError
+from vecbench.core.params import Param, Spec
+from vecbench.core.vectors import METRICS
 
-METRICS = ("l2", "ip", "cos")
 #: The largest synthetic dataset, in values (rows x dim), checked before anything is allocated.
 MAX_SYNTHETIC_VALUES = 1 << 31
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -174,15 +174,3 @@ LSA_OWN = (
 lsa = Spec("Lsa", tuple(p for p in embed.params if p.name in ("path", "split", "metric", "fields",
                                                              "seed", "name")) + LSA_OWN,
            list_params=("fields",))
-
-
-def _known_recipe(values: dict) -> None:
-    from vecbench.datasets.recipes import get_recipe  # light: YAML files, no numpy
-
-    get_recipe(values["name"])
-
-
-recipe = Spec("RecipeDataset", (
-    Param("name", "str", doc="a recipe (vecbench datasets list); its data is read "
-          "from the data folder, $VECBENCH_DATA"),
-), check=_known_recipe)

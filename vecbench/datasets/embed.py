@@ -26,12 +26,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from vecbench import atomic
+from vecbench.core import atomic
+from vecbench.core.cache import discard, read_verified, write_verified
+from vecbench.core.errors import DataError, VecbenchError
+from vecbench.core.params import assign
+from vecbench.core.paths import cache_dir
 from vecbench.datasets import checks
-from vecbench.datasets.base import Dataset, PathResolver, finish
+from vecbench.datasets.base import Dataset, finish, PathResolver
+from vecbench.datasets.beir import _listing, read_qrels
 from vecbench.datasets.checks import MINILM
-from vecbench.errors import DataError, VecbenchError
-from vecbench.params import assign
+from vecbench.datasets.paths import regular_file
 
 #: Names that mean the same model (one cache key), and the package that bundles its weights.
 ALIASES = {"all-MiniLM-L6-v2": MINILM, "minilm-l6": MINILM, MINILM: MINILM}
@@ -99,8 +103,6 @@ def embed_texts(texts: Sequence[str], model: Any, normalize: bool = True,
 
 def read_texts(path: Path, fields: Sequence[str]) -> tuple[list[str], list[str]]:
     """``(ids, texts)`` of a BEIR jsonl file; a text is the non-empty ``fields`` joined by a space."""
-    from vecbench.datasets.paths import regular_file
-
     ids, texts = [], []
     regular_file(path, "BEIR JSON lines")
     try:
@@ -157,8 +159,6 @@ class Embed:
     def embeddings(self, doc_texts: Sequence[str],
                    query_texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, Path]:
         """``(corpus, queries, cache folder)``, from the cache when a matching copy is there."""
-        from vecbench.groundtruth import cache_dir
-
         folder = cache_dir() / "embeddings" / self.cache_key(doc_texts, query_texts)
         cached = _read_cache(folder, len(doc_texts), len(query_texts))
         if cached is not None:
@@ -184,8 +184,6 @@ class Embed:
             "max_seq_length": getattr(model, "max_seq_length", None)}
 
     def load(self, paths: PathResolver | None = None) -> Dataset:
-        from vecbench.datasets.beir import _listing, read_qrels
-
         root = (paths or PathResolver()).resolve("path", self.path)
         qrels_path = root / "qrels" / f"{self.split}.tsv"
         if not qrels_path.is_file():
@@ -212,8 +210,6 @@ class Embed:
 
 def _read_cache(folder: Path, n_docs: int, n_queries: int) -> tuple[np.ndarray, ...] | None:
     """Verified cached embeddings (``vectors.npz``, content digest checked), or None."""
-    from vecbench.cache import read_verified
-
     def fits(arrays: dict) -> str | None:
         corpus, queries = arrays.get("corpus"), arrays.get("queries")
         if corpus is None or queries is None or corpus.ndim != 2 or queries.ndim != 2 \
@@ -228,8 +224,6 @@ def _read_cache(folder: Path, n_docs: int, n_queries: int) -> tuple[np.ndarray, 
 
 def _write_cache(folder: Path, corpus: np.ndarray, queries: np.ndarray, meta: dict) -> None:
     """The vectors with their digest (atomic), then meta.json beside them (what made them)."""
-    from vecbench.cache import discard, write_verified
-
     if folder.exists() and not folder.is_dir():
         discard(folder)
     write_verified(folder / "vectors.npz", {"corpus": corpus, "queries": queries})

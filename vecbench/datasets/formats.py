@@ -4,8 +4,8 @@ Binary formats (``.fvecs/.ivecs/.bvecs``, ``.fbin/.u8bin/.i8bin/.ibin``) are rea
 headers are validated against the file size so a truncated or foreign file is a clear
 ``DataError``, never garbage vectors. Writers write to a temporary file and rename it, so an
 interrupted export never leaves a file that reads as valid. HDF5 (ann-benchmarks layout) and
-parquet (VectorDBBench custom-dataset layout) live in :mod:`vecbench.datasets.formats_tables`
-and are re-exported here.
+parquet (VectorDBBench custom-dataset layout) live in :mod:`vecbench.datasets.formats_tables`;
+writing a whole dataset in any of them: :mod:`vecbench.datasets.export`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vecbench.atomic import atomic_file, atomic_path  # the one writer (atomic_path re-exported)
-from vecbench.errors import DataError
+from vecbench.core.atomic import atomic_file, atomic_path  # the one writer (atomic_path re-exported)
+from vecbench.core.errors import DataError
+from vecbench.datasets.paths import regular_file
 
 #: Element type of each .vecs flavour (little-endian, as written by the INRIA TEXMEX tools).
 VECS_DTYPES = {".fvecs": np.dtype("<f4"), ".ivecs": np.dtype("<i4"), ".bvecs": np.dtype("u1")}
@@ -55,8 +56,6 @@ def _cast_block(block: np.ndarray, dtype: np.dtype, path: Path) -> np.ndarray:
 
 
 def _file_size(path: Path) -> int:
-    from vecbench.datasets.paths import regular_file
-
     regular_file(path, f"a {path.suffix or 'vector'} file")
     try:
         return path.stat().st_size
@@ -227,65 +226,5 @@ def write_bin_groundtruth(path: str | os.PathLike, ids: np.ndarray,
         np.asarray(distances, dtype="<f4").tofile(out)
 
 
-#: Formats :func:`export_dataset` writes.
-EXPORT_FORMATS = ("hdf5", "parquet", "fvecs", "fbin")
-
-
-def export_dataset(dataset, path: str | os.PathLike, fmt: str,
-                   neighbors: np.ndarray | None = None,
-                   distances: np.ndarray | None = None) -> list[Path]:
-    """Write ``dataset`` for other tools; returns the files written.
-
-    ``hdf5``: one ann-benchmarks file at ``path``. ``parquet``: a VectorDBBench folder at
-    ``path``. ``fvecs`` / ``fbin``: TEXMEX / big-ann style files ``<path>_base``, ``<path>_query``
-    and, with neighbours, ``<path>_groundtruth`` (.ivecs / .bin; the .bin needs ``distances``).
-    ``neighbors`` are base rows (default ``dataset.neighbors``); the metric is recorded only by
-    hdf5, so say it again when loading the others.
-    """
-    from vecbench.datasets import formats_tables
-
-    path = Path(path)
-    neighbors = dataset.neighbors if neighbors is None else neighbors
-    if fmt == "hdf5":
-        formats_tables.write_hdf5(dataset, path, neighbors, distances)
-        return [path]
-    if fmt == "parquet":
-        formats_tables.write_parquet_dataset(dataset, path, neighbors)
-        return sorted(path.glob("*.parquet"))
-    if fmt not in EXPORT_FORMATS:
-        raise DataError(f"{path}: unknown export format {fmt!r}; expected one of "
-                        f"{', '.join(EXPORT_FORMATS)}")
-    write, suffix = (write_vecs, ".fvecs") if fmt == "fvecs" else (write_bin, ".fbin")
-    files = [path.with_name(f"{path.name}_base{suffix}"),
-             path.with_name(f"{path.name}_query{suffix}")]
-    write(files[0], dataset.base)
-    write(files[1], dataset.queries)
-    if neighbors is not None and fmt == "fvecs":
-        files.append(path.with_name(f"{path.name}_groundtruth.ivecs"))
-        write_vecs(files[-1], neighbors)
-    elif neighbors is not None:
-        if distances is None:
-            raise DataError(f"{path}: big-ann ground truth stores distances beside the ids; "
-                            "expected distances with the neighbours")
-        files.append(path.with_name(f"{path.name}_groundtruth.bin"))
-        write_bin_groundtruth(files[-1], neighbors, distances)
-    return files
-
-
-_TABLE_NAMES = ("HDF5_DISTANCES", "AnnBenchmarksFile", "read_hdf5", "write_hdf5",
-                "read_parquet_vectors", "read_parquet_neighbors", "write_parquet_vectors",
-                "write_parquet_neighbors", "write_parquet_dataset")
-
-
-def __getattr__(name: str):
-    """Re-export the HDF5 / parquet functions lazily (that module imports this one)."""
-    if name in _TABLE_NAMES:
-        from vecbench.datasets import formats_tables
-        return getattr(formats_tables, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = ["VECS_DTYPES", "BIN_DTYPES", "read_npy", "read_vecs", "write_vecs", "read_bin", "write_bin",
-           "read_bin_groundtruth", "write_bin_groundtruth",
-           "format_dtype", "atomic_path", "export_dataset", "EXPORT_FORMATS",
-           *_TABLE_NAMES]
+           "read_bin_groundtruth", "write_bin_groundtruth", "format_dtype", "atomic_path"]

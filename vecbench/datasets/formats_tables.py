@@ -12,9 +12,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from vecbench.atomic import atomic_file, atomic_path
+from vecbench.core.atomic import atomic_file, atomic_path
 from vecbench.datasets.formats import _BLOCK_ROWS, _matrix
-from vecbench.errors import DataError
+from vecbench.core.errors import DataError
+from vecbench.datasets.paths import regular_file
 
 #: ann-benchmarks ``distance`` attribute -> vecbench metric. ``angular`` ranks like cosine.
 HDF5_DISTANCES = {"euclidean": "l2", "angular": "cos", "dot": "ip"}
@@ -62,8 +63,6 @@ def read_hdf5(path: str | os.PathLike) -> AnnBenchmarksFile:
     """Read an ann-benchmarks file: ``train`` (base), ``test`` (queries), optional ``neighbors``
     and ``distances``; attribute ``distance`` gives the metric."""
     import h5py
-
-    from vecbench.datasets.paths import regular_file
 
     path = regular_file(path, "an ann-benchmarks .hdf5 file")
     try:
@@ -166,8 +165,6 @@ def write_hdf5(dataset: Any, path: str | os.PathLike, neighbors: np.ndarray | No
 
 def _read_table(path: Path, columns: Sequence[str]) -> Any:
     import pyarrow.parquet as pq
-
-    from vecbench.datasets.paths import regular_file
 
     regular_file(path, "a parquet file")
     try:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from vecbench.datasets.base import Dataset
+from vecbench.core.vectors import row_blocks
 
 #: Rows hashed per block (a block is copied; 2^16 rows of 960-d float32 is 250 MiB at most).
 ROWS_PER_BLOCK = 1 << 16
@@ -36,8 +37,6 @@ def row_hashes(x: np.ndarray, rows_per_block: int = ROWS_PER_BLOCK) -> np.ndarra
     (Measured: hashlib per row beats pandas' column-wise ``hash_pandas_object`` 3x on
     384-d rows, and a vectorized multilinear hash in numpy 5x.)
     """
-    from vecbench.datasets.base import row_blocks
-
     out = np.empty(len(x), dtype=np.uint64)
     for start, block in row_blocks(x, rows_per_block):
         # as float32, like the queries, so a memory-mapped uint8 base matches its float32 copy

@@ -13,8 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vecbench import atomic
+from vecbench.core import atomic
 from vecbench.datasets.base import PathResolver
+from vecbench.core.paths import cache_dir
 
 _MEMO_FILE = "file-digests.json"
 
@@ -67,7 +68,8 @@ def _identity(name: str, params: dict, base_dir: str, where: str, digests: DataD
               files: dict[str, str]) -> str:
     resolver: PathResolver = PathResolver(base_dir, where)
     if name == "recipe":  # a recipe stands for a loader entry over the data folder
-        from vecbench.datasets.recipes import _DataFolder, data_dir, get_recipe
+        from vecbench.datasets.recipes import _DataFolder, get_recipe
+        from vecbench.core.paths import data_dir
 
         try:
             entry = get_recipe(str(params.get("name"))).dataset
@@ -131,8 +133,6 @@ class _Memo:
     """path -> (size, mtime_ns, digest), kept in the cache folder; a bad memo is rebuilt."""
 
     def __init__(self, rehash: bool = False):
-        from vecbench.groundtruth import cache_dir
-
         self.path = cache_dir() / _MEMO_FILE
         self.changed = False
         self.rehash = rehash

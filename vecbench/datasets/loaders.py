@@ -13,11 +13,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from vecbench.datasets import formats
-from vecbench.datasets import checks
-from vecbench.datasets.base import Dataset, PathResolver, finish
-from vecbench.errors import DataError
-from vecbench.params import assign
+from vecbench.core.errors import DataError
+from vecbench.core.params import assign
+from vecbench.datasets import checks, formats, formats_tables
+from vecbench.datasets.base import Dataset, finish, PathResolver
+from vecbench.datasets.formats_tables import _check_neighbors, read_parquet_neighbors, rows_of_ids
 
 
 def _stem(value: str) -> str:
@@ -26,8 +26,6 @@ def _stem(value: str) -> str:
 
 def _shipped(where: Any, neighbors: np.ndarray | None, n_queries: int,
              n_base: int) -> np.ndarray | None:
-    from vecbench.datasets.formats_tables import _check_neighbors
-
     return None if neighbors is None else _check_neighbors(where, neighbors, n_queries, n_base)
 
 
@@ -48,7 +46,7 @@ class Hdf5:
 
     def load(self, paths: PathResolver | None = None) -> Dataset:
         path = (paths or PathResolver()).resolve("path", self.path)
-        data = formats.read_hdf5(path)
+        data = formats_tables.read_hdf5(path)
         metric = self.metric or data.metric
         neighbors = data.neighbors if metric == data.metric else None
         info = {"source": str(path), "format": "hdf5", "distance": data.distance}
@@ -157,8 +155,8 @@ class Parquet:
 
     def load(self, paths: PathResolver | None = None) -> Dataset:
         base_files, query_file, neighbors_file = self._files(paths or PathResolver())
-        base_ids, base = formats.read_parquet_vectors(base_files, self.id_column, self.emb_column)
-        query_ids, queries = formats.read_parquet_vectors(query_file, self.id_column,
+        base_ids, base = formats_tables.read_parquet_vectors(base_files, self.id_column, self.emb_column)
+        query_ids, queries = formats_tables.read_parquet_vectors(query_file, self.id_column,
                                                           self.emb_column)
         neighbors = None
         if neighbors_file is not None:
@@ -168,8 +166,6 @@ class Parquet:
                       query_ids=query_ids, info={"source": str(base_files[0]), "format": "parquet"})
 
     def _neighbor_rows(self, path: Path, base_ids: np.ndarray, query_ids: np.ndarray) -> np.ndarray:
-        from vecbench.datasets.formats_tables import read_parquet_neighbors, rows_of_ids
-
         gt_query_ids, gt_ids = read_parquet_neighbors(path, self.id_column, self.neighbors_column)
         if len(gt_query_ids) != len(query_ids):
             raise DataError(f"{path}: ground truth for {len(gt_query_ids)} queries; expected one "

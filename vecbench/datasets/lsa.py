@@ -22,10 +22,10 @@ from typing import Sequence
 import numpy as np
 
 from vecbench.datasets import checks
-from vecbench.datasets.base import normalize_rows
+from vecbench.core.vectors import normalize_rows
 from vecbench.datasets.embed import Embed, texts_digest
-from vecbench.errors import ConfigError
-from vecbench.params import assign
+from vecbench.core.errors import ConfigError
+from vecbench.core.params import assign
 
 #: Bump when the way LSA vectors are computed or stored changes.
 LSA_CACHE_VERSION = 1

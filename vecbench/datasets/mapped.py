@@ -10,10 +10,10 @@ import mmap
 import os
 from pathlib import Path
 
-from vecbench import atomic
-from vecbench.errors import MachineFailure
+from vecbench.core import atomic
+from vecbench.core.errors import MachineFailure
 
-#: Where a worker lists the files it maps (set by vecbench.workers in the worker's process).
+#: Where a worker lists the files it maps (set by vecbench.run.workers in the worker's process).
 FOLDER_ENV = "VECBENCH_WORKER_FOLDER"
 
 

@@ -10,7 +10,7 @@ import os
 import stat
 from pathlib import Path
 
-from vecbench.errors import DataError, MissingDataError
+from vecbench.core.errors import DataError, MissingDataError
 
 #: What ``stat`` says a path is, for the line that refuses it.
 _KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),

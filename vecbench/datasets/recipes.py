@@ -36,12 +36,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from vecbench import atomic
-from vecbench.atomic import atomic_path
+from vecbench.core import atomic
+from vecbench.core.atomic import atomic_path
+from vecbench.core.components import expand_dataset
+from vecbench.core.errors import ConfigError, DataError
+from vecbench.core.params import (Param, Spec, assign, check_choice, check_int, check_no_extra,
+                                  check_str)
+from vecbench.core.paths import data_dir
+from vecbench.core.registry import datasets
+from vecbench.core.yaml_files import read_yaml
+from vecbench.data import RECIPES
 from vecbench.datasets.paths import PathResolver
-from vecbench.datasets import checks
-from vecbench.errors import ConfigError, DataError
-from vecbench.params import assign, check_choice, check_int, check_no_extra, check_str
 
 if TYPE_CHECKING:  # numpy only where data is read: validation looks recipes up too
     from vecbench.datasets.base import Dataset
@@ -88,17 +93,7 @@ class Recipe:
 
 def recipe_dirs() -> list[Path]:
     env = [Path(p) for p in os.environ.get(RECIPES_ENV, "").split(os.pathsep) if p]
-    from vecbench.data import RECIPES
-
     return env + [RECIPES]
-
-
-def data_dir() -> Path:
-    """Where fetched data lands and recipes' relative paths are resolved."""
-    from vecbench.groundtruth import cache_dir
-
-    env = os.environ.get("VECBENCH_DATA")
-    return Path(env) if env else cache_dir() / "data"
 
 
 def _checksum(value: Any, where: str, length: int) -> str | None:
@@ -177,8 +172,6 @@ _PARSED: dict[tuple[str, int, int], dict] = {}
 
 
 def _read_recipe_file(path: Path) -> dict:
-    from vecbench.experiment import read_yaml
-
     stat = path.stat()
     key = (str(path), stat.st_mtime_ns, stat.st_size)
     if key not in _PARSED:
@@ -215,8 +208,6 @@ def get_recipe(name: str) -> Recipe:
 
 def dataset_entry(spec: Any, where: str = "") -> Any:
     """A bare recipe name becomes ``{recipe: {name: ...}}``; loader names and mappings pass."""
-    from vecbench.registry import datasets
-
     if not isinstance(spec, str) or spec in datasets:
         return spec
     recipes = load_recipes()
@@ -241,6 +232,17 @@ def recipe_status(recipe: Recipe, folder: Path | None = None) -> str:
     return "present" if ok else "absent"
 
 
+def _known_recipe(values: dict) -> None:
+    get_recipe(values["name"])
+
+
+#: The light parameter spec of the ``recipe`` loader (validation reads recipe files, no data).
+SPEC = Spec("RecipeDataset", (
+    Param("name", "str", doc="a recipe (vecbench datasets list); its data is read "
+          "from the data folder, $VECBENCH_DATA"),
+), check=_known_recipe)
+
+
 # --- the `recipe` dataset loader ------------------------------------------------------------------
 
 class _DataFolder(PathResolver):
@@ -253,16 +255,13 @@ class _DataFolder(PathResolver):
 class RecipeDataset:
     """``recipe: {name: sift-128-euclidean}``: load a recipe's dataset from the data folder."""
 
-    params = checks.recipe.params
+    params = SPEC.params
 
     def __init__(self, name: str):
         assign(self, locals())
         self.recipe = get_recipe(self.name)
 
     def load(self, paths: PathResolver | None = None) -> Dataset:
-        from vecbench.experiment import expand_dataset
-        from vecbench.registry import datasets
-
         where = f"{paths.where if paths and paths.where else 'recipe'}[{self.name}]"
         components = expand_dataset(self.recipe.entry(), where)
         if len(components) != 1:

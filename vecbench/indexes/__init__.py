@@ -55,7 +55,7 @@ Details the built-in adapters share (``vecbench.indexes.base``):
   (``vecbench.indexes.faiss``); its bytes come from ``vecbench.indexes.faiss.storage``.
 """
 
-from vecbench.registry import indexes
+from vecbench.core.registry import indexes
 
 indexes.register("flat", "vecbench.indexes.faiss.families:FlatIndex")
 indexes.register("hnswlib", "vecbench.indexes.hnswlib_index:HnswlibIndex")

@@ -11,11 +11,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from vecbench.datasets.base import (  # noqa: F401  (is_unit_norm: also imported from here)
+from vecbench.core.errors import DataError
+from vecbench.core.vectors import (  # noqa: F401  (is_unit_norm: also imported from here)
     METRICS, UNIT_NORM_TOLERANCE, is_unit_norm, normalize_rows)
-from vecbench.errors import DataError
 from vecbench.indexes.protocol import BuildReport, Conformance, Searcher  # noqa: F401
-from vecbench.params import Param, check_choice, check_int, declared, signature, validate
+from vecbench.core.environment import cpu_count
+from vecbench.core.params import Param, check_choice, check_int, declared, signature, validate
 
 #: Seeds are stored by the libraries as 64-bit integers.
 MAX_SEED = 2**63 - 1
@@ -33,8 +34,6 @@ _FLOAT32 = np.dtype(np.float32)
 @functools.lru_cache(maxsize=1)
 def available_cores() -> int:
     """Cores this process may run on (cached: it is read on every search call)."""
-    from vecbench.environment import cpu_count
-
     return cpu_count()
 
 
@@ -130,9 +129,9 @@ class IndexBase:
     nothing subclasses an adapter).
 
     Subclasses set ``name`` (the registry name, used in messages) and declare their parameters
-    once, as :class:`~vecbench.params.Param` tuples: ``params`` (build, ending with
+    once, as :class:`~vecbench.core.params.Param` tuples: ``params`` (build, ending with
     ``COMMON_PARAMS``) and ``search_params``. The declaration is all there is: the constructor
-    validates the keywords against it (:func:`vecbench.params.validate`, the path ``vecbench
+    validates the keywords against it (:func:`vecbench.core.params.validate`, the path ``vecbench
     validate`` takes), stores each as an attribute of its name, and ``get_params``,
     ``check_search``, the constructor's signature, ``describe`` and the docs are read from it.
     Rules tying parameters together go in :meth:`check`; an adapter writes ``__init__`` only
@@ -146,7 +145,7 @@ class IndexBase:
     accepts = frozenset({"float32"})
     capabilities: frozenset = frozenset()  # of protocol.CAPABILITIES: none natively yet
     honours_order = False
-    params = COMMON_PARAMS    # declarations (vecbench.params): build parameters
+    params = COMMON_PARAMS    # declarations (vecbench.core.params): build parameters
     search_params: tuple = ()  # and search parameters
     conformance = Conformance()
 

@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from vecbench.errors import ConfigError
+from vecbench.core.errors import ConfigError
 from vecbench.indexes.base import COMMON_PARAMS, BuildReport, Conformance
 from vecbench.indexes.engine_base import EngineIndex, check_folder, folder_size
-from vecbench.params import Param
+from vecbench.core.params import Param
 
 SPACES = {"l2": "l2", "ip": "ip", "cos": "cosine"}
 DEFAULT_SEARCH_EF = 100  # Chroma's hnsw ef_search default

@@ -18,7 +18,7 @@ import weakref
 from pathlib import Path
 from typing import Any, Callable
 
-from vecbench.errors import ConfigError
+from vecbench.core.errors import ConfigError
 from vecbench.indexes.base import IndexBase, check_threads
 from vecbench.indexes.protocol import BuildReport
 

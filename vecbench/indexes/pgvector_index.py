@@ -40,12 +40,12 @@ from typing import Any
 
 import numpy as np
 
-from vecbench.errors import ConfigError, DataError
+from vecbench.core.errors import ConfigError, DataError
 from vecbench.indexes import pg_server
 from vecbench.indexes.base import COMMON_PARAMS, BuildReport, Conformance, check_metric
 from vecbench.indexes.codes import binarize, code_kind_of
 from vecbench.indexes.engine_base import EngineIndex
-from vecbench.params import Param
+from vecbench.core.params import Param
 
 METHODS = ("hnsw", "ivfflat")
 #: column type -> (code kind taken natively besides float32, bytes per dimension, max indexed dims)

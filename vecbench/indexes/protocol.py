@@ -1,6 +1,6 @@
 """The one interface every index adapter satisfies, and the report its build returns.
 
-The runner (``vecbench.stages``), the experiment loader and the pytest plugin use an index only
+The runner (``vecbench.run.stages``), the experiment loader and the pytest plugin use an index only
 through :class:`Index`; nothing probes for optional attributes. ``tests/test_index_protocol.py``
 checks every registered index against it.
 """
@@ -67,7 +67,7 @@ class Index(Protocol):
     name: str
     accepts: frozenset
     capabilities: frozenset
-    params: tuple      # build parameter declarations (vecbench.params.Param)
+    params: tuple      # build parameter declarations (vecbench.core.params.Param)
     search_params: tuple
     conformance: Conformance
 

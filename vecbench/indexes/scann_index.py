@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from vecbench.errors import ConfigError
+from vecbench.core.errors import ConfigError
 from vecbench.indexes.base import COMMON_PARAMS, BuildReport, Conformance, IndexBase
-from vecbench.params import Param
+from vecbench.core.params import Param
 
 #: Copies ScaNN can re-order candidates with ("none": AH scores are final).
 REORDER = ("float32", "int8", "bfloat16", "none")

@@ -27,11 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from vecbench.errors import ConfigError, DataError
-from vecbench.indexes.base import BuildReport, Conformance, IndexBase, check_metric
+from vecbench.core.errors import ConfigError, DataError
+from vecbench.core.params import Param
+from vecbench.indexes.base import COMMON_PARAMS, BuildReport, check_metric, Conformance, IndexBase
 from vecbench.indexes.codes import binarize, code_kind_of
-from vecbench.indexes.base import COMMON_PARAMS
-from vecbench.params import Param
 
 #: dtype -> bits USearch stores per dimension of its ``ndim`` (b1: ndim counts bits).
 DTYPES = {"f32": 32, "f16": 16, "bf16": 16, "e4m3": 8, "e5m2": 8, "i8": 8, "b1": 1}

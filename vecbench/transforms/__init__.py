@@ -34,7 +34,7 @@ saturated, as a value. What feature names and pandas output mean for codes: see
 ``vecbench.transforms.quantize``.
 """
 
-from vecbench.registry import transforms  # noqa: F401  (built-ins are registered below)
+from vecbench.core.registry import transforms  # noqa: F401  (built-ins are registered below)
 
 transforms.register("pca", "vecbench.transforms.reduce:PCAReduction",
                     spec="vecbench.transforms.checks:pca")

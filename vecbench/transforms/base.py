@@ -4,10 +4,10 @@
   ``set_params`` and ``check_estimator`` rely on it). Values are checked by ``_check_params``,
   which ``fit`` calls first, and, without data and without fitting, by the classmethod
   :meth:`TransformBase.check_params` that experiment validation calls. Either raises
-  :class:`~vecbench.errors.ConfigError` (a ``ValueError``) whose path is the parameter name.
+  :class:`~vecbench.core.errors.ConfigError` (a ``ValueError``) whose path is the parameter name.
 * Input goes through scikit-learn's ``validate_data``: dense, finite, 2-D, float32 C-contiguous;
   ``n_features_in_`` (and ``feature_names_in_`` for a DataFrame) recorded by ``fit`` and checked
-  by ``transform``. A bad array raises :class:`~vecbench.errors.DataError` (a ``ValueError``) that
+  by ``transform``. A bad array raises :class:`~vecbench.core.errors.DataError` (a ``ValueError``) that
   names the transform; sparse input and non-numeric objects raise scikit-learn's ``TypeError``.
 * ``get_feature_names_out`` and ``set_output`` work on every transform. A reduction's output
   columns are ``<name>0, <name>1, ...`` (``pca0``, ``pca1``; ``truncate`` keeps its input's names
@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 
-from vecbench.errors import DataError, VecbenchError
-from vecbench.params import check_no_extra, validate
+from vecbench.core.errors import DataError, VecbenchError
+from vecbench.core.params import check_no_extra, validate
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _validate_data

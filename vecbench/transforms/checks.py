@@ -11,7 +11,7 @@ that is a few comparisons. Each built-in is registered with its :class:`Spec` fr
 
 from __future__ import annotations
 
-from vecbench.params import Param, Spec  # noqa: F401 (Spec: re-exported)
+from vecbench.core.params import Param, Spec  # noqa: F401 (Spec: re-exported)
 
 #: Parameters several reductions share, declared once.
 NORMALIZE = Param("normalize", "bool", None, nullable=True,

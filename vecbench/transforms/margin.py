@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from vecbench.errors import DataError
+from vecbench.core.errors import DataError
 
 
 @njit(inline="always", fastmath=True)

@@ -68,10 +68,11 @@ import warnings
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from vecbench.errors import DataError
+from vecbench.core.errors import DataError
 from vecbench.transforms import checks
 from vecbench.transforms.base import TransformBase
 from vecbench.transforms.margin import MarginObjective, exact_neighbours, sample_triplets  # noqa: F401 (re-exported)
+from vecbench.transforms.reduce import resolve_components
 
 
 class _LinearReduction(TransformBase):
@@ -97,7 +98,6 @@ class _LinearReduction(TransformBase):
         return x, mean, rng
 
     def _n_components_for(self, dim: int) -> int:
-        from vecbench.transforms.reduce import resolve_components
         return resolve_components(self.n_components, dim)
 
     def _set_learned(self, components: np.ndarray, mean: np.ndarray) -> None:

@@ -42,7 +42,7 @@ import ml_dtypes
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from vecbench.errors import DataError
+from vecbench.core.errors import DataError
 from vecbench.transforms import checks
 from vecbench.transforms.base import TransformBase
 

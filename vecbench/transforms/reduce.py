@@ -21,8 +21,8 @@ import warnings
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from vecbench.datasets.base import normalize_rows
-from vecbench.errors import ConfigError
+from vecbench.core.vectors import normalize_rows
+from vecbench.core.errors import ConfigError
 from vecbench.transforms import checks
 from vecbench.transforms.base import TransformBase
 

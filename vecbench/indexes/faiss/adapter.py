@@ -16,12 +16,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from vecbench.errors import ConfigError, DataError
+from vecbench.core.errors import ConfigError, DataError
 from vecbench.indexes.base import (COMMON_PARAMS, BuildReport, Conformance, IndexBase,
                                    check_metric, faiss_serialized_size, omp_threads)
 from vecbench.indexes.codes import binarize
 from vecbench.indexes.faiss.storage import faiss_storage
-from vecbench.params import check_float
+from vecbench.core.params import check_float
 
 #: faiss's k-means seeds are C ints.
 _INT32 = 2**31 - 1

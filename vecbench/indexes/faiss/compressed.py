@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from vecbench.errors import ConfigError
+from vecbench.core.errors import ConfigError
 from vecbench.indexes.base import Conformance, omp_threads
 from vecbench.indexes.faiss.adapter import (MAX_K_FACTOR, Family, factory_index, faiss_adapter,
                                             search_plain)
 from vecbench.indexes.faiss.families import divisor_m
-from vecbench.params import Param, validate
+from vecbench.core.params import Param, validate
 
 #: Refinement copies: False (none), True (float32, ``RFlat``) or a faiss refine factory string
 #: such as ``SQfp16`` or ``SQ8``.

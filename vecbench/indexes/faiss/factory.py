@@ -12,10 +12,10 @@ import difflib
 import functools
 from typing import Any
 
-from vecbench.errors import ConfigError
+from vecbench.core.errors import ConfigError
 from vecbench.indexes.base import Conformance, omp_threads
 from vecbench.indexes.faiss.adapter import MAX_K_FACTOR, Family, check_number, faiss_adapter
-from vecbench.params import Param
+from vecbench.core.params import Param
 
 
 #: Search parameter names vecbench lets through to faiss's ParameterSpace (each may carry any

@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from vecbench.errors import ConfigError
+from vecbench.core.errors import ConfigError
 from vecbench.indexes.base import Conformance
 from vecbench.indexes.codes import code_kind_of
 from vecbench.indexes.faiss.adapter import MAX_K_FACTOR, Family, faiss_adapter, factory_index
-from vecbench.params import Param
+from vecbench.core.params import Param
 
 #: faiss's default efSearch.
 DEFAULT_EF_SEARCH = 16

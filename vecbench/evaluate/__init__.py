@@ -1,0 +1,1 @@
+"""Layer 7: metrics over raw results, results tables, comparisons, paired statistics, fronts."""

@@ -1,0 +1,525 @@
+"""A build unit as stages: load -> reference -> encode -> build -> search -> record.
+
+Each stage is a function with typed input and output; components say what they did through
+return values (an index's :class:`~vecbench.indexes.protocol.BuildReport`, a quantizer's clipped
+fractions), never through attributes probed afterwards. :func:`run_unit` chains the stages and
+turns a failure into data: a user error becomes ``status: error`` with a one-line reason naming
+the experiment file and YAML path, anything else ``status: crash`` with its traceback.
+
+Timings follow :mod:`vecbench.run.timing`. Thread counts are set explicitly and recorded; ordered
+builds are single-threaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import socket
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from vecbench.compute import groundtruth, ordering, recall
+from vecbench.core import environment
+from vecbench.core.cache import cache_problem
+from vecbench.core.errors import ConfigError, DataError, MachineFailure, VecbenchError
+from vecbench.core.registry import datasets, indexes, transforms
+from vecbench.core.vectors import as_float32
+from vecbench.datasets import guards
+from vecbench.datasets import mapped as datasets_mapped
+from vecbench.datasets.base import Dataset, PathResolver
+from vecbench.datasets.identity import stamp
+from vecbench.run import rescore, shared_work
+from vecbench.run.experiment import BuildUnit, Component, component_label
+from vecbench.run.records import Outcome
+from vecbench.run.schema import (BuildInfo, DatasetInfo, EncodeInfo, RawResults, RawSearch,
+                                 Reference, SettingInfo, UnitRecord, UnitSpec)
+from vecbench.run.timing import time_batch, time_clients, time_single_queries, Timing
+
+#: Bump a stage's version when its results change meaning: units keyed with it rerun.
+STAGE_VERSIONS = {"stages": 2, "groundtruth": 1}
+#: Judged datasets also keep an untimed search this deep (judged_recall@100).
+JUDGED_DEPTH = 100
+
+
+# ---------------------------------------------------------------------------------------------
+# load
+
+_DATASETS: dict[str, Dataset] = {}
+
+
+def load(component: Component, base_dir: str) -> Dataset:
+    """The dataset a unit names, loaded once per process (again when its files changed)."""
+    key = json.dumps([component.name, component.params, base_dir,
+                      stamp(component.name, component.params, base_dir, component.where)],
+                     sort_keys=True, default=str)
+    if key not in _DATASETS:
+        loader = datasets.get(component.name)(**component.params)
+        _DATASETS[key] = loader.load(PathResolver(base_dir, component.where))
+    return _DATASETS[key]
+
+
+def forget_loaded() -> None:
+    """Drop the datasets and encodings this process holds (its units run elsewhere)."""
+    _DATASETS.clear()
+    _ENCODED.clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# reference: exact answers in the original space
+
+@dataclass
+class ReferenceStage:
+    truth: Any                      # groundtruth.GroundTruth, depth >= max(k, 100)
+    answers: Reference              # what collect scores against, saved once per dataset
+    name: str                       # the reference file name (content-addressed)
+    guards: dict
+    warnings: list
+
+
+def reference(dataset: Dataset, k: int) -> ReferenceStage:
+    """Exact kNN (cached by content), exact distances to depth k, query LID, judgments."""
+    if k > len(dataset.base):
+        raise ConfigError(f"k = {k} is larger than the {len(dataset.base)} base vectors of "
+                          f"{dataset.name}; expected k <= {len(dataset.base)}", "k")
+    stats, warnings = guards.inspect(dataset)
+    if cache_problem() is not None:  # said in the record too: this unit ran without the cache
+        warnings.append(cache_problem())
+    fingerprint = dataset.fingerprint()
+    with shared_work.lock(f"truth-{fingerprint}"):  # computed once, then read from the cache
+        truth = groundtruth.ground_truth(dataset.base, dataset.queries, dataset.metric,
+                                         fingerprint, k)
+    if dataset.neighbors is not None:
+        sample = min(len(dataset.queries), 1000)
+        head = groundtruth.GroundTruth(truth.ids[:sample], truth.distances[:sample], truth.metric)
+        wrong = recall.shipped_mismatch(dataset.neighbors[:sample], head, dataset.base,
+                                             dataset.queries[:sample], k)
+        if wrong > 0:
+            warnings.append(f"shipped neighbors mismatch: {wrong:.1%} of {sample} sampled "
+                            "queries disagree with exact search; using recomputed ground truth")
+    # recomputed with the arithmetic used for the returned ids, so exact ties compare equal
+    truth_distances = recall.true_distances(dataset.base, dataset.queries, truth.ids[:, :k],
+                                             dataset.metric)
+    with shared_work.lock(f"truth-{fingerprint}"):
+        query_lid = recall.query_lid_from_truth(dataset.base, dataset.queries, dataset.metric,
+                                                 truth, fingerprint)
+    judgments = None
+    if dataset.qrels is not None:
+        from vecbench.compute.relevance import judgments_of
+        judgments = judgments_of(dataset)
+    answers = Reference.computed(truth.ids, truth_distances, query_lid, judgments,
+                                 len(dataset.base), fingerprint)
+    # named by the data and its judgments: edited qrels get a reference file of their own
+    key = hashlib.blake2b(answers.binding.encode(), digest_size=8).hexdigest()
+    name = f"{dataset.name}-{key}-k{k}-d{truth.depth}.npz"
+    return ReferenceStage(truth, answers, name.replace("/", "_"), stats, warnings)
+
+
+# ---------------------------------------------------------------------------------------------
+# encode
+
+@dataclass
+class Encoded:
+    """A dataset after the pipeline: what the index gets, and what it cost."""
+
+    base: np.ndarray          # codes or float32, as handed to the index
+    queries: np.ndarray
+    train: np.ndarray
+    decoded_base: np.ndarray  # float32 view of base in the transformed space
+    decoded_queries: np.ndarray
+    quantization: str         # none | native | simulated
+    bytes_per_vector: float
+    model_bytes: int          # the quantizer's per-dataset parameters
+    fit_s: float
+    encode_s: float
+    clipped: dict
+    #: this call fitted the pipeline (False: the fit came from another unit, process or machine)
+    fitted_here: bool = False
+    #: trustworthiness by (k, seed): units sharing a cached encoding compute it once
+    trustworthiness: dict = field(default_factory=dict)
+    #: what every fitted step keeps to encode a query (reduction matrices, scales), in bytes
+    pipeline_model_bytes: int = 0
+
+
+#: The last few encodings, so that units sharing a dataset and pipeline (flat and HNSW over the
+#: same UMAP output, say) fit it once per process. Small: each entry holds the encoded corpus.
+_ENCODED: dict[str, Encoded] = {}
+ENCODE_CACHE_SIZE = 2
+
+
+def encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset,
+           tell: Callable[[str], None] = lambda step: None) -> Encoded:
+    """Fit the pipeline on ``train`` (never on queries), encode base and queries (memoized);
+    ``tell`` hears of each step fitted (``encode fit pca(n_components=64)``)."""
+    key = json.dumps([dataset.fingerprint(), _train_digest(dataset),
+                      [[s.name, s.params] for s in steps], sorted(accepts)],
+                     sort_keys=True, default=str)
+    if key not in _ENCODED:
+        encoded = _encode(dataset, steps, accepts, tell)
+        for array in (encoded.base, encoded.queries, encoded.decoded_base,
+                      encoded.decoded_queries):
+            array.setflags(write=False)
+        while len(_ENCODED) >= ENCODE_CACHE_SIZE:
+            _ENCODED.pop(next(iter(_ENCODED)))
+        _ENCODED[key] = encoded
+        return encoded
+    return dataclasses.replace(_ENCODED[key], fitted_here=False)
+
+
+def _train_digest(dataset: Dataset) -> str:
+    """Content hash of the fitting set, memoized like Dataset.fingerprint."""
+    cached = dataset.info.get("_train_digest")
+    if cached is None:
+        import hashlib
+
+        from vecbench.core.vectors import hash_array
+
+        h = hashlib.blake2b(digest_size=16)
+        h.update(str(dataset.train.shape).encode())
+        hash_array(h, dataset.train)
+        cached = dataset.info["_train_digest"] = h.hexdigest()  # type: ignore[index]
+    return cached
+
+
+def _make_transform(step: Component, metric: str):
+    transform = transforms.get(step.name)(**step.params)
+    # reductions re-normalize under cos unless told otherwise (normalize: None = "runner decides")
+    if transform.get_params().get("normalize", False) is None:
+        transform.set_params(normalize=metric == "cos")
+    return transform
+
+
+def _encode_with_report(transform, x: np.ndarray) -> tuple[np.ndarray, float | None]:
+    """Output rows and the fraction of values clipped: a quantizer (a transform that declares
+    ``code_kind``) reports it from ``encode``; a reduction clips nothing."""
+    if getattr(transform, "code_kind", ""):
+        codes, report = transform.encode(x)
+        return codes, report["clipped_fraction"]
+    return transform.transform(x), None
+
+
+def fitted_pipeline(dataset: Dataset, steps: tuple[Component, ...],
+                    tell: Callable[[str], None] = lambda step: None) -> tuple[list, float, bool]:
+    """``(fitted transforms, fit seconds, fitted here)``: fitted on ``train`` once per (data,
+    pipeline) across processes and machines (:mod:`vecbench.run.shared_work`); a unit that reads a
+    fit another unit made reports that unit's fit time and ``fitted here`` False."""
+    key = shared_work.key_of(dataset.fingerprint(), _train_digest(dataset), dataset.metric,
+                             [[s.name, s.params] for s in steps])
+
+    def fit() -> tuple[list, float]:
+        train, fitted, fit_s = dataset.train, [], 0.0
+        for i, step in enumerate(steps):
+            tell(f"encode fit {component_label(step)}")
+            try:
+                transform = _make_transform(step, dataset.metric)
+                start = time.perf_counter()
+                transform.fit(train)
+                fit_s += time.perf_counter() - start
+            except ConfigError as exc:
+                raise exc.within(step.where) from None
+            if getattr(transform, "code_kind", None):
+                if i != len(steps) - 1:
+                    raise ConfigError(f"a quantizer must be the last step of a pipeline; "
+                                      f"{step.name} is followed by {steps[i + 1].name}",
+                                      step.where)
+            else:
+                train = transform.transform(train)
+            fitted.append(transform)
+        return fitted, fit_s
+
+    (fitted, fit_s), here = shared_work.once(key, fit)
+    return fitted, fit_s, here
+
+
+def _encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset,
+            tell: Callable[[str], None]) -> Encoded:
+    # the one float32 copy of a memory-mapped uint8/int8/strided base (a float32 one stays mapped)
+    base, queries, train = as_float32(dataset.base), dataset.queries, dataset.train
+    encode_s = 0.0
+    clipped: dict = {}
+    quantizer = None
+    fitted, fit_s, fitted_here = fitted_pipeline(dataset, steps, tell) if steps else ([], 0.0, False)
+    from vecbench.transforms.base import model_bytes
+    pipeline_model = sum(model_bytes(transform) for transform in fitted)
+    tell("encode")
+    for step, transform in zip(steps, fitted):
+        try:
+            start = time.perf_counter()
+            base, clipped_base = _encode_with_report(transform, base)
+            queries, clipped_queries = _encode_with_report(transform, queries)
+            encode_s += time.perf_counter() - start
+        except ConfigError as exc:
+            raise exc.within(step.where) from None
+        if clipped_base is not None:
+            clipped[step.name] = {"base": clipped_base, "queries": clipped_queries}
+        if getattr(transform, "code_kind", None):
+            quantizer = transform
+        else:
+            train = transform.transform(train)
+    if quantizer is None:
+        base = np.ascontiguousarray(base, dtype=np.float32)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        return Encoded(base, queries, train, base, queries, "none", 4.0 * base.shape[1], 0,
+                       fit_s, encode_s, clipped, fitted_here,
+                       pipeline_model_bytes=pipeline_model)
+    decoded_base = quantizer.inverse_transform(base).astype(np.float32, copy=False)
+    decoded_queries = quantizer.inverse_transform(queries).astype(np.float32, copy=False)
+    size, model = float(quantizer.bytes_per_vector_), int(quantizer.model_bytes_)
+    if quantizer.code_kind in accepts:
+        return Encoded(base, queries, train, decoded_base, decoded_queries, "native", size,
+                       model, fit_s, encode_s, clipped, fitted_here,
+                       pipeline_model_bytes=pipeline_model)
+    # simulated: the index stores decoded float32, but storage is counted as the codes
+    return Encoded(decoded_base, decoded_queries, train, decoded_base, decoded_queries,
+                   "simulated", size, model, fit_s, encode_s, clipped, fitted_here,
+                   pipeline_model_bytes=pipeline_model)
+
+
+def trustworthiness(dataset: Dataset, encoded: Encoded, k: int, seed: int) -> float:
+    if (k, seed) not in encoded.trustworthiness:
+        encoded.trustworthiness[(k, seed)] = recall.trustworthiness_sample(
+            dataset.base, encoded.decoded_base, dataset.metric, k, seed=seed)
+    return encoded.trustworthiness[(k, seed)]
+
+
+# ---------------------------------------------------------------------------------------------
+# build
+
+@dataclass
+class Built:
+    index: Any
+    report: Any               # indexes.protocol.BuildReport
+    build_s: float
+    index_bytes: int
+    perm: np.ndarray | None   # insertion order (None: the dataset's own)
+
+
+def build(unit: BuildUnit, encoded: Encoded, index: Any, perm: np.ndarray | None,
+          metric: str) -> Built:
+    codes = encoded.base if perm is None else np.ascontiguousarray(encoded.base[perm])
+    # ordered builds are single-threaded so that the order is the only thing that differs
+    threads = 1 if perm is not None else None
+    start = time.perf_counter()
+    try:
+        report = index.build(codes, metric, train=encoded.train, threads=threads)
+    except ConfigError as exc:
+        raise exc.within(f"{unit.index.where}.build") from None
+    build_s = time.perf_counter() - start
+    return Built(index, report, build_s, int(index.nbytes()), perm)
+
+
+def insertion_order(unit: BuildUnit, dataset: Dataset) -> np.ndarray | None:
+    if unit.ordering.name == "original":
+        return None
+    context = ordering.OrderingContext(metric=dataset.metric, labels=dataset.labels,
+                                       queries=dataset.queries, fingerprint=dataset.fingerprint())
+    seed = unit.seed * 1_000_003 + unit.repeat
+    # pointwise LID (cached by content) is computed by the first unit; the others wait for it
+    with shared_work.lock(f"order-{dataset.fingerprint()}"):
+        return ordering.apply(unit.ordering.name, unit.ordering.params, dataset.base, seed,
+                              context)
+
+
+# ---------------------------------------------------------------------------------------------
+# search
+
+def searcher(index: Any, params: dict, perm: np.ndarray | None, cascade,
+             queries: np.ndarray, original_queries: np.ndarray, metric: str,
+             k: int = 10) -> Callable:
+    """``search(rows, depth) -> (ids, distances)`` in dataset row ids: index search, order
+    mapped back, and (when rescoring) k × oversample candidates re-ranked with the finer
+    vectors. All of it is inside the timed call: it is what a query costs."""
+    params = {name: value for name, value in params.items() if name != "clients"}
+    index_search = index.searcher(queries, k, params)  # queries and parameters checked once
+    if perm is None and not cascade:  # the common case: nothing between the timer and the index
+        return index_search
+
+    def search(rows: slice, depth: int):
+        fetch = depth * cascade.oversample if cascade else depth
+        ids, distances = index_search(rows, fetch)
+        if perm is not None:
+            ids = np.where(ids >= 0, perm[np.maximum(ids, 0)], -1)
+        if cascade:
+            ids, distances = cascade.rerank(ids, original_queries[rows], metric, depth), None
+        return ids, distances
+    return search
+
+
+def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
+           timing: Timing, tell: Callable[[str], None] = lambda step: None
+           ) -> tuple[list[SettingInfo], list[RawSearch]]:
+    """Every search setting of the unit: (settings for the record, their raw results);
+    ``tell`` hears of each setting as its timing starts (``search ef=64 (2/4)``)."""
+    k = unit.k
+    settings: list[SettingInfo] = []
+    raw: list[RawSearch] = []
+    finer: dict = {}
+    n_base_ids = np.int32 if len(dataset.base) < 2**31 else np.int64
+    total = len(unit.index.search_grid) * len(unit.index.rescore_grid)
+    mapped = datasets_mapped.files(dataset)
+    for params in unit.index.search_grid:
+        for rescoring in unit.index.rescore_grid:
+            tell(f"search {setting_label(params, rescoring)} ({len(settings) + 1}/{total})")
+            datasets_mapped.check(mapped)   # a file cut under its map reads past its end
+            cascade = (rescore.Cascade(rescoring, dataset.base, dataset.train, finer)
+                       if rescoring else None)
+            try:
+                run = searcher(built.index, params, built.perm, cascade, encoded.queries,
+                               dataset.queries, dataset.metric, k)
+                wall = None
+                if "clients" in params:  # N users at once: throughput and latency under load
+                    ids, distances = run(slice(None), k)
+                    latencies, wall = time_clients(run, len(encoded.queries), k,
+                                                   params["clients"], timing.client_seconds)
+                    passes = np.empty(0)
+                else:
+                    (ids, distances), passes = time_batch(lambda: run(slice(None), k), timing)
+                    latencies = time_single_queries(run, len(encoded.queries), k, timing)
+                deeper = {}
+                if dataset.qrels is not None:  # untimed: relevance metrics at their depth
+                    for depth in sorted({10, JUDGED_DEPTH} - {k}):
+                        if depth > k:
+                            deeper[depth] = run(slice(None), min(depth, len(dataset.base)))[0]
+            except ConfigError as exc:
+                raise exc.within(f"{unit.index.where}.search") from None
+            datasets_mapped.check(mapped)   # the ids are read against the base next
+            returned = {k: ids.astype(n_base_ids),
+                        **{depth: deep.astype(n_base_ids) for depth, deep in deeper.items()}}
+            raw.append(RawSearch(
+                returned, passes, latencies,
+                true_distances=recall.true_distances(dataset.base, dataset.queries, ids,
+                                                      dataset.metric),
+                distances=None if distances is None else np.asarray(distances, np.float32),
+                client_wall_seconds=wall))
+            settings.append(SettingInfo(
+                params, rescoring, sorted(returned),
+                cascade.bytes_per_vector if cascade else None,
+                cascade.model_bytes if cascade else None))
+    return settings, raw
+
+
+def setting_label(params: dict, rescoring: dict) -> str:
+    """``ef=64``, ``nprobe=4 rescore(oversample=10,with=float32)``: one search setting."""
+    text = " ".join(f"{name}={value}" for name, value in params.items()) or "default"
+    return f"{text} {component_label(Component('rescore', rescoring))}" if rescoring else text
+
+
+# ---------------------------------------------------------------------------------------------
+# the unit
+
+def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
+             worker: str = "local", on_stage: Callable[[str], None] | None = None) -> Outcome:
+    """Run every stage of one unit; a failure is returned as a record, never raised.
+    ``on_stage(name)`` hears of each stage as it starts (a worker's parent learns where a
+    native crash happened), then of the steps within it as ``stage detail`` (the pipeline
+    step fitted, the search setting timed): a few calls per unit, never one per query."""
+    started = time.time()
+    on_stage = on_stage or (lambda name: None)
+
+    def enter(name: str) -> str:
+        on_stage(name)
+        return name
+
+    stage = enter("load")
+    index = dataset = None
+    try:
+        thread_info = environment.set_threads(threads)
+        try:
+            dataset = load(unit.dataset, unit.base_dir)
+        except ConfigError as exc:
+            raise exc.within(unit.dataset.where) from None
+        mapped = datasets_mapped.files(dataset)
+        datasets_mapped.note(mapped)   # a SIGBUS in this worker is then explained
+        stage = enter("reference")
+        ref = reference(dataset, unit.k)
+        stage = enter("encode")
+        build_params = dict(unit.index.build)
+        build_params["seed"] = int(build_params.get("seed", unit.seed)) + unit.repeat
+        try:
+            index = indexes.get(unit.index.name)(**{"threads": threads, **build_params})
+        except ConfigError as exc:
+            raise exc.within(f"{unit.index.where}.build") from None
+        encoded = encode(dataset, unit.pipeline, frozenset(index.accepts), on_stage)
+        raw = RawResults()
+        if unit.pipeline:  # exact kNN of what the index stores: the index's own loss
+            raw.index_truth = groundtruth.exact_knn(
+                encoded.decoded_base, encoded.decoded_queries, unit.k, dataset.metric).ids
+        trust = (trustworthiness(dataset, encoded, unit.k, unit.seed) if unit.pipeline
+                 else None)
+        stage = enter("build")
+        datasets_mapped.check(mapped)
+        built = build(unit, encoded, index, insertion_order(unit, dataset), dataset.metric)
+        stage = enter("search")
+        settings, raw.searches = search(unit, built, encoded, dataset, unit_timing(unit),
+                                        on_stage)
+    except VecbenchError as exc:
+        outcome = _failed(unit, threads, "error", failure_reason(unit, exc), stage, started,
+                          worker, dataset)
+        outcome.record.error_type = type(exc).__name__
+        return outcome
+    except Exception as exc:  # a bug (or a failing machine): kept whole, in the record
+        outcome = _failed(unit, threads, "crash", traceback.format_exc(), stage, started,
+                          worker, dataset)
+        if isinstance(exc, MachineFailure):   # its message is the reason: what failed, how
+            outcome.record.reason = " ".join(str(exc).split())
+        return outcome
+    finally:  # an engine's server or folder goes with its unit, whatever happened
+        if index is not None:
+            index.close()
+    report = built.report
+    record = _head(unit, threads, "ok", started, worker)
+    record.contended = contended
+    record.dataset = DatasetInfo(dataset.name, len(dataset.base), len(dataset.queries),
+                                 dataset.dim, dataset.metric, dataset.fingerprint(),
+                                 dataset.qrels is not None)
+    record.encode = EncodeInfo(encoded.quantization, encoded.bytes_per_vector,
+                               encoded.model_bytes, encoded.pipeline_model_bytes,
+                               encoded.fit_s, encoded.encode_s, encoded.clipped,
+                               encoded.fitted_here, int(encoded.decoded_base.shape[1]), trust)
+    record.build = BuildInfo(built.build_s, built.index_bytes, report.threads,
+                             report.deterministic, report.code_bytes_per_vector,
+                             report.graph_bytes_per_vector, report.compresses, report.details)
+    record.search_threads, record.settings = threads, settings
+    record.guards, record.warnings = ref.guards, ref.warnings
+    record.environment = environment.describe(thread_info)
+    record.finished = time.time()
+    return Outcome(record, raw, ref.answers, ref.name)
+
+
+def unit_timing(unit: BuildUnit) -> Timing:
+    return Timing(**dict(unit.timing))
+
+
+def failure_reason(unit: BuildUnit, exc: VecbenchError) -> str:
+    """One line: the experiment file, the YAML path, the message."""
+    if isinstance(exc, ConfigError):
+        exc = exc.in_file(unit.source) if unit.source else exc
+        text = str(exc)
+    else:
+        where = f"{unit.dataset.where}: " if isinstance(exc, DataError) else ""
+        text = f"{unit.source}: {where}{exc}" if unit.source else f"{where}{exc}"
+    return " ".join(text.split())
+
+
+def _head(unit: BuildUnit, threads: int, status: str, started: float,
+          worker: str) -> UnitRecord:
+    """What every record says: the unit (its key is the caller's to set), where and when."""
+    spec = UnitSpec(unit.experiment, unit.spec(), unit.spec_digest(), unit.labels())
+    return UnitRecord(spec, status, threads=threads, host=socket.gethostname(), worker=worker,
+                      started=started)
+
+
+def _failed(unit: BuildUnit, threads: int, status: str, reason: str, stage: str,
+            started: float, worker: str, dataset=None) -> Outcome:
+    record = _head(unit, threads, status, started, worker)
+    if dataset is not None:  # its name labels the rows, so a gate matches them with BASE's
+        record.dataset = DatasetInfo(dataset.name)
+    if status == "crash":
+        record.traceback = reason
+        reason = reason.strip().splitlines()[-1]
+    record.reason, record.stage, record.finished = reason, stage, time.time()
+    return Outcome(record)

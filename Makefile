@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 quickstart: $(STAMP)
 	$(BIN)/vecbench run --example quickstart
 
-# the test suite (tests/test_docs.py builds the site with --strict), then the site itself; the
+# the test suite (tests/cli/test_docs.py builds the site with --strict), then the site itself; the
 # browser and emulator some tests use are installed first where missing (tools/system-deps.sh)
 test: $(STAMP)
 	bash tools/system-deps.sh

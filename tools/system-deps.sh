@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The system programs some tests use, installed when missing (as root, with apt-get):
 # chromium (the report test opens report.html in a real headless browser) and qemu-user
-# (tests/test_portable_binaries.py runs the prebuilt native libraries as CPUs without AVX-512).
+# (tests/e2e/test_portable_binaries.py runs the prebuilt native libraries as CPUs without AVX-512).
 # Without root or apt-get it only says what is missing: those tests then skip, naming it.
 set -u
 missing=""

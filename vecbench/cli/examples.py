@@ -1,7 +1,7 @@
 """What ``vecbench --help`` and each subcommand's ``--help`` show: the description and examples.
 
 Every example is a command line that runs as shown in a POSIX shell (quoted where a shell would
-otherwise read ``<``, ``|``, ``*`` or spaces); ``tests/test_cli_help.py`` parses each of them.
+otherwise read ``<``, ``|``, ``*`` or spaces); ``tests/cli/test_cli_help.py`` parses each of them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Dataset-loader conformance: it loads, with the shapes, dtypes and metric of
 :class:`vecbench.datasets.base.Dataset`. Parameters: the loader's ``conformance`` dict where it
 declares one, else its defaults; a loader that needs parameters (files) and declares none is
-skipped. ``tests/test_datasets_cli.py`` runs these on every registered loader.
+skipped. ``tests/cli/test_datasets_cli.py`` runs these on every registered loader.
 """
 
 from __future__ import annotations

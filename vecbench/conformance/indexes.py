@@ -1,6 +1,6 @@
 """Index conformance: the protocol of ``vecbench.indexes.protocol`` on small seeded data, at the
-parameters the index declares (``conformance``). ``tests/test_index_conformance.py`` and
-``tests/test_engines_conformance.py`` run these on every registered index; their own tests add
+parameters the index declares (``conformance``). ``tests/conformance/test_index_conformance.py`` and
+``tests/conformance/test_engines_conformance.py`` run these on every registered index; their own tests add
 what only the built-ins promise (exact messages, determinism, faiss byte counts).
 """
 

@@ -1,6 +1,6 @@
 """Metric conformance: a registered :class:`vecbench.evaluate.metrics.Metric` declares a direction and a
 label, and computes a finite value from a tiny raw result (what ``vecbench collect`` hands it).
-``tests/test_metrics.py`` runs these on every registered metric.
+``tests/unit/test_metrics.py`` runs these on every registered metric.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Ordering conformance: a registered ordering returns a permutation of the rows, the same one
 for the same seed. Parameters: the function's ``conformance`` dict where it has one, else its
-defaults. ``tests/test_ordering.py`` runs these on every registered ordering.
+defaults. ``tests/unit/test_ordering.py`` runs these on every registered ordering.
 """
 
 from __future__ import annotations

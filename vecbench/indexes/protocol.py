@@ -1,7 +1,7 @@
 """The one interface every index adapter satisfies, and the report its build returns.
 
 The runner (``vecbench.run.stages``), the experiment loader and the pytest plugin use an index only
-through :class:`Index`; nothing probes for optional attributes. ``tests/test_index_protocol.py``
+through :class:`Index`; nothing probes for optional attributes. ``tests/conformance/test_index_protocol.py``
 checks every registered index against it.
 """
 

@@ -1,7 +1,7 @@
 """scikit-learn's ``check_estimator`` on vecbench's transforms: parameters and known failures.
 
 The one place that says which of scikit-learn's estimator checks a registered transform does
-not pass, and why. ``tests/test_transform_conformance.py`` runs every check on every registered
+not pass, and why. ``tests/conformance/test_transform_conformance.py`` runs every check on every registered
 transform twice: built with its defaults (what ``check_estimator(MPAD())`` runs for a user) and
 with :data:`CHECK_PARAMS`. Both fail the same checks, listed here: a listed check must fail (so
 the list cannot go stale), except those in :data:`ORDER_DEPENDENT` and :data:`UNSTABLE`, which

@@ -140,7 +140,7 @@ def test_the_rag_regression_example_passes(pytester):
     import shutil
     from pathlib import Path
 
-    example = Path(__file__).parent.parent / "examples" / "rag_regression"
+    example = Path(__file__).resolve().parents[2] / "examples" / "rag_regression"
     shutil.copytree(example / "tests", pytester.path / "tests")
     data = os.environ.get("VECBENCH_DATA")
     has_scifact = bool(data) and (Path(data) / "scifact").is_dir()

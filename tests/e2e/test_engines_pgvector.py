@@ -1,6 +1,6 @@
 """pgvector specifics against a real PostgreSQL: column types and native codes, the build report,
 the dsn, and the temporary server's life (stopped and removed on close, on error, on Ctrl-C and at
-exit). The protocol itself is covered in tests/test_engines_conformance.py."""
+exit). The protocol itself is covered in tests/conformance/test_engines_conformance.py."""
 
 from __future__ import annotations
 

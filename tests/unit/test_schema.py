@@ -19,7 +19,7 @@ from vecbench.run.schema import (SCHEMA_VERSION, BuildInfo, DatasetInfo, EncodeI
                              RawResults, RawSearch, Reference, SchemaError, SettingInfo,
                              UnitRecord, UnitSpec, load_arrays)
 
-LEGACY = Path(__file__).parent / "data" / "legacy_schema2"
+LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy_schema2"
 
 
 def ok_record() -> UnitRecord:

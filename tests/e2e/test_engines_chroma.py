@@ -1,6 +1,6 @@
 """Chroma specifics against the real engine: the HNSW space per metric, search_ef as a
 per-call argument over collection state, parameter errors. The protocol itself is covered in
-tests/test_engines_conformance.py."""
+tests/conformance/test_engines_conformance.py."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The database-engine adapters (pgvector, LanceDB, Chroma) honour the index protocol, against
-the real engines, in the style of tests/test_index_conformance.py (which covers the in-process
+the real engines, in the style of tests/conformance/test_index_conformance.py (which covers the in-process
 libraries): recall against exact kNN on small seeded data, parameters as arguments, one-line
 ConfigErrors. Each engine's tests are skipped, with the reason, only when it is not installed.
 

@@ -17,7 +17,7 @@ from vecbench import __version__
 from vecbench.cli.commands import build_parser, main
 from vecbench.cli.examples import EXAMPLES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def subcommands(parser: argparse.ArgumentParser, prefix: str = ""):

@@ -15,7 +15,7 @@ import pytest
 
 from vecbench.cli import commands as cli
 from vecbench.run import records
-from cli_checks import TINY, one_line
+from cli_checks import TINY, beir_folder, one_line
 
 GOOD = np.random.default_rng(0).standard_normal((30, 4)).astype(np.float32)
 
@@ -69,7 +69,6 @@ def test_npy_size_must_match_its_header(capsys, tmp_path, case):
 
 
 def test_beir_embeddings_size_must_match_their_header(capsys, tmp_path):
-    from test_bad_input import beir_folder
 
     root = beir_folder(tmp_path)
     _rows_appended(root / "embeddings" / "m" / "corpus.npy")
@@ -109,7 +108,6 @@ def test_special_file_is_refused_by_run_before_it_is_hashed(capsys, tmp_path):
 
 
 def test_special_file_inside_a_beir_folder(capsys, tmp_path):
-    from test_bad_input import beir_folder
 
     root = beir_folder(tmp_path)
     (root / "corpus.jsonl").unlink()

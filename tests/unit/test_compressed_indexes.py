@@ -108,9 +108,9 @@ def recall(ids: np.ndarray, truth: np.ndarray) -> float:
 
 #: Engines behind a database: their stored bytes (per column type and index kind) are checked
 #: against the engine's own size functions in their suites, where the engine runs.
-CHECKED_IN_ENGINE_SUITES = {"pgvector": "tests/test_engines_pgvector.py",
-                            "lancedb": "tests/test_engines_lancedb.py",
-                            "chroma": "tests/test_engines_chroma.py"}
+CHECKED_IN_ENGINE_SUITES = {"pgvector": "tests/e2e/test_engines_pgvector.py",
+                            "lancedb": "tests/e2e/test_engines_lancedb.py",
+                            "chroma": "tests/e2e/test_engines_chroma.py"}
 
 
 def test_every_registered_index_has_expected_bytes():

@@ -94,7 +94,7 @@ NEEDED = {
 #: words only (a bound that depends on another parameter).
 CROSS_CHECKED = {("datasets", "synthetic", "intrinsic_dim"), ("datasets", "synthetic", "dim")}
 # a faiss_factory search parameter is valid only where the factory string's index takes it
-# (validate checks it against the string: tests/test_records.py)
+# (validate checks it against the string: tests/unit/test_records.py)
 CROSS_CHECKED |= {("indexes", "faiss_factory", name) for name in
                   ("efSearch", "ht", "k_factor", "k_factor_rf", "max_codes", "nprobe")}
 # fast-scan PQ codes are 4-bit: fast_scan: true is valid with nbits 4 only

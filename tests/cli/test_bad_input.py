@@ -27,7 +27,7 @@ from vecbench.cli import commands as cli
 from vecbench.run import records
 from vecbench.core.errors import ConfigError, VecbenchError
 from cache_damage import edit_cache_entry
-from cli_checks import TINY, one_line, snapshot
+from cli_checks import GOOD, TINY, beir_folder, one_line, snapshot
 
 def records_kept(before: dict, folder: Path) -> None:
     after = snapshot(folder)
@@ -273,9 +273,6 @@ def npy(tmp_path, name, array):
     return path
 
 
-GOOD = np.random.default_rng(0).standard_normal((30, 4)).astype(np.float32)
-
-
 def npy_spec(base, queries):
     return f"npy: {{base: '{base}', queries: '{queries}'}}"
 
@@ -394,20 +391,6 @@ def test_parquet_files(capsys, tmp_path):
     pd.DataFrame({"id": [1, 2], "other": [1.0, 2.0]}).to_parquet(corrupt)
     info(capsys, f"parquet: {{base: '{corrupt}', queries: '{corrupt}', metric: l2}}",
          "train.parquet")
-
-
-def beir_folder(tmp_path):
-    root = tmp_path / "beir"
-    (root / "qrels").mkdir(parents=True)
-    (root / "embeddings" / "m").mkdir(parents=True)
-    (root / "corpus.jsonl").write_text("".join(
-        json.dumps({"_id": f"d{i}", "title": "", "text": f"doc {i}"}) + "\n" for i in range(5)))
-    (root / "queries.jsonl").write_text("".join(
-        json.dumps({"_id": f"q{i}", "text": f"query {i}"}) + "\n" for i in range(3)))
-    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq0\td1\t1\n")
-    np.save(root / "embeddings" / "m" / "corpus.npy", GOOD[:5])
-    np.save(root / "embeddings" / "m" / "queries.npy", GOOD[:3])
-    return root
 
 
 BEIR_BAD = {

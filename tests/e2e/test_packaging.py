@@ -13,7 +13,7 @@ import pytest
 from vecbench import __version__
 from vecbench.data import EXAMPLES, RECIPES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow

@@ -27,12 +27,12 @@ from vecbench.core.registry import indexes
 
 #: Binary indexes: they index sign bits (float input is binarized) and rank by Hamming distance,
 #: so they accept "binary" codes rather than float32 and cannot follow l2/ip/cos; their recall
-#: is judged against exact Hamming kNN (ties included) in tests/test_native_indexes.py.
+#: is judged against exact Hamming kNN (ties included) in tests/unit/test_native_indexes.py.
 HAMMING = ("faiss_binary_flat", "faiss_binary_hnsw", "faiss_binary_ivf")
 #: Indexes whose build takes an HNSW ``M``.
 WITH_M = ("hnswlib", "faiss_hnsw", "usearch")
 METRICS = ("l2", "ip", "cos")
-#: Database engines: their suite is tests/test_engines_conformance.py (the build-report protocol)
+#: Database engines: their suite is tests/conformance/test_engines_conformance.py (the build-report protocol)
 ENGINES = tuple(name for name in indexes.names() if issubclass(indexes.get(name), EngineIndex))
 NAMES = [name for name in indexes.names() if name not in ENGINES]
 K = 10

@@ -12,7 +12,7 @@ from vecbench.core.errors import ConfigError
 from vecbench.core.components import check_transform as _check_transform, construct as _construct
 from vecbench.core.registry import datasets, transforms
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 VALUES = [None, True, False, -1, 0, 1, 2, 7, 10_000, 0.0, 0.05, 0.5, 1.0, 1.5, 100.0, 1e9, "x",
           "auto", "pca", "random", "lower", "upper", "lbfgs", "adam", "e4m3", "e5m2", "global",
           "per_vector", "sparse", "cosine", "rbf", "relu", "manhattan", [], [64, 32], [0], (8,),

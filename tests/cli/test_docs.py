@@ -14,7 +14,7 @@ from vecbench.run.experiment import INDEX_KEYS, TOP_LEVEL
 from vecbench.cli.reference import kind_markdown
 from vecbench.core.registry import REGISTRIES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_mkdocs_build_strict(tmp_path):

@@ -30,7 +30,7 @@ from vecbench.cli import commands as cli
 from vecbench.run.experiment import build_experiment
 from vecbench.cli.pytest_plugin import build_spec
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 PROGRAMS = ("vecbench", "make", "pytest", "python3", "pip", "dask", "export")
 PLACEHOLDERS = {"exp.yaml"}  # "any experiment of yours" in the how-tos
@@ -99,7 +99,7 @@ def validate_experiment(raw: dict, tmp_path: Path) -> None:
 @pytest.fixture
 def example_plugin(monkeypatch):
     """The plugins how-to's example package, registered as its entry point would register it
-    (tests/test_entry_point_plugins.py installs it for real, in a subprocess)."""
+    (tests/e2e/test_entry_point_plugins.py installs it for real, in a subprocess)."""
     from vecbench.core.registry import indexes
 
     monkeypatch.syspath_prepend(str(ROOT / "tests" / "plugin_example"))

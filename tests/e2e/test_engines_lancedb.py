@@ -1,5 +1,5 @@
 """LanceDB specifics against the real engine: what it refuses, what its parameters do, where its
-files go. The protocol itself is covered in tests/test_engines_conformance.py."""
+files go. The protocol itself is covered in tests/conformance/test_engines_conformance.py."""
 
 from __future__ import annotations
 

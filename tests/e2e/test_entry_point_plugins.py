@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-EXAMPLE = Path(__file__).parent / "plugin_example"
-ROOT = Path(__file__).parent.parent
+EXAMPLE = Path(__file__).resolve().parents[1] / "plugin_example"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def install(site: Path, name: str, groups: dict[str, dict[str, str]],

@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from vecbench.run import records
 from vecbench.core.errors import ConfigError, VecbenchError
 from cache_damage import edit_cache_entry
 from cli_checks import GOOD, TINY, beir_folder, one_line, snapshot
+from helpers import write
 
 def records_kept(before: dict, folder: Path) -> None:
     after = snapshot(folder)
@@ -59,15 +59,6 @@ def results(done, tmp_path):
 
 # ---------------------------------------------------------------------------------------------
 # 1. Files read: experiment YAML
-
-def write(tmp_path, content, name="exp.yaml"):
-    path = tmp_path / name
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(textwrap.dedent(content))
-    return path
-
 
 YAML_FILES = {
     "non-utf8": (b"\xff\xfe name: x\n", "not UTF-8"),

@@ -1,17 +1,11 @@
 """The command line: exit codes, one-line errors without tracebacks, list and validate."""
 
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
 from vecbench.cli.commands import main
-
-
-def vecbench(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "vecbench", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd)
+from helpers import vecbench
 
 
 def test_validate_counts_units_and_rows(tmp_path):

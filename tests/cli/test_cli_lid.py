@@ -8,16 +8,10 @@ import numpy as np
 import pytest
 
 from vecbench.compute import lid
-from vecbench.cli.commands import main
 from vecbench.core.registry import datasets
+from helpers import run_cli as run
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def is_png(path) -> bool:

@@ -1,8 +1,6 @@
 """compare (rules with metric directions, row matching) and best-under-budget."""
 
 import shutil
-import subprocess
-import sys
 import textwrap
 
 import pandas as pd
@@ -11,6 +9,7 @@ import yaml
 
 from vecbench.evaluate import compare
 from vecbench.core.errors import ConfigError, DataError
+from helpers import vecbench
 
 
 def table(**metrics):
@@ -121,11 +120,6 @@ def results(tmp_path_factory):
                                  "search": {"ef": [10, 40]}}}]})
     run_experiment(experiment, folder, threads=1, log=lambda line: None)
     return folder
-
-
-def vecbench(*args):
-    return subprocess.run([sys.executable, "-m", "vecbench", *map(str, args)],
-                          capture_output=True, text=True)
 
 
 def test_cli_compare_exit_codes(results, tmp_path):

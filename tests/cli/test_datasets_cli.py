@@ -9,21 +9,15 @@ import numpy as np
 import pytest
 import yaml
 
-from vecbench.cli.commands import main
 from vecbench.datasets.base import PathResolver
 from vecbench.compute.groundtruth import exact_knn
 from vecbench.core.registry import datasets
+from helpers import run_cli as run
 
 DATA = os.environ.get("VECBENCH_DATA")  # CI sets VECBENCH_DATA=../shared/datasets
 needs_data = pytest.mark.skipif(
     not DATA or not os.path.isdir(os.path.join(DATA, "scifact")),
     reason="VECBENCH_DATA not set or has no scifact folder (real data)")
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_list_shows_loaders_and_recipes(capsys):

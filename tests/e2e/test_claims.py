@@ -23,22 +23,8 @@ from vecbench.cli import commands as cli
 from vecbench.run import records
 
 from vecbench.run import runner
-
-TINY = """
-name: tiny
-k: 5
-datasets:
-  - synthetic: {n_base: 300, n_queries: 10, dim: 8}
-indexes:
-  - flat: {}
-  - hnswlib: {build: {M: 8}, search: {ef: [10]}}
-"""
-
-
-def write(folder, text, name="exp.yaml"):
-    path = folder / name
-    path.write_text(textwrap.dedent(text))
-    return path
+from cli_checks import TINY
+from helpers import write
 
 
 @pytest.fixture(scope="module")

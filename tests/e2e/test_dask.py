@@ -22,6 +22,7 @@ from vecbench.evaluate import results as vbresults  # noqa: E402
 from vecbench.run.dask_executor import DaskExecutor  # noqa: E402
 from vecbench.core.errors import ConfigError  # noqa: E402
 from vecbench.run.experiment import load_experiment  # noqa: E402
+from helpers import write  # noqa: E402
 
 SWEEP = """
 name: sweep
@@ -42,12 +43,6 @@ orderings: [original, reverse]
 TIMING = {"qps", "qps_spread", "p50_ms", "p95_ms", "p99_ms", "p50_ms_spread", "p95_ms_spread",
           "p99_ms_spread", "build_s", "fit_s", "encode_s", "host", "worker", "contended",
           "peak_rss_bytes"}
-
-
-def write(folder: Path, text: str, name: str = "exp.yaml") -> Path:
-    path = folder / name
-    path.write_text(textwrap.dedent(text))
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from vecbench.run import records, runner
 from vecbench.evaluate import results as vbresults
 from vecbench.run.experiment import load_experiment
+from helpers import write
 
 SMALL = """
 name: small
@@ -28,12 +28,6 @@ indexes:
   - faiss_ivf: {build: {nlist: 16}, search: {nprobe: [1, 16]}}
 orderings: [original, reverse]
 """
-
-
-def write(tmp_path, text, name="exp.yaml"):
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text))
-    return path
 
 
 @pytest.fixture(scope="module")

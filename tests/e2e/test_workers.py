@@ -19,6 +19,7 @@ from vecbench.run import records, runner
 from vecbench.evaluate import results as vbresults
 from vecbench.run.experiment import load_experiment
 from vecbench.run.workers import Isolated
+from helpers import write
 
 #: Units of about a second each on one thread: long enough to be caught running.
 SLOW = """
@@ -28,12 +29,6 @@ datasets: [{synthetic: {n_base: 4000, n_queries: 200, dim: 32}}]
 indexes:
   - hnswlib: {build: {M: [4, 6, 8, 10], ef_construction: 100}, search: {ef: [10, 40]}}
 """
-
-
-def write(folder, text, name="exp.yaml"):
-    path = folder / name
-    path.write_text(textwrap.dedent(text))
-    return path
 
 
 def command(path, results, *options):

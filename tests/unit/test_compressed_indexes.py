@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import textwrap
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from vecbench.run import runner
-from vecbench.evaluate import results as vbresults
 from vecbench.core.errors import ConfigError
-from vecbench.run.experiment import load_experiment
 from vecbench.core.registry import indexes
+from helpers import run_frame
 
 D = 384  # a MiniLM-sized dimension, as in issue 14
 K = 10
@@ -278,13 +274,7 @@ orderings: [original]
 
 
 def test_runner_reports_what_the_index_stores(tmp_path):
-    path = tmp_path / "storage.yaml"
-    path.write_text(textwrap.dedent(EXPERIMENT))
-    results = tmp_path / "results"
-    runner.run_experiment(load_experiment(path), results, threads=1, log=lambda line: None)
-    vbresults.collect(results)
-    frame = pd.read_parquet(results / "results.parquet")
-    assert (frame["status"] == "ok").all(), frame["reason"].tolist()
+    frame = run_frame(tmp_path, EXPERIMENT, "storage.yaml")
     expected = {("faiss_factory", "IVF16,PQ32x4fs"): (16, "index"),
                 ("faiss_factory", "RaBitQ"): (rabitq_code(64, 1), "index"),
                 ("faiss_factory", "IVF16,Flat"): (4 * 64, "none"),

@@ -1,15 +1,8 @@
-import textwrap
-
 import pytest
 
 from vecbench.core.errors import ConfigError, DataError
 from vecbench.run.experiment import build_experiment, expand_params, load_experiment
-
-
-def write(tmp_path, text, name="exp.yaml"):
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text))
-    return path
+from helpers import write
 
 
 BASE = """

@@ -7,21 +7,17 @@ runner labelled native / simulated.
 
 from __future__ import annotations
 
-import textwrap
 
 import ml_dtypes
 import numpy as np
-import pandas as pd
 import pytest
 
-from vecbench.run import runner
-from vecbench.evaluate import results as vbresults
 from vecbench.core.errors import ConfigError, DataError
-from vecbench.run.experiment import load_experiment
 from vecbench.indexes.faiss.families import FaissBinaryFlat, FaissBinaryHNSW, FaissBinaryIVF
 from vecbench.indexes.faiss.families import FaissHNSWSQ, FaissSQ, stored_codes
 from vecbench.core.registry import indexes
 from vecbench.transforms.quantize import BFloat16, Binary, Float16
+from helpers import run_frame
 
 K = 10
 BINARY = (FaissBinaryFlat, FaissBinaryHNSW, FaissBinaryIVF)
@@ -337,13 +333,7 @@ orderings: [original]
 
 
 def test_runner_labels_native_and_simulated(tmp_path):
-    path = tmp_path / "native.yaml"
-    path.write_text(textwrap.dedent(EXPERIMENT))
-    results = tmp_path / "results"
-    runner.run_experiment(load_experiment(path), results, threads=1, log=lambda line: None)
-    vbresults.collect(results)
-    frame = pd.read_parquet(results / "results.parquet")
-    assert (frame["status"] == "ok").all(), frame["reason"].tolist()
+    frame = run_frame(tmp_path, EXPERIMENT, "native.yaml")
     by_index = frame.set_index(["index", frame["pipeline"].str.contains("float16")])
     fp16_sq = by_index.loc[("faiss_sq", True)]
     assert fp16_sq["quantization"] == "native" and fp16_sq["bytes_per_vector"] == 2 * 40

@@ -8,23 +8,19 @@ conformance suite, which runs every registered index.
 from __future__ import annotations
 
 import sys
-import textwrap
 import types
 
 import ml_dtypes
 import numpy as np
-import pandas as pd
 import pytest
 
 pytest.importorskip("usearch")
 
-from vecbench.run import runner  # noqa: E402
-from vecbench.evaluate import results as vbresults  # noqa: E402
 from vecbench.core.errors import ConfigError, DataError  # noqa: E402
-from vecbench.run.experiment import load_experiment  # noqa: E402
 from vecbench.indexes.usearch_index import USearchIndex  # noqa: E402
 from vecbench.core.registry import indexes  # noqa: E402
 from vecbench.transforms.quantize import BFloat16, Binary, Float16  # noqa: E402
+from helpers import run_frame  # noqa: E402
 
 K = 10
 FLOAT_DTYPES = ("f32", "f16", "bf16", "e4m3", "e5m2", "i8")
@@ -272,13 +268,7 @@ orderings: [original]
 
 
 def test_runner_reports_index_quantization_and_native_codes(tmp_path):
-    path = tmp_path / "usearch.yaml"
-    path.write_text(textwrap.dedent(EXPERIMENT))
-    results = tmp_path / "results"
-    runner.run_experiment(load_experiment(path), results, threads=1, log=lambda line: None)
-    vbresults.collect(results)
-    frame = pd.read_parquet(results / "results.parquet")
-    assert (frame["status"] == "ok").all(), frame["reason"].tolist()
+    frame = run_frame(tmp_path, EXPERIMENT, "usearch.yaml")
     rows = frame.set_index([frame["build.dtype"], frame["pipeline"].str.contains("float16")])
     assert len(frame) == 6
     assert rows.loc[("f32", False)]["quantization"] == "none"

@@ -86,17 +86,6 @@ def one_postgres_for_the_module():
 
 
 @pytest.fixture(scope="module")
-def data() -> tuple[np.ndarray, np.ndarray]:
-    """Gaussian directions with norms spread over 16x, so l2, ip and cos neighbours differ."""
-    return conformance.data()
-
-
-@pytest.fixture(scope="module")
-def truth(data) -> dict[str, np.ndarray]:
-    return {metric: conformance.truth(metric) for metric in METRICS}
-
-
-@pytest.fixture(scope="module")
 def subjects():
     """One conformance subject per case, its builds shared by the checks, closed at the end."""
     cache: dict[str, conformance.Subject] = {}

@@ -60,17 +60,6 @@ recall = conformance.recall
 
 
 @pytest.fixture(scope="module")
-def data() -> tuple[np.ndarray, np.ndarray]:
-    """Gaussian directions with norms spread over 16x, so l2, ip and cos neighbours differ."""
-    return conformance.data()
-
-
-@pytest.fixture(scope="module")
-def truth(data) -> dict[str, np.ndarray]:
-    return {metric: conformance.truth(metric) for metric in METRICS}
-
-
-@pytest.fixture(scope="module")
 def subjects():
     """One conformance subject per index: its builds are shared by the tests of this module."""
     cache: dict[str, conformance.Subject] = {}

@@ -199,7 +199,7 @@ def clean_temporaries(folder: str | os.PathLike) -> int:
         return 0
     for tmp in folder.glob(".*.tmp"):
         pid = _writer_pid(tmp.name)
-        if pid is not None and _alive(pid):   # being written right now (maybe by us)
+        if pid is not None and pid_alive(pid):   # being written right now (maybe by us)
             continue
         try:
             if tmp.is_dir():
@@ -220,7 +220,8 @@ def _writer_pid(name: str) -> int | None:
         return None
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """A process with this pid exists (one we may not signal counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

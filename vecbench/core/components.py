@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from vecbench.core.errors import ConfigError
 from vecbench.core.params import check_no_extra
@@ -148,12 +148,19 @@ def list_params_of(target: Any) -> set:
     return set(getattr(target, "list_params", ()))
 
 
-def expand_dataset(entry: Any, where: str) -> list[Component]:
-    name, params = entry_of(entry, where, "dataset")
+def expand_component(registry: Registry, entry: Any, where: str, kind: str,
+                     check: Callable[[Any, dict, str], Any]) -> list[Component]:
+    """Every combination of one ``{name: params}`` entry, each checked by ``check(target,
+    params, path)`` against the component's light spec (else the component itself)."""
+    name, params = entry_of(entry, where, kind)
     path = f"{where}.{name}"
-    spec = lookup_spec(datasets, name, where)
-    target = spec if spec is not None else lookup(datasets, name, where)
+    spec = lookup_spec(registry, name, where)
+    target = spec if spec is not None else lookup(registry, name, where)
     combos = expand_params(params, path, list_params_of(target))
     for combo in combos:
-        construct(target, combo, path)
+        check(target, combo, path)
     return [Component(name, combo, path) for combo in combos]
+
+
+def expand_dataset(entry: Any, where: str) -> list[Component]:
+    return expand_component(datasets, entry, where, "dataset", construct)

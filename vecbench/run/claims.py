@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vecbench.core import atomic
+from vecbench.core.cache import pid_alive
 
 #: Seconds between refreshes of the claims a run holds (their modification time).
 REFRESH_S = 30.0
@@ -65,16 +66,6 @@ def identity(pid: int | None = None) -> dict:
     pid = pid or os.getpid()
     return {"host": socket.gethostname(), "boot_id": boot_id(), "pid": pid,
             "start": start_time(pid), "created": time.time()}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
@@ -135,7 +126,7 @@ def _gone_here(holder: dict) -> str:
     booted = holder.get("boot_id")
     if booted and boot_id() and booted != boot_id():
         return "this host restarted since"
-    if not _alive(pid):
+    if not pid_alive(pid):
         return f"process {pid} is gone"
     started = holder.get("start")
     if started and start_time(pid) and started != start_time(pid):

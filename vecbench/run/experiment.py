@@ -22,7 +22,8 @@ from vecbench.core.registry import indexes, orderings, transforms
 from vecbench.datasets.dims import known_dim
 from vecbench.core.yaml_files import parse_yaml, read_text, read_yaml  # noqa: F401 (re-exported)
 from vecbench.core.components import (MAX_GRID, Component, check_transform, construct,  # noqa: F401
-                                      entry_of, expand_dataset, expand_params, list_params_of,
+                                      entry_of, expand_component, expand_dataset, expand_params,
+                                      list_params_of,
                                       lookup, lookup_spec)
 
 TOP_LEVEL = ("name", "seed", "k", "repeat", "datasets", "pipelines", "indexes", "orderings",
@@ -142,15 +143,8 @@ def expand_pipeline(steps: Any, where: str) -> list[tuple[Component, ...]]:
                           where)
     per_step: list[list[Component]] = []
     for i, step in enumerate(steps):
-        step_where = f"{where}[{i}]"
-        name, params = entry_of(step, step_where, "transform")
-        path = f"{step_where}.{name}"
-        spec = lookup_spec(transforms, name, step_where)
-        target = spec if spec is not None else lookup(transforms, name, step_where)
-        combos = expand_params(params, path, list_params_of(target))
-        for combo in combos:
-            check_transform(target, combo, path)
-        per_step.append([Component(name, combo, path) for combo in combos])
+        per_step.append(expand_component(transforms, step, f"{where}[{i}]", "transform",
+                                         check_transform))
     return [tuple(chosen) for chosen in itertools.product(*per_step)]
 
 

@@ -50,3 +50,26 @@ def test_flat_through_the_protocol_alone():
         assert np.array_equal(run()[0], index.search(q, 5)[0])
         assert np.array_equal(run(slice(1, 2), 2)[0], index.search(q[1:2], 2)[0])
     index.close()  # idempotent
+
+
+def test_an_index_registers_from_its_own_module_without_being_imported(tmp_path):
+    """Adding an index is its module (a REGISTER literal) and its test: no central table, and
+    listing names imports nothing."""
+    import sys
+    from pathlib import Path
+
+    from vecbench.core.registry import Registry, register_declared
+
+    folder = tmp_path / "mypkg"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "__init__.py").write_text("")
+    (folder / "sub" / "ann.py").write_text(
+        'raise ImportError("never imported")\nREGISTER = {"my_ann": "MyAnn", "my_ann2": "B"}\n')
+    registry = Registry("index")
+    register_declared(registry, "mypkg", folder)
+    assert registry.names() == ["my_ann", "my_ann2"] and "mypkg.sub.ann" not in sys.modules
+    assert registry._entries["my_ann"] == "mypkg.sub.ann:MyAnn"
+    import vecbench.indexes
+
+    assert "indexes.register(" not in Path(vecbench.indexes.__file__).read_text()  # no table
+    assert set(indexes.names()) >= {"flat", "hnswlib", "faiss_pq", "pgvector", "scann"}

@@ -16,8 +16,11 @@ take a name already taken: using such a name is an error naming both distributio
 
 from __future__ import annotations
 
+import ast
 import difflib
 import importlib
+import os
+from pathlib import Path
 from typing import Any, Callable
 
 from vecbench.core.errors import ConfigError
@@ -40,6 +43,27 @@ def _distribution(entry_point: Any) -> str:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def register_declared(registry: "Registry", package: str, folder: str | os.PathLike) -> None:
+    """Register what the modules of a package declare, without importing them: each module
+    may hold a module-level ``REGISTER = {"name": "ClassName", ...}`` (a literal), read here
+    from its source with ``ast``. Adding a component is then its module (and its test), with no
+    central table; and listing or validating still imports no engine library."""
+    for path in sorted(Path(folder).rglob("*.py")):
+        relative = path.relative_to(folder).with_suffix("")
+        module = ".".join((package, *relative.parts)).removesuffix(".__init__")
+        for name, attr in _declared(path).items():
+            registry.register(name, f"{module}:{attr}")
+
+
+def _declared(path: Path) -> dict:
+    tree = ast.parse(path.read_text(), str(path))
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name) and node.targets[0].id == "REGISTER"):
+            return dict(ast.literal_eval(node.value))
+    return {}
 
 
 class Registry:

@@ -55,23 +55,9 @@ Details the built-in adapters share (``vecbench.indexes.base``):
   (``vecbench.indexes.faiss``); its bytes come from ``vecbench.indexes.faiss.storage``.
 """
 
-from vecbench.core.registry import indexes
+from pathlib import Path
 
-indexes.register("flat", "vecbench.indexes.faiss.families:FlatIndex")
-indexes.register("hnswlib", "vecbench.indexes.hnswlib_index:HnswlibIndex")
-indexes.register("faiss_hnsw", "vecbench.indexes.faiss.families:FaissHNSW")
-indexes.register("faiss_ivf", "vecbench.indexes.faiss.families:FaissIVF")
-indexes.register("faiss_ivfpq", "vecbench.indexes.faiss.families:FaissIVFPQ")
-indexes.register("faiss_factory", "vecbench.indexes.faiss.factory:FaissFactory")
-indexes.register("faiss_sq", "vecbench.indexes.faiss.families:FaissSQ")
-indexes.register("faiss_hnsw_sq", "vecbench.indexes.faiss.families:FaissHNSWSQ")
-indexes.register("faiss_binary_flat", "vecbench.indexes.faiss.families:FaissBinaryFlat")
-indexes.register("faiss_binary_hnsw", "vecbench.indexes.faiss.families:FaissBinaryHNSW")
-indexes.register("faiss_binary_ivf", "vecbench.indexes.faiss.families:FaissBinaryIVF")
-indexes.register("usearch", "vecbench.indexes.usearch_index:USearchIndex")  # optional dependency
-indexes.register("pgvector", "vecbench.indexes.pgvector_index:PgvectorIndex")  # optional: engines
-indexes.register("lancedb", "vecbench.indexes.lancedb_index:LanceDBIndex")  # optional: engines
-indexes.register("chroma", "vecbench.indexes.chroma_index:ChromaIndex")  # optional: engines
-indexes.register("faiss_rabitq", "vecbench.indexes.faiss.compressed:FaissRaBitQ")
-indexes.register("faiss_pq", "vecbench.indexes.faiss.compressed:FaissPQ")
-indexes.register("scann", "vecbench.indexes.scann_index:ScannIndex")  # optional dependency
+from vecbench.core.registry import indexes, register_declared
+
+# each adapter module declares its names (``REGISTER = {"name": "Class"}``); read, not imported
+register_declared(indexes, __name__, Path(__file__).parent)

@@ -35,6 +35,9 @@ from vecbench.indexes.base import COMMON_PARAMS, BuildReport, Conformance
 from vecbench.indexes.engine_base import EngineIndex, check_folder, folder_size
 from vecbench.core.params import Param
 
+#: the names this module registers (read by vecbench.indexes without importing it)
+REGISTER = {"chroma": "ChromaIndex"}
+
 SPACES = {"l2": "l2", "ip": "ip", "cos": "cosine"}
 DEFAULT_SEARCH_EF = 100  # Chroma's hnsw ef_search default
 

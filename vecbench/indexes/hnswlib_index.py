@@ -10,6 +10,9 @@ from vecbench.indexes.base import (COMMON_PARAMS, BuildReport, Conformance, Inde
                                    check_k, pad_distances, pad_ids)
 from vecbench.core.params import Param
 
+#: the names this module registers (read by vecbench.indexes without importing it)
+REGISTER = {"hnswlib": "HnswlibIndex"}
+
 #: hnswlib's own default for the search beam width.
 DEFAULT_EF = 10
 _INT64 = np.dtype(np.int64)  # a dtype object: view() resolves it faster than the type

@@ -33,6 +33,9 @@ from vecbench.core.params import Param
 from vecbench.indexes.base import COMMON_PARAMS, available_cores, BuildReport, Conformance
 from vecbench.indexes.engine_base import EngineIndex, check_folder, folder_size
 
+#: the names this module registers (read by vecbench.indexes without importing it)
+REGISTER = {"lancedb": "LanceDBIndex"}
+
 INDEX_TYPES = ("IVF_PQ", "IVF_HNSW_SQ")
 DISTANCES = {"l2": "l2", "ip": "dot", "cos": "cosine"}
 _PQ_ONLY, _HNSW_ONLY = ("num_sub_vectors", "num_bits"), ("m", "ef_construction")

@@ -47,6 +47,9 @@ from vecbench.indexes.codes import binarize, code_kind_of
 from vecbench.indexes.engine_base import EngineIndex
 from vecbench.core.params import Param
 
+#: the names this module registers (read by vecbench.indexes without importing it)
+REGISTER = {"pgvector": "PgvectorIndex"}
+
 METHODS = ("hnsw", "ivfflat")
 #: column type -> (code kind taken natively besides float32, bytes per dimension, max indexed dims)
 TYPES = {"vector": (None, 4, 2000), "halfvec": ("fp16", 2, 4000), "bit": ("binary", 1 / 8, 64000)}

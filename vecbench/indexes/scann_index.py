@@ -27,6 +27,9 @@ from vecbench.core.errors import ConfigError
 from vecbench.indexes.base import COMMON_PARAMS, BuildReport, Conformance, IndexBase
 from vecbench.core.params import Param
 
+#: the names this module registers (read by vecbench.indexes without importing it)
+REGISTER = {"scann": "ScannIndex"}
+
 #: Copies ScaNN can re-order candidates with ("none": AH scores are final).
 REORDER = ("float32", "int8", "bfloat16", "none")
 #: vecbench metric -> ScaNN distance (cos: dot product of unit vectors).

@@ -32,6 +32,9 @@ from vecbench.core.params import Param
 from vecbench.indexes.base import COMMON_PARAMS, BuildReport, check_metric, Conformance, IndexBase
 from vecbench.indexes.codes import binarize, code_kind_of
 
+#: the names this module registers (read by vecbench.indexes without importing it)
+REGISTER = {"usearch": "USearchIndex"}
+
 #: dtype -> bits USearch stores per dimension of its ``ndim`` (b1: ndim counts bits).
 DTYPES = {"f32": 32, "f16": 16, "bf16": 16, "e4m3": 8, "e5m2": 8, "i8": 8, "b1": 1}
 #: dtype -> the vecbench code kind it stores bit for bit (and so accepts natively).

@@ -19,6 +19,9 @@ from vecbench.indexes.faiss.adapter import (MAX_K_FACTOR, Family, factory_index,
 from vecbench.indexes.faiss.families import divisor_m
 from vecbench.core.params import Param, validate
 
+#: the names this module registers (read by vecbench.indexes without importing it)
+REGISTER = {"faiss_rabitq": "FaissRaBitQ", "faiss_pq": "FaissPQ"}
+
 #: Refinement copies: False (none), True (float32, ``RFlat``) or a faiss refine factory string
 #: such as ``SQfp16`` or ``SQ8``.
 REFINE_DOC = "false, true (float32 copy) or a faiss refine type such as SQfp16 or SQ8"

@@ -17,6 +17,9 @@ from vecbench.indexes.base import Conformance, omp_threads
 from vecbench.indexes.faiss.adapter import MAX_K_FACTOR, Family, check_number, faiss_adapter
 from vecbench.core.params import Param
 
+#: the names this module registers (read by vecbench.indexes without importing it)
+REGISTER = {"faiss_factory": "FaissFactory"}
+
 
 #: Search parameter names vecbench lets through to faiss's ParameterSpace (each may carry any
 #: number of ``quantizer_`` prefixes, which faiss applies to an IVF's coarse quantizer).

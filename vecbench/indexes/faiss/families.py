@@ -34,6 +34,17 @@ from vecbench.indexes.codes import code_kind_of
 from vecbench.indexes.faiss.adapter import MAX_K_FACTOR, Family, faiss_adapter, factory_index
 from vecbench.core.params import Param
 
+#: the names this module registers (read by vecbench.indexes without importing it)
+REGISTER = {"flat": "FlatIndex",
+            "faiss_hnsw": "FaissHNSW",
+            "faiss_ivf": "FaissIVF",
+            "faiss_ivfpq": "FaissIVFPQ",
+            "faiss_sq": "FaissSQ",
+            "faiss_hnsw_sq": "FaissHNSWSQ",
+            "faiss_binary_flat": "FaissBinaryFlat",
+            "faiss_binary_hnsw": "FaissBinaryHNSW",
+            "faiss_binary_ivf": "FaissBinaryIVF"}
+
 #: faiss's default efSearch.
 DEFAULT_EF_SEARCH = 16
 #: How faiss_hnsw gives each vector its level (see HNSW's doc).

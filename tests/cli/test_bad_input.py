@@ -977,6 +977,18 @@ def test_environment_numbers_go_through_the_same_checks(capsys, tmp_path, monkey
     one_line(capsys, ["validate", path], "VECBENCH_MIN_SECONDS", repr(value), "expected")
 
 
+@pytest.mark.parametrize("variable, options", [
+    ("VECBENCH_HEARTBEAT_SECONDS", []), ("VECBENCH_DASK_NO_WORKER_S", ["--executor", "dask"])])
+@pytest.mark.parametrize("value", ["inf", "0", "ten"])
+def test_run_environment_numbers_stop_before_any_unit(capsys, tmp_path, monkeypatch, variable,
+                                                      options, value):
+    monkeypatch.setenv(variable, value)
+    path = write(tmp_path, TINY)
+    one_line(capsys, ["run", path, "--results", tmp_path / "r", *options], variable,
+             repr(value), "expected")
+    assert not list((tmp_path / "r").glob("runs/*.json"))
+
+
 CLI_NUMBERS = {
     "jobs zero": (["run", "X", "--jobs", "0"], "--jobs"),
     "jobs huge": (["run", "X", "--jobs", "1000000"], "--jobs"),

@@ -23,6 +23,7 @@ import os
 from typing import Callable, Iterator
 
 from vecbench.core.errors import ConfigError, VecbenchError
+from vecbench.core.params import parse_number
 from vecbench.run.tasks import Task, execute
 from vecbench.run.records import Outcome
 
@@ -67,6 +68,9 @@ class DaskExecutor:
     def __init__(self, address: str | None = None, *, workers: int | None = None,
                  threads: int = 1, retries: int = RETRIES, connect_timeout: str = "20s",
                  log: Callable[[str], None] = print):
+        wait = os.environ.get("VECBENCH_DASK_NO_WORKER_S")  # checked before a cluster starts
+        self.no_worker_s = (parse_number("VECBENCH_DASK_NO_WORKER_S", wait, "number", 1.0, 86400.0)
+                            if wait else NO_WORKER_S)
         try:
             from distributed import Client, LocalCluster
         except ImportError:
@@ -96,7 +100,6 @@ class DaskExecutor:
         self.workers_per_host = max([hosts.count(h) for h in hosts] or [1])
         self.address = address or self._cluster.scheduler_address
         self.log = log
-        self.no_worker_s = float(os.environ.get("VECBENCH_DASK_NO_WORKER_S") or NO_WORKER_S)
         #: unit key -> addresses of the workers that were lost while running it
         self.lost: dict[str, list[str]] = {}
         self._client.subscribe_topic("all", self._on_event)

@@ -8,13 +8,12 @@ and each search setting through ``run_unit``'s ``on_stage``; see :mod:`vecbench.
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
 from typing import Callable, TextIO
 
-from vecbench.core.errors import ConfigError
+from vecbench.core.params import parse_number
 from vecbench.run.experiment import BuildUnit, Component, component_label
 
 #: Seconds between heartbeats in a log (a terminal's line is redrawn every TERMINAL_SECONDS).
@@ -31,15 +30,7 @@ def heartbeat_seconds(terminal: bool = False) -> float:
     text = os.environ.get(HEARTBEAT_ENV, "").strip()
     if not text:
         return TERMINAL_SECONDS if terminal else HEARTBEAT_SECONDS
-    low, high = HEARTBEAT_RANGE
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and low <= value <= high):
-        raise ConfigError(f"{HEARTBEAT_ENV}={text!r}: expected a number of seconds from "
-                          f"{low:g} to {high:g}")
-    return value
+    return parse_number(HEARTBEAT_ENV, text, "number", *HEARTBEAT_RANGE)
 
 
 def unit_label(unit: BuildUnit) -> str:

@@ -66,25 +66,32 @@ def time_clients(search: Callable, n_queries: int, k: int, clients: int,
     latencies: list[list[float]] = [[] for _ in range(clients)]
     start_barrier = threading.Barrier(clients + 1)
     stop = threading.Event()
+    failures: list[BaseException] = []  # a client's error ends the run and is raised here
 
     def client(i: int) -> None:
         start_barrier.wait()
         j = i
-        while not stop.is_set():
-            row = j % n_queries
-            t0 = time.perf_counter()
-            search(slice(row, row + 1), k)
-            latencies[i].append(time.perf_counter() - t0)
-            j += clients
+        try:
+            while not stop.is_set():
+                row = j % n_queries
+                t0 = time.perf_counter()
+                search(slice(row, row + 1), k)
+                latencies[i].append(time.perf_counter() - t0)
+                j += clients
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+            failures.append(exc)
+            stop.set()
 
     threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
     for thread in threads:
         thread.start()
     start_barrier.wait()
     begin = time.perf_counter()
-    time.sleep(seconds)
+    stop.wait(seconds)
     stop.set()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - begin
+    if failures:
+        raise failures[0]
     return np.asarray([t for per_client in latencies for t in per_client]), wall

@@ -110,3 +110,20 @@ def describe(threads: dict[str, int] | None = None) -> dict:
         "threads": threads or {},
         "git": git_revision(),
     }
+
+
+def signal_when_parent_dies(sig: int) -> None:
+    """On Linux, ask the kernel to send ``sig`` to this process when the thread that started
+    it ends (``PR_SET_PDEATHSIG``): it works even while the process is blocked in C code holding
+    the GIL, or is not Python at all (called before exec). Elsewhere it does nothing."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, int(sig), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass

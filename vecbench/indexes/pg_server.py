@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import functools
 import importlib.util
 import os
 import re
@@ -38,6 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vecbench.core.environment import signal_when_parent_dies
 from vecbench.core.errors import ConfigError, MachineFailure
 from vecbench.core.params import check_str
 
@@ -122,13 +124,16 @@ class TemporaryServer:
         command = [str(self.bin / "postgres"), "-D", str(self.folder)]
         for name, value in settings.items():
             command += ["-c", f"{name}={value}"]
+        # SIGQUIT (immediate shutdown) when the thread that started it ends: a killed vecbench
+        # leaves no server running
+        quit_with_parent = functools.partial(signal_when_parent_dies, signal.SIGQUIT)
         # a new file in the folder made above: O_EXCL, so nothing planted there is written to
         log = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         try:
             if self.user:
                 os.fchown(log, *_ids(self.user))
             self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                                            stderr=log, preexec_fn=_quit_with_parent,
+                                            stderr=log, preexec_fn=quit_with_parent,
                                             **self._run_as())
         finally:
             os.close(log)
@@ -213,16 +218,6 @@ def _let_others_traverse(path: Path) -> None:
         mode = folder.stat().st_mode
         if mode & 0o011 != 0o011:
             folder.chmod(mode | 0o011)
-
-
-def _quit_with_parent() -> None:
-    """In the child before exec: the kernel sends SIGQUIT (immediate shutdown) to the server when
-    the thread that started it ends, so a killed vecbench leaves no server running."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGQUIT), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def _remove_sysv_segment(segment: int | None) -> None:
@@ -334,7 +329,7 @@ def connect(uri: str, dsn: str | None) -> Any:
     try:
         return psycopg.connect(uri, autocommit=True)
     except psycopg.OperationalError as exc:
-        reason = None if dsn is not None else crash_reason("connecting", dsn)
+        reason = crash_reason("connecting", dsn)
         if reason is not None:
             raise ServerCrash(reason) from None
         where = "the temporary server" if dsn is None else f"dsn {dsn!r}"

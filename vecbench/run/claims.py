@@ -17,6 +17,7 @@ cannot be checked from here; its holder refreshes its modification time every
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -44,7 +45,9 @@ def claim_path(results: str | Path, key: str) -> Path:
 # ---------------------------------------------------------------------------------------------
 # Who holds a claim
 
+@functools.lru_cache(maxsize=1)
 def boot_id() -> str:
+    """This boot's id (the same for the process's life: read once)."""
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     except OSError:

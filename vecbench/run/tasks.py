@@ -51,7 +51,8 @@ def _exit_with_parent(parent: int | None = None) -> None:
     # the pid is passed in: a worker that starts after its parent died would read pid 1 here
     parent = parent or os.getppid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _die_with_parent()
+    # SIGKILL from the kernel when the parent dies, even while blocked in C holding the GIL
+    environment.signal_when_parent_dies(signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before the line above took effect
         os._exit(1)
 
@@ -62,21 +63,3 @@ def _exit_with_parent(parent: int | None = None) -> None:
                 os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()
-
-
-def _die_with_parent() -> None:
-    """On Linux, ask the kernel to SIGKILL this worker when its parent dies: it works even
-    while the worker's main thread is blocked in C code holding the GIL (where the watching
-    thread of :func:`_exit_with_parent` cannot run). Elsewhere the thread alone does it."""
-    import ctypes
-    import ctypes.util
-    import signal
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass

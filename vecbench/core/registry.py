@@ -8,7 +8,7 @@ parameters without importing the component, so ``vecbench validate`` needs no he
 
 Third-party packages add components through the entry-point group of a registry
 (``vecbench.indexes``, ``vecbench.transforms``, ``vecbench.datasets``, ``vecbench.orderings``,
-``vecbench.evaluate.metrics``): ``NAME = "module:attr"``. A group is read on the first lookup or listing,
+``vecbench.metrics``): ``NAME = "module:attr"``. A group is read on the first lookup or listing,
 after the built-ins, and its targets stay lazy like theirs: a plugin that fails to import is an
 error (one line naming its distribution) only when that component is used. A plugin may not
 take a name already taken: using such a name is an error naming both distributions.

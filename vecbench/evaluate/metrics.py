@@ -41,7 +41,7 @@ class Metric:
 
 
 #: Every metric by name (``recall@10`` is looked up as ``recall``). Register with :func:`register`;
-#: a plugin's metrics (entry-point group ``vecbench.evaluate.metrics``) join it when first looked up.
+#: a plugin's metrics (entry-point group ``vecbench.metrics``) join it when first looked up.
 METRICS: dict[str, Metric] = {}
 
 

@@ -19,9 +19,6 @@ from vecbench.core.params import check_choice, check_int, parse_number
 from vecbench.core.registry import REGISTRIES, datasets
 from vecbench.data import example_names
 from vecbench.datasets.recipes import dataset_entry, fetch, recipe_table
-from vecbench.evaluate import compare, results, results as results_module
-from vecbench.evaluate.compare import load_table
-from vecbench.evaluate.results import CODES, RESIDENT, memory_column
 from vecbench.run.experiment import expand_dataset, load_experiment, parse_yaml
 
 
@@ -39,8 +36,14 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr)
 
 
+# The tables (evaluate/: numpy, pandas) are imported by the commands that use them, so that
+# `validate`, `list`, `describe` and `check` stay light.
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from vecbench.run import records, runner
+    from vecbench.core import atomic
+    from vecbench.evaluate import results as results_module
+    from vecbench.run import executors, records, runner
+
     experiment = _experiment(args.file)
     results = Path(args.results) if args.results else Path("results") / experiment.name
     records.prepare_results(results)
@@ -48,9 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     text = Path(args.file).read_bytes()
     saved = results / "experiment.yaml"
     if not saved.is_file() or saved.read_bytes() != text:
-        records._atomic(saved, lambda handle: handle.write(text))
-    from vecbench.run import executors
-
+        atomic.write_bytes(saved, text)
     choice = executors.choose(args.executor, args.scheduler, args.jobs, args.threads,
                               log=_stderr, in_process=args.in_process)
     summary = runner.run_experiment(experiment, results, force=args.force, jobs=choice.jobs,
@@ -80,6 +81,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
+    from vecbench.evaluate import results
+
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics \
         else None
     csv_path, parquet_path, n_rows = results.collect(args.dir, metrics, include_all=args.all,
@@ -235,10 +238,13 @@ def _plot_table(source: str, kind: str):
     if kind == "lid" and Path(source).is_dir():
         from vecbench.present.plots import lid_table
         return lid_table(source)  # lid.parquet/csv, else the run records' query LID
+    from vecbench.evaluate.compare import load_table
+
     return load_table(source)
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    from vecbench.evaluate import compare
     from vecbench.present import plots
 
     frame = _plot_table(args.dir, args.kind)
@@ -267,6 +273,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
+    from vecbench.evaluate import compare
+    from vecbench.evaluate.results import CODES, RESIDENT, memory_column
+
     budgets = [compare.parse_budget(text) for text in args.budget or []]
     frame = compare.load_table(args.dir, with_specs=True)
     if args.dataset:
@@ -298,6 +307,8 @@ def cmd_best(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from vecbench.evaluate import compare
+
     rules = compare.parse_rules(args.fail) if args.fail else []
     base, new = compare.load_table(args.base), compare.load_table(args.new)
     shown = [c for c in ("recall@" + str(int(base["k"].iloc[0])) if "k" in base else "",

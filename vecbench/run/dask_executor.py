@@ -26,6 +26,8 @@ from vecbench.core.errors import ConfigError, VecbenchError
 from vecbench.core.params import parse_number
 from vecbench.run.tasks import Task, execute
 from vecbench.run.records import Outcome
+from vecbench.core.environment import cpu_count
+from vecbench.run.stages import _failed
 
 #: Times the scheduler reruns a unit whose worker died or whose task raised.
 RETRIES = 3
@@ -51,7 +53,6 @@ def _lost(task: Task, exc: BaseException) -> Outcome:
     """A unit the cluster could not run (its workers kept dying, say) as a ``crash`` record."""
     import time
 
-    from vecbench.run.stages import _failed
 
     reason = f"the Dask cluster could not run this unit: {type(exc).__name__}: {exc}"
     outcome = _failed(task.unit, task.threads, "crash", " ".join(reason.split()), "dask",
@@ -86,8 +87,6 @@ class DaskExecutor:
                                   f"({exc}); expected the address of a running one, "
                                   "e.g. tcp://HOST:8786") from None
         else:
-            from vecbench.core.environment import cpu_count
-
             n = workers or max(1, cpu_count() // max(threads, 1))
             # one unit at a time per worker process; the unit sets its own BLAS/index threads
             self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,

@@ -183,7 +183,7 @@ def expand_index(entry: Any, where: str) -> list[IndexSpec]:
                 raise exc.within(f"{path}.search") from None
     rescores = ({},)
     if "rescore" in params:
-        from vecbench.run import rescore
+        from vecbench.run import rescore  # numpy: validate stays light without rescoring
 
         given = params["rescore"]
         # a list gives alternatives ({} or null: no rescoring); a mapping is one grid
@@ -203,7 +203,7 @@ def expand_index(entry: Any, where: str) -> list[IndexSpec]:
 
 
 def expand_ordering(entry: Any, where: str) -> list[Component]:
-    from vecbench.compute.ordering import check_params
+    from vecbench.compute.ordering import check_params  # numpy: validate stays light without
 
     name, params = entry_of(entry, where, "ordering")
     path = f"{where}.{name}"

@@ -29,6 +29,9 @@ from vecbench.core.cache import clean_temporaries
 from vecbench.core.errors import DataError
 from vecbench.run.schema import (SCHEMA_VERSION, FileRef, RawResults, Reference,
                                  SchemaError, UnitRecord, load_arrays)
+from vecbench.core.cache import warn
+# claims live in run/claims.py; callers name them through records, as before
+from vecbench.run.claims import claim, claim_path, held as claim_held, release  # noqa: F401
 
 #: The record layout written (older readable ones are read; others reported, never misread).
 SCHEMA = SCHEMA_VERSION
@@ -148,8 +151,6 @@ def store_unit(results: str | Path, outcome: "Outcome") -> Path:
         problem = reference_problem(path, binding)
         if problem is not None:
             if path.exists() or path.is_symlink():
-                from vecbench.core.cache import warn
-
                 warn(f"{path}: reference answers {problem}; writing them again")
             write_arrays(path, outcome.reference)
         record.reference = FileRef(name, file_digest(path), binding=binding)
@@ -168,33 +169,6 @@ class Outcome:
     @property
     def status(self) -> str:
         return self.record.status
-
-
-# ---------------------------------------------------------------------------------------------
-# Claims: one process computes a unit at a time (vecbench.run.claims; named here for callers)
-
-def claim_path(results: str | Path, key: str) -> Path:
-    from vecbench.run import claims
-
-    return claims.claim_path(results, key)
-
-
-def claim(results: str | Path, key: str, steal: bool = False) -> bool:
-    from vecbench.run import claims
-
-    return claims.claim(results, key, steal)
-
-
-def claim_held(path: Path) -> bool:
-    from vecbench.run import claims
-
-    return claims.held(path)
-
-
-def release(results: str | Path, key: str) -> None:
-    from vecbench.run import claims
-
-    claims.release(results, key)
 
 
 # ---------------------------------------------------------------------------------------------

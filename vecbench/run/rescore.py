@@ -7,7 +7,6 @@ int8 copy's scales) as ``rescore_model_bytes``.
 
 A cascade re-ranks through a chain of finer copies, each stage with its own oversampling
 (sentence-transformers' binary -> int8 -> float32 recipe)::
-
     rescore: {cascade: [{with: int8, oversample: 10}, {with: float32, oversample: 2}]}
 
 The index returns k × 10 × 2 candidates; int8 keeps the best k × 2, float32 the best k. Every
@@ -23,6 +22,7 @@ import numpy as np
 
 from vecbench.core.errors import ConfigError
 from vecbench.core.params import check_choice, check_int, check_no_extra, shown
+from vecbench.core.registry import transforms
 
 RESCORE_WITH = ("float32", "int8")
 #: The most candidates per result a rescoring fetches (k x the product of a cascade's
@@ -132,8 +132,6 @@ class FinerVectors:
             self.bytes_per_vector = 4 * base.shape[1]
             self.model_bytes = 0
         else:
-            from vecbench.core.registry import transforms
-
             int8 = transforms.get("int8")(symmetric=True, granularity="per_dimension").fit(train)
             self.vectors = int8.inverse_transform(int8.transform(base)).astype(np.float32)
             self.bytes_per_vector = int(int8.bytes_per_vector_)

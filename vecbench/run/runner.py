@@ -23,6 +23,9 @@ from vecbench.datasets.identity import DataDigests
 from vecbench.run import executors, records, stages
 from vecbench.run.experiment import BuildUnit, Experiment
 from vecbench.run.stages import STAGE_VERSIONS
+from vecbench.run import claims, workers
+from vecbench.run.claims import Keeper
+from vecbench.run.progress import Progress, heartbeat_seconds, unit_label
 
 
 @dataclass
@@ -103,8 +106,6 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
     or with ``isolated=False`` in this process (``jobs`` 1) or a pool of processes. ``rehash``
     digests data files in full instead of trusting their size and mtime; ``steal_claims``
     takes over claims of other hosts' runs that cannot be checked (see :mod:`vecbench.run.claims`)."""
-    from vecbench.datasets.identity import DataDigests
-    from vecbench.run.progress import heartbeat_seconds
 
     heartbeat_seconds()  # a bad $VECBENCH_HEARTBEAT_SECONDS stops the run before any unit
     started = time.time()   # records other runs write from now on are theirs, not older ones
@@ -122,8 +123,6 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
         return summary
     in_workers = isolated if executor is None else executor.name == "isolated"
     if in_workers:
-        from vecbench.run import workers
-
         workers.warm()  # the workers' server starts while the data are checked
     if executor is None or executor.name != "dask":
         preflight(todo)
@@ -135,8 +134,6 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
         while todo:
             mine, others = _claim(todo, results, summary, force, steal_claims)
             if mine:
-                from vecbench.run.claims import Keeper
-
                 with Keeper(results, [key for _, key, _ in mine]):
                     _dispatch(mine, results, summary, jobs, quiet, fail_fast,
                               executor or executors.make(jobs, isolated), stream)
@@ -194,7 +191,6 @@ def _wait_for_others(others: list[tuple], results, summary: Summary, log, starte
     """Wait while other processes hold claims, saying every :data:`WAIT_REPORT_S` seconds
     which units and whose claims; return the units left to run here (their process died, or
     they failed there). Claims that cannot be checked end the wait with one line."""
-    from vecbench.run import claims
 
     reported = time.monotonic()
     while others:
@@ -230,8 +226,6 @@ def _finished_since(results, key: str, started: float, summary: Summary) -> bool
 
 
 def _valid(path) -> bool:
-    from vecbench.core.errors import DataError
-
     try:
         records.read_record(path)
         return True
@@ -247,8 +241,6 @@ def _waiting_line(held: list, summary: Summary) -> str:
 
 
 def _unknown_claims(held: list):
-    from vecbench.core.errors import VecbenchError
-
     first = held[0]
     return VecbenchError(f"{first.line()}: {len(held)} units are claimed by runs that cannot "
                          f"be checked from here ({first.why}); expected their run to go on "
@@ -258,8 +250,6 @@ def _unknown_claims(held: list):
 
 def _dispatch(todo: list[tuple], results, summary: Summary, jobs: int, quiet: bool,
               fail_fast: bool, executor, stream) -> None:
-    from vecbench.run.progress import Progress
-
     tasks = [executors.Task(unit, key, n, contended=jobs > 1) for unit, key, n in todo]
     bar = Progress(tasks, summary.skipped, stream or sys.stderr, enabled=not quiet,
                    jobs=jobs, running=getattr(executor, "running", None))
@@ -286,8 +276,6 @@ def _dispatch(todo: list[tuple], results, summary: Summary, jobs: int, quiet: bo
 
 
 def _label(unit: BuildUnit) -> str:
-    from vecbench.run.progress import unit_label
-
     return unit_label(unit)
 
 

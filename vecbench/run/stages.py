@@ -39,6 +39,9 @@ from vecbench.run.records import Outcome
 from vecbench.run.schema import (BuildInfo, DatasetInfo, EncodeInfo, RawResults, RawSearch,
                                  Reference, SettingInfo, UnitRecord, UnitSpec)
 from vecbench.run.timing import time_batch, time_clients, time_single_queries, Timing
+from vecbench.compute.relevance import judgments_of
+from vecbench.core.vectors import hash_array
+from vecbench.transforms.base import model_bytes
 
 #: Bump a stage's version when its results change meaning: units keyed with it rerun.
 STAGE_VERSIONS = {"stages": 2, "groundtruth": 1}
@@ -109,7 +112,6 @@ def reference(dataset: Dataset, k: int) -> ReferenceStage:
                                                  truth, fingerprint)
     judgments = None
     if dataset.qrels is not None:
-        from vecbench.compute.relevance import judgments_of
         judgments = judgments_of(dataset)
     answers = Reference.computed(truth.ids, truth_distances, query_lid, judgments,
                                  len(dataset.base), fingerprint)
@@ -176,7 +178,6 @@ def _train_digest(dataset: Dataset) -> str:
     if cached is None:
         import hashlib
 
-        from vecbench.core.vectors import hash_array
 
         h = hashlib.blake2b(digest_size=16)
         h.update(str(dataset.train.shape).encode())
@@ -243,7 +244,6 @@ def _encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset,
     clipped: dict = {}
     quantizer = None
     fitted, fit_s, fitted_here = fitted_pipeline(dataset, steps, tell) if steps else ([], 0.0, False)
-    from vecbench.transforms.base import model_bytes
     pipeline_model = sum(model_bytes(transform) for transform in fitted)
     tell("encode")
     for step, transform in zip(steps, fitted):

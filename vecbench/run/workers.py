@@ -34,6 +34,9 @@ from vecbench.core import atomic
 from vecbench.run import library_output
 from vecbench.run.tasks import Task, execute
 from vecbench.run.records import Outcome
+from vecbench.run.tasks import _exit_with_parent
+from vecbench.run.stages import _failed
+from vecbench.datasets import mapped
 
 #: Lines of a crashed worker's stderr kept in its record, and characters of each (faulthandler
 #: lists every extension module on one line).
@@ -62,7 +65,6 @@ def run_in_worker(task: Task, folder: str, env: dict, cwd: str) -> None:
     ``env`` and ``cwd`` are the runner's now (a fork server keeps those it started with)."""
     import faulthandler
 
-    from vecbench.run.tasks import _exit_with_parent
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # first: Ctrl-C is the runner's to handle
     try:
@@ -198,9 +200,7 @@ def outcome_of(worker: Worker) -> Outcome:
 
 def crashed(worker: Worker, code: int | None) -> Outcome:
     """The record of a worker that ended without an outcome."""
-    from vecbench.run.stages import _failed
 
-    from vecbench.datasets import mapped
 
     tail = stderr_tail(worker.folder)
     why = mapped.explain(worker.folder) if code == -signal.SIGBUS else None

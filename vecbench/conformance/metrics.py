@@ -15,7 +15,8 @@ from vecbench.evaluate.metrics import evaluate, lookup, parse_metric, Setting
 from vecbench.run.records import Reference
 
 #: What a metric may read from a setting (see ``vecbench.evaluate.metrics.Metric.needs``).
-NEEDS = {"truth", "truth_distances", "judgments", "index_truth", "true_distances", "timings"}
+NEEDS = {"truth", "truth_distances", "judgments", "index_truth", "true_distances", "timings",
+         "arrival"}
 NQ, DEPTH, N_BASE = 20, 10, 200
 
 

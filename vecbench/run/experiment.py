@@ -19,6 +19,7 @@ from typing import Any
 from vecbench.core.errors import ConfigError
 from vecbench.core.params import check_float, check_int, check_no_extra, check_str, parse_number
 from vecbench.core.registry import indexes, orderings, transforms
+from vecbench.run import arrival_spec
 from vecbench.datasets.dims import known_dim
 from vecbench.core.yaml_files import parse_yaml, read_text, read_yaml  # noqa: F401 (re-exported)
 from vecbench.core.components import (MAX_GRID, Component, check_transform, construct,  # noqa: F401
@@ -27,7 +28,9 @@ from vecbench.core.components import (MAX_GRID, Component, check_transform, cons
                                       lookup, lookup_spec)
 
 TOP_LEVEL = ("name", "seed", "k", "repeat", "datasets", "pipelines", "indexes", "orderings",
-             "cases", "threads", "timing", "description")
+             "cases", "threads", "timing", "description", "cost")
+#: ``cost:`` keys: the machine's price, and its memory (default: this host's) for usd_per_gb_month
+COST_KEYS = ("usd_per_hour", "memory_gb")
 #: ``timing:`` keys and their checks (see vecbench.run.stages.Timing); VECBENCH_MIN_SECONDS sets the
 #: default of min_seconds (the test suite shortens timings with it; rows record what was used).
 TIMING_KEYS = ("min_seconds", "min_passes", "latency_queries", "latency_seconds",
@@ -39,6 +42,8 @@ MAX_TIMING_SECONDS = 3600.0
 TIMING_COUNTS = {"min_passes": 10_000, "latency_queries": 1_000_000}
 #: ``search: {clients: N}`` runs N concurrent client threads; more would measure the machine.
 MAX_CLIENTS = 256
+#: Keys of ``search:`` that say how the runner issues queries, never passed to the index.
+RUNNER_SEARCH_KEYS = ("clients", "arrival")
 CASE_KEYS = ("dataset", "pipeline", "index", "ordering", "repeat")
 INDEX_KEYS = ("build", "search", "rescore")
 
@@ -68,6 +73,8 @@ class BuildUnit:
     base_dir: str
     source: str = ""          # the experiment file, for messages
     timing: tuple = ()        # (name, value) pairs of the timing protocol
+    #: (name, value) pairs of ``cost:``: a label of the rows, not part of what was measured
+    cost: tuple = field(default=(), compare=False)
 
     def spec(self) -> dict:
         """The canonical description that identifies the unit's results."""
@@ -105,7 +112,8 @@ class BuildUnit:
                             for name, value in step.params.items()})
         return {"dataset_entry": self.dataset.name, "pipeline": pipeline_label(self.pipeline),
                 "index": self.index.name, "ordering": component_label(self.ordering),
-                "repeat": self.repeat, "k": self.k, "columns": columns}
+                "repeat": self.repeat, "k": self.k, "columns": columns,
+                **({"cost": dict(self.cost)} if self.cost else {})}
 
 
 def component_label(component: Component) -> str:
@@ -164,10 +172,19 @@ def expand_index(entry: Any, where: str) -> list[IndexSpec]:
     for search in searches:
         search = dict(search)
         clients = search.pop("clients", None)  # concurrency: the runner's, not the index's
+        arrival = search.pop("arrival", None)  # open-loop load: the runner's too
         try:
             checked = target.check_search(search)
             if clients is not None:
                 checked = {**checked, "clients": check_int("clients", clients, 1, MAX_CLIENTS)}
+            if arrival is not None:
+                if clients is not None:
+                    raise ConfigError("expected either clients (closed-loop threads) or arrival "
+                                      "(open-loop client processes), got both", "clients")
+                try:
+                    checked = {**checked, "arrival": arrival_spec.check(arrival)}
+                except ConfigError as exc:
+                    raise exc.within("arrival") from None
             checked_searches.append(checked)
         except ConfigError as exc:
             raise exc.within(f"{path}.search") from None
@@ -178,7 +195,7 @@ def expand_index(entry: Any, where: str) -> list[IndexSpec]:
         for search in checked_searches:
             try:
                 instance.check_search_for({name: value for name, value in search.items()
-                                           if name != "clients"})
+                                           if name not in RUNNER_SEARCH_KEYS})
             except ConfigError as exc:
                 raise exc.within(f"{path}.search") from None
     rescores = ({},)
@@ -252,6 +269,7 @@ def build_experiment(raw: dict, name_default: str = "experiment",
     if threads is not None:
         threads = check_int("threads", threads, 1)
     timing = _timing(raw.get("timing"))
+    cost = _cost(raw.get("cost"))
 
     if "cases" in raw:
         combos = _expand_cases(raw, repeat)
@@ -271,7 +289,7 @@ def build_experiment(raw: dict, name_default: str = "experiment",
     for dataset, pipeline, index, ordering, repeats in combos:
         for r in range(repeats):
             unit = BuildUnit(name, dataset, pipeline, index, ordering, r, k, seed, threads,
-                             base_dir, source, timing)
+                             base_dir, source, timing, cost)
             ident = json.dumps(unit.spec(), sort_keys=True, default=str)
             if ident not in seen:  # cases may repeat a combination: run it once
                 seen.add(ident)
@@ -337,6 +355,25 @@ def _timing(value: Any) -> tuple:
     if override and "min_seconds" not in checked:  # the same check as timing.min_seconds
         checked["min_seconds"] = parse_number("VECBENCH_MIN_SECONDS", override, "number", 0.0,
                                               MAX_TIMING_SECONDS)
+    return tuple(sorted(checked.items()))
+
+
+def _cost(value: Any) -> tuple:
+    """``cost: {usd_per_hour: X, memory_gb: M}`` as sorted pairs (empty when not given)."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or "usd_per_hour" not in value:
+        raise ConfigError(f"expected a mapping with usd_per_hour (and optionally memory_gb), "
+                          f"got {value!r}", "cost")
+    try:
+        check_no_extra("cost", value, COST_KEYS)
+        checked = {"usd_per_hour": check_float("usd_per_hour", value["usd_per_hour"], 0.0, 1e6,
+                                               low_open=True)}
+        if "memory_gb" in value:
+            checked["memory_gb"] = check_float("memory_gb", value["memory_gb"], 0.0, 1e6,
+                                               low_open=True)
+    except ConfigError as exc:
+        raise exc.within("cost") from None
     return tuple(sorted(checked.items()))
 
 

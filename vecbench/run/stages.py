@@ -34,17 +34,20 @@ from vecbench.datasets import mapped as datasets_mapped
 from vecbench.datasets.base import Dataset, PathResolver
 from vecbench.datasets.identity import stamp
 from vecbench.run import rescore, shared_work
-from vecbench.run.experiment import BuildUnit, Component, component_label
+from vecbench.run import contention
+from vecbench.run.arrival import Pools
+from vecbench.run.experiment import RUNNER_SEARCH_KEYS, BuildUnit, Component, component_label
 from vecbench.run.records import Outcome
 from vecbench.run.schema import (BuildInfo, DatasetInfo, EncodeInfo, RawResults, RawSearch,
                                  Reference, SettingInfo, UnitRecord, UnitSpec)
-from vecbench.run.timing import time_batch, time_clients, time_single_queries, Timing
+from vecbench.run.timing import (Timing, one_query_threads, time_batch, time_clients,
+                                 time_single_queries)
 from vecbench.compute.relevance import judgments_of
 from vecbench.core.vectors import hash_array
 from vecbench.transforms.base import model_bytes
 
 #: Bump a stage's version when its results change meaning: units keyed with it rerun.
-STAGE_VERSIONS = {"stages": 2, "groundtruth": 1}
+STAGE_VERSIONS = {"stages": 3, "groundtruth": 1}  # 3: single queries on one thread
 #: Judged datasets also keep an untimed search this deep (judged_recall@100).
 JUDGED_DEPTH = 100
 
@@ -333,7 +336,7 @@ def searcher(index: Any, params: dict, perm: np.ndarray | None, cascade,
     """``search(rows, depth) -> (ids, distances)`` in dataset row ids: index search, order
     mapped back, and (when rescoring) k × oversample candidates re-ranked with the finer
     vectors. All of it is inside the timed call: it is what a query costs."""
-    params = {name: value for name, value in params.items() if name != "clients"}
+    params = {name: value for name, value in params.items() if name not in RUNNER_SEARCH_KEYS}
     index_search = index.searcher(queries, k, params)  # queries and parameters checked once
     if perm is None and not cascade:  # the common case: nothing between the timer and the index
         return index_search
@@ -350,10 +353,17 @@ def searcher(index: Any, params: dict, perm: np.ndarray | None, cascade,
 
 
 def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
-           timing: Timing, tell: Callable[[str], None] = lambda step: None
-           ) -> tuple[list[SettingInfo], list[RawSearch]]:
+           timing: Timing, tell: Callable[[str], None] = lambda step: None,
+           threads: int | None = None) -> tuple[list[SettingInfo], list[RawSearch]]:
     """Every search setting of the unit: (settings for the record, their raw results);
     ``tell`` hears of each setting as its timing starts (``search ef=64 (2/4)``)."""
+    with Pools() as pools:
+        return _search(unit, built, encoded, dataset, timing, tell, threads, pools)
+
+
+def _search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
+            timing: Timing, tell: Callable[[str], None], threads: int | None,
+            pools) -> tuple[list[SettingInfo], list[RawSearch]]:
     k = unit.k
     settings: list[SettingInfo] = []
     raw: list[RawSearch] = []
@@ -370,15 +380,31 @@ def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
             try:
                 run = searcher(built.index, params, built.perm, cascade, encoded.queries,
                                dataset.queries, dataset.metric, k)
-                wall = None
-                if "clients" in params:  # N users at once: throughput and latency under load
-                    ids, distances = run(slice(None), k)
-                    latencies, wall = time_clients(run, len(encoded.queries), k,
-                                                   params["clients"], timing.client_seconds)
-                    passes = np.empty(0)
-                else:
-                    (ids, distances), passes = time_batch(lambda: run(slice(None), k), timing)
-                    latencies = time_single_queries(run, len(encoded.queries), k, timing)
+
+                def one_query_searcher():  # single queries: on the threads that help one
+                    return searcher(built.index, params, built.perm, cascade, encoded.queries,
+                                    dataset.queries, dataset.metric, k)
+                wall = arrival = arrival_wall = None
+                sampler = contention.Sampler()
+                with sampler:
+                    if "arrival" in params:  # queries arriving at a rate, open loop
+                        ids, distances = run(slice(None), k)
+                        with one_query_threads(built.index, threads):
+                            arrival, arrival_wall = pools.run(
+                                one_query_searcher(), k, params["arrival"],
+                                len(encoded.queries), unit.seed + unit.repeat)
+                        passes, latencies = np.empty(0), np.empty(0)
+                    elif "clients" in params:  # N users at once: throughput, latency under load
+                        ids, distances = run(slice(None), k)
+                        latencies, wall = time_clients(run, len(encoded.queries), k,
+                                                       params["clients"], timing.client_seconds)
+                        passes = np.empty(0)
+                    else:
+                        (ids, distances), passes = time_batch(lambda: run(slice(None), k),
+                                                              timing)
+                        with one_query_threads(built.index, threads):
+                            latencies = time_single_queries(one_query_searcher(),
+                                                            len(encoded.queries), k, timing)
                 deeper = {}
                 if dataset.qrels is not None:  # untimed: relevance metrics at their depth
                     for depth in sorted({10, JUDGED_DEPTH} - {k}):
@@ -394,11 +420,11 @@ def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
                 true_distances=recall.true_distances(dataset.base, dataset.queries, ids,
                                                       dataset.metric),
                 distances=None if distances is None else np.asarray(distances, np.float32),
-                client_wall_seconds=wall))
+                client_wall_seconds=wall, arrival=arrival, arrival_wall_seconds=arrival_wall))
             settings.append(SettingInfo(
                 params, rescoring, sorted(returned),
                 cascade.bytes_per_vector if cascade else None,
-                cascade.model_bytes if cascade else None))
+                cascade.model_bytes if cascade else None, sampler.figures() or None))
     return settings, raw
 
 
@@ -426,6 +452,7 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
 
     stage = enter("load")
     index = dataset = None
+    machine_before = contention.before()
     try:
         thread_info = environment.set_threads(threads)
         try:
@@ -454,8 +481,9 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
         datasets_mapped.check(mapped)
         built = build(unit, encoded, index, insertion_order(unit, dataset), dataset.metric)
         stage = enter("search")
-        settings, raw.searches = search(unit, built, encoded, dataset, unit_timing(unit),
-                                        on_stage)
+        with contention.Sampler(period=0.5) as during:
+            settings, raw.searches = search(unit, built, encoded, dataset, unit_timing(unit),
+                                            on_stage, threads)
     except VecbenchError as exc:
         outcome = _failed(unit, threads, "error", failure_reason(unit, exc), stage, started,
                           worker, dataset)
@@ -472,7 +500,9 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
             index.close()
     report = built.report
     record = _head(unit, threads, "ok", started, worker)
-    record.contended = contended
+    # contended: units sharing the host by the runner's choice (jobs > 1), or measured busy
+    record.contention = {"before": machine_before, "during": during.figures()}
+    record.contended = contended or bool(during.figures().get("contended"))
     record.dataset = DatasetInfo(dataset.name, len(dataset.base), len(dataset.queries),
                                  dataset.dim, dataset.metric, dataset.fingerprint(),
                                  dataset.qrels is not None)

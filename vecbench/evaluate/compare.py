@@ -15,7 +15,7 @@ from pathlib import Path
 
 from vecbench.core.errors import ConfigError, DataError
 from vecbench.core.params import check_float, NUMBER as _NUMBER, shown
-from vecbench.evaluate import results
+from vecbench.evaluate import operating, results
 from vecbench.evaluate.metrics import parse_metric
 from vecbench.evaluate.results import config_columns as columns, memory_column
 
@@ -39,6 +39,15 @@ def load_table(source: str | Path, with_specs: bool = False):
             raise DataError(f"{source}: no result rows in runs/*.json")
         return frame
     return results.table(path)
+
+
+def with_points(frame, names):
+    """``frame`` with the operating points among ``names`` (``qps_at_recall(0.95)``) added as
+    columns, computed over each index's search settings (:mod:`vecbench.evaluate.operating`)."""
+    points = [name for name in names if operating.is_point(name)]
+    for name in points:
+        operating.parse(name)   # a bad number is a one-line error before any work
+    return operating.add_group_columns(frame, points) if points and len(frame) else frame
 
 
 def hosts_note(*frames) -> str | None:
@@ -234,13 +243,14 @@ def _parse_rule(part: str, option: str) -> Rule | Bound:
                           f"METRIC>=VALUE (e.g. recall@10>=0.95), got {part!r}", option)
     metric = (change or bound).group(1)
     try:  # one grammar for metric names, one check for numbers (finite, bounded)
-        info = parse_metric(metric).metric
+        # an operating point (qps_at_recall(0.95)) is higher-is-better, like its metric
+        higher = True if operating.parse(metric) else parse_metric(metric).metric.higher_is_better
         number = check_float(metric, float(bound.group(3) if bound else change.group(2)))
     except ConfigError as exc:
         raise exc.within(option) from None
     if bound:
         return Bound(metric, bound.group(2), number)
-    return Rule(metric, abs(number), bool(change.group(3)), info.higher_is_better)
+    return Rule(metric, abs(number), bool(change.group(3)), higher)
 
 
 @dataclass

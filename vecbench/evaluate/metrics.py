@@ -314,6 +314,10 @@ def _builtin_metrics() -> None:
         ("peak_rss_bytes", False, "peak memory of the unit's process (bytes)"),
         ("compression_ratio", True, "compression ratio"),
         ("trustworthiness", True, "trustworthiness of the reduced space"),
+        # over a setting's rates, and with cost: (vecbench.evaluate.operating)
+        ("sustainable_rate", True, "highest rate with p99 <= p99_ms_max (queries/s)"),
+        ("usd_per_million_queries", False, "USD per million queries at the sustainable rate"),
+        ("usd_per_gb_month", False, "USD a month per GB of float32 vectors held"),
     ]:
         register(Metric(name, higher, label, takes_depth=name == "trustworthiness"))
 

@@ -235,6 +235,13 @@ def build_tables(results: str | Path, columns: list[str] | None = None,
 
     from vecbench.evaluate import metrics
 
+    points = [column for column in columns or [] if operating.is_point(column)]
+    for point in points:
+        try:
+            operating.parse(point)
+        except ConfigError as exc:
+            raise exc.within("--metrics") from None
+    columns = [column for column in columns or [] if column not in points]
     if columns:
         for column in columns:
             try:
@@ -293,7 +300,7 @@ def build_tables(results: str | Path, columns: list[str] | None = None,
     if frame.empty:
         return Tables(frame, pd.DataFrame(), notes)
     frame = add_repeat_intervals(operating.add_group_columns(add_derived_columns(frame),
-                                                             columns or []))
+                                                             points))
     frame = _typed(frame, _int_columns(rows))
     frame = frame[_ordered_columns(frame)]
     return Tables(frame, _per_query_frame(frame, per_query), notes)

@@ -430,7 +430,8 @@ def _search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
 
 def setting_label(params: dict, rescoring: dict) -> str:
     """``ef=64``, ``nprobe=4 rescore(oversample=10,with=float32)``: one search setting."""
-    text = " ".join(f"{name}={value}" for name, value in params.items()) or "default"
+    text = " ".join(component_label(Component(name, value)) if isinstance(value, dict)
+                    else f"{name}={value}" for name, value in params.items()) or "default"
     return f"{text} {component_label(Component('rescore', rescoring))}" if rescoring else text
 
 

@@ -244,6 +244,8 @@ def _latency_spread(percentile: float) -> Callable:
     def compute(setting: Setting, depth: int | None) -> float:
         if setting.arrival is not None:  # the answered queries' response times
             response = load_metrics.response_ms(setting.arrival)
+            if not np.isfinite(response).any():
+                raise MetricUnavailable("no query of the load was answered")
             return percentile_spread(response[np.isfinite(response)], percentile)
         spread = percentile_spread(_latencies(setting), percentile)
         if setting.batch_seconds is not None and len(setting.batch_seconds):

@@ -89,6 +89,20 @@ class ClientPool:
             self.close()
             raise RuntimeError(f"could not start client process {len(self._processes) + 1} "
                                f"of {clients}: {exc}") from None
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        """Every client has started (on a busy machine 16 interpreters take seconds): an
+        interpreter's start must not be counted in the first rate's response times."""
+        give_up = time.perf_counter() + START_SECONDS
+        for i, (control, process) in enumerate(zip(self._controls, self._processes)):
+            while not control.poll(0.1):
+                if process.poll() is not None or time.perf_counter() > give_up:
+                    self.close()
+                    raise RuntimeError(f"client process {i + 1} of {self.clients} did not "
+                                       f"start within {START_SECONDS:g} s (exit code "
+                                       f"{process.poll()})")
+            control.recv()
 
     def run(self, search: Callable, k: int, rate: float, seconds: float, drain: float,
             n_queries: int, seed: int) -> tuple[np.ndarray, float]:

@@ -8,6 +8,7 @@ them; see :mod:`vecbench.run.arrival`).
 Messages (``struct``, native order; the clock is ``time.perf_counter``, CLOCK_MONOTONIC on
 Linux, shared by every process of the machine):
 
+    control, client -> parent  ("ready",) once started
     control, parent -> client  ("run", run_id, rate, seconds, drain, n_queries, t0, seed)
                                or ("exit",)
     control, client -> parent  (run_id, bytes of doubles: scheduled, sent, start, end, done
@@ -94,7 +95,9 @@ def run_once(data, run_id: int, rate: float, seconds: float, drain: float, n_que
 
 
 def main(control, data) -> None:
-    """The client process: run each rate it is told to, until told to exit."""
+    """The client process: say it is ready, then run each rate it is told to, until told to
+    exit."""
+    control.send(("ready",))
     while True:
         try:
             message = control.recv()

@@ -7,8 +7,10 @@ writes sustainable.csv, qps_at_recall.csv, bottleneck.csv and contention.csv int
 folder and prints them as Markdown. Intervals are Student's t 95% over the repeats (independent
 builds; with 2 repeats t = 12.7, so they are wide).
 
-- sustainable: per index, search setting and client count, the sustainable rate (p99 <= 10 ms),
-  and its ratio to the bare loop's (clients 0: same library, same arrivals, no processes).
+- sustainable: per index, search setting and client count, the sustainable rate (p99 <= 10 ms,
+  as run; and <= 100 ms, from the same p99s), and its ratio to the bare loop's (clients 0:
+  same library, same arrivals, no processes).
+- p50_vs_bare: median response time per client count against the bare loop at the same rate.
 - qps_at_recall: the best sustainable rate at recall@10 >= 0.95 over an index's two settings.
 - bottleneck: per index, client count and rate, where a query's time went (send lag: the client
   behind its schedule; queue: waiting for the server thread; service: the search), and which
@@ -25,10 +27,14 @@ import numpy as np
 import pandas as pd
 
 from vecbench.core import atomic
+from vecbench.evaluate.load_metrics import sustainable_rate
 from vecbench.evaluate.metrics import mean_ci95
 
 SETTING = ("search.ef", "search.nprobe", "search.ef_search")
 POINT = "qps_at_recall(0.95)"
+#: A looser bound, applied at collect time to the same p99s (no rerun): the study's machine was
+#: so contended that few rates held 10 ms.
+LOOSE_MS = 100.0
 
 
 def setting_of(row) -> str:
@@ -47,19 +53,40 @@ def interval(values) -> tuple[float, float, float]:
 def sustainable(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
     keys = ["index", "setting", "search.arrival.clients"]
-    per_build = frame.groupby(keys + ["repeat"], sort=False).agg(
-        rate=("sustainable_rate", "first"), recall=("recall@10", "first")).reset_index()
+    per_build = frame.groupby(keys + ["repeat"], sort=False).apply(
+        lambda g: pd.Series({"rate": g["sustainable_rate"].iloc[0],
+                             "loose": sustainable_rate(g["search.arrival.rate"], g["p99_ms"],
+                                                       LOOSE_MS),
+                             "recall": g["recall@10"].iloc[0]}),
+        include_groups=False).reset_index()
     for (index, setting, clients), group in per_build.groupby(keys, sort=False):
         mean, low, high = interval(group["rate"])
+        loose, loose_low, loose_high = interval(group["loose"])
         rows.append({"index": index, "setting": setting, "clients": int(clients),
-                     "recall@10": group["recall"].mean(), "sustainable_rate": mean,
-                     "ci95_low": low, "ci95_high": high, "repeats": len(group)})
+                     "recall@10": group["recall"].mean(), "sustainable_10ms": mean,
+                     "ci95_low": low, "ci95_high": high,
+                     "sustainable_100ms": loose, "ci95_low_100ms": loose_low,
+                     "ci95_high_100ms": loose_high, "repeats": len(group)})
     out = pd.DataFrame(rows)
-    bare = out[out["clients"] == 0].set_index(["index", "setting"])["sustainable_rate"]
-    out["ratio_to_bare_loop"] = [
-        row.sustainable_rate / bare.get((row.index, row.setting), np.nan)
-        if bare.get((row.index, row.setting), 0) else np.nan for row in out.itertuples()]
+    for column in ("sustainable_10ms", "sustainable_100ms"):
+        bare = out[out["clients"] == 0].set_index(["index", "setting"])[column]
+        out[f"{column}_vs_bare"] = [
+            getattr(row, column) / bare.get((row.index, row.setting), np.nan)
+            if bare.get((row.index, row.setting), 0) else np.nan for row in out.itertuples()]
     return out
+
+
+def p50_vs_bare(frame: pd.DataFrame) -> pd.DataFrame:
+    """Median response time of each client count against the bare loop's at the same rate
+    (medians over repeats): what sending through client processes costs a query."""
+    keys = ["index", "setting", "search.arrival.rate"]
+    table = frame.groupby(keys + ["search.arrival.clients"], sort=False)["p50_ms"].median()
+    table = table.unstack("search.arrival.clients")
+    out = table.rename(columns=lambda c: f"p50_ms_clients_{int(c)}").reset_index()
+    for clients in (1, 4, 16):
+        out[f"ratio_{clients}_to_bare"] = out[f"p50_ms_clients_{clients}"] / \
+            out["p50_ms_clients_0"]
+    return out.rename(columns={"search.arrival.rate": "rate"})
 
 
 def qps_at_recall(frame: pd.DataFrame) -> pd.DataFrame:
@@ -119,6 +146,7 @@ def main(source: str, out: str) -> None:
     frame = frame[frame["status"] == "ok"].copy()
     frame["setting"] = frame.apply(setting_of, axis=1)
     for name, table in (("sustainable", sustainable(frame)),
+                        ("p50_vs_bare", p50_vs_bare(frame)),
                         ("qps_at_recall", qps_at_recall(frame)),
                         ("bottleneck", bottleneck(frame)),
                         ("contention", contention(frame))):

@@ -29,6 +29,12 @@ def test_a_small_load_from_one_client_process(tmp_path):
     assert row["dropped_share"] == 0 and 0 < row["service_p50_ms"] <= row["p50_ms"]
     assert row["offered_qps"] > 0 and row["achieved_qps"] > 0
     assert row["load_1m"] >= 0 and row["cpu_per_wall"] >= 0
+    import json
+
+    record = json.loads(next((tmp_path / "results" / "runs").glob("*.json")).read_text())
+    load = record["settings"][0]["load"]
+    assert load["arrivals"] == load["answered"] > 0 and load["dropped"] == 0
+    assert record["contention"]["before"]["cores"] >= 1 and record["contention"]["during"]
 
 EXPERIMENT = """
 name: load

@@ -183,6 +183,14 @@ def bare_loop(search: Callable, k: int, rate: float, seconds: float, drain: floa
     return out, time.perf_counter() - t0
 
 
+def arrival_outcome(times: np.ndarray, wall: float) -> dict:
+    """What a record says of a load: arrivals drawn, sent, answered, dropped (not answered by
+    seconds + drain: the rate was not reached), and the wall seconds it took."""
+    answered = int((~np.isnan(times[:, 4])).sum())
+    return {"arrivals": len(times), "sent": int((~np.isnan(times[:, 1])).sum()),
+            "answered": answered, "dropped": len(times) - answered, "wall_s": round(wall, 3)}
+
+
 def _ordered(parts: list[np.ndarray]) -> np.ndarray:
     """Every client's queries as one array, in scheduled order."""
     if not parts:

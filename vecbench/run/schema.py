@@ -164,6 +164,8 @@ class SettingInfo:
     rescore_model_bytes: int | None = _kind(NUMBER, None)
     #: the machine while this setting was timed (vecbench.run.contention's figures)
     contention: dict | None = _kind(dict, None)
+    #: an arrival load's outcome: arrivals, answered, dropped (metrics come from the raw times)
+    load: dict | None = _kind(dict, None)
 
 
 @dataclass

@@ -35,7 +35,7 @@ from vecbench.datasets.base import Dataset, PathResolver
 from vecbench.datasets.identity import stamp
 from vecbench.run import rescore, shared_work
 from vecbench.run import contention
-from vecbench.run.arrival import Pools
+from vecbench.run.arrival import Pools, arrival_outcome
 from vecbench.run.experiment import RUNNER_SEARCH_KEYS, BuildUnit, Component, component_label
 from vecbench.run.records import Outcome
 from vecbench.run.schema import (BuildInfo, DatasetInfo, EncodeInfo, RawResults, RawSearch,
@@ -435,7 +435,8 @@ def _search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
             settings.append(SettingInfo(
                 params, rescoring, sorted(returned),
                 cascade.bytes_per_vector if cascade else None,
-                cascade.model_bytes if cascade else None, sampler.figures() or None))
+                cascade.model_bytes if cascade else None, sampler.figures() or None,
+                None if arrival is None else arrival_outcome(arrival, arrival_wall)))
     return settings, raw
 
 

@@ -109,6 +109,7 @@ class USearchIndex(IndexBase):
         _check_dtype(usearch, self.dtype)
         threads = self._build_threads(threads)
         self.index_ = None  # a failed build leaves no half-built index behind
+        self._forget_searches()
         x = np.asarray(x)
         metric = check_metric(metric)
         if self.dtype == "i8" and metric != "cos":
@@ -166,6 +167,7 @@ class USearchIndex(IndexBase):
 
     def _start_binary_build(self, x: np.ndarray, metric: str) -> np.ndarray:
         self.index_ = None  # a failed build leaves no half-built index behind
+        self._forget_searches()
         self.metric_ = check_metric(metric)
         self.dim_ = self.code_bytes_ = None
         codes, self.dim_ = self._binary_codes(x, "base vectors")

@@ -248,6 +248,7 @@ class FaissIndex(IndexBase):
 
     def _start_binary_build(self, x: Any, metric: str) -> np.ndarray:
         self.index_ = None  # a failed build leaves no half-built index behind
+        self._forget_searches()
         self.metric_ = check_metric(metric)
         self.dim_ = self.code_bytes_ = None
         codes, float_dim = self._codes(x, "base vectors")

@@ -137,7 +137,8 @@ def test_validate_does_not_import_the_loaders(tmp_path):
 
 def test_validate_with_indexes_and_orderings_imports_no_numpy(tmp_path):
     """The index classes' declarations and checks (and the orderings') are read without numpy:
-    it comes in with the first vectors, never with ``vecbench validate`` (DESIGN)."""
+    it comes in with the first vectors, never with ``vecbench validate`` (DESIGN). A factory
+    string is parsed by faiss in a child process (vecbench.indexes.faiss.probe)."""
     yaml = tmp_path / "indexes.yaml"
     yaml.write_text("""name: indexes
 datasets:
@@ -150,6 +151,7 @@ indexes:
   - hnswlib: {build: {M: [8, 16]}, search: {ef: [10, 20]}}
   - faiss_ivf: {build: {nlist: 16}, search: {nprobe: [1, 4]}}
   - faiss_hnsw: {build: {M: 16}, search: {ef: [16]}}
+  - faiss_factory: {build: {factory: "IVF16,PQ4"}, search: {nprobe: [1, 4]}}
   - usearch: {build: {M: 16}, search: {ef: [16]}}
   - pgvector: {build: {method: ivfflat, lists: 16}, search: {probes: [1, 4]}}
 orderings: [original, random, lid_desc]

@@ -250,8 +250,7 @@ def check_baseline(rows: list[dict], baseline: Path, rules_text: str, timing: bo
     result = compare.compare(pd.DataFrame(base_rows), pd.DataFrame(rows), checked,
                              allow_missing=allow_missing, gate=True)
     if allow_missing:
-        notes += [f"{prefix}{line} (allowed by --vecbench-allow-missing)"
-                  for line in result.lost + result.unjudged]
+        notes += [prefix + line for line in result.missing_lines("--vecbench-allow-missing")]
     return [prefix + line for line in result.gate_failures], notes
 
 

@@ -57,16 +57,21 @@ class Comparison:
     def ok(self) -> bool:
         return not self.gate_failures
 
+    def missing_lines(self, allowed_by: str = "") -> list[str]:
+        """Every lost and unjudged line, each marked ``(allowed by OPTION)`` when the option
+        that lets them pass is named (``--allow-missing``, the plugin's own)."""
+        allowed = f" (allowed by {allowed_by})" if allowed_by else ""
+        return [f"{line}{allowed}" for line in self.lost] + \
+            [f"UNJUDGED {line}{allowed}" for line in self.unjudged]
+
     def lines(self) -> list[str]:
         """The report under the table: notes, then every lost, unjudged and failed check, then
         the verdict."""
-        allowed = " (allowed by --allow-missing)" if self.allow_missing else ""
         out = list(self.notes)
         if self.only_base or self.only_new:
             out.append(f"unmatched: {self.only_base} configurations only in BASE, "
                        f"{self.only_new} only in NEW")
-        out += [f"{line}{allowed}" for line in self.lost]
-        out += [f"UNJUDGED {line}{allowed}" for line in self.unjudged]
+        out += self.missing_lines("--allow-missing" if self.allow_missing else "")
         out += [f"REGRESSION {line}" for line in self.failures]
         counts = [f"{len(self.failures)} rule failures"]
         if self.lost:

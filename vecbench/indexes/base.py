@@ -312,8 +312,8 @@ class IndexBase:
             self._forget_searches()  # made for another build or thread count
             self._searches_for, self._searches_threads = self.index_, self.threads
         try:
-            # the items and their types: ef=1, ef=True and ef=1.0 hash equal, but are checked
-            # apart (True and 1.0 are refused)
+            # the items and their types: ef=1, ef=True and ef=1.0 hash equal, but each is
+            # checked on its own (a check may refuse one and take another)
             key = (*params.items(), *map(type, params.values()))
             checked, run = self._searches[key]
         except KeyError:

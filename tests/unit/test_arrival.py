@@ -123,6 +123,12 @@ def test_operating_points_over_search_settings():
     # p99 <= 1.6 ms: ef 64 at 100/s (1.0) is the best recall; <= 0.6 ms: only ef 16 at 100/s
     assert set(frame["recall_at_latency(1.6)"]) == {0.97}
     assert set(frame["recall_at_latency(0.6)"]) == {0.90}
+    # nothing meets a floor of 0.99 or a 0.1 ms budget: 0, which a gate reads as a drop
+    more = operating.add_group_columns(_table(), ["qps_at_recall(0.99)",
+                                                  "recall_at_latency(0.1)"])
+    assert set(more["qps_at_recall(0.99)"]) == {0.0}
+    assert set(more["recall_at_latency(0.1)"]) == {0.0}
+    assert not more["qps_at_recall(0.99).at"].any()
     # 0.36 USD/h = 0.0001 USD/s; at 200 queries/s a million queries cost 0.5 USD
     assert frame.loc[frame["search.ef"] == 64, "usd_per_million_queries"].iloc[0] == \
         pytest.approx(0.5)

@@ -7,6 +7,9 @@
   rate of a load), the best recall@k whose p99_ms <= B ms.
 - ``qps_at_recall(F)``: over the same settings, the best sustainable rate among those with
   recall@k >= F (where the rows ran an arrival load; else the best qps).
+
+Where no setting meets the budget or the floor, or none held a rate, the value is 0 (not
+blank), so that a gate sees a lost operating point as a drop to 0.
 - ``usd_per_million_queries``: with ``cost: {usd_per_hour: X}``, the machine's price of a million
   queries at the sustainable rate.
 
@@ -118,7 +121,13 @@ def _add_point(frame, name: str, kind: str, value: float, ok) -> None:
     score = score.where(ok)
     part = frame[ok]
     for _, rows in part.groupby(_group_keys(part, True), sort=False, dropna=False):
+        if recalls[rows.index].isna().all():
+            continue   # nothing to judge by: the value stays NaN
         best = score[rows.index].max()
-        if pd.notna(best):
-            frame.loc[rows.index, name] = best
-            frame.loc[rows.index[score[rows.index] == best], f"{name}.at"] = True
+        if pd.isna(best) or best <= 0:
+            # no setting meets the floor or the budget (or none held a rate): 0, so that a
+            # gate sees a configuration that lost its operating point as a drop, not a blank
+            frame.loc[rows.index, name] = 0.0
+            continue
+        frame.loc[rows.index, name] = best
+        frame.loc[rows.index[score[rows.index] == best], f"{name}.at"] = True

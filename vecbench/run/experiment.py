@@ -135,8 +135,18 @@ class Experiment:
 
     @property
     def n_rows(self) -> int:
-        return sum(len(unit.index.search_grid) * len(unit.index.rescore_grid)
-                   for unit in self.units)
+        return sum(unit_rows(unit) for unit in self.units)
+
+
+def unit_rows(unit: BuildUnit) -> int:
+    """Result rows of a unit: its unfiltered settings (when none is on the filters axis, or
+    there is no axis), then every filter x search setting."""
+    filters = [f for f in unit.filters if f.name != "none"]
+    plain = {json.dumps({n: v for n, v in search.items() if n not in filter_axis.SEARCH_KEYS},
+                        sort_keys=True, default=str) for search in unit.index.search_grid}
+    unfiltered = len(plain) * len(unit.index.rescore_grid) \
+        if not unit.filters or len(filters) < len(unit.filters) else 0
+    return unfiltered + len(filters) * len(unit.index.search_grid)
 
 
 def expand_pipeline(steps: Any, where: str) -> list[tuple[Component, ...]]:

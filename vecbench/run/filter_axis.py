@@ -137,8 +137,10 @@ def split_search(params: dict, where: str) -> tuple[dict, dict]:
             chosen["oversample"] = check_int("oversample", params["oversample"], 1,
                                              MAX_OVERSAMPLE)
             if chosen.get("filter_mode") != "post":
-                raise ConfigError("applies only with filter_mode: post (native filtering "
-                                  "fetches k)", "oversample")
+                if chosen["oversample"] != 1:
+                    raise ConfigError("applies only with filter_mode: post (native filtering "
+                                      "fetches k; 1 is accepted, for zip:)", "oversample")
+                del chosen["oversample"]
     except ConfigError as exc:
         raise exc.within(where) from None
     return own, chosen

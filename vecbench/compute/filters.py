@@ -135,7 +135,7 @@ def label_filter(labels: np.ndarray, query_labels: np.ndarray, seed: int,
     unseen = names[where] != query_labels
     if unseen.any():
         first = int(np.flatnonzero(unseen)[0])
-        raise DataError(f"{what}: query {first} has label {query_labels[first]!r}, which no "
+        raise DataError(f"{what}: query {first} has label {query_labels[first].item()!r}, which no "
                         f"base row carries; expected one of the {len(names)} base labels")
     rng = np.random.default_rng(seed)
     sub = rng.integers(0, SUB_LEVELS, len(labels), dtype=np.int32)

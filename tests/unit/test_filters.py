@@ -70,15 +70,14 @@ def test_range_filter_and_arrays_round_trip():
     assert filtered_knn.filter_digest(again) == filtered_knn.filter_digest(row_filter)
 
 
-def test_filtered_truth_is_cached_and_a_damaged_copy_recomputed(tmp_path):
-    row_filter = filters.generated(BASE, QUERIES, "cos" if False else "l2", 0.05, "negative",
-                                   seed=2)
+def test_filtered_truth_is_cached_and_a_damaged_copy_recomputed(tmp_path, capsys):
+    row_filter = filters.generated(BASE, QUERIES, "l2", 0.05, "negative", seed=2)
     first = filtered_knn.filtered_truth(BASE, QUERIES, 10, "l2", row_filter, "fp", cache=tmp_path)
     [entry] = (tmp_path / "groundtruth").glob("filtered-*.npz")
     data = bytearray(entry.read_bytes())
     data[-40] ^= 0xFF  # one flipped byte in the payload
     entry.write_bytes(bytes(data))
-    with pytest.warns(UserWarning, match="filtered ground truth"):
-        again = filtered_knn.filtered_truth(BASE, QUERIES, 10, "l2", row_filter, "fp",
-                                            cache=tmp_path)
+    again = filtered_knn.filtered_truth(BASE, QUERIES, 10, "l2", row_filter, "fp",
+                                        cache=tmp_path)
+    assert "filtered ground truth cache entry failed verification" in capsys.readouterr().err
     assert (again.ids == first.ids).all() and (again.kth == first.kth).all()

@@ -23,8 +23,8 @@ import numpy as np
 
 from vecbench.core.errors import DataError
 
-#: Sub-buckets a cluster's rows are spread over (a partial cluster is filled to 1/SUB_LEVELS).
-SUB_LEVELS = 1 << 14
+#: Bump when generation changes: cached filters are keyed with it.
+VERSION = 2
 CORRELATIONS = ("random", "positive", "negative")
 
 
@@ -33,7 +33,7 @@ class RowFilter:
     """Which base rows each query may see (see the module docstring)."""
 
     attr: np.ndarray          # (nb,) int32: each row's attribute
-    sub: np.ndarray           # (nb,) int32: each row's sub-bucket, in [0, SUB_LEVELS)
+    sub: np.ndarray           # (nb,) int32: each row's sub-bucket (a seeded permutation of rows)
     whole: tuple              # per query: int32 array of attribute values matched whole
     partial: np.ndarray       # (nq, 2) int32: (attribute value, sub limit); (-1, 0) for none
 
@@ -105,7 +105,7 @@ class RowFilter:
 def _shared(matching: np.ndarray, n_queries: int, seed: int) -> RowFilter:
     """A filter of the same rows for every query: attr 1 on the matching rows."""
     rng = np.random.default_rng(seed)
-    sub = rng.integers(0, SUB_LEVELS, len(matching), dtype=np.int32)
+    sub = rng.permutation(len(matching)).astype(np.int32)
     whole = tuple(np.array([1], dtype=np.int32) for _ in range(n_queries))
     return RowFilter(matching.astype(np.int32), sub, whole,
                      np.tile(np.array([-1, 0], dtype=np.int32), (n_queries, 1)))
@@ -138,7 +138,7 @@ def label_filter(labels: np.ndarray, query_labels: np.ndarray, seed: int,
         raise DataError(f"{what}: query {first} has label {query_labels[first].item()!r}, which no "
                         f"base row carries; expected one of the {len(names)} base labels")
     rng = np.random.default_rng(seed)
-    sub = rng.integers(0, SUB_LEVELS, len(labels), dtype=np.int32)
+    sub = rng.permutation(len(labels)).astype(np.int32)
     whole = tuple(np.array([value], dtype=np.int32) for value in where)
     return RowFilter(attr.astype(np.int32), sub, whole,
                      np.tile(np.array([-1, 0], dtype=np.int32), (len(query_labels), 1)))
@@ -172,7 +172,7 @@ def correlated_filter(base: np.ndarray, queries: np.ndarray, metric: str, select
     if not nearest:
         order = order[:, ::-1]
     rng = np.random.default_rng([seed, 2])
-    sub = rng.integers(0, SUB_LEVELS, len(x), dtype=np.int32)
+    sub = rng.permutation(len(x)).astype(np.int32)  # distinct: a partial fill is exact
     sizes = np.bincount(attr, minlength=k)
     target = max(1, int(round(selectivity * len(x))))
     whole, partial = [], np.tile(np.array([-1, 0], dtype=np.int32), (len(q), 1))

@@ -79,7 +79,8 @@ def make_filter(component: Any, dataset: Dataset, seed: int, base_dir: str):
     if component.name == "generated":
         if params["correlation"] == "random":
             return row_filters.random_filter(len(dataset.base), nq, params["selectivity"], seed)
-        key = shared_work.key_of(dataset.fingerprint(), dataset.metric, params, seed)
+        key = shared_work.key_of(dataset.fingerprint(), dataset.metric, params, seed,
+                                 row_filters.VERSION)
         path = cache_dir() / "filters" / f"{key}.npz"
         stored = read_verified(path, "generated filter")
         if stored is not None:

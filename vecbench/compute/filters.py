@@ -129,6 +129,8 @@ def label_filter(labels: np.ndarray, query_labels: np.ndarray, seed: int,
     """A query sees the base rows carrying its label; a query label no base row carries is a
     DataError (its filtered answer would be empty by construction, not by the index)."""
     labels, query_labels = np.asarray(labels), np.asarray(query_labels)
+    if labels.dtype.kind != query_labels.dtype.kind:  # a .npy of ints beside a text file
+        labels, query_labels = labels.astype(str), query_labels.astype(str)
     names, attr = np.unique(labels, return_inverse=True)
     where = np.searchsorted(names, query_labels)
     where = np.minimum(where, len(names) - 1)

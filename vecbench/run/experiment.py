@@ -270,6 +270,7 @@ def build_experiment(raw: dict, name_default: str = "experiment",
         threads = check_int("threads", threads, 1)
     timing = _timing(raw.get("timing"))
     filters = filter_axis.expand_filters(raw.get("filters"))
+    filter_axis.check_files(filters, base_dir)
 
     if "cases" in raw:
         combos = _expand_cases(raw, repeat)

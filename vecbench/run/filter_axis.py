@@ -113,6 +113,22 @@ def _file(value: Any, key: str) -> str:
     return value
 
 
+def check_files(filters: tuple, base_dir: str) -> None:
+    """The files a labels or range filter names exist (relative to the experiment's folder);
+    their lengths are checked against the data when a unit loads it."""
+    from pathlib import Path
+
+    for component in filters:
+        keys = {"labels": ("labels", "query_labels"), "range": ("column",)}.get(component.name, ())
+        for key in keys:
+            name = component.params[key]
+            path = Path(name) if Path(name).is_absolute() else Path(base_dir) / name
+            if not path.is_file():
+                where = f"{component.where}.{'range.' if component.name == 'range' else ''}{key}"
+                raise ConfigError(f"no such file {str(path)!r}; expected one value a line or a "
+                                  ".npy array", where)
+
+
 def label(component: Component) -> str:
     """``none``, ``random@0.01``, ``labels(FILE)``, ``range(col in [lo, hi])``: a row's filter."""
     params = component.params

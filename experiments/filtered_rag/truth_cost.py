@@ -1,0 +1,61 @@
+"""What exact filtered ground truth costs against unfiltered, on the study's data.
+
+    VECBENCH_DATA=../shared/datasets python experiments/filtered_rag/truth_cost.py
+
+For each filter of the study: the seconds to make the filter (k-means for the correlated ones),
+and the seconds of exact filtered top-10 (vecbench.compute.filtered_knn, not cached) against
+exact unfiltered top-10 (vecbench.compute.groundtruth.exact_knn), the median of 3 runs each.
+Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from vecbench.compute import filtered_knn, filters, groundtruth
+from vecbench.core.components import Component
+from vecbench.run.stages import load
+
+DATASETS = {
+    "scifact": Component("beir", {"path": "scifact-sentences", "embeddings": "minilm-l6"}),
+    "synthetic": Component("synthetic", {"n_base": 20000, "n_queries": 100, "dim": 64,
+                                         "intrinsic_dim": 16, "n_clusters": 16}),
+}
+SELECTIVITIES = (0.001, 0.01, 0.1, 0.5)
+CORRELATIONS = ("random", "positive", "negative")
+
+
+def median_seconds(call, runs: int = 3) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def main() -> None:
+    print("| dataset | filter | make filter (s) | filtered truth (s) | unfiltered truth (s) "
+          "| ratio |")
+    print("|---|---|---|---|---|---|")
+    for name, component in DATASETS.items():
+        data = load(component, ".")
+        base, queries = np.ascontiguousarray(data.base, dtype=np.float32), data.queries
+        plain = median_seconds(lambda: groundtruth.exact_knn(base, queries, 10, data.metric))
+        for correlation in CORRELATIONS:
+            for selectivity in SELECTIVITIES:
+                start = time.perf_counter()
+                row_filter = filters.generated(base, queries, data.metric, selectivity,
+                                               correlation, seed=0)
+                made = time.perf_counter() - start
+                cost = median_seconds(lambda: filtered_knn.filtered_knn(
+                    base, queries, 10, data.metric, row_filter))
+                print(f"| {name} ({len(base)} x {base.shape[1]}, {len(queries)} queries) | "
+                      f"{correlation}@{selectivity:g} | {made:.3f} | {cost:.3f} | {plain:.3f} | "
+                      f"{cost / plain:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,8 +1,8 @@
 """Tables and figure of results/filtered_rag/README.md, from the study's results folders.
 
-    python experiments/filtered_rag/table.py scifact=RESULTS_DIR synthetic=RESULTS_DIR
+    python experiments/filtered_rag/table.py scifact=DIR[,DIR...] synthetic=DIR
 
-A RESULTS_DIR is what ``vecbench run experiments/filtered_rag/<name>.yaml --results DIR`` wrote
+A DIR is what ``vecbench run experiments/filtered_rag/<name>.yaml --results DIR`` wrote
 (run records), or results/filtered_rag/<name>/ (the committed tables, so the README is rebuilt
 without the runs). With run records, the slimmed tables are written to results/filtered_rag/<name>/
 first. Prints the README's tables (Markdown) and writes:
@@ -66,11 +66,18 @@ def configuration(row) -> str:
     return " ".join(parts)
 
 
-def load(name: str, source: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def load(name: str, sources: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(table, per-query table), slimmed; written to results/filtered_rag/<name>/ when read
-    from run records."""
-    frame, queries = per_query(source)
-    frame = frame.reset_index(drop=True)
+    from run records (several folders: the parts of one study, joined)."""
+    frames, per_queries = [], []
+    for source in sources:
+        frame, queries = per_query(source)
+        if "row" in queries:
+            queries = queries.assign(row=queries["row"] + sum(len(f) for f in frames))
+        frames.append(frame)
+        per_queries.append(queries)
+    frame = pd.concat(frames, ignore_index=True)
+    queries = pd.concat(per_queries, ignore_index=True)
     frame["configuration"] = [configuration(row) for _, row in frame.iterrows()]
     if "row" in queries:  # from run records: attach the configuration, slim and save
         queries = queries.assign(configuration=frame["configuration"].to_numpy()[queries["row"]],
@@ -171,7 +178,7 @@ def main(argv: list[str]) -> None:
     sources = dict(arg.split("=", 1) for arg in argv) or {
         name: str(OUT / name) for name in ("scifact", "synthetic")}
     for name, source in sources.items():
-        frame, queries = load(name, Path(source))
+        frame, queries = load(name, [Path(part) for part in source.split(",")])
         table = summary(frame, queries)
         write_table(table, OUT / name / "summary.csv")
         figure(table, name, OUT / name / "recall_vs_selectivity.png")

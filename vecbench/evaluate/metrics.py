@@ -239,6 +239,8 @@ def _recall_eps(setting: Setting, depth: int) -> np.ndarray:
 def _judged(function: Callable) -> Callable:
     def compute(setting: Setting, depth: int) -> np.ndarray:
         judgments = setting.reference.judgments
+        if setting.filtered is not None:  # judged without the filter: not this question
+            raise MetricUnavailable("relevance judgments are not filtered")
         if judgments is None:
             raise MetricUnavailable("the dataset has no relevance judgments")
         return function(setting.returned(depth), judgments, depth)

@@ -56,9 +56,9 @@ def configuration(row) -> str:
         if name in ("filter_mode", "oversample", "max_scan_tuples") or pd.isna(value):
             continue
         parts.append(f"{name}={int(value) if isinstance(value, float) and value.is_integer() else value}")
-    if row.get("search.max_scan_tuples") not in (None, 20000) and pd.notna(
-            row.get("search.max_scan_tuples")):
-        parts.append(f"max_scan_tuples={int(row['search.max_scan_tuples'])}")
+    tuples = row.get("search.max_scan_tuples")
+    if tuples is not None and pd.notna(tuples) and int(tuples) != 20000:
+        parts.append(f"max_scan_tuples={int(tuples)}")
     if row.get("search.filter_mode") == "post":
         parts.append(f"post x{int(row['search.oversample'])}")
     elif row["index"] == "hnswlib" and row.get("filter") != "none":
@@ -122,6 +122,25 @@ def markdown(frame: pd.DataFrame, columns: list[str], digits: int = 3) -> str:
             value = row[column]
             cells.append(f"{value:.{digits}f}" if isinstance(value, float) else str(value))
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def matrix(table: pd.DataFrame) -> str:
+    """recall@10 (short@10) with configurations as rows and filters as columns."""
+    order = ["none"] + [f"{c}@{s:g}" for c in ("random", "positive", "negative")
+                        for s in (0.001, 0.01, 0.1, 0.5)]
+    filters = [f for f in order if f in set(table["filter"])]
+    lines = ["| configuration | " + " | ".join(filters) + " |", "|---|" + "---|" * len(filters)]
+    for config, part in table.groupby("configuration", sort=True):
+        cells = part.set_index("filter")
+        row = []
+        for f in filters:
+            if f not in cells.index:
+                row.append("")
+                continue
+            cell = cells.loc[f]
+            row.append(f"{cell['recall@10']:.2f} ({cell['short@10']:.2f})")
+        lines.append(f"| {config} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
@@ -191,6 +210,8 @@ def main(argv: list[str]) -> None:
         print(markdown(pg.sort_values(["selectivity_asked", "configuration"]),
                        ["configuration", "filter", "returned@10", "short@10",
                         "recall@10 [95% CI]", "qps"]) + "\n")
+        print(f"### {name}: recall@10 (short@10) by configuration and filter\n")
+        print(matrix(table) + "\n")
         print(f"### {name}: every configuration and filter\n")
         table = table.assign(**{"recall@10 [95% CI]": [interval(r) for _, r in table.iterrows()]})
         print(markdown(table.sort_values(["configuration", "correlation", "selectivity_asked"]),

@@ -61,7 +61,7 @@ def configuration(row) -> str:
         parts.append(f"max_scan_tuples={int(tuples)}")
     if row.get("search.filter_mode") == "post":
         parts.append(f"post x{int(row['search.oversample'])}")
-    elif row["index"] == "hnswlib" and row.get("filter") != "none":
+    elif row["index"] == "hnswlib":  # its unfiltered row belongs to the native line
         parts.append("native")
     return " ".join(parts)
 

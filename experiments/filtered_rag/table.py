@@ -2,7 +2,8 @@
 
     python experiments/filtered_rag/table.py scifact=DIR[,DIR...] synthetic=DIR
 
-A DIR is what ``vecbench run experiments/filtered_rag/<name>.yaml --results DIR`` wrote
+A (configuration, filter) that two folders of one name both hold is taken from the first. A DIR
+is what ``vecbench run experiments/filtered_rag/<name>.yaml --results DIR`` wrote
 (run records), or results/filtered_rag/<name>/ (the committed tables, so the README is rebuilt
 without the runs). With run records, the slimmed tables are written to results/filtered_rag/<name>/
 first. Prints the README's tables (Markdown) and writes:
@@ -79,9 +80,14 @@ def load(name: str, sources: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     frame = pd.concat(frames, ignore_index=True)
     queries = pd.concat(per_queries, ignore_index=True)
     frame["configuration"] = [configuration(row) for _, row in frame.iterrows()]
+    # a (configuration, filter) that two parts both ran is taken from the first part given
+    first = ~frame.duplicated(["configuration", "filter"])
+    if "row" in queries:
+        queries = queries[queries["row"].isin(frame.index[first])]
+    frame = frame[first]
     if "row" in queries:  # from run records: attach the configuration, slim and save
-        queries = queries.assign(configuration=frame["configuration"].to_numpy()[queries["row"]],
-                                 filter=frame["filter"].to_numpy()[queries["row"]])
+        queries = queries.assign(configuration=frame.loc[queries["row"], "configuration"].to_numpy(),
+                                 filter=frame.loc[queries["row"], "filter"].to_numpy())
         queries = queries[["configuration", "filter", "query", *PER_QUERY]]
         folder = OUT / name
         folder.mkdir(parents=True, exist_ok=True)

@@ -43,8 +43,8 @@ FIGURE = {
     "faiss_ivf nprobe=32": "faiss IVF (nprobe 32)",
     "pgvector ef_search=40 iterative_scan=off": "pgvector (ef_search 40, iterative off)",
     "pgvector ef_search=40 iterative_scan=relaxed_order": "pgvector (ef_search 40, relaxed_order)",
-    "lancedb prefilter=True": "LanceDB (prefilter)",
-    "lancedb prefilter=False": "LanceDB (postfilter)",
+    "lancedb nprobes=20 prefilter=True refine_factor=10": "LanceDB IVF_PQ (prefilter)",
+    "lancedb nprobes=20 prefilter=False refine_factor=10": "LanceDB IVF_PQ (postfilter)",
     "chroma search_ef=100": "Chroma (search_ef 100)",
 }
 
@@ -79,7 +79,8 @@ def load(name: str, sources: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
         per_queries.append(queries)
     frame = pd.concat(frames, ignore_index=True)
     queries = pd.concat(per_queries, ignore_index=True)
-    frame["configuration"] = [configuration(row) for _, row in frame.iterrows()]
+    if "configuration" not in frame:  # the committed tables carry it already
+        frame["configuration"] = [configuration(row) for _, row in frame.iterrows()]
     # a (configuration, filter) that two parts both ran is taken from the first part given
     first = ~frame.duplicated(["configuration", "filter"])
     if "row" in queries:
@@ -177,7 +178,7 @@ def figure(table: pd.DataFrame, name: str, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     correlations = ["random", "positive", "negative"]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 5.6), sharey=True)
     for ax, correlation in zip(axes, correlations):
         part = table[table["correlation"] == correlation]
         for config, label in FIGURE.items():
@@ -193,8 +194,9 @@ def figure(table: pd.DataFrame, name: str, path: Path) -> None:
         ax.axhline(0.95, color="grey", linestyle=":", linewidth=1)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("recall@10 vs exact filtered top 10 (95% CI)")
-    axes[-1].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=5)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     atomic.write_with(path, lambda handle: fig.savefig(handle, format="png", dpi=110))
     plt.close(fig)
 

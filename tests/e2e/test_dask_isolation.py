@@ -239,3 +239,47 @@ def test_a_segfault_in_a_dask_unit_is_its_crash_record_and_a_rerun_runs_it_alone
     assert "ran 1 build units, 2 already done" in again.stdout
     frame = pd.read_csv(tmp_path / "r" / "results.csv")
     assert len(frame) == 3 and (frame["status"] == "ok").all()
+
+
+def _unit_dies_holding_a_lock(connection) -> None:
+    """In a unit's process: take a cluster-wide lock through the relay, then die of SIGKILL."""
+    from vecbench.core import cluster as carrier
+
+    carrier.use_relay(connection)
+    with carrier.lock("held-by-a-dead-unit"):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _lock_after_a_unit_died_holding_it() -> tuple:
+    """On a worker: a unit process dies holding a lock its relay took for it; then whether
+    another unit of the cluster can take that lock."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    from vecbench.core.cluster import Relay
+    from vecbench.run.workers import _may_start_children
+
+    relay = Relay()
+    process = multiprocessing.get_context("forkserver").Process(
+        target=_unit_dies_holding_a_lock, args=(relay.child_end,))
+    with _may_start_children():
+        process.start()
+    relay.child_end.close()
+    waiting = [process.sentinel, relay.connection]
+    while process.sentinel not in wait(waiting):
+        if not relay.answer():
+            waiting.remove(relay.connection)
+    process.join()
+    relay.close()
+    lock = distributed.Lock("vecbench-held-by-a-dead-unit")
+    taken = lock.acquire(timeout=10)
+    if taken:
+        lock.release()
+    return process.exitcode, taken
+
+
+def test_a_lock_held_by_a_unit_that_died_is_released_by_its_worker(cluster):
+    """Otherwise every unit waiting for that shared work (ground truth, a fit) would hang."""
+    with distributed.Client(cluster.scheduler_address) as client:
+        code, taken = client.submit(_lock_after_a_unit_died_holding_it, pure=False).result()
+    assert code == -signal.SIGKILL and taken

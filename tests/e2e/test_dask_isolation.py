@@ -173,7 +173,8 @@ def test_fits_and_ground_truth_reach_unit_processes_on_workers_that_share_no_cac
     assert len({r["worker"] for r in found}) == 2  # both workers ran units
     assert sum(r["encode"]["fitted_here"] for r in found) == 1
     for folder in caches.values():   # each machine's cache has them now
-        assert list((folder / "fits").glob("*.pkl")) and list((folder / "groundtruth").glob("*.npz"))
+        assert list((folder / "fits").glob("*.pkl"))
+        assert list((folder / "groundtruth").glob("*.npz"))
 
 
 CRASH_PLUGIN = '''

@@ -93,7 +93,8 @@ def run_in_worker(task: Task, folder: str, env: dict, cwd: str, label: str | Non
     os.chdir(cwd)
     if relay is not None:
         cluster.use_relay(relay)
-    outcome = execute(task, worker=label, on_stage=lambda name: _write(os.path.join(folder, "stage"), name))
+    outcome = execute(task, worker=label,
+                      on_stage=lambda name: _write(os.path.join(folder, "stage"), name))
     atomic.write_with(os.path.join(folder, "outcome.pkl"),
                       lambda handle: pickle.dump(outcome, handle, protocol=pickle.HIGHEST_PROTOCOL))
     sys.stdout.flush()

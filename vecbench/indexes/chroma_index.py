@@ -171,7 +171,10 @@ class ChromaIndex(EngineIndex):
     def filtered_searcher(self, queries: Any, k: int, params: dict, place: int) -> Any:
         """Chroma's own filter: ``query(where=...)`` on filter ``place``'s metadata
         (``$in`` the whole values, or the partial value with the sub-bucket below its limit)."""
-        q, k, params = self._start_search(queries, k, params)
+        import numpy as np
+
+        q, k, _ = self._start_search(queries, k, params)  # checked queries and k
+        params = self.check_search(params)
         row_filter = self.filters_[place]
         wheres = [_chroma_where(place, row_filter.whole[i], *row_filter.partial[i])
                   for i in range(len(q))]

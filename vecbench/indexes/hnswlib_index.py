@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vecbench.indexes.base import (COMMON_PARAMS, BuildReport, Conformance, IndexBase,
-                                   pad_distances, pad_ids)
+from vecbench.indexes.base import (COMMON_PARAMS, BuildReport, Conformance, IndexBase, Searcher,
+                                   check_k, pad_distances, pad_ids)
 from vecbench.core.params import Param
 
 if TYPE_CHECKING:
@@ -147,7 +147,10 @@ class HnswlibIndex(IndexBase):
         label whether the query may see it (a Python call per visited node: hnswlib's API).
         One thread (the callback holds the GIL). A query that finds fewer than k allowed
         rows gets the most hnswlib can return (it refuses a short answer for the batch)."""
-        q, k, params = self._start_search(queries, k, params)
+        import numpy as np
+
+        q, k, _ = self._start_search(queries, k, params)  # checked queries and k
+        params = self.check_search(params)
         masks, shared = self._filter_masks(place, len(q))
         allowed = [row.tolist().__getitem__ for row in masks]  # list lookups: the cheapest callback
         ef = params.get("ef", DEFAULT_EF)
@@ -164,7 +167,7 @@ class HnswlibIndex(IndexBase):
                 try:
                     labels, distances = self.index_.knn_query(q[rows], k=k_found, num_threads=1,
                                                               filter=allowed[0])
-                    return pad_ids(labels.view(_INT64), k), pad_distances(distances, k)
+                    return pad_ids(labels.view(np.int64), k), pad_distances(distances, k)
                 except RuntimeError:
                     pass  # some query found fewer than k: row by row below
             ids = np.full((len(chosen), k), -1, dtype=np.int64)

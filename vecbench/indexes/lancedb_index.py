@@ -226,7 +226,10 @@ class LanceDBIndex(EngineIndex):
     def filtered_searcher(self, queries: Any, k: int, params: dict, place: int) -> Any:
         """LanceDB's own filter: ``where(sql, prefilter=...)`` on filter ``place``'s columns
         (``a IN (...) OR (a = value AND s < limit)``), one query at a time."""
-        q, k, params = self._start_search(queries, k, params)
+        import numpy as np
+
+        q, k, _ = self._start_search(queries, k, params)  # checked queries and k
+        params = self.check_search(params)
         prefilter = params.get("prefilter")
         row_filter = self.filters_[place]
         where = [_lance_where(place, row_filter.whole[i], *row_filter.partial[i])

@@ -426,7 +426,10 @@ class PgvectorIndex(EngineIndex):
         (``attr = ANY(whole) OR (attr = value AND sub < limit)``), one statement per query as
         an application sends it; ``iterative_scan`` and ``max_scan_tuples`` decide how far the
         index scan goes on to find k rows that pass."""
-        q, k, params = self._start_search(queries, k, params)
+        import numpy as np
+
+        q, k, _ = self._start_search(queries, k, params)  # checked queries and k
+        params = self.check_search(params)
         row_filter = self.filters_[place]
         sql = (f"SELECT id, embedding {self._operator} %s{self._query_cast()} AS d "
                f"FROM {self._table} WHERE (f{place}_a = ANY(%s) OR (f{place}_a = %s AND "

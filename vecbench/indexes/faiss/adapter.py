@@ -310,8 +310,10 @@ class FaissIndex(IndexBase):
         (``sel``), one for the batch when every query sees the same rows, else one per query
         (searched one at a time: faiss applies one selector to a whole batch)."""
         import faiss
+        import numpy as np
 
-        q, k, params = self._start_search(queries, k, params)
+        q, k, _ = self._start_search(queries, k, params)  # checked queries and k
+        params = self.check_search(params)
         masks, shared = self._filter_masks(place, len(q))
         bitmaps = np.packbits(masks, axis=1, bitorder="little")  # faiss reads bit i & 7 of byte i >> 3
         family, ntotal = self.family, self.ntotal_

@@ -48,6 +48,7 @@ class ChromaIndex(EngineIndex):
     Chroma's ``num_threads``. Search: ``search_ef`` (>= 1; default 100)."""
 
     name = "chroma"
+    capabilities = frozenset({"insert", "delete"})  # collection.add / collection.delete
     _client_box: list | None = None  # [client, folder] of the last build
     params = (
         Param("M", "int", 16, low=2, doc="hnsw:max_neighbors, links per node"),
@@ -160,6 +161,24 @@ class ChromaIndex(EngineIndex):
                 distances[i, :len(row)] = found["distances"][0]
             return ids, distances
         return run
+
+    def insert(self, x: Any, ids: Any) -> None:
+        """``collection.add`` in batches of the client's largest."""
+        x, ids = self._mutation_rows(x, ids)
+        batch = self._client_box[0].get_max_batch_size()
+        for start in range(0, len(x), batch):
+            self.index_.add(ids=[str(i) for i in ids[start:start + batch].tolist()],
+                            embeddings=x[start:start + batch])
+        self.ntotal_ += len(x)
+
+    def delete(self, ids: Any) -> None:
+        """``collection.delete`` by id."""
+        ids = np.asarray(ids, dtype=np.int64).tolist()
+        batch = self._client_box[0].get_max_batch_size()
+        for start in range(0, len(ids), batch):
+            self.index_.delete(ids=[str(i) for i in ids[start:start + batch]])
+        self.ntotal_ -= len(ids)
+        self._nbytes = None
 
     def _serialized_size(self) -> int:
         return self._index_bytes

@@ -162,6 +162,9 @@ class SettingInfo:
     depths: list = _kind(list, list)
     rescore_bytes_per_vector: float | None = _kind(NUMBER, None)
     rescore_model_bytes: int | None = _kind(NUMBER, None)
+    #: a runbook's search step: its number in the runbook (1-based), its place among the
+    #: search steps (``RawResults.runbook`` arrays), the active points then
+    step: dict | None = _kind(dict, None)
 
 
 @dataclass
@@ -371,6 +374,12 @@ class RawResults(_Npz):
 
     searches: list[RawSearch] = field(default_factory=list)
     index_truth: Any = None
+    #: a runbook unit's steps (vecbench.run.streaming): per step ``op`` (its operation; the
+    #: first insert, which builds the index, ``build``), ``seconds``, ``count``, ``active``, ``prepare_seconds`` (a rebuild
+    #: before a search), ``truth_seconds``; per search step ``truth_ids`` / ``truth_distances``
+    #: (exact kNN tags of the active set, at the unit's k); per probe ``probe_step``,
+    #: ``probe_tags``, ``probe_ids``. Stored as ``runbook_<name>``.
+    runbook: dict | None = None
 
     def to_arrays(self) -> dict:
         import numpy as np
@@ -378,6 +387,8 @@ class RawResults(_Npz):
         arrays = {"schema_version": np.int64(SCHEMA_VERSION)}
         if self.index_truth is not None:
             arrays["index_truth"] = self.index_truth
+        for name, array in (self.runbook or {}).items():
+            arrays[f"{RUNBOOK_PREFIX}{name}"] = array
         for i, search in enumerate(self.searches):
             arrays.update(search.to_arrays(_prefix(i)))
         return arrays
@@ -392,8 +403,13 @@ class RawResults(_Npz):
         if places != set(range(len(places))):
             raise SchemaError(f"search settings {sorted(places)}, expected 0 to "
                               f"{len(places) - 1} without gaps")
+        runbook = {name[len(RUNBOOK_PREFIX):]: array for name, array in arrays.items()
+                   if name.startswith(RUNBOOK_PREFIX)}
         return cls([RawSearch.from_arrays(arrays, _prefix(i)) for i in range(len(places))],
-                   arrays.get("index_truth"))
+                   arrays.get("index_truth"), runbook or None)
+
+
+RUNBOOK_PREFIX = "runbook_"
 
 
 def _prefix(place: int) -> str:

@@ -33,7 +33,7 @@ from vecbench.datasets import guards
 from vecbench.datasets import mapped as datasets_mapped
 from vecbench.datasets.base import Dataset, PathResolver
 from vecbench.datasets.identity import stamp
-from vecbench.run import rescore, shared_work
+from vecbench.run import rescore, shared_work, streaming
 from vecbench.run.experiment import BuildUnit, Component, component_label
 from vecbench.run.records import Outcome
 from vecbench.run.schema import (BuildInfo, DatasetInfo, EncodeInfo, RawResults, RawSearch,
@@ -452,10 +452,18 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
                  else None)
         stage = enter("build")
         datasets_mapped.check(mapped)
-        built = build(unit, encoded, index, insertion_order(unit, dataset), dataset.metric)
-        stage = enter("search")
-        settings, raw.searches = search(unit, built, encoded, dataset, unit_timing(unit),
-                                        on_stage)
+        if unit.runbook is not None:  # the index changes while it serves: steps, not a sweep
+            stage = enter("runbook")
+            streamed = streaming.run(unit, unit.runbook, dataset, encoded, index,
+                                     insertion_order(unit, dataset), unit_timing(unit), on_stage)
+            built = Built(index, streamed.report, streamed.build_s, streamed.index_bytes, None)
+            settings, raw.searches, raw.runbook = (streamed.settings, streamed.searches,
+                                                   streamed.arrays)
+        else:
+            built = build(unit, encoded, index, insertion_order(unit, dataset), dataset.metric)
+            stage = enter("search")
+            settings, raw.searches = search(unit, built, encoded, dataset, unit_timing(unit),
+                                            on_stage)
     except VecbenchError as exc:
         outcome = _failed(unit, threads, "error", failure_reason(unit, exc), stage, started,
                           worker, dataset)

@@ -305,9 +305,9 @@ def check_steps(steps: tuple[Step, ...], n_data: int | None, where: str = "runbo
 # generators
 
 GENERATOR_PARAMS = {
-    "sliding_window": {"window": 1, "step": 1, "n": None},
-    "expiration": {"batch": 1, "lifetimes": None, "n": None},
-    "clustered": {"n_clusters": 2, "delete_after": 0, "n": None},
+    "sliding_window": {"window": 1, "step": 1, "n": None, "rebuild_every": 0},
+    "expiration": {"batch": 1, "lifetimes": None, "n": None, "rebuild_every": 0},
+    "clustered": {"n_clusters": 2, "delete_after": 0, "n": None, "rebuild_every": 0},
 }
 
 
@@ -327,7 +327,7 @@ def _generator_params(name: str, params: Any, where: str) -> dict:
                 value = [check_int(f"{key}[{i}]", v, 1) for i, v in enumerate(value)]
             elif key == "n":
                 value = None if value is None else check_int(key, value, 1)
-            elif key == "delete_after":
+            elif key in ("delete_after", "rebuild_every"):
                 value = check_int(key, 0 if value is None else value, 0)
             else:
                 if value is None:
@@ -354,17 +354,24 @@ def _used(n_base: int, params: dict, where: str, need: int) -> int:
     return n
 
 
+def _search(params: dict, round_: int, where: str) -> list[Step]:
+    """The search ending a round, after a rebuild every ``rebuild_every`` rounds."""
+    every = params.get("rebuild_every", 0)
+    rebuild = [Step("rebuild", where=where)] if every and round_ % every == 0 else []
+    return rebuild + [Step("search", where=where)]
+
+
 def sliding_window(n_base: int, params: dict, sizes, where: str) -> tuple[Step, ...]:
     """Insert ``window`` points; then each round inserts ``step`` new ones, deletes the
     ``step`` oldest and searches."""
     window, size = params["window"], params["step"]
     n = _used(n_base, params, where, window)
     steps = [Step("insert", 0, window, where=f"{where} step 1"), Step("search", where=where)]
-    for start in range(window, n - size + 1, size):
+    for round_, start in enumerate(range(window, n - size + 1, size), 1):
         steps += [Step("insert", start, start + size, where=f"{where} round at {start}"),
                   Step("delete", start - window, start - window + size,
                        where=f"{where} round at {start}"),
-                  Step("search", where=where)]
+                  *_search(params, round_, where)]
     return tuple(steps)
 
 
@@ -384,7 +391,7 @@ def expiration(n_base: int, params: dict, sizes, where: str) -> tuple[Step, ...]
         for lo, hi in expiring.pop(t, []):
             if hi > lo:
                 steps.append(Step("delete", lo, hi, where=label))
-        steps.append(Step("search", where=where))
+        steps += _search(params, t, where) if t else [Step("search", where=where)]
     return tuple(steps)
 
 
@@ -406,7 +413,7 @@ def clustered(n_base: int, params: dict, sizes: list[int] | None,
             steps.append(Step("insert", bounds[c], bounds[c + 1], where=label))
         if m and c >= m and sizes[c - m]:
             steps.append(Step("delete", bounds[c - m], bounds[c - m + 1], where=label))
-        steps.append(Step("search", where=where))
+        steps += _search(params, c, where) if c else [Step("search", where=where)]
     return tuple(steps)
 
 

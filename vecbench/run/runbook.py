@@ -92,11 +92,15 @@ class Runbook:
         return {**body, "apply": self.apply, "probe": self.probe}
 
     def label(self) -> str:
+        """``sliding_window(n=8000,step=250,window=3000)``, ``simple.yaml(5 steps) rebuild``:
+        the row label (``apply: rebuild`` named, so its rows never group with native ones)."""
+        suffix = " rebuild" if self.apply == "rebuild" else ""
         if self.generator:
-            inner = ",".join(f"{k}={v}" for k, v in self.generator[1] if v is not None)
-            return f"{self.generator[0]}({inner})"
+            inner = ",".join(f"{k}={_text(v)}" for k, v in self.generator[1]
+                             if v is not None and v != 0)
+            return f"{self.generator[0]}({inner}){suffix}"
         name = Path(self.source).name if self.source else "inline"
-        return f"{name}({len(self.steps)} steps)"
+        return f"{name}({len(self.steps)} steps){suffix}"
 
     def needs(self, steps: tuple[Step, ...] | None = None) -> set[str]:
         """Capabilities its steps ask of an index (none when applied by rebuilding). A
@@ -136,7 +140,7 @@ def parse(value: Any, base_dir: str = ".", where: str = "runbook") -> Runbook:
     """A ``runbook:`` value -> Runbook; ConfigError naming the YAML path (or the file's step)
     otherwise."""
     if isinstance(value, list):
-        return _checked(Runbook(_steps(value, where)), where)
+        return _checked(Runbook(_steps(value, where), where=where), where)
     if isinstance(value, str):
         value = {"file": value}
     if not isinstance(value, dict):
@@ -162,7 +166,8 @@ def parse(value: Any, base_dir: str = ".", where: str = "runbook") -> Runbook:
         if not isinstance(value["steps"], list):
             raise ConfigError(f"expected a list of steps, got {value['steps']!r}",
                               f"{where}.steps")
-        runbook = Runbook(_steps(value["steps"], f"{where}.steps"), apply=apply, probe=probe)
+        runbook = Runbook(_steps(value["steps"], f"{where}.steps"), apply=apply, probe=probe,
+                          where=f"{where}.steps")
     elif kind == "file":
         runbook = _from_file(value["file"], value.get("dataset"), base_dir, where, apply, probe)
     else:
@@ -420,6 +425,10 @@ def clustered(n_base: int, params: dict, sizes: list[int] | None,
 GENERATE = {"sliding_window": sliding_window, "expiration": expiration, "clustered": clustered}
 
 
+def _text(value: Any) -> str:
+    return "/".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
 def spec_of(runbook: Runbook | None) -> dict:
     """The runbook's part of a unit's spec ({} without one)."""
     return {} if runbook is None else {"runbook": runbook.canonical()}
@@ -435,11 +444,21 @@ def check_capabilities(units: list) -> None:
     insert or delete the steps ask for (apply: rebuild runs on any index), a clustered runbook
     with an insertion ordering of its own, rescoring or concurrent clients inside steps."""
     from vecbench.core.registry import indexes
+    from vecbench.datasets.dims import known_size
 
+    sizes: dict = {}
     for unit in units:
         runbook = unit.runbook
         if runbook is None:
             continue
+        entry = unit.dataset.where
+        if entry not in sizes:
+            sizes[entry] = known_size(unit.dataset.name, unit.dataset.params, unit.base_dir)
+        if sizes[entry] is not None:  # steps past the data: refused now, not at run time
+            if runbook.steps is not None:
+                check_steps(runbook.steps, sizes[entry], runbook.where)
+            elif runbook.generator[0] != "clustered":
+                runbook.expand(sizes[entry])
         index = indexes.get(unit.index.name)
         has = set(getattr(index, "capabilities", frozenset()))
         missing = sorted(runbook.needs() - has)

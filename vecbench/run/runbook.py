@@ -146,7 +146,10 @@ def parse(value: Any, base_dir: str = ".", where: str = "runbook") -> Runbook:
     if not isinstance(value, dict):
         raise ConfigError(f"expected a list of steps, a runbook file, or a mapping with one of "
                           f"steps, file, {', '.join(GENERATORS)}; got {value!r}", where)
-    check_no_extra("runbook", value, RUNBOOK_KEYS)
+    try:
+        check_no_extra("runbook", value, RUNBOOK_KEYS)
+    except ConfigError as exc:
+        raise exc.within(where) from None
     kinds = [key for key in ("steps", "file", *GENERATORS) if key in value]
     if len(kinds) != 1:
         raise ConfigError(f"expected exactly one of steps, file, {', '.join(GENERATORS)}; got "
@@ -319,7 +322,10 @@ GENERATOR_PARAMS = {
 def _generator_params(name: str, params: Any, where: str) -> dict:
     if not isinstance(params, dict):
         raise ConfigError(f"expected a mapping of {name} parameters, got {params!r}", where)
-    check_no_extra(name, params, GENERATOR_PARAMS[name])
+    try:
+        check_no_extra(name, params, GENERATOR_PARAMS[name])
+    except ConfigError as exc:
+        raise exc.within(where) from None
     out = {}
     for key, low in GENERATOR_PARAMS[name].items():
         value = params.get(key)

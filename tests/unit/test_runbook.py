@@ -141,3 +141,12 @@ def test_a_case_carries_its_own_runbook():
     assert plain.runbook is None and "runbook" not in plain.spec()
     assert streamed.runbook.label() == "sliding_window(step=10,window=20)"
     assert plain.spec_digest() != streamed.spec_digest()
+
+
+def test_validate_counts_a_row_per_search_step_and_setting():
+    experiment = {"datasets": [{"synthetic": {"n_base": 50, "n_queries": 5, "dim": 4,
+                                              "intrinsic_dim": 2}}],
+                  "indexes": [{"hnswlib": {"search": {"ef": [10, 20]}}}],
+                  "runbook": {"sliding_window": {"window": 20, "step": 10, "n": 50}}}
+    # searches after the first 20 points, then after rounds at 20, 30 and 40: 4 steps x 2 ef
+    assert build_experiment(experiment).n_rows == 8

@@ -138,7 +138,10 @@ class Experiment:
 
     @property
     def n_rows(self) -> int:
+        """Result rows: search settings (× rescorings), × search steps for a runbook (where
+        their count is known without data; else counted once)."""
         return sum(len(unit.index.search_grid) * len(unit.index.rescore_grid)
+                   * (unit.runbook.search_count() or 1 if unit.runbook else 1)
                    for unit in self.units)
 
 

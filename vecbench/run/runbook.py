@@ -102,6 +102,18 @@ class Runbook:
         name = Path(self.source).name if self.source else "inline"
         return f"{name}({len(self.steps)} steps){suffix}"
 
+    def search_count(self) -> int | None:
+        """Search steps, where known without data (None: a generator sized by the data)."""
+        steps = self.steps
+        if steps is None:
+            params = dict(self.generator[1])
+            if self.generator[0] == "clustered":
+                return params["n_clusters"]
+            if params.get("n") is None:
+                return None
+            steps = self.expand(params["n"])
+        return sum(step.operation == "search" for step in steps)
+
     def needs(self, steps: tuple[Step, ...] | None = None) -> set[str]:
         """Capabilities its steps ask of an index (none when applied by rebuilding). A
         generator's steps are known with the data; its shape says what it will ask."""

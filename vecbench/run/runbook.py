@@ -32,44 +32,14 @@ from typing import Any
 from vecbench.core.errors import ConfigError
 from vecbench.core.params import check_int, check_no_extra, check_str
 from vecbench.core.yaml_files import parse_yaml, read_text
+from vecbench.run.runbook_generators import GENERATE, generator_params
+from vecbench.run.runbook_steps import FIELDS, NEEDS, OPERATIONS, Step, check_steps
 
-OPERATIONS = ("insert", "delete", "replace", "search", "rebuild", "compact")
-#: The fields each operation takes (big-ann-benchmarks' names).
-FIELDS = {"insert": ("start", "end"), "delete": ("start", "end"),
-          "replace": ("tags_start", "tags_end", "ids_start"),
-          "search": (), "rebuild": (), "compact": ()}
-#: What an operation asks of an index applied natively (see Index.capabilities).
-NEEDS = {"insert": {"insert"}, "delete": {"delete"}, "replace": {"insert", "delete"}}
 GENERATORS = ("sliding_window", "clustered", "expiration")
 RUNBOOK_KEYS = ("steps", "file", "dataset", "apply", "probe", *GENERATORS)
 APPLY = ("native", "rebuild")
 #: Points of an insert step searched for themselves (searchable@k), by default.
 DEFAULT_PROBE = 100
-#: Steps a runbook may have (a typo in a generator should not make a million).
-MAX_STEPS = 100_000
-
-
-@dataclass(frozen=True)
-class Step:
-    operation: str
-    start: int | None = None
-    end: int | None = None
-    tags_start: int | None = None
-    tags_end: int | None = None
-    ids_start: int | None = None
-    where: str = ""      # the YAML path (or file and step number) of the step, for messages
-
-    def canonical(self) -> dict:
-        return {"operation": self.operation,
-                **{name: getattr(self, name) for name in FIELDS[self.operation]}}
-
-    def label(self) -> str:
-        if self.operation in ("insert", "delete"):
-            return f"{self.operation} [{self.start}, {self.end})"
-        if self.operation == "replace":
-            return (f"replace tags [{self.tags_start}, {self.tags_end}) with ids from "
-                    f"{self.ids_start}")
-        return self.operation
 
 
 @dataclass(frozen=True)
@@ -186,7 +156,7 @@ def parse(value: Any, base_dir: str = ".", where: str = "runbook") -> Runbook:
     elif kind == "file":
         runbook = _from_file(value["file"], value.get("dataset"), base_dir, where, apply, probe)
     else:
-        params = _generator_params(kind, value[kind], f"{where}.{kind}")
+        params = generator_params(kind, value[kind], f"{where}.{kind}")
         runbook = Runbook(None, (kind, tuple(sorted(params.items()))), apply, probe,
                           where=f"{where}.{kind}")
     return _checked(runbook, where)
@@ -273,181 +243,6 @@ def _from_file(path: Any, dataset: Any, base_dir: str, where: str, apply: str,
                                    f"{order[i]})")
     digest = hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
     return Runbook(steps, None, apply, probe, str(path), max_pts, where, digest)
-
-
-# ---------------------------------------------------------------------------------------------
-# checking: the active set, step by step
-
-def check_steps(steps: tuple[Step, ...], n_data: int | None, where: str = "runbook") -> None:
-    """Simulate the active tags: a delete of tags not present, an insert of tags present or
-    past the data, a search of an empty index: one line naming the step."""
-    if len(steps) > MAX_STEPS:
-        raise ConfigError(f"{len(steps)} steps; expected at most {MAX_STEPS}", where)
-    active: set[int] = set()
-    searched = False
-    for step in steps:
-        def fail(what: str) -> None:
-            raise ConfigError(f"step {step.label()}: {what}", step.where)
-
-        if step.operation in ("insert", "delete") and step.end <= step.start:
-            fail(f"expected end > start, got start {step.start}, end {step.end}")
-        if step.operation == "insert":
-            if n_data is not None and step.end > n_data:
-                fail(f"inserts past the data: ids must be < {n_data}, got end {step.end}")
-            present = next((i for i in range(step.start, step.end) if i in active), None)
-            if present is not None:
-                fail(f"inserts id {present}, which is already present")
-            active.update(range(step.start, step.end))
-        elif step.operation == "delete":
-            missing = next((i for i in range(step.start, step.end) if i not in active), None)
-            if missing is not None:
-                fail(f"deletes id {missing}, which is not present")
-            active.difference_update(range(step.start, step.end))
-        elif step.operation == "replace":
-            if step.tags_end <= step.tags_start:
-                fail(f"expected tags_end > tags_start, got {step.tags_start}, {step.tags_end}")
-            count = step.tags_end - step.tags_start
-            if n_data is not None and step.ids_start + count > n_data:
-                fail(f"replaces with ids past the data: ids must be < {n_data}, got up to "
-                     f"{step.ids_start + count - 1}")
-            missing = next((i for i in range(step.tags_start, step.tags_end)
-                            if i not in active), None)
-            if missing is not None:
-                fail(f"replaces tag {missing}, which is not present")
-        elif step.operation in ("search", "rebuild", "compact") and not active:
-            fail("the index is empty here; expected an insert before it")
-        searched = searched or step.operation == "search"
-    if not searched:
-        raise ConfigError("expected at least one search step, got none", where)
-
-
-# ---------------------------------------------------------------------------------------------
-# generators
-
-GENERATOR_PARAMS = {
-    "sliding_window": {"window": 1, "step": 1, "n": None, "rebuild_every": 0,
-                       "compact_every": 0},
-    "expiration": {"batch": 1, "lifetimes": None, "n": None, "rebuild_every": 0,
-                       "compact_every": 0},
-    "clustered": {"n_clusters": 2, "delete_after": 0, "n": None, "rebuild_every": 0,
-                       "compact_every": 0},
-}
-
-
-def _generator_params(name: str, params: Any, where: str) -> dict:
-    if not isinstance(params, dict):
-        raise ConfigError(f"expected a mapping of {name} parameters, got {params!r}", where)
-    try:
-        check_no_extra(name, params, GENERATOR_PARAMS[name])
-    except ConfigError as exc:
-        raise exc.within(where) from None
-    out = {}
-    for key, low in GENERATOR_PARAMS[name].items():
-        value = params.get(key)
-        try:
-            if key == "lifetimes":
-                value = [1, 4, 16] if value is None else value
-                if not isinstance(value, list) or not value:
-                    raise ConfigError(f"expected a non-empty list of step counts, got "
-                                      f"{value!r}", key)
-                value = [check_int(f"{key}[{i}]", v, 1) for i, v in enumerate(value)]
-            elif key == "n":
-                value = None if value is None else check_int(key, value, 1)
-            elif key in ("delete_after", "rebuild_every", "compact_every"):
-                value = check_int(key, 0 if value is None else value, 0)
-            else:
-                if value is None:
-                    raise ConfigError(f"{name} needs {key}", key)
-                value = check_int(key, value, low)
-        except ConfigError as exc:
-            raise ConfigError(exc.message, f"{where}.{key}") from None
-        out[key] = value
-    if name == "sliding_window" and out["step"] > out["window"]:
-        raise ConfigError(f"expected step <= window ({out['window']}), got {out['step']}",
-                          f"{where}.step")
-    if name == "expiration" and out["batch"] < len(out["lifetimes"]):
-        raise ConfigError(f"expected batch >= the {len(out['lifetimes'])} lifetimes (each "
-                          f"batch is split among them), got {out['batch']}", f"{where}.batch")
-    return {key: tuple(v) if isinstance(v, list) else v for key, v in out.items()}
-
-
-def _used(n_base: int, params: dict, where: str, need: int) -> int:
-    n = params.get("n") or n_base
-    if n > n_base:
-        raise ConfigError(f"expected n <= the {n_base} data vectors, got {n}", f"{where}.n")
-    if n < need:
-        raise ConfigError(f"uses {n} vectors; expected at least {need}", where)
-    return n
-
-
-def _search(params: dict, round_: int, where: str) -> list[Step]:
-    """The search ending a round, after a compact every ``compact_every`` rounds and a
-    rebuild every ``rebuild_every`` rounds."""
-    out = []
-    for operation in ("compact", "rebuild"):
-        every = params.get(f"{operation}_every", 0)
-        if every and round_ % every == 0:
-            out.append(Step(operation, where=where))
-    return out + [Step("search", where=where)]
-
-
-def sliding_window(n_base: int, params: dict, sizes, where: str) -> tuple[Step, ...]:
-    """Insert ``window`` points; then each round inserts ``step`` new ones, deletes the
-    ``step`` oldest and searches."""
-    window, size = params["window"], params["step"]
-    n = _used(n_base, params, where, window)
-    steps = [Step("insert", 0, window, where=f"{where} step 1"), Step("search", where=where)]
-    for round_, start in enumerate(range(window, n - size + 1, size), 1):
-        steps += [Step("insert", start, start + size, where=f"{where} round at {start}"),
-                  Step("delete", start - window, start - window + size,
-                       where=f"{where} round at {start}"),
-                  *_search(params, round_, where)]
-    return tuple(steps)
-
-
-def expiration(n_base: int, params: dict, sizes, where: str) -> tuple[Step, ...]:
-    """Each step inserts ``batch`` points, split evenly among ``lifetimes``; a point lives its
-    lifetime in steps, then is deleted; a search ends every step."""
-    batch, lifetimes = params["batch"], list(params["lifetimes"])
-    n = _used(n_base, params, where, batch)
-    parts = [batch * j // len(lifetimes) for j in range(len(lifetimes) + 1)]
-    expiring: dict[int, list[tuple[int, int]]] = {}
-    steps: list[Step] = []
-    for t, start in enumerate(range(0, n - batch + 1, batch)):
-        label = f"{where} step {t + 1}"
-        steps.append(Step("insert", start, start + batch, where=label))
-        for j, life in enumerate(lifetimes):
-            expiring.setdefault(t + life, []).append((start + parts[j], start + parts[j + 1]))
-        for lo, hi in expiring.pop(t, []):
-            if hi > lo:
-                steps.append(Step("delete", lo, hi, where=label))
-        steps += _search(params, t, where) if t else [Step("search", where=where)]
-    return tuple(steps)
-
-
-def clustered(n_base: int, params: dict, sizes: list[int] | None,
-              where: str) -> tuple[Step, ...]:
-    """Clusters inserted one after another (the data arrives in k-means cluster order: the
-    distribution drifts); with ``delete_after: m`` the cluster inserted m steps before is
-    deleted; a search after each cluster."""
-    if sizes is None:
-        raise ConfigError("clustered runbooks are expanded with the data", where)
-    bounds = [0]
-    for size in sizes:
-        bounds.append(bounds[-1] + size)
-    m = params["delete_after"]
-    steps: list[Step] = []
-    for c in range(len(sizes)):
-        label = f"{where} cluster {c + 1}"
-        if sizes[c]:
-            steps.append(Step("insert", bounds[c], bounds[c + 1], where=label))
-        if m and c >= m and sizes[c - m]:
-            steps.append(Step("delete", bounds[c - m], bounds[c - m + 1], where=label))
-        steps += _search(params, c, where) if c else [Step("search", where=where)]
-    return tuple(steps)
-
-
-GENERATE = {"sliding_window": sliding_window, "expiration": expiration, "clustered": clustered}
 
 
 def _text(value: Any) -> str:

@@ -24,6 +24,7 @@ tiny-set:
     tags_start: 0
     tags_end: 2
     ids_start: 6
+    ids_end: 8
   4:
     operation: "delete"
     start: 2
@@ -57,6 +58,24 @@ def test_file_with_several_datasets_needs_one_named(tmp_path):
         rb.parse("book.yaml", str(tmp_path))
     book = rb.parse({"file": "book.yaml", "dataset": "other-set"}, str(tmp_path))
     assert len(book.steps) == 5
+    assert book.label() == "book.yaml:other-set(5 steps)"
+
+
+def test_max_pts_bounds_the_active_points_not_the_ids(tmp_path):
+    # big-ann's max_pts is how many points are active at once: ids may go past it
+    write(tmp_path, BIG_ANN.replace("max_pts: 10", "max_pts: 6"), "book.yaml")
+    assert rb.parse("book.yaml", str(tmp_path)).max_pts == 6  # ids up to 7, 6 active at most
+    write(tmp_path, BIG_ANN.replace("max_pts: 10", "max_pts: 5"), "small.yaml")
+    with pytest.raises(ConfigError, match=r"step 1\): step insert \[0, 6\): 6 points active; "
+                                          r"expected at most max_pts 5"):
+        rb.parse("small.yaml", str(tmp_path))
+
+
+def test_replace_ids_end_must_agree(tmp_path):
+    write(tmp_path, BIG_ANN.replace("ids_end: 8", "ids_end: 9"), "book.yaml")
+    with pytest.raises(ConfigError, match=r"step 3\): ids_end 9 does not match its 2 tags; "
+                                          r"expected ids_start \+ tags_end - tags_start = 8"):
+        rb.parse("book.yaml", str(tmp_path))
 
 
 def test_sliding_window_steps():

@@ -111,7 +111,7 @@ class Runbook:
         if steps is None:
             name, params = self.generator
             steps = GENERATE[name](n_base, dict(params), cluster_sizes, self.where)
-        check_steps(steps, n_base, self.where)
+        check_steps(steps, n_base, self.where, self.max_pts)
         return steps
 
 
@@ -163,10 +163,10 @@ def parse(value: Any, base_dir: str = ".", where: str = "runbook") -> Runbook:
 
 
 def _checked(runbook: Runbook, where: str) -> Runbook:
-    """Steps known without data are checked now (against ``max_pts`` where the file has it);
+    """Steps known without data are checked now (active points within a file's ``max_pts``);
     a generator whose size is given is expanded once to check it."""
     if runbook.steps is not None:
-        check_steps(runbook.steps, runbook.max_pts, where)
+        check_steps(runbook.steps, None, where, runbook.max_pts)
     elif dict(runbook.generator[1]).get("n") is not None and runbook.generator[0] != "clustered":
         runbook.expand(dict(runbook.generator[1])["n"])
     return runbook
@@ -189,14 +189,22 @@ def _step(item: Any, where: str) -> Step:
     if operation not in OPERATIONS:
         raise ConfigError(f"expected operation one of {', '.join(OPERATIONS)}, got "
                           f"{operation!r}", where)
+    # big-ann's replace steps may also say where their data ids end (ids_end); it must agree
+    optional = ("ids_end",) if operation == "replace" else ()
     try:
-        check_no_extra(f"a {operation} step", item, ("operation", *FIELDS[operation]))
+        check_no_extra(f"a {operation} step", item, ("operation", *FIELDS[operation], *optional))
         values = {}
         for name in FIELDS[operation]:
             if name not in item:
                 raise ConfigError(f"a {operation} step needs {', '.join(FIELDS[operation])}; "
                                   f"{name} is missing")
             values[name] = check_int(name, item[name], 0)
+        if "ids_end" in item:
+            count = values["tags_end"] - values["tags_start"]
+            expected = values["ids_start"] + count
+            if check_int("ids_end", item["ids_end"], 0) != expected:
+                raise ConfigError(f"ids_end {item['ids_end']} does not match its {count} tags; "
+                                  f"expected ids_start + tags_end - tags_start = {expected}")
     except ConfigError as exc:
         raise ConfigError(exc.message, where) from None
     return Step(operation, where=where, **values)
@@ -242,7 +250,8 @@ def _from_file(path: Any, dataset: Any, base_dir: str, where: str, apply: str,
                    label=lambda i: f"{where}.file ({Path(path).name} {dataset} step "
                                    f"{order[i]})")
     digest = hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
-    return Runbook(steps, None, apply, probe, str(path), max_pts, where, digest)
+    source = f"{path}:{dataset}" if len(data) > 1 else str(path)  # the label names the pick
+    return Runbook(steps, None, apply, probe, source, max_pts, where, digest)
 
 
 def _text(value: Any) -> str:
@@ -276,7 +285,7 @@ def check_capabilities(units: list) -> None:
             sizes[entry] = known_size(unit.dataset.name, unit.dataset.params, unit.base_dir)
         if sizes[entry] is not None:  # steps past the data: refused now, not at run time
             if runbook.steps is not None:
-                check_steps(runbook.steps, sizes[entry], runbook.where)
+                check_steps(runbook.steps, sizes[entry], runbook.where, runbook.max_pts)
             elif runbook.generator[0] != "clustered":
                 runbook.expand(sizes[entry])
         index = indexes.get(unit.index.name)

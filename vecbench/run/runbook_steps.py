@@ -44,9 +44,12 @@ class Step:
 # ---------------------------------------------------------------------------------------------
 # checking: the active set, step by step
 
-def check_steps(steps: tuple[Step, ...], n_data: int | None, where: str = "runbook") -> None:
+def check_steps(steps: tuple[Step, ...], n_data: int | None, where: str = "runbook",
+                max_pts: int | None = None) -> None:
     """Simulate the active tags: a delete of tags not present, an insert of tags present or
-    past the data, a search of an empty index: one line naming the step."""
+    past the data (``n_data`` ids, where known), more active points than ``max_pts`` (a
+    big-ann file's bound on the points active at once), a search of an empty index: one line
+    naming the step."""
     if len(steps) > MAX_STEPS:
         raise ConfigError(f"{len(steps)} steps; expected at most {MAX_STEPS}", where)
     active: set[int] = set()
@@ -64,6 +67,8 @@ def check_steps(steps: tuple[Step, ...], n_data: int | None, where: str = "runbo
             if present is not None:
                 fail(f"inserts id {present}, which is already present")
             active.update(range(step.start, step.end))
+            if max_pts is not None and len(active) > max_pts:
+                fail(f"{len(active)} points active; expected at most max_pts {max_pts}")
         elif step.operation == "delete":
             missing = next((i for i in range(step.start, step.end) if i not in active), None)
             if missing is not None:

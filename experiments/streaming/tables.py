@@ -51,11 +51,11 @@ def with_labels(frame: pd.DataFrame) -> pd.DataFrame:
 def summary(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (dataset, shape, index), part in frame.groupby(["dataset", "shape", "index"]):
-        fresh = part[part["variant"] == "fresh build"].sort_values("step")
+        fresh = part[part["variant"] == "fresh build"].sort_values("search_step")
         fresh_last = fresh["recall@10"].iloc[-1] if len(fresh) else np.nan
         rebuilds = max(len(fresh), 1)
         for name, runs in part.groupby("variant"):
-            runs = runs.sort_values("step")
+            runs = runs.sort_values("search_step")
             last = runs.iloc[-1]
             changes = (last["insert_per_s"], last["delete_per_s"])
             rows.append({
@@ -84,7 +84,7 @@ def truth_cost(frame: pd.DataFrame) -> pd.DataFrame:
     experiment = load_experiment(EXPERIMENT)
     rows = []
     for (dataset, shape), part in frame.groupby(["dataset", "shape"]):
-        per_step = part.groupby("step")["truth_s"].max()
+        per_step = part.groupby("search_step")["truth_s"].max()
         unit = next(u for u in experiment.units
                     if u.dataset.name == part["dataset_entry"].iloc[0].split("(")[0]
                     and u.runbook.label().startswith(shape))
@@ -109,7 +109,8 @@ def main(results: str, out: str) -> None:
     frame["dataset_entry"] = frame["dataset"].map(
         lambda name: "beir" if "scifact" in name else "synthetic")
     frame = with_labels(frame)
-    steps = frame[["dataset", "shape", "index", "variant", "step", "active", "recall@10",
+    steps = frame[["dataset", "shape", "index", "variant", "search_step", "step", "active",
+                   "recall@10",
                    "searchable@10", "truth_s", "qps", "p50_ms", "p99_ms"]]
     steps.round(4).to_csv(out_dir / "steps.csv", index=False)
     summary(frame).to_csv(out_dir / "summary.csv", index=False)

@@ -92,6 +92,7 @@ def test_hand_checked_runbook(hand_frame):
     native = rows(frame, "faiss_ivf")
     rebuilt = rows(frame, "faiss_ivf", "runbook.yaml(5 steps) rebuild")
     assert native["step"].tolist() == [2, 5] == rebuilt["step"].tolist()
+    assert native["search_step"].tolist() == [1, 2]
     assert native["active"].tolist() == [4, 4]
     assert native["recall@2"].tolist() == [1.0, 0.5]
     assert native["mean_recall@2"].tolist() == [0.75, 0.75]

@@ -107,6 +107,7 @@ def _setting_row(row: dict, setting: SettingInfo, n_base: int = 1) -> dict:
     out.update({f"rescore.{name}": value for name, value in setting.rescore.items()})
     if setting.step is not None:  # a runbook's search step
         out["step"], out["active"] = setting.step["step"], setting.step["active"]
+        out["search_step"] = setting.step["search"] + 1  # same across runbook variants
     if setting.rescore_bytes_per_vector is not None:
         out["rescore_bytes_per_vector"] = setting.rescore_bytes_per_vector
         if RESIDENT in out:  # the rescoring copies are held in memory too, with their scales

@@ -16,10 +16,11 @@ def series_label(row) -> str:
     return f"{row['index']} {settings}".strip()
 
 
-def steps(frame, y: str | None = None, x: str = "step", hue: str | None = None,
+def steps(frame, y: str | None = None, x: str = "search_step", hue: str | None = None,
           facet: str | None = None):
-    """``y`` (default recall@k) against the runbook step; lines by ``hue`` (default the index
-    and its search setting), panels by ``facet`` (default dataset and runbook)."""
+    """``y`` (default recall@k) against the runbook's search steps (``x``: ``search_step``, the
+    n-th search, or ``step``, the step's number in the runbook); lines by ``hue`` (default the
+    index and its search setting), panels by ``facet`` (default dataset and runbook)."""
     if "step" not in frame.columns or frame["step"].isna().all():
         raise DataError("the results have no runbook steps (no 'step' column); expected the "
                         "results of an experiment with a runbook:")

@@ -62,3 +62,16 @@ def test_bad_runbook_is_one_line(capsys, tmp_path, case, command):
 def test_missing_runbook_file(capsys, tmp_path):
     path = write(tmp_path, HEAD.replace("INDEX", "hnswlib") + "  file: nowhere.yaml\n")
     one_line(capsys, ["validate", path], "nowhere.yaml")
+
+
+def test_validating_a_runbook_stays_numpy_free(tmp_path):
+    import subprocess
+    import sys
+
+    path = write(tmp_path, HEAD.replace("INDEX", "faiss_ivf")
+                 + "  sliding_window: {window: 100, step: 50, rebuild_every: 2}\n")
+    code = ("import sys; from vecbench.cli.commands import main; "
+            f"assert main(['validate', {str(path)!r}]) == 0; "
+            "assert 'numpy' not in sys.modules, 'numpy imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

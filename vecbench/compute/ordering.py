@@ -183,6 +183,8 @@ def _interleaved(labels: np.ndarray, seed: int) -> np.ndarray:
 def cluster_blocks(vectors: np.ndarray, n_clusters: int, seed: int) -> tuple[np.ndarray, list]:
     """(permutation putting k-means clusters one after another, the clusters' sizes in that
     order): the arrival order of a clustered runbook."""
+    import numpy as np
+
     labels = _kmeans_labels(vectors, n_clusters, seed)
     perm = _contiguous(labels, seed)
     ordered = labels[perm]

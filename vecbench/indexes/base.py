@@ -247,6 +247,8 @@ class IndexBase:
 
     def _mutation_rows(self, x: Any, ids: Any) -> tuple[np.ndarray, np.ndarray]:
         """Rows as the build checked them (cos: unit-norm) and their ids, for insert."""
+        import numpy as np
+
         if self.index_ is None:
             raise RuntimeError(f"{self.name}: insert() called before build()")
         x = as_vectors(x, f"{self.name}: inserted vectors", self.metric_, self.dim_)

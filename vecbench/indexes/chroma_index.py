@@ -173,6 +173,8 @@ class ChromaIndex(EngineIndex):
 
     def delete(self, ids: Any) -> None:
         """``collection.delete`` by id."""
+        import numpy as np
+
         ids = np.asarray(ids, dtype=np.int64).tolist()
         batch = self._client_box[0].get_max_batch_size()
         for start in range(0, len(ids), batch):

@@ -165,6 +165,8 @@ class HnswlibIndex(IndexBase):
 
     def delete(self, ids: Any) -> None:
         """``mark_deleted``: the elements stay in the graph as waypoints, never returned."""
+        import numpy as np
+
         for label in np.asarray(ids, dtype=np.int64).tolist():
             self.index_.mark_deleted(label)
         self._deleted += len(ids)

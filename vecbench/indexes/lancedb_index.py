@@ -219,6 +219,8 @@ class LanceDBIndex(EngineIndex):
     def insert(self, x: Any, ids: Any) -> None:
         """``table.add``: LanceDB searches rows added after the index by brute force (merged
         with the index's results) until ``compact`` (``table.optimize``) indexes them."""
+        import numpy as np
+
         import pyarrow as pa
 
         x, ids = self._mutation_rows(x, ids)
@@ -228,6 +230,8 @@ class LanceDBIndex(EngineIndex):
 
     def delete(self, ids: Any) -> None:
         """``table.delete`` with an id list predicate."""
+        import numpy as np
+
         ids = np.asarray(ids, dtype=np.int64)
         self.index_.delete(f"id IN ({', '.join(map(str, ids.tolist()))})")
         self.ntotal_ -= len(ids)

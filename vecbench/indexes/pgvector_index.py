@@ -337,6 +337,8 @@ class PgvectorIndex(EngineIndex):
 
     def insert(self, x: Any, ids: Any) -> None:
         """Rows ``COPY``-ed in (the index is maintained by PostgreSQL as they arrive)."""
+        import numpy as np
+
         from pgvector import Bit, HalfVector
 
         if self.type == "bit":
@@ -356,6 +358,8 @@ class PgvectorIndex(EngineIndex):
 
     def delete(self, ids: Any) -> None:
         """``DELETE ... WHERE id = ANY(ids)``: the index keeps dead tuples until VACUUM."""
+        import numpy as np
+
         ids = np.asarray(ids, dtype=np.int64)
         found = self._connection().execute(f"DELETE FROM {self._table} WHERE id = ANY(%s)",
                                            (ids.tolist(),)).rowcount

@@ -192,6 +192,8 @@ class ScannIndex(IndexBase):
     # index has changed.
 
     def insert(self, x: Any, ids: Any) -> None:
+        import numpy as np
+
         x, ids = self._mutation_rows(x, ids)
         labels = self._labels()
         self.index_.searcher.upsert([None] * len(x), x, 1)  # None: a new datapoint
@@ -199,6 +201,8 @@ class ScannIndex(IndexBase):
         self.ntotal_ = len(self.labels_)
 
     def delete(self, ids: Any) -> None:
+        import numpy as np
+
         labels = self._labels()
         where = {label: i for i, label in enumerate(labels.tolist())}
         positions = []
@@ -213,7 +217,9 @@ class ScannIndex(IndexBase):
         self.ntotal_ = len(self.labels_)
         self._nbytes = None
 
-    def _labels(self) -> np.ndarray:
+    def _labels(self) -> Any:
+        import numpy as np
+
         if self.labels_ is None:
             self.labels_ = np.arange(self.ntotal_, dtype=np.int64)
         return self.labels_

@@ -203,6 +203,8 @@ class USearchIndex(IndexBase):
 
     def insert(self, x: Any, ids: Any) -> None:
         """``Index.add`` under the given keys (float32 rows; b1: binarized as at build)."""
+        import numpy as np
+
         if self.dtype == "b1":
             vectors = self._binary_codes(x, "inserted vectors")[0]
             ids = np.asarray(ids, dtype=np.int64)
@@ -214,6 +216,8 @@ class USearchIndex(IndexBase):
 
     def delete(self, ids: Any) -> None:
         """``Index.remove``: the keys are no longer returned."""
+        import numpy as np
+
         removed = self.index_.remove(np.asarray(ids, dtype=np.uint64))
         if int(np.sum(removed)) != len(ids):
             raise RuntimeError(f"{self.name}: removed {int(np.sum(removed))} of {len(ids)} keys")

@@ -323,6 +323,8 @@ class FaissIndex(IndexBase):
         mutations.insert(self, x, ids)
 
     def delete(self, ids: Any) -> None:
+        import numpy as np
+
         if "delete" not in self.capabilities:
             self._refuse("delete")
         self._nbytes = None

@@ -11,11 +11,12 @@ Any other family (HNSW graphs: faiss cannot remove from them) declares no capabi
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from vecbench.indexes.base import omp_threads
+
+if TYPE_CHECKING:  # numpy is imported where vectors change: validate stays numpy-free
+    import numpy as np
 
 #: mutation kind -> the capabilities it gives
 CAPABILITIES = {"ivf": frozenset({"insert", "delete"}), "flat": frozenset({"insert", "delete"}),
@@ -23,6 +24,8 @@ CAPABILITIES = {"ivf": frozenset({"insert", "delete"}), "flat": frozenset({"inse
 
 
 def insert(index: Any, x: np.ndarray, ids: np.ndarray) -> None:
+    import numpy as np
+
     made = index.index_
     with omp_threads(index.n_threads):
         if index.family.mutation == "ivf":
@@ -35,6 +38,8 @@ def insert(index: Any, x: np.ndarray, ids: np.ndarray) -> None:
 
 
 def delete(index: Any, ids: np.ndarray) -> None:
+    import numpy as np
+
     made = index.index_
     if index.family.mutation == "ivf":
         removed = made.remove_ids(ids)
@@ -50,6 +55,8 @@ def delete(index: Any, ids: np.ndarray) -> None:
 
 def _labels(index: Any) -> np.ndarray:
     """The id of each stored row (0..n-1 until the first change)."""
+    import numpy as np
+
     if index.labels_ is None:
         index.labels_ = np.arange(index.index_.ntotal, dtype=np.int64)
     return index.labels_
@@ -57,5 +64,7 @@ def _labels(index: Any) -> np.ndarray:
 
 def mapped(index: Any, ids: np.ndarray) -> np.ndarray:
     """Search results of a flat index in the ids it was given."""
+    import numpy as np
+
     labels = index.labels_
     return ids if labels is None else np.where(ids >= 0, labels[np.maximum(ids, 0)], -1)

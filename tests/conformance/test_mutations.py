@@ -76,5 +76,5 @@ def test_hnsw_faiss_refuses_with_a_clear_line():
     index = indexes.get("faiss_hnsw")(threads=1)
     index.build(X[:100], "l2")
     with pytest.raises(ConfigError, match=r"faiss_hnsw cannot delete natively \(its "
-                                          r"capabilities: none\)"):
+                                          r"capabilities: filter\)"):
         index.delete(np.arange(3))

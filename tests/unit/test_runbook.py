@@ -144,7 +144,7 @@ def test_index_without_deletes_is_refused_unless_rebuilt():
     with pytest.raises(ConfigError) as caught:
         build_experiment(experiment)
     assert str(caught.value).startswith("indexes[0].faiss_hnsw: faiss_hnsw cannot delete or "
-                                        "insert natively (its capabilities: none)")
+                                        "insert natively (its capabilities: filter)")
     experiment["runbook"]["apply"] = "rebuild"
     units = build_experiment(experiment).units
     assert units[0].runbook.label() == "sliding_window(step=10,window=20) rebuild"

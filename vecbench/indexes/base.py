@@ -223,8 +223,10 @@ class IndexBase:
         raise NotImplementedError
 
     def close(self) -> None:
-        """Release what the build acquired: nothing for an in-process library (its memory goes
-        with the object); engines release tables, folders and servers."""
+        """Release what the build acquired: for an in-process library only the settings'
+        searches (they refer back to the index, so without this its memory would wait for the
+        cycle collector); engines release tables, folders and servers too."""
+        self._forget_searches()
 
     # -- mutations (runbooks); adapters declaring the capability override them ----------------
 

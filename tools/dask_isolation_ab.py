@@ -60,7 +60,8 @@ def run(tree: Path, experiment: Path, results: Path, cache: Path, extra: list[st
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "vecbench", "run", str(experiment), "--results",
                            str(results), "--executor", "dask", "--jobs", "2", "--threads", "1",
-                           "--quiet", *extra], capture_output=True, text=True, env=env)
+                           "--quiet", *extra], capture_output=True, text=True, env=env,
+                          cwd=tree)   # `python -m` puts the working folder first on sys.path
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{tree} {extra}: exit {done.returncode}\n{done.stderr[-2000:]}")

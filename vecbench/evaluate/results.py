@@ -21,14 +21,14 @@ from vecbench.core.cache import clean_temporaries
 from vecbench.run.schema import RawResults, RawSearch, SettingInfo, UnitRecord
 
 FIRST_COLUMNS = ["experiment", "dataset", "pipeline", "pipeline_kind", "index"]
-MIDDLE_COLUMNS = ["ordering", "repeat", "k"]
-RUN_COLUMNS = ["build_s", "fit_s", "encode_s", "resident_bytes_per_vector", "bytes_per_vector",
+MIDDLE_COLUMNS = ["ordering", "repeat", "k", "filter"]
+RUN_COLUMNS = ["filter_truth_s", "build_s", "fit_s", "encode_s", "resident_bytes_per_vector", "bytes_per_vector",
                "graph_bytes_per_vector", "total_bytes_per_vector", "index_bytes",
                "compression_ratio", "quantization", "peak_rss_bytes", "threads", "build_threads",
                "deterministic", "contended", "host", "worker", "data_hashing", "status", "reason"]
 #: The columns that identify a configuration (with every build.*, search.*, rescore.*).
-CONFIG_COLUMNS = ("dataset", "pipeline", "index", "ordering", "repeat", "k")
-CONFIG_PREFIXES = ("build.", "search.", "rescore.")
+CONFIG_COLUMNS = ("dataset", "pipeline", "index", "ordering", "repeat", "k", "filter")
+CONFIG_PREFIXES = ("build.", "search.", "rescore.", "filter.")
 #: Columns across whose repeats a mean and 95% interval are added (``{k}`` = the unit's k).
 REPEATED_METRICS = ("recall@{k}", "recall_eps@{k}", "ndcg@10")
 
@@ -42,7 +42,7 @@ def config_columns(*frames, repeat: bool = True) -> list[str]:
                     column not in seen and (repeat or column != "repeat"):
                 seen.append(column)
     order = {name: i for i, name in enumerate(CONFIG_COLUMNS)}
-    rank = {"build.": 2.5, "search.": 2.7, "rescore.": 2.8}
+    rank = {"build.": 2.5, "search.": 2.7, "rescore.": 2.8, "filter.": 6.5}
     return sorted(seen, key=lambda c: (order.get(c, rank.get(c[:c.index(".") + 1], 9)
                                                  if "." in c else 9), c))
 
@@ -99,8 +99,16 @@ def resident_bytes(record: UnitRecord) -> float:
     return index + float(model) / n
 
 
-def _setting_row(row: dict, setting: SettingInfo, n_base: int = 1) -> dict:
+def _setting_row(row: dict, setting: SettingInfo, n_base: int = 1,
+                 filtered: bool = False) -> dict:
     out = dict(row)
+    if setting.filter is not None:  # the filter's label and typed parameters
+        out["filter"] = setting.filter.get("label", "")
+        out.update({f"filter.{name}": value
+                    for name, value in setting.filter.get("params", {}).items()})
+        out["filter_truth_s"] = setting.filter.get("truth_s")
+    elif filtered:  # the unit has a filters: axis; this setting is its none
+        out["filter"] = "none"
     out.update({f"search.{name}": value for name, value in setting.search.items()})
     out.update({f"rescore.{name}": value for name, value in setting.rescore.items()})
     if setting.rescore_bytes_per_vector is not None:
@@ -131,15 +139,19 @@ def unit_rows(record: UnitRecord, raw: RawResults | None, reference, columns: li
     row = base_row(record)
     rows, per_query, unavailable = [], [], {}
     n_base = max(int(record.dataset.n_base or 1) if record.dataset else 1, 1)
+    filtered = "filters" in record.unit.spec
     for place, setting in enumerate(_settings_of(record)):
-        out = _setting_row(row, setting, n_base)
+        out = _setting_row(row, setting, n_base, filtered)
         if with_specs:
             spec = dict(record.unit.spec, search=setting.search, row_rescore=setting.rescore)
             out["_spec"] = json.dumps(spec, default=str)
         if record.ok:
-            evaluation = _setting(setting, raw.searches[place], raw, reference)
+            evaluation = _setting(setting, raw.searches[place], raw, reference, n_base)
             wanted = columns or metrics.default_columns(
                 record.unit.labels["k"], reference.judgments is not None)
+            if filtered:
+                wanted = list(dict.fromkeys(
+                    wanted + metrics.filter_columns(record.unit.labels["k"])))
             values = {}
             for column in wanted:
                 parsed = metrics.parse_column(column)
@@ -153,15 +165,38 @@ def unit_rows(record: UnitRecord, raw: RawResults | None, reference, columns: li
     return rows, per_query, unavailable
 
 
-def _setting(setting: SettingInfo, search: RawSearch, raw: RawResults, reference):
+def _setting(setting: SettingInfo, search: RawSearch, raw: RawResults, reference,
+             n_base: int = 0):
     from vecbench.evaluate.metrics import Setting
 
     ids = {depth: _padded(search.ids[depth], depth) for depth in setting.depths}
+    filtered = None
+    if setting.filter is not None:  # its filter and exact answers, from the raw file
+        filtered = _filter_view(raw.filters[setting.filter["answers"]])
     return Setting(ids=ids, reference=reference, true_distances=search.true_distances,
                    index_truth=(raw.index_truth if raw.index_truth is not None
                                 else reference.truth_ids),
                    batch_seconds=search.batch_seconds, latency_seconds=search.latency_seconds,
-                   client_wall_seconds=search.client_wall_seconds)
+                   client_wall_seconds=search.client_wall_seconds, filtered=filtered,
+                   n_base=n_base)
+
+
+@dataclass
+class FilterView:
+    """A filter and its exact answers as the metrics read them."""
+
+    row_filter: object
+    truth_ids: object
+    n_matching: object
+    kth: object
+
+
+def _filter_view(answers) -> FilterView:
+    from vecbench.compute.filters import RowFilter
+
+    arrays = answers.arrays
+    return FilterView(RowFilter.from_arrays(arrays, ""), arrays["truth_ids"],
+                      arrays["n_matching"], arrays["kth"])
 
 
 def _padded(ids, depth: int):

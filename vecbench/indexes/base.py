@@ -151,7 +151,8 @@ class IndexBase:
     name = "index"
     index_: Any = None  # the library's index, set when build() succeeds
     accepts = frozenset({"float32"})
-    capabilities: frozenset = frozenset()  # of protocol.CAPABILITIES: none natively yet
+    capabilities: frozenset = frozenset()  # of protocol.CAPABILITIES ("filter": see below)
+    filters_: tuple = ()  # the unit's filters in index row order (attach_filters)
     honours_order = False
     params = COMMON_PARAMS    # declarations (vecbench.core.params): build parameters
     search_params: tuple = ()  # and search parameters
@@ -254,6 +255,33 @@ class IndexBase:
         if train is None:
             return x
         return as_vectors(train, f"{self.name}: train vectors", self.metric_, self.dim_)
+
+    # -- filtered search (capability "filter") ---------------------------------------------------
+
+    def attach_filters(self, filters: Any) -> None:
+        """The filters the unit will search with (vecbench.compute.filters.RowFilter, over the
+        rows in the order build gets them), given before ``build``: an engine that filters on
+        stored attributes loads them with the rows; an in-process library reads their masks."""
+        self.filters_ = tuple(filters)
+
+    def filtered_searcher(self, queries: Any, k: int, params: dict, place: int) -> Searcher:
+        """``search(rows, k=k)`` answering ``queries[rows]`` among the rows that filter
+        ``filters_[place]`` lets each query see, with the library's own filter (indexes whose
+        ``capabilities`` hold ``filter``)."""
+        raise NotImplementedError(f"{self.name}: no native filtered search")
+
+    def _filter_masks(self, place: int, n_queries: int) -> tuple[np.ndarray, bool]:
+        """((1 or nq, ntotal) bool masks of filter ``place``, shared), made once per filter:
+        the bitmap a deployment keeps for its metadata, built outside the timed calls."""
+        cache = self.__dict__.setdefault("_masks", {})
+        if place not in cache:
+            row_filter = self.filters_[place]
+            if row_filter.n_queries != n_queries:
+                raise DataError(f"{self.name}: filter {place} is for {row_filter.n_queries} "
+                                f"queries, got {n_queries}")
+            shared = row_filter.shared
+            cache[place] = (row_filter.masks(range(1) if shared else None), shared)
+        return cache[place]
 
     # -- search -------------------------------------------------------------------------------
 

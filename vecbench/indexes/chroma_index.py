@@ -59,6 +59,7 @@ class ChromaIndex(EngineIndex):
                            doc="hnsw:search_ef, beam width of a search (collection state, set "
                                "per call)"),)
 
+    capabilities = frozenset({"filter"})  # query(where=...) on metadata loaded with the rows
     conformance = Conformance(
         {"M": 16, "construction_ef": 200}, {"search_ef": 200},
         stingy=({"M": 4, "construction_ef": 8}, {"search_ef": 10}), needs=("chromadb",))
@@ -92,9 +93,15 @@ class ChromaIndex(EngineIndex):
         self._search_ef = DEFAULT_SEARCH_EF
         batch = client.get_max_batch_size()
         started = time.perf_counter()
+        # one attribute pair per filter the unit searches with, as row metadata
+        columns = [(f"f{j}_{part}", values.tolist()) for j, f in enumerate(self.filters_)
+                   for part, values in (("a", f.attr), ("s", f.sub))]
         for start in range(0, len(x), batch):
             stop = min(start + batch, len(x))
-            collection.add(ids=[str(i) for i in range(start, stop)], embeddings=x[start:stop])
+            metadatas = ([{name: values[i] for name, values in columns}
+                          for i in range(start, stop)] if columns else None)
+            collection.add(ids=[str(i) for i in range(start, stop)], embeddings=x[start:stop],
+                           metadatas=metadatas)
         add_s = time.perf_counter() - started
         if collection.count() != len(x):
             raise RuntimeError(f"{self.name}: collection holds {collection.count()} of "
@@ -161,5 +168,47 @@ class ChromaIndex(EngineIndex):
             return ids, distances
         return run
 
+    def filtered_searcher(self, queries: Any, k: int, params: dict, place: int) -> Any:
+        """Chroma's own filter: ``query(where=...)`` on filter ``place``'s metadata
+        (``$in`` the whole values, or the partial value with the sub-bucket below its limit)."""
+        import numpy as np
+
+        q, k, _ = self._start_search(queries, k, params)  # checked queries and k
+        params = self.check_search(params)
+        row_filter = self.filters_[place]
+        wheres = [_chroma_where(place, row_filter.whole[i], *row_filter.partial[i])
+                  for i in range(len(q))]
+
+        def search_rows(rows: slice = slice(None), k: int = k) -> tuple[np.ndarray, Any]:
+            ef = params.get("search_ef", DEFAULT_SEARCH_EF)
+            if ef != self._search_ef:
+                self._set_search_ef(ef)
+            found_k = min(k, self.ntotal_)
+            chosen = range(len(q))[rows]
+            ids = np.full((len(chosen), k), -1, dtype=np.int64)
+            distances = np.full((len(chosen), k), np.inf, dtype=np.float32)
+            for out, i in enumerate(chosen):
+                if wheres[i] is None:  # no row can pass: nothing to ask
+                    continue
+                found = self.index_.query(query_embeddings=q[i:i + 1], n_results=found_k,
+                                          where=wheres[i], include=["distances"])
+                row = found["ids"][0]
+                ids[out, :len(row)] = np.array(row, dtype=np.int64)
+                distances[out, :len(row)] = found["distances"][0]
+            return ids, distances
+        return search_rows
+
     def _serialized_size(self) -> int:
         return self._index_bytes
+
+
+def _chroma_where(place: int, whole: Any, value: int, limit: int) -> dict | None:
+    """One query's filter as a Chroma ``where`` (None: no row can pass)."""
+    terms = []
+    if len(whole):
+        terms.append({f"f{place}_a": {"$in": [int(v) for v in whole]}})
+    if value >= 0:
+        terms.append({"$and": [{f"f{place}_a": int(value)}, {f"f{place}_s": {"$lt": int(limit)}}]})
+    if not terms:
+        return None
+    return terms[0] if len(terms) == 1 else {"$or": terms}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vecbench.indexes.base import (COMMON_PARAMS, BuildReport, Conformance, IndexBase,
-                                   pad_distances, pad_ids)
+from vecbench.indexes.base import (COMMON_PARAMS, BuildReport, Conformance, IndexBase, Searcher,
+                                   check_k, pad_distances, pad_ids)
 from vecbench.core.params import Param
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ class HnswlibIndex(IndexBase):
                            doc="beam width of a search; the effective beam is max(ef, k)"),)
 
     conformance = Conformance({"M": 16, "ef_construction": 200}, {"ef": 200})
+    capabilities = frozenset({"filter"})  # knn_query(filter=callback)
 
     def build(self, x: Any, metric: str, *, train: Any = None,
               threads: int | None = None) -> BuildReport:
@@ -115,7 +116,8 @@ class HnswlibIndex(IndexBase):
             distances[row, :len(found)] = found_distances
         return ids, distances
 
-    def _most_results(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _most_results(self, query: np.ndarray, k: int,
+                      allowed: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """The longest result list hnswlib can return for one query, by bisection on k.
 
         With ef fixed (>= k), hnswlib's candidate set does not depend on the k asked for, so
@@ -124,7 +126,7 @@ class HnswlibIndex(IndexBase):
         import numpy as np
 
         try:
-            labels, distances = self.index_.knn_query(query, k=k, num_threads=1)
+            labels, distances = self.index_.knn_query(query, k=k, num_threads=1, filter=allowed)
             return labels[0].view(np.int64), distances[0]
         except RuntimeError:
             pass
@@ -133,11 +135,49 @@ class HnswlibIndex(IndexBase):
         while impossible - possible > 1:
             middle = (possible + impossible) // 2
             try:
-                labels, distances = self.index_.knn_query(query, k=middle, num_threads=1)
+                labels, distances = self.index_.knn_query(query, k=middle, num_threads=1,
+                                                          filter=allowed)
                 best, possible = (labels[0].view(np.int64), distances[0]), middle
             except RuntimeError:
                 impossible = middle
         return best
+
+    def filtered_searcher(self, queries: Any, k: int, params: dict, place: int) -> Searcher:
+        """hnswlib's own filter: ``knn_query(filter=callback)``, the callback answering for a
+        label whether the query may see it (a Python call per visited node: hnswlib's API).
+        One thread (the callback holds the GIL). A query that finds fewer than k allowed
+        rows gets the most hnswlib can return (it refuses a short answer for the batch)."""
+        import numpy as np
+
+        q, k, _ = self._start_search(queries, k, params)  # checked queries and k
+        params = self.check_search(params)
+        masks, shared = self._filter_masks(place, len(q))
+        allowed = [row.tolist().__getitem__ for row in masks]  # list lookups: the cheapest callback
+        ef = params.get("ef", DEFAULT_EF)
+
+        def search_rows(rows: slice = slice(None), k: int = k) -> tuple[np.ndarray, Any]:
+            k = check_k(k)
+            k_found = min(k, self.ntotal_)
+            wanted = max(ef, k_found)
+            if wanted != self._ef:
+                self.index_.set_ef(wanted)
+                self._ef = wanted
+            chosen = range(len(q))[rows]
+            if shared:
+                try:
+                    labels, distances = self.index_.knn_query(q[rows], k=k_found, num_threads=1,
+                                                              filter=allowed[0])
+                    return pad_ids(labels.view(np.int64), k), pad_distances(distances, k)
+                except RuntimeError:
+                    pass  # some query found fewer than k: row by row below
+            ids = np.full((len(chosen), k), -1, dtype=np.int64)
+            distances = np.full((len(chosen), k), np.inf, dtype=np.float32)
+            for out, row in enumerate(chosen):
+                found, found_d = self._most_results(q[row:row + 1], k_found,
+                                                    allowed[0 if shared else row])
+                ids[out, :len(found)], distances[out, :len(found)] = found, found_d
+            return ids, distances
+        return search_rows
 
     def _serialized_size(self) -> int:
         return self.index_.index_file_size()

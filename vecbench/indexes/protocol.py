@@ -55,7 +55,9 @@ class Index(Protocol):
 
     - ``accepts``: code kinds it indexes natively (``float32``, ``fp16``, ``binary``...), decided
       by its parameters; the runner hands it codes of those kinds, decoded float32 otherwise.
-    - ``capabilities``: which of :data:`CAPABILITIES` it supports natively (empty today).
+    - ``capabilities``: which of :data:`CAPABILITIES` it supports natively. ``filter``:
+      ``attach_filters(filters)`` before build, then ``filtered_searcher(queries, k, params,
+      place)`` searches with the library's own filter (``vecbench.run.filtered`` uses them).
     - ``build``: rows get ids 0..n-1 in the order given (``threads`` governs the build only).
     - ``searcher(queries, k, params)``: queries and parameters checked once; the returned
       ``search(rows, k=k)`` answers ``queries[rows]`` as ``(ids (n, k) int64 -1 padded,

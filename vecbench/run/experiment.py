@@ -20,6 +20,7 @@ from vecbench.core.errors import ConfigError
 from vecbench.core.params import check_float, check_int, check_no_extra, check_str, parse_number
 from vecbench.core.registry import indexes, orderings, transforms
 from vecbench.datasets.dims import known_dim
+from vecbench.run import filter_axis
 from vecbench.core.yaml_files import parse_yaml, read_text, read_yaml  # noqa: F401 (re-exported)
 from vecbench.core.components import (MAX_GRID, Component, check_transform, construct,  # noqa: F401
                                       entry_of, expand_component, expand_dataset, expand_params,
@@ -27,7 +28,7 @@ from vecbench.core.components import (MAX_GRID, Component, check_transform, cons
                                       lookup)
 
 TOP_LEVEL = ("name", "seed", "k", "repeat", "datasets", "pipelines", "indexes", "orderings",
-             "cases", "threads", "timing", "description")
+             "cases", "threads", "timing", "description", "filters")
 #: ``timing:`` keys and their checks (see vecbench.run.stages.Timing); VECBENCH_MIN_SECONDS sets the
 #: default of min_seconds (the test suite shortens timings with it; rows record what was used).
 TIMING_KEYS = ("min_seconds", "min_passes", "latency_queries", "latency_seconds",
@@ -68,6 +69,7 @@ class BuildUnit:
     base_dir: str
     source: str = ""          # the experiment file, for messages
     timing: tuple = ()        # (name, value) pairs of the timing protocol
+    filters: tuple = ()       # the filters: axis (Components; () = no filter), searched inside
 
     def spec(self) -> dict:
         """The canonical description that identifies the unit's results."""
@@ -81,6 +83,8 @@ class BuildUnit:
             "ordering": self.ordering.canonical(),
             "repeat": self.repeat, "k": self.k, "seed": self.seed, "threads": self.threads,
             "timing": dict(self.timing),
+            # only with a filters: axis, so that the keys of unfiltered units stay as they were
+            **({"filters": [f.canonical() for f in self.filters]} if self.filters else {}),
         }
 
     def spec_digest(self) -> str:
@@ -131,8 +135,18 @@ class Experiment:
 
     @property
     def n_rows(self) -> int:
-        return sum(len(unit.index.search_grid) * len(unit.index.rescore_grid)
-                   for unit in self.units)
+        return sum(unit_rows(unit) for unit in self.units)
+
+
+def unit_rows(unit: BuildUnit) -> int:
+    """Result rows of a unit: its unfiltered settings (when none is on the filters axis, or
+    there is no axis), then every filter x search setting."""
+    filters = [f for f in unit.filters if f.name != "none"]
+    plain = {json.dumps({n: v for n, v in search.items() if n not in filter_axis.SEARCH_KEYS},
+                        sort_keys=True, default=str) for search in unit.index.search_grid}
+    unfiltered = len(plain) * len(unit.index.rescore_grid) \
+        if not unit.filters or len(filters) < len(unit.filters) else 0
+    return unfiltered + len(filters) * len(unit.index.search_grid)
 
 
 def expand_pipeline(steps: Any, where: str) -> list[tuple[Component, ...]]:
@@ -164,8 +178,10 @@ def expand_index(entry: Any, where: str) -> list[IndexSpec]:
     for search in searches:
         search = dict(search)
         clients = search.pop("clients", None)  # concurrency: the runner's, not the index's
+        # filter_mode / oversample: the filtered workload's, not the index's
+        search, filtering = filter_axis.split_search(search, f"{path}.search")
         try:
-            checked = target.check_search(search)
+            checked = {**target.check_search(search), **filtering}
             if clients is not None:
                 checked = {**checked, "clients": check_int("clients", clients, 1, MAX_CLIENTS)}
             checked_searches.append(checked)
@@ -178,7 +194,8 @@ def expand_index(entry: Any, where: str) -> list[IndexSpec]:
         for search in checked_searches:
             try:
                 instance.check_search_for({name: value for name, value in search.items()
-                                           if name != "clients"})
+                                           if name != "clients"
+                                           and name not in filter_axis.SEARCH_KEYS})
             except ConfigError as exc:
                 raise exc.within(f"{path}.search") from None
     rescores = ({},)
@@ -252,6 +269,8 @@ def build_experiment(raw: dict, name_default: str = "experiment",
     if threads is not None:
         threads = check_int("threads", threads, 1)
     timing = _timing(raw.get("timing"))
+    filters = filter_axis.expand_filters(raw.get("filters"))
+    filter_axis.check_files(filters, base_dir)
 
     if "cases" in raw:
         combos = _expand_cases(raw, repeat)
@@ -270,8 +289,10 @@ def build_experiment(raw: dict, name_default: str = "experiment",
     seen = set()
     for dataset, pipeline, index, ordering, repeats in combos:
         for r in range(repeats):
+            filter_axis.check_capability(index.name, indexes.get(index.name).capabilities,
+                                         index.search_grid, filters, index.where)
             unit = BuildUnit(name, dataset, pipeline, index, ordering, r, k, seed, threads,
-                             base_dir, source, timing)
+                             base_dir, source, timing, filters)
             ident = json.dumps(unit.spec(), sort_keys=True, default=str)
             if ident not in seen:  # cases may repeat a combination: run it once
                 seen.add(ident)

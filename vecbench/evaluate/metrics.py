@@ -17,7 +17,7 @@ from vecbench.compute.recall import quartile_groups, recall_eps_from_distances, 
 from vecbench.core import registry
 from vecbench.core.errors import ConfigError
 from vecbench.compute import filtered_recall, relevance
-from vecbench.evaluate import load_metrics
+from vecbench.evaluate import load_metrics, steps
 
 
 @dataclass(frozen=True)
@@ -155,6 +155,8 @@ class Setting:
     #: a filtered search: its filter (RowFilter) and exact answers (truth_ids, n_matching, kth)
     filtered: Any = None
     n_base: int = 0
+    runbook: dict | None = None                 # a runbook unit's step log (RawResults.runbook)
+    step: dict | None = None                    # and this row's search step (SettingInfo.step)
 
     def returned(self, depth: int) -> np.ndarray:
         """The first ``depth`` ids of the shallowest stored search at least that deep."""
@@ -332,6 +334,14 @@ def percentile_spread(values, percentile: float, z: float = 1.96) -> float:
     return float((ordered[high] - ordered[low]) / estimate) if estimate else 0.0
 
 
+def _of_runbook(function: Callable) -> Callable:
+    def compute(setting: Setting, depth: int | None) -> float:
+        if setting.runbook is None or setting.step is None:
+            raise MetricUnavailable("not a runbook unit")
+        return function(setting.runbook, setting.step, depth)
+    return compute
+
+
 def _builtin_metrics() -> None:
     for metric in [
         Metric("recall", True, "recall vs exact kNN", _recall, ("truth",)),
@@ -363,6 +373,18 @@ def _builtin_metrics() -> None:
                False),
         *(Metric(name, higher, label, _load(function), ("arrival",), False, False)
           for name, higher, label, function in LOAD_METRICS),
+        # runbooks (vecbench.evaluate.steps): from the unit's step log
+        Metric("searchable", True, "new points found by searching for themselves",
+               _of_runbook(steps.searchable), ("runbook",), False),
+        Metric("truth_s", False, "exact kNN of the active set at this step (s)",
+               _of_runbook(steps.truth_seconds), ("runbook",), False, False),
+        *(Metric(f"{op}_per_s", True, f"{op}s per second (vectors)",
+                 _of_runbook(steps.throughput(op)), ("runbook",), False, False)
+          for op in ("insert", "delete", "replace")),
+        Metric("rebuild_s", False, "seconds of rebuilds over the runbook",
+               _of_runbook(steps.total_seconds("rebuild")), ("runbook",), False, False),
+        Metric("compact_s", False, "seconds of compact steps (pgvector VACUUM) over the runbook",
+               _of_runbook(steps.total_seconds("compact")), ("runbook",), False, False),
     ]:
         register(metric)
     # recorded at run time, not computed from raw results: direction and label only

@@ -9,12 +9,13 @@ stays an integer; each pipeline step's parameters are ``pipeline.<step>.<name>``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from vecbench.evaluate import operating
+from vecbench.evaluate import operating, steps
 from vecbench.run import records
 from vecbench.core import atomic
 from vecbench.core.errors import ConfigError, DataError
@@ -28,7 +29,8 @@ RUN_COLUMNS = ["filter_truth_s", "build_s", "fit_s", "encode_s", "resident_bytes
                "compression_ratio", "quantization", "peak_rss_bytes", "threads", "build_threads",
                "deterministic", "contended", "host", "worker", "data_hashing", "status", "reason"]
 #: The columns that identify a configuration (with every build.*, search.*, rescore.*).
-CONFIG_COLUMNS = ("dataset", "pipeline", "index", "ordering", "repeat", "k", "filter")
+CONFIG_COLUMNS = ("dataset", "pipeline", "index", "ordering", "repeat", "k", "filter", "runbook",
+                  "step")
 CONFIG_PREFIXES = ("build.", "search.", "rescore.", "filter.")
 #: Columns across whose repeats a mean and 95% interval are added (``{k}`` = the unit's k).
 REPEATED_METRICS = ("recall@{k}", "recall_eps@{k}", "ndcg@10", "sustainable_rate")
@@ -146,6 +148,9 @@ def _setting_row(row: dict, setting: SettingInfo, n_base: int = 1,
                                if setting.contention.get("wall_s") else None)
         out["contended"] = bool(out.get("contended")) or bool(setting.contention["contended"])
     out.update({f"rescore.{name}": value for name, value in setting.rescore.items()})
+    if setting.step is not None:  # a runbook's search step
+        out["step"], out["active"] = setting.step["step"], setting.step["active"]
+        out["search_step"] = setting.step["search"] + 1  # same across runbook variants
     if setting.rescore_bytes_per_vector is not None:
         out["rescore_bytes_per_vector"] = setting.rescore_bytes_per_vector
         if RESIDENT in out:  # the rescoring copies are held in memory too, with their scales
@@ -187,6 +192,9 @@ def unit_rows(record: UnitRecord, raw: RawResults | None, reference, columns: li
             if filtered:
                 wanted = list(dict.fromkeys(
                     wanted + metrics.filter_columns(record.unit.labels["k"])))
+            if raw.runbook is not None:  # the step metrics, where the rows are a runbook's
+                more = [c.format(k=record.unit.labels["k"]) for c in steps.COLUMNS]
+                wanted = list(dict.fromkeys([*wanted, *more]))
             values = {}
             for column in wanted:
                 parsed = metrics.parse_column(column)
@@ -208,13 +216,20 @@ def _setting(setting: SettingInfo, search: RawSearch, raw: RawResults, reference
     filtered = None
     if setting.filter is not None:  # its filter and exact answers, from the raw file
         filtered = _filter_view(raw.filters[setting.filter["answers"]])
+    index_truth = raw.index_truth if raw.index_truth is not None else reference.truth_ids
+    if setting.step is not None:  # a runbook step: scored against its active set's exact kNN
+        place = setting.step["search"]
+        reference = dataclasses.replace(
+            reference, truth_ids=raw.runbook["truth_ids"][place],
+            truth_distances=raw.runbook["truth_distances"][place],
+            n_base=setting.step["active"])
+        index_truth = None
     return Setting(ids=ids, reference=reference, true_distances=search.true_distances,
-                   index_truth=(raw.index_truth if raw.index_truth is not None
-                                else reference.truth_ids),
+                   index_truth=index_truth,
                    batch_seconds=search.batch_seconds, latency_seconds=search.latency_seconds,
                    client_wall_seconds=search.client_wall_seconds, filtered=filtered,
-                   n_base=n_base, arrival=search.arrival,
-                   arrival_spec=setting.search.get("arrival"))
+                   n_base=n_base, runbook=raw.runbook, step=setting.step,
+                   arrival=search.arrival, arrival_spec=setting.search.get("arrival"))
 
 
 def ran_load(record: UnitRecord) -> bool:
@@ -334,8 +349,8 @@ def build_tables(results: str | Path, columns: list[str] | None = None,
             notes.append(f"{column}: not computable for {count} rows ({why})")
     if frame.empty:
         return Tables(frame, pd.DataFrame(), notes)
-    frame = add_repeat_intervals(operating.add_group_columns(add_derived_columns(frame),
-                                                             points))
+    frame = add_repeat_intervals(operating.add_group_columns(
+        steps.add_step_means(add_derived_columns(frame)), points))
     frame = _typed(frame, _int_columns(rows))
     frame = frame[_ordered_columns(frame)]
     return Tables(frame, _per_query_frame(frame, per_query), notes)

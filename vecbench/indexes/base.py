@@ -223,8 +223,43 @@ class IndexBase:
         raise NotImplementedError
 
     def close(self) -> None:
-        """Release what the build acquired: nothing for an in-process library (its memory goes
-        with the object); engines release tables, folders and servers."""
+        """Release what the build acquired: for an in-process library only the settings'
+        searches (they refer back to the index, so without this its memory would wait for the
+        cycle collector); engines release tables, folders and servers too."""
+        self._forget_searches()
+
+    # -- mutations (runbooks); adapters declaring the capability override them ----------------
+
+    def insert(self, x: Any, ids: Any) -> None:
+        """Add ``x`` under ``ids`` to the built index (capability ``insert``)."""
+        self._refuse("insert")
+
+    def delete(self, ids: Any) -> None:
+        """Remove ``ids`` from the built index (capability ``delete``)."""
+        self._refuse("delete")
+
+    def compact(self) -> bool:
+        """The engine's own upkeep after changes; False: this index has none."""
+        return False
+
+    def _refuse(self, what: str) -> None:
+        from vecbench.core.errors import ConfigError
+
+        raise ConfigError(f"{self.name} cannot {what} natively (its capabilities: "
+                          f"{', '.join(sorted(self.capabilities)) or 'none'})")
+
+    def _mutation_rows(self, x: Any, ids: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Rows as the build checked them (cos: unit-norm) and their ids, for insert."""
+        import numpy as np
+
+        if self.index_ is None:
+            raise RuntimeError(f"{self.name}: insert() called before build()")
+        x = as_vectors(x, f"{self.name}: inserted vectors", self.metric_, self.dim_)
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if len(ids) != len(x):
+            raise DataError(f"{self.name}: {len(x)} vectors inserted with {len(ids)} ids")
+        self._nbytes = None
+        return x, ids
 
     def __enter__(self) -> Any:
         return self

@@ -46,6 +46,8 @@ class ChromaIndex(EngineIndex):
     Chroma's ``num_threads``. Search: ``search_ef`` (>= 1; default 100)."""
 
     name = "chroma"
+    # collection.add / collection.delete; query(where=...) on metadata loaded with the rows
+    capabilities = frozenset({"filter", "insert", "delete"})
     _client_box: list | None = None  # [client, folder] of the last build
     params = (
         Param("M", "int", 16, low=2, doc="hnsw:max_neighbors, links per node"),
@@ -59,7 +61,6 @@ class ChromaIndex(EngineIndex):
                            doc="hnsw:search_ef, beam width of a search (collection state, set "
                                "per call)"),)
 
-    capabilities = frozenset({"filter"})  # query(where=...) on metadata loaded with the rows
     conformance = Conformance(
         {"M": 16, "construction_ef": 200}, {"search_ef": 200},
         stingy=({"M": 4, "construction_ef": 8}, {"search_ef": 10}), needs=("chromadb",))
@@ -197,6 +198,26 @@ class ChromaIndex(EngineIndex):
                 distances[out, :len(row)] = found["distances"][0]
             return ids, distances
         return search_rows
+
+    def insert(self, x: Any, ids: Any) -> None:
+        """``collection.add`` in batches of the client's largest."""
+        x, ids = self._mutation_rows(x, ids)
+        batch = self._client_box[0].get_max_batch_size()
+        for start in range(0, len(x), batch):
+            self.index_.add(ids=[str(i) for i in ids[start:start + batch].tolist()],
+                            embeddings=x[start:start + batch])
+        self.ntotal_ += len(x)
+
+    def delete(self, ids: Any) -> None:
+        """``collection.delete`` by id."""
+        import numpy as np
+
+        ids = np.asarray(ids, dtype=np.int64).tolist()
+        batch = self._client_box[0].get_max_batch_size()
+        for start in range(0, len(ids), batch):
+            self.index_.delete(ids=[str(i) for i in ids[start:start + batch]])
+        self.ntotal_ -= len(ids)
+        self._nbytes = None
 
     def _serialized_size(self) -> int:
         return self._index_bytes

@@ -30,6 +30,9 @@ class HnswlibIndex(IndexBase):
 
     name = "hnswlib"
     honours_order = True
+    # mark_deleted, and inserts that reuse the deleted slots (replace_deleted)
+    # knn_query(filter=callback); mark_deleted, and add(replace_deleted=True) reuses their slots
+    capabilities = frozenset({"filter", "insert", "delete"})
     params = (
         # hnswlib would silently cap a larger M at 10000, and the row would record a lie
         Param("M", "int", 16, low=2, high=10_000,
@@ -40,7 +43,6 @@ class HnswlibIndex(IndexBase):
                            doc="beam width of a search; the effective beam is max(ef, k)"),)
 
     conformance = Conformance({"M": 16, "ef_construction": 200}, {"ef": 200})
-    capabilities = frozenset({"filter"})  # knn_query(filter=callback)
 
     def build(self, x: Any, metric: str, *, train: Any = None,
               threads: int | None = None) -> BuildReport:
@@ -50,8 +52,10 @@ class HnswlibIndex(IndexBase):
         threads = self._build_threads(threads)
         x = self._start_build(x, metric)
         index = hnswlib.Index(space="l2" if self.metric_ == "l2" else "ip", dim=self.dim_)
+        # allow_replace_deleted: an insert may reuse a deleted element's slot (runbooks)
         index.init_index(max_elements=len(x), M=self.M, ef_construction=self.ef_construction,
-                         random_seed=self.seed)
+                         random_seed=self.seed, allow_replace_deleted=True)
+        self._deleted = 0
         index.add_items(x, np.arange(len(x), dtype=np.int64), num_threads=threads)
         self.index_, self._ef = index, index.ef
         # hnswlib stores each vector as float32 beside its links, label and level: the graph
@@ -181,3 +185,30 @@ class HnswlibIndex(IndexBase):
 
     def _serialized_size(self) -> int:
         return self.index_.index_file_size()
+
+    def insert(self, x: Any, ids: Any) -> None:
+        """New elements fill the slots of deleted ones first (``replace_deleted``), then
+        new slots, the capacity grown (doubled at least) when they run out."""
+        x, ids = self._mutation_rows(x, ids)
+        index = self.index_
+        reused = min(self._deleted, len(x))
+        needed = index.get_current_count() + len(x) - reused
+        if needed > index.get_max_elements():
+            index.resize_index(max(needed, 2 * index.get_max_elements()))
+        if reused:  # hnswlib refuses more replacements than deleted slots: two calls
+            index.add_items(x[:reused], ids[:reused], num_threads=self.n_threads,
+                            replace_deleted=True)
+        if reused < len(x):
+            index.add_items(x[reused:], ids[reused:], num_threads=self.n_threads)
+        self._deleted -= reused
+        self.ntotal_ += len(x)
+
+    def delete(self, ids: Any) -> None:
+        """``mark_deleted``: the elements stay in the graph as waypoints, never returned."""
+        import numpy as np
+
+        for label in np.asarray(ids, dtype=np.int64).tolist():
+            self.index_.mark_deleted(label)
+        self._deleted += len(ids)
+        self.ntotal_ -= len(ids)
+        self._nbytes = None

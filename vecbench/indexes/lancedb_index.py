@@ -60,6 +60,8 @@ class LanceDBIndex(EngineIndex):
     (IVF_HNSW_SQ beam; ``max(ef, k x refine_factor)`` is used, as LanceDB refuses less). Parameters left out take LanceDB's defaults."""
 
     name = "lancedb"
+    # table.add / table.delete; where(sql, prefilter=...) on attribute columns
+    capabilities = frozenset({"filter", "insert", "delete"})
     params = (
         Param("index_type", "choice", "IVF_PQ", choices=INDEX_TYPES, doc="LanceDB index type"),
         Param("num_partitions", "int", None, low=1, nullable=True,
@@ -90,7 +92,6 @@ class LanceDBIndex(EngineIndex):
               doc="with a filter: apply the where before the vector search (true) or to its "
                   "k results after it (false) (null: LanceDB's default, true)"),
     )
-    capabilities = frozenset({"filter"})  # where(sql, prefilter=...) on attribute columns
 
     @classmethod
     def check_search(cls, params: dict) -> dict:
@@ -249,6 +250,32 @@ class LanceDBIndex(EngineIndex):
                 distances[out, :n] = found.column("_distance").to_numpy()
             return ids, distances
         return search_rows
+
+    def insert(self, x: Any, ids: Any) -> None:
+        """``table.add``: LanceDB searches rows added after the index by brute force (merged
+        with the index's results) until ``compact`` (``table.optimize``) indexes them."""
+        import numpy as np
+
+        import pyarrow as pa
+
+        x, ids = self._mutation_rows(x, ids)
+        vectors = pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), self.dim_)
+        self.index_.add(pa.table({"id": pa.array(ids, pa.int64()), "vector": vectors}))
+        self.ntotal_ += len(x)
+
+    def delete(self, ids: Any) -> None:
+        """``table.delete`` with an id list predicate."""
+        import numpy as np
+
+        ids = np.asarray(ids, dtype=np.int64)
+        self.index_.delete(f"id IN ({', '.join(map(str, ids.tolist()))})")
+        self.ntotal_ -= len(ids)
+        self._nbytes = None
+
+    def compact(self) -> bool:
+        """``table.optimize()``: compacts files, drops deleted rows, indexes added rows."""
+        self.index_.optimize()
+        return True
 
     def _serialized_size(self) -> int:
         return self._index_bytes

@@ -70,6 +70,8 @@ class PgvectorIndex(EngineIndex):
     ``max(ef_search, k)`` up to 1000, default 40) or ``probes`` (ivfflat, default 1)."""
 
     name = "pgvector"
+    # INSERT (by COPY) and DELETE; VACUUM: compact; WHERE on attribute columns loaded with the rows
+    capabilities = frozenset({"filter", "insert", "delete"})
     params = (
         Param("method", "choice", "hnsw", choices=METHODS, doc="index access method"),
         Param("m", "int", None, low=2, high=100, nullable=True,
@@ -103,7 +105,6 @@ class PgvectorIndex(EngineIndex):
                   "(null: the server's, 20000)"),
     )
     honours_order = True  # hnsw: the build scans the heap in load order (single-threaded)
-    capabilities = frozenset({"filter"})  # WHERE on attribute columns loaded with the rows
     accepts = frozenset({"float32", "fp16", "binary"})  # over all types; see __init__
 
     conformance = Conformance(
@@ -355,6 +356,47 @@ class PgvectorIndex(EngineIndex):
         if f'"Index Name": "{self._table}_ann"' not in json.dumps(plan):
             raise RuntimeError(f"{self.name}: the query plan does not use the {self.method} "
                                f"index: {json.dumps(plan)}")
+
+    # -- mutations (runbooks) -------------------------------------------------------------------
+
+    def insert(self, x: Any, ids: Any) -> None:
+        """Rows ``COPY``-ed in (the index is maintained by PostgreSQL as they arrive)."""
+        import numpy as np
+
+        from pgvector import Bit, HalfVector
+
+        if self.type == "bit":
+            codes = self._bit_codes(x, "inserted vectors")[0]
+            rows = [Bit(row.tobytes()) for row in codes]
+            ids = np.asarray(ids, dtype=np.int64)
+        else:
+            x, ids = self._mutation_rows(x, ids)
+            rows = [HalfVector(row) for row in x] if self.type == "halfvec" else list(x)
+        conn = self._connection()
+        with conn.cursor() as cur, cur.copy(
+                f"COPY {self._table} (id, embedding) FROM STDIN WITH (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", self.type])
+            for i, row in zip(ids.tolist(), rows):
+                copy.write_row((i, row))
+        self.ntotal_ += len(rows)
+
+    def delete(self, ids: Any) -> None:
+        """``DELETE ... WHERE id = ANY(ids)``: the index keeps dead tuples until VACUUM."""
+        import numpy as np
+
+        ids = np.asarray(ids, dtype=np.int64)
+        found = self._connection().execute(f"DELETE FROM {self._table} WHERE id = ANY(%s)",
+                                           (ids.tolist(),)).rowcount
+        if found != len(ids):
+            raise RuntimeError(f"{self.name}: deleted {found} of {len(ids)} rows")
+        self.ntotal_ -= len(ids)
+        self._nbytes = None
+
+    def compact(self) -> bool:
+        """``VACUUM``: dead tuples leave the table and the index."""
+        self._connection().execute(f"VACUUM {self._table}")
+        self._nbytes = None
+        return True
 
     # -- connections and clean-up ------------------------------------------------------------
 

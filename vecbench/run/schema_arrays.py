@@ -101,6 +101,12 @@ class RawResults(Npz):
     searches: list[RawSearch] = field(default_factory=list)
     index_truth: Any = None
     filters: list[FilterAnswers] = field(default_factory=list)
+    #: a runbook unit's steps (vecbench.run.streaming): per step ``op`` (its operation; the
+    #: first insert, which builds the index, ``build``), ``seconds``, ``count``, ``active``,
+    #: ``prepare_seconds`` (a rebuild before a search), ``truth_seconds``; per search step
+    #: ``truth_ids`` / ``truth_distances`` (exact kNN tags of the active set, at the unit's k);
+    #: per probe ``probe_step``, ``probe_tags``, ``probe_ids``. Stored as ``runbook_<name>``.
+    runbook: dict | None = None
 
     def to_arrays(self) -> dict:
         import numpy as np
@@ -108,6 +114,8 @@ class RawResults(Npz):
         arrays = {VERSION_MEMBER: np.int64(SCHEMA_VERSION)}
         if self.index_truth is not None:
             arrays["index_truth"] = self.index_truth
+        for name, array in (self.runbook or {}).items():
+            arrays[f"{RUNBOOK_PREFIX}{name}"] = array
         for i, search in enumerate(self.searches):
             arrays.update(search.to_arrays(_prefix(i)))
         for i, answers in enumerate(self.filters):
@@ -125,9 +133,15 @@ class RawResults(Npz):
         if filters != set(range(len(filters))):
             raise SchemaError(f"filters {sorted(filters)}, expected 0 to {len(filters) - 1} "
                               "without gaps")
+        runbook = {name[len(RUNBOOK_PREFIX):]: array for name, array in arrays.items()
+                   if name.startswith(RUNBOOK_PREFIX)}
         return cls([RawSearch.from_arrays(arrays, _prefix(i)) for i in range(len(places))],
                    arrays.get("index_truth"),
-                   [FilterAnswers.from_arrays(arrays, f"f{i}_") for i in range(len(filters))])
+                   [FilterAnswers.from_arrays(arrays, f"f{i}_") for i in range(len(filters))],
+                   runbook or None)
+
+
+RUNBOOK_PREFIX = "runbook_"
 
 
 def _prefix(place: int) -> str:

@@ -164,6 +164,9 @@ class SettingInfo:
     #: a filtered search: {"label", "kind", "params", "answers": place in RawResults.filters,
     #: "truth_s"}; None: unfiltered
     filter: dict | None = _kind(dict, None)
+    #: a runbook's search step: its number in the runbook (1-based), its place among the
+    #: search steps (``RawResults.runbook`` arrays), the active points then
+    step: dict | None = _kind(dict, None)
     #: the machine while this setting was timed (vecbench.run.contention's figures)
     contention: dict | None = _kind(dict, None)
     #: an arrival load's outcome: arrivals, answered, dropped (metrics come from the raw times)

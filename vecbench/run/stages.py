@@ -34,7 +34,7 @@ from vecbench.datasets import guards
 from vecbench.datasets import mapped as datasets_mapped
 from vecbench.datasets.base import Dataset, PathResolver
 from vecbench.datasets.identity import stamp
-from vecbench.run import contention, filter_axis, filtered, rescore, shared_work
+from vecbench.run import contention, filter_axis, filtered, rescore, shared_work, streaming
 from vecbench.run.arrival import Pools, arrival_outcome
 from vecbench.run.experiment import RUNNER_SEARCH_KEYS, BuildUnit, Component, component_label
 from vecbench.run.records import Outcome
@@ -535,20 +535,30 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
                  else None)
         stage = enter("build")
         datasets_mapped.check(mapped)
-        perm = insertion_order(unit, dataset)
-        # the filters, their exact answers, and (native) the filters the index loads
-        prepared = filtered.prepare(unit, dataset, index, perm)
-        built = build(unit, encoded, index, perm, dataset.metric)
-        stage = enter("search")
         with contention.Sampler(period=0.5) as during:
-            settings, raw.searches = (search(unit, built, encoded, dataset, unit_timing(unit),
-                                             on_stage, threads)
-                                      if prepared.include_none else ([], []))
-            if prepared.filters:
-                more, more_raw = filtered.search(unit, built, encoded, dataset,
-                                                 unit_timing(unit), prepared, on_stage)
-                settings, raw.searches = settings + more, raw.searches + more_raw
-                raw.filters = prepared.answers
+            if unit.runbook is not None:  # the index changes while it serves: steps
+                stage = enter("runbook")
+                streamed = streaming.run(unit, unit.runbook, dataset, encoded, index,
+                                         insertion_order(unit, dataset), unit_timing(unit),
+                                         on_stage)
+                built = Built(index, streamed.report, streamed.build_s, streamed.index_bytes,
+                              None)
+                settings, raw.searches, raw.runbook = (streamed.settings, streamed.searches,
+                                                       streamed.arrays)
+            else:
+                perm = insertion_order(unit, dataset)
+                # the filters, their exact answers, and (native) the filters the index loads
+                prepared = filtered.prepare(unit, dataset, index, perm)
+                built = build(unit, encoded, index, perm, dataset.metric)
+                stage = enter("search")
+                settings, raw.searches = (search(unit, built, encoded, dataset,
+                                                 unit_timing(unit), on_stage, threads)
+                                          if prepared.include_none else ([], []))
+                if prepared.filters:
+                    more, more_raw = filtered.search(unit, built, encoded, dataset,
+                                                     unit_timing(unit), prepared, on_stage)
+                    settings, raw.searches = settings + more, raw.searches + more_raw
+                    raw.filters = prepared.answers
     except VecbenchError as exc:
         outcome = _failed(unit, threads, "error", failure_reason(unit, exc), stage, started,
                           worker, dataset)

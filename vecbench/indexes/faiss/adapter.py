@@ -18,6 +18,7 @@ from vecbench.core.errors import ConfigError, DataError
 from vecbench.indexes.base import (COMMON_PARAMS, BuildReport, Conformance, IndexBase, Searcher,
                                    check_metric, faiss_serialized_size, omp_threads)
 from vecbench.indexes.codes import binarize
+from vecbench.indexes.faiss import mutations
 from vecbench.indexes.faiss.storage import faiss_storage
 from vecbench.core.params import check_float
 
@@ -150,6 +151,9 @@ class Family:
     used_threads: Callable[[Any, int], int] = lambda index, threads: threads
     details: Callable[[Any], dict] = _factory_details
     binary: bool = False       # packed sign bits, searched by Hamming distance
+    #: how a built index takes inserts and deletes ("ivf", "flat"; "": it cannot), see
+    #: vecbench.indexes.faiss.mutations
+    mutation: str = ""
     extra: dict = field(default_factory=dict)  # family constants (qtypes, ...)
 
 
@@ -200,6 +204,7 @@ class FaissIndex(IndexBase):
         family = self.family
         threads = self._build_threads(threads)
         self._native_codes: np.ndarray | None = None
+        self.labels_ = None  # the id of each stored row, once a flat index has changed
         self.float_input_ = True  # handed float32 (not codes a quantizer made)
         try:
             family.prepare(self, x)
@@ -302,6 +307,8 @@ class FaissIndex(IndexBase):
                 made = family.search_parameters(self, faiss, params, k)
                 faiss_params = by_k[k] = None if made is None else self._reuse(*made)
             ids, distances = family.search(self, faiss, q, k, params, faiss_params)
+            if self.labels_ is not None:
+                ids = mutations.mapped(self, ids)
             return ids, (distances.astype(np.float32) if family.binary else distances)
         return run
 
@@ -347,6 +354,24 @@ class FaissIndex(IndexBase):
         made_for(k)
         return search_rows
 
+    # -- mutations (runbooks) -------------------------------------------------------------------
+
+    labels_: Any = None
+
+    def insert(self, x: Any, ids: Any) -> None:
+        if "insert" not in self.capabilities:
+            self._refuse("insert")
+        x, ids = self._mutation_rows(x, ids)
+        mutations.insert(self, x, ids)
+
+    def delete(self, ids: Any) -> None:
+        import numpy as np
+
+        if "delete" not in self.capabilities:
+            self._refuse("delete")
+        self._nbytes = None
+        mutations.delete(self, np.ascontiguousarray(ids, dtype=np.int64))
+
     def _serialized_size(self) -> int:
         return faiss_serialized_size(self.index_, binary=self.family.binary)
 
@@ -359,6 +384,8 @@ def faiss_adapter(family: Family, class_name: str, module: str) -> type[FaissInd
         "__module__": module, "__doc__": family.doc, "family": family, "name": family.name,
         "params": family.params + COMMON_PARAMS, "search_params": family.search_params,
         "accepts": family.accepts, "honours_order": family.honours_order,
-        # IDSelector filters every float family's search (not the binary indexes' here)
-        "capabilities": frozenset() if family.binary else frozenset({"filter"}),
+        # IDSelector filters every float family's search (not the binary indexes' here);
+        # the mutations a runbook may ask depend on the family
+        "capabilities": mutations.CAPABILITIES[family.mutation]
+        | (frozenset() if family.binary else frozenset({"filter"})),
         "conformance": family.conformance})

@@ -284,8 +284,12 @@ CRASH_CHILD = textwrap.dedent("""
     folder = pg_server.running_folder()
     victim = (index._connection().info.backend_pid if sys.argv[1] != "server"
               else pg_server._server.server_pid)
+    backend = index._connection().info.backend_pid
     os.kill(victim, getattr(signal, sys.argv[2]))
     started = time.monotonic()
+    # an idle backend exits when it sees the server gone: until then it may still answer
+    while os.path.exists(f"/proc/{backend}") and time.monotonic() - started < 10:
+        time.sleep(0.05)
     try:
         index.search(x[:5], 3)
     except pg_server.ServerCrash as exc:

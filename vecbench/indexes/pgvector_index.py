@@ -439,29 +439,34 @@ class PgvectorIndex(EngineIndex):
         return self._bit_codes(q, "queries")[0] if self.type == "bit" else super()._queries(q)
 
     def _searching(self, params: dict) -> Any:
-        import numpy as np
-
         def run(q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-            import psycopg
-
-            ids = np.full((len(q), k), -1, dtype=np.int64)
-            distances = np.full((len(q), k), np.inf, dtype=np.float32)
-            try:
-                conn = self._connection()
-                self._set_session(conn, params, k)
-                with conn.cursor() as cur:
-                    for i, row in enumerate(q):
-                        found = cur.execute(self._sql, (self._query_value(row), k), prepare=True,
-                                            binary=True).fetchall()
-                        if found:
-                            ids[i, :len(found)], distances[i, :len(found)] = zip(*found)
-            except psycopg.OperationalError as exc:
-                reason = pg_server.crash_reason("a search", self.dsn)
-                if reason is None:
-                    raise
-                raise pg_server.ServerCrash(reason) from exc
-            return ids, distances
+            return self._answer(params, k, ((self._sql, (self._query_value(row), k))
+                                            for row in q), len(q))
         return run
+
+    def _answer(self, params: dict, k: int, statements: Any, n: int) -> tuple:
+        """Run ``n`` statements ``(sql, arguments)``, one query each as an application sends
+        them, in a session ``params`` set: (ids, distances), -1 / inf padded; a server that
+        died under them is a :class:`pg_server.ServerCrash` naming how."""
+        import numpy as np
+        import psycopg
+
+        ids = np.full((n, k), -1, dtype=np.int64)
+        distances = np.full((n, k), np.inf, dtype=np.float32)
+        try:
+            conn = self._connection()
+            self._set_session(conn, params, k)
+            with conn.cursor() as cur:
+                for i, (sql, arguments) in enumerate(statements):
+                    found = cur.execute(sql, arguments, prepare=True, binary=True).fetchall()
+                    if found:
+                        ids[i, :len(found)], distances[i, :len(found)] = zip(*found)
+        except psycopg.OperationalError as exc:
+            reason = pg_server.crash_reason("a search", self.dsn)
+            if reason is None:
+                raise
+            raise pg_server.ServerCrash(reason) from exc
+        return ids, distances
 
     def filtered_searcher(self, queries: Any, k: int, params: dict, place: int) -> Any:
         """pgvector's own filter: the query with ``WHERE`` on filter ``place``'s columns
@@ -480,26 +485,9 @@ class PgvectorIndex(EngineIndex):
                       int(row_filter.partial[i, 1])) for i in range(len(q))]
 
         def search_rows(rows: slice = slice(None), k: int = k) -> tuple[np.ndarray, Any]:
-            import psycopg
-
             chosen = range(len(q))[rows]
-            ids = np.full((len(chosen), k), -1, dtype=np.int64)
-            distances = np.full((len(chosen), k), np.inf, dtype=np.float32)
-            try:
-                conn = self._connection()
-                self._set_session(conn, params, k)
-                with conn.cursor() as cur:
-                    for out, i in enumerate(chosen):
-                        found = cur.execute(sql, (self._query_value(q[i]), *arguments[i], k),
-                                            prepare=True, binary=True).fetchall()
-                        if found:
-                            ids[out, :len(found)], distances[out, :len(found)] = zip(*found)
-            except psycopg.OperationalError as exc:
-                reason = pg_server.crash_reason("a search", self.dsn)
-                if reason is None:
-                    raise
-                raise pg_server.ServerCrash(reason) from exc
-            return ids, distances
+            return self._answer(params, k, ((sql, (self._query_value(q[i]), *arguments[i], k))
+                                            for i in chosen), len(chosen))
         return search_rows
 
     def _query_value(self, row: Any) -> Any:

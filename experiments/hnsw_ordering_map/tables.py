@@ -13,6 +13,7 @@ shift against the random builds' mean recall, with the interval's half-width as 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,12 @@ FOLDERS = (RESULTS, RESULTS.parent / "hnsw_ordering_map_scifact")
 PUBLISHED = 12.0
 RECALL = "recall@10"
 CONFIG = ["dataset", "build.M", "build.ef_construction", "search.ef"]
+
+
+def out() -> Path:
+    """Where the tables and figure are written: the folder given as the first argument (the
+    staleness test regenerates them into a temporary one), else the study's results folder."""
+    return Path(sys.argv[1]) if len(sys.argv) > 1 else RESULTS
 
 
 def markdown(frame: pd.DataFrame) -> str:
@@ -122,7 +129,7 @@ def figure(table: pd.DataFrame) -> None:
         legend.update(zip(*reversed(ax.get_legend_handles_labels())))
     fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=5, fontsize=8)
     fig.tight_layout(rect=(0, 0.8 / (5 * n_rows + 0.8) + 0.02, 1, 1))
-    fig.savefig(RESULTS / "ordering_map.png", dpi=120)
+    fig.savefig(out() / "ordering_map.png", dpi=120)
 
 
 def load() -> pd.DataFrame:
@@ -204,7 +211,7 @@ def answer(table: pd.DataFrame) -> None:
 def main() -> None:
     results = load()
     table = shifts(results)
-    table.to_csv(RESULTS / "shifts.csv", index=False)
+    table.to_csv(out() / "shifts.csv", index=False)
     print("## Largest shift per graph config (over orders and ef)\n")
     print(summary(table))
     print("\n## Each order's shift, over all configs and ef\n")

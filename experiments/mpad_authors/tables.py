@@ -12,6 +12,7 @@ baselines, are then scored on the test queries only. Paired intervals: vecbench'
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,12 @@ KS = (1, 3, 6, 10, 15)
 METHODS = ("pca", "random_projection", "kernel_pca", "umap", "mpad_axiswise")
 BASELINES = METHODS[:-1]
 PICKS = (("validation", "val_row"), ("test", "test_row"))
+
+
+def out() -> Path:
+    """Where the tables and figure are written: the folder given as the first argument (the
+    staleness test regenerates them into a temporary one), else the study's results folder."""
+    return Path(sys.argv[1]) if len(sys.argv) > 1 else RESULTS
 
 
 def markdown(frame: pd.DataFrame) -> str:
@@ -180,13 +187,13 @@ def figure(table, by_row, chosen) -> None:
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(RESULTS / "mpad_authors.png", dpi=120)
+    fig.savefig(out() / "mpad_authors.png", dpi=120)
 
 
 def main() -> None:
     table, by_row = load()
     chosen = selections(table, by_row)
-    chosen.drop(columns=["val_row", "test_row"]).to_csv(RESULTS / "selection.csv", index=False)
+    chosen.drop(columns=["val_row", "test_row"]).to_csv(out() / "selection.csv", index=False)
     print("## MPAD's (b, alpha) picked on validation vs on test queries (test recall)\n")
     print(markdown(chosen.drop(columns=["val_row", "test_row"])))
     summary = []
@@ -196,7 +203,7 @@ def main() -> None:
             continue
         paired = paired_table(frame, "method == 'pca'", f"recall@{k}",
                               within=("dataset", "ratio"), extra=("method", "ratio"))
-        paired.to_csv(RESULTS / f"paired_recall@{k}.csv", index=False)
+        paired.to_csv(out() / f"paired_recall@{k}.csv", index=False)
         paired = paired[paired["method"] != "pca"].sort_values(["dataset", "ratio", "method"])
         for column in ("delta", "ci_low", "ci_high"):
             paired[column] = 100 * paired[column]
@@ -223,7 +230,7 @@ def main() -> None:
               f"{len(summary)} cells; ahead of the best baseline in "
               f"{int(summary['beats best baseline'].sum())}.")
     compared = verdicts(table, by_row, chosen)
-    compared.to_csv(RESULTS / "verdicts.csv", index=False)
+    compared.to_csv(out() / "verdicts.csv", index=False)
     print("\n## MPAD against each baseline over the (dataset, ratio, k) settings: paired 95% "
           "bootstrap on the test queries, better / level / worse\n")
     print(markdown(verdict_counts(compared, ["picked on", "baseline"])))

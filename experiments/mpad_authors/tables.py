@@ -18,13 +18,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vecbench.evaluate.paired import bootstrap_mean, paired_table
+from vecbench.evaluate import bootstrap
+from vecbench.evaluate import verdicts as stated
+from vecbench.evaluate.paired import paired_table
 
 RESULTS = Path(__file__).resolve().parents[2] / "results" / "mpad_authors"
 #: experiment.yaml's results, then wider.yaml's (more b, alpha; MNIST at every ratio)
 FOLDERS = (RESULTS, RESULTS.parent / "mpad_authors_wider")
 N_TEST = 600
 KS = (1, 3, 6, 10, 15)
+#: the equivalence margin of the TOST verdicts: one recall point
+MARGIN = 0.01
 METHODS = ("pca", "random_projection", "kernel_pca", "umap", "mpad_axiswise")
 BASELINES = METHODS[:-1]
 PICKS = (("validation", "val_row"), ("test", "test_row"))
@@ -125,13 +129,34 @@ def verdicts(table: pd.DataFrame, by_row: dict, chosen: pd.DataFrame) -> pd.Data
                 if len(rows) != 1:
                     continue  # this baseline did not run at this dimension
                 delta = mpad - split_values(by_row, rows[0], metric, "test")
-                mean, low, high = bootstrap_mean(delta)
+                interval = bootstrap.queries(delta)
+                low, high = interval.low, interval.high
                 out.append({"dataset": pick["dataset"], "ratio": pick["ratio"], "k": pick["k"],
                             "picked on": label, "baseline": baseline,
-                            "mpad - baseline (points)": 100 * mean, "ci_low": 100 * low,
+                            "mpad - baseline (points)": 100 * interval.mean, "ci_low": 100 * low,
                             "ci_high": 100 * high,
-                            "verdict": "better" if low > 0 else "worse" if high < 0 else "level"})
-    return pd.DataFrame(out)
+                            "verdict": "better" if low > 0 else "worse" if high < 0 else "level",
+                            "_p": interval.p_value(), "_p_equiv": interval.equivalence_p(MARGIN)})
+    out = pd.DataFrame(out)
+    # error rates across the study's comparisons: Benjamini-Hochberg over every (setting,
+    # baseline) of one pick, and TOST against +-1 recall point for "equivalent"
+    out["q"], out["q_equivalent"], out["verdict (BH)"] = np.nan, np.nan, ""
+    for _, part in out.groupby("picked on"):
+        words, q, q_equiv = stated.verdicts(part["mpad - baseline (points)"], part["_p"],
+                                            part["_p_equiv"], margin=MARGIN, scale=100)
+        out.loc[part.index, "q"], out.loc[part.index, "q_equivalent"] = q, q_equiv
+        out.loc[part.index, "verdict (BH)"] = words
+    return out.drop(columns=["_p", "_p_equiv"])
+
+
+def bh_counts(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Settings per Benjamini-Hochberg / TOST verdict: better, worse, equivalent, inconclusive."""
+    kind = table["verdict (BH)"].str.extract(r"^(better|worse|equivalent|inconclusive)")[0]
+    counts = table.assign(kind=kind).groupby(by + ["kind"]).size().unstack("kind", fill_value=0)
+    counts = counts.reindex(columns=["better", "equivalent", "inconclusive", "worse"],
+                            fill_value=0)
+    counts["settings"] = counts.sum(axis=1)
+    return counts.reset_index()
 
 
 def verdict_counts(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -234,6 +259,10 @@ def main() -> None:
     print("\n## MPAD against each baseline over the (dataset, ratio, k) settings: paired 95% "
           "bootstrap on the test queries, better / level / worse\n")
     print(markdown(verdict_counts(compared, ["picked on", "baseline"])))
+    print("\n## The same with stated error rates: Benjamini-Hochberg across each pick's "
+          f"{len(compared) // 2} comparisons (FDR 0.05), TOST against ±{100 * MARGIN:g} recall "
+          "point\n")
+    print(markdown(bh_counts(compared, ["picked on", "baseline"])))
     print("\n### the same, per dataset (b, alpha picked on validation)\n")
     print(markdown(verdict_counts(compared[compared["picked on"] == "validation"],
                                   ["dataset", "baseline"])))

@@ -109,3 +109,13 @@ def test_bad_margin_and_selection_columns_are_one_line_errors():
         paired.paired_table(frame, "pipeline == 'base'", "recall@10", select_on=["budget"])
     with pytest.raises(ConfigError, match="--seeds.*unknown column 'fit_seed'"):
         paired.paired_table(frame, "pipeline == 'base'", "recall@10", seeds="fit_seed")
+
+
+def test_the_baseline_row_is_no_comparison():
+    rng = np.random.default_rng(4)
+    base = rng.uniform(0.2, 0.8, 300)
+    rows = [("base", "b", base), ("x", "x", base + 0.05 + rng.normal(0, 0.01, 300))]
+    table = paired.paired_table(frame_of(rows), "pipeline == 'base'", "recall@10",
+                                verdicts_=True).set_index("pipeline")
+    assert table.loc["base", "verdict"] == "baseline" and np.isnan(table.loc["base", "q"])
+    assert table.loc["x", "verdict"] == "better"

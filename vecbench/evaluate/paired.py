@@ -111,6 +111,7 @@ def paired_table(frame, baseline: str, metric: str, *, resamples: int = 10_000,
     for key, rows in frame.groupby(within, sort=False, dropna=False):
         group = ", ".join(f"{c} {v!r}" for c, v in zip(within, key))
         configs = _configurations(rows, baseline, metric, group, identity, seeds)
+        baseline_rows = set(rows.query(baseline).index)
         if select_on:
             first = next(iter(configs.values())).values
             chosen = holdout.split(first.shape[1], split_seed)
@@ -125,21 +126,24 @@ def paired_table(frame, baseline: str, metric: str, *, resamples: int = 10_000,
         for config in configs.values():
             entry = _entry(config, metric, extra, seeds, resamples, seed, confidence, margin,
                            chosen.report if select_on else None)
+            entry["_baseline"] = config.row.name in baseline_rows
             if select_on:
                 entry.update({"selected_on": len(chosen.select), "split_seed": split_seed})
             out.append(entry)
     table = pd.DataFrame(out)
     if table.empty:
         return table
-    if margin is not None or verdicts_:
+    if margin is not None or verdicts_:  # the baseline against itself is no comparison
+        compared = table[~table["_baseline"]]
         words, q_diff, q_equiv = verdicts.verdicts(
-            table["delta"], table.pop("_p"), table.pop("_p_equiv") if margin else None,
+            compared["delta"], compared["_p"], compared["_p_equiv"] if margin else None,
             margin=margin, alpha=alpha, higher_is_better=higher, scale=scale)
-        table["q"] = q_diff
+        table.loc[compared.index, "q"] = q_diff
         if q_equiv is not None:
-            table["q_equivalent"] = q_equiv
-        table["verdict"] = words
-    table = table.drop(columns=[c for c in ("_p", "_p_equiv") if c in table])
+            table.loc[compared.index, "q_equivalent"] = q_equiv
+        table["verdict"] = "baseline"
+        table.loc[compared.index, "verdict"] = words
+    table = table.drop(columns=[c for c in ("_p", "_p_equiv", "_baseline") if c in table])
     # a column that is the same in every row (ordering "original", repeat 0) says nothing here
     constant = [c for c in ("ordering", "repeat", "quantization", "queries")
                 if c in table and table[c].nunique(dropna=False) == 1 and len(table) > 1

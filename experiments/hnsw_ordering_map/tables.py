@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from vecbench.evaluate import verdicts as stated
+
 RESULTS = Path(__file__).resolve().parents[2] / "results" / "hnsw_ordering_map"
 #: the study's result folders: the first three datasets, then scifact-sentences
 FOLDERS = (RESULTS, RESULTS.parent / "hnsw_ordering_map_scifact")
@@ -208,6 +210,33 @@ def answer(table: pd.DataFrame) -> None:
           f"{default['shift (points)'].abs().max():.1f} points")
 
 
+def multiplicity(table: pd.DataFrame) -> None:
+    """The shifts under stated error rates (issue 29): each cell's two-sided p-value from the
+    same prediction distribution as the interval (Student's t, n - 1 degrees of freedom, scale
+    sd * sqrt(1 + 1/n)), adjusted with Benjamini-Hochberg across all cells, or Bonferroni. Cells of
+    one build (its ef values) share the build, so the count of distinct builds is given too;
+    BH assumes independent or positively dependent p-values, which cells of a build are."""
+    n = 10
+    scale = table["random sd"] * np.sqrt(1 + 1 / n)
+    shift = table["shift (points)"] / 100
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(scale > 0, shift.abs() / scale, np.where(shift.abs() > 0, np.inf, 0.0))
+    p = 2 * stats.t.sf(t, n - 1)
+    q = stated.adjust(p)
+    big = table["shift (points)"].abs() >= 5
+    builds = ["dataset", "M", "efc", "ordering"]
+    print(f"\n## Under stated error rates ({len(table)} cells, alpha 0.05)\n")
+    print("| rule | cells >= 5 points: gains / losses | distinct builds |")
+    print("|---|---|---|")
+    for rule, keep in (("outside the 95% prediction interval (no correction)", table["outside"]),
+                       ("Benjamini-Hochberg q <= 0.05", q <= 0.05),
+                       ("Bonferroni p <= 0.05 / cells", p <= 0.05 / len(table))):
+        moved = table[keep & big]
+        print(f"| {rule} | {int((moved['shift (points)'] > 0).sum())} / "
+              f"{int((moved['shift (points)'] < 0).sum())} | "
+              f"{len(moved.drop_duplicates(builds))} |")
+
+
 def main() -> None:
     results = load()
     table = shifts(results)
@@ -222,6 +251,7 @@ def main() -> None:
         print(markdown(big[["dataset", "M", "efc", "ef", "ordering", RECALL, "random mean",
                             "shift (points)", "relative %", "outside"]]))
     answer(table)
+    multiplicity(table)
     figure(table)
 
 

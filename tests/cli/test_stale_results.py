@@ -1,10 +1,14 @@
 """Nothing stale (issue 29): `make figures` on the committed tables, into a temporary folder,
 redraws every committed figure and rewrites every table its scripts write; a committed figure or
-table that differs from what its command makes now fails here. Run by `make test`."""
+table that differs from what its command makes now fails here. And each README number comes from
+a table the study's script prints: every difference with its interval quoted in a study's README
+("+3.94 [+1.33, +6.49]", bold or with a Unicode minus alike) must appear in what the study's
+committed scripts print now. Run by `make test`."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +27,29 @@ UNMADE = {
                                       "experiments/engines or the Makefile makes it",
 }
 
+#: The scripts that print each study's tables, run from the repository root ("make figures":
+#: what `make figures` printed, which runs the table scripts of the map and of mpad_authors).
+SCRIPTS = {
+    "engines": [["sh", "experiments/engines/tables.sh"]],
+    "scifact_indexes": [["sh", "experiments/scifact_indexes/tables.sh"]],
+    "nn_preserving": [["sh", "experiments/nn_preserving/tables.sh"],
+                      ["sh", "experiments/nn_preserving/seeds.sh"]],
+    "rag_storage": [["sh", "experiments/rag_storage/tables.sh"],
+                    ["{python}", "experiments/rag_storage/budgets.py"]],
+    "hnsw_ordering": [["{python}", "experiments/hnsw_ordering/tables.py"]],
+    "hnsw_ordering_map": ["make figures"],
+    "mpad_authors": ["make figures"],
+}
+INTERVAL = re.compile(r"[+-]?\d+\.\d+ \[[+-]?\d+\.\d+, [+-]?\d+\.\d+\]")
+
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
+
+
+def environment(data: str) -> dict:
+    return {**os.environ, "VECBENCH_DATA": data, "MPLBACKEND": "Agg",
+            "VECBENCH": f"{sys.executable} -m vecbench", "PYTHON": sys.executable,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
+                                                        os.environ.get("PYTHONPATH")]))}
 
 
 def committed(pattern: str) -> list[str]:
@@ -33,23 +59,32 @@ def committed(pattern: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def regenerated(tmp_path_factory):
+def data() -> str:
     data = os.environ.get("VECBENCH_DATA") or str(ROOT.parent / "shared" / "datasets")
     if not Path(data).is_dir():
         pytest.skip(f"hnsw_ordering/lid.png needs the shared datasets ({data})")
+    return data
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory, data):
+    """``(folder, printed)``: `make figures` into a temporary folder, and what it printed."""
     if not shutil.which("make"):
         pytest.skip("make is not installed")
     out = tmp_path_factory.mktemp("figures")
     for study in {Path(p).parts[1] for p in committed("results/*.png")}:
         (out / study).mkdir(exist_ok=True)
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "VECBENCH_DATA": data, "MPLBACKEND": "Agg",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     # -o: take the venv as installed (this interpreter's); BIN: run this interpreter's vecbench
     done = subprocess.run(["make", "-s", "-o", ".venv/.installed", "figures", f"OUT={out}",
-                           f"BIN={bin_dir}"], cwd=ROOT, env=env, capture_output=True, text=True)
+                           f"BIN={Path(sys.executable).parent}"], cwd=ROOT,
+                          env=environment(data), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
-    return out
+    return out, normalized(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def regenerated(made):
+    return made[0]
 
 
 def test_every_committed_figure_is_made_by_make_figures(regenerated):
@@ -61,10 +96,14 @@ def test_every_committed_figure_is_made_by_make_figures(regenerated):
 @pytest.mark.parametrize("figure", [p for p in committed("results/*.png") if p not in UNMADE])
 def test_committed_figure_matches_its_redraw(regenerated, figure):
     from matplotlib.testing.compare import compare_images
+    from matplotlib.testing.exceptions import ImageComparisonFailure
 
     redrawn = regenerated / Path(figure).relative_to("results")
     assert redrawn.exists(), f"{figure}: not redrawn"
-    verdict = compare_images(str(ROOT / figure), str(redrawn), tol=TOLERANCE)
+    try:
+        verdict = compare_images(str(ROOT / figure), str(redrawn), tol=TOLERANCE)
+    except ImageComparisonFailure as exc:  # a different size
+        verdict = str(exc)
     assert verdict is None, f"{figure} is stale (rerun `make figures`): {verdict}"
 
 
@@ -75,3 +114,28 @@ def test_committed_table_matches_what_its_script_writes(regenerated, table):
     assert rewritten.exists(), f"{table}: no script of `make figures` writes it"
     pd.testing.assert_frame_equal(pd.read_csv(ROOT / table), pd.read_csv(rewritten),
                                   check_exact=False, rtol=1e-9, atol=1e-12)
+
+
+def normalized(text: str) -> str:
+    return text.replace("\u2212", "-").replace("**", "")
+
+
+@pytest.mark.parametrize("study", sorted(SCRIPTS))
+def test_readme_intervals_are_printed_by_the_study_scripts(study, made, data, tmp_path):
+    readme = ROOT / "results" / study / "README.md"
+    quoted = INTERVAL.findall(normalized(readme.read_text(encoding="utf-8")))
+    assert quoted, f"{readme}: no interval quoted (update SCRIPTS)"
+    printed = []
+    for command in SCRIPTS[study]:
+        if command == "make figures":
+            printed.append(made[1])
+            continue
+        argv = [a.format(python=sys.executable) for a in command]
+        done = subprocess.run(argv, cwd=ROOT, env=environment(data), capture_output=True,
+                              text=True)
+        assert done.returncode == 0, f"{' '.join(command)}: {done.stderr[-2000:]}"
+        printed.append(normalized(done.stdout))
+    output = "\n".join(printed)
+    missing = sorted({number for number in quoted if number not in output})
+    assert not missing, (f"{readme.relative_to(ROOT)} quotes {len(missing)} interval(s) its "
+                         f"scripts no longer print: {missing[:20]}")

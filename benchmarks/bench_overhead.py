@@ -117,8 +117,7 @@ def test_overhead_against_bare_library(library, threads, data, indexes, record):
     index.threads = threads  # the search thread count (the runner passes it to the constructor)
     set_threads(threads)  # faiss's OpenMP and the BLAS it calls, as the runner pins them
     bare = bare_search(library, index, threads)
-    run = searcher(index, {"ef": EF} if library != "flat" else {}, None, None, queries,
-                   queries, "cos")
+    run = searcher(index, {"ef": EF} if library != "flat" else {}, queries, K)
     n_latency = min(len(queries), LATENCY_QUERIES[library])
     batch_rows = slice(0, min(len(queries), BATCH_QUERIES[library]))
     n_batch = batch_rows.stop

@@ -124,27 +124,27 @@ def reference(dataset: Dataset, k: int) -> ReferenceStage:
 # ---------------------------------------------------------------------------------------------
 # encode
 
+@dataclass(frozen=True)
+class Decoded:
+    """The float32 view of the encoded corpus in the transformed space (what a quantizer's codes
+    stand for): the index's own exact kNN and trustworthiness are computed on it."""
+
+    base: np.ndarray
+    queries: np.ndarray
+
+
 @dataclass
 class Encoded:
-    """A dataset after the pipeline: what the index gets, and what it cost."""
+    """A dataset after the pipeline: what the index gets (``base``, ``queries``, ``train``: codes
+    or float32), their float32 view, and what encoding cost (the record's ``encode`` part)."""
 
-    base: np.ndarray          # codes or float32, as handed to the index
+    base: np.ndarray
     queries: np.ndarray
     train: np.ndarray
-    decoded_base: np.ndarray  # float32 view of base in the transformed space
-    decoded_queries: np.ndarray
-    quantization: str         # none | native | simulated
-    bytes_per_vector: float
-    model_bytes: int          # the quantizer's per-dataset parameters
-    fit_s: float
-    encode_s: float
-    clipped: dict
-    #: this call fitted the pipeline (False: the fit came from another unit, process or machine)
-    fitted_here: bool = False
+    decoded: Decoded
+    report: EncodeInfo        # trustworthiness left None: computed per (k, seed) below
     #: trustworthiness by (k, seed): units sharing a cached encoding compute it once
     trustworthiness: dict = field(default_factory=dict)
-    #: what every fitted step keeps to encode a query (reduction matrices, scales), in bytes
-    pipeline_model_bytes: int = 0
 
 
 #: The last few encodings, so that units sharing a dataset and pipeline (flat and HNSW over the
@@ -162,23 +162,22 @@ def encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset,
                      sort_keys=True, default=str)
     if key not in _ENCODED:
         encoded = _encode(dataset, steps, accepts, tell)
-        for array in (encoded.base, encoded.queries, encoded.decoded_base,
-                      encoded.decoded_queries):
+        for array in (encoded.base, encoded.queries, encoded.decoded.base,
+                      encoded.decoded.queries):
             array.setflags(write=False)
         while len(_ENCODED) >= ENCODE_CACHE_SIZE:
             _ENCODED.pop(next(iter(_ENCODED)))
         _ENCODED[key] = encoded
         return encoded
-    return dataclasses.replace(_ENCODED[key], fitted_here=False)
+    cached = _ENCODED[key]  # the fit is not this call's
+    return dataclasses.replace(cached, report=dataclasses.replace(cached.report,
+                                                                  fitted_here=False))
 
 
 def _train_digest(dataset: Dataset) -> str:
     """Content hash of the fitting set, memoized like Dataset.fingerprint."""
     cached = dataset.info.get("_train_digest")
     if cached is None:
-        import hashlib
-
-
         h = hashlib.blake2b(digest_size=16)
         h.update(str(dataset.train.shape).encode())
         hash_array(h, dataset.train)
@@ -263,26 +262,25 @@ def _encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset,
     if quantizer is None:
         base = np.ascontiguousarray(base, dtype=np.float32)
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        return Encoded(base, queries, train, base, queries, "none", 4.0 * base.shape[1], 0,
-                       fit_s, encode_s, clipped, fitted_here,
-                       pipeline_model_bytes=pipeline_model)
-    decoded_base = quantizer.inverse_transform(base).astype(np.float32, copy=False)
-    decoded_queries = quantizer.inverse_transform(queries).astype(np.float32, copy=False)
-    size, model = float(quantizer.bytes_per_vector_), int(quantizer.model_bytes_)
-    if quantizer.code_kind in accepts:
-        return Encoded(base, queries, train, decoded_base, decoded_queries, "native", size,
-                       model, fit_s, encode_s, clipped, fitted_here,
-                       pipeline_model_bytes=pipeline_model)
+        return Encoded(base, queries, train, Decoded(base, queries), EncodeInfo(
+            "none", 4.0 * base.shape[1], 0, pipeline_model, fit_s, encode_s, clipped,
+            fitted_here, int(base.shape[1])))
+    decoded = Decoded(quantizer.inverse_transform(base).astype(np.float32, copy=False),
+                      quantizer.inverse_transform(queries).astype(np.float32, copy=False))
     # simulated: the index stores decoded float32, but storage is counted as the codes
-    return Encoded(decoded_base, decoded_queries, train, decoded_base, decoded_queries,
-                   "simulated", size, model, fit_s, encode_s, clipped, fitted_here,
-                   pipeline_model_bytes=pipeline_model)
+    kind = "native" if quantizer.code_kind in accepts else "simulated"
+    report = EncodeInfo(kind, float(quantizer.bytes_per_vector_), int(quantizer.model_bytes_),
+                        pipeline_model, fit_s, encode_s, clipped, fitted_here,
+                        int(decoded.base.shape[1]))
+    if kind == "native":
+        return Encoded(base, queries, train, decoded, report)
+    return Encoded(decoded.base, decoded.queries, train, decoded, report)
 
 
 def trustworthiness(dataset: Dataset, encoded: Encoded, k: int, seed: int) -> float:
     if (k, seed) not in encoded.trustworthiness:
         encoded.trustworthiness[(k, seed)] = recall.trustworthiness_sample(
-            dataset.base, encoded.decoded_base, dataset.metric, k, seed=seed)
+            dataset.base, encoded.decoded.base, dataset.metric, k, seed=seed)
     return encoded.trustworthiness[(k, seed)]
 
 
@@ -327,24 +325,36 @@ def insertion_order(unit: BuildUnit, dataset: Dataset) -> np.ndarray | None:
 # ---------------------------------------------------------------------------------------------
 # search
 
-def searcher(index: Any, params: dict, perm: np.ndarray | None, cascade,
-             queries: np.ndarray, original_queries: np.ndarray, metric: str,
-             k: int = 10) -> Callable:
+@dataclass(frozen=True)
+class Rerank:
+    """A rescore setting bound to the queries in the original space: it re-ranks
+    ``cascade.oversample`` × depth candidates of ``rows`` down to depth."""
+
+    cascade: rescore.Cascade
+    queries: np.ndarray       # the dataset's own (original space), not the encoded ones
+    metric: str
+
+    def __call__(self, ids: np.ndarray, rows: slice, depth: int) -> np.ndarray:
+        return self.cascade.rerank(ids, self.queries[rows], self.metric, depth)
+
+
+def searcher(index: Any, params: dict, queries: np.ndarray, k: int = 10, *,
+             perm: np.ndarray | None = None, rerank: Rerank | None = None) -> Callable:
     """``search(rows, depth) -> (ids, distances)`` in dataset row ids: index search, order
     mapped back, and (when rescoring) k × oversample candidates re-ranked with the finer
     vectors. All of it is inside the timed call: it is what a query costs."""
     params = {name: value for name, value in params.items() if name != "clients"}
     index_search = index.searcher(queries, k, params)  # queries and parameters checked once
-    if perm is None and not cascade:  # the common case: nothing between the timer and the index
+    if perm is None and rerank is None:  # the common case: nothing between timer and index
         return index_search
 
     def search(rows: slice, depth: int):
-        fetch = depth * cascade.oversample if cascade else depth
+        fetch = depth * rerank.cascade.oversample if rerank else depth
         ids, distances = index_search(rows, fetch)
         if perm is not None:
             ids = np.where(ids >= 0, perm[np.maximum(ids, 0)], -1)
-        if cascade:
-            ids, distances = cascade.rerank(ids, original_queries[rows], metric, depth), None
+        if rerank:
+            ids, distances = rerank(ids, rows, depth), None
         return ids, distances
     return search
 
@@ -368,8 +378,9 @@ def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
             cascade = (rescore.Cascade(rescoring, dataset.base, dataset.train, finer)
                        if rescoring else None)
             try:
-                run = searcher(built.index, params, built.perm, cascade, encoded.queries,
-                               dataset.queries, dataset.metric, k)
+                run = searcher(built.index, params, encoded.queries, k, perm=built.perm,
+                               rerank=Rerank(cascade, dataset.queries, dataset.metric)
+                               if cascade else None)
                 wall = None
                 if "clients" in params:  # N users at once: throughput and latency under load
                     ids, distances = run(slice(None), k)
@@ -447,7 +458,7 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
         raw = RawResults()
         if unit.pipeline:  # exact kNN of what the index stores: the index's own loss
             raw.index_truth = groundtruth.exact_knn(
-                encoded.decoded_base, encoded.decoded_queries, unit.k, dataset.metric).ids
+                encoded.decoded.base, encoded.decoded.queries, unit.k, dataset.metric).ids
         trust = (trustworthiness(dataset, encoded, unit.k, unit.seed) if unit.pipeline
                  else None)
         stage = enter("build")
@@ -476,10 +487,7 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
     record.dataset = DatasetInfo(dataset.name, len(dataset.base), len(dataset.queries),
                                  dataset.dim, dataset.metric, dataset.fingerprint(),
                                  dataset.qrels is not None)
-    record.encode = EncodeInfo(encoded.quantization, encoded.bytes_per_vector,
-                               encoded.model_bytes, encoded.pipeline_model_bytes,
-                               encoded.fit_s, encoded.encode_s, encoded.clipped,
-                               encoded.fitted_here, int(encoded.decoded_base.shape[1]), trust)
+    record.encode = dataclasses.replace(encoded.report, trustworthiness=trust)
     record.build = BuildInfo(built.build_s, built.index_bytes, report.threads,
                              report.deterministic, report.code_bytes_per_vector,
                              report.graph_bytes_per_vector, report.compresses, report.details)

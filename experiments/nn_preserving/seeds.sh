@@ -8,7 +8,7 @@
 # Verdicts: Benjamini-Hochberg across each table's rows (FDR 0.05), TOST against ±1 point.
 set -e
 V=${VECBENCH:-.venv/bin/vecbench}
-R=results/nn_preserving_seeds
+R=${SEEDS_DIR:-results/nn_preserving_seeds}
 for d in scifact-sentences-minilm-l6 mnist-test cisi-minilm-l6; do
   echo "### $d: neighbour preservation (recall@10, exact search in the reduced space), against PCA, 5 fit seeds"
   echo

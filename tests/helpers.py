@@ -1,8 +1,8 @@
 """What test files in every folder (unit/, conformance/, cli/, e2e/) share: writing an
-experiment file, running the ``vecbench`` command (in-process or as a subprocess) and running a
-small experiment to its results table. The bad-input suites' own checks are in cli_checks.py,
-cache damage in cache_damage.py; tests/ is on sys.path (tests/conftest.py's folder), so a test
-file anywhere below imports them by name."""
+experiment file, running the ``vecbench`` command (in-process or as a subprocess), running a
+small experiment to its results table and installing a plugin into a site folder. The bad-input
+suites' own checks are in cli_checks.py, cache damage in cache_damage.py; tests/ is on
+sys.path (tests/conftest.py's folder), so a test file anywhere below imports them by name."""
 
 from __future__ import annotations
 
@@ -35,6 +35,20 @@ def vecbench(*args, cwd=None) -> subprocess.CompletedProcess:
     """``python -m vecbench *args`` in a subprocess, output captured as text."""
     return subprocess.run([sys.executable, "-m", "vecbench", *map(str, args)],
                           capture_output=True, text=True, cwd=cwd)
+
+
+def install_plugin(site: Path, name: str, groups: dict[str, dict[str, str]],
+                   modules: dict[str, str] | None = None) -> None:
+    """Write distribution ``name`` 0.1.0 into ``site`` as pip would (its ``*.dist-info`` with
+    entry points, and its modules), so a process with ``site`` on its path finds its plugins."""
+    info = site / f"{name.replace('-', '_')}-0.1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1.0\n")
+    (info / "entry_points.txt").write_text("".join(
+        f"[{group}]\n" + "".join(f"{key} = {value}\n" for key, value in points.items()) + "\n"
+        for group, points in groups.items()))
+    for module, text in (modules or {}).items():
+        (site / f"{module}.py").write_text(text)
 
 
 def run_frame(folder: Path, experiment: str, name: str = "exp.yaml"):

@@ -45,23 +45,6 @@ TIMING = {"qps", "qps_spread", "p50_ms", "p95_ms", "p99_ms", "p50_ms_spread", "p
           "peak_rss_bytes"}
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """Two single-threaded worker processes, as ``--executor dask --jobs 2`` starts them, with
-    a cache of their own (fresh: fit counts start from zero)."""
-    before = os.environ.get("VECBENCH_CACHE")
-    os.environ["VECBENCH_CACHE"] = str(tmp_path_factory.mktemp("cluster-cache"))
-    try:
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      dashboard_address=":0") as local:
-            yield local
-    finally:
-        if before is None:
-            os.environ.pop("VECBENCH_CACHE", None)
-        else:
-            os.environ["VECBENCH_CACHE"] = before
-
-
 def on(cluster, lines=None) -> DaskExecutor:
     return DaskExecutor(cluster.scheduler_address,
                         log=(lines.append if lines is not None else lambda line: None))

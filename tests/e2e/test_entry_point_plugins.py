@@ -17,21 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from helpers import install_plugin as install
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "plugin_example"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def install(site: Path, name: str, groups: dict[str, dict[str, str]],
-            modules: dict[str, str] | None = None) -> None:
-    """Write distribution ``name`` 0.1.0 into ``site``: its entry points and modules."""
-    info = site / f"{name.replace('-', '_')}-0.1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1.0\n")
-    (info / "entry_points.txt").write_text("".join(
-        f"[{group}]\n" + "".join(f"{key} = {value}\n" for key, value in points.items()) + "\n"
-        for group, points in groups.items()))
-    for module, text in (modules or {}).items():
-        (site / f"{module}.py").write_text(text)
 
 
 @pytest.fixture

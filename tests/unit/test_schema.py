@@ -103,6 +103,34 @@ def test_raw_results_round_trip_through_npz(tmp_path):
     assert same_arrays(again.to_arrays(), raw.to_arrays())
 
 
+def test_a_unit_spec_and_a_record_round_trip_through_npz(tmp_path):
+    """Every schema type has to_npz/from_npz with its version: a spec and a record keep their
+    JSON as one member, so they come back equal, unknown fields included."""
+    record = ok_record()
+    record.extra = {"queue_seconds": 3.0}
+    record.unit.to_npz(tmp_path / "spec.npz")
+    record.to_npz(tmp_path / "record.npz")
+    assert UnitSpec.from_npz(tmp_path / "spec.npz") == record.unit
+    assert UnitRecord.from_npz(tmp_path / "record.npz") == record
+    for name in ("spec.npz", "record.npz"):
+        assert int(load_arrays(tmp_path / name)["schema_version"]) == SCHEMA_VERSION
+
+
+@pytest.mark.parametrize("cls, member", [(UnitSpec, "unit_spec"), (UnitRecord, "record")])
+def test_a_spec_or_record_npz_of_another_version_or_damaged_is_one_line(tmp_path, cls, member):
+    arrays = ok_record().unit.to_arrays() if cls is UnitSpec else ok_record().to_arrays()
+    for edit, why in [({"schema_version": np.int64(SCHEMA_VERSION + 1)}, "of schema 4"),
+                      ({member: np.array("{not json")}, f"member '{member}' is not JSON"),
+                      ({"other": np.zeros(1)}, f"no '{member}' array")]:
+        changed = {**arrays, **edit}
+        if "other" in edit:
+            del changed[member]
+        np.savez(tmp_path / "x.npz", **changed)
+        with pytest.raises(SchemaError, match=re.escape(why)) as caught:
+            cls.from_npz(tmp_path / "x.npz")
+        assert len(str(caught.value).splitlines()) == 1
+
+
 def judgments():
     from vecbench.compute.relevance import Judgments
 

@@ -414,8 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "--executor dask without it starts a local cluster")
     p.add_argument("--in-process", action="store_true",
                    help="run units in this process (or, with --jobs, a pool of long-lived "
-                   "processes) instead of a worker process each; for debugging: a crash of a "
-                   "native library then ends the run")
+                   "processes; on Dask, in the Dask worker's process) instead of a worker "
+                   "process each; for debugging: a crash of a native library then ends the run")
     p.add_argument("--fail-fast", action="store_true",
                    help="stop at the first failed unit (default: record it and go on)")
     p.add_argument("--steal-claims", action="store_true",

@@ -30,7 +30,7 @@ from vecbench.core.errors import ConfigError, DataError, MissingDataError, Vecbe
 from vecbench.core.params import NUMBER, check_choice, check_float, check_no_extra
 from vecbench.core.registry import indexes
 from vecbench.evaluate import compare, results
-from vecbench.evaluate.compare import _key_text, config_columns, failed_lines
+from vecbench.evaluate.compare import config_columns, failed_lines, key_text
 from vecbench.run.experiment import build_experiment, read_yaml
 
 SUFFIX = ".vecbench.yaml"
@@ -202,8 +202,8 @@ def describe(row: dict) -> str:
     import pandas as pd
 
     keys = config_columns(pd.DataFrame([row]))
-    return " ".join(f"{key}={_key_text(row[key])}" for key in keys
-                    if _key_text(row.get(key)) != "")
+    return " ".join(f"{key}={key_text(row[key])}" for key in keys
+                    if key_text(row.get(key)) != "")
 
 
 def check_expectations(rows: list[dict], expectations: list[Expectation],
@@ -250,8 +250,7 @@ def check_baseline(rows: list[dict], baseline: Path, rules_text: str, timing: bo
     result = compare.compare(pd.DataFrame(base_rows), pd.DataFrame(rows), checked,
                              allow_missing=allow_missing, gate=True)
     if allow_missing:
-        notes += [f"{prefix}{line} (allowed by --vecbench-allow-missing)"
-                  for line in result.lost + result.unjudged]
+        notes += [prefix + line for line in result.missing_lines("--vecbench-allow-missing")]
     return [prefix + line for line in result.gate_failures], notes
 
 

@@ -12,7 +12,7 @@ import argparse
 import inspect
 from typing import Any
 
-from vecbench.core.errors import ConfigError
+from vecbench.core.errors import ConfigError, did_you_mean
 from vecbench.core.params import Param, declared
 from vecbench.core.registry import REGISTRIES
 
@@ -31,16 +31,12 @@ SINGULAR = {"datasets": "dataset loader", "transforms": "transform", "indexes": 
 
 def lookup(name: str) -> list[tuple[str, Any]]:
     """(kind, component) for every registry that has ``name``; ConfigError if none has it."""
-    import difflib
-
     found = [(kind, registry.get(name)) for kind, registry in REGISTRIES.items()
              if name in registry]
     if not found:
         names = sorted({n for registry in REGISTRIES.values() for n in registry.names()})
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise ConfigError(f"unknown component {name!r}{hint}; expected a dataset loader, "
-                          "transform, index or ordering (vecbench list)", "NAME")
+        raise ConfigError(f"unknown component {name!r}{did_you_mean(name, names)}; expected a "
+                          "dataset loader, transform, index or ordering (vecbench list)", "NAME")
     return found
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import numpy as np
-
-from vecbench.compute.lid import cached_pointwise_lid
 from vecbench.core.errors import ConfigError
 from vecbench.core.params import check_no_extra, Param, validate
 from vecbench.core.registry import orderings
+
+if TYPE_CHECKING:  # numpy is imported where vectors are ordered: validate stays numpy-free
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,8 @@ def declare(*params: Any) -> Callable:
 def apply(name: str, params: dict, vectors: np.ndarray, seed: int,
           context: OrderingContext) -> np.ndarray:
     """Run a registered ordering and check that it returned a permutation of the rows."""
+    import numpy as np
+
     function = orderings.get(name)
     perm = np.asarray(function(vectors, seed=seed, context=context, **params))
     n = len(vectors)
@@ -73,6 +75,8 @@ def apply(name: str, params: dict, vectors: np.ndarray, seed: int,
 def original(vectors: np.ndarray, *, seed: int = 0,
              context: OrderingContext | None = None) -> np.ndarray:
     """The dataset's own row order."""
+    import numpy as np
+
     return np.arange(len(vectors))
 
 
@@ -81,6 +85,8 @@ def original(vectors: np.ndarray, *, seed: int = 0,
 def random(vectors: np.ndarray, *, seed: int = 0,
            context: OrderingContext | None = None) -> np.ndarray:
     """A uniformly random order, seeded per repeat by the runner."""
+    import numpy as np
+
     return np.random.default_rng(seed).permutation(len(vectors))
 
 
@@ -89,6 +95,8 @@ def random(vectors: np.ndarray, *, seed: int = 0,
 def reverse(vectors: np.ndarray, *, seed: int = 0,
             context: OrderingContext | None = None) -> np.ndarray:
     """The dataset's row order backwards."""
+    import numpy as np
+
     return np.arange(len(vectors))[::-1].copy()
 
 
@@ -101,6 +109,8 @@ def require_labels(name: str, context: OrderingContext | None) -> np.ndarray:
 # --- orderings informed by the data: LID, clusters, categories --------------------------------
 
 def _lid(vectors: np.ndarray, context: OrderingContext, k: int, estimator: str) -> np.ndarray:
+    from vecbench.compute.lid import cached_pointwise_lid  # numpy: validate stays light
+
     return cached_pointwise_lid(context.fingerprint, vectors, k=k, estimator=estimator,
                                 metric=context.metric)
 
@@ -115,6 +125,8 @@ def _lid_params() -> tuple:
 def lid_asc(vectors: np.ndarray, *, seed: int = 0, context: OrderingContext,
             k: int = 20, estimator: str = "mle") -> np.ndarray:
     """Lowest pointwise LID first (ties keep row order). LID is cached per dataset."""
+    import numpy as np
+
     return np.argsort(_lid(vectors, context, k, estimator), kind="stable")
 
 
@@ -122,6 +134,8 @@ def lid_asc(vectors: np.ndarray, *, seed: int = 0, context: OrderingContext,
 def lid_desc(vectors: np.ndarray, *, seed: int = 0, context: OrderingContext,
              k: int = 20, estimator: str = "mle") -> np.ndarray:
     """Highest pointwise LID first: the hardest points shape the graph's upper layers."""
+    import numpy as np
+
     return np.argsort(-_lid(vectors, context, k, estimator), kind="stable")
 
 
@@ -130,6 +144,7 @@ lid_asc.params = lid_desc.params = _lid_params()
 
 def _kmeans_labels(vectors: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
     import faiss
+    import numpy as np
 
     if n_clusters > len(vectors):
         raise ConfigError(f"expected at most {len(vectors)} (the number of vectors ordered), "
@@ -143,6 +158,8 @@ def _kmeans_labels(vectors: np.ndarray, n_clusters: int, seed: int) -> np.ndarra
 
 def _contiguous(labels: np.ndarray, seed: int) -> np.ndarray:
     """Groups one after another (group order shuffled by seed), rows in order within a group."""
+    import numpy as np
+
     groups = np.unique(labels)
     order = np.random.default_rng(seed).permutation(len(groups))
     rank = np.empty(len(groups), dtype=np.int64)
@@ -152,6 +169,8 @@ def _contiguous(labels: np.ndarray, seed: int) -> np.ndarray:
 
 def _interleaved(labels: np.ndarray, seed: int) -> np.ndarray:
     """Round robin over groups: one row of each group in turn, until every group is used up."""
+    import numpy as np
+
     contiguous = _contiguous(labels, seed)
     sorted_labels = labels[contiguous]
     # position of each row within its group, then sort by (position, group turn)
@@ -187,6 +206,8 @@ cluster.params = cluster_interleaved.params = _cluster_params()
 def category(vectors: np.ndarray, *, seed: int = 0,
              context: OrderingContext | None = None) -> np.ndarray:
     """The dataset's label categories inserted one after another."""
+    import numpy as np
+
     return _contiguous(np.asarray(require_labels("category", context)), seed)
 
 
@@ -195,6 +216,8 @@ def category(vectors: np.ndarray, *, seed: int = 0,
 def category_interleaved(vectors: np.ndarray, *, seed: int = 0,
                          context: OrderingContext | None = None) -> np.ndarray:
     """Round robin over the dataset's label categories."""
+    import numpy as np
+
     return _interleaved(np.asarray(require_labels("category_interleaved", context)), seed)
 
 
@@ -205,6 +228,7 @@ def query_distance(vectors: np.ndarray, context: OrderingContext | None,
     """Each base vector's distance to its nearest query (for ``cos``/``ip``: minus the best
     inner product), exact, by faiss. Small = near the query distribution."""
     import faiss
+    import numpy as np
 
     if context is None or context.queries is None or len(context.queries) == 0:
         raise ConfigError(f"ordering {name} needs the dataset's queries, and none were given")
@@ -227,6 +251,8 @@ def query_distance(vectors: np.ndarray, context: OrderingContext | None,
 def query_near_first(vectors: np.ndarray, *, seed: int = 0,
                      context: OrderingContext | None = None) -> np.ndarray:
     """Base vectors nearest the queries first (by distance to their nearest query)."""
+    import numpy as np
+
     return np.argsort(query_distance(vectors, context, "query_near_first"), kind="stable")
 
 
@@ -235,4 +261,6 @@ def query_near_first(vectors: np.ndarray, *, seed: int = 0,
 def query_near_last(vectors: np.ndarray, *, seed: int = 0,
                     context: OrderingContext | None = None) -> np.ndarray:
     """Base vectors nearest the queries last: the far ones build the graph first."""
+    import numpy as np
+
     return np.argsort(-query_distance(vectors, context, "query_near_last"), kind="stable")

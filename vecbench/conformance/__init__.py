@@ -10,12 +10,11 @@ The kind modules import numpy; this one imports nothing heavy.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from vecbench.core.errors import ConfigError
+from vecbench.core.errors import ConfigError, did_you_mean
 from vecbench.core.registry import KINDS
 
 
@@ -49,9 +48,7 @@ def find_kind(name: str, kind: str | None = None) -> str:
     found = [k for k, registry in KINDS.items() if name in registry]
     if not found:
         names = sorted({n for registry in KINDS.values() for n in registry.names()})
-        close = difflib.get_close_matches(str(name), names, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise ConfigError(f"unknown component {name!r}{hint}; expected one of: "
+        raise ConfigError(f"unknown component {name!r}{did_you_mean(name, names)}; expected one of: "
                           f"{', '.join(names)}")
     if len(found) > 1:
         raise ConfigError(f"{name!r} is a name in {' and '.join(found)}; expected --kind "

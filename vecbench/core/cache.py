@@ -171,7 +171,7 @@ def _cluster_name(path: Path) -> str | None:
 
 def _publish_to_cluster(path: Path) -> None:
     name = _cluster_name(path)
-    if name is not None and cluster.dask_worker() is not None:
+    if name is not None and cluster.on_cluster():
         cluster.publish(name, path.read_bytes())
 
 

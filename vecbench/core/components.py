@@ -98,17 +98,11 @@ def entry_of(entry: Any, where: str, kind: str) -> tuple[str, Any]:
                       f"got {entry!r}", where)
 
 
-def lookup(registry: Registry, name: str, where: str) -> Any:
+def lookup(registry: Registry, name: str, where: str, *, spec: bool = False) -> Any:
+    """The component ``name`` names, or with ``spec`` its light parameter spec (None where it
+    has none: no heavy imports); an unknown name is a ConfigError at ``where``."""
     try:
-        return registry.get(name)
-    except ConfigError as exc:
-        raise exc.within(where) from None
-
-
-def lookup_spec(registry: Registry, name: str, where: str) -> Any:
-    """The light parameter spec of a component (None where it has none): no heavy imports."""
-    try:
-        return registry.spec(name)
+        return registry.spec(name) if spec else registry.get(name)
     except ConfigError as exc:
         raise exc.within(where) from None
 
@@ -154,7 +148,7 @@ def expand_component(registry: Registry, entry: Any, where: str, kind: str,
     params, path)`` against the component's light spec (else the component itself)."""
     name, params = entry_of(entry, where, kind)
     path = f"{where}.{name}"
-    spec = lookup_spec(registry, name, where)
+    spec = lookup(registry, name, where, spec=True)
     target = spec if spec is not None else lookup(registry, name, where)
     combos = expand_params(params, path, list_params_of(target))
     for combo in combos:

@@ -57,3 +57,11 @@ class MachineFailure(RuntimeError):
 
 class MissingDataError(DataError):
     """A data file or folder is not there (as opposed to being there and unusable)."""
+
+
+def did_you_mean(name: object, names) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``names`` to an unknown ``name``, or ''."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), list(names), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""

@@ -27,7 +27,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from vecbench.core.errors import ConfigError
+from vecbench.core.errors import ConfigError, did_you_mean
 
 
 def shown(value: Any, limit: int = 60) -> str:
@@ -155,11 +155,8 @@ def check_no_extra(component: str, given: dict, allowed: Iterable[str]) -> None:
     allowed = sorted(allowed)
     for key in given:
         if key not in allowed:
-            import difflib
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ConfigError(
-                f"unknown parameter of {component}{hint}; expected one of: "
+                f"unknown parameter of {component}{did_you_mean(key, allowed)}; expected one of: "
                 f"{', '.join(allowed) or '(none)'}", str(key))
 
 

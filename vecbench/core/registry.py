@@ -17,13 +17,12 @@ take a name already taken: using such a name is an error naming both distributio
 from __future__ import annotations
 
 import ast
-import difflib
 import importlib
 import os
 from pathlib import Path
 from typing import Any, Callable
 
-from vecbench.core.errors import ConfigError
+from vecbench.core.errors import ConfigError, did_you_mean
 
 #: Who registered a built-in, in messages about a clash.
 BUILTIN = "vecbench (built-in)"
@@ -166,9 +165,8 @@ class Registry:
 
     def unknown_message(self, name: Any) -> str:
         names = self.names()
-        close = difflib.get_close_matches(str(name), names, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        return f"unknown {self.kind} {name!r}{hint}; expected one of: {', '.join(names)}"
+        return (f"unknown {self.kind} {name!r}{did_you_mean(name, names)}; expected one of: "
+                f"{', '.join(names)}")
 
     def names(self) -> list[str]:
         self._load_builtins()

@@ -89,6 +89,10 @@ def is_unit_norm(x: np.ndarray, rows_per_block: int | None = None) -> bool:
     """Every row has norm 1 (squared norm within ``UNIT_NORM_TOLERANCE``) or is zero
     (``normalize_rows`` leaves zero rows zero). One pass in blocks (a memory map's pages are
     released after each), no copy of ``x``."""
+    if len(x) == 1 and x.dtype.char == "f":  # one float32 query (a public search()): one dot
+        row = x.ravel()
+        squared = float(row.dot(row))
+        return abs(squared - 1.0) <= UNIT_NORM_TOLERANCE or squared == 0.0
     import numpy as np
 
     rows = rows_per_block or BLOCK_BYTES // (4 * max(1, x.shape[1]))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vecbench.core.errors import ConfigError
+from vecbench.core.errors import ConfigError, did_you_mean
 
 HERE = Path(__file__).resolve().parent
 RECIPES = HERE / "recipes"
@@ -24,10 +24,7 @@ def example_path(name: str) -> Path:
     """The packaged example experiment ``name``; a one-line ConfigError names the others."""
     names = example_names()
     if name not in names:
-        import difflib
-
-        close = difflib.get_close_matches(str(name), names, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise ConfigError(f"unknown example {name!r}{hint}; expected one of: {', '.join(names)}",
+        raise ConfigError(f"unknown example {name!r}{did_you_mean(name, names)}; expected one of: "
+                          f"{', '.join(names)}",
                           "--example")
     return EXAMPLES / f"{name}.yaml"

@@ -27,7 +27,6 @@ folder and every later fetch is checked against it (trust on first use).
 from __future__ import annotations
 
 import contextlib
-import difflib
 import hashlib
 import json
 import os
@@ -39,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from vecbench.core import atomic
 from vecbench.core.atomic import atomic_path
 from vecbench.core.components import expand_dataset
-from vecbench.core.errors import ConfigError, DataError
+from vecbench.core.errors import ConfigError, DataError, did_you_mean
 from vecbench.core.params import (Param, Spec, assign, check_choice, check_int, check_no_extra,
                                   check_str)
 from vecbench.core.paths import data_dir
@@ -161,9 +160,7 @@ def _counts(value: Any, keys: tuple[str, ...], where: str) -> dict | None:
 
 
 def _unknown(what: str, name: Any, names: list[str]) -> str:
-    close = difflib.get_close_matches(str(name), names, n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    return f"unknown {what} {name!r}{hint}"
+    return f"unknown {what} {name!r}{did_you_mean(name, names)}"
 
 
 #: Parsed recipe files by (path, mtime, size): an experiment names recipes in many entries, and

@@ -25,7 +25,9 @@ in insertion order passes ``threads=1`` to build and still searches on every cor
 ``search(rows, k=k) -> (ids, distances or None)``: ids (n, k) int64, -1 padded; distances
 (n, k) float32 in the index's own space (squared l2, inner product, Hamming, ...; inf where
 padded), or None where the engine gives none. The runner times ``search(slice(i, i + 1), k)``;
-``search(q, k, **params)`` is ``searcher(q, k, params)(slice(None), k)``, so both cost the same.
+``search(q, k, **params)`` takes the same path: the same checks (``q``'s on every call), then the
+same per-setting search function, made once per (parameters, build, threads), so a public call
+of one query costs a timed call plus the check of its query.
 
 Rows of ``x`` get ids 0..n-1 in the order given: the runner applies insertion orderings and maps
 ids back, so an index never reorders and never sees an ordering. Search parameters are

@@ -2,14 +2,14 @@
 
 Adapters subclass :class:`IndexBase` for these helpers; the interface itself is the protocol
 :class:`vecbench.indexes.protocol.Index` (a base class is not required of third-party indexes).
+numpy is imported by the functions that take data, so that ``vecbench validate`` reads the
+declarations and runs the checks of every index without it.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Callable
 
 from vecbench.core.errors import DataError
 from vecbench.core.vectors import (  # noqa: F401  (is_unit_norm: also imported from here)
@@ -17,6 +17,9 @@ from vecbench.core.vectors import (  # noqa: F401  (is_unit_norm: also imported 
 from vecbench.indexes.protocol import BuildReport, Conformance, Searcher  # noqa: F401
 from vecbench.core.environment import cpu_count
 from vecbench.core.params import Param, check_choice, check_int, declared, signature, validate
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: Seeds are stored by the libraries as 64-bit integers.
 MAX_SEED = 2**63 - 1
@@ -28,7 +31,6 @@ COMMON_PARAMS = (
           doc="seeds what the library lets one seed (HNSW levels, k-means); the runner adds "
               "the repeat number"),
 )
-_FLOAT32 = np.dtype(np.float32)
 
 
 @functools.lru_cache(maxsize=1)
@@ -76,6 +78,8 @@ class omp_threads:  # noqa: N801  (used like a function: ``with omp_threads(n):`
 
 def pad_ids(ids: np.ndarray, k: int) -> np.ndarray:
     """Widen (nq, k') ids to (nq, k) int64, C-contiguous, filling the missing columns with -1."""
+    import numpy as np
+
     if ids.shape[1] == k and ids.dtype == np.int64 and ids.flags.c_contiguous:
         return ids
     out = np.full((ids.shape[0], k), -1, dtype=np.int64)
@@ -85,7 +89,9 @@ def pad_ids(ids: np.ndarray, k: int) -> np.ndarray:
 
 def pad_distances(distances: np.ndarray, k: int) -> np.ndarray:
     """Widen (nq, k') distances to (nq, k) float32, filling the missing columns with inf."""
-    if distances.shape[1] == k and distances.dtype == _FLOAT32:
+    import numpy as np
+
+    if distances.shape[1] == k and distances.dtype == np.float32:
         return distances
     out = np.full((distances.shape[0], k), np.inf, dtype=np.float32)
     out[:, :distances.shape[1]] = distances
@@ -95,6 +101,8 @@ def pad_distances(distances: np.ndarray, k: int) -> np.ndarray:
 def as_vectors(x: Any, what: str, metric: str, dim: int | None = None) -> np.ndarray:
     """float32 C-contiguous rows, shape checked; for ``cos``, rows normalized as a new array
     unless they already are unit-norm (the caller's vectors are never modified)."""
+    import numpy as np
+
     x = np.asarray(x)
     if x.ndim != 2:
         raise DataError(f"{what}: expected a 2-D array of vectors, got shape {x.shape}")
@@ -167,7 +175,11 @@ class IndexBase:
         self.dim_: int | None = None
         self.ntotal_ = 0
         self._nbytes: int | None = None
-        self._checked_search: dict[tuple, dict] = {}
+        #: checked parameters and run(q, k) of each search setting, made for this build and
+        #: thread count (``_start_search``)
+        self._searches: dict[tuple, list] = {}
+        self._searches_for: Any = None
+        self._searches_threads: int | None = None
 
     @classmethod
     def _param_names(cls) -> tuple[str, ...]:
@@ -228,6 +240,7 @@ class IndexBase:
 
     def _start_build(self, x: Any, metric: Any) -> np.ndarray:
         self.index_ = None  # a failed build leaves no half-built index behind
+        self._forget_searches()
         metric = check_metric(metric)
         x = as_vectors(x, f"{self.name}: base vectors", metric)
         if len(x) == 0:
@@ -246,18 +259,18 @@ class IndexBase:
 
     def search(self, q: Any, k: int, **search_params: Any) -> tuple[np.ndarray, Any]:
         """ids (and distances) of the ``k`` nearest base vectors to each query row: the
-        searcher's path, so a call costs what the runner's timed calls cost plus one check of
-        ``q``."""
-        return self.searcher(q, k, search_params)(slice(None), k)
+        searcher's path (the same checks, then the same per-setting search the runner's timed
+        calls reach), so a call costs what a timed call costs plus one check of ``q``."""
+        q, k, run = self._start_search(q, k, search_params)
+        return run(q, k)
 
     def searcher(self, queries: Any, k: int, params: dict) -> Searcher:
         """``search(rows, k=k) -> (ids, distances or None)`` for ``queries[rows]``, with
         ``queries``, ``k`` and ``params`` checked (and, under ``cos``, normalized) once here
-        rather than on every call (``queries`` must not change, nor the index be rebuilt,
-        while it is in use). The runner times single queries through it, so a call costs a
-        slice and the library's own search."""
-        q, k, params = self._start_search(queries, k, params)
-        run = self._searching(params)
+        rather than on every call (``queries`` must not change while it is in use). The
+        runner times single queries through it, so a call costs a slice and the library's own
+        search."""
+        q, k, run = self._start_search(queries, k, params)
 
         def search_rows(rows: slice = slice(None), k: int = k) -> tuple[np.ndarray, Any]:
             if type(k) is not int or k < 1:
@@ -266,29 +279,51 @@ class IndexBase:
         return search_rows
 
     def _searching(self, params: dict) -> Callable[[np.ndarray, int], tuple[np.ndarray, Any]]:
-        """``run(q, k)`` on checked queries and k, for checked ``params`` (once per setting)."""
+        """``run(q, k)`` on checked queries and k, for checked ``params``: made once per
+        setting, built index and thread count (it may keep what they decide)."""
         raise NotImplementedError(f"{self.name}: implement searcher or _searching")
 
     def _queries(self, q: Any) -> np.ndarray:
         """Queries as the library searches them (float32 rows of the built dimension,
-        normalized under cos); the common case costs only a few attribute checks."""
-        if not (type(q) is np.ndarray and q.ndim == 2 and q.shape[1] == self.dim_
-                and q.dtype == _FLOAT32 and q.flags.c_contiguous) \
-                or (self.metric_ == "cos" and not is_unit_norm(q)):
-            q = as_vectors(q, f"{self.name}: queries", self.metric_, self.dim_)
-        return q
+        normalized under cos); the common case costs a few attribute checks (and under cos
+        one pass over the norms: a dot product for a single query)."""
+        import numpy as np
 
-    def _start_search(self, q: Any, k: Any, params: dict) -> tuple[np.ndarray, int, dict]:
-        """Checked queries, k and search parameters (parameters seen before: from a cache)."""
+        if type(q) is np.ndarray and q.ndim == 2 and q.shape[1] == self.dim_ \
+                and q.dtype == np.float32 and q.flags.c_contiguous \
+                and (self.metric_ != "cos" or is_unit_norm(q)):
+            return q
+        return as_vectors(q, f"{self.name}: queries", self.metric_, self.dim_)
+
+    def _forget_searches(self) -> None:
+        """Drop the settings' searches (and the index they hold): a build starts."""
+        self._searches.clear()
+        self._searches_for = self._searches_threads = None
+
+    def _start_search(self, q: Any, k: Any, params: dict) -> tuple[np.ndarray, int, Callable]:
+        """Checked queries and k, and the setting's ``run(q, k)`` (checked and made once per
+        setting: a public search() of one query costs no more than a timed call and the
+        check of its query)."""
         if self.index_ is None:
             raise RuntimeError(f"{self.name}: search() called before build()")
         if type(k) is not int or k < 1:
             k = check_k(k)
-        key = tuple((name, type(value), value) for name, value in params.items())
+        if self._searches_for is not self.index_ or self._searches_threads != self.threads:
+            self._forget_searches()  # made for another build or thread count
+            self._searches_for, self._searches_threads = self.index_, self.threads
         try:
-            params = self._checked_search[key]
+            # the items and their types: ef=1, ef=True and ef=1.0 hash equal, but each is
+            # checked on its own (a check may refuse one and take another)
+            key = (*params.items(), *map(type, params.values()))
+            checked, run = self._searches[key]
         except KeyError:
-            params = self._checked_search[key] = self.check_search(params)
-        except TypeError:  # unhashable values: not cached
-            params = self.check_search(params)
-        return self._queries(q), k, params
+            checked, run = self.check_search(params), None
+            self._searches[key] = [checked, run]
+        except TypeError:  # unhashable values: checked every time, not kept
+            key, checked, run = None, self.check_search(params), None
+        q = self._queries(q)
+        if run is None:
+            run = self._searching(checked)
+            if key is not None:
+                self._searches[key][1] = run
+        return q, k, run

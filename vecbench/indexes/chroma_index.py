@@ -28,8 +28,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from vecbench.core.errors import ConfigError
 from vecbench.indexes.base import COMMON_PARAMS, BuildReport, Conformance
 from vecbench.indexes.engine_base import EngineIndex, check_folder, folder_size
@@ -145,6 +143,8 @@ class ChromaIndex(EngineIndex):
         self._search_ef = ef
 
     def _searching(self, params: dict) -> Any:
+        import numpy as np
+
         def run(q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
             ef = params.get("search_ef", DEFAULT_SEARCH_EF)
             if ef != self._search_ef:

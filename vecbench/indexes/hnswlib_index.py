@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from vecbench.indexes.base import (COMMON_PARAMS, BuildReport, Conformance, IndexBase, Searcher,
-                                   check_k, pad_distances, pad_ids)
+from vecbench.indexes.base import (COMMON_PARAMS, BuildReport, Conformance, IndexBase,
+                                   pad_distances, pad_ids)
 from vecbench.core.params import Param
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: the names this module registers (read by vecbench.indexes without importing it)
 REGISTER = {"hnswlib": "HnswlibIndex"}
 
 #: hnswlib's own default for the search beam width.
 DEFAULT_EF = 10
-_INT64 = np.dtype(np.int64)  # a dtype object: view() resolves it faster than the type
 
 
 class HnswlibIndex(IndexBase):
@@ -44,6 +44,7 @@ class HnswlibIndex(IndexBase):
     def build(self, x: Any, metric: str, *, train: Any = None,
               threads: int | None = None) -> BuildReport:
         import hnswlib
+        import numpy as np
 
         threads = self._build_threads(threads)
         x = self._start_build(x, metric)
@@ -60,26 +61,30 @@ class HnswlibIndex(IndexBase):
                            graph_bytes_per_vector=self.nbytes() / len(x) - code,
                            details={"space": index.space})
 
-    def searcher(self, queries: Any, k: int, params: dict) -> Searcher:
+    def _searching(self, params: dict) -> Any:
         # The runner's timed calls: k within ef and the graph, ef already set (every call of a
         # setting after its first) go to knn_query directly; a few hundred ns matter against a
         # 30 us search. Any other call is _search's.
-        q, k, params = self._start_search(queries, k, params)
+        import numpy as np
+
         ef, threads = params.get("ef", DEFAULT_EF), self.n_threads
         knn_query, ntotal, search = self.index_.knn_query, self.ntotal_, self._search
+        int64 = np.dtype(np.int64)  # a dtype object: view() resolves it faster than the type
 
-        def search_rows(rows: slice = slice(None), k: int = k) -> tuple[np.ndarray, np.ndarray]:
-            if type(k) is int and 0 < k <= ef and k <= ntotal and self._ef == ef:
+        def run(q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+            if k <= ef and k <= ntotal and self._ef == ef:
                 try:
-                    labels, distances = knn_query(q[rows], k=k, num_threads=threads)
-                    return labels.view(_INT64), distances
+                    labels, distances = knn_query(q, k=k, num_threads=threads)
+                    return labels.view(int64), distances
                 except RuntimeError:
                     pass  # fewer than k found somewhere: _search fills row by row
-            return search(q[rows], check_k(k), ef, threads)
-        return search_rows
+            return search(q, k, ef, threads)
+        return run
 
     def _search(self, q: np.ndarray, k: int, ef: int,
                 threads: int) -> tuple[np.ndarray, np.ndarray]:
+        import numpy as np
+
         k_found = min(k, self.ntotal_)  # hnswlib refuses k > number of elements
         # ef is hnswlib state, which only this adapter sets: it is set whenever this call's
         # differs from the last one set, so no earlier call's value leaks in
@@ -94,12 +99,14 @@ class HnswlibIndex(IndexBase):
             # (a small ef on a poorly connected graph, e.g. with many duplicate vectors)
             ids, distances = self._search_one_by_one(q, k_found)
             return pad_ids(ids, k), pad_distances(distances, k)
-        ids = labels.view(_INT64)  # ids < 2**63: the uint64 -> int64 view is exact
+        ids = labels.view(np.int64)  # ids < 2**63: the uint64 -> int64 view is exact
         if k_found == k:
             return ids, distances
         return pad_ids(ids, k), pad_distances(distances, k)
 
     def _search_one_by_one(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        import numpy as np
+
         ids = np.full((len(q), k), -1, dtype=np.int64)
         distances = np.full((len(q), k), np.inf, dtype=np.float32)
         for row in range(len(q)):
@@ -114,6 +121,8 @@ class HnswlibIndex(IndexBase):
         With ef fixed (>= k), hnswlib's candidate set does not depend on the k asked for, so
         "k results can be returned" is monotone in k.
         """
+        import numpy as np
+
         try:
             labels, distances = self.index_.knn_query(query, k=k, num_threads=1)
             return labels[0].view(np.int64), distances[0]

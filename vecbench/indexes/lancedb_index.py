@@ -24,14 +24,15 @@ import importlib.util
 import os
 import time
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from vecbench.core.errors import ConfigError, DataError
 from vecbench.core.params import Param
 from vecbench.indexes.base import COMMON_PARAMS, available_cores, BuildReport, Conformance
 from vecbench.indexes.engine_base import EngineIndex, check_folder, folder_size
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: the names this module registers (read by vecbench.indexes without importing it)
 REGISTER = {"lancedb": "LanceDBIndex"}
@@ -119,6 +120,7 @@ class LanceDBIndex(EngineIndex):
         return self._storage_error(exc, self.folder)
 
     def _build(self, x: Any, metric: str, threads: int) -> BuildReport:
+        import numpy as np
         import pyarrow as pa
 
         x = self._start_build(x, metric)
@@ -196,6 +198,8 @@ class LanceDBIndex(EngineIndex):
         return query.select(["id", "_distance"])
 
     def _searching(self, params: dict) -> Any:
+        import numpy as np
+
         if "ef" in params and self.index_type != "IVF_HNSW_SQ":
             raise ConfigError("a search parameter of index_type IVF_HNSW_SQ; IVF_PQ takes "
                               "nprobes, refine_factor", "ef")

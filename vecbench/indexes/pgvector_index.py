@@ -36,9 +36,7 @@ import threading
 import time
 import uuid
 import warnings
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from vecbench.core.errors import ConfigError, DataError
 from vecbench.indexes import pg_server
@@ -46,6 +44,9 @@ from vecbench.indexes.base import COMMON_PARAMS, BuildReport, Conformance, check
 from vecbench.indexes.codes import binarize, code_kind_of
 from vecbench.indexes.engine_base import EngineIndex
 from vecbench.core.params import Param
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: the names this module registers (read by vecbench.indexes without importing it)
 REGISTER = {"pgvector": "PgvectorIndex"}
@@ -265,6 +266,7 @@ class PgvectorIndex(EngineIndex):
 
     def _base_rows(self, x: Any, metric: str) -> tuple[list[Any], str]:
         """Rows as pgvector's Python types, and the code kind they came as."""
+        import numpy as np
         from pgvector import Bit, HalfVector
 
         x = np.asarray(x)
@@ -293,6 +295,8 @@ class PgvectorIndex(EngineIndex):
 
     def _bit_codes(self, x: Any, what: str) -> tuple[np.ndarray, int | None]:
         """Packed sign bits (uint8 as given, floats binarized) and the float dimension."""
+        import numpy as np
+
         x = np.asarray(x)
         if x.ndim != 2:
             raise DataError(f"{self.name}: {what}: expected a 2-D array, got shape {x.shape}")
@@ -369,6 +373,8 @@ class PgvectorIndex(EngineIndex):
         return self._bit_codes(q, "queries")[0] if self.type == "bit" else super()._queries(q)
 
     def _searching(self, params: dict) -> Any:
+        import numpy as np
+
         def run(q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
             import psycopg
 
@@ -392,6 +398,8 @@ class PgvectorIndex(EngineIndex):
         return run
 
     def _query_value(self, row: Any) -> Any:
+        import numpy as np
+
         if self.type == "bit":
             from pgvector import Bit
 

@@ -21,8 +21,6 @@ import re
 import tempfile
 from typing import Any
 
-import numpy as np
-
 from vecbench.core.errors import ConfigError
 from vecbench.indexes.base import COMMON_PARAMS, BuildReport, Conformance, IndexBase
 from vecbench.core.params import Param
@@ -130,6 +128,8 @@ class ScannIndex(IndexBase):
     def _storage(self, n: int) -> tuple[float, float, int]:
         """(code bytes per vector, graph bytes per vector, serialized bytes), from the files
         ScaNN writes and its config."""
+        import numpy as np
+
         clusters = re.search(r"num_clusters_per_block:\s*(\d+)", self.index_.config())
         bits_per_block = math.log2(int(clusters.group(1))) if clusters else 8.0
         code = graph = 0.0
@@ -154,6 +154,8 @@ class ScannIndex(IndexBase):
         return code, graph, total
 
     def _searching(self, params: dict) -> Any:
+        import numpy as np
+
         index = self.index_
         leaves = params.get("leaves_to_search", -1 if not self.num_leaves else self.num_leaves)
         reorder_depth = params.get("reorder_depth", self.reorder_depth)

@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from vecbench.core.errors import ConfigError, DataError
 from vecbench.core.params import Param
 from vecbench.indexes.base import COMMON_PARAMS, BuildReport, check_metric, Conformance, IndexBase
 from vecbench.indexes.codes import binarize, code_kind_of
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: the names this module registers (read by vecbench.indexes without importing it)
 REGISTER = {"usearch": "USearchIndex"}
@@ -105,10 +106,13 @@ class USearchIndex(IndexBase):
 
     def build(self, x: Any, metric: str, *, train: Any = None,
               threads: int | None = None) -> BuildReport:
+        import numpy as np
+
         usearch = import_usearch()
         _check_dtype(usearch, self.dtype)
         threads = self._build_threads(threads)
         self.index_ = None  # a failed build leaves no half-built index behind
+        self._forget_searches()
         x = np.asarray(x)
         metric = check_metric(metric)
         if self.dtype == "i8" and metric != "cos":
@@ -146,6 +150,8 @@ class USearchIndex(IndexBase):
         return self._binary_codes(q, "queries")[0] if self.dtype == "b1" else super()._queries(q)
 
     def _searching(self, params: dict) -> Any:
+        import numpy as np
+
         index, threads, ef = self.index_, self.n_threads, params.get("ef", self._default_ef)
 
         def run(q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -166,6 +172,7 @@ class USearchIndex(IndexBase):
 
     def _start_binary_build(self, x: np.ndarray, metric: str) -> np.ndarray:
         self.index_ = None  # a failed build leaves no half-built index behind
+        self._forget_searches()
         self.metric_ = check_metric(metric)
         self.dim_ = self.code_bytes_ = None
         codes, self.dim_ = self._binary_codes(x, "base vectors")
@@ -178,6 +185,8 @@ class USearchIndex(IndexBase):
     def _binary_codes(self, x: Any, what: str) -> tuple[np.ndarray, int | None]:
         """Packed codes (uint8 as given, floats binarized) and the float dimension (None for
         codes), checked against the built index."""
+        import numpy as np
+
         x = np.asarray(x)
         if x.ndim != 2:
             raise DataError(f"{self.name}: {what}: expected a 2-D array, got shape {x.shape}")

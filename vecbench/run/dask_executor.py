@@ -5,11 +5,17 @@ running scheduler (``dask scheduler`` + ``dask worker``, dask-jobqueue's ``SLURM
 dask-kubernetes); ``--executor dask`` without an address starts a ``LocalCluster`` of worker
 processes, one unit at a time each. Workers read datasets from ``VECBENCH_DATA`` on their own
 machine and return each unit's outcome (record and raw arrays) to the client, which alone writes
-records. A unit whose worker dies is run again on another worker (the scheduler allows a unit
-three lost workers before it gives up, and the unit is then recorded as ``crash``); a task that
-raises is retried ``retries`` times; the record of a unit that ran again names the workers
-lost while it was assigned to them, running or queued (``lost_workers``). Ctrl-C cancels
-every pending unit.
+records.
+
+Each unit runs in a process of its own that its Dask worker starts and waits for
+(:func:`vecbench.run.workers.run_alone`, as units run locally): a segfault, an abort or an OOM
+kill is that unit's ``crash`` record naming the signal, and the Dask worker goes on with the
+next unit; engines load only in the unit's process. ``--in-process`` runs units in the Dask
+worker's own process instead. A unit whose Dask worker dies is run again on another worker
+(the scheduler allows a unit three lost workers before it gives up, and the unit is then
+recorded as ``crash``); a task that raises is retried ``retries`` times; the record of a unit
+that ran again names the workers lost while it was assigned to them, running or queued
+(``lost_workers``). Ctrl-C cancels every pending unit.
 
 Waits are bounded: a scheduler that goes away, or a cluster left without a worker for
 :data:`NO_WORKER_S` seconds (``$VECBENCH_DASK_NO_WORKER_S``), ends the run with one line naming
@@ -22,12 +28,14 @@ from __future__ import annotations
 import os
 from typing import Callable, Iterator
 
+from vecbench.core.cluster import Relay
 from vecbench.core.errors import ConfigError, VecbenchError
 from vecbench.core.params import parse_number
 from vecbench.run.tasks import Task, execute
 from vecbench.run.records import Outcome
 from vecbench.core.environment import cpu_count
 from vecbench.run.stages import _failed
+from vecbench.run import workers as unit_workers
 
 #: Times the scheduler reruns a unit whose worker died or whose task raised.
 RETRIES = 3
@@ -42,11 +50,15 @@ class ClusterLost(VecbenchError):
     """The cluster cannot go on (scheduler gone, no worker): one line, records kept."""
 
 
-def _run_on_worker(task: Task) -> Outcome:
-    """The task body on a worker: the worker's address is recorded as ``worker``."""
+def _run_on_worker(task: Task, isolated: bool = True) -> Outcome:
+    """The task body on a worker: the unit in a process of its own (or, not ``isolated``,
+    here); the worker's address is recorded as ``worker``."""
     from distributed import get_worker
 
-    return execute(task, worker=get_worker().address)
+    address = get_worker().address
+    if not isolated:
+        return execute(task, worker=address)
+    return unit_workers.run_alone(task, address, Relay())
 
 
 def _lost(task: Task, exc: BaseException) -> Outcome:
@@ -68,7 +80,7 @@ class DaskExecutor:
 
     def __init__(self, address: str | None = None, *, workers: int | None = None,
                  threads: int = 1, retries: int = RETRIES, connect_timeout: str = "20s",
-                 log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = print, isolated: bool = True):
         wait = os.environ.get("VECBENCH_DASK_NO_WORKER_S")  # checked before a cluster starts
         self.no_worker_s = (parse_number("VECBENCH_DASK_NO_WORKER_S", wait, "number", 1.0, 86400.0)
                             if wait else NO_WORKER_S)
@@ -78,6 +90,7 @@ class DaskExecutor:
             raise ConfigError("--executor dask needs dask distributed; expected it installed "
                               "(pip install 'dask[distributed]')") from None
         self.retries = retries
+        self.isolated = isolated   # each unit in a process of its own under its Dask worker
         self._cluster = None
         if address:
             try:
@@ -102,6 +115,8 @@ class DaskExecutor:
         #: unit key -> addresses of the workers that were lost while running it
         self.lost: dict[str, list[str]] = {}
         self._client.subscribe_topic("all", self._on_event)
+        if isolated:   # the workers' fork servers import while the client checks and submits
+            self._client.run(unit_workers.warm)
         log(f"dask: scheduler {self.address}, {self.workers} workers, "
             f"dashboard {self._client.dashboard_link}")
 
@@ -121,8 +136,9 @@ class DaskExecutor:
         futures = {}
         for task in tasks:
             # pure=False: a unit is timed, its result must never be taken from another run
-            future = self._client.submit(_run_on_worker, task, key=f"unit-{task.key}",
-                                         pure=False, retries=self.retries)
+            future = self._client.submit(_run_on_worker, task, self.isolated,
+                                         key=f"unit-{task.key}", pure=False,
+                                         retries=self.retries)
             futures[future] = task
         pending = set(futures)
         watch = _NoWorkerWatch(self)

@@ -127,7 +127,7 @@ def choose(name: str | None, scheduler: str | None, jobs: int, threads: int | No
     without an address starts a local cluster of ``--jobs`` workers (default: one per core,
     or cores / ``--threads``). Dask units use ``--threads`` threads, 1 by default. Units run
     in worker processes of their own unless ``--in-process`` or ``--executor local`` (this
-    process) asks otherwise; Dask units run in the Dask worker's process.
+    process) asks otherwise; on Dask, ``--in-process`` runs them in the Dask worker's process.
     """
     if name is not None and name not in EXECUTORS:
         raise ConfigError(f"--executor: expected one of {', '.join(EXECUTORS)}, got {name!r}")
@@ -137,8 +137,8 @@ def choose(name: str | None, scheduler: str | None, jobs: int, threads: int | No
     address = scheduler_address(scheduler) if name in (None, "dask") else None
     if name == "dask" or address:
         executor = DaskExecutor(address, workers=jobs if jobs > 1 else None,
-                                threads=threads or 1, log=log)
-        return Choice(executor, executor.workers_per_host, threads or 1, False)
+                                threads=threads or 1, log=log, isolated=not in_process)
+        return Choice(executor, executor.workers_per_host, threads or 1, not in_process)
     if name == "local" and jobs > 1:
         raise ConfigError(f"--jobs {jobs}: --executor local runs one unit at a time; expected "
                           "--executor processes (or no --executor) for parallel units")

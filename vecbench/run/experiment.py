@@ -24,7 +24,7 @@ from vecbench.core.yaml_files import parse_yaml, read_text, read_yaml  # noqa: F
 from vecbench.core.components import (MAX_GRID, Component, check_transform, construct,  # noqa: F401
                                       entry_of, expand_component, expand_dataset, expand_params,
                                       list_params_of,
-                                      lookup, lookup_spec)
+                                      lookup)
 
 TOP_LEVEL = ("name", "seed", "k", "repeat", "datasets", "pipelines", "indexes", "orderings",
              "cases", "threads", "timing", "description")

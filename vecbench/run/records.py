@@ -135,6 +135,19 @@ def _json_default(value):
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
+#: Reference files this process verified or wrote: path -> (its stat, binding, digest). The
+#: units of a run share one file: it is read and checked once, and again only if it changed.
+_REFERENCES_SEEN: dict[Path, tuple] = {}
+
+
+def _stat_of(path: Path) -> tuple | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
 def store_unit(results: str | Path, outcome: "Outcome") -> Path:
     """Write a unit's arrays, its dataset's reference (once), then the record, in that order."""
     import dataclasses
@@ -148,12 +161,15 @@ def store_unit(results: str | Path, outcome: "Outcome") -> Path:
         name = outcome.reference_name
         path = reference_path(results, name)
         binding = outcome.reference.binding
-        problem = reference_problem(path, binding)
-        if problem is not None:
-            if path.exists() or path.is_symlink():
-                warn(f"{path}: reference answers {problem}; writing them again")
-            write_arrays(path, outcome.reference)
-        record.reference = FileRef(name, file_digest(path), binding=binding)
+        seen = _REFERENCES_SEEN.get(path)
+        if seen is None or seen[:2] != (_stat_of(path), binding):
+            problem = reference_problem(path, binding)
+            if problem is not None:
+                if path.exists() or path.is_symlink():
+                    warn(f"{path}: reference answers {problem}; writing them again")
+                write_arrays(path, outcome.reference)
+            seen = _REFERENCES_SEEN[path] = (_stat_of(path), binding, file_digest(path))
+        record.reference = FileRef(name, seen[2], binding=binding)
     return write_record(results, record)
 
 

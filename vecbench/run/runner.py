@@ -88,10 +88,10 @@ def preflight(todo: list[tuple]) -> None:
         except VecbenchError as exc:
             prefix = f"{unit.source}: " if unit.source else ""
             raise DataError(f"{prefix}{exc}") from None
-        if unit.k > len(dataset.base):
-            raise ConfigError(f"k = {unit.k} is larger than the {len(dataset.base)} base "
-                              f"vectors of {dataset.name} ({unit.dataset.where}); expected "
-                              f"k <= {len(dataset.base)}", "k", unit.source or None)
+        try:
+            stages.check_k(unit.k, dataset, unit.dataset.where)
+        except ConfigError as exc:
+            raise exc.in_file(unit.source) if unit.source else exc from None
 
 
 def run_experiment(experiment: Experiment, results: str | Path, *, force: bool = False,
@@ -134,7 +134,7 @@ def run_experiment(experiment: Experiment, results: str | Path, *, force: bool =
         while todo:
             mine, others = _claim(todo, results, summary, force, steal_claims)
             if mine:
-                with Keeper(results, [key for _, key, _ in mine]):
+                with Keeper(results, [key for _, key, _ in mine]), stages.in_run():
                     _dispatch(mine, results, summary, jobs, quiet, fail_fast,
                               executor or executors.make(jobs, isolated), stream)
                 executor = None   # closed by _dispatch; a takeover round makes a fresh one

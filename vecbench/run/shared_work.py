@@ -5,8 +5,8 @@ Exact ground truth, pointwise LID and fitted pipelines are cached by content und
 cluster) would all miss the cache and compute the same thing N times. :func:`lock` makes them
 wait for the first one instead:
 
-- on a Dask worker, a cluster-wide ``distributed.Lock`` held by the scheduler (every machine of
-  the cluster sees it);
+- on a Dask cluster, a cluster-wide ``distributed.Lock`` held by the scheduler (every machine of
+  the cluster sees it; a unit in a process of its own asks its Dask worker to hold it);
 - elsewhere, an exclusive lock file under ``$VECBENCH_CACHE/locks`` (every process on the
   machine sees it).
 
@@ -30,18 +30,16 @@ from typing import Any, Callable, Iterator
 
 from vecbench.core import atomic
 from vecbench.core.cache import cache_problem, discard, warn
-from vecbench.core.cluster import dask_worker, digest, fetch, publish
+from vecbench.core.cluster import digest, fetch, on_cluster, publish
+from vecbench.core.cluster import lock as cluster_lock
 from vecbench.core.paths import cache_dir
 
 
 @contextlib.contextmanager
 def lock(name: str) -> Iterator[None]:
     """Hold the lock called ``name`` (a content key) across the cluster or the machine."""
-    worker = dask_worker()
-    if worker is not None:
-        from distributed import Lock
-
-        with Lock(f"vecbench-{name}"):
+    if on_cluster():   # a Dask worker, or a unit's own process under one (its relay)
+        with cluster_lock(name):
             yield
         return
     import fcntl

@@ -12,6 +12,7 @@ builds are single-threaded.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -53,17 +54,38 @@ JUDGED_DEPTH = 100
 # load
 
 _DATASETS: dict[str, Dataset] = {}
+#: Inside a run of this process (``in_run``): each dataset entry's files as the run first saw
+#: them, so a folder dataset's files are listed once per run, not once per unit (the run
+#: refuses data that change under it). Outside one (a Dask worker, the pytest plugin): None,
+#: and every load looks at the files.
+_STAMPS: dict[str, list] | None = None
 
 
 def load(component: Component, base_dir: str) -> Dataset:
     """The dataset a unit names, loaded once per process (again when its files changed)."""
-    key = json.dumps([component.name, component.params, base_dir,
-                      stamp(component.name, component.params, base_dir, component.where)],
-                     sort_keys=True, default=str)
+    entry = json.dumps([component.name, component.params, base_dir], sort_keys=True,
+                       default=str)
+    files = None if _STAMPS is None else _STAMPS.get(entry)
+    if files is None:
+        files = stamp(component.name, component.params, base_dir, component.where)
+        if _STAMPS is not None:
+            _STAMPS[entry] = files
+    key = json.dumps([entry, files], default=str)
     if key not in _DATASETS:
         loader = datasets.get(component.name)(**component.params)
         _DATASETS[key] = loader.load(PathResolver(base_dir, component.where))
     return _DATASETS[key]
+
+
+@contextlib.contextmanager
+def in_run():
+    """The units of one run load here: their datasets' files are looked at once."""
+    global _STAMPS
+    _STAMPS = {}
+    try:
+        yield
+    finally:
+        _STAMPS = None
 
 
 def forget_loaded() -> None:
@@ -84,11 +106,18 @@ class ReferenceStage:
     warnings: list
 
 
+def check_k(k: int, dataset: Dataset, where: str = "") -> None:
+    """k within the base: the run's preflight checks it (naming the dataset's YAML path) before
+    any unit runs, and each unit's reference stage again."""
+    if k > len(dataset.base):
+        at = f" ({where})" if where else ""
+        raise ConfigError(f"k = {k} is larger than the {len(dataset.base)} base vectors of "
+                          f"{dataset.name}{at}; expected k <= {len(dataset.base)}", "k")
+
+
 def reference(dataset: Dataset, k: int) -> ReferenceStage:
     """Exact kNN (cached by content), exact distances to depth k, query LID, judgments."""
-    if k > len(dataset.base):
-        raise ConfigError(f"k = {k} is larger than the {len(dataset.base)} base vectors of "
-                          f"{dataset.name}; expected k <= {len(dataset.base)}", "k")
+    check_k(k, dataset)
     stats, warnings = guards.inspect(dataset)
     if cache_problem() is not None:  # said in the record too: this unit ran without the cache
         warnings.append(cache_problem())

@@ -5,9 +5,12 @@ runs another unit, and engines that clash in one process (faiss used after usear
 never run in the same one. Locally a worker is forked from a fork server that has imported
 vecbench's core, scikit-learn and faiss (imports only: no OpenMP region has run there, so
 forking is safe), so a unit starts in milliseconds; hnswlib, usearch and the engines load only
-in the worker that uses them, and the runner itself imports none of them. (Dask units still
-run in the Dask worker's process: their shared work goes through that worker's connection to
-the scheduler; a worker that dies is restarted by its nanny and the unit retried.)
+in the worker that uses them, and the runner itself imports none of them. On Dask, the Dask
+worker's task starts the unit's process the same way, from a fork server of its own, and waits
+for it (:func:`run_alone`): the unit's shared work (locks, fits and cache entries handed
+through the scheduler) goes through that Dask worker's connection to the cluster
+(:class:`vecbench.core.cluster.Relay`), and a unit that crashes leaves the Dask worker
+running.
 
 The worker writes its stdout and stderr to a file (faulthandler adds the Python stack of a
 native crash there) and its outcome to a pickle. A worker ended by a signal (a segfault, an
@@ -24,13 +27,15 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from vecbench.core import atomic
+from vecbench.core import atomic, cluster
 from vecbench.run import library_output
 from vecbench.run.tasks import Task, execute
 from vecbench.run.records import Outcome
@@ -60,9 +65,12 @@ SIGNALS = {"SIGSEGV": "segmentation fault", "SIGABRT": "aborted", "SIGILL": "ill
 # ---------------------------------------------------------------------------------------------
 # In the worker
 
-def run_in_worker(task: Task, folder: str, env: dict, cwd: str) -> None:
+def run_in_worker(task: Task, folder: str, env: dict, cwd: str, label: str | None = None,
+                  relay=None) -> None:
     """The worker's body: output to ``folder``/stderr, the outcome to ``folder``/outcome.pkl.
-    ``env`` and ``cwd`` are the runner's now (a fork server keeps those it started with)."""
+    ``env`` and ``cwd`` are the runner's now (a fork server keeps those it started with);
+    ``label`` names the worker in the record (a Dask worker's address; default host:pid);
+    ``relay`` is the pipe to the Dask worker that reaches the cluster for this unit."""
     import faulthandler
 
 
@@ -83,7 +91,10 @@ def run_in_worker(task: Task, folder: str, env: dict, cwd: str) -> None:
     os.environ.update(env)
     os.environ["VECBENCH_WORKER_FOLDER"] = folder   # a SIGBUS is explained from what it maps
     os.chdir(cwd)
-    outcome = execute(task, on_stage=lambda name: _write(os.path.join(folder, "stage"), name))
+    if relay is not None:
+        cluster.use_relay(relay)
+    outcome = execute(task, worker=label,
+                      on_stage=lambda name: _write(os.path.join(folder, "stage"), name))
     atomic.write_with(os.path.join(folder, "outcome.pkl"),
                       lambda handle: pickle.dump(outcome, handle, protocol=pickle.HIGHEST_PROTOCOL))
     sys.stdout.flush()
@@ -110,6 +121,7 @@ class Worker:
     process: Any          # multiprocessing.Process
     folder: Path
     started: float
+    label: str | None = None   # the worker named in the record (default host:pid)
 
     @property
     def pid(self) -> int:
@@ -173,13 +185,65 @@ def stop_server() -> None:
         pass
 
 
-def start(task: Task, folder: Path) -> Worker:
+_DAEMON_FLAG = threading.Lock()
+
+
+@contextmanager
+def _may_start_children():
+    """Let a daemonic process start workers: Dask's nanny starts its worker as one, and
+    multiprocessing refuses children to those (it could not wait for them at exit). Their
+    workers are daemonic too (the flag is inherited when the Process is made: terminated at the
+    parent's exit) and die with it anyway (``_exit_with_parent``), so the flag is lifted while
+    one starts."""
+    import multiprocessing
+
+    me = multiprocessing.current_process()
+    with _DAEMON_FLAG:
+        daemon = me.daemon
+        if daemon:
+            me.daemon = False
+        try:
+            yield
+        finally:
+            if daemon:
+                me.daemon = True
+
+
+def start(task: Task, folder: Path, label: str | None = None, relay=None) -> Worker:
     """Start one unit's worker, forked from the fork server."""
     folder.mkdir(parents=True)
     process = _forkserver().Process(target=run_in_worker, name=f"vecbench-{task.key}",
-                                    args=(task, str(folder), dict(os.environ), os.getcwd()))
-    process.start()
-    return Worker(task, process, folder, time.time())
+                                    args=(task, str(folder), dict(os.environ), os.getcwd(),
+                                          label, relay))
+    with _may_start_children():
+        process.start()
+    return Worker(task, process, folder, time.time(), label)
+
+
+def run_alone(task: Task, label: str | None = None, relay: cluster.Relay | None = None) -> Outcome:
+    """Run one unit in a worker of its own and wait for it here (a Dask worker's task),
+    answering its ``relay`` requests meanwhile; its outcome, or a crash record."""
+    from multiprocessing.connection import wait
+
+    folder = Path(tempfile.mkdtemp(prefix="vecbench-workers-"))
+    worker = None
+    try:
+        worker = start(task, folder / "unit", label, relay.child_end if relay else None)
+        waiting = [worker.process.sentinel]
+        if relay is not None:
+            relay.child_end.close()   # the unit holds it now: its end closes when it ends
+            waiting.append(relay.connection)
+        while worker.process.sentinel not in wait(waiting):
+            if not relay.answer():
+                waiting.remove(relay.connection)
+        worker.process.join()
+        return outcome_of(worker)
+    finally:
+        if worker is not None:
+            worker.stop()
+        if relay is not None:
+            relay.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def outcome_of(worker: Worker) -> Outcome:
@@ -208,7 +272,7 @@ def crashed(worker: Worker, code: int | None) -> Outcome:
         f"(worker pid {worker.pid})"
     outcome = _failed(worker.task.unit, worker.task.threads, "crash",
                       "\n".join([*tail, reason]), _stage_of(worker.folder), worker.started,
-                      f"{_host()}:{worker.pid}")
+                      worker.label or f"{_host()}:{worker.pid}")
     record = outcome.record
     record.unit.key, record.reason, record.stderr_tail, record.exit_code = \
         worker.task.key, reason, tail, code

@@ -12,9 +12,7 @@ from __future__ import annotations
 import numbers
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Callable
 
 from vecbench.core.errors import ConfigError, DataError
 from vecbench.indexes.base import (COMMON_PARAMS, BuildReport, Conformance, IndexBase,
@@ -22,6 +20,9 @@ from vecbench.indexes.base import (COMMON_PARAMS, BuildReport, Conformance, Inde
 from vecbench.indexes.codes import binarize
 from vecbench.indexes.faiss.storage import faiss_storage
 from vecbench.core.params import check_float
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: faiss's k-means seeds are C ints.
 _INT32 = 2**31 - 1
@@ -194,6 +195,7 @@ class FaissIndex(IndexBase):
     def build(self, x: Any, metric: str, *, train: Any = None,
               threads: int | None = None) -> BuildReport:
         import faiss
+        import numpy as np
 
         family = self.family
         threads = self._build_threads(threads)
@@ -248,6 +250,7 @@ class FaissIndex(IndexBase):
 
     def _start_binary_build(self, x: Any, metric: str) -> np.ndarray:
         self.index_ = None  # a failed build leaves no half-built index behind
+        self._forget_searches()
         self.metric_ = check_metric(metric)
         self.dim_ = self.code_bytes_ = None
         codes, float_dim = self._codes(x, "base vectors")
@@ -261,6 +264,8 @@ class FaissIndex(IndexBase):
     def _codes(self, x: Any, what: str) -> tuple[np.ndarray, int | None]:
         """Packed codes of ``x`` (codes as given, floats binarized) and its float dimension
         (None for codes), checked against the built index."""
+        import numpy as np
+
         x = np.asarray(x)
         if x.ndim != 2:
             raise DataError(f"{self.name}: {what}: expected a 2-D array, got shape {x.shape}")
@@ -286,6 +291,7 @@ class FaissIndex(IndexBase):
 
     def _searching(self, params: dict) -> Callable[[np.ndarray, int], tuple]:
         import faiss
+        import numpy as np
 
         family, by_k = self.family, {}  # SearchParameters by k (an HNSW beam is max(ef, k))
 

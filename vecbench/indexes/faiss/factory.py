@@ -8,12 +8,11 @@ built index like every faiss index's (``vecbench.indexes.faiss_storage``), so
 
 from __future__ import annotations
 
-import difflib
-import functools
 from typing import Any
 
-from vecbench.core.errors import ConfigError
+from vecbench.core.errors import ConfigError, did_you_mean
 from vecbench.indexes.base import Conformance, omp_threads
+from vecbench.indexes.faiss import probe
 from vecbench.indexes.faiss.adapter import MAX_K_FACTOR, Family, check_number, faiss_adapter
 from vecbench.core.params import Param
 
@@ -26,27 +25,13 @@ REGISTER = {"faiss_factory": "FaissFactory"}
 FACTORY_SEARCH_PARAMS = ("efSearch", "ht", "k_factor", "k_factor_rf", "max_codes", "nprobe")
 
 
-#: Dimensions a factory string is parsed at without data: between them, their divisors cover the
-#: usual PQ and PCA sizes, so a string that fits the real data parses at one of them.
-PROBE_DIMS = (960, 1008, 1024, 768, 1001)
-
-
-@functools.lru_cache(maxsize=64)
-def probe_index(factory: str) -> Any:
-    """An empty index of ``factory`` at a probe dimension; None when every probe dimension is
-    refused for its size only (the real dimension decides, at build); ConfigError when faiss
-    cannot parse the string at all."""
-    import faiss
-
-    for dim in PROBE_DIMS:
-        try:
-            return faiss.index_factory(dim, factory)
-        except RuntimeError as exc:
-            if "could not parse" in str(exc):
-                raise ConfigError(f"faiss cannot parse the factory string {factory!r}; expected "
-                                  "an index_factory string such as 'IVF256,PQ32' or "
-                                  "'HNSW32,Flat'", "factory") from None
-    return None
+def check_parses(factory: str) -> None:
+    """ConfigError when faiss cannot parse the string at all (asked without importing faiss
+    into this process: see :mod:`vecbench.indexes.faiss.probe`)."""
+    if probe.ask(factory)[0] == "unparsable":
+        raise ConfigError(f"faiss cannot parse the factory string {factory!r}; expected "
+                          "an index_factory string such as 'IVF256,PQ32' or "
+                          "'HNSW32,Flat'", "factory")
 
 
 def factory_check_search(cls: type, params: dict) -> dict:
@@ -56,8 +41,7 @@ def factory_check_search(cls: type, params: dict) -> dict:
         while base.startswith("quantizer_"):
             base = base[len("quantizer_"):]
         if base not in FACTORY_SEARCH_PARAMS:
-            close = difflib.get_close_matches(base, FACTORY_SEARCH_PARAMS, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(base, FACTORY_SEARCH_PARAMS)
             raise ConfigError(f"unknown parameter of {cls.name} search{hint}; expected one of: "
                               f"{', '.join(FACTORY_SEARCH_PARAMS)} (optionally prefixed "
                               "with quantizer_)", str(name))
@@ -68,25 +52,11 @@ def factory_check_search(cls: type, params: dict) -> dict:
 def factory_check_search_for(index: Any, params: dict) -> dict:
     """Names and values, then whether this factory string's index takes each parameter
     (faiss's ParameterSpace on an empty index of the string at a probe dimension)."""
-    import faiss
-
     params = index.check_search(params)
-    probe = probe_index(index.factory)
-    if probe is None:
-        return params
-    for name, value in params.items():
-        target = "k_factor_rf" if name == "k_factor" else name
-        try:
-            faiss.ParameterSpace().set_index_parameter(probe, target, float(value))
-        except RuntimeError:
-            if name == "k_factor":  # plain k_factor applies to IVFPQ-R indexes too
-                try:
-                    faiss.ParameterSpace().set_index_parameter(probe, name, float(value))
-                    continue
-                except RuntimeError:
-                    pass
-            raise ConfigError(f"faiss index {index.factory!r} does not take search "
-                              f"parameter {name!r}", name) from None
+    refused = probe.ask(index.factory, tuple(params.items()))[1]
+    if refused is not None:
+        raise ConfigError(f"faiss index {index.factory!r} does not take search "
+                          f"parameter {refused!r}", refused)
     return params
 
 
@@ -133,7 +103,7 @@ FACTORY = Family(
           for name in FACTORY_SEARCH_PARAMS),
     Conformance({"factory": "IVF16,Flat"}, {"nprobe": 16}),
     factory=lambda index: index.factory,
-    check=lambda index: probe_index(index.factory),  # a string faiss cannot parse fails here
+    check=lambda index: check_parses(index.factory),  # a string faiss cannot parse fails here
     check_search=factory_check_search, check_search_for=factory_check_search_for,
     search=factory_search)
 

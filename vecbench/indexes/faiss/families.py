@@ -24,15 +24,16 @@ does (bit = x > 0). The distance is Hamming whatever ``metric`` says (checked an
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from vecbench.core.errors import ConfigError
 from vecbench.indexes.base import Conformance
 from vecbench.indexes.codes import code_kind_of
 from vecbench.indexes.faiss.adapter import MAX_K_FACTOR, Family, faiss_adapter, factory_index
 from vecbench.core.params import Param
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: the names this module registers (read by vecbench.indexes without importing it)
 REGISTER = {"flat": "FlatIndex",
@@ -109,6 +110,7 @@ def content_levels(x: np.ndarray, seed: int, hnsw: Any) -> np.ndarray:
     import hashlib
 
     import faiss
+    import numpy as np
 
     key = seed.to_bytes(8, "little")
     rows = np.ascontiguousarray(x)
@@ -254,6 +256,8 @@ QTYPE = Param("qtype", "choice", "8bit", choices=tuple(QTYPES), doc="scalar quan
 
 def sq_prepare(index: Any, x: Any) -> None:
     """The input kind: float32, or codes the qtype stores unchanged (else a ConfigError)."""
+    import numpy as np
+
     x = np.asarray(x)
     kind = code_kind_of(x)
     if kind not in index.accepts:
@@ -268,6 +272,8 @@ def sq_prepare(index: Any, x: Any) -> None:
 
 
 def sq_add(index: Any, made: Any, x: np.ndarray) -> None:
+    import numpy as np
+
     codes = index._native_codes
     if codes is None or index.metric_ == "cos":
         made.add(x)
@@ -277,6 +283,8 @@ def sq_add(index: Any, made: Any, x: np.ndarray) -> None:
 
 
 def hnsw_sq_add(index: Any, made: Any, x: np.ndarray) -> None:
+    import numpy as np
+
     add_in_order(index, made, x)
     codes = index._native_codes
     if codes is not None and index.metric_ != "cos":

@@ -60,7 +60,8 @@ def run(tree: Path, experiment: Path, results: Path, cache: Path, extra: list[st
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "vecbench", "run", str(experiment), "--results",
                            str(results), "--executor", "dask", "--jobs", "2", "--threads", "1",
-                           "--quiet", *extra], capture_output=True, text=True, env=env)
+                           "--quiet", *extra], capture_output=True, text=True, env=env,
+                          cwd=tree)   # `python -m` puts the working folder first on sys.path
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{tree} {extra}: exit {done.returncode}\n{done.stderr[-2000:]}")
@@ -81,13 +82,15 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--baseline", type=Path, help="another checkout to run as arm 'baseline'")
     parser.add_argument("--min-seconds", help="VECBENCH_MIN_SECONDS for the runs (e.g. 0)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="the experiment's repeat: 6 units each (the per-unit cost's slope)")
     args = parser.parse_args()
     arms = {"isolated": (HERE, []), "in-worker": (HERE, ["--in-process"])}
     if args.baseline:
         arms["baseline"] = (args.baseline.resolve(), [])
     folder = Path(tempfile.mkdtemp(prefix="dask-ab-"))
     experiment = folder / "exp.yaml"
-    experiment.write_text(EXPERIMENT)
+    experiment.write_text(EXPERIMENT + f"repeat: {args.repeat}\n")
     cache = folder / "cache"
     run(HERE, experiment, folder / "warm", cache, [], args.min_seconds)   # ground truth cached
     walls = {arm: [] for arm in arms}

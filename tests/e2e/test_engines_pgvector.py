@@ -403,3 +403,19 @@ def test_a_server_killed_mid_search_is_a_crash_record_and_the_run_goes_on(tmp_pa
     failed = [line for line in err.splitlines() if line.startswith("failed: ")]
     assert len(failed) == 1 and reason in failed[0], err
     assert not list(tmp.glob("vecbench-pg-*")), "the server's folder was left behind"
+
+
+def test_the_server_starts_from_a_process_that_never_loaded_ctypes_util():
+    """The server's preexec hook runs as the server's user, who may not read the interpreter's
+    files: it must not import anything there (it imported ctypes.util; numpy-free callers broke)."""
+    script = textwrap.dedent("""
+        import sys
+        from vecbench.indexes import pg_server
+        assert "ctypes.util" not in sys.modules, "the test needs a process without ctypes.util"
+        pg_server.acquire()
+        pg_server.release()
+        print("started")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0 and "started" in done.stdout, done.stderr[-2000:]

@@ -487,9 +487,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the estimates as JSON")
     p.add_argument("-o", "--output", help="histogram FILE.png, .svg or .pdf (default lid-<dataset>.png)")
     p.set_defaults(func=cmd_lid)
-    p = sub.add_parser("plot", help="plot a results folder (pareto, tradeoff, ordering, lid)")
+    p = sub.add_parser("plot", help="plot a results folder (pareto, tradeoff, ordering, lid, "
+                                    "steps)")
     p.add_argument("dir", help="results folder, results.csv or results.parquet")
-    p.add_argument("--kind", default="pareto", choices=["pareto", "tradeoff", "ordering", "lid"])
+    p.add_argument("--kind", default="pareto",
+                   choices=["pareto", "tradeoff", "ordering", "lid", "steps"])
     p.add_argument("-o", "--output", required=True, help="FILE.png, FILE.svg or FILE.pdf")
     p.add_argument("--x", help="column on the x axis")
     p.add_argument("--y", help="column on the y axis")

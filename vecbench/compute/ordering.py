@@ -180,6 +180,18 @@ def _interleaved(labels: np.ndarray, seed: int) -> np.ndarray:
     return contiguous[np.lexsort((turn, within))]
 
 
+def cluster_blocks(vectors: np.ndarray, n_clusters: int, seed: int) -> tuple[np.ndarray, list]:
+    """(permutation putting k-means clusters one after another, the clusters' sizes in that
+    order): the arrival order of a clustered runbook."""
+    import numpy as np
+
+    labels = _kmeans_labels(vectors, n_clusters, seed)
+    perm = _contiguous(labels, seed)
+    ordered = labels[perm]
+    bounds = np.r_[0, np.flatnonzero(ordered[1:] != ordered[:-1]) + 1, len(ordered)]
+    return perm, np.diff(bounds).tolist()
+
+
 @orderings.register("cluster")
 def cluster(vectors: np.ndarray, *, seed: int = 0, context: OrderingContext | None = None,
             n_clusters: int = 32) -> np.ndarray:

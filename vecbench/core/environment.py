@@ -9,6 +9,7 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Callable
 
 PACKAGES = ("vecbench", "numpy", "faiss-cpu", "hnswlib", "scikit-learn", "ml_dtypes",
             "umap-learn")
@@ -116,14 +117,21 @@ def signal_when_parent_dies(sig: int) -> None:
     """On Linux, ask the kernel to send ``sig`` to this process when the thread that started
     it ends (``PR_SET_PDEATHSIG``): it works even while the process is blocked in C code holding
     the GIL, or is not Python at all (called before exec). Elsewhere it does nothing."""
+    parent_death_signal(sig)()
+
+
+def parent_death_signal(sig: int) -> Callable[[], None]:
+    """:func:`signal_when_parent_dies` made ready in this process, for a ``preexec_fn``: libc is
+    found and loaded here, because a child switched to another user may not be able to import
+    ctypes (the interpreter's files can be unreadable to it) or run ldconfig."""
     import ctypes
     import ctypes.util
     import sys
 
     if not sys.platform.startswith("linux"):
-        return
+        return lambda: None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(1, int(sig), 0, 0, 0)  # PR_SET_PDEATHSIG
+        prctl = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        return lambda: None
+    return lambda: prctl(1, int(sig), 0, 0, 0)  # PR_SET_PDEATHSIG

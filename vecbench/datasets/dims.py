@@ -69,3 +69,21 @@ def known_dim(name: str, params: dict, base_dir: str | None = None) -> int | Non
         (inner, inner_params), = recipe.entry().items()
         return known_dim(inner, inner_params or {}, None)
     return None
+
+
+def known_size(name: str, params: dict, base_dir: str | None = None) -> int | None:
+    """The number of base vectors of dataset entry ``{name: params}`` where known without
+    loading data (synthetic's ``n_base``, an ``.npy`` base's or BEIR corpus's header), else
+    None: a runbook inserting past the data is then refused at validate."""
+    relative = None
+    if name == "synthetic":
+        return int(params.get("n_base", 10_000))
+    if name == "npy" and isinstance(params.get("base"), str):
+        relative = params["base"]
+    elif name == "beir" and isinstance(params.get("path"), str):
+        relative = f"{params['path']}/embeddings/{params.get('embeddings')}/corpus.npy"
+    if relative is None:
+        return None
+    path = PathResolver(base_dir).resolve("", relative, must_exist=False)
+    shape = npy_shape(path) if path.is_file() else None
+    return shape[0] if shape is not None and len(shape) == 2 else None

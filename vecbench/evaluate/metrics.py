@@ -16,7 +16,8 @@ import numpy as np
 from vecbench.compute.recall import quartile_groups, recall_eps_from_distances, recall_per_query
 from vecbench.core import registry
 from vecbench.core.errors import ConfigError
-from vecbench.compute import relevance
+from vecbench.compute import filtered_recall, relevance
+from vecbench.evaluate import steps
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,11 @@ class Setting:
     batch_seconds: np.ndarray | None = None     # every timed pass over the whole query batch
     latency_seconds: np.ndarray | None = None   # single queries: the loop, or every client's
     client_wall_seconds: float | None = None    # with concurrent clients: how long they ran
+    #: a filtered search: its filter (RowFilter) and exact answers (truth_ids, n_matching, kth)
+    filtered: Any = None
+    n_base: int = 0
+    runbook: dict | None = None                 # a runbook unit's step log (RawResults.runbook)
+    step: dict | None = None                    # and this row's search step (SettingInfo.step)
 
     def returned(self, depth: int) -> np.ndarray:
         """The first ``depth`` ids of the shallowest stored search at least that deep."""
@@ -166,16 +172,65 @@ class Setting:
 
 
 def _recall(setting: Setting, depth: int) -> np.ndarray:
+    if setting.filtered is not None:
+        return _filtered_recall(setting, depth)
     return recall_per_query(setting.returned(depth), setting.truth(depth), depth)
 
 
+def _filtered_recall(setting: Setting, depth: int) -> np.ndarray:
+    """Recall under the setting's filter, tie-tolerant (compute.filtered_recall)."""
+    answers = setting.filtered
+    stored = answers.truth_ids.shape[1]
+    if depth != stored or setting.true_distances is None:
+        raise MetricUnavailable(f"filtered answers are stored at depth {stored}, not {depth}")
+    return filtered_recall.filtered_recall(setting.returned(depth), setting.true_distances,
+                                           answers.row_filter, answers.n_matching,
+                                           answers.kth, depth)
+
+
+def _matching(setting: Setting) -> np.ndarray:
+    """Rows each query may see: the filter's, or the whole base without one."""
+    if setting.filtered is not None:
+        return np.asarray(setting.filtered.n_matching)
+    if not setting.n_base:
+        raise MetricUnavailable("the base size is not recorded")
+    return np.full(setting.reference.n_queries, setting.n_base)
+
+
+def _short(setting: Setting, depth: int) -> np.ndarray:
+    return filtered_recall.short(setting.returned(depth), _matching(setting), depth)
+
+
+def _returned(setting: Setting, depth: int) -> np.ndarray:
+    return filtered_recall.counted(setting.returned(depth)).sum(axis=1).astype(np.float64)
+
+
+def _violations(setting: Setting, depth: int) -> np.ndarray:
+    if setting.filtered is None:
+        return np.zeros(len(setting.returned(depth)))
+    return filtered_recall.violations(setting.returned(depth), setting.filtered.row_filter,
+                                      depth)
+
+
+def _selectivity(setting: Setting, depth: int | None) -> np.ndarray:
+    n_base = setting.n_base or (len(setting.filtered.row_filter.attr) if setting.filtered
+                                else 0)
+    if not n_base:
+        raise MetricUnavailable("the base size is not recorded")
+    return _matching(setting) / float(n_base)
+
+
 def _recall_index(setting: Setting, depth: int) -> np.ndarray:
+    if setting.filtered is not None:
+        raise MetricUnavailable("no exact filtered kNN of the indexed codes is stored")
     if setting.index_truth is None or setting.index_truth.shape[1] < depth:
         raise MetricUnavailable("exact kNN of the indexed vectors is not stored that deep")
     return recall_per_query(setting.returned(depth), setting.index_truth, depth)
 
 
 def _recall_eps(setting: Setting, depth: int) -> np.ndarray:
+    if setting.filtered is not None:  # filtered recall is tie-tolerant already
+        return _filtered_recall(setting, depth)
     kth = setting.reference.truth_distances
     stored = setting.true_distances
     if stored is None or kth is None or stored.shape[1] < depth or kth.shape[1] < depth:
@@ -187,6 +242,8 @@ def _recall_eps(setting: Setting, depth: int) -> np.ndarray:
 def _judged(function: Callable) -> Callable:
     def compute(setting: Setting, depth: int) -> np.ndarray:
         judgments = setting.reference.judgments
+        if setting.filtered is not None:  # judged without the filter: not this question
+            raise MetricUnavailable("relevance judgments are not filtered")
         if judgments is None:
             raise MetricUnavailable("the dataset has no relevance judgments")
         return function(setting.returned(depth), judgments, depth)
@@ -256,6 +313,14 @@ def percentile_spread(values, percentile: float, z: float = 1.96) -> float:
     return float((ordered[high] - ordered[low]) / estimate) if estimate else 0.0
 
 
+def _of_runbook(function: Callable) -> Callable:
+    def compute(setting: Setting, depth: int | None) -> float:
+        if setting.runbook is None or setting.step is None:
+            raise MetricUnavailable("not a runbook unit")
+        return function(setting.runbook, setting.step, depth)
+    return compute
+
+
 def _builtin_metrics() -> None:
     for metric in [
         Metric("recall", True, "recall vs exact kNN", _recall, ("truth",)),
@@ -267,6 +332,14 @@ def _builtin_metrics() -> None:
         Metric("mrr", True, "MRR", _judged(relevance.mrr_at_k), ("judgments",)),
         Metric("judged_recall", True, "recall of the judged relevant documents",
                _judged(relevance.recall_at_k), ("judgments",)),
+        Metric("short", False, "share of queries given fewer than min(k, matching) results",
+               _short),
+        Metric("returned", True, "results returned per query (distinct, -1 not counted)",
+               _returned),
+        Metric("violations", False, "returned ids per query that fail the filter",
+               _violations),
+        Metric("selectivity", True, "achieved share of base rows the filter lets a query see",
+               _selectivity, takes_depth=False),
         Metric("qps", True, "queries per second", _qps, ("timings",), False, False),
         Metric("qps_spread", False, "spread of QPS over timed passes (fraction of the median)",
                _qps_spread, ("timings",), False, False),
@@ -275,6 +348,18 @@ def _builtin_metrics() -> None:
         Metric("p99_ms", False, "p99 latency (ms)", _latency(99), ("timings",), False, False),
         *(Metric(f"p{p}_ms_spread", False, f"spread of the p{p} latency (fraction of it)",
                  _latency_spread(p), ("timings",), False, False) for p in (50, 95, 99)),
+        # runbooks (vecbench.evaluate.steps): from the unit's step log
+        Metric("searchable", True, "new points found by searching for themselves",
+               _of_runbook(steps.searchable), ("runbook",), False),
+        Metric("truth_s", False, "exact kNN of the active set at this step (s)",
+               _of_runbook(steps.truth_seconds), ("runbook",), False, False),
+        *(Metric(f"{op}_per_s", True, f"{op}s per second (vectors)",
+                 _of_runbook(steps.throughput(op)), ("runbook",), False, False)
+          for op in ("insert", "delete", "replace")),
+        Metric("rebuild_s", False, "seconds of rebuilds over the runbook",
+               _of_runbook(steps.total_seconds("rebuild")), ("runbook",), False, False),
+        Metric("compact_s", False, "seconds of compact steps (pgvector VACUUM) over the runbook",
+               _of_runbook(steps.total_seconds("compact")), ("runbook",), False, False),
     ]:
         register(metric)
     # recorded at run time, not computed from raw results: direction and label only
@@ -303,6 +388,11 @@ def default_columns(k: int, judged: bool) -> list[str]:
     if judged:
         columns += ["ndcg@10", "judged_recall@100", "mrr@10"]
     return columns
+
+
+def filter_columns(k: int) -> list[str]:
+    """The columns collect adds to a unit searched with a ``filters:`` axis."""
+    return [f"short@{k}", f"returned@{k}", f"violations@{k}", "selectivity"]
 
 
 def evaluate(setting: Setting, column: MetricColumn) -> tuple[float, np.ndarray | None]:

@@ -9,11 +9,13 @@ stays an integer; each pipeline step's parameters are ``pipeline.<step>.<name>``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from vecbench.evaluate import steps
 from vecbench.run import records
 from vecbench.core import atomic
 from vecbench.core.errors import ConfigError, DataError
@@ -21,14 +23,15 @@ from vecbench.core.cache import clean_temporaries
 from vecbench.run.schema import RawResults, RawSearch, SettingInfo, UnitRecord
 
 FIRST_COLUMNS = ["experiment", "dataset", "pipeline", "pipeline_kind", "index"]
-MIDDLE_COLUMNS = ["ordering", "repeat", "k"]
-RUN_COLUMNS = ["build_s", "fit_s", "encode_s", "resident_bytes_per_vector", "bytes_per_vector",
+MIDDLE_COLUMNS = ["ordering", "repeat", "k", "filter"]
+RUN_COLUMNS = ["filter_truth_s", "build_s", "fit_s", "encode_s", "resident_bytes_per_vector", "bytes_per_vector",
                "graph_bytes_per_vector", "total_bytes_per_vector", "index_bytes",
                "compression_ratio", "quantization", "peak_rss_bytes", "threads", "build_threads",
                "deterministic", "contended", "host", "worker", "data_hashing", "status", "reason"]
 #: The columns that identify a configuration (with every build.*, search.*, rescore.*).
-CONFIG_COLUMNS = ("dataset", "pipeline", "index", "ordering", "repeat", "k")
-CONFIG_PREFIXES = ("build.", "search.", "rescore.")
+CONFIG_COLUMNS = ("dataset", "pipeline", "index", "ordering", "repeat", "k", "filter", "runbook",
+                  "step")
+CONFIG_PREFIXES = ("build.", "search.", "rescore.", "filter.")
 #: Columns across whose repeats a mean and 95% interval are added (``{k}`` = the unit's k).
 REPEATED_METRICS = ("recall@{k}", "recall_eps@{k}", "ndcg@10")
 
@@ -42,7 +45,7 @@ def config_columns(*frames, repeat: bool = True) -> list[str]:
                     column not in seen and (repeat or column != "repeat"):
                 seen.append(column)
     order = {name: i for i, name in enumerate(CONFIG_COLUMNS)}
-    rank = {"build.": 2.5, "search.": 2.7, "rescore.": 2.8}
+    rank = {"build.": 2.5, "search.": 2.7, "rescore.": 2.8, "filter.": 6.5}
     return sorted(seen, key=lambda c: (order.get(c, rank.get(c[:c.index(".") + 1], 9)
                                                  if "." in c else 9), c))
 
@@ -99,10 +102,21 @@ def resident_bytes(record: UnitRecord) -> float:
     return index + float(model) / n
 
 
-def _setting_row(row: dict, setting: SettingInfo, n_base: int = 1) -> dict:
+def _setting_row(row: dict, setting: SettingInfo, n_base: int = 1,
+                 filtered: bool = False) -> dict:
     out = dict(row)
+    if setting.filter is not None:  # the filter's label and typed parameters
+        out["filter"] = setting.filter.get("label", "")
+        out.update({f"filter.{name}": value
+                    for name, value in setting.filter.get("params", {}).items()})
+        out["filter_truth_s"] = setting.filter.get("truth_s")
+    elif filtered:  # the unit has a filters: axis; this setting is its none
+        out["filter"] = "none"
     out.update({f"search.{name}": value for name, value in setting.search.items()})
     out.update({f"rescore.{name}": value for name, value in setting.rescore.items()})
+    if setting.step is not None:  # a runbook's search step
+        out["step"], out["active"] = setting.step["step"], setting.step["active"]
+        out["search_step"] = setting.step["search"] + 1  # same across runbook variants
     if setting.rescore_bytes_per_vector is not None:
         out["rescore_bytes_per_vector"] = setting.rescore_bytes_per_vector
         if RESIDENT in out:  # the rescoring copies are held in memory too, with their scales
@@ -131,15 +145,22 @@ def unit_rows(record: UnitRecord, raw: RawResults | None, reference, columns: li
     row = base_row(record)
     rows, per_query, unavailable = [], [], {}
     n_base = max(int(record.dataset.n_base or 1) if record.dataset else 1, 1)
+    filtered = "filters" in record.unit.spec
     for place, setting in enumerate(_settings_of(record)):
-        out = _setting_row(row, setting, n_base)
+        out = _setting_row(row, setting, n_base, filtered)
         if with_specs:
             spec = dict(record.unit.spec, search=setting.search, row_rescore=setting.rescore)
             out["_spec"] = json.dumps(spec, default=str)
         if record.ok:
-            evaluation = _setting(setting, raw.searches[place], raw, reference)
+            evaluation = _setting(setting, raw.searches[place], raw, reference, n_base)
             wanted = columns or metrics.default_columns(
                 record.unit.labels["k"], reference.judgments is not None)
+            if filtered:
+                wanted = list(dict.fromkeys(
+                    wanted + metrics.filter_columns(record.unit.labels["k"])))
+            if raw.runbook is not None:  # the step metrics, where the rows are a runbook's
+                more = [c.format(k=record.unit.labels["k"]) for c in steps.COLUMNS]
+                wanted = list(dict.fromkeys([*wanted, *more]))
             values = {}
             for column in wanted:
                 parsed = metrics.parse_column(column)
@@ -153,15 +174,45 @@ def unit_rows(record: UnitRecord, raw: RawResults | None, reference, columns: li
     return rows, per_query, unavailable
 
 
-def _setting(setting: SettingInfo, search: RawSearch, raw: RawResults, reference):
+def _setting(setting: SettingInfo, search: RawSearch, raw: RawResults, reference,
+             n_base: int = 0):
     from vecbench.evaluate.metrics import Setting
 
     ids = {depth: _padded(search.ids[depth], depth) for depth in setting.depths}
+    filtered = None
+    if setting.filter is not None:  # its filter and exact answers, from the raw file
+        filtered = _filter_view(raw.filters[setting.filter["answers"]])
+    index_truth = raw.index_truth if raw.index_truth is not None else reference.truth_ids
+    if setting.step is not None:  # a runbook step: scored against its active set's exact kNN
+        place = setting.step["search"]
+        reference = dataclasses.replace(
+            reference, truth_ids=raw.runbook["truth_ids"][place],
+            truth_distances=raw.runbook["truth_distances"][place],
+            n_base=setting.step["active"])
+        index_truth = None
     return Setting(ids=ids, reference=reference, true_distances=search.true_distances,
-                   index_truth=(raw.index_truth if raw.index_truth is not None
-                                else reference.truth_ids),
+                   index_truth=index_truth,
                    batch_seconds=search.batch_seconds, latency_seconds=search.latency_seconds,
-                   client_wall_seconds=search.client_wall_seconds)
+                   client_wall_seconds=search.client_wall_seconds, filtered=filtered,
+                   n_base=n_base, runbook=raw.runbook, step=setting.step)
+
+
+@dataclass
+class FilterView:
+    """A filter and its exact answers as the metrics read them."""
+
+    row_filter: object
+    truth_ids: object
+    n_matching: object
+    kth: object
+
+
+def _filter_view(answers) -> FilterView:
+    from vecbench.compute.filters import RowFilter
+
+    arrays = answers.arrays
+    return FilterView(RowFilter.from_arrays(arrays, ""), arrays["truth_ids"],
+                      arrays["n_matching"], arrays["kth"])
 
 
 def _padded(ids, depth: int):
@@ -250,7 +301,8 @@ def build_tables(results: str | Path, columns: list[str] | None = None,
             notes.append(f"{column}: not computable for {count} rows ({why})")
     if frame.empty:
         return Tables(frame, pd.DataFrame(), notes)
-    frame = _typed(add_repeat_intervals(add_derived_columns(frame)), _int_columns(rows))
+    frame = _typed(add_repeat_intervals(steps.add_step_means(add_derived_columns(frame))),
+                   _int_columns(rows))
     frame = frame[_ordered_columns(frame)]
     return Tables(frame, _per_query_frame(frame, per_query), notes)
 

@@ -151,7 +151,8 @@ class IndexBase:
     name = "index"
     index_: Any = None  # the library's index, set when build() succeeds
     accepts = frozenset({"float32"})
-    capabilities: frozenset = frozenset()  # of protocol.CAPABILITIES: none natively yet
+    capabilities: frozenset = frozenset()  # of protocol.CAPABILITIES ("filter": see below)
+    filters_: tuple = ()  # the unit's filters in index row order (attach_filters)
     honours_order = False
     params = COMMON_PARAMS    # declarations (vecbench.core.params): build parameters
     search_params: tuple = ()  # and search parameters
@@ -222,8 +223,43 @@ class IndexBase:
         raise NotImplementedError
 
     def close(self) -> None:
-        """Release what the build acquired: nothing for an in-process library (its memory goes
-        with the object); engines release tables, folders and servers."""
+        """Release what the build acquired: for an in-process library only the settings'
+        searches (they refer back to the index, so without this its memory would wait for the
+        cycle collector); engines release tables, folders and servers too."""
+        self._forget_searches()
+
+    # -- mutations (runbooks); adapters declaring the capability override them ----------------
+
+    def insert(self, x: Any, ids: Any) -> None:
+        """Add ``x`` under ``ids`` to the built index (capability ``insert``)."""
+        self._refuse("insert")
+
+    def delete(self, ids: Any) -> None:
+        """Remove ``ids`` from the built index (capability ``delete``)."""
+        self._refuse("delete")
+
+    def compact(self) -> bool:
+        """The engine's own upkeep after changes; False: this index has none."""
+        return False
+
+    def _refuse(self, what: str) -> None:
+        from vecbench.core.errors import ConfigError
+
+        raise ConfigError(f"{self.name} cannot {what} natively (its capabilities: "
+                          f"{', '.join(sorted(self.capabilities)) or 'none'})")
+
+    def _mutation_rows(self, x: Any, ids: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Rows as the build checked them (cos: unit-norm) and their ids, for insert."""
+        import numpy as np
+
+        if self.index_ is None:
+            raise RuntimeError(f"{self.name}: insert() called before build()")
+        x = as_vectors(x, f"{self.name}: inserted vectors", self.metric_, self.dim_)
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if len(ids) != len(x):
+            raise DataError(f"{self.name}: {len(x)} vectors inserted with {len(ids)} ids")
+        self._nbytes = None
+        return x, ids
 
     def __enter__(self) -> Any:
         return self
@@ -254,6 +290,33 @@ class IndexBase:
         if train is None:
             return x
         return as_vectors(train, f"{self.name}: train vectors", self.metric_, self.dim_)
+
+    # -- filtered search (capability "filter") ---------------------------------------------------
+
+    def attach_filters(self, filters: Any) -> None:
+        """The filters the unit will search with (vecbench.compute.filters.RowFilter, over the
+        rows in the order build gets them), given before ``build``: an engine that filters on
+        stored attributes loads them with the rows; an in-process library reads their masks."""
+        self.filters_ = tuple(filters)
+
+    def filtered_searcher(self, queries: Any, k: int, params: dict, place: int) -> Searcher:
+        """``search(rows, k=k)`` answering ``queries[rows]`` among the rows that filter
+        ``filters_[place]`` lets each query see, with the library's own filter (indexes whose
+        ``capabilities`` hold ``filter``)."""
+        raise NotImplementedError(f"{self.name}: no native filtered search")
+
+    def _filter_masks(self, place: int, n_queries: int) -> tuple[np.ndarray, bool]:
+        """((1 or nq, ntotal) bool masks of filter ``place``, shared), made once per filter:
+        the bitmap a deployment keeps for its metadata, built outside the timed calls."""
+        cache = self.__dict__.setdefault("_masks", {})
+        if place not in cache:
+            row_filter = self.filters_[place]
+            if row_filter.n_queries != n_queries:
+                raise DataError(f"{self.name}: filter {place} is for {row_filter.n_queries} "
+                                f"queries, got {n_queries}")
+            shared = row_filter.shared
+            cache[place] = (row_filter.masks(range(1) if shared else None), shared)
+        return cache[place]
 
     # -- search -------------------------------------------------------------------------------
 

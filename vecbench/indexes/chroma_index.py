@@ -46,6 +46,8 @@ class ChromaIndex(EngineIndex):
     Chroma's ``num_threads``. Search: ``search_ef`` (>= 1; default 100)."""
 
     name = "chroma"
+    # collection.add / collection.delete; query(where=...) on metadata loaded with the rows
+    capabilities = frozenset({"filter", "insert", "delete"})
     _client_box: list | None = None  # [client, folder] of the last build
     params = (
         Param("M", "int", 16, low=2, doc="hnsw:max_neighbors, links per node"),
@@ -92,9 +94,15 @@ class ChromaIndex(EngineIndex):
         self._search_ef = DEFAULT_SEARCH_EF
         batch = client.get_max_batch_size()
         started = time.perf_counter()
+        # one attribute pair per filter the unit searches with, as row metadata
+        columns = [(f"f{j}_{part}", values.tolist()) for j, f in enumerate(self.filters_)
+                   for part, values in (("a", f.attr), ("s", f.sub))]
         for start in range(0, len(x), batch):
             stop = min(start + batch, len(x))
-            collection.add(ids=[str(i) for i in range(start, stop)], embeddings=x[start:stop])
+            metadatas = ([{name: values[i] for name, values in columns}
+                          for i in range(start, stop)] if columns else None)
+            collection.add(ids=[str(i) for i in range(start, stop)], embeddings=x[start:stop],
+                           metadatas=metadatas)
         add_s = time.perf_counter() - started
         if collection.count() != len(x):
             raise RuntimeError(f"{self.name}: collection holds {collection.count()} of "
@@ -161,5 +169,67 @@ class ChromaIndex(EngineIndex):
             return ids, distances
         return run
 
+    def filtered_searcher(self, queries: Any, k: int, params: dict, place: int) -> Any:
+        """Chroma's own filter: ``query(where=...)`` on filter ``place``'s metadata
+        (``$in`` the whole values, or the partial value with the sub-bucket below its limit)."""
+        import numpy as np
+
+        q, k, _ = self._start_search(queries, k, params)  # checked queries and k
+        params = self.check_search(params)
+        row_filter = self.filters_[place]
+        wheres = [_chroma_where(place, row_filter.whole[i], *row_filter.partial[i])
+                  for i in range(len(q))]
+
+        def search_rows(rows: slice = slice(None), k: int = k) -> tuple[np.ndarray, Any]:
+            ef = params.get("search_ef", DEFAULT_SEARCH_EF)
+            if ef != self._search_ef:
+                self._set_search_ef(ef)
+            found_k = min(k, self.ntotal_)
+            chosen = range(len(q))[rows]
+            ids = np.full((len(chosen), k), -1, dtype=np.int64)
+            distances = np.full((len(chosen), k), np.inf, dtype=np.float32)
+            for out, i in enumerate(chosen):
+                if wheres[i] is None:  # no row can pass: nothing to ask
+                    continue
+                found = self.index_.query(query_embeddings=q[i:i + 1], n_results=found_k,
+                                          where=wheres[i], include=["distances"])
+                row = found["ids"][0]
+                ids[out, :len(row)] = np.array(row, dtype=np.int64)
+                distances[out, :len(row)] = found["distances"][0]
+            return ids, distances
+        return search_rows
+
+    def insert(self, x: Any, ids: Any) -> None:
+        """``collection.add`` in batches of the client's largest."""
+        x, ids = self._mutation_rows(x, ids)
+        batch = self._client_box[0].get_max_batch_size()
+        for start in range(0, len(x), batch):
+            self.index_.add(ids=[str(i) for i in ids[start:start + batch].tolist()],
+                            embeddings=x[start:start + batch])
+        self.ntotal_ += len(x)
+
+    def delete(self, ids: Any) -> None:
+        """``collection.delete`` by id."""
+        import numpy as np
+
+        ids = np.asarray(ids, dtype=np.int64).tolist()
+        batch = self._client_box[0].get_max_batch_size()
+        for start in range(0, len(ids), batch):
+            self.index_.delete(ids=[str(i) for i in ids[start:start + batch]])
+        self.ntotal_ -= len(ids)
+        self._nbytes = None
+
     def _serialized_size(self) -> int:
         return self._index_bytes
+
+
+def _chroma_where(place: int, whole: Any, value: int, limit: int) -> dict | None:
+    """One query's filter as a Chroma ``where`` (None: no row can pass)."""
+    terms = []
+    if len(whole):
+        terms.append({f"f{place}_a": {"$in": [int(v) for v in whole]}})
+    if value >= 0:
+        terms.append({"$and": [{f"f{place}_a": int(value)}, {f"f{place}_s": {"$lt": int(limit)}}]})
+    if not terms:
+        return None
+    return terms[0] if len(terms) == 1 else {"$or": terms}

@@ -133,6 +133,7 @@ class EngineIndex(IndexBase):
         """Release the engine's resources (tables, folders, server handles). Idempotent; the
         index cannot be searched afterwards."""
         self.index_ = None
+        self._forget_searches()
         if self._finalizer is not None:
             finalizer, self._finalizer = self._finalizer, None
             finalizer()

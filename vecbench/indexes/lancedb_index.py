@@ -60,6 +60,8 @@ class LanceDBIndex(EngineIndex):
     (IVF_HNSW_SQ beam; ``max(ef, k x refine_factor)`` is used, as LanceDB refuses less). Parameters left out take LanceDB's defaults."""
 
     name = "lancedb"
+    # table.add / table.delete; where(sql, prefilter=...) on attribute columns
+    capabilities = frozenset({"filter", "insert", "delete"})
     params = (
         Param("index_type", "choice", "IVF_PQ", choices=INDEX_TYPES, doc="LanceDB index type"),
         Param("num_partitions", "int", None, low=1, nullable=True,
@@ -86,6 +88,9 @@ class LanceDBIndex(EngineIndex):
         Param("ef", "int", None, low=1, nullable=True,
               doc="IVF_HNSW_SQ only: HNSW beam width; max(ef, k x refine_factor) is used "
                   "(null: LanceDB's 1.5 k)"),
+        Param("prefilter", "bool", None, nullable=True,
+              doc="with a filter: apply the where before the vector search (true) or to its "
+                  "k results after it (false) (null: LanceDB's default, true)"),
     )
 
     @classmethod
@@ -134,7 +139,11 @@ class LanceDBIndex(EngineIndex):
         folder = self._temporary_folder(self.folder)
         db = lancedb.connect(folder)
         vectors = pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), self.dim_)
-        data = pa.table({"id": pa.array(np.arange(len(x)), pa.int64()), "vector": vectors})
+        data = {"id": pa.array(np.arange(len(x)), pa.int64()), "vector": vectors}
+        for j, row_filter in enumerate(self.filters_):  # one attribute pair per filter
+            data[f"f{j}_a"] = pa.array(row_filter.attr, pa.int32())
+            data[f"f{j}_s"] = pa.array(row_filter.sub, pa.int32())
+        data = pa.table(data)
         started = time.perf_counter()
         table = db.create_table("vecbench", data)
         load_s = time.perf_counter() - started
@@ -215,8 +224,71 @@ class LanceDBIndex(EngineIndex):
             return ids, distances
         return run
 
+    def filtered_searcher(self, queries: Any, k: int, params: dict, place: int) -> Any:
+        """LanceDB's own filter: ``where(sql, prefilter=...)`` on filter ``place``'s columns
+        (``a IN (...) OR (a = value AND s < limit)``), one query at a time."""
+        import numpy as np
+
+        q, k, _ = self._start_search(queries, k, params)  # checked queries and k
+        params = self.check_search(params)
+        prefilter = params.get("prefilter")
+        row_filter = self.filters_[place]
+        where = [_lance_where(place, row_filter.whole[i], *row_filter.partial[i])
+                 for i in range(len(q))]
+
+        def search_rows(rows: slice = slice(None), k: int = k) -> tuple[np.ndarray, Any]:
+            chosen = range(len(q))[rows]
+            ids = np.full((len(chosen), k), -1, dtype=np.int64)
+            distances = np.full((len(chosen), k), np.inf, dtype=np.float32)
+            for out, i in enumerate(chosen):
+                query = self._query(q[i], k, params)
+                query = (query.where(where[i]) if prefilter is None
+                         else query.where(where[i], prefilter=prefilter))
+                found = query.to_arrow()
+                n = found.num_rows
+                ids[out, :n] = found.column("id").to_numpy()
+                distances[out, :n] = found.column("_distance").to_numpy()
+            return ids, distances
+        return search_rows
+
+    def insert(self, x: Any, ids: Any) -> None:
+        """``table.add``: LanceDB searches rows added after the index by brute force (merged
+        with the index's results) until ``compact`` (``table.optimize``) indexes them."""
+        import numpy as np
+
+        import pyarrow as pa
+
+        x, ids = self._mutation_rows(x, ids)
+        vectors = pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), self.dim_)
+        self.index_.add(pa.table({"id": pa.array(ids, pa.int64()), "vector": vectors}))
+        self.ntotal_ += len(x)
+
+    def delete(self, ids: Any) -> None:
+        """``table.delete`` with an id list predicate."""
+        import numpy as np
+
+        ids = np.asarray(ids, dtype=np.int64)
+        self.index_.delete(f"id IN ({', '.join(map(str, ids.tolist()))})")
+        self.ntotal_ -= len(ids)
+        self._nbytes = None
+
+    def compact(self) -> bool:
+        """``table.optimize()``: compacts files, drops deleted rows, indexes added rows."""
+        self.index_.optimize()
+        return True
+
     def _serialized_size(self) -> int:
         return self._index_bytes
+
+
+def _lance_where(place: int, whole: Any, value: int, limit: int) -> str:
+    """The SQL predicate of one query's filter on columns ``f{place}_a`` / ``f{place}_s``."""
+    terms = []
+    if len(whole):
+        terms.append(f"f{place}_a IN ({', '.join(str(int(v)) for v in whole)})")
+    if value >= 0:
+        terms.append(f"(f{place}_a = {int(value)} AND f{place}_s < {int(limit)})")
+    return " OR ".join(terms) or "false"
 
 
 def _lance_threads(threads: int) -> int:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import atexit
 import ctypes
-import functools
 import importlib.util
 import os
 import re
@@ -39,7 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vecbench.core.environment import signal_when_parent_dies
+from vecbench.core.environment import parent_death_signal
 from vecbench.core.errors import ConfigError, MachineFailure
 from vecbench.core.params import check_str
 
@@ -126,7 +125,7 @@ class TemporaryServer:
             command += ["-c", f"{name}={value}"]
         # SIGQUIT (immediate shutdown) when the thread that started it ends: a killed vecbench
         # leaves no server running
-        quit_with_parent = functools.partial(signal_when_parent_dies, signal.SIGQUIT)
+        quit_with_parent = parent_death_signal(signal.SIGQUIT)
         # a new file in the folder made above: O_EXCL, so nothing planted there is written to
         log = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         try:

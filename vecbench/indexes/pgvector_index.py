@@ -58,6 +58,7 @@ TYPES = {"vector": (None, 4, 2000), "halfvec": ("fp16", 2, 4000), "bit": ("binar
 OPERATORS = {"l2": ("l2_ops", "<->"), "ip": ("ip_ops", "<#>"), "cos": ("cosine_ops", "<=>")}
 DEFAULT_EF_SEARCH, MAX_EF_SEARCH = 40, 1000  # pgvector's hnsw.ef_search default and maximum
 DEFAULT_M, DEFAULT_EF_CONSTRUCTION, DEFAULT_LISTS = 16, 64, 100  # pgvector's defaults
+ITERATIVE_SCANS = ("off", "relaxed_order", "strict_order")
 _MEMORY = re.compile(r"[1-9][0-9]*(kB|MB|GB|TB)")
 
 
@@ -69,6 +70,8 @@ class PgvectorIndex(EngineIndex):
     ``max(ef_search, k)`` up to 1000, default 40) or ``probes`` (ivfflat, default 1)."""
 
     name = "pgvector"
+    # INSERT (by COPY) and DELETE; VACUUM: compact; WHERE on attribute columns loaded with the rows
+    capabilities = frozenset({"filter", "insert", "delete"})
     params = (
         Param("method", "choice", "hnsw", choices=METHODS, doc="index access method"),
         Param("m", "int", None, low=2, high=100, nullable=True,
@@ -93,6 +96,13 @@ class PgvectorIndex(EngineIndex):
                   "min(max(ef_search, k), 1000)"),
         Param("probes", "int", 1, low=1, high=32768,
               doc="ivfflat only: lists searched (at most lists)"),
+        Param("iterative_scan", "choice", None, choices=ITERATIVE_SCANS, nullable=True,
+              doc="pgvector 0.8 iterative index scan (hnsw.iterative_scan or "
+                  "ivfflat.iterative_scan): with a filter, scan on until k rows pass; off, "
+                  "relaxed_order, strict_order (hnsw only); null: the server's (off)"),
+        Param("max_scan_tuples", "int", None, low=1, high=2**31 - 1, nullable=True,
+              doc="hnsw only: hnsw.max_scan_tuples, where an iterative scan stops "
+                  "(null: the server's, 20000)"),
     )
     honours_order = True  # hnsw: the build scans the heap in load order (single-threaded)
     accepts = frozenset({"float32", "fp16", "binary"})  # over all types; see __init__
@@ -130,6 +140,13 @@ class PgvectorIndex(EngineIndex):
                               f"{values['maintenance_work_mem']!r}", "maintenance_work_mem")
         if values["dsn"] is not None:
             pg_server.check_dsn(values["dsn"])
+
+    @classmethod
+    def check_search(cls, params: dict) -> dict:
+        """As declared; ``iterative_scan: off`` unquoted (YAML reads it as false) is 'off'."""
+        if params.get("iterative_scan") is False:
+            params = {**params, "iterative_scan": "off"}
+        return super().check_search(params)
 
     def __init__(self, **params: Any):
         super().__init__(**params)
@@ -188,17 +205,25 @@ class PgvectorIndex(EngineIndex):
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         self._register(conn)
         column = f"{self.type}({self._bits if self.type == 'bit' else self.dim_})"
-        conn.execute(f"CREATE TABLE {table} (id bigint NOT NULL, embedding {column} NOT NULL)")
+        # one attribute and one sub-bucket column per filter the unit searches with
+        # (vecbench.compute.filters.RowFilter: what a WHERE on metadata reads)
+        attributes = "".join(f", f{j}_a integer NOT NULL, f{j}_s integer NOT NULL"
+                             for j in range(len(self.filters_)))
+        conn.execute(f"CREATE TABLE {table} (id bigint NOT NULL, embedding {column} NOT NULL"
+                     f"{attributes})")
         self._on_close(self._drop_table)
+        names = "".join(f", f{j}_a, f{j}_s" for j in range(len(self.filters_)))
+        columns = [array for f in self.filters_ for array in (f.attr, f.sub)]
 
         started = time.perf_counter()
         self._doing = "COPY of the base rows"
         try:
             with conn.cursor() as cur, cur.copy(
-                    f"COPY {table} (id, embedding) FROM STDIN WITH (FORMAT BINARY)") as copy:
-                copy.set_types(["int8", self.type])
+                    f"COPY {table} (id, embedding{names}) FROM STDIN WITH (FORMAT BINARY)") as copy:
+                copy.set_types(["int8", self.type] + ["int4"] * len(columns))
+                values = [column.tolist() for column in columns]
                 for i, row in enumerate(rows):
-                    copy.write_row((i, row))
+                    copy.write_row((i, row, *(column[i] for column in values)))
         except psycopg.errors.DataException as exc:  # NaN or infinite components
             raise DataError(f"{self.name}: base vectors: PostgreSQL refused them: "
                             f"{exc.diag.message_primary}") from None
@@ -332,6 +357,47 @@ class PgvectorIndex(EngineIndex):
             raise RuntimeError(f"{self.name}: the query plan does not use the {self.method} "
                                f"index: {json.dumps(plan)}")
 
+    # -- mutations (runbooks) -------------------------------------------------------------------
+
+    def insert(self, x: Any, ids: Any) -> None:
+        """Rows ``COPY``-ed in (the index is maintained by PostgreSQL as they arrive)."""
+        import numpy as np
+
+        from pgvector import Bit, HalfVector
+
+        if self.type == "bit":
+            codes = self._bit_codes(x, "inserted vectors")[0]
+            rows = [Bit(row.tobytes()) for row in codes]
+            ids = np.asarray(ids, dtype=np.int64)
+        else:
+            x, ids = self._mutation_rows(x, ids)
+            rows = [HalfVector(row) for row in x] if self.type == "halfvec" else list(x)
+        conn = self._connection()
+        with conn.cursor() as cur, cur.copy(
+                f"COPY {self._table} (id, embedding) FROM STDIN WITH (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", self.type])
+            for i, row in zip(ids.tolist(), rows):
+                copy.write_row((i, row))
+        self.ntotal_ += len(rows)
+
+    def delete(self, ids: Any) -> None:
+        """``DELETE ... WHERE id = ANY(ids)``: the index keeps dead tuples until VACUUM."""
+        import numpy as np
+
+        ids = np.asarray(ids, dtype=np.int64)
+        found = self._connection().execute(f"DELETE FROM {self._table} WHERE id = ANY(%s)",
+                                           (ids.tolist(),)).rowcount
+        if found != len(ids):
+            raise RuntimeError(f"{self.name}: deleted {found} of {len(ids)} rows")
+        self.ntotal_ -= len(ids)
+        self._nbytes = None
+
+    def compact(self) -> bool:
+        """``VACUUM``: dead tuples leave the table and the index."""
+        self._connection().execute(f"VACUUM {self._table}")
+        self._nbytes = None
+        return True
+
     # -- connections and clean-up ------------------------------------------------------------
 
     def _connection(self, register: bool = True) -> Any:
@@ -397,6 +463,45 @@ class PgvectorIndex(EngineIndex):
             return ids, distances
         return run
 
+    def filtered_searcher(self, queries: Any, k: int, params: dict, place: int) -> Any:
+        """pgvector's own filter: the query with ``WHERE`` on filter ``place``'s columns
+        (``attr = ANY(whole) OR (attr = value AND sub < limit)``), one statement per query as
+        an application sends it; ``iterative_scan`` and ``max_scan_tuples`` decide how far the
+        index scan goes on to find k rows that pass."""
+        import numpy as np
+
+        q, k, _ = self._start_search(queries, k, params)  # checked queries and k
+        params = self.check_search(params)
+        row_filter = self.filters_[place]
+        sql = (f"SELECT id, embedding {self._operator} %s{self._query_cast()} AS d "
+               f"FROM {self._table} WHERE (f{place}_a = ANY(%s) OR (f{place}_a = %s AND "
+               f"f{place}_s < %s)) ORDER BY d LIMIT %s")
+        arguments = [(row_filter.whole[i].tolist(), int(row_filter.partial[i, 0]),
+                      int(row_filter.partial[i, 1])) for i in range(len(q))]
+
+        def search_rows(rows: slice = slice(None), k: int = k) -> tuple[np.ndarray, Any]:
+            import psycopg
+
+            chosen = range(len(q))[rows]
+            ids = np.full((len(chosen), k), -1, dtype=np.int64)
+            distances = np.full((len(chosen), k), np.inf, dtype=np.float32)
+            try:
+                conn = self._connection()
+                self._set_session(conn, params, k)
+                with conn.cursor() as cur:
+                    for out, i in enumerate(chosen):
+                        found = cur.execute(sql, (self._query_value(q[i]), *arguments[i], k),
+                                            prepare=True, binary=True).fetchall()
+                        if found:
+                            ids[out, :len(found)], distances[out, :len(found)] = zip(*found)
+            except psycopg.OperationalError as exc:
+                reason = pg_server.crash_reason("a search", self.dsn)
+                if reason is None:
+                    raise
+                raise pg_server.ServerCrash(reason) from exc
+            return ids, distances
+        return search_rows
+
     def _query_value(self, row: Any) -> Any:
         import numpy as np
 
@@ -421,9 +526,22 @@ class PgvectorIndex(EngineIndex):
                 raise ConfigError("a search parameter of method hnsw; method ivfflat takes "
                                   "probes", "ef_search")
             wanted = ("ivfflat.probes", min(params.get("probes", 1), self._lists))
-        if self._local.settings.get(wanted[0]) != wanted[1]:
-            conn.execute(f"SET {wanted[0]} = {int(wanted[1])}")
-            self._local.settings[wanted[0]] = wanted[1]
+        method = self.method
+        scan = params.get("iterative_scan")
+        if scan == "strict_order" and method == "ivfflat":
+            raise ConfigError("ivfflat's iterative scan is off or relaxed_order; strict_order "
+                              "is hnsw's", "iterative_scan")
+        if params.get("max_scan_tuples") is not None and method == "ivfflat":
+            raise ConfigError("a search parameter of method hnsw (ivfflat stops at "
+                              "ivfflat.max_probes)", "max_scan_tuples")
+        # None: the server's default, set explicitly so that no earlier setting leaks in
+        for name, value in [wanted,
+                            (f"{method}.iterative_scan", scan or "off"),
+                            *([("hnsw.max_scan_tuples", params.get("max_scan_tuples") or 20000)]
+                              if method == "hnsw" else [])]:
+            if self._local.settings.get(name) != value:
+                conn.execute(f"SET {name} = {value if isinstance(value, str) else int(value)}")
+                self._local.settings[name] = value
 
     def _serialized_size(self) -> int:
         """pg_relation_size of the index (its vectors included); the table is not counted

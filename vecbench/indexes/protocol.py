@@ -55,12 +55,20 @@ class Index(Protocol):
 
     - ``accepts``: code kinds it indexes natively (``float32``, ``fp16``, ``binary``...), decided
       by its parameters; the runner hands it codes of those kinds, decoded float32 otherwise.
-    - ``capabilities``: which of :data:`CAPABILITIES` it supports natively (empty today).
+    - ``capabilities``: which of :data:`CAPABILITIES` it supports natively. ``filter``:
+      ``attach_filters(filters)`` before build, then ``filtered_searcher(queries, k, params,
+      place)`` searches with the library's own filter (``vecbench.run.filtered`` uses them).
+      ``insert`` / ``delete``: a runbook (:mod:`vecbench.run.runbook`) asks them only of an
+      index declaring them.
     - ``build``: rows get ids 0..n-1 in the order given (``threads`` governs the build only).
     - ``searcher(queries, k, params)``: queries and parameters checked once; the returned
       ``search(rows, k=k)`` answers ``queries[rows]`` as ``(ids (n, k) int64 -1 padded,
       distances or None)``. It is what the runner times, and ``search`` goes through it.
     - ``nbytes()``: serialized size, counted without a serialized copy.
+    - ``insert(x, ids)``: adds rows of ``x`` (as given to build) under the int64 ``ids`` (never
+      in use) to the built index; ``delete(ids)`` removes ids present; both only with the
+      capability declared, else ConfigError. ``compact()`` runs the engine's own upkeep after
+      changes (pgvector VACUUM, LanceDB optimize) and says whether there was any.
     - ``close()`` (also ``with index:``) releases what the build acquired; idempotent.
     """
 
@@ -84,6 +92,12 @@ class Index(Protocol):
     def search(self, q: Any, k: int, **search_params: Any) -> tuple: ...
 
     def nbytes(self) -> int: ...
+
+    def insert(self, x: Any, ids: Any) -> None: ...
+
+    def delete(self, ids: Any) -> None: ...
+
+    def compact(self) -> bool: ...
 
     def close(self) -> None: ...
 

@@ -61,6 +61,9 @@ class ScannIndex(IndexBase):
     """
 
     name = "scann"
+    # the searcher's own upsert (appends) and delete (the last datapoint moves into the hole)
+    capabilities = frozenset({"insert", "delete"})
+    labels_: Any = None  # the id of each datapoint, once the index has changed
     params = (
         Param("num_leaves", "int", 100, low=0,
               doc="k-means tree leaves (0: no tree, every vector scored)"),
@@ -117,7 +120,7 @@ class ScannIndex(IndexBase):
             raise ConfigError(f"scann cannot build this index: {' '.join(str(exc).split())}",
                               "num_leaves") from None
         index.set_num_threads(self.n_threads)
-        self.index_ = index
+        self.index_, self.labels_ = index, None
         code, graph, self._nbytes = self._storage(len(x))
         return BuildReport(
             threads=threads, deterministic=threads == 1, code_bytes_per_vector=code,
@@ -177,8 +180,49 @@ class ScannIndex(IndexBase):
             if missing.any():
                 ids[missing] = -1
                 distances = np.where(missing, np.float32(np.inf), distances)
+            if self.labels_ is not None:
+                ids = np.where(ids >= 0, self.labels_[np.maximum(ids, 0)], -1)
             return ids, distances
         return run
+
+    # -- mutations (runbooks) ---------------------------------------------------------------
+    # ScaNN's own docid layer keeps Python lists of strings and maps every result through
+    # them; the searcher below it works on datapoint positions, so the adapter keeps the id
+    # of each position (as the docid layer does, in one int64 array) and maps only once the
+    # index has changed.
+
+    def insert(self, x: Any, ids: Any) -> None:
+        import numpy as np
+
+        x, ids = self._mutation_rows(x, ids)
+        labels = self._labels()
+        self.index_.searcher.upsert([None] * len(x), x, 1)  # None: a new datapoint
+        self.labels_ = np.concatenate([labels, ids])
+        self.ntotal_ = len(self.labels_)
+
+    def delete(self, ids: Any) -> None:
+        import numpy as np
+
+        labels = self._labels()
+        where = {label: i for i, label in enumerate(labels.tolist())}
+        positions = []
+        for label in np.asarray(ids, dtype=np.int64).tolist():
+            position, last = where.pop(label), len(labels) - 1 - len(positions)
+            positions.append(position)
+            if position != last:  # the searcher moves the last datapoint into the hole
+                labels[position] = labels[last]
+                where[int(labels[position])] = position
+        self.index_.searcher.delete(positions)
+        self.labels_ = labels[:len(labels) - len(positions)].copy()
+        self.ntotal_ = len(self.labels_)
+        self._nbytes = None
+
+    def _labels(self) -> Any:
+        import numpy as np
+
+        if self.labels_ is None:
+            self.labels_ = np.arange(self.ntotal_, dtype=np.int64)
+        return self.labels_
 
     def _serialized_size(self) -> int:
         return self._storage(self.ntotal_)[2]

@@ -75,6 +75,7 @@ class USearchIndex(IndexBase):
 
     name = "usearch"
     honours_order = True
+    capabilities = frozenset({"insert", "delete"})  # Index.add and Index.remove
     accepts = frozenset({"float32", *NATIVE_KINDS.values()})  # over all dtypes; see __init__
     params = (
         # USearch refuses 1 ("the index degenerates into ropes")
@@ -199,6 +200,29 @@ class USearchIndex(IndexBase):
             raise DataError(f"{self.name}: {what}: expected packed codes of {self.code_bytes_} "
                             f"bytes, got {codes.shape[1]} bytes from shape {x.shape}")
         return np.ascontiguousarray(codes), float_dim
+
+    def insert(self, x: Any, ids: Any) -> None:
+        """``Index.add`` under the given keys (float32 rows; b1: binarized as at build)."""
+        import numpy as np
+
+        if self.dtype == "b1":
+            vectors = self._binary_codes(x, "inserted vectors")[0]
+            ids = np.asarray(ids, dtype=np.int64)
+            self._nbytes = None
+        else:
+            vectors, ids = self._mutation_rows(x, ids)
+        self.index_.add(ids.astype(np.uint64), vectors, threads=self.n_threads)
+        self.ntotal_ = len(self.index_)
+
+    def delete(self, ids: Any) -> None:
+        """``Index.remove``: the keys are no longer returned."""
+        import numpy as np
+
+        removed = self.index_.remove(np.asarray(ids, dtype=np.uint64))
+        if int(np.sum(removed)) != len(ids):
+            raise RuntimeError(f"{self.name}: removed {int(np.sum(removed))} of {len(ids)} keys")
+        self.ntotal_ = len(self.index_)
+        self._nbytes = None
 
     def _serialized_size(self) -> int:
         return int(self.index_.serialized_length)

@@ -37,8 +37,9 @@ from vecbench.evaluate.results import CODES, RESIDENT, memory_column, memory_lab
 from vecbench.present.figure import check, figure_legend, new_figure, numeric
 from vecbench.present.plot_lid import lid_figure, lid_table as read_lid_table
 from vecbench.present.plot_labels import place_labels
+from vecbench.present.plot_steps import steps
 
-KINDS = ("pareto", "tradeoff", "ordering", "lid")
+KINDS = ("pareto", "tradeoff", "ordering", "lid", "steps")
 #: Output formats, chosen by the -o file's suffix.
 FORMATS = (".png", ".svg", ".pdf")
 LABEL_WIDTH = 36  # characters per line of a point label
@@ -355,7 +356,8 @@ def lid(data, column: str = "lid", hue: str = "dataset", bins: int = 50):
 
 def plot(kind: str, frame, **options):
     """Dispatch by kind name; options are the function's keyword arguments (None = default)."""
-    functions = {"pareto": pareto, "tradeoff": tradeoff, "ordering": ordering, "lid": lid}
+    functions = {"pareto": pareto, "tradeoff": tradeoff, "ordering": ordering, "lid": lid,
+                 "steps": steps}
     if kind not in functions:
         raise ConfigError(f"expected one of {', '.join(KINDS)}, got {kind!r}", "--kind")
     options = {key: value for key, value in options.items() if value is not None}

@@ -115,8 +115,6 @@ class DaskExecutor:
         #: unit key -> addresses of the workers that were lost while running it
         self.lost: dict[str, list[str]] = {}
         self._client.subscribe_topic("all", self._on_event)
-        if isolated:   # the workers' fork servers import while the client checks and submits
-            self._client.run(unit_workers.warm)
         log(f"dask: scheduler {self.address}, {self.workers} workers, "
             f"dashboard {self._client.dashboard_link}")
 
@@ -133,6 +131,8 @@ class DaskExecutor:
         return self._client
 
     def map(self, tasks: list[Task]) -> Iterator[tuple[Task, Outcome]]:
+        if self.isolated and tasks:   # the workers' fork servers import while units are sent
+            self._client.run(unit_workers.warm)   # (not on a rerun with nothing to run)
         futures = {}
         for task in tasks:
             # pure=False: a unit is timed, its result must never be taken from another run

@@ -20,6 +20,9 @@ from vecbench.core.errors import ConfigError
 from vecbench.core.params import check_float, check_int, check_no_extra, check_str, parse_number
 from vecbench.core.registry import indexes, orderings, transforms
 from vecbench.datasets.dims import known_dim
+from vecbench.run import filter_axis
+from vecbench.run.runbook import check_capabilities, parse as parse_runbook
+from vecbench.run.runbook import spec_of as runbook_spec
 from vecbench.core.yaml_files import parse_yaml, read_text, read_yaml  # noqa: F401 (re-exported)
 from vecbench.core.components import (MAX_GRID, Component, check_transform, construct,  # noqa: F401
                                       entry_of, expand_component, expand_dataset, expand_params,
@@ -27,7 +30,7 @@ from vecbench.core.components import (MAX_GRID, Component, check_transform, cons
                                       lookup)
 
 TOP_LEVEL = ("name", "seed", "k", "repeat", "datasets", "pipelines", "indexes", "orderings",
-             "cases", "threads", "timing", "description")
+             "cases", "threads", "timing", "description", "filters", "runbook")
 #: ``timing:`` keys and their checks (see vecbench.run.stages.Timing); VECBENCH_MIN_SECONDS sets the
 #: default of min_seconds (the test suite shortens timings with it; rows record what was used).
 TIMING_KEYS = ("min_seconds", "min_passes", "latency_queries", "latency_seconds",
@@ -39,7 +42,7 @@ MAX_TIMING_SECONDS = 3600.0
 TIMING_COUNTS = {"min_passes": 10_000, "latency_queries": 1_000_000}
 #: ``search: {clients: N}`` runs N concurrent client threads; more would measure the machine.
 MAX_CLIENTS = 256
-CASE_KEYS = ("dataset", "pipeline", "index", "ordering", "repeat")
+CASE_KEYS = ("dataset", "pipeline", "index", "ordering", "repeat", "runbook")
 INDEX_KEYS = ("build", "search", "rescore")
 
 
@@ -68,6 +71,9 @@ class BuildUnit:
     base_dir: str
     source: str = ""          # the experiment file, for messages
     timing: tuple = ()        # (name, value) pairs of the timing protocol
+    filters: tuple = ()       # the filters: axis (Components; () = no filter), searched inside
+    #: a streaming workload (vecbench.run.runbook.Runbook): steps instead of one build
+    runbook: Any = field(default=None, hash=False, compare=False)
 
     def fitted_pipeline(self) -> tuple[Component, ...]:
         """The pipeline as fitted: repeat ``r`` fits every step that draws random numbers (a
@@ -90,6 +96,9 @@ class BuildUnit:
             "ordering": self.ordering.canonical(),
             "repeat": self.repeat, "k": self.k, "seed": self.seed, "threads": self.threads,
             "timing": dict(self.timing),
+            # only with a filters: axis, so that the keys of unfiltered units stay as they were
+            **({"filters": [f.canonical() for f in self.filters]} if self.filters else {}),
+            **runbook_spec(self.runbook),
         }
 
     def spec_digest(self) -> str:
@@ -112,6 +121,8 @@ class BuildUnit:
         for step in self.pipeline:
             columns.update({f"pipeline.{step.name}.{name}": value
                             for name, value in step.params.items()})
+        if self.runbook is not None:
+            columns["runbook"] = self.runbook.label()
         return {"dataset_entry": self.dataset.name, "pipeline": pipeline_label(self.pipeline),
                 "index": self.index.name, "ordering": component_label(self.ordering),
                 "repeat": self.repeat, "k": self.k, "columns": columns}
@@ -150,8 +161,22 @@ class Experiment:
 
     @property
     def n_rows(self) -> int:
-        return sum(len(unit.index.search_grid) * len(unit.index.rescore_grid)
-                   for unit in self.units)
+        return sum(unit_rows(unit) for unit in self.units)
+
+
+def unit_rows(unit: BuildUnit) -> int:
+    """Result rows of a unit: its unfiltered settings (when none is on the filters axis, or
+    there is no axis), then every filter x search setting; a runbook's rows are its settings x
+    search steps (where their count is known without data; else counted once)."""
+    if unit.runbook is not None:
+        return (len(unit.index.search_grid) * len(unit.index.rescore_grid)
+                * (unit.runbook.search_count() or 1))
+    filters = [f for f in unit.filters if f.name != "none"]
+    plain = {json.dumps({n: v for n, v in search.items() if n not in filter_axis.SEARCH_KEYS},
+                        sort_keys=True, default=str) for search in unit.index.search_grid}
+    unfiltered = len(plain) * len(unit.index.rescore_grid) \
+        if not unit.filters or len(filters) < len(unit.filters) else 0
+    return unfiltered + len(filters) * len(unit.index.search_grid)
 
 
 def expand_pipeline(steps: Any, where: str) -> list[tuple[Component, ...]]:
@@ -183,8 +208,10 @@ def expand_index(entry: Any, where: str) -> list[IndexSpec]:
     for search in searches:
         search = dict(search)
         clients = search.pop("clients", None)  # concurrency: the runner's, not the index's
+        # filter_mode / oversample: the filtered workload's, not the index's
+        search, filtering = filter_axis.split_search(search, f"{path}.search")
         try:
-            checked = target.check_search(search)
+            checked = {**target.check_search(search), **filtering}
             if clients is not None:
                 checked = {**checked, "clients": check_int("clients", clients, 1, MAX_CLIENTS)}
             checked_searches.append(checked)
@@ -197,7 +224,8 @@ def expand_index(entry: Any, where: str) -> list[IndexSpec]:
         for search in checked_searches:
             try:
                 instance.check_search_for({name: value for name, value in search.items()
-                                           if name != "clients"})
+                                           if name != "clients"
+                                           and name not in filter_axis.SEARCH_KEYS})
             except ConfigError as exc:
                 raise exc.within(f"{path}.search") from None
     rescores = ({},)
@@ -271,9 +299,13 @@ def build_experiment(raw: dict, name_default: str = "experiment",
     if threads is not None:
         threads = check_int("threads", threads, 1)
     timing = _timing(raw.get("timing"))
+    filters = filter_axis.expand_filters(raw.get("filters"))
+    filter_axis.check_files(filters, base_dir)
+    runbook = (parse_runbook(raw["runbook"], base_dir) if raw.get("runbook") is not None
+               else None)
 
     if "cases" in raw:
-        combos = _expand_cases(raw, repeat)
+        combos = _expand_cases(raw, repeat, runbook, base_dir)
     else:
         lists = [_expand_list(raw, "datasets", None, expand_dataset),
                  _expand_list(raw, "pipelines", [[]], expand_pipeline),
@@ -284,18 +316,26 @@ def build_experiment(raw: dict, name_default: str = "experiment",
             raise ConfigError(f"datasets x pipelines x indexes x orderings x repeat = {size} "
                               f"build units; expected at most {MAX_GRID}", "repeat"
                               if repeat > 1 else "indexes")
-        combos = [(*combo, repeat) for combo in itertools.product(*lists)]
+        combos = [(*combo, repeat, runbook) for combo in itertools.product(*lists)]
     units = []
     seen = set()
-    for dataset, pipeline, index, ordering, repeats in combos:
+    for dataset, pipeline, index, ordering, repeats, unit_runbook in combos:
+        if unit_runbook is not None and any(f.name != "none" for f in filters):
+            # the filtered workload searches a fixed base; over changing rows it is not built
+            raise ConfigError("a runbook's units search a changing set of rows; filtered "
+                              "search over a runbook is not supported (leave out filters: or "
+                              "runbook:)", "filters")
         for r in range(repeats):
+            filter_axis.check_capability(index.name, indexes.get(index.name).capabilities,
+                                         index.search_grid, filters, index.where)
             unit = BuildUnit(name, dataset, pipeline, index, ordering, r, k, seed, threads,
-                             base_dir, source, timing)
+                             base_dir, source, timing, filters, unit_runbook)
             ident = json.dumps(unit.spec(), sort_keys=True, default=str)
             if ident not in seen:  # cases may repeat a combination: run it once
                 seen.add(ident)
                 units.append(unit)
     check_dimensions(units)
+    check_capabilities(units)
     return Experiment(name, name_default, seed, k, repeat, tuple(units), raw)
 
 
@@ -359,8 +399,9 @@ def _timing(value: Any) -> tuple:
     return tuple(sorted(checked.items()))
 
 
-def _expand_cases(raw: dict, repeat: int) -> list:
-    """(dataset, pipeline, index, ordering, repeats) for every case; a case may set ``repeat``."""
+def _expand_cases(raw: dict, repeat: int, runbook: Any = None, base_dir: str = ".") -> list:
+    """(dataset, pipeline, index, ordering, repeats, runbook) for every case; a case may set
+    ``repeat`` and ``runbook``."""
     cases = raw["cases"]
     if not isinstance(cases, list) or not cases:
         raise ConfigError(f"expected a non-empty list of cases, got {cases!r}", "cases")
@@ -388,7 +429,10 @@ def _expand_cases(raw: dict, repeat: int) -> list:
             repeats = check_int("repeat", case.get("repeat", repeat), 1)
         except ConfigError as exc:
             raise exc.within(where) from None
-        combos.extend((*combo, repeats) for combo in itertools.product(
+        case_runbook = runbook
+        if case.get("runbook") is not None:
+            case_runbook = parse_runbook(case["runbook"], base_dir, f"{where}.runbook")
+        combos.extend((*combo, repeats, case_runbook) for combo in itertools.product(
             pick("dataset", "datasets", None, expand_dataset),
             pick("pipeline", "pipelines", [[]], expand_pipeline),
             pick("index", "indexes", None, expand_index),

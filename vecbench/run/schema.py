@@ -4,7 +4,8 @@
     RawSearch   one search setting's raw results: returned ids per depth, distances, every
                 timed pass, single-query latencies, the clients' wall time, the exact distances
                 of the returned ids
-    RawResults  a unit's raw file: its RawSearch list and the exact kNN of the indexed vectors
+    RawResults  a unit's raw file: its RawSearch list, the exact kNN of the indexed vectors,
+                and the filters searched with and their exact answers (FilterAnswers)
     UnitRecord  the run record (JSON): status, failure, what each stage reported, environment
     Reference   a dataset's exact answers: kNN ids and distances, query LID, judgments, and the
                 binding and checksum that tie the file to its data
@@ -22,14 +23,14 @@ is its place in the raw file) and puts ``schema_version`` in the raw file. Versi
 read as they are: their layout is otherwise the same.
 """
 
-from vecbench.run.schema_arrays import (CHECKSUM, RawResults, RawSearch, Reference,
-                                        arrays_digest)
+from vecbench.run.schema_arrays import (CHECKSUM, FilterAnswers, RawResults, RawSearch,
+                                        Reference, arrays_digest)
 from vecbench.run.schema_npz import (READABLE, SCHEMA_VERSION, SchemaError, load_arrays,
                                      save_arrays)
 from vecbench.run.schema_records import (STATUSES, BuildInfo, DatasetInfo, EncodeInfo, FileRef,
                                          SettingInfo, UnitRecord, UnitSpec)
 
 __all__ = ["CHECKSUM", "READABLE", "SCHEMA_VERSION", "STATUSES", "BuildInfo", "DatasetInfo",
-           "EncodeInfo", "FileRef", "RawResults", "RawSearch", "Reference", "SchemaError",
-           "SettingInfo", "UnitRecord", "UnitSpec", "arrays_digest", "load_arrays",
+           "EncodeInfo", "FileRef", "FilterAnswers", "RawResults", "RawSearch", "Reference",
+           "SchemaError", "SettingInfo", "UnitRecord", "UnitSpec", "arrays_digest", "load_arrays",
            "save_arrays"]

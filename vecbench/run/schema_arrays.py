@@ -58,13 +58,44 @@ class RawSearch(Npz):
                    None if wall is None else float(wall.reshape(-1)[0]))
 
 
+#: The arrays of one filter's answers (prefixed ``f{place}_``): the filter itself in the form
+#: every engine expresses (vecbench.compute.filters.RowFilter: attr, sub, whole, whole_lengths,
+#: partial), so collect recomputes which ids pass it, and its exact answers.
+FILTER_ARRAYS = ("attr", "sub", "whole", "whole_lengths", "partial", "truth_ids", "n_matching",
+                 "kth")
+
+
+@dataclass
+class FilterAnswers:
+    """A filter a unit searched with, and the exact answers under it: ``arrays`` holds
+    :data:`FILTER_ARRAYS` (``truth_ids`` (nq, k) exact filtered kNN, -1 padded; ``n_matching``
+    (nq,) rows each query may see; ``kth`` (nq,) exact distance of the last true neighbour)."""
+
+    arrays: dict
+
+    def to_arrays(self, prefix: str) -> dict:
+        return {f"{prefix}{name}": self.arrays[name] for name in FILTER_ARRAYS}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, prefix: str) -> "FilterAnswers":
+        return cls({name: member(arrays, f"{prefix}{name}") for name in FILTER_ARRAYS})
+
+
 @dataclass
 class RawResults(Npz):
-    """A unit's raw file: one RawSearch per setting (in the record's order), and the exact kNN
-    of the vectors the index stored (None without a pipeline: the reference's are those)."""
+    """A unit's raw file: one RawSearch per setting (in the record's order), the exact kNN
+    of the vectors the index stored (None without a pipeline: the reference's are those), and
+    the filters searched with, each with its exact answers (``filters``; settings name theirs)."""
 
     searches: list[RawSearch] = field(default_factory=list)
     index_truth: Any = None
+    filters: list[FilterAnswers] = field(default_factory=list)
+    #: a runbook unit's steps (vecbench.run.streaming): per step ``op`` (its operation; the
+    #: first insert, which builds the index, ``build``), ``seconds``, ``count``, ``active``,
+    #: ``prepare_seconds`` (a rebuild before a search), ``truth_seconds``; per search step
+    #: ``truth_ids`` / ``truth_distances`` (exact kNN tags of the active set, at the unit's k);
+    #: per probe ``probe_step``, ``probe_tags``, ``probe_ids``. Stored as ``runbook_<name>``.
+    runbook: dict | None = None
 
     def to_arrays(self) -> dict:
         import numpy as np
@@ -72,8 +103,12 @@ class RawResults(Npz):
         arrays = {VERSION_MEMBER: np.int64(SCHEMA_VERSION)}
         if self.index_truth is not None:
             arrays["index_truth"] = self.index_truth
+        for name, array in (self.runbook or {}).items():
+            arrays[f"{RUNBOOK_PREFIX}{name}"] = array
         for i, search in enumerate(self.searches):
             arrays.update(search.to_arrays(_prefix(i)))
+        for i, answers in enumerate(self.filters):
+            arrays.update(answers.to_arrays(f"f{i}_"))
         return arrays
 
     @classmethod
@@ -83,8 +118,19 @@ class RawResults(Npz):
         if places != set(range(len(places))):
             raise SchemaError(f"search settings {sorted(places)}, expected 0 to "
                               f"{len(places) - 1} without gaps")
+        filters = {int(m.group(1)) for m in map(re.compile(r"f(\d+)_").match, arrays) if m}
+        if filters != set(range(len(filters))):
+            raise SchemaError(f"filters {sorted(filters)}, expected 0 to {len(filters) - 1} "
+                              "without gaps")
+        runbook = {name[len(RUNBOOK_PREFIX):]: array for name, array in arrays.items()
+                   if name.startswith(RUNBOOK_PREFIX)}
         return cls([RawSearch.from_arrays(arrays, _prefix(i)) for i in range(len(places))],
-                   arrays.get("index_truth"))
+                   arrays.get("index_truth"),
+                   [FilterAnswers.from_arrays(arrays, f"f{i}_") for i in range(len(filters))],
+                   runbook or None)
+
+
+RUNBOOK_PREFIX = "runbook_"
 
 
 def _prefix(place: int) -> str:

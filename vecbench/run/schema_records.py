@@ -161,6 +161,12 @@ class SettingInfo:
     depths: list = _kind(list, list)
     rescore_bytes_per_vector: float | None = _kind(NUMBER, None)
     rescore_model_bytes: int | None = _kind(NUMBER, None)
+    #: a filtered search: {"label", "kind", "params", "answers": place in RawResults.filters,
+    #: "truth_s"}; None: unfiltered
+    filter: dict | None = _kind(dict, None)
+    #: a runbook's search step: its number in the runbook (1-based), its place among the
+    #: search steps (``RawResults.runbook`` arrays), the active points then
+    step: dict | None = _kind(dict, None)
 
 
 @dataclass

@@ -34,7 +34,7 @@ from vecbench.datasets import guards
 from vecbench.datasets import mapped as datasets_mapped
 from vecbench.datasets.base import Dataset, PathResolver
 from vecbench.datasets.identity import stamp
-from vecbench.run import rescore, shared_work
+from vecbench.run import filter_axis, filtered, rescore, shared_work, streaming
 from vecbench.run.experiment import BuildUnit, Component, component_label
 from vecbench.run.records import Outcome
 from vecbench.run.schema import (BuildInfo, DatasetInfo, EncodeInfo, RawResults, RawSearch,
@@ -372,7 +372,8 @@ def searcher(index: Any, params: dict, queries: np.ndarray, k: int = 10, *,
     """``search(rows, depth) -> (ids, distances)`` in dataset row ids: index search, order
     mapped back, and (when rescoring) k × oversample candidates re-ranked with the finer
     vectors. All of it is inside the timed call: it is what a query costs."""
-    params = {name: value for name, value in params.items() if name != "clients"}
+    params = {name: value for name, value in params.items()
+              if name != "clients" and name not in filter_axis.SEARCH_KEYS}
     index_search = index.searcher(queries, k, params)  # queries and parameters checked once
     if perm is None and rerank is None:  # the common case: nothing between timer and index
         return index_search
@@ -388,19 +389,32 @@ def searcher(index: Any, params: dict, queries: np.ndarray, k: int = 10, *,
     return search
 
 
+def unfiltered_grid(unit: BuildUnit) -> list[dict]:
+    """The search settings run without a filter: the grid without the filter keys (a setting
+    that differs only in them is run once)."""
+    grid: list[dict] = []
+    for params in unit.index.search_grid:
+        own = {name: value for name, value in params.items()
+               if name not in filter_axis.SEARCH_KEYS}
+        if own not in grid:
+            grid.append(own)
+    return grid
+
+
 def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
            timing: Timing, tell: Callable[[str], None] = lambda step: None
            ) -> tuple[list[SettingInfo], list[RawSearch]]:
-    """Every search setting of the unit: (settings for the record, their raw results);
-    ``tell`` hears of each setting as its timing starts (``search ef=64 (2/4)``)."""
+    """Every unfiltered search setting of the unit: (settings for the record, their raw
+    results); ``tell`` hears of each setting as its timing starts (``search ef=64 (2/4)``)."""
     k = unit.k
     settings: list[SettingInfo] = []
     raw: list[RawSearch] = []
     finer: dict = {}
     n_base_ids = np.int32 if len(dataset.base) < 2**31 else np.int64
-    total = len(unit.index.search_grid) * len(unit.index.rescore_grid)
+    grid = unfiltered_grid(unit)
+    total = len(grid) * len(unit.index.rescore_grid)
     mapped = datasets_mapped.files(dataset)
-    for params in unit.index.search_grid:
+    for params in grid:
         for rescoring in unit.index.rescore_grid:
             tell(f"search {setting_label(params, rescoring)} ({len(settings) + 1}/{total})")
             datasets_mapped.check(mapped)   # a file cut under its map reads past its end
@@ -492,10 +506,26 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
                  else None)
         stage = enter("build")
         datasets_mapped.check(mapped)
-        built = build(unit, encoded, index, insertion_order(unit, dataset), dataset.metric)
-        stage = enter("search")
-        settings, raw.searches = search(unit, built, encoded, dataset, unit_timing(unit),
-                                        on_stage)
+        if unit.runbook is not None:  # the index changes while it serves: steps, not a sweep
+            stage = enter("runbook")
+            streamed = streaming.run(unit, unit.runbook, dataset, encoded, index,
+                                     insertion_order(unit, dataset), unit_timing(unit), on_stage)
+            built = Built(index, streamed.report, streamed.build_s, streamed.index_bytes, None)
+            settings, raw.searches, raw.runbook = (streamed.settings, streamed.searches,
+                                                   streamed.arrays)
+        else:
+            perm = insertion_order(unit, dataset)
+            # the filters, their exact answers, and (native) the filters the index loads
+            prepared = filtered.prepare(unit, dataset, index, perm)
+            built = build(unit, encoded, index, perm, dataset.metric)
+            stage = enter("search")
+            settings, raw.searches = (search(unit, built, encoded, dataset, unit_timing(unit),
+                                             on_stage) if prepared.include_none else ([], []))
+            if prepared.filters:
+                more, more_raw = filtered.search(unit, built, encoded, dataset,
+                                                 unit_timing(unit), prepared, on_stage)
+                settings, raw.searches = settings + more, raw.searches + more_raw
+                raw.filters = prepared.answers
     except VecbenchError as exc:
         outcome = _failed(unit, threads, "error", failure_reason(unit, exc), stage, started,
                           worker, dataset)

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from vecbench.core.errors import ConfigError, DataError
-from vecbench.indexes.base import (COMMON_PARAMS, BuildReport, Conformance, IndexBase,
+from vecbench.indexes.base import (COMMON_PARAMS, BuildReport, Conformance, IndexBase, Searcher,
                                    check_metric, faiss_serialized_size, omp_threads)
 from vecbench.indexes.codes import binarize
+from vecbench.indexes.faiss import mutations
 from vecbench.indexes.faiss.storage import faiss_storage
 from vecbench.core.params import check_float
 
@@ -150,6 +151,9 @@ class Family:
     used_threads: Callable[[Any, int], int] = lambda index, threads: threads
     details: Callable[[Any], dict] = _factory_details
     binary: bool = False       # packed sign bits, searched by Hamming distance
+    #: how a built index takes inserts and deletes ("ivf", "flat"; "": it cannot), see
+    #: vecbench.indexes.faiss.mutations
+    mutation: str = ""
     extra: dict = field(default_factory=dict)  # family constants (qtypes, ...)
 
 
@@ -200,6 +204,7 @@ class FaissIndex(IndexBase):
         family = self.family
         threads = self._build_threads(threads)
         self._native_codes: np.ndarray | None = None
+        self.labels_ = None  # the id of each stored row, once a flat index has changed
         self.float_input_ = True  # handed float32 (not codes a quantizer made)
         try:
             family.prepare(self, x)
@@ -302,8 +307,70 @@ class FaissIndex(IndexBase):
                 made = family.search_parameters(self, faiss, params, k)
                 faiss_params = by_k[k] = None if made is None else self._reuse(*made)
             ids, distances = family.search(self, faiss, q, k, params, faiss_params)
+            if self.labels_ is not None:
+                ids = mutations.mapped(self, ids)
             return ids, (distances.astype(np.float32) if family.binary else distances)
         return run
+
+    def filtered_searcher(self, queries: Any, k: int, params: dict, place: int) -> Searcher:
+        """faiss's own filter: an ``IDSelectorBitmap`` in the search's ``SearchParameters``
+        (``sel``), one for the batch when every query sees the same rows, else one per query
+        (searched one at a time: faiss applies one selector to a whole batch)."""
+        import faiss
+        import numpy as np
+
+        q, k, _ = self._start_search(queries, k, params)  # checked queries and k
+        params = self.check_search(params)
+        masks, shared = self._filter_masks(place, len(q))
+        bitmaps = np.packbits(masks, axis=1, bitorder="little")  # faiss reads bit i & 7 of byte i >> 3
+        family, ntotal = self.family, self.ntotal_
+
+        def parameters(row: int, depth: int) -> Any:
+            selector = faiss.IDSelectorBitmap(ntotal, faiss.swig_ptr(bitmaps[row]))
+            made = family.search_parameters(self, faiss, params, depth)
+            objects = made[1]() if made is not None else (faiss.SearchParameters(),)
+            for obj in objects:  # a refine's base parameters filter too
+                obj.sel = selector
+            return objects + (selector,)  # kept alive with the parameters that point to it
+
+        by_depth: dict = {}
+
+        def made_for(depth: int) -> list:
+            if depth not in by_depth:
+                by_depth[depth] = [parameters(row, depth) for row in range(len(bitmaps))]
+            return by_depth[depth]
+
+        def search_rows(rows: slice = slice(None), k: int = k) -> tuple[np.ndarray, Any]:
+            made = made_for(k)
+            if shared:
+                return family.search(self, faiss, q[rows], k, params, made[0][0])
+            chosen = range(len(q))[rows]
+            ids = np.empty((len(chosen), k), dtype=np.int64)
+            distances = np.empty((len(chosen), k), dtype=np.float32)
+            for out, row in enumerate(chosen):
+                found = family.search(self, faiss, q[row:row + 1], k, params, made[row][0])
+                ids[out], distances[out] = found[0][0], found[1][0]
+            return ids, distances
+        made_for(k)
+        return search_rows
+
+    # -- mutations (runbooks) -------------------------------------------------------------------
+
+    labels_: Any = None
+
+    def insert(self, x: Any, ids: Any) -> None:
+        if "insert" not in self.capabilities:
+            self._refuse("insert")
+        x, ids = self._mutation_rows(x, ids)
+        mutations.insert(self, x, ids)
+
+    def delete(self, ids: Any) -> None:
+        import numpy as np
+
+        if "delete" not in self.capabilities:
+            self._refuse("delete")
+        self._nbytes = None
+        mutations.delete(self, np.ascontiguousarray(ids, dtype=np.int64))
 
     def _serialized_size(self) -> int:
         return faiss_serialized_size(self.index_, binary=self.family.binary)
@@ -317,4 +384,8 @@ def faiss_adapter(family: Family, class_name: str, module: str) -> type[FaissInd
         "__module__": module, "__doc__": family.doc, "family": family, "name": family.name,
         "params": family.params + COMMON_PARAMS, "search_params": family.search_params,
         "accepts": family.accepts, "honours_order": family.honours_order,
+        # IDSelector filters every float family's search (not the binary indexes' here);
+        # the mutations a runbook may ask depend on the family
+        "capabilities": mutations.CAPABILITIES[family.mutation]
+        | (frozenset() if family.binary else frozenset({"filter"})),
         "conformance": family.conformance})

@@ -162,7 +162,7 @@ FLAT = Family("flat", """Brute-force kNN (faiss ``IndexFlatL2`` / ``IndexFlatIP`
 
     No build or search parameters. Exact, so insertion order changes nothing but the order of
     exactly tied results.
-    """)
+    """, mutation="flat")
 
 NLIST = Param("nlist", "int", 256, low=1, doc="IVF lists (k-means centroids, fitted on train, "
               "which needs at least nlist vectors)")
@@ -185,7 +185,7 @@ IVF = Family(
     ``nprobe`` (>= 1, default faiss's 1; ``nprobe >= nlist`` is exhaustive).""",
     (NLIST,), (NPROBE,), Conformance({"nlist": 16}, {"nprobe": 16}),
     factory=lambda index: f"IVF{index.nlist},Flat", blame=lambda index: "nlist",
-    min_train=ivf_min_train, search_parameters=ivf_search_parameters)
+    min_train=ivf_min_train, search_parameters=ivf_search_parameters, mutation="ivf")
 
 
 def divisor_m(make: Any) -> Any:

@@ -273,7 +273,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from vecbench.evaluate import compare
+    from vecbench.evaluate import compare, operating
     from vecbench.evaluate.results import CODES, RESIDENT, memory_column
 
     budgets = [compare.parse_budget(text) for text in args.budget or []]
@@ -284,6 +284,9 @@ def cmd_best(args: argparse.Namespace) -> int:
         if frame.empty:
             raise ConfigError(f"no rows for dataset {args.dataset!r}", "--dataset")
     objective = args.maximize or args.minimize
+    frame = compare.with_points(frame, [objective] + [b.column for b in budgets])
+    if operating.is_point(objective):  # the rows that attain it, not the rest of their group
+        frame = frame[frame[f"{objective}.at"].fillna(False).astype(bool)]
     if (note := compare.hosts_note(frame)) is not None:
         _stderr(note)
     memory = memory_column(frame)
@@ -311,6 +314,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     rules = compare.parse_rules(args.fail) if args.fail else []
     base, new = compare.load_table(args.base), compare.load_table(args.new)
+    points = [rule.metric for rule in rules]
+    base, new = compare.with_points(base, points), compare.with_points(new, points)
     shown = [c for c in ("recall@" + str(int(base["k"].iloc[0])) if "k" in base else "",
                          "ndcg@10", "qps") if c in base.columns and c in new.columns]
     result = compare.compare(base, new, rules, metrics=shown, allow_missing=args.allow_missing)

@@ -58,8 +58,15 @@ def configuration(row) -> dict:
         return out
     build = {c[6:]: _scalar(row[c]) for c in row.index if c.startswith("build.")
              and key_text(row[c]) != ""}
-    search = {c[7:]: _scalar(row[c]) for c in row.index if c.startswith("search.")
-              and key_text(row[c]) != ""}
+    search: dict = {}
+    for c in row.index:
+        if c.startswith("search.") and key_text(row[c]) != "":
+            # search.arrival.rate -> search: {arrival: {rate: ...}}, as the YAML wrote it
+            *outer, name = c[7:].split(".")
+            place = search
+            for part in outer:
+                place = place.setdefault(part, {})
+            place[name] = _scalar(row[c])
     pipeline = [] if row.get("pipeline", "float32") in ("float32", "", None) else \
         [_parse_label(step) for step in str(row["pipeline"]).split("|")]
     ordering = _parse_label(str(row.get("ordering", "original")))

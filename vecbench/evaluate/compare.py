@@ -17,12 +17,12 @@ from vecbench.evaluate.best import best_under_budget, best_yaml, configuration
 from vecbench.evaluate.rules import Bound, Budget, Rule, parse_budget, parse_rules
 from vecbench.evaluate.selection import (check_column, check_filter_size, check_row_filter,
                                          config_columns, hosts_note, key_text, load_table,
-                                         select_rows)
+                                         select_rows, with_points)
 
 __all__ = ["Bound", "Budget", "Comparison", "Rule", "best_under_budget", "best_yaml",
            "check_column", "check_filter_size", "check_row_filter", "compare", "config_columns",
            "configuration", "failed_lines", "format_table", "hosts_note", "key_text",
-           "load_table", "parse_budget", "parse_rules", "select_rows"]
+           "load_table", "parse_budget", "parse_rules", "select_rows", "with_points"]
 
 
 @dataclass

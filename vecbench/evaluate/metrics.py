@@ -17,7 +17,7 @@ from vecbench.compute.recall import quartile_groups, recall_eps_from_distances, 
 from vecbench.core import registry
 from vecbench.core.errors import ConfigError
 from vecbench.compute import filtered_recall, relevance
-from vecbench.evaluate import steps
+from vecbench.evaluate import load_metrics, steps
 
 
 @dataclass(frozen=True)
@@ -150,6 +150,8 @@ class Setting:
     batch_seconds: np.ndarray | None = None     # every timed pass over the whole query batch
     latency_seconds: np.ndarray | None = None   # single queries: the loop, or every client's
     client_wall_seconds: float | None = None    # with concurrent clients: how long they ran
+    arrival: np.ndarray | None = None           # open-loop load: every query's times
+    arrival_spec: dict | None = None            # the setting's checked ``arrival:`` mapping
     #: a filtered search: its filter (RowFilter) and exact answers (truth_ids, n_matching, kth)
     filtered: Any = None
     n_base: int = 0
@@ -253,6 +255,8 @@ def _judged(function: Callable) -> Callable:
 def _qps(setting: Setting, depth: int | None) -> float:
     """Queries answered per second of wall time: the median batch pass, or with concurrent
     clients, every query they completed over the time they ran."""
+    if setting.arrival is not None:
+        return load_metrics.achieved_qps(setting)
     if setting.client_wall_seconds is not None:
         return float(len(setting.latency_seconds) / setting.client_wall_seconds)
     passes = _passes(setting)
@@ -272,8 +276,20 @@ def _passes(setting: Setting) -> np.ndarray:
 
 
 def _latency(percentile: float) -> Callable:
+    """Single-query latency; under an arrival load, response time (queueing included)."""
     def compute(setting: Setting, depth: int | None) -> float:
+        if setting.arrival is not None:
+            return load_metrics.response_percentile(setting, percentile)
         return float(np.percentile(_latencies(setting), percentile))
+    return compute
+
+
+def _load(function: Callable) -> Callable:
+    """A metric of the open-loop load alone."""
+    def compute(setting: Setting, depth: int | None) -> float:
+        if setting.arrival is None:
+            raise MetricUnavailable("the setting ran no arrival load (search: {arrival: ...})")
+        return function(setting)
     return compute
 
 
@@ -282,6 +298,11 @@ def _latency_spread(percentile: float) -> Callable:
     timed passes: the single-query loop is one short pass, so how much the machine's speed
     drifted during the run (contention, frequency) is read from the batch passes."""
     def compute(setting: Setting, depth: int | None) -> float:
+        if setting.arrival is not None:  # the answered queries' response times
+            response = load_metrics.response_ms(setting.arrival)
+            if not np.isfinite(response).any():
+                raise MetricUnavailable("no query of the load was answered")
+            return percentile_spread(response[np.isfinite(response)], percentile)
         spread = percentile_spread(_latencies(setting), percentile)
         if setting.batch_seconds is not None and len(setting.batch_seconds):
             spread += _qps_spread(setting, depth)
@@ -348,6 +369,10 @@ def _builtin_metrics() -> None:
         Metric("p99_ms", False, "p99 latency (ms)", _latency(99), ("timings",), False, False),
         *(Metric(f"p{p}_ms_spread", False, f"spread of the p{p} latency (fraction of it)",
                  _latency_spread(p), ("timings",), False, False) for p in (50, 95, 99)),
+        Metric("p999_ms", False, "p99.9 latency (ms)", _latency(99.9), ("timings",), False,
+               False),
+        *(Metric(name, higher, label, _load(function), ("arrival",), False, False)
+          for name, higher, label, function in LOAD_METRICS),
         # runbooks (vecbench.evaluate.steps): from the unit's step log
         Metric("searchable", True, "new points found by searching for themselves",
                _of_runbook(steps.searchable), ("runbook",), False),
@@ -375,18 +400,40 @@ def _builtin_metrics() -> None:
         ("peak_rss_bytes", False, "peak memory of the unit's process (bytes)"),
         ("compression_ratio", True, "compression ratio"),
         ("trustworthiness", True, "trustworthiness of the reduced space"),
+        # over a setting's rates, and with cost: (vecbench.evaluate.operating)
+        ("sustainable_rate", True, "highest rate with p99 <= p99_ms_max (queries/s)"),
+        ("usd_per_million_queries", False, "USD per million queries at the sustainable rate"),
+        ("usd_per_gb_month", False, "USD a month per GB of float32 vectors held"),
     ]:
         register(Metric(name, higher, label, takes_depth=name == "trustworthiness"))
 
 
-def default_columns(k: int, judged: bool) -> list[str]:
-    """The metric columns collect computes when none are asked for."""
+#: Metrics of an open-loop load: (name, higher is better, label, function of the setting).
+LOAD_METRICS = [
+    ("offered_qps", True, "arrivals per second offered", load_metrics.offered_qps),
+    ("achieved_qps", True, "answers per second achieved", load_metrics.achieved_qps),
+    ("late_share", False, "share answered after p99_ms_max", load_metrics.late_share),
+    ("dropped_share", False, "share never answered", load_metrics.dropped_share),
+    ("send_lag_p99_ms", False, "p99 of sent - scheduled (ms): the client behind",
+     load_metrics.lag_ms(load_metrics.SCHEDULED, load_metrics.SENT, 99)),
+    ("queue_p99_ms", False, "p99 of search start - sent (ms): waiting for the server",
+     load_metrics.lag_ms(load_metrics.SENT, load_metrics.START, 99)),
+    ("service_p50_ms", False, "median search time under load (ms)",
+     load_metrics.lag_ms(load_metrics.START, load_metrics.END, 50)),
+]
+
+
+def default_columns(k: int, judged: bool, load: bool = False) -> list[str]:
+    """The metric columns collect computes when none are asked for (``load``: the unit ran
+    an arrival load)."""
     columns = [f"recall@{k}", f"recall_index@{k}", f"recall_eps@{k}",
                *(f"recall@{k}_q{i}" for i in range(1, 5)),
                "qps", "qps_spread", "p50_ms", "p95_ms", "p99_ms", "p50_ms_spread",
                "p95_ms_spread", "p99_ms_spread"]
     if judged:
         columns += ["ndcg@10", "judged_recall@100", "mrr@10"]
+    if load:
+        columns += ["p999_ms", *(name for name, *_ in LOAD_METRICS)]
     return columns
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from vecbench.evaluate import steps
+from vecbench.evaluate import operating, steps
 from vecbench.run import records
 from vecbench.core import atomic
 from vecbench.core.errors import ConfigError, DataError
@@ -33,7 +33,7 @@ CONFIG_COLUMNS = ("dataset", "pipeline", "index", "ordering", "repeat", "k", "fi
                   "step")
 CONFIG_PREFIXES = ("build.", "search.", "rescore.", "filter.")
 #: Columns across whose repeats a mean and 95% interval are added (``{k}`` = the unit's k).
-REPEATED_METRICS = ("recall@{k}", "recall_eps@{k}", "ndcg@10")
+REPEATED_METRICS = ("recall@{k}", "recall_eps@{k}", "ndcg@10", "sustainable_rate")
 
 
 def config_columns(*frames, repeat: bool = True) -> list[str]:
@@ -84,7 +84,28 @@ def base_row(record: UnitRecord) -> dict:
                 if isinstance(value, (str, int, float, bool)) or value is None})
     if encode.trustworthiness is not None:
         row[f"trustworthiness@{labels['k']}"] = encode.trustworthiness
+    if labels.get("cost"):
+        row.update(cost_columns(record, labels["cost"], row["resident_bytes_per_vector"]))
     return row
+
+
+#: Hours in a month (365.25 x 24 / 12), for monthly prices.
+HOURS_PER_MONTH = 730.5
+
+
+def cost_columns(record: UnitRecord, cost: dict, resident: float) -> dict:
+    """``cost.*`` as given, and ``usd_per_gb_month``: the machine's price per GB of memory
+    (``memory_gb``, default the host's) times the memory this configuration holds per GB of the
+    original float32 vectors: what keeping a GB of embeddings searchable costs a month."""
+    out = {f"cost.{name}": value for name, value in cost.items()}
+    memory_gb = cost.get("memory_gb")
+    if memory_gb is None:
+        memory = ((record.contention or {}).get("before") or {}).get("memory_bytes")
+        memory_gb = memory / 1e9 if memory else None
+    if memory_gb and record.dataset.dim:
+        usd_per_ram_gb_month = cost["usd_per_hour"] * HOURS_PER_MONTH / memory_gb
+        out["usd_per_gb_month"] = usd_per_ram_gb_month * resident / (4.0 * record.dataset.dim)
+    return out
 
 
 def resident_bytes(record: UnitRecord) -> float:
@@ -102,6 +123,10 @@ def resident_bytes(record: UnitRecord) -> float:
     return index + float(model) / n
 
 
+#: A setting's contention figures shown as columns (the rest stay in the record).
+CONTENTION_COLUMNS = ("load_1m", "runnable_max", "over_share", "steal_share")
+
+
 def _setting_row(row: dict, setting: SettingInfo, n_base: int = 1,
                  filtered: bool = False) -> dict:
     out = dict(row)
@@ -112,7 +137,16 @@ def _setting_row(row: dict, setting: SettingInfo, n_base: int = 1,
         out["filter_truth_s"] = setting.filter.get("truth_s")
     elif filtered:  # the unit has a filters: axis; this setting is its none
         out["filter"] = "none"
-    out.update({f"search.{name}": value for name, value in setting.search.items()})
+    for name, value in setting.search.items():
+        if isinstance(value, dict):  # arrival: {rate, clients, ...} -> search.arrival.rate
+            out.update({f"search.{name}.{key}": item for key, item in value.items()})
+        else:
+            out[f"search.{name}"] = value
+    if setting.contention:  # measured while this setting was timed
+        out.update({name: setting.contention.get(name) for name in CONTENTION_COLUMNS})
+        out["cpu_per_wall"] = (setting.contention["cpu_s"] / setting.contention["wall_s"]
+                               if setting.contention.get("wall_s") else None)
+        out["contended"] = bool(out.get("contended")) or bool(setting.contention["contended"])
     out.update({f"rescore.{name}": value for name, value in setting.rescore.items()})
     if setting.step is not None:  # a runbook's search step
         out["step"], out["active"] = setting.step["step"], setting.step["active"]
@@ -154,7 +188,7 @@ def unit_rows(record: UnitRecord, raw: RawResults | None, reference, columns: li
         if record.ok:
             evaluation = _setting(setting, raw.searches[place], raw, reference, n_base)
             wanted = columns or metrics.default_columns(
-                record.unit.labels["k"], reference.judgments is not None)
+                record.unit.labels["k"], reference.judgments is not None, ran_load(record))
             if filtered:
                 wanted = list(dict.fromkeys(
                     wanted + metrics.filter_columns(record.unit.labels["k"])))
@@ -194,7 +228,13 @@ def _setting(setting: SettingInfo, search: RawSearch, raw: RawResults, reference
                    index_truth=index_truth,
                    batch_seconds=search.batch_seconds, latency_seconds=search.latency_seconds,
                    client_wall_seconds=search.client_wall_seconds, filtered=filtered,
-                   n_base=n_base, runbook=raw.runbook, step=setting.step)
+                   n_base=n_base, runbook=raw.runbook, step=setting.step,
+                   arrival=search.arrival, arrival_spec=setting.search.get("arrival"))
+
+
+def ran_load(record: UnitRecord) -> bool:
+    """The unit ran an open-loop load in some setting (its rows get the load columns)."""
+    return any("arrival" in setting.search for setting in record.settings)
 
 
 @dataclass
@@ -245,6 +285,13 @@ def build_tables(results: str | Path, columns: list[str] | None = None,
 
     from vecbench.evaluate import metrics
 
+    points = [column for column in columns or [] if operating.is_point(column)]
+    for point in points:
+        try:
+            operating.parse(point)
+        except ConfigError as exc:
+            raise exc.within("--metrics") from None
+    columns = [column for column in columns or [] if column not in points]
     if columns:
         for column in columns:
             try:
@@ -274,7 +321,8 @@ def build_tables(results: str | Path, columns: list[str] | None = None,
             if columns:
                 k = record.unit.labels["k"]
                 wanted = metrics.default_columns(k, reference is not None and
-                                                 reference.judgments is not None) + columns
+                                                 reference.judgments is not None,
+                                                 record.ok and ran_load(record)) + columns
                 wanted = list(dict.fromkeys(wanted))
             unit_table, unit_per_query, missing = unit_rows(record, raw, reference, wanted,
                                                             with_specs)
@@ -301,8 +349,9 @@ def build_tables(results: str | Path, columns: list[str] | None = None,
             notes.append(f"{column}: not computable for {count} rows ({why})")
     if frame.empty:
         return Tables(frame, pd.DataFrame(), notes)
-    frame = _typed(add_repeat_intervals(steps.add_step_means(add_derived_columns(frame))),
-                   _int_columns(rows))
+    frame = add_repeat_intervals(operating.add_group_columns(
+        steps.add_step_means(add_derived_columns(frame)), points))
+    frame = _typed(frame, _int_columns(rows))
     frame = frame[_ordered_columns(frame)]
     return Tables(frame, _per_query_frame(frame, per_query), notes)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from vecbench.core.errors import ConfigError
 from vecbench.core.params import check_float, NUMBER as _NUMBER
+from vecbench.evaluate import operating
 from vecbench.evaluate.metrics import parse_metric
 
 _BUDGET = re.compile(rf"^\s*([^<>=!\s]+)\s*(<=|>=|==|<|>)\s*({_NUMBER})\s*$", re.ASCII)
@@ -79,13 +80,14 @@ def _parse_rule(part: str, option: str) -> Rule | Bound:
                           f"METRIC>=VALUE (e.g. recall@10>=0.95), got {part!r}", option)
     metric = (change or bound).group(1)
     try:  # one grammar for metric names, one check for numbers (finite, bounded)
-        info = parse_metric(metric).metric
+        # an operating point (qps_at_recall(0.95)) is higher-is-better, like its metric
+        higher = True if operating.parse(metric) else parse_metric(metric).metric.higher_is_better
         number = check_float(metric, float(bound.group(3) if bound else change.group(2)))
     except ConfigError as exc:
         raise exc.within(option) from None
     if bound:
         return Bound(metric, bound.group(2), number)
-    return Rule(metric, abs(number), bool(change.group(3)), info.higher_is_better)
+    return Rule(metric, abs(number), bool(change.group(3)), higher)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from vecbench.core.errors import ConfigError, DataError
 from vecbench.core.params import shown
-from vecbench.evaluate import results
+from vecbench.evaluate import operating, results
 from vecbench.evaluate.results import config_columns as columns
 
 
@@ -26,6 +26,15 @@ def load_table(source: str | Path, with_specs: bool = False):
             raise DataError(f"{source}: no result rows in runs/*.json")
         return frame
     return results.table(path)
+
+
+def with_points(frame, names):
+    """``frame`` with the operating points among ``names`` (``qps_at_recall(0.95)``) added as
+    columns, computed over each index's search settings (:mod:`vecbench.evaluate.operating`)."""
+    points = [name for name in names if operating.is_point(name)]
+    for name in points:
+        operating.parse(name)   # a bad number is a one-line error before any work
+    return operating.add_group_columns(frame, points) if points and len(frame) else frame
 
 
 def hosts_note(*frames) -> str | None:

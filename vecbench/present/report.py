@@ -181,6 +181,25 @@ def _summary_md(sections) -> list[str]:
     return lines
 
 
+def contended_note(frame) -> str | None:
+    """One line when rows were timed on a contended machine, with the figures measured."""
+    if "contended" not in frame.columns:
+        return None
+    flagged = frame[frame["contended"].fillna(False).astype(str).isin(["True", "true", "1"])]
+    if flagged.empty:
+        return None
+    figures = []
+    for column, text in (("runnable_max", "runnable threads up to {:g}"),
+                         ("load_1m", "load average up to {:g}"),
+                         ("steal_share", "CPU steal up to {:.1%}")):
+        if column in flagged.columns and flagged[column].notna().any():
+            figures.append(text.format(float(flagged[column].max())))
+    return (f"CONTENDED: {len(flagged)} of {len(frame)} rows were timed while more threads were "
+            f"ready to run than the machine has cores, or beside other units (--jobs > 1)"
+            f"{': ' + ', '.join(figures) if figures else ''}; their QPS and latencies "
+            "include time spent waiting for a core")
+
+
 def _png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
@@ -250,6 +269,8 @@ def build_report(results: str | Path, out_dir: str | Path | None = None,
     environment = next((r.environment for r in unit_records if r.environment), {})
     warnings = list(dict.fromkeys(w for r in unit_records for w in r.warnings))
     if (note := hosts_note(frame)) is not None:
+        warnings.append(note)
+    if (note := contended_note(frame)) is not None:
         warnings.append(note)
     experiment = _experiment_yaml(results)
     if lid_frame is None:  # pointwise LID saved beside the results (by whoever computed it)

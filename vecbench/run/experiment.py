@@ -19,6 +19,7 @@ from typing import Any
 from vecbench.core.errors import ConfigError
 from vecbench.core.params import check_float, check_int, check_no_extra, check_str, parse_number
 from vecbench.core.registry import indexes, orderings, transforms
+from vecbench.run import arrival_spec
 from vecbench.datasets.dims import known_dim
 from vecbench.run import filter_axis
 from vecbench.run.runbook import check_capabilities, parse as parse_runbook
@@ -30,7 +31,9 @@ from vecbench.core.components import (MAX_GRID, Component, check_transform, cons
                                       lookup)
 
 TOP_LEVEL = ("name", "seed", "k", "repeat", "datasets", "pipelines", "indexes", "orderings",
-             "cases", "threads", "timing", "description", "filters", "runbook")
+             "cases", "threads", "timing", "description", "filters", "runbook", "cost")
+#: ``cost:`` keys: the machine's price, and its memory (default: this host's) for usd_per_gb_month
+COST_KEYS = ("usd_per_hour", "memory_gb")
 #: ``timing:`` keys and their checks (see vecbench.run.stages.Timing); VECBENCH_MIN_SECONDS sets the
 #: default of min_seconds (the test suite shortens timings with it; rows record what was used).
 TIMING_KEYS = ("min_seconds", "min_passes", "latency_queries", "latency_seconds",
@@ -42,6 +45,8 @@ MAX_TIMING_SECONDS = 3600.0
 TIMING_COUNTS = {"min_passes": 10_000, "latency_queries": 1_000_000}
 #: ``search: {clients: N}`` runs N concurrent client threads; more would measure the machine.
 MAX_CLIENTS = 256
+#: Keys of ``search:`` that say how the runner issues queries, never passed to the index.
+RUNNER_SEARCH_KEYS = ("clients", "arrival")
 CASE_KEYS = ("dataset", "pipeline", "index", "ordering", "repeat", "runbook")
 INDEX_KEYS = ("build", "search", "rescore")
 
@@ -74,6 +79,8 @@ class BuildUnit:
     filters: tuple = ()       # the filters: axis (Components; () = no filter), searched inside
     #: a streaming workload (vecbench.run.runbook.Runbook): steps instead of one build
     runbook: Any = field(default=None, hash=False, compare=False)
+    #: (name, value) pairs of ``cost:``: a label of the rows, not part of what was measured
+    cost: tuple = field(default=(), compare=False)
 
     def fitted_pipeline(self) -> tuple[Component, ...]:
         """The pipeline as fitted: repeat ``r`` fits every step that draws random numbers (a
@@ -125,7 +132,8 @@ class BuildUnit:
             columns["runbook"] = self.runbook.label()
         return {"dataset_entry": self.dataset.name, "pipeline": pipeline_label(self.pipeline),
                 "index": self.index.name, "ordering": component_label(self.ordering),
-                "repeat": self.repeat, "k": self.k, "columns": columns}
+                "repeat": self.repeat, "k": self.k, "columns": columns,
+                **({"cost": dict(self.cost)} if self.cost else {})}
 
 
 def reseeded(step: Component, offset: int) -> Component:
@@ -208,12 +216,21 @@ def expand_index(entry: Any, where: str) -> list[IndexSpec]:
     for search in searches:
         search = dict(search)
         clients = search.pop("clients", None)  # concurrency: the runner's, not the index's
+        arrival = search.pop("arrival", None)  # open-loop load: the runner's too
         # filter_mode / oversample: the filtered workload's, not the index's
         search, filtering = filter_axis.split_search(search, f"{path}.search")
         try:
             checked = {**target.check_search(search), **filtering}
             if clients is not None:
                 checked = {**checked, "clients": check_int("clients", clients, 1, MAX_CLIENTS)}
+            if arrival is not None:
+                if clients is not None:
+                    raise ConfigError("expected either clients (closed-loop threads) or arrival "
+                                      "(open-loop client processes), got both", "clients")
+                try:
+                    checked = {**checked, "arrival": arrival_spec.check(arrival)}
+                except ConfigError as exc:
+                    raise exc.within("arrival") from None
             checked_searches.append(checked)
         except ConfigError as exc:
             raise exc.within(f"{path}.search") from None
@@ -224,7 +241,7 @@ def expand_index(entry: Any, where: str) -> list[IndexSpec]:
         for search in checked_searches:
             try:
                 instance.check_search_for({name: value for name, value in search.items()
-                                           if name != "clients"
+                                           if name not in RUNNER_SEARCH_KEYS
                                            and name not in filter_axis.SEARCH_KEYS})
             except ConfigError as exc:
                 raise exc.within(f"{path}.search") from None
@@ -299,6 +316,7 @@ def build_experiment(raw: dict, name_default: str = "experiment",
     if threads is not None:
         threads = check_int("threads", threads, 1)
     timing = _timing(raw.get("timing"))
+    cost = _cost(raw.get("cost"))
     filters = filter_axis.expand_filters(raw.get("filters"))
     filter_axis.check_files(filters, base_dir)
     runbook = (parse_runbook(raw["runbook"], base_dir) if raw.get("runbook") is not None
@@ -329,7 +347,7 @@ def build_experiment(raw: dict, name_default: str = "experiment",
             filter_axis.check_capability(index.name, indexes.get(index.name).capabilities,
                                          index.search_grid, filters, index.where)
             unit = BuildUnit(name, dataset, pipeline, index, ordering, r, k, seed, threads,
-                             base_dir, source, timing, filters, unit_runbook)
+                             base_dir, source, timing, filters, unit_runbook, cost)
             ident = json.dumps(unit.spec(), sort_keys=True, default=str)
             if ident not in seen:  # cases may repeat a combination: run it once
                 seen.add(ident)
@@ -396,6 +414,25 @@ def _timing(value: Any) -> tuple:
     if override and "min_seconds" not in checked:  # the same check as timing.min_seconds
         checked["min_seconds"] = parse_number("VECBENCH_MIN_SECONDS", override, "number", 0.0,
                                               MAX_TIMING_SECONDS)
+    return tuple(sorted(checked.items()))
+
+
+def _cost(value: Any) -> tuple:
+    """``cost: {usd_per_hour: X, memory_gb: M}`` as sorted pairs (empty when not given)."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or "usd_per_hour" not in value:
+        raise ConfigError(f"expected a mapping with usd_per_hour (and optionally memory_gb), "
+                          f"got {value!r}", "cost")
+    try:
+        check_no_extra("cost", value, COST_KEYS)
+        checked = {"usd_per_hour": check_float("usd_per_hour", value["usd_per_hour"], 0.0, 1e6,
+                                               low_open=True)}
+        if "memory_gb" in value:
+            checked["memory_gb"] = check_float("memory_gb", value["memory_gb"], 0.0, 1e6,
+                                               low_open=True)
+    except ConfigError as exc:
+        raise exc.within("cost") from None
     return tuple(sorted(checked.items()))
 
 

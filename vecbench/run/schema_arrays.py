@@ -22,11 +22,17 @@ class RawSearch(Npz):
     true_distances: Any = None            # original-space distances of ids at k
     distances: Any = None                 # as the index returned them, where it does
     client_wall_seconds: float | None = None  # `clients: N`: the wall time they ran
+    #: `arrival:` every query's times (vecbench.run.arrival.STORED_COLUMNS), seconds from start
+    arrival: Any = None
+    arrival_wall_seconds: float | None = None    # `arrival:` start to the last client's report
 
     def to_arrays(self, prefix: str = "") -> dict:
         import numpy as np
 
         arrays = {}
+        if self.arrival is not None:
+            arrays[f"{prefix}arrival"] = np.asarray(self.arrival, dtype=np.float64)
+            arrays[f"{prefix}arrival_wall_seconds"] = np.asarray([self.arrival_wall_seconds])
         if self.client_wall_seconds is not None:
             arrays[f"{prefix}client_wall_seconds"] = np.asarray([self.client_wall_seconds])
         depths = sorted(self.ids)
@@ -52,10 +58,15 @@ class RawSearch(Npz):
         if not ids:
             raise SchemaError(f"no {prefix}ids@<depth> array")
         wall = arrays.get(f"{prefix}client_wall_seconds")
+        arrival_wall = arrays.get(f"{prefix}arrival_wall_seconds")
+        arrival = arrays.get(f"{prefix}arrival")
+        if arrival is not None and (arrival.ndim != 2 or arrival.shape[1] != 6):
+            raise SchemaError(f"{prefix}arrival of shape {arrival.shape}, expected (n, 6)")
         return cls(ids, member(arrays, f"{prefix}batch_seconds"),
                    member(arrays, f"{prefix}latency_seconds"),
                    arrays.get(f"{prefix}true_distances"), arrays.get(f"{prefix}distances"),
-                   None if wall is None else float(wall.reshape(-1)[0]))
+                   None if wall is None else float(wall.reshape(-1)[0]), arrival,
+                   None if arrival_wall is None else float(arrival_wall.reshape(-1)[0]))
 
 
 #: The arrays of one filter's answers (prefixed ``f{place}_``): the filter itself in the form

@@ -167,6 +167,10 @@ class SettingInfo:
     #: a runbook's search step: its number in the runbook (1-based), its place among the
     #: search steps (``RawResults.runbook`` arrays), the active points then
     step: dict | None = _kind(dict, None)
+    #: the machine while this setting was timed (vecbench.run.contention's figures)
+    contention: dict | None = _kind(dict, None)
+    #: an arrival load's outcome: arrivals, answered, dropped (metrics come from the raw times)
+    load: dict | None = _kind(dict, None)
 
 
 @dataclass
@@ -203,6 +207,8 @@ class UnitRecord(Npz):
     # what each stage reported (ok; a failed unit may know its dataset's name)
     dataset: DatasetInfo | None = _kind(dict, None, DatasetInfo)
     contended: bool | None = _kind(bool, None)
+    #: the machine before the unit and during its searches (vecbench.run.contention)
+    contention: dict | None = _kind(dict, None)
     encode: EncodeInfo | None = _kind(dict, None, EncodeInfo)
     build: BuildInfo | None = _kind(dict, None, BuildInfo)
     search_threads: int | None = _kind(int, None)

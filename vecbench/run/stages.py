@@ -19,7 +19,7 @@ import json
 import socket
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -28,24 +28,24 @@ from vecbench.compute import groundtruth, ordering, recall
 from vecbench.core import environment
 from vecbench.core.cache import cache_problem
 from vecbench.core.errors import ConfigError, DataError, MachineFailure, VecbenchError
-from vecbench.core.registry import datasets, indexes, transforms
-from vecbench.core.vectors import as_float32
+from vecbench.core.registry import datasets, indexes
 from vecbench.datasets import guards
 from vecbench.datasets import mapped as datasets_mapped
 from vecbench.datasets.base import Dataset, PathResolver
 from vecbench.datasets.identity import stamp
-from vecbench.run import filter_axis, filtered, rescore, shared_work, streaming
-from vecbench.run.experiment import BuildUnit, Component, component_label
+from vecbench.run import contention, filter_axis, filtered, rescore, shared_work, streaming
+from vecbench.run.arrival import Pools, arrival_outcome
+from vecbench.run.experiment import RUNNER_SEARCH_KEYS, BuildUnit, Component, component_label
+from vecbench.run.encode import Encoded, encode, forget_encoded, trustworthiness
 from vecbench.run.records import Outcome
-from vecbench.run.schema import (BuildInfo, DatasetInfo, EncodeInfo, RawResults, RawSearch,
+from vecbench.run.schema import (BuildInfo, DatasetInfo, RawResults, RawSearch,
                                  Reference, SettingInfo, UnitRecord, UnitSpec)
-from vecbench.run.timing import time_batch, time_clients, time_single_queries, Timing
+from vecbench.run.timing import (Timing, one_query_threads, time_batch, time_clients,
+                                 time_single_queries)
 from vecbench.compute.relevance import judgments_of
-from vecbench.core.vectors import hash_array
-from vecbench.transforms.base import model_bytes
 
 #: Bump a stage's version when its results change meaning: units keyed with it rerun.
-STAGE_VERSIONS = {"stages": 2, "groundtruth": 1}
+STAGE_VERSIONS = {"stages": 3, "groundtruth": 1}  # 3: single queries on one thread
 #: Judged datasets also keep an untimed search this deep (judged_recall@100).
 JUDGED_DEPTH = 100
 
@@ -91,7 +91,7 @@ def in_run():
 def forget_loaded() -> None:
     """Drop the datasets and encodings this process holds (its units run elsewhere)."""
     _DATASETS.clear()
-    _ENCODED.clear()
+    forget_encoded()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,169 +148,6 @@ def reference(dataset: Dataset, k: int) -> ReferenceStage:
     key = hashlib.blake2b(answers.binding.encode(), digest_size=8).hexdigest()
     name = f"{dataset.name}-{key}-k{k}-d{truth.depth}.npz"
     return ReferenceStage(truth, answers, name.replace("/", "_"), stats, warnings)
-
-
-# ---------------------------------------------------------------------------------------------
-# encode
-
-@dataclass(frozen=True)
-class Decoded:
-    """The float32 view of the encoded corpus in the transformed space (what a quantizer's codes
-    stand for): the index's own exact kNN and trustworthiness are computed on it."""
-
-    base: np.ndarray
-    queries: np.ndarray
-
-
-@dataclass
-class Encoded:
-    """A dataset after the pipeline: what the index gets (``base``, ``queries``, ``train``: codes
-    or float32), their float32 view, and what encoding cost (the record's ``encode`` part)."""
-
-    base: np.ndarray
-    queries: np.ndarray
-    train: np.ndarray
-    decoded: Decoded
-    report: EncodeInfo        # trustworthiness left None: computed per (k, seed) below
-    #: trustworthiness by (k, seed): units sharing a cached encoding compute it once
-    trustworthiness: dict = field(default_factory=dict)
-
-
-#: The last few encodings, so that units sharing a dataset and pipeline (flat and HNSW over the
-#: same UMAP output, say) fit it once per process. Small: each entry holds the encoded corpus.
-_ENCODED: dict[str, Encoded] = {}
-ENCODE_CACHE_SIZE = 2
-
-
-def encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset,
-           tell: Callable[[str], None] = lambda step: None) -> Encoded:
-    """Fit the pipeline on ``train`` (never on queries), encode base and queries (memoized);
-    ``tell`` hears of each step fitted (``encode fit pca(n_components=64)``)."""
-    key = json.dumps([dataset.fingerprint(), _train_digest(dataset),
-                      [[s.name, s.params] for s in steps], sorted(accepts)],
-                     sort_keys=True, default=str)
-    if key not in _ENCODED:
-        encoded = _encode(dataset, steps, accepts, tell)
-        for array in (encoded.base, encoded.queries, encoded.decoded.base,
-                      encoded.decoded.queries):
-            array.setflags(write=False)
-        while len(_ENCODED) >= ENCODE_CACHE_SIZE:
-            _ENCODED.pop(next(iter(_ENCODED)))
-        _ENCODED[key] = encoded
-        return encoded
-    cached = _ENCODED[key]  # the fit is not this call's
-    return dataclasses.replace(cached, report=dataclasses.replace(cached.report,
-                                                                  fitted_here=False))
-
-
-def _train_digest(dataset: Dataset) -> str:
-    """Content hash of the fitting set, memoized like Dataset.fingerprint."""
-    cached = dataset.info.get("_train_digest")
-    if cached is None:
-        h = hashlib.blake2b(digest_size=16)
-        h.update(str(dataset.train.shape).encode())
-        hash_array(h, dataset.train)
-        cached = dataset.info["_train_digest"] = h.hexdigest()  # type: ignore[index]
-    return cached
-
-
-def _make_transform(step: Component, metric: str):
-    transform = transforms.get(step.name)(**step.params)
-    # reductions re-normalize under cos unless told otherwise (normalize: None = "runner decides")
-    if transform.get_params().get("normalize", False) is None:
-        transform.set_params(normalize=metric == "cos")
-    return transform
-
-
-def _encode_with_report(transform, x: np.ndarray) -> tuple[np.ndarray, float | None]:
-    """Output rows and the fraction of values clipped: a quantizer (a transform that declares
-    ``code_kind``) reports it from ``encode``; a reduction clips nothing."""
-    if getattr(transform, "code_kind", ""):
-        codes, report = transform.encode(x)
-        return codes, report["clipped_fraction"]
-    return transform.transform(x), None
-
-
-def fitted_pipeline(dataset: Dataset, steps: tuple[Component, ...],
-                    tell: Callable[[str], None] = lambda step: None) -> tuple[list, float, bool]:
-    """``(fitted transforms, fit seconds, fitted here)``: fitted on ``train`` once per (data,
-    pipeline) across processes and machines (:mod:`vecbench.run.shared_work`); a unit that reads a
-    fit another unit made reports that unit's fit time and ``fitted here`` False."""
-    key = shared_work.key_of(dataset.fingerprint(), _train_digest(dataset), dataset.metric,
-                             [[s.name, s.params] for s in steps])
-
-    def fit() -> tuple[list, float]:
-        train, fitted, fit_s = dataset.train, [], 0.0
-        for i, step in enumerate(steps):
-            tell(f"encode fit {component_label(step)}")
-            try:
-                transform = _make_transform(step, dataset.metric)
-                start = time.perf_counter()
-                transform.fit(train)
-                fit_s += time.perf_counter() - start
-            except ConfigError as exc:
-                raise exc.within(step.where) from None
-            if getattr(transform, "code_kind", None):
-                if i != len(steps) - 1:
-                    raise ConfigError(f"a quantizer must be the last step of a pipeline; "
-                                      f"{step.name} is followed by {steps[i + 1].name}",
-                                      step.where)
-            else:
-                train = transform.transform(train)
-            fitted.append(transform)
-        return fitted, fit_s
-
-    (fitted, fit_s), here = shared_work.once(key, fit)
-    return fitted, fit_s, here
-
-
-def _encode(dataset: Dataset, steps: tuple[Component, ...], accepts: frozenset,
-            tell: Callable[[str], None]) -> Encoded:
-    # the one float32 copy of a memory-mapped uint8/int8/strided base (a float32 one stays mapped)
-    base, queries, train = as_float32(dataset.base), dataset.queries, dataset.train
-    encode_s = 0.0
-    clipped: dict = {}
-    quantizer = None
-    fitted, fit_s, fitted_here = fitted_pipeline(dataset, steps, tell) if steps else ([], 0.0, False)
-    pipeline_model = sum(model_bytes(transform) for transform in fitted)
-    tell("encode")
-    for step, transform in zip(steps, fitted):
-        try:
-            start = time.perf_counter()
-            base, clipped_base = _encode_with_report(transform, base)
-            queries, clipped_queries = _encode_with_report(transform, queries)
-            encode_s += time.perf_counter() - start
-        except ConfigError as exc:
-            raise exc.within(step.where) from None
-        if clipped_base is not None:
-            clipped[step.name] = {"base": clipped_base, "queries": clipped_queries}
-        if getattr(transform, "code_kind", None):
-            quantizer = transform
-        else:
-            train = transform.transform(train)
-    if quantizer is None:
-        base = np.ascontiguousarray(base, dtype=np.float32)
-        queries = np.ascontiguousarray(queries, dtype=np.float32)
-        return Encoded(base, queries, train, Decoded(base, queries), EncodeInfo(
-            "none", 4.0 * base.shape[1], 0, pipeline_model, fit_s, encode_s, clipped,
-            fitted_here, int(base.shape[1])))
-    decoded = Decoded(quantizer.inverse_transform(base).astype(np.float32, copy=False),
-                      quantizer.inverse_transform(queries).astype(np.float32, copy=False))
-    # simulated: the index stores decoded float32, but storage is counted as the codes
-    kind = "native" if quantizer.code_kind in accepts else "simulated"
-    report = EncodeInfo(kind, float(quantizer.bytes_per_vector_), int(quantizer.model_bytes_),
-                        pipeline_model, fit_s, encode_s, clipped, fitted_here,
-                        int(decoded.base.shape[1]))
-    if kind == "native":
-        return Encoded(base, queries, train, decoded, report)
-    return Encoded(decoded.base, decoded.queries, train, decoded, report)
-
-
-def trustworthiness(dataset: Dataset, encoded: Encoded, k: int, seed: int) -> float:
-    if (k, seed) not in encoded.trustworthiness:
-        encoded.trustworthiness[(k, seed)] = recall.trustworthiness_sample(
-            dataset.base, encoded.decoded.base, dataset.metric, k, seed=seed)
-    return encoded.trustworthiness[(k, seed)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -373,7 +210,7 @@ def searcher(index: Any, params: dict, queries: np.ndarray, k: int = 10, *,
     mapped back, and (when rescoring) k × oversample candidates re-ranked with the finer
     vectors. All of it is inside the timed call: it is what a query costs."""
     params = {name: value for name, value in params.items()
-              if name != "clients" and name not in filter_axis.SEARCH_KEYS}
+              if name not in RUNNER_SEARCH_KEYS and name not in filter_axis.SEARCH_KEYS}
     index_search = index.searcher(queries, k, params)  # queries and parameters checked once
     if perm is None and rerank is None:  # the common case: nothing between timer and index
         return index_search
@@ -402,10 +239,17 @@ def unfiltered_grid(unit: BuildUnit) -> list[dict]:
 
 
 def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
-           timing: Timing, tell: Callable[[str], None] = lambda step: None
-           ) -> tuple[list[SettingInfo], list[RawSearch]]:
+           timing: Timing, tell: Callable[[str], None] = lambda step: None,
+           threads: int | None = None) -> tuple[list[SettingInfo], list[RawSearch]]:
     """Every unfiltered search setting of the unit: (settings for the record, their raw
     results); ``tell`` hears of each setting as its timing starts (``search ef=64 (2/4)``)."""
+    with Pools() as pools:
+        return _search(unit, built, encoded, dataset, timing, tell, threads, pools)
+
+
+def _search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
+            timing: Timing, tell: Callable[[str], None], threads: int | None,
+            pools) -> tuple[list[SettingInfo], list[RawSearch]]:
     k = unit.k
     settings: list[SettingInfo] = []
     raw: list[RawSearch] = []
@@ -421,18 +265,34 @@ def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
             cascade = (rescore.Cascade(rescoring, dataset.base, dataset.train, finer)
                        if rescoring else None)
             try:
+                rerank = Rerank(cascade, dataset.queries, dataset.metric) if cascade else None
                 run = searcher(built.index, params, encoded.queries, k, perm=built.perm,
-                               rerank=Rerank(cascade, dataset.queries, dataset.metric)
-                               if cascade else None)
-                wall = None
-                if "clients" in params:  # N users at once: throughput and latency under load
-                    ids, distances = run(slice(None), k)
-                    latencies, wall = time_clients(run, len(encoded.queries), k,
-                                                   params["clients"], timing.client_seconds)
-                    passes = np.empty(0)
-                else:
-                    (ids, distances), passes = time_batch(lambda: run(slice(None), k), timing)
-                    latencies = time_single_queries(run, len(encoded.queries), k, timing)
+                               rerank=rerank)
+
+                def one_query_searcher():  # single queries: on the threads that help one
+                    return searcher(built.index, params, encoded.queries, k, perm=built.perm,
+                                    rerank=rerank)
+                wall = arrival = arrival_wall = None
+                sampler = contention.Sampler()
+                with sampler:
+                    if "arrival" in params:  # queries arriving at a rate, open loop
+                        ids, distances = run(slice(None), k)
+                        with one_query_threads(built.index, threads):
+                            arrival, arrival_wall = pools.run(
+                                one_query_searcher(), k, params["arrival"],
+                                len(encoded.queries), unit.seed + unit.repeat)
+                        passes, latencies = np.empty(0), np.empty(0)
+                    elif "clients" in params:  # N users at once: throughput, latency under load
+                        ids, distances = run(slice(None), k)
+                        latencies, wall = time_clients(run, len(encoded.queries), k,
+                                                       params["clients"], timing.client_seconds)
+                        passes = np.empty(0)
+                    else:
+                        (ids, distances), passes = time_batch(lambda: run(slice(None), k),
+                                                              timing)
+                        with one_query_threads(built.index, threads):
+                            latencies = time_single_queries(one_query_searcher(),
+                                                            len(encoded.queries), k, timing)
                 deeper = {}
                 if dataset.qrels is not None:  # untimed: relevance metrics at their depth
                     for depth in sorted({10, JUDGED_DEPTH} - {k}):
@@ -448,17 +308,20 @@ def search(unit: BuildUnit, built: Built, encoded: Encoded, dataset: Dataset,
                 true_distances=recall.true_distances(dataset.base, dataset.queries, ids,
                                                       dataset.metric),
                 distances=None if distances is None else np.asarray(distances, np.float32),
-                client_wall_seconds=wall))
+                client_wall_seconds=wall, arrival=arrival, arrival_wall_seconds=arrival_wall))
             settings.append(SettingInfo(
                 params, rescoring, sorted(returned),
                 cascade.bytes_per_vector if cascade else None,
-                cascade.model_bytes if cascade else None))
+                cascade.model_bytes if cascade else None,
+                contention=sampler.figures() or None,
+                load=None if arrival is None else arrival_outcome(arrival, arrival_wall)))
     return settings, raw
 
 
 def setting_label(params: dict, rescoring: dict) -> str:
     """``ef=64``, ``nprobe=4 rescore(oversample=10,with=float32)``: one search setting."""
-    text = " ".join(f"{name}={value}" for name, value in params.items()) or "default"
+    text = " ".join(component_label(Component(name, value)) if isinstance(value, dict)
+                    else f"{name}={value}" for name, value in params.items()) or "default"
     return f"{text} {component_label(Component('rescore', rescoring))}" if rescoring else text
 
 
@@ -480,6 +343,7 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
 
     stage = enter("load")
     index = dataset = None
+    machine_before = contention.before()
     try:
         thread_info = environment.set_threads(threads)
         try:
@@ -506,26 +370,30 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
                  else None)
         stage = enter("build")
         datasets_mapped.check(mapped)
-        if unit.runbook is not None:  # the index changes while it serves: steps, not a sweep
-            stage = enter("runbook")
-            streamed = streaming.run(unit, unit.runbook, dataset, encoded, index,
-                                     insertion_order(unit, dataset), unit_timing(unit), on_stage)
-            built = Built(index, streamed.report, streamed.build_s, streamed.index_bytes, None)
-            settings, raw.searches, raw.runbook = (streamed.settings, streamed.searches,
-                                                   streamed.arrays)
-        else:
-            perm = insertion_order(unit, dataset)
-            # the filters, their exact answers, and (native) the filters the index loads
-            prepared = filtered.prepare(unit, dataset, index, perm)
-            built = build(unit, encoded, index, perm, dataset.metric)
-            stage = enter("search")
-            settings, raw.searches = (search(unit, built, encoded, dataset, unit_timing(unit),
-                                             on_stage) if prepared.include_none else ([], []))
-            if prepared.filters:
-                more, more_raw = filtered.search(unit, built, encoded, dataset,
-                                                 unit_timing(unit), prepared, on_stage)
-                settings, raw.searches = settings + more, raw.searches + more_raw
-                raw.filters = prepared.answers
+        with contention.Sampler(period=0.5) as during:
+            if unit.runbook is not None:  # the index changes while it serves: steps
+                stage = enter("runbook")
+                streamed = streaming.run(unit, unit.runbook, dataset, encoded, index,
+                                         insertion_order(unit, dataset), unit_timing(unit),
+                                         on_stage)
+                built = Built(index, streamed.report, streamed.build_s, streamed.index_bytes,
+                              None)
+                settings, raw.searches, raw.runbook = (streamed.settings, streamed.searches,
+                                                       streamed.arrays)
+            else:
+                perm = insertion_order(unit, dataset)
+                # the filters, their exact answers, and (native) the filters the index loads
+                prepared = filtered.prepare(unit, dataset, index, perm)
+                built = build(unit, encoded, index, perm, dataset.metric)
+                stage = enter("search")
+                settings, raw.searches = (search(unit, built, encoded, dataset,
+                                                 unit_timing(unit), on_stage, threads)
+                                          if prepared.include_none else ([], []))
+                if prepared.filters:
+                    more, more_raw = filtered.search(unit, built, encoded, dataset,
+                                                     unit_timing(unit), prepared, on_stage)
+                    settings, raw.searches = settings + more, raw.searches + more_raw
+                    raw.filters = prepared.answers
     except VecbenchError as exc:
         outcome = _failed(unit, threads, "error", failure_reason(unit, exc), stage, started,
                           worker, dataset)
@@ -542,7 +410,9 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
             index.close()
     report = built.report
     record = _head(unit, threads, "ok", started, worker)
-    record.contended = contended
+    # contended: units sharing the host by the runner's choice (jobs > 1), or measured busy
+    record.contention = {"before": machine_before, "during": during.figures()}
+    record.contended = contended or bool(during.figures().get("contended"))
     record.dataset = DatasetInfo(dataset.name, len(dataset.base), len(dataset.queries),
                                  dataset.dim, dataset.metric, dataset.fingerprint(),
                                  dataset.qrels is not None)

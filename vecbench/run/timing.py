@@ -5,6 +5,7 @@
   kept, QPS is the query count over the median pass, its spread (max - min) / median.
 - Single queries: one query per call, over at most ``latency_queries`` queries and
   ``latency_seconds``; p50/p95/p99 from every call.
+  The single-query loop runs on one thread (:func:`one_query_threads`).
 - Concurrent clients (``search: {clients: N}``): N threads issue single queries for
   ``client_seconds``; QPS is what they completed over the wall time, latencies every call's.
 """
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -95,3 +97,26 @@ def time_clients(search: Callable, n_queries: int, k: int, clients: int,
     if failures:
         raise failures[0]
     return np.asarray([t for per_client in latencies for t in per_client]), wall
+
+
+@contextmanager
+def one_query_threads(index, threads: int | None):
+    """Searchers made inside run a single query on one thread: faiss's OpenMP, BLAS and the
+    index's own ``threads`` (hnswlib and usearch start that many threads even for one row, and
+    on a busy machine a parallel region waits for a descheduled thread: a 2 ms query read
+    48 ms). One thread is what helps one query in every built-in index; engines behind a server
+    (pgvector) decide their own. ``threads`` (the unit's) is restored after."""
+    from vecbench.core import environment
+
+    declared = getattr(index, "threads", None)
+    pinned = "threads" in getattr(index, "get_params", lambda: {})()
+    environment.set_threads(1)
+    if pinned:
+        index.threads = 1
+    try:
+        yield
+    finally:
+        if pinned:
+            index.threads = declared
+        if threads is not None:
+            environment.set_threads(threads)

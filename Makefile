@@ -49,45 +49,47 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/render.py
 
 # The committed figures of every reference study present under results/ (each study's README
-# shows them); rerun after `vecbench run` + `vecbench collect`.
+# shows them); rerun after `vecbench run` + `vecbench collect`. OUT= writes them elsewhere
+# (tests/cli/test_stale_results.py regenerates them into a temporary folder and compares).
+OUT ?= results
 PLOT = $(BIN)/vecbench plot
 figures: $(STAMP)
 	@set -e; \
 	if [ -f results/scifact_indexes/results.csv ]; then \
-	  $(PLOT) results/scifact_indexes --kind pareto -o results/scifact_indexes/pareto.png; fi; \
+	  $(PLOT) results/scifact_indexes --kind pareto -o $(OUT)/scifact_indexes/pareto.png; fi; \
 	if [ -f results/rag_storage/results.csv ]; then \
 	  $(PLOT) results/rag_storage --kind tradeoff --where "index == 'flat'" --hue pipeline_kind \
-	    --y ndcg@10 --budget 128 --budget 256 --budget 512 -o results/rag_storage/tradeoff_ndcg.png \
+	    --y ndcg@10 --budget 128 --budget 256 --budget 512 -o $(OUT)/rag_storage/tradeoff_ndcg.png \
 	    --title "nDCG@10 vs bytes per vector (exact search over the compressed vectors)"; \
 	  $(PLOT) results/rag_storage --kind tradeoff --where "index == 'flat'" --hue pipeline_kind \
-	    --y recall@10 --budget 128 --budget 256 --budget 512 -o results/rag_storage/tradeoff_recall.png \
+	    --y recall@10 --budget 128 --budget 256 --budget 512 -o $(OUT)/rag_storage/tradeoff_recall.png \
 	    --title "recall@10 vs bytes per vector (exact search over the compressed vectors)"; \
 	  for y in ndcg recall; do $(PLOT) results/rag_storage --kind tradeoff \
 	    --where "pipeline == 'float32' and index != 'hnswlib'" --hue index --y $$y@10 \
-	    --budget 48 --budget 96 --budget 192 --budget 384 -o results/rag_storage/index_codes_$$y.png \
+	    --budget 48 --budget 96 --budget 192 --budget 384 -o $(OUT)/rag_storage/index_codes_$$y.png \
 	    --title "$$y@10 vs bytes per vector: indexes that store their own codes (exhaustive scans)"; done; fi; \
 	if [ -f results/nn_preserving/results.csv ]; then \
 	  $(PLOT) results/nn_preserving --kind tradeoff --where "index == 'flat' and pipeline != 'float32'" \
-	    --hue pipeline_kind --y recall@10 -o results/nn_preserving/preservation.png \
+	    --hue pipeline_kind --y recall@10 -o $(OUT)/nn_preserving/preservation.png \
 	    --title "neighbour preservation: recall@10 of exact search in the reduced space"; \
 	  $(PLOT) results/nn_preserving --kind tradeoff --where "index == 'flat' and pipeline != 'float32'" \
-	    --hue pipeline_kind --y trustworthiness@10 -o results/nn_preserving/trustworthiness.png \
+	    --hue pipeline_kind --y trustworthiness@10 -o $(OUT)/nn_preserving/trustworthiness.png \
 	    --title "trustworthiness@10 (scikit-learn, 2,000-vector sample)"; fi; \
 	if [ -f results/hnsw_ordering/results.csv ]; then \
 	  $(PLOT) results/hnsw_ordering --kind pareto --where "dataset in ['synthetic-d384-id4', 'synthetic-d384-id8', 'synthetic-d384-id16', 'synthetic-d384-id32', 'synthetic-d384-id64', 'synthetic-d384-id128', 'synthetic-d384-id384']" \
-	    --hue dataset --facet index -o results/hnsw_ordering/intrinsic_dim.png \
+	    --hue dataset --facet index -o $(OUT)/hnsw_ordering/intrinsic_dim.png \
 	    --title "recall vs QPS by intrinsic dimension (50k x 384, M=16, ef_construction=200)"; \
 	  $(PLOT) results/hnsw_ordering --kind ordering \
 	    --where "\`search.ef\` == 10 and dataset in ['scifact-sentences-minilm-l6', 'mnist-test', 'synthetic-d128-id16']" \
-	    -o results/hnsw_ordering/ordering.png --title "recall@10 by insertion order (hnswlib M=16, ef_construction=200, ef=10)"; \
+	    -o $(OUT)/hnsw_ordering/ordering.png --title "recall@10 by insertion order (hnswlib M=16, ef_construction=200, ef=10)"; \
 	  VECBENCH_DATA=$${VECBENCH_DATA:-$(abspath ../shared/datasets)} $(BIN)/vecbench lid mnist-test \
 	    "beir: {path: scifact-sentences, embeddings: minilm-l6}" \
 	    "synthetic: {n_base: 20000, n_queries: 1000, dim: 128, intrinsic_dim: 16, n_clusters: 32, noise: 0.05}" \
-	    -o results/hnsw_ordering/lid.png; fi; \
+	    -o $(OUT)/hnsw_ordering/lid.png; fi; \
 	if [ -f results/hnsw_ordering_map/results.parquet ]; then \
-	  $(BIN)/python experiments/hnsw_ordering_map/tables.py; fi; \
+	  mkdir -p $(OUT)/hnsw_ordering_map; $(BIN)/python experiments/hnsw_ordering_map/tables.py $(OUT)/hnsw_ordering_map; fi; \
 	if [ -f results/mpad_authors/results.parquet ]; then \
-	  $(BIN)/python experiments/mpad_authors/tables.py; fi
+	  mkdir -p $(OUT)/mpad_authors; $(BIN)/python experiments/mpad_authors/tables.py $(OUT)/mpad_authors; fi
 
 clean:
 	rm -rf $(VENV) $(LOWEST) site results/quickstart

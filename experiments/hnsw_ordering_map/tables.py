@@ -13,11 +13,14 @@ shift against the random builds' mean recall, with the interval's half-width as 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from vecbench.evaluate import verdicts as stated
 
 RESULTS = Path(__file__).resolve().parents[2] / "results" / "hnsw_ordering_map"
 #: the study's result folders: the first three datasets, then scifact-sentences
@@ -26,6 +29,12 @@ FOLDERS = (RESULTS, RESULTS.parent / "hnsw_ordering_map_scifact")
 PUBLISHED = 12.0
 RECALL = "recall@10"
 CONFIG = ["dataset", "build.M", "build.ef_construction", "search.ef"]
+
+
+def out() -> Path:
+    """Where the tables and figure are written: the folder given as the first argument (the
+    staleness test regenerates them into a temporary one), else the study's results folder."""
+    return Path(sys.argv[1]) if len(sys.argv) > 1 else RESULTS
 
 
 def markdown(frame: pd.DataFrame) -> str:
@@ -122,7 +131,7 @@ def figure(table: pd.DataFrame) -> None:
         legend.update(zip(*reversed(ax.get_legend_handles_labels())))
     fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=5, fontsize=8)
     fig.tight_layout(rect=(0, 0.8 / (5 * n_rows + 0.8) + 0.02, 1, 1))
-    fig.savefig(RESULTS / "ordering_map.png", dpi=120)
+    fig.savefig(out() / "ordering_map.png", dpi=120)
 
 
 def load() -> pd.DataFrame:
@@ -201,10 +210,37 @@ def answer(table: pd.DataFrame) -> None:
           f"{default['shift (points)'].abs().max():.1f} points")
 
 
+def multiplicity(table: pd.DataFrame) -> None:
+    """The shifts under stated error rates (issue 29): each cell's two-sided p-value from the
+    same prediction distribution as the interval (Student's t, n - 1 degrees of freedom, scale
+    sd * sqrt(1 + 1/n)), adjusted with Benjamini-Hochberg across all cells, or Bonferroni. Cells of
+    one build (its ef values) share the build, so the count of distinct builds is given too;
+    BH assumes independent or positively dependent p-values, which cells of a build are."""
+    n = 10
+    scale = table["random sd"] * np.sqrt(1 + 1 / n)
+    shift = table["shift (points)"] / 100
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(scale > 0, shift.abs() / scale, np.where(shift.abs() > 0, np.inf, 0.0))
+    p = 2 * stats.t.sf(t, n - 1)
+    q = stated.adjust(p)
+    big = table["shift (points)"].abs() >= 5
+    builds = ["dataset", "M", "efc", "ordering"]
+    print(f"\n## Under stated error rates ({len(table)} cells, alpha 0.05)\n")
+    print("| rule | cells >= 5 points: gains / losses | distinct builds |")
+    print("|---|---|---|")
+    for rule, keep in (("outside the 95% prediction interval (no correction)", table["outside"]),
+                       ("Benjamini-Hochberg q <= 0.05", q <= 0.05),
+                       ("Bonferroni p <= 0.05 / cells", p <= 0.05 / len(table))):
+        moved = table[keep & big]
+        print(f"| {rule} | {int((moved['shift (points)'] > 0).sum())} / "
+              f"{int((moved['shift (points)'] < 0).sum())} | "
+              f"{len(moved.drop_duplicates(builds))} |")
+
+
 def main() -> None:
     results = load()
     table = shifts(results)
-    table.to_csv(RESULTS / "shifts.csv", index=False)
+    table.to_csv(out() / "shifts.csv", index=False)
     print("## Largest shift per graph config (over orders and ef)\n")
     print(summary(table))
     print("\n## Each order's shift, over all configs and ef\n")
@@ -215,6 +251,7 @@ def main() -> None:
         print(markdown(big[["dataset", "M", "efc", "ef", "ordering", RECALL, "random mean",
                             "shift (points)", "relative %", "outside"]]))
     answer(table)
+    multiplicity(table)
     figure(table)
 
 

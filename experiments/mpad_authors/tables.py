@@ -12,21 +12,32 @@ baselines, are then scored on the test queries only. Paired intervals: vecbench'
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from vecbench.evaluate.paired import bootstrap_mean, paired_table
+from vecbench.evaluate import bootstrap
+from vecbench.evaluate import verdicts as stated
+from vecbench.evaluate.paired import paired_table
 
 RESULTS = Path(__file__).resolve().parents[2] / "results" / "mpad_authors"
 #: experiment.yaml's results, then wider.yaml's (more b, alpha; MNIST at every ratio)
 FOLDERS = (RESULTS, RESULTS.parent / "mpad_authors_wider")
 N_TEST = 600
 KS = (1, 3, 6, 10, 15)
+#: the equivalence margin of the TOST verdicts: one recall point
+MARGIN = 0.01
 METHODS = ("pca", "random_projection", "kernel_pca", "umap", "mpad_axiswise")
 BASELINES = METHODS[:-1]
 PICKS = (("validation", "val_row"), ("test", "test_row"))
+
+
+def out() -> Path:
+    """Where the tables and figure are written: the folder given as the first argument (the
+    staleness test regenerates them into a temporary one), else the study's results folder."""
+    return Path(sys.argv[1]) if len(sys.argv) > 1 else RESULTS
 
 
 def markdown(frame: pd.DataFrame) -> str:
@@ -118,13 +129,36 @@ def verdicts(table: pd.DataFrame, by_row: dict, chosen: pd.DataFrame) -> pd.Data
                 if len(rows) != 1:
                     continue  # this baseline did not run at this dimension
                 delta = mpad - split_values(by_row, rows[0], metric, "test")
-                mean, low, high = bootstrap_mean(delta)
+                interval = bootstrap.queries(delta)
+                low, high = interval.low, interval.high
                 out.append({"dataset": pick["dataset"], "ratio": pick["ratio"], "k": pick["k"],
                             "picked on": label, "baseline": baseline,
-                            "mpad - baseline (points)": 100 * mean, "ci_low": 100 * low,
+                            "mpad - baseline (points)": 100 * interval.mean, "ci_low": 100 * low,
                             "ci_high": 100 * high,
-                            "verdict": "better" if low > 0 else "worse" if high < 0 else "level"})
-    return pd.DataFrame(out)
+                            "verdict": "better" if low > 0 else "worse" if high < 0 else "level",
+                            "_p": interval.p_value(), "_p_equiv": interval.equivalence_p(MARGIN)})
+    out = pd.DataFrame(out)
+    # error rates across the study's comparisons: Benjamini-Hochberg over the 75 settings of
+    # one pick against one baseline (the family a claim like "better than PCA in 3 of 75" is
+    # about; pooling the baselines would let the sure wins over random projection and UMAP
+    # loosen the threshold for PCA), and TOST against +-1 recall point for "equivalent"
+    out["q"], out["q_equivalent"], out["verdict (BH)"] = np.nan, np.nan, ""
+    for _, part in out.groupby(["picked on", "baseline"]):
+        words, q, q_equiv = stated.verdicts(part["mpad - baseline (points)"], part["_p"],
+                                            part["_p_equiv"], margin=MARGIN, scale=100)
+        out.loc[part.index, "q"], out.loc[part.index, "q_equivalent"] = q, q_equiv
+        out.loc[part.index, "verdict (BH)"] = words
+    return out.drop(columns=["_p", "_p_equiv"])
+
+
+def bh_counts(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Settings per Benjamini-Hochberg / TOST verdict: better, worse, equivalent, inconclusive."""
+    kind = table["verdict (BH)"].str.extract(r"^(better|worse|equivalent|inconclusive)")[0]
+    counts = table.assign(kind=kind).groupby(by + ["kind"]).size().unstack("kind", fill_value=0)
+    counts = counts.reindex(columns=["better", "equivalent", "inconclusive", "worse"],
+                            fill_value=0)
+    counts["settings"] = counts.sum(axis=1)
+    return counts.reset_index()
 
 
 def verdict_counts(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -180,13 +214,13 @@ def figure(table, by_row, chosen) -> None:
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(RESULTS / "mpad_authors.png", dpi=120)
+    fig.savefig(out() / "mpad_authors.png", dpi=120)
 
 
 def main() -> None:
     table, by_row = load()
     chosen = selections(table, by_row)
-    chosen.drop(columns=["val_row", "test_row"]).to_csv(RESULTS / "selection.csv", index=False)
+    chosen.drop(columns=["val_row", "test_row"]).to_csv(out() / "selection.csv", index=False)
     print("## MPAD's (b, alpha) picked on validation vs on test queries (test recall)\n")
     print(markdown(chosen.drop(columns=["val_row", "test_row"])))
     summary = []
@@ -196,7 +230,7 @@ def main() -> None:
             continue
         paired = paired_table(frame, "method == 'pca'", f"recall@{k}",
                               within=("dataset", "ratio"), extra=("method", "ratio"))
-        paired.to_csv(RESULTS / f"paired_recall@{k}.csv", index=False)
+        paired.to_csv(out() / f"paired_recall@{k}.csv", index=False)
         paired = paired[paired["method"] != "pca"].sort_values(["dataset", "ratio", "method"])
         for column in ("delta", "ci_low", "ci_high"):
             paired[column] = 100 * paired[column]
@@ -223,10 +257,13 @@ def main() -> None:
               f"{len(summary)} cells; ahead of the best baseline in "
               f"{int(summary['beats best baseline'].sum())}.")
     compared = verdicts(table, by_row, chosen)
-    compared.to_csv(RESULTS / "verdicts.csv", index=False)
+    compared.to_csv(out() / "verdicts.csv", index=False)
     print("\n## MPAD against each baseline over the (dataset, ratio, k) settings: paired 95% "
           "bootstrap on the test queries, better / level / worse\n")
     print(markdown(verdict_counts(compared, ["picked on", "baseline"])))
+    print("\n## The same with stated error rates: Benjamini-Hochberg across the settings of "
+          f"each pick and baseline (FDR 0.05), TOST against ±{100 * MARGIN:g} recall point\n")
+    print(markdown(bh_counts(compared, ["picked on", "baseline"])))
     print("\n### the same, per dataset (b, alpha picked on validation)\n")
     print(markdown(verdict_counts(compared[compared["picked on"] == "validation"],
                                   ["dataset", "baseline"])))
@@ -245,6 +282,10 @@ def main() -> None:
     strong = compared[(compared["verdict"] == "better") & (compared["picked on"] == "validation")
                       & compared["baseline"].isin(["pca", "kernel_pca"])]
     print("\n### settings where MPAD (picked on validation) beats PCA or kernel PCA\n")
+    # the difference as the README quotes it (points, two decimals)
+    strong = strong.assign(**{"difference [95% CI]": [
+        f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]" for d, lo, hi in
+        zip(strong["mpad - baseline (points)"], strong["ci_low"], strong["ci_high"])]})
     print(markdown(strong.drop(columns=["picked on"])))
     print_selection(chosen, "every grid point of both files")
     # the first grid alone (experiment.yaml: b up to 50, MNIST at 5 and 10% only)

@@ -1002,6 +1002,11 @@ CLI_NUMBERS = {
     "paired resamples huge": (["paired", "R", "--baseline", "x == 1", "--resamples",
                                "1000000000"], "--resamples"),
     "paired seed negative": (["paired", "R", "--baseline", "x == 1", "--seed", "-1"], "--seed"),
+    "paired margin negative": (["paired", "R", "--baseline", "x == 1", "--margin", "-1"],
+                               "--margin"),
+    "paired split seed negative": (["paired", "R", "--baseline", "x == 1", "--split-seed",
+                                    "-2"], "--split-seed"),
+    "paired alpha above 1": (["paired", "R", "--baseline", "x == 1", "--alpha", "2"], "--alpha"),
     "best budget inf": (["best", "R", "--maximize", "qps", "--budget", "p99_ms<=1e999"],
                         "--budget"),
 }

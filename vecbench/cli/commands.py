@@ -335,8 +335,17 @@ def cmd_paired(args: argparse.Namespace) -> int:
         frame = compare.select_rows(frame, args.where)
     extra = args.show.split(",") if args.show else ()
     within = args.within.split(",")
-    table = paired.paired_table(frame, args.baseline, args.metric, resamples=args.resamples,
-                                seed=args.seed, extra=extra, within=within)
+    margin = args.margin / args.scale if args.margin is not None else None
+    table = paired.paired_table(
+        frame, args.baseline, args.metric, resamples=args.resamples, seed=args.seed,
+        extra=extra, within=within, seeds=None if args.seeds == "none" else args.seeds,
+        select_on=args.select_on.split(",") if args.select_on else None,
+        split_seed=args.split_seed, margin=margin, verdicts_=args.verdicts, alpha=args.alpha,
+        scale=args.scale)
+    if args.select_on and not table.empty:  # the split is part of the result: say which
+        print(f"The winner of each {args.select_on} group, selected on "
+              f"{int(table['selected_on'].iloc[0])} queries and reported on the other "
+              f"{int(table['queries'].iloc[0])} (split seed {args.split_seed}).\n")
     if args.sort:  # COLUMN,-COLUMN,...: the first key first, "-" descending
         keys = [key.strip() for key in args.sort.split(",") if key.strip()]
         for key in keys:
@@ -534,6 +543,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop", help="COLUMN,... left out of the printed table")
     p.add_argument("--show", help="COLUMN,... of the results shown beside, e.g. recall@10")
     p.add_argument("--sort", help="COLUMN,... to sort by (-COLUMN: descending)")
+    p.add_argument("--seeds", default="repeat",
+                   help="the column of the seed axis (default repeat): a configuration's rows "
+                        "that differ only in it are one row whose interval resamples seeds, "
+                        "then queries; none: every row on its own")
+    p.add_argument("--select-on", metavar="COLUMN,...",
+                   help="keep only the winner of each group of these columns, picked on a "
+                        "seeded half of the queries and reported on the other half")
+    p.add_argument("--split-seed", type=_number("int", 0), default=0,
+                   help="seed of the --select-on query split (default 0)")
+    p.add_argument("--margin", type=_number("number", 0, 1e6),
+                   help="equivalence margin in the printed units (points with --scale 100): "
+                        "adds TOST and Benjamini-Hochberg verdicts")
+    p.add_argument("--verdicts", action="store_true",
+                   help="add Benjamini-Hochberg better/worse verdicts (q) across the rows")
+    p.add_argument("--alpha", type=_number("number", 0, 1), default=0.05,
+                   help="false discovery rate of the verdicts (default 0.05)")
     p.set_defaults(func=cmd_paired)
 
     p = sub.add_parser("compare", help="compare two result tables; exit 1 on a regression")

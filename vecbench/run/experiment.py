@@ -82,11 +82,20 @@ class BuildUnit:
     #: (name, value) pairs of ``cost:``: a label of the rows, not part of what was measured
     cost: tuple = field(default=(), compare=False)
 
+    def fitted_pipeline(self) -> tuple[Component, ...]:
+        """The pipeline as fitted: repeat ``r`` fits every step that draws random numbers (a
+        transform with a ``seed`` parameter) with ``seed + r``, as it re-seeds the index's
+        training and the insertion order, so that ``repeat`` is the study's seed axis for fits
+        too. Repeat 0 is the pipeline as written."""
+        if not self.repeat:
+            return self.pipeline
+        return tuple(reseeded(step, self.repeat) for step in self.pipeline)
+
     def spec(self) -> dict:
         """The canonical description that identifies the unit's results."""
         return {
             "dataset": self.dataset.canonical(),
-            "pipeline": [step.canonical() for step in self.pipeline],
+            "pipeline": [step.canonical() for step in self.fitted_pipeline()],
             "index": {"name": self.index.name, "build": self.index.build,
                       "search": list(self.index.search_grid),
                       **({"rescore": list(self.index.rescore_grid)}
@@ -125,6 +134,16 @@ class BuildUnit:
                 "index": self.index.name, "ordering": component_label(self.ordering),
                 "repeat": self.repeat, "k": self.k, "columns": columns,
                 **({"cost": dict(self.cost)} if self.cost else {})}
+
+
+def reseeded(step: Component, offset: int) -> Component:
+    """``step`` with its ``seed`` parameter moved by ``offset``; a step without one unchanged."""
+    spec = transforms.spec(step.name)
+    default = {p.name: p.default for p in spec.params}.get("seed") if spec else None
+    if default is None:
+        return step
+    seed = int(step.params.get("seed", default)) + offset
+    return Component(step.name, {**step.params, "seed": seed}, step.where)
 
 
 def component_label(component: Component) -> str:

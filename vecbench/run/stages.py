@@ -361,7 +361,7 @@ def run_unit(unit: BuildUnit, threads: int, *, contended: bool = False,
             index = indexes.get(unit.index.name)(**{"threads": threads, **build_params})
         except ConfigError as exc:
             raise exc.within(f"{unit.index.where}.build") from None
-        encoded = encode(dataset, unit.pipeline, frozenset(index.accepts), on_stage)
+        encoded = encode(dataset, unit.fitted_pipeline(), frozenset(index.accepts), on_stage)
         raw = RawResults()
         if unit.pipeline:  # exact kNN of what the index stores: the index's own loss
             raw.index_truth = groundtruth.exact_knn(

@@ -72,6 +72,22 @@ def prepare(unit: BuildUnit, dataset: Dataset, index: Any, perm: np.ndarray | No
     return prepared
 
 
+#: Filters read from files: checked against their dataset before any unit runs.
+FILE_FILTERS = ("labels", "range")
+
+
+def check_files(unit: BuildUnit, dataset: Dataset) -> None:
+    """The labels and range files of the unit's filters against its dataset (one value per row
+    or query; every query label carried by a base row): the runner checks them before any unit
+    runs, so a bad file stops the run with one line (exit 2) instead of failing its units."""
+    for component in unit.filters:
+        if component.name in FILE_FILTERS:
+            try:
+                make_filter(component, dataset, unit.seed, unit.base_dir)
+            except ConfigError as exc:
+                raise exc.within(component.where) from None
+
+
 def make_filter(component: Any, dataset: Dataset, seed: int, base_dir: str):
     """The RowFilter of one entry of the axis (generated ones cached by content)."""
     params = component.params

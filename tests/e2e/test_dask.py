@@ -42,7 +42,7 @@ orderings: [original, reverse]
 #: Columns that measure time or memory or say where a unit ran: everything else must match.
 TIMING = {"qps", "qps_spread", "p50_ms", "p95_ms", "p99_ms", "p50_ms_spread", "p95_ms_spread",
           "p99_ms_spread", "build_s", "fit_s", "encode_s", "host", "worker", "contended",
-          "peak_rss_bytes"}
+          "peak_rss_bytes", "cpu_per_wall", *vbresults.CONTENTION_COLUMNS}  # measured
 
 
 def on(cluster, lines=None) -> DaskExecutor:

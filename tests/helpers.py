@@ -67,3 +67,22 @@ def run_frame(folder: Path, experiment: str, name: str = "exp.yaml"):
     frame = pd.read_parquet(results / "results.parquet")
     assert (frame["status"] == "ok").all(), frame["reason"].tolist()
     return frame
+
+
+def unit_processes(pid: int) -> list[int]:
+    """The units' worker processes under ``pid`` (a `vecbench run`, or a Dask worker): the
+    children of its fork server, not the fork server itself."""
+    import psutil
+
+    try:
+        below = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    out = []
+    for child in below:
+        try:
+            if child.ppid() != pid:
+                out.append(child.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return out

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import psutil
 import pytest
 
 distributed = pytest.importorskip("distributed")
@@ -22,7 +21,7 @@ from vecbench.evaluate import results as vbresults  # noqa: E402
 from vecbench.run import runner  # noqa: E402
 from vecbench.run.dask_executor import DaskExecutor  # noqa: E402
 from vecbench.run.experiment import load_experiment  # noqa: E402
-from helpers import install_plugin, write  # noqa: E402
+from helpers import install_plugin, unit_processes, write  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "tests" / "plugin_example" / "vecbench_example.py"
@@ -77,19 +76,7 @@ indexes:
 
 def _unit_processes(worker_pids) -> list[int]:
     """The units' processes under these Dask workers: their fork servers' children."""
-    out = []
-    for pid in worker_pids:
-        try:
-            below = psutil.Process(pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            continue
-        for process in below:
-            try:
-                if process.ppid() != pid:
-                    out.append(process.pid)
-            except psutil.NoSuchProcess:
-                pass
-    return out
+    return [unit for pid in worker_pids for unit in unit_processes(pid)]
 
 
 def test_a_killed_unit_is_a_crash_record_and_its_dask_worker_lives_on(tmp_path, cluster):

@@ -19,7 +19,7 @@ from vecbench.run import records, runner
 from vecbench.evaluate import results as vbresults
 from vecbench.run.experiment import load_experiment
 from vecbench.run.workers import Isolated
-from helpers import write
+from helpers import unit_processes, write
 
 #: Units of about a second each on one thread: long enough to be caught running.
 SLOW = """
@@ -41,22 +41,6 @@ def n_records(results) -> int:
     return len(list(runs.glob("*.json"))) if runs.is_dir() else 0
 
 
-def workers_of(pid: int) -> list[int]:
-    """Worker processes under a `vecbench run`: the fork server's children."""
-    try:
-        below = psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-    out = []
-    for child in below:
-        try:
-            if child.ppid() != pid:
-                out.append(child.pid)
-        except psutil.NoSuchProcess:
-            pass
-    return out
-
-
 def inside_a_unit(pid: int, scratch) -> bool:
     """The worker has entered its unit's stages: a stage file written since it started (a
     signal before that would find no stage to name, nor a Python stack in stages.py)."""
@@ -76,7 +60,7 @@ def test_a_segfault_in_a_worker_is_a_crash_record_and_the_sweep_goes_on(tmp_path
                             env={**os.environ, "TMPDIR": str(scratch)})
     victim, deadline = None, time.time() + 120
     while victim is None and proc.poll() is None and time.time() < deadline:
-        pids = workers_of(proc.pid) if n_records(results) >= 1 else []
+        pids = unit_processes(proc.pid) if n_records(results) >= 1 else []
         if pids and inside_a_unit(pids[0], scratch):
             try:
                 os.kill(pids[0], signal.SIGSEGV)
@@ -207,7 +191,7 @@ def test_ctrl_c_stops_at_once_leaves_no_worker_and_a_rerun_resumes(tmp_path, tar
                             start_new_session=True, preexec_fn=_ignore_sigint)
     deadline = time.time() + 120
     while proc.poll() is None and time.time() < deadline and \
-            not (n_records(results) >= 1 and workers_of(proc.pid)):
+            not (n_records(results) >= 1 and unit_processes(proc.pid)):
         time.sleep(0.05)
     assert proc.poll() is None, "the run ended before it could be interrupted"
     if target == "group":  # Ctrl-C at a terminal: the whole foreground group

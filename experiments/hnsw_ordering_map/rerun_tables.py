@@ -86,6 +86,8 @@ def cells(table: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
                 "first shift (points)": None if before is None else
                 float(before["shift (points)"]),
                 "first outside": None if before is None else bool(before["outside"]),
+                "first PI half (points)": None if before is None else
+                100 * float(before["PI half"]),
                 "random mean": 100 * control.mean(),
                 "random build sd (points)": 100 * control.mean(axis=1).std(ddof=1),
                 "shift (points)": 100 * interval.mean,
@@ -118,11 +120,14 @@ def counts(frame: pd.DataFrame, first_cells: pd.DataFrame) -> None:
           f"{len(moved.drop_duplicates(builds))} |")
     print(f"| rerun, BH q <= {ALPHA} at any size | {int((sig['shift (points)'] > 0).sum())} / "
           f"{int((sig['shift (points)'] < 0).sum())} | {len(sig.drop_duplicates(builds))} |")
-    widths = frame["ci high"] - frame["ci low"]
-    print(f"\nInterval width, median over cells: {widths.median():.2f} points "
-          f"(first map's prediction interval of one build: see shifts.csv 'PI half' x 2). "
-          f"Largest rerun shift: {frame['shift (points)'].min():+.2f} / "
-          f"{frame['shift (points)'].max():+.2f} points.")
+    halves = (frame["ci high"] - frame["ci low"]) / 2
+    print(f"\nHalf-width, median over these cells: the first map's 95% prediction interval of "
+          f"one build {frame['first PI half (points)'].median():.2f} points; the rerun's 95% "
+          f"interval of the 10-seed mean shift {halves.median():.2f} points. Largest rerun "
+          f"shift: {frame['shift (points)'].min():+.2f} / {frame['shift (points)'].max():+.2f} "
+          f"points; median seed-to-seed sd of an informed order's build "
+          f"{frame['seed sd (points)'].median():.2f} points, of a random build "
+          f"{frame['random build sd (points)'].median():.2f}.")
 
 
 def by_order(frame: pd.DataFrame) -> str:

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from vecbench.core import atomic
+from vecbench.core.errors import DataError
 from vecbench.evaluate.paired import bootstrap_mean
 from vecbench.evaluate.results import per_query, write_table
 
@@ -218,7 +219,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sources = dict(args.sources) or {name: str(OUT / name) for name in ("scifact", "synthetic")}
     for name, source_dirs in sources.items():
-        frame, queries = load(name, [Path(part) for part in source_dirs.split(",")], args.out)
+        try:
+            frame, queries = load(name, [Path(p) for p in source_dirs.split(",")], args.out)
+        except DataError as exc:  # a wrong folder: one line, exit 2
+            parser.error(str(exc))
         table = summary(frame, queries)
         (args.out / name).mkdir(parents=True, exist_ok=True)
         write_table(table, args.out / name / "summary.csv")

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from vecbench.compute.groundtruth import exact_knn
-from vecbench.core.errors import ConfigError
+from vecbench.core.errors import ConfigError, DataError
 from vecbench.evaluate.results import table, write_table
 from vecbench.present import plots
 from vecbench.run.experiment import load_experiment
@@ -137,8 +137,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--truth-once", type=Path, default=COMMITTED / "truth_once.csv",
                         help="the timed one-off ground truth (default: the committed one)")
     args = parser.parse_args(argv)
+    try:
+        frame = table(args.results)
+    except DataError as exc:  # a wrong path or table: one line, exit 2
+        parser.error(str(exc))
     args.out.mkdir(parents=True, exist_ok=True)
-    frame = table(args.results)
     frame["dataset_entry"] = frame["dataset"].map(
         lambda name: "beir" if "scifact" in name else "synthetic")
     frame = with_labels(frame)

@@ -23,3 +23,19 @@ for d in scifact-sentences-minilm-l6 mnist-test cisi-minilm-l6; do
     --sort bytes_per_vector,pipeline --drop dataset,index,baseline
   echo
 done
+# The rest under five fit seeds (experiments/nn_preserving/seeds_more.yaml): kernel PCA, per-axis
+# MPAD and UMAP (exact search), and MPAD / random projection through hnswlib (M 16,
+# ef_construction 200, ef 64), each against PCA at the same size and index.
+R2=${SEEDS_MORE_DIR:-results/nn_preserving_seeds_more}
+if [ -f "$R2/results.parquet" ]; then
+  for d in cisi-minilm-l6 mnist-test scifact-sentences-minilm-l6; do
+    for i in flat hnswlib; do
+      echo "### $d: neighbour preservation through $i (recall@10), against PCA, 5 fit seeds, more methods"
+      echo
+      $V paired $R2 --baseline "pipeline_kind == 'pca'" --metric recall@10 \
+        --within dataset,index,bytes_per_vector --where "dataset == '$d' and index == '$i'" \
+        --margin 1 --sort bytes_per_vector,pipeline --drop dataset,index,baseline
+      echo
+    done
+  done
+fi

@@ -95,3 +95,35 @@ def test_the_runner_passes_the_queries_to_orderings(clustered):
     direct = ordering.apply("query_near_first", {}, ds.base, 0,
                             OrderingContext(metric=ds.metric, queries=ds.queries))
     assert np.array_equal(perm, direct)
+
+
+def test_held_out_query_orders_see_only_the_selection_half():
+    """With held_out, the order is informed by the split's selection half alone: moving a
+    report-half query changes nothing, moving a selection-half query changes the order."""
+    from vecbench.compute.query_split import split
+
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=(300, 8)).astype(np.float32)
+    queries = rng.normal(size=(40, 8)).astype(np.float32)
+    halves = split(len(queries), seed=3)
+    params = {"held_out": True, "split_seed": 3}
+    before = ordering.apply("query_near_first", params, base, 0,
+                            OrderingContext(queries=queries))
+    only_selected = OrderingContext(queries=queries[halves.select])
+    assert np.array_equal(before, ordering.apply("query_near_first", {}, base, 0, only_selected))
+    moved = queries.copy()
+    moved[halves.report] += 100.0                       # the held-out queries move far away
+    assert np.array_equal(before, ordering.apply("query_near_first", params, base, 0,
+                                                 OrderingContext(queries=moved)))
+    moved = queries.copy()
+    moved[halves.select] += 100.0
+    assert not np.array_equal(before, ordering.apply("query_near_first", params, base, 0,
+                                                     OrderingContext(queries=moved)))
+    last = ordering.apply("query_near_last", params, base, 0, OrderingContext(queries=queries))
+    assert np.array_equal(last, ordering.apply("query_near_last", {}, base, 0, only_selected))
+
+
+def test_held_out_is_checked_without_data():
+    with pytest.raises(ConfigError, match=r"orderings\[0\]\.query_near_first\.held_out"):
+        build_experiment({"datasets": ["digits"], "indexes": ["flat"],
+                          "orderings": [{"query_near_first": {"held_out": "yes"}}]})

@@ -134,3 +134,35 @@ def test_cli_reports_both_intervals(tmp_path, capsys):
                  "--metric", "recall@10"]) == 0
     out = capsys.readouterr().out
     assert "| seeds |" in out and "queries only [95% CI]" in out
+
+
+def builds(n_builds, n_queries, level, build_sd, rng, hard):
+    """Per-query recall of ``n_builds`` builds: a shared query difficulty, a build offset."""
+    return np.stack([hard + level + rng.normal(0, build_sd) + rng.normal(0, 0.01, n_queries)
+                     for _ in range(n_builds)])
+
+
+def test_two_groups_of_builds_cover_the_build_noise_and_find_a_real_shift():
+    """Informed builds with no real effect, against random builds: the interval covers 0 about
+    as often as it says, where one build against the random mean over queries alone would call
+    most of them shifted. A real 8-point shift (about 7 standard errors) is found."""
+    rng = np.random.default_rng(11)
+    hard = rng.uniform(0.3, 0.9, 200)
+    covered = covered_by_queries_alone = 0
+    for _ in range(40):
+        random_orders = builds(30, 200, 0.0, 0.03, rng, hard)
+        informed = builds(10, 200, 0.0, 0.03, rng, hard)
+        noise = bootstrap.two_groups_and_queries(informed, random_orders, resamples=2000)
+        covered += noise.low < 0 < noise.high
+        one = bootstrap.queries(informed[0] - random_orders.mean(axis=0), resamples=2000)
+        covered_by_queries_alone += one.low < 0 < one.high
+    assert covered >= 33              # nominal 95%: 38 of 40
+    assert covered_by_queries_alone <= 15
+    shifted = bootstrap.two_groups_and_queries(builds(10, 200, 0.08, 0.03, rng, hard),
+                                               builds(30, 200, 0.0, 0.03, rng, hard))
+    assert shifted.low > 0.03 and shifted.p_value() < 0.01
+
+
+def test_two_groups_must_share_their_queries():
+    with pytest.raises(ValueError, match="share their queries"):
+        bootstrap.two_groups_and_queries(np.zeros((3, 10)), np.zeros((4, 11)))

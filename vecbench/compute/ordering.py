@@ -235,16 +235,25 @@ def category_interleaved(vectors: np.ndarray, *, seed: int = 0,
 
 # --- query-correlated orders: the base vectors nearest the query distribution first or last ----
 
-def query_distance(vectors: np.ndarray, context: OrderingContext | None,
-                   name: str) -> np.ndarray:
+def query_distance(vectors: np.ndarray, context: OrderingContext | None, name: str,
+                   held_out: bool = False, split_seed: int = 0) -> np.ndarray:
     """Each base vector's distance to its nearest query (for ``cos``/``ip``: minus the best
-    inner product), exact, by faiss. Small = near the query distribution."""
+    inner product), exact, by faiss. Small = near the query distribution. ``held_out``: only
+    the selection half of the queries (``vecbench.compute.query_split.split(n, split_seed)``)
+    informs the order, so the report half can score it without the order having seen them."""
     import faiss
     import numpy as np
 
     if context is None or context.queries is None or len(context.queries) == 0:
         raise ConfigError(f"ordering {name} needs the dataset's queries, and none were given")
     queries = np.ascontiguousarray(context.queries, dtype=np.float32)
+    if held_out:
+        from vecbench.compute.query_split import split
+
+        if len(queries) < 2:
+            raise ConfigError(f"ordering {name} with held_out needs at least 2 queries to "
+                              f"split, the dataset has {len(queries)}", "held_out")
+        queries = np.ascontiguousarray(queries[split(len(queries), split_seed).select])
     base = np.ascontiguousarray(vectors, dtype=np.float32)
     if context.metric == "cos":
         queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-30)
@@ -258,21 +267,32 @@ def query_distance(vectors: np.ndarray, context: OrderingContext | None,
     return -index.search(base, 1)[0][:, 0]
 
 
+def _query_params() -> tuple:
+    return (Param("held_out", "bool", False,
+                  doc="order by the selection half of the queries only; score on the other"),
+            Param("split_seed", "int", 0, low=0,
+                  doc="seed of the query split (vecbench.compute.query_split), with held_out"))
+
+
 @orderings.register("query_near_first")
-@declare()
+@declare(*_query_params())
 def query_near_first(vectors: np.ndarray, *, seed: int = 0,
-                     context: OrderingContext | None = None) -> np.ndarray:
+                     context: OrderingContext | None = None, held_out: bool = False,
+                     split_seed: int = 0) -> np.ndarray:
     """Base vectors nearest the queries first (by distance to their nearest query)."""
     import numpy as np
 
-    return np.argsort(query_distance(vectors, context, "query_near_first"), kind="stable")
+    return np.argsort(query_distance(vectors, context, "query_near_first", held_out,
+                                     split_seed), kind="stable")
 
 
 @orderings.register("query_near_last")
-@declare()
+@declare(*_query_params())
 def query_near_last(vectors: np.ndarray, *, seed: int = 0,
-                    context: OrderingContext | None = None) -> np.ndarray:
+                    context: OrderingContext | None = None, held_out: bool = False,
+                    split_seed: int = 0) -> np.ndarray:
     """Base vectors nearest the queries last: the far ones build the graph first."""
     import numpy as np
 
-    return np.argsort(-query_distance(vectors, context, "query_near_last"), kind="stable")
+    return np.argsort(-query_distance(vectors, context, "query_near_last", held_out,
+                                      split_seed), kind="stable")

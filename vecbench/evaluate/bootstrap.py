@@ -91,3 +91,38 @@ def seeds_and_queries(deltas: np.ndarray, resamples: int = 10_000, seed: int = 0
     tail = (1 - confidence) / 2
     low, high = np.quantile(boot, [tail, 1 - tail])
     return Interval(mean, float(low), float(high), boot)
+
+
+def two_groups_and_queries(treated: np.ndarray, control: np.ndarray, resamples: int = 10_000,
+                           seed: int = 0, confidence: float = 0.95) -> Interval:
+    """Mean of ``treated`` minus mean of ``control`` (each builds x queries, the same queries in
+    the same columns) and its percentile interval: resample each group's builds, then the
+    queries, once for both groups. For builds that are not paired seed with seed: an informed
+    insertion order built with 10 seeds against 30 random orders, scored on one query set. A
+    hard query stays hard in both groups, so resampling it once keeps the comparison paired on
+    queries; the builds' own spread (the build noise) enters through each group's resample.
+
+    Written here for the same reason as :func:`seeds_and_queries`: scipy resamples one level."""
+    treated = np.atleast_2d(np.asarray(treated, dtype=np.float64))
+    control = np.atleast_2d(np.asarray(control, dtype=np.float64))
+    if treated.shape[1] != control.shape[1]:
+        raise ValueError(f"the groups must share their queries: {treated.shape[1]} != "
+                         f"{control.shape[1]} columns")
+    n_treated, n_queries = treated.shape
+    n_control = len(control)
+    mean = float(treated.mean() - control.mean())
+    rng = np.random.default_rng(seed)
+    means = []
+    for start in range(0, resamples, BLOCK):
+        size = min(BLOCK, resamples - start)
+        treated_counts = rng.multinomial(n_treated, np.full(n_treated, 1 / n_treated), size=size)
+        control_counts = rng.multinomial(n_control, np.full(n_control, 1 / n_control), size=size)
+        query_counts = rng.multinomial(n_queries, np.full(n_queries, 1 / n_queries), size=size)
+        per_query = treated_counts @ treated / n_treated - control_counts @ control / n_control
+        means.append((per_query * query_counts).sum(axis=1) / n_queries)
+    boot = np.concatenate(means)
+    if np.ptp(boot) == 0:
+        return Interval(mean, mean, mean)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(boot, [tail, 1 - tail])
+    return Interval(mean, float(low), float(high), boot)

@@ -8,30 +8,9 @@ the *selection* half, and only the winner's difference on the *report* half is s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Split:
-    """Which queries pick the winner and which report it (sorted query positions)."""
-
-    select: np.ndarray
-    report: np.ndarray
-    seed: int
-
-    def describe(self) -> str:
-        return (f"selected on {len(self.select)} queries, reported on the other "
-                f"{len(self.report)} (split seed {self.seed})")
-
-
-def split(n_queries: int, seed: int = 0) -> Split:
-    """Half of ``n_queries`` (rounded down) to select on, the rest to report on, drawn by a
-    permutation seeded with ``seed``: the same seed and query count give the same split."""
-    order = np.random.default_rng(seed).permutation(n_queries)
-    half = n_queries // 2
-    return Split(np.sort(order[:half]), np.sort(order[half:]), seed)
+from vecbench.compute.query_split import Split, split  # noqa: F401  (re-exported)
 
 
 def winners(scores: dict, higher_is_better: bool = True) -> object:

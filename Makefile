@@ -97,6 +97,12 @@ figures: $(STAMP)
 	  mkdir -p $(OUT)/hnsw_ordering_map; $(BIN)/python experiments/hnsw_ordering_map/tables.py $(OUT)/hnsw_ordering_map; fi; \
 	if [ -f results/mpad_authors/results.parquet ]; then \
 	  mkdir -p $(OUT)/mpad_authors; $(BIN)/python experiments/mpad_authors/tables.py $(OUT)/mpad_authors; fi; \
+	if [ -f results/mpad_authors_seeds/results.parquet ]; then \
+	  mkdir -p $(OUT)/mpad_authors_seeds; \
+	  $(BIN)/python experiments/mpad_authors/seed_tables.py $(OUT)/mpad_authors_seeds; fi; \
+	if [ -f results/hnsw_ordering_map_rerun/results.parquet ]; then \
+	  mkdir -p $(OUT)/hnsw_ordering_map_rerun; \
+	  $(BIN)/python experiments/hnsw_ordering_map/rerun_tables.py $(OUT)/hnsw_ordering_map_rerun; fi; \
 	if [ -f results/production_load/results.csv ]; then \
 	  mkdir -p $(OUT)/production_load; $(BIN)/python experiments/production_load/tables.py \
 	    results/production_load/results.csv $(OUT)/production_load; fi

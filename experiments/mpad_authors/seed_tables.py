@@ -24,13 +24,12 @@ import pandas as pd
 from vecbench.evaluate import bootstrap
 from vecbench.evaluate import verdicts as stated
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the study's tables.py, a script
+from tables import BASELINES, MARGIN, N_TEST, method_and_ratio  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "results" / "mpad_authors_seeds"
 FIRST = ROOT / "results" / "mpad_authors"
-N_TEST = 600
-MARGIN = 0.01  # one recall point
-METHODS = ("pca", "random_projection", "kernel_pca", "umap", "mpad_axiswise")
-BASELINES = METHODS[:-1]
 KINDS = ["better", "equivalent", "inconclusive", "worse"]
 
 
@@ -41,14 +40,7 @@ def out() -> Path:
 
 def load() -> tuple[pd.DataFrame, pd.DataFrame]:
     table = pd.read_parquet(RESULTS / "results.parquet").reset_index(drop=True)
-    table = table[table["status"] == "ok"].copy()
-    table["method"] = table["pipeline"].str.extract(r"^(\w+)")[0]
-    ratio = pd.Series(np.nan, index=table.index)
-    for method in METHODS:
-        column = f"pipeline.{method}.n_components"
-        if column in table:
-            ratio = ratio.fillna(table[column])
-    table["ratio"] = ratio
+    table = method_and_ratio(table[table["status"] == "ok"])
     long = pd.read_parquet(RESULTS / "per_query.parquet")
     return table, long[long["query"] < N_TEST]
 
@@ -62,6 +54,8 @@ def test_matrix(long: pd.DataFrame, rows, metric: str) -> np.ndarray:
 def comparisons(table: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
     chosen = pd.read_csv(FIRST / "selection.csv")
     out_rows = []
+    if "pipeline.mpad_axiswise.b" not in table:
+        raise SystemExit(f"{RESULTS}: no MPAD row yet (run seeds.yaml further)")
     for pick in chosen.to_dict("records"):
         metric = f"recall@{pick['k']}"
         same = table[(table["dataset"] == pick["dataset"]) & np.isclose(table["ratio"], pick["ratio"])]

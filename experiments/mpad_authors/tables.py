@@ -62,9 +62,10 @@ def read_folders() -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.concat(tables, ignore_index=True), pd.concat(longs, ignore_index=True)
 
 
-def load() -> tuple[pd.DataFrame, dict]:
-    table, long = read_folders()
-    table = table[table["status"] == "ok"]
+def method_and_ratio(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with ``method`` (the reduction's name, "none" for float32) and ``ratio`` (its
+    n_components, a fraction of the original dimension) columns."""
+    table = table.copy()
     table["method"] = table["pipeline"].str.extract(r"^(\w+)")[0].replace({"float32": "none"})
     ratio = pd.Series(np.nan, index=table.index)
     for method in METHODS:
@@ -72,6 +73,12 @@ def load() -> tuple[pd.DataFrame, dict]:
         if column in table:
             ratio = ratio.fillna(table[column])
     table["ratio"] = ratio
+    return table
+
+
+def load() -> tuple[pd.DataFrame, dict]:
+    table, long = read_folders()
+    table = method_and_ratio(table[table["status"] == "ok"])
     by_row = {row: part.sort_values("query") for row, part in long.groupby("row")}
     return table, by_row
 

@@ -79,18 +79,14 @@ def seeds_and_queries(deltas: np.ndarray, resamples: int = 10_000, seed: int = 0
         return Interval(mean, mean, mean)
     rng = np.random.default_rng(seed)
     means = []
-    for start in range(0, resamples, BLOCK):
-        size = min(BLOCK, resamples - start)
+    for size in _blocks(resamples):
         # how often each seed and each query is drawn: the mean of a resample is then
         # (seed counts @ deltas) . (query counts) / (seeds x queries)
-        seed_counts = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=size)
-        query_counts = rng.multinomial(n_queries, np.full(n_queries, 1 / n_queries), size=size)
+        seed_counts = _counts(rng, n_seeds, size)
+        query_counts = _counts(rng, n_queries, size)
         means.append(((seed_counts @ deltas) * query_counts).sum(axis=1)
                      / (n_seeds * n_queries))
-    boot = np.concatenate(means)
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(boot, [tail, 1 - tail])
-    return Interval(mean, float(low), float(high), boot)
+    return _percentile(mean, np.concatenate(means), confidence)
 
 
 def two_groups_and_queries(treated: np.ndarray, control: np.ndarray, resamples: int = 10_000,
@@ -113,16 +109,27 @@ def two_groups_and_queries(treated: np.ndarray, control: np.ndarray, resamples: 
     mean = float(treated.mean() - control.mean())
     rng = np.random.default_rng(seed)
     means = []
-    for start in range(0, resamples, BLOCK):
-        size = min(BLOCK, resamples - start)
-        treated_counts = rng.multinomial(n_treated, np.full(n_treated, 1 / n_treated), size=size)
-        control_counts = rng.multinomial(n_control, np.full(n_control, 1 / n_control), size=size)
-        query_counts = rng.multinomial(n_queries, np.full(n_queries, 1 / n_queries), size=size)
-        per_query = treated_counts @ treated / n_treated - control_counts @ control / n_control
-        means.append((per_query * query_counts).sum(axis=1) / n_queries)
+    for size in _blocks(resamples):
+        per_query = (_counts(rng, n_treated, size) @ treated / n_treated
+                     - _counts(rng, n_control, size) @ control / n_control)
+        means.append((per_query * _counts(rng, n_queries, size)).sum(axis=1) / n_queries)
     boot = np.concatenate(means)
     if np.ptp(boot) == 0:
         return Interval(mean, mean, mean)
+    return _percentile(mean, boot, confidence)
+
+
+def _blocks(resamples: int):
+    """Block sizes summing to ``resamples``, at most :data:`BLOCK` each."""
+    return [min(BLOCK, resamples - start) for start in range(0, resamples, BLOCK)]
+
+
+def _counts(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """``size`` resamples of ``n`` items, as how often each item is drawn (size x n)."""
+    return rng.multinomial(n, np.full(n, 1 / n), size=size)
+
+
+def _percentile(mean: float, boot: np.ndarray, confidence: float) -> Interval:
     tail = (1 - confidence) / 2
     low, high = np.quantile(boot, [tail, 1 - tail])
     return Interval(mean, float(low), float(high), boot)

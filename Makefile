@@ -57,6 +57,13 @@ figures: $(STAMP)
 	@set -e; \
 	if [ -f results/scifact_indexes/results.csv ]; then \
 	  $(PLOT) results/scifact_indexes --kind pareto -o $(OUT)/scifact_indexes/pareto.png; fi; \
+	if [ -f results/engines/results.csv ]; then $(PLOT) results/engines --kind pareto \
+	  --where "\`search.clients\` == 1" -o $(OUT)/engines/qps_recall.png \
+	  --title "engines at 1 client (M 16, ef_construction 64)"; fi; \
+	if [ -f results/filtered_rag/scifact/per_query.parquet ]; then \
+	  $(BIN)/python experiments/filtered_rag/table.py --out $(OUT)/filtered_rag; fi; \
+	if [ -f results/streaming/results.parquet ]; then \
+	  $(BIN)/python experiments/streaming/tables.py results/streaming $(OUT)/streaming; fi; \
 	if [ -f results/rag_storage/results.csv ]; then \
 	  $(PLOT) results/rag_storage --kind tradeoff --where "index == 'flat'" --hue pipeline_kind \
 	    --y ndcg@10 --budget 128 --budget 256 --budget 512 -o $(OUT)/rag_storage/tradeoff_ndcg.png \

@@ -1,29 +1,31 @@
 """Tables and figure of results/filtered_rag/README.md, from the study's results folders.
 
-    python experiments/filtered_rag/table.py scifact=DIR[,DIR...] synthetic=DIR
+    python experiments/filtered_rag/table.py [--out OUT] [scifact=DIR[,DIR...] synthetic=DIR]
 
 A (configuration, filter) that two folders of one name both hold is taken from the first. A DIR
 is what ``vecbench run experiments/filtered_rag/<name>.yaml --results DIR`` wrote
 (run records), or results/filtered_rag/<name>/ (the committed tables, so the README is rebuilt
-without the runs). With run records, the slimmed tables are written to results/filtered_rag/<name>/
-first. Prints the README's tables (Markdown) and writes:
+without the runs; the default). With run records, the slimmed tables are written to
+OUT/<name>/ first. Prints the README's tables (Markdown) and writes, OUT being
+results/filtered_rag unless --out says otherwise (`make figures OUT=...` writes elsewhere):
 
-- results/filtered_rag/<name>/summary.csv: one row per (configuration, filter): recall@10 with a
+- OUT/<name>/summary.csv: one row per (configuration, filter): recall@10 with a
   95% percentile-bootstrap interval over queries (10,000 resamples), short@10, returned@10,
   violations@10, achieved selectivity, QPS, p50 latency;
-- results/filtered_rag/<name>/recall_vs_selectivity.png: recall@10 against selectivity, one line
+- OUT/<name>/recall_vs_selectivity.png: recall@10 against selectivity, one line
   per index configuration, one panel per correlation.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from vecbench.core import atomic
+from vecbench.core.errors import DataError
 from vecbench.evaluate.paired import bootstrap_mean
 from vecbench.evaluate.results import per_query, write_table
 
@@ -67,9 +69,9 @@ def configuration(row) -> str:
     return " ".join(parts)
 
 
-def load(name: str, sources: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(table, per-query table), slimmed; written to results/filtered_rag/<name>/ when read
-    from run records (several folders: the parts of one study, joined)."""
+def load(name: str, sources: list[Path], out: Path = OUT) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(table, per-query table), slimmed; written to OUT/<name>/ when read from run records
+    (several folders: the parts of one study, joined)."""
     frames, per_queries = [], []
     for source in sources:
         frame, queries = per_query(source)
@@ -90,7 +92,7 @@ def load(name: str, sources: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
         queries = queries.assign(configuration=frame.loc[queries["row"], "configuration"].to_numpy(),
                                  filter=frame.loc[queries["row"], "filter"].to_numpy())
         queries = queries[["configuration", "filter", "query", *PER_QUERY]]
-        folder = OUT / name
+        folder = out / name
         folder.mkdir(parents=True, exist_ok=True)
         slim = frame[["configuration", *[c for c in KEEP if c in frame]]]
         write_table(slim, folder / "results.csv")
@@ -201,14 +203,30 @@ def figure(table: pd.DataFrame, name: str, path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str]) -> None:
-    sources = dict(arg.split("=", 1) for arg in argv) or {
-        name: str(OUT / name) for name in ("scifact", "synthetic")}
-    for name, source in sources.items():
-        frame, queries = load(name, [Path(part) for part in source.split(",")])
+def source(text: str) -> tuple[str, str]:
+    name, _, folders = text.partition("=")
+    if not name or not folders:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=DIR[,DIR...]")
+    return name, folders
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sources", nargs="*", type=source, metavar="NAME=DIR[,DIR...]",
+                        help="default: the committed tables, scifact and synthetic")
+    parser.add_argument("--out", type=Path, default=OUT,
+                        help="folder written to (default: results/filtered_rag)")
+    args = parser.parse_args(argv)
+    sources = dict(args.sources) or {name: str(OUT / name) for name in ("scifact", "synthetic")}
+    for name, source_dirs in sources.items():
+        try:
+            frame, queries = load(name, [Path(p) for p in source_dirs.split(",")], args.out)
+        except DataError as exc:  # a wrong folder: one line, exit 2
+            parser.error(str(exc))
         table = summary(frame, queries)
-        write_table(table, OUT / name / "summary.csv")
-        figure(table, name, OUT / name / "recall_vs_selectivity.png")
+        (args.out / name).mkdir(parents=True, exist_ok=True)
+        write_table(table, args.out / name / "summary.csv")
+        figure(table, name, args.out / name / "recall_vs_selectivity.png")
         filtered = table[table["filter"] != "none"]
         print(f"### {name}: which configuration keeps recall@10 >= 0.95, at what QPS\n")
         print(answer(filtered) + "\n")
@@ -228,4 +246,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -55,7 +55,7 @@ def comparisons(table: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
     chosen = pd.read_csv(FIRST / "selection.csv")
     out_rows = []
     if "pipeline.mpad_axiswise.b" not in table:
-        raise SystemExit(f"{RESULTS}: no MPAD row yet (run seeds.yaml further)")
+        return pd.DataFrame()  # a partial run: no MPAD fit yet
     for pick in chosen.to_dict("records"):
         metric = f"recall@{pick['k']}"
         same = table[(table["dataset"] == pick["dataset"]) & np.isclose(table["ratio"], pick["ratio"])]
@@ -110,6 +110,9 @@ def counts_line(words: pd.Series) -> str:
 def main() -> None:
     table, long = load()
     frame = comparisons(table, long)
+    if frame.empty:
+        print(f"{RESULTS}: no MPAD row yet (run seeds.yaml further)")
+        return
     frame.to_csv(out() / "seed_verdicts.csv", index=False, float_format="%.6g")
     before = pd.read_csv(FIRST / "verdicts.csv")
     before = before[before["picked on"] == "validation"]

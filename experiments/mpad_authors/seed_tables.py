@@ -72,8 +72,10 @@ def comparisons(table: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
                 continue
             base = test_matrix(long, base_rows, metric)
             both = bootstrap.two_groups_and_queries(mpad, base)
-            first = bootstrap.queries(mpad[0] - base[0])
-            queries_only = bootstrap.queries(mpad.mean(axis=0) - base.mean(axis=0))
+            # one fit of each, and the fit-averaged curves: intervals over the queries alone
+            first = bootstrap.two_groups_and_queries(mpad[:1], base[:1])
+            queries_only = bootstrap.two_groups_and_queries(mpad.mean(axis=0, keepdims=True),
+                                                            base.mean(axis=0, keepdims=True))
             out_rows.append({
                 "dataset": pick["dataset"], "ratio": pick["ratio"], "k": pick["k"],
                 "baseline": baseline, "mpad fits": len(mpad), "baseline fits": len(base),

@@ -112,7 +112,9 @@ def two_groups_and_queries(treated: np.ndarray, control: np.ndarray, resamples: 
     for size in _blocks(resamples):
         per_query = (_counts(rng, n_treated, size) @ treated / n_treated
                      - _counts(rng, n_control, size) @ control / n_control)
-        means.append((per_query * _counts(rng, n_queries, size)).sum(axis=1) / n_queries)
+        # the queries drawn by index: a gather is ~5x faster than multinomial counts of many
+        drawn = rng.integers(0, n_queries, size=(size, n_queries))
+        means.append(np.take_along_axis(per_query, drawn, axis=1).mean(axis=1))
     boot = np.concatenate(means)
     if np.ptp(boot) == 0:
         return Interval(mean, mean, mean)

@@ -28,13 +28,19 @@ done
 # ef_construction 200, ef 64), each against PCA at the same size and index.
 R2=${SEEDS_MORE_DIR:-results/nn_preserving_seeds_more}
 if [ -f "$R2/results.parquet" ]; then
+  # the (dataset, index) pairs run so far: seeds_more.yaml runs cheapest dataset first
+  DONE=$(${PYTHON:-.venv/bin/python} -c "import pandas as pd; t = pd.read_parquet('$R2/results.parquet'); [print(d, i) for d, i in t[['dataset', 'index']].drop_duplicates().itertuples(index=False)]")
   for d in cisi-minilm-l6 mnist-test scifact-sentences-minilm-l6; do
     for i in flat hnswlib; do
       echo "### $d: neighbour preservation through $i (recall@10), against PCA, 5 fit seeds, more methods"
       echo
-      $V paired $R2 --baseline "pipeline_kind == 'pca'" --metric recall@10 \
-        --within dataset,index,bytes_per_vector --where "dataset == '$d' and index == '$i'" \
-        --margin 1 --sort bytes_per_vector,pipeline --drop dataset,index,baseline
+      if echo "$DONE" | grep -qx "$d $i"; then
+        $V paired $R2 --baseline "pipeline_kind == 'pca'" --metric recall@10 \
+          --within dataset,index,bytes_per_vector --where "dataset == '$d' and index == '$i'" \
+          --margin 1 --sort bytes_per_vector,pipeline --drop dataset,index,baseline
+      else
+        echo "(not run yet)"
+      fi
       echo
     done
   done

@@ -42,7 +42,6 @@ SCRIPTS = {
                       ["sh", "experiments/nn_preserving/seeds.sh"]],
     "rag_storage": [["sh", "experiments/rag_storage/tables.sh"],
                     ["{python}", "experiments/rag_storage/budgets.py"],
-                    ["sh", "experiments/rag_storage/seeds.sh"],
                     ["{python}", "experiments/rag_storage/seed_summary.py"]],
     "mpad_authors": ["make figures"],
     "filtered_rag": ["make figures"],

@@ -45,19 +45,14 @@ def order_name(label: str) -> str:
 
 
 def load() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The results table and recall@10 as rows x queries (pivoted once; a dataset with fewer
+    queries than the widest has NaN in the columns it lacks)."""
     table = pd.read_parquet(RESULTS / "results.parquet").reset_index(drop=True)
     long = pd.read_parquet(RESULTS / "per_query.parquet")
-    return table, long
+    return table, long.pivot(index="row", columns="query", values=RECALL)
 
 
-def report_matrix(long: pd.DataFrame, rows: list, report: np.ndarray) -> np.ndarray:
-    """builds x report-half queries of recall@10."""
-    part = long[long["row"].isin(rows)]
-    wide = part.pivot(index="row", columns="query", values=RECALL)
-    return wide.loc[rows, report].to_numpy(dtype=np.float64)
-
-
-def cells(table: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
+def cells(table: pd.DataFrame, wide: pd.DataFrame) -> pd.DataFrame:
     ok = table[table["status"] == "ok"]
     first = pd.read_csv(FIRST).set_index(CELL)
     out_rows = []
@@ -67,13 +62,13 @@ def cells(table: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
         informed = part[part["ordering"] != "random"]
         if len(random_rows) < RANDOM_BUILDS:
             continue
-        n_queries = int(long.loc[long["row"] == random_rows[0], "query"].max()) + 1
+        n_queries = int(wide.loc[random_rows[0]].notna().sum())
         report = split(n_queries, 0).report
-        control = report_matrix(long, random_rows, report)
+        control = wide.loc[random_rows, report].to_numpy(dtype=np.float64)
         for label, builds in informed.groupby("ordering"):
             if len(builds) < SEEDS:
                 continue
-            treated = report_matrix(long, list(builds.index), report)
+            treated = wide.loc[list(builds.index), report].to_numpy(dtype=np.float64)
             interval = bootstrap.two_groups_and_queries(treated, control)
             name = order_name(label)
             key = (dataset, int(m), int(efc), int(ef), name)
@@ -170,8 +165,8 @@ def figure(frame: pd.DataFrame) -> None:
 
 
 def main() -> None:
-    table, long = load()
-    frame = cells(table, long)
+    table, wide = load()
+    frame = cells(table, wide)
     frame.to_csv(out() / "rerun_shifts.csv", index=False, float_format="%.6g")
     first = pd.read_csv(FIRST)
     done = frame[["dataset", "M", "efc", "ordering"]].drop_duplicates()

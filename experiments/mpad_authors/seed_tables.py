@@ -38,20 +38,23 @@ def out() -> Path:
     return Path(sys.argv[1]) if len(sys.argv) > 1 else RESULTS
 
 
-def load() -> tuple[pd.DataFrame, pd.DataFrame]:
+def load() -> tuple[pd.DataFrame, dict]:
+    """The results table and, per recall@k, the test queries' values as rows x queries
+    (pivoted once per metric)."""
     table = pd.read_parquet(RESULTS / "results.parquet").reset_index(drop=True)
     table = method_and_ratio(table[table["status"] == "ok"])
     long = pd.read_parquet(RESULTS / "per_query.parquet")
-    return table, long[long["query"] < N_TEST]
+    long = long[long["query"] < N_TEST]
+    metrics = [c for c in long.columns if c.startswith("recall@")]
+    return table, {m: long.pivot(index="row", columns="query", values=m) for m in metrics}
 
 
-def test_matrix(long: pd.DataFrame, rows, metric: str) -> np.ndarray:
+def test_matrix(wide: dict, rows, metric: str) -> np.ndarray:
     """fits x test queries of ``metric``."""
-    wide = long[long["row"].isin(rows)].pivot(index="row", columns="query", values=metric)
-    return wide.loc[list(rows)].to_numpy(dtype=np.float64)
+    return wide[metric].loc[list(rows)].to_numpy(dtype=np.float64)
 
 
-def comparisons(table: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
+def comparisons(table: pd.DataFrame, wide: dict) -> pd.DataFrame:
     chosen = pd.read_csv(FIRST / "selection.csv")
     out_rows = []
     if "pipeline.mpad_axiswise.b" not in table:
@@ -65,12 +68,12 @@ def comparisons(table: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
                                             pick["alpha (val)"])]
         if len(mpad_rows) == 0:
             continue  # not run yet
-        mpad = test_matrix(long, mpad_rows, metric)
+        mpad = test_matrix(wide, mpad_rows, metric)
         for baseline in BASELINES:
             base_rows = same.index[same["method"] == baseline]
             if len(base_rows) == 0:
                 continue
-            base = test_matrix(long, base_rows, metric)
+            base = test_matrix(wide, base_rows, metric)
             both = bootstrap.two_groups_and_queries(mpad, base)
             # one fit of each, and the fit-averaged curves: intervals over the queries alone
             first = bootstrap.two_groups_and_queries(mpad[:1], base[:1])
@@ -110,8 +113,8 @@ def counts_line(words: pd.Series) -> str:
 
 
 def main() -> None:
-    table, long = load()
-    frame = comparisons(table, long)
+    table, wide = load()
+    frame = comparisons(table, wide)
     if frame.empty:
         print(f"{RESULTS}: no MPAD row yet (run seeds.yaml further)")
         return
